@@ -1,0 +1,42 @@
+# Compiler flags shared by every target.
+#  - baseline ISA: AVX2 + FMA + F16C (the project's floor); AVX-512 code lives in files named
+#    *_avx512.cpp that get hkv_avx512_flags and are only called after runtime detection.
+set(HKV_BASE_ISA_FLAGS -mavx2 -mfma -mf16c -mbmi2)
+set(HKV_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16)
+
+add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+if(HKV_NATIVE)
+  add_compile_options(-march=native)
+else()
+  add_compile_options(${HKV_BASE_ISA_FLAGS})
+endif()
+if(HKV_FATAL_WARNINGS)
+  add_compile_options(-Werror)
+endif()
+if(CMAKE_BUILD_TYPE STREQUAL "Release" OR CMAKE_BUILD_TYPE STREQUAL "RelWithDebInfo")
+  add_compile_options(-O3 -fno-math-errno)
+endif()
+
+set(HKV_SAN_FLAGS "")
+if(HKV_SANITIZE_ADDRESS)
+  list(APPEND HKV_SAN_FLAGS -fsanitize=address -fno-omit-frame-pointer)
+endif()
+if(HKV_SANITIZE_UNDEFINED)
+  list(APPEND HKV_SAN_FLAGS -fsanitize=undefined -fno-sanitize-recover=undefined)
+endif()
+if(HKV_SANITIZE_THREAD)
+  list(APPEND HKV_SAN_FLAGS -fsanitize=thread)
+endif()
+if(HKV_SAN_FLAGS)
+  add_compile_options(${HKV_SAN_FLAGS})
+  add_link_options(${HKV_SAN_FLAGS})
+endif()
+
+# Marks the *_avx512.cpp files of a target's sources for AVX-512 compilation.
+function(hkv_mark_avx512_sources)
+  foreach(f ${ARGN})
+    if(f MATCHES "_avx512\\.cpp$")
+      set_source_files_properties(${f} PROPERTIES COMPILE_OPTIONS "${HKV_AVX512_FLAGS}")
+    endif()
+  endforeach()
+endfunction()

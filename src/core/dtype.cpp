@@ -1,0 +1,53 @@
+#include "core/dtype.h"
+
+namespace hkv {
+namespace {
+
+constexpr DTypeInfo kTable[] = {
+    {DType::kF32, "f32", 1, 4, true},
+    {DType::kF16, "f16", 1, 2, true},
+    {DType::kQ4_0, "q4_0", 32, 18, true},
+    {DType::kQ4_1, "q4_1", 32, 20, true},
+    {DType::kQ5_0, "q5_0", 32, 22, true},
+    {DType::kQ5_1, "q5_1", 32, 24, true},
+    {DType::kQ8_0, "q8_0", 32, 34, true},
+    {DType::kQ8_1, "q8_1", 32, 36, false},
+    {DType::kQ2_K, "q2_K", 256, 84, false},
+    {DType::kQ3_K, "q3_K", 256, 110, false},
+    {DType::kQ4_K, "q4_K", 256, 144, true},
+    {DType::kQ5_K, "q5_K", 256, 176, true},
+    {DType::kQ6_K, "q6_K", 256, 210, true},
+    {DType::kQ8_K, "q8_K", 256, 292, false},
+    {DType::kI8, "i8", 1, 1, false},
+    {DType::kI16, "i16", 1, 2, false},
+    {DType::kI32, "i32", 1, 4, false},
+    {DType::kI64, "i64", 1, 8, false},
+    {DType::kF64, "f64", 1, 8, false},
+    {DType::kBF16, "bf16", 1, 2, true},
+};
+
+}  // namespace
+
+const DTypeInfo* dtype_info(uint32_t id) {
+    for (const DTypeInfo& d : kTable) {
+        if (static_cast<uint32_t>(d.type) == id) return &d;
+    }
+    return nullptr;
+}
+
+const char* dtype_name(DType t) {
+    const DTypeInfo* d = dtype_info(t);
+    return d ? d->name : "unknown";
+}
+
+bool dtype_row_ok(DType t, int64_t n) {
+    const DTypeInfo* d = dtype_info(t);
+    return d && n >= 0 && n % d->block_size == 0;
+}
+
+size_t dtype_row_size(DType t, int64_t n) {
+    const DTypeInfo* d = dtype_info(t);
+    return d ? size_t(n / d->block_size) * size_t(d->type_size) : 0;
+}
+
+}  // namespace hkv
