@@ -1,0 +1,84 @@
+// backend/cpu/ops.h — the CPU ops of a transformer layer (everything except matmul, see matmul.h).
+//
+// Conventions: f32 activations, row-major, shapes in comments as [outer, ..., inner]. Every op has
+// a scalar reference in namespace hkv::ref (ops_ref.cpp, never optimized) used by the tests, and a
+// fast version here (SIMD with runtime dispatch: AVX2 floor, AVX-512 where present) whose results
+// equal the reference up to float summation order. Functions taking a ThreadPool split their work
+// across it; the others are single-threaded and meant to be called per row from a parallel region.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace hkv {
+
+// ---- elementwise / row ops (single row, single thread) ----
+// y[n] = x[n] / sqrt(mean(x^2) + eps) * w[n]   (w may be nullptr: no scale). y may alias x.
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
+// In place softmax over x[n] (max-subtracted).
+void softmax(float* x, int64_t n);
+// gate[n] = silu(gate[n]) * up[n]
+void swiglu(float* gate, const float* up, int64_t n);
+// y[n] += x[n]
+void add_inplace(float* y, const float* x, int64_t n);
+
+// ---- RoPE ----
+enum class RopeStyle {
+    kNorm,  // llama: rotate pairs (x[2i], x[2i+1])
+    kNeox,  // qwen2 / NEOX: rotate pairs (x[i], x[i + n_rot/2])
+};
+struct RopeParams {
+    RopeStyle style = RopeStyle::kNorm;
+    int32_t n_rot = 0;                 // rotated dims per head (== head_dim for the models here)
+    float freq_base = 10000.0f;
+    float freq_scale = 1.0f;           // linear scaling: theta *= freq_scale
+    const float* freq_factors = nullptr;  // [n_rot/2] or nullptr: theta_i /= freq_factors[i] (Llama-3 rope_freqs)
+};
+// x: [n_tok, n_head, head_dim], rotated in place; pos: [n_tok] token positions.
+void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
+          int64_t head_dim);
+
+// ---- attention over a paged KV store ----
+// One (layer, KV head): its slots live in pages of page_size slots; slot s is row (s % page_size)
+// of page (s / page_size). Each row is head_dim elements of kv_type (f32, f16 or bf16).
+struct AttnKvHead {
+    const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] kv_type
+    const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] kv_type
+    const int32_t* pos = nullptr;          // [n_slot] original token position of each slot
+    int32_t n_slot = 0;
+};
+struct AttnParams {
+    int32_t n_head = 0;      // query heads
+    int32_t n_head_kv = 0;   // KV heads; query head h reads KV head h / (n_head / n_head_kv)
+    int32_t head_dim = 0;
+    int32_t page_size = 0;
+    DType kv_type = DType::kF16;
+    float scale = 0.0f;      // usually 1/sqrt(head_dim)
+};
+// out[t, h, :] = sum_s softmax_s(scale * q[t,h,:]·K[s,:]) V[s,:] over the slots s of KV head
+//   h / group with pos[s] <= qpos[t] (causal by position, so it serves prefill, prefill
+//   continuation and decode alike). A query with no visible slot gets zeros.
+// q: [n_tok, n_head, head_dim]; qpos: [n_tok]; heads: [n_head_kv]; out: [n_tok, n_head, head_dim].
+// Memory: O(n_tok * n_head * head_dim) beyond the inputs — no [n_tok, n_slot] buffer (online
+// softmax over tiles of slots); long decodes are split over slots across threads (split-K).
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out);
+
+// Converts n f32 values to kv_type (f32/f16/bf16) at dst (KV writes).
+void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n);
+
+namespace ref {
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+void swiglu(float* gate, const float* up, int64_t n);
+void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
+          int64_t head_dim);
+// Materializes the scores row by row; double accumulation.
+void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+               const AttnKvHead* heads, float* out);
+}  // namespace ref
+
+}  // namespace hkv
