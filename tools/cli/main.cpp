@@ -1,8 +1,30 @@
-// heterokv — command-line front end. Subcommands are added in tools/cli/cmd_*.cpp.
+// heterokv — command-line front end: `heterokv <command> --help` for each command's options.
 #include <cstdio>
-#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "commands.h"
 
 int main(int argc, char** argv) {
-    std::fprintf(stderr, "usage: heterokv <command> [options]\n");
-    return argc > 1 && !std::strcmp(argv[1], "--help") ? 0 : 2;
+    CLI::App app{"heterokv: long-context LLM inference with per-head KV cache compression"};
+    app.require_subcommand(1);
+    std::map<CLI::App*, hkv::cli::Runner> runners;
+    auto add = [&](const char* name, const char* desc, hkv::cli::Runner (*fn)(CLI::App&)) {
+        CLI::App* sub = app.add_subcommand(name, desc);
+        runners[sub] = fn(*sub);
+    };
+    add("run", "generate text from a prompt", hkv::cli::add_run);
+    add("make-model", "write a GGUF model with synthetic weights for a named shape preset",
+        hkv::cli::add_make_model);
+    add("info", "print a model's configuration, tensor types and tokenizer", hkv::cli::add_info);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    for (auto& [sub, run] : runners) {
+        if (sub->parsed()) return run();
+    }
+    return 2;
 }

@@ -1,0 +1,82 @@
+// heterokv/engine.h — the public entry points: load a model, create a context, run tokens.
+//
+//   auto model = hkv::model_load("m.gguf");            // Expected<std::shared_ptr<const Model>>
+//   auto ctx = hkv::Context::create(*model, {.n_ctx = 4096, .n_threads = 2});
+//   ctx->eval(prompt_tokens);                           // prefill, in chunks of n_batch
+//   token = sample(ctx->logits()); ctx->eval({&token, 1});   // decode
+//
+// A Model is immutable and may be shared by many Contexts. A Context owns one sequence's KV cache
+// (the cache is a separate object the engine passes into each step, as in gemma.cpp) and its
+// scratch buffers; it is not thread-safe, but uses its own thread pool internally.
+// Errors come back as Status (never exceptions, never exit()).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "heterokv/status.h"
+
+namespace hkv {
+
+class Model;
+class KvStore;
+
+// Loads and validates a GGUF model (see src/model/model.h for what is checked).
+Expected<std::shared_ptr<const Model>> model_load(const std::string& path);
+
+struct ContextParams {
+    int32_t n_ctx = 0;          // max tokens in the sequence; 0 = the model's training context
+    int32_t n_threads = 0;      // 0 = all hardware threads
+    int32_t n_batch = 256;      // prefill chunk: tokens per forward pass (bounds scratch memory)
+    uint32_t kv_type = 1;       // DType id of the cache: 1 = f16 (default), 30 = bf16, 0 = f32
+    int32_t kv_page_size = 64;  // slots per KV page
+    int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
+};
+
+// Wall-clock timings accumulated since the last reset_timings().
+struct Timings {
+    double prefill_ms = 0.0;    // eval() calls with more than one token
+    double decode_ms = 0.0;     // eval() calls with exactly one token
+    int64_t n_prefill = 0;      // tokens
+    int64_t n_decode = 0;       // tokens
+};
+
+class Context {
+public:
+    // Called during long evals with (tokens done, tokens total).
+    using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+    static Expected<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model,
+                                                     const ContextParams& params);
+    ~Context();
+
+    // Runs tokens through the model at positions n_past() .. n_past() + n - 1 and appends them
+    // to the cache. Afterwards logits() holds the last token's next-token logits [n_vocab]; if
+    // all_logits is given, the logits of every token are appended to it ([n, n_vocab]).
+    // Errors: kOutOfRange if the sequence would exceed n_ctx (nothing is changed), kInvalidArgument
+    // for a token id outside the vocabulary, kOutOfMemory from the cache limit.
+    Status eval(std::span<const int32_t> tokens, std::vector<float>* all_logits = nullptr,
+                const ProgressFn& progress = {});
+
+    std::span<const float> logits() const;
+    int32_t n_past() const;
+    int32_t n_ctx() const;
+    // Forgets the sequence (cache cleared, position 0).
+    void reset();
+
+    const Model& model() const;
+    const KvStore& kv() const;
+    const Timings& timings() const;
+    void reset_timings();
+
+private:
+    Context();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hkv

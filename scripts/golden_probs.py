@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Records reference next-token probabilities from llama.cpp's llama-server for a model file.
+
+Usage (needs ../shared/tools/llamacpp-ref set up; run from the repository root):
+  python3 scripts/golden_probs.py MODEL.gguf OUT.json [--prompt-file F | --prompt TEXT]
+      [--n-predict N] [--n-probs K] [--ctx C] [--port P]
+
+Writes {"model": basename, "prompt": text, "prompt_tokens": [...], "tokens": [...greedy ids...],
+"steps": [{"id": chosen, "top": [[id, logprob], ...]}, ...]} where step i holds the distribution that
+produced generated token i (step 0 = after the prompt). Tests compare heterokv's softmax to these.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REF = os.path.join(HERE, "..", "..", "shared", "tools", "llamacpp-ref")
+
+
+def post(port, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("out")
+    ap.add_argument("--prompt", default="")
+    ap.add_argument("--prompt-file")
+    ap.add_argument("--n-predict", type=int, default=16)
+    ap.add_argument("--n-probs", type=int, default=10)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--port", type=int, default=18931)
+    a = ap.parse_args()
+    prompt = open(a.prompt_file, encoding="utf-8").read() if a.prompt_file else a.prompt
+    model = os.path.abspath(a.model)
+    srv = subprocess.Popen([REF, "llama-server", "-m", model, "--port", str(a.port), "-c", str(a.ctx),
+                            "-t", "2", "--host", "127.0.0.1", "-np", "1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{a.port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.2)
+        else:
+            sys.exit("llama-server did not start")
+        toks = post(a.port, "/tokenize", {"content": prompt, "add_special": True})["tokens"]
+        res = post(a.port, "/completion", {"prompt": toks, "n_predict": a.n_predict, "temperature": 0,
+                                           "top_k": 1, "n_probs": a.n_probs, "cache_prompt": False,
+                                           "samplers": ["top_k"], "return_tokens": True})
+        steps = []
+        for p in res["completion_probabilities"]:
+            steps.append({"id": p["id"], "top": [[t["id"], t["logprob"]] for t in p["top_logprobs"]]})
+        out = {"model": os.path.basename(model), "prompt": prompt, "prompt_tokens": toks,
+               "tokens": [s["id"] for s in steps], "steps": steps,
+               "command": " ".join(sys.argv)}
+        with open(a.out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+        print(f"wrote {a.out}: {len(toks)} prompt tokens, {len(steps)} steps")
+    finally:
+        srv.terminate()
+        srv.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+// engine/context.cpp — a sequence: KV cache + scratch + thread pool; chunked prefill and decode.
+#include <chrono>
+#include <new>
+
+#include "engine/forward.h"
+#include "heterokv/engine.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+
+namespace hkv {
+
+Expected<std::shared_ptr<const Model>> model_load(const std::string& path) {
+    auto m = Model::load(path);
+    if (!m.ok()) return m.status();
+    return std::shared_ptr<const Model>(std::move(m).value());
+}
+
+struct Context::Impl {
+    std::shared_ptr<const Model> model;
+    ContextParams params;
+    std::unique_ptr<KvStore> kv;
+    std::unique_ptr<ThreadPool> pool;
+    ForwardScratch scratch;
+    std::vector<float> logits;  // [n_vocab]
+    int32_t n_past = 0;
+    Timings timings;
+};
+
+Context::Context() : impl_(new Impl()) {}
+Context::~Context() = default;
+
+Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> model,
+                                                   const ContextParams& params) {
+    if (!model) return Status::invalid("context: no model");
+    const ModelConfig& c = model->config();
+    ContextParams p = params;
+    if (p.n_ctx < 0) return Status::invalid("context: n_ctx %d < 0", p.n_ctx);
+    if (p.n_ctx == 0) p.n_ctx = c.n_ctx_train;
+    if (p.n_batch <= 0 || p.n_batch > 65536) return Status::invalid("context: n_batch %d not in [1, 65536]", p.n_batch);
+    if (p.n_threads < 0 || p.n_threads > 1024) return Status::invalid("context: n_threads %d not in [0, 1024]", p.n_threads);
+    try {
+        std::unique_ptr<Context> ctx(new Context());
+        Impl& I = *ctx->impl_;
+        KvStoreConfig kc;
+        kc.n_layer = c.n_layer;
+        kc.n_head_kv = c.n_head_kv;
+        kc.head_dim = c.head_dim;
+        kc.page_size = p.kv_page_size;
+        kc.kv_type = static_cast<DType>(p.kv_type);
+        kc.max_bytes = p.kv_max_bytes;
+        auto kv = KvStore::create(kc);
+        if (!kv.ok()) return kv.status();
+        I.kv = std::move(kv).value();
+        I.model = std::move(model);
+        I.params = p;
+        I.pool = std::make_unique<ThreadPool>(p.n_threads);
+        I.scratch.resize(c, std::min(p.n_batch, p.n_ctx));
+        I.logits.assign(size_t(c.n_vocab), 0.0f);
+        return ctx;
+    } catch (const std::bad_alloc&) {
+        return Status::out_of_memory("context: out of memory allocating buffers");
+    }
+}
+
+Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_logits,
+                     const ProgressFn& progress) {
+    Impl& I = *impl_;
+    const ModelConfig& c = I.model->config();
+    const int64_t n = int64_t(tokens.size());
+    if (n == 0) return Status();
+    if (int64_t(I.n_past) + n > I.params.n_ctx) {
+        return Status::out_of_range("context: %lld tokens after %d would exceed the context of %d tokens",
+                                    (long long)n, I.n_past, I.params.n_ctx);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= c.n_vocab) {
+            return Status::invalid("context: token id %d at index %lld is outside the vocabulary (%d)",
+                                   tokens[size_t(i)], (long long)i, c.n_vocab);
+        }
+    }
+    const size_t nv = size_t(c.n_vocab);
+    size_t base = 0;
+    if (all_logits) {
+        try {
+            base = all_logits->size();
+            all_logits->resize(base + size_t(n) * nv);
+        } catch (const std::bad_alloc&) {
+            return Status::out_of_memory("context: no memory for %lld rows of logits", (long long)n);
+        }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const int32_t nb = I.scratch.n_batch;
+    const int32_t n_past0 = I.n_past;
+    for (int64_t done = 0; done < n;) {
+        const int32_t m = int32_t(std::min<int64_t>(nb, n - done));
+        float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
+        Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, tokens.data() + done, m, I.n_past,
+                                  all_logits != nullptr, out);
+        if (!st.ok()) {  // a failed eval leaves no partial state behind
+            I.kv->drop_from(n_past0);
+            I.n_past = n_past0;
+            if (all_logits) all_logits->resize(base);
+            return st;
+        }
+        I.n_past += m;
+        done += m;
+        if (progress) progress(done, n);
+    }
+    if (all_logits) std::copy_n(all_logits->data() + base + size_t(n - 1) * nv, nv, I.logits.data());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (n == 1) {
+        I.timings.decode_ms += ms;
+        I.timings.n_decode += 1;
+    } else {
+        I.timings.prefill_ms += ms;
+        I.timings.n_prefill += n;
+    }
+    return Status();
+}
+
+std::span<const float> Context::logits() const { return impl_->logits; }
+int32_t Context::n_past() const { return impl_->n_past; }
+int32_t Context::n_ctx() const { return impl_->params.n_ctx; }
+void Context::reset() {
+    impl_->kv->clear();
+    impl_->n_past = 0;
+}
+const Model& Context::model() const { return *impl_->model; }
+const KvStore& Context::kv() const { return *impl_->kv; }
+const Timings& Context::timings() const { return impl_->timings; }
+void Context::reset_timings() { impl_->timings = Timings(); }
+
+}  // namespace hkv

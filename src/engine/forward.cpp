@@ -1,0 +1,109 @@
+// engine/forward.cpp — the llama-family decoder layer (llama, qwen2), batched over a chunk.
+#include "engine/forward.h"
+
+#include <cmath>
+
+#include "backend/cpu/quant.h"
+
+namespace hkv {
+
+void ForwardScratch::resize(const ModelConfig& c, int32_t nb) {
+    n_batch = nb;
+    const size_t n = size_t(nb);
+    x.resize(n * size_t(c.n_embd));
+    xn.resize(n * size_t(c.n_embd));
+    out.resize(n * size_t(c.n_embd));
+    q.resize(n * size_t(c.n_head) * size_t(c.head_dim));
+    attn.resize(n * size_t(c.n_head) * size_t(c.head_dim));
+    k.resize(n * size_t(c.n_head_kv) * size_t(c.head_dim));
+    v.resize(n * size_t(c.n_head_kv) * size_t(c.head_dim));
+    gate.resize(n * size_t(c.n_ff));
+    up.resize(n * size_t(c.n_ff));
+    pos.resize(n);
+    heads.resize(size_t(c.n_head_kv));
+}
+
+namespace {
+
+// y[r] = rmsnorm(x[r]) * w for r in [0, n)
+void rmsnorm_rows(ThreadPool& pool, const float* x, const float* w, float* y, int32_t n, int32_t d, float eps) {
+    pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+        for (int64_t r = b; r < e; ++r) rmsnorm(x + r * d, w, y + r * d, d, eps);
+    });
+}
+
+void add_bias_rows(float* y, const std::vector<float>& bias, int32_t n) {
+    const int64_t d = int64_t(bias.size());
+    for (int32_t r = 0; r < n; ++r) add_inplace(y + r * d, bias.data(), d);
+}
+
+}  // namespace
+
+Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardScratch& s,
+                     const int32_t* tokens, int32_t n, int32_t pos0, bool logits_all, float* logits) {
+    const ModelConfig& c = model.config();
+    const int32_t d = c.n_embd, hd = c.head_dim;
+    const int32_t n_q = c.n_head * hd, n_kv = c.n_head_kv * hd;
+    const QuantKernels& qk = quant_kernels();
+
+    // ---- embeddings: x[t] = tok_embd[tokens[t]] ----
+    const WeightView& emb = model.tok_embd();
+    const size_t emb_row = emb.row_bytes();
+    for (int32_t t = 0; t < n; ++t) {
+        qk.dequantize_row(emb.type, static_cast<const uint8_t*>(emb.data) + size_t(tokens[t]) * emb_row,
+                          s.x.data() + size_t(t) * d, d);
+        s.pos[size_t(t)] = pos0 + t;
+    }
+
+    AttnParams ap;
+    ap.n_head = c.n_head;
+    ap.n_head_kv = c.n_head_kv;
+    ap.head_dim = hd;
+    ap.page_size = kv.config().page_size;
+    ap.kv_type = kv.config().kv_type;
+    ap.scale = 1.0f / std::sqrt(float(hd));
+
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        const LayerWeights& L = model.layers()[size_t(il)];
+        // ---- attention ----
+        rmsnorm_rows(pool, s.x.data(), L.attn_norm.data(), s.xn.data(), n, d, c.rms_eps);
+        matmul(pool, L.wq, s.xn.data(), n, s.q.data(), s.mm_scratch);
+        matmul(pool, L.wk, s.xn.data(), n, s.k.data(), s.mm_scratch);
+        matmul(pool, L.wv, s.xn.data(), n, s.v.data(), s.mm_scratch);
+        if (c.qkv_bias) {
+            add_bias_rows(s.q.data(), L.bq, n);
+            add_bias_rows(s.k.data(), L.bk, n);
+            add_bias_rows(s.v.data(), L.bv, n);
+        }
+        rope(c.rope, s.q.data(), s.pos.data(), n, c.n_head, hd);
+        rope(c.rope, s.k.data(), s.pos.data(), n, c.n_head_kv, hd);
+        for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+            HKV_TRY(kv.append(il, ih, n, s.k.data() + size_t(ih) * hd, n_kv, s.v.data() + size_t(ih) * hd,
+                              n_kv, s.pos.data()));
+        }
+        for (int32_t ih = 0; ih < c.n_head_kv; ++ih) s.heads[size_t(ih)] = kv.view(il, ih);
+        attention(pool, ap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data());
+        matmul(pool, L.wo, s.attn.data(), n, s.out.data(), s.mm_scratch);
+        for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+
+        // ---- feed-forward (SwiGLU) ----
+        rmsnorm_rows(pool, s.x.data(), L.ffn_norm.data(), s.xn.data(), n, d, c.rms_eps);
+        matmul(pool, L.w_gate, s.xn.data(), n, s.gate.data(), s.mm_scratch);
+        matmul(pool, L.w_up, s.xn.data(), n, s.up.data(), s.mm_scratch);
+        pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+            for (int64_t t = b; t < e; ++t) swiglu(s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
+        });
+        matmul(pool, L.w_down, s.gate.data(), n, s.out.data(), s.mm_scratch);
+        for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+    }
+
+    // ---- output ----
+    const int32_t first = logits_all ? 0 : n - 1;
+    const int32_t rows = n - first;
+    rmsnorm_rows(pool, s.x.data() + size_t(first) * d, model.output_norm().data(), s.xn.data(), rows, d, c.rms_eps);
+    matmul(pool, model.output(), s.xn.data(), rows, logits, s.mm_scratch);
+    (void)n_q;
+    return Status();
+}
+
+}  // namespace hkv

@@ -1,0 +1,176 @@
+#include "kv/kv_store.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace hkv {
+
+Expected<std::unique_ptr<KvStore>> KvStore::create(const KvStoreConfig& cfg) {
+    if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || cfg.head_dim <= 0) {
+        return Status::invalid("kv: n_layer, n_head_kv and head_dim must be > 0");
+    }
+    if (cfg.page_size <= 0 || cfg.page_size > (1 << 16)) {
+        return Status::invalid("kv: page size %d not in [1, 65536]", cfg.page_size);
+    }
+    if (cfg.kv_type != DType::kF16 && cfg.kv_type != DType::kBF16 && cfg.kv_type != DType::kF32) {
+        return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32)",
+                                   dtype_name(cfg.kv_type));
+    }
+    if (cfg.max_bytes < 0) return Status::invalid("kv: max_bytes < 0");
+    return std::unique_ptr<KvStore>(new KvStore(cfg));
+}
+
+KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
+    elt_size_ = cfg.kv_type == DType::kF32 ? 4 : 2;
+    row_bytes_ = size_t(cfg.head_dim) * elt_size_;
+    page_bytes_ = row_bytes_ * size_t(cfg.page_size);
+    heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
+}
+
+KvStore::~KvStore() {
+    clear();
+    trim();
+}
+
+void* KvStore::page_get() {
+    if (!free_.empty()) {
+        void* p = free_.back();
+        free_.pop_back();
+        return p;
+    }
+    const size_t align = 64;
+    void* p = std::aligned_alloc(align, (page_bytes_ + align - 1) / align * align);
+    if (p) ++pages_allocated_;
+    return p;
+}
+
+void KvStore::page_put(void* p) { free_.push_back(p); }
+
+uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s) const {
+    return static_cast<uint8_t*>(pages[size_t(s / cfg_.page_size)]) + size_t(s % cfg_.page_size) * row_bytes_;
+}
+
+Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
+                       const float* v, int64_t v_stride, const int32_t* pos) {
+    if (n <= 0) return Status();
+    Head& h = head(il, ih);
+    const int64_t n_old = int64_t(h.pos.size());
+    const int64_t n_new = n_old + n;
+    const size_t pages_need = size_t((n_new + cfg_.page_size - 1) / cfg_.page_size);
+    const size_t pages_add = pages_need - h.k_pages.size();
+    if (cfg_.max_bytes > 0) {
+        const int64_t live_pages = pages_allocated_ - int64_t(free_.size());
+        if (int64_t(live_pages + 2 * pages_add) * int64_t(page_bytes_) > cfg_.max_bytes) {
+            return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
+        }
+    }
+    try {
+        h.pos.reserve(size_t(n_new));
+        h.k_pages.reserve(pages_need);
+        h.v_pages.reserve(pages_need);
+    } catch (const std::bad_alloc&) {
+        return Status::out_of_memory("kv: out of memory growing head (%d, %d)", il, ih);
+    }
+    for (size_t i = 0; i < pages_add; ++i) {
+        void* kp = page_get();
+        void* vp = kp ? page_get() : nullptr;
+        if (!kp || !vp) {
+            if (kp) page_put(kp);
+            return Status::out_of_memory("kv: out of memory allocating a page");
+        }
+        h.k_pages.push_back(kp);
+        h.v_pages.push_back(vp);
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        const int64_t s = n_old + i;
+        kv_convert_row(cfg_.kv_type, k + i * k_stride, slot_ptr(h.k_pages, s), cfg_.head_dim);
+        kv_convert_row(cfg_.kv_type, v + i * v_stride, slot_ptr(h.v_pages, s), cfg_.head_dim);
+        h.pos.push_back(pos[i]);
+    }
+    return Status();
+}
+
+Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_keep) {
+    Head& h = head(il, ih);
+    const int32_t n = int32_t(h.pos.size());
+    if (n_keep < 0 || n_keep > n) return Status::invalid("kv: compact keeps %d of %d slots", n_keep, n);
+    for (int32_t i = 0; i < n_keep; ++i) {
+        if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1])) {
+            return Status::invalid("kv: compact indices must be ascending slot indices < %d", n);
+        }
+    }
+    for (int32_t i = 0; i < n_keep; ++i) {
+        const int32_t s = keep[i];
+        if (s == i) continue;
+        std::memcpy(slot_ptr(h.k_pages, i), slot_ptr(h.k_pages, s), row_bytes_);
+        std::memcpy(slot_ptr(h.v_pages, i), slot_ptr(h.v_pages, s), row_bytes_);
+        h.pos[size_t(i)] = h.pos[size_t(s)];
+    }
+    h.pos.resize(size_t(n_keep));
+    h.pos.shrink_to_fit();
+    const size_t pages_need = size_t((n_keep + cfg_.page_size - 1) / cfg_.page_size);
+    while (h.k_pages.size() > pages_need) {
+        page_put(h.k_pages.back());
+        page_put(h.v_pages.back());
+        h.k_pages.pop_back();
+        h.v_pages.pop_back();
+    }
+    return Status();
+}
+
+void KvStore::drop_from(int32_t pos) {
+    for (int32_t il = 0; il < cfg_.n_layer; ++il) {
+        for (int32_t ih = 0; ih < cfg_.n_head_kv; ++ih) {
+            Head& h = head(il, ih);
+            std::vector<int32_t> keep;
+            for (int32_t s = 0; s < int32_t(h.pos.size()); ++s) {
+                if (h.pos[size_t(s)] < pos) keep.push_back(s);
+            }
+            if (keep.size() != h.pos.size()) (void)compact(il, ih, keep.data(), int32_t(keep.size()));
+        }
+    }
+}
+
+AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
+    const Head& h = head(il, ih);
+    AttnKvHead v;
+    v.k_pages = const_cast<const void* const*>(h.k_pages.data());
+    v.v_pages = const_cast<const void* const*>(h.v_pages.data());
+    v.pos = h.pos.data();
+    v.n_slot = int32_t(h.pos.size());
+    return v;
+}
+
+void KvStore::clear() {
+    for (Head& h : heads_) {
+        for (void* p : h.k_pages) page_put(p);
+        for (void* p : h.v_pages) page_put(p);
+        h.k_pages.clear();
+        h.v_pages.clear();
+        h.pos.clear();
+    }
+}
+
+void KvStore::trim() {
+    for (void* p : free_) std::free(p);
+    pages_allocated_ -= int64_t(free_.size());
+    free_.clear();
+    free_.shrink_to_fit();
+}
+
+size_t KvStore::bytes_in_use() const {
+    size_t b = 0;
+    for (const Head& h : heads_) b += (h.k_pages.size() + h.v_pages.size()) * page_bytes_ + h.pos.size() * sizeof(int32_t);
+    return b;
+}
+
+size_t KvStore::bytes_reserved() const { return size_t(pages_allocated_) * page_bytes_; }
+
+int64_t KvStore::slots_total() const {
+    int64_t n = 0;
+    for (const Head& h : heads_) n += int64_t(h.pos.size());
+    return n;
+}
+
+}  // namespace hkv

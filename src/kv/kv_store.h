@@ -1,0 +1,94 @@
+// kv/kv_store.h — the KV cache: per layer, per KV head, a variable number of slots in fixed-size pages.
+//
+// Layout (FlashInfer-style paged, but ragged per head):
+//   head (il, ih) owns a page table: k_pages[i], v_pages[i] -> [page_size, head_dim] kv_type
+//   slot s lives in page s / page_size, row s % page_size; pos[s] is its original token position.
+// Keys are stored after RoPE, so a slot keeps its position forever, whatever is evicted around it.
+// Pages come from a pool with a free list; a head holding n slots owns ceil(n / page_size) K pages
+// and as many V pages, so a head that keeps 5% of the tokens holds ~5% of the memory.
+//
+// Accounting: bytes_in_use() counts pages owned by heads plus position arrays, exactly;
+// bytes_reserved() adds the pool's free pages (returned to the system by trim()).
+// Not thread-safe for writes; view() results stay valid until the next mutation of that head.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "core/dtype.h"
+#include "heterokv/status.h"
+
+namespace hkv {
+
+struct KvStoreConfig {
+    int32_t n_layer = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;
+    int32_t page_size = 64;       // slots per page
+    DType kv_type = DType::kF16;  // f16 (default), bf16 or f32
+    int64_t max_bytes = 0;        // page memory limit (K+V); 0 = unlimited. Exceeding it: kOutOfMemory
+};
+
+class KvStore {
+public:
+    static Expected<std::unique_ptr<KvStore>> create(const KvStoreConfig& cfg);
+    ~KvStore();
+    KvStore(const KvStore&) = delete;
+    KvStore& operator=(const KvStore&) = delete;
+
+    const KvStoreConfig& config() const { return cfg_; }
+    int32_t n_slot(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
+
+    // Appends n slots to head (il, ih). k, v: [n, head_dim] f32 rows at the given row strides
+    // (in floats); pos: [n]. Converts to kv_type. kOutOfMemory if max_bytes would be exceeded
+    // (the head is left unchanged).
+    Status append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
+                  const float* v, int64_t v_stride, const int32_t* pos);
+
+    // Keeps only the slots keep[0..n_keep) (strictly ascending slot indices) of head (il, ih),
+    // compacting them to the front in order, and frees the pages no longer needed.
+    Status compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_keep);
+
+    // Removes, from every head, the slots whose position is >= pos (used to undo a failed step).
+    void drop_from(int32_t pos);
+
+    // Read-only view for attention; valid until this head is next mutated.
+    AttnKvHead view(int32_t il, int32_t ih) const;
+    const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
+
+    // Drops every slot of every head (pages go back to the free list).
+    void clear();
+    // Returns free pages to the system.
+    void trim();
+
+    size_t page_bytes() const { return page_bytes_; }  // one K or one V page
+    size_t bytes_in_use() const;
+    size_t bytes_reserved() const;
+    int64_t slots_total() const;
+
+private:
+    struct Head {
+        std::vector<void*> k_pages, v_pages;  // [n_pages]
+        std::vector<int32_t> pos;             // [n_slot]
+    };
+    explicit KvStore(const KvStoreConfig& cfg);
+    Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }
+    const Head& head(int32_t il, int32_t ih) const {
+        return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)];
+    }
+    void* page_get();
+    void page_put(void* p);
+    uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s) const;
+
+    KvStoreConfig cfg_;
+    size_t elt_size_ = 2;
+    size_t row_bytes_ = 0;
+    size_t page_bytes_ = 0;
+    std::vector<Head> heads_;     // [n_layer * n_head_kv]
+    std::vector<void*> free_;     // pool free list
+    int64_t pages_allocated_ = 0; // live + free
+};
+
+}  // namespace hkv

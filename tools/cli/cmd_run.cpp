@@ -1,0 +1,171 @@
+// heterokv run — load a model, prefill a prompt, stream generated text to stdout, timings to stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <random>
+
+#include "commands.h"
+#include "heterokv/engine.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+
+namespace hkv::cli {
+namespace {
+
+struct RunOptions {
+    std::string model, prompt, prompt_file;
+    bool prompt_set = false;
+    int32_t n_predict = 128;
+    int32_t n_ctx = 0;
+    int32_t n_threads = 0;
+    int32_t n_batch = 256;
+    std::string kv_type = "f16";
+    int32_t page_size = 64;
+    float temp = 0.8f;
+    int32_t top_k = 40;
+    float top_p = 0.95f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    int32_t repeat_last_n = 64;
+    int64_t seed = -1;
+    bool ignore_eos = false;
+    bool no_bos = false;
+    bool special = false;
+    bool no_echo = false;
+};
+
+int fail(const Status& s) {
+    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
+    return 1;
+}
+
+}  // namespace
+
+Expected<uint32_t> parse_kv_type(const std::string& s) {
+    if (s == "f16") return 1u;
+    if (s == "bf16") return 30u;
+    if (s == "f32") return 0u;
+    return Status::invalid("--kv-type '%s': expected f16, bf16 or f32", s.c_str());
+}
+
+Runner add_run(CLI::App& app) {
+    auto o = std::make_shared<RunOptions>();
+    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+    app.add_option("-p,--prompt", o->prompt, "prompt text (default: empty, generation starts from BOS)");
+    app.add_option("-f,--file", o->prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+    app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until EOS or the context is full)")
+        ->capture_default_str();
+    app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0: the model's training context)")
+        ->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
+    app.add_option("--top-k", o->top_k, "top-k filter (0: off)")->capture_default_str();
+    app.add_option("--top-p", o->top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
+    app.add_option("--min-p", o->min_p, "min-p filter (0: off)")->capture_default_str();
+    app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+    app.add_option("--repeat-last-n", o->repeat_last_n, "tokens the repetition penalty looks back")
+        ->capture_default_str();
+    app.add_option("-s,--seed", o->seed, "random seed (-1: random, printed to stderr)")->capture_default_str();
+    app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
+    app.add_flag("--no-bos", o->no_bos, "do not add the BOS token even if the model asks for it");
+    app.add_flag("--special", o->special, "parse special tokens in the prompt and print them in the output");
+    app.add_flag("--no-echo", o->no_echo, "do not print the prompt before the generated text");
+    return [o, &app]() -> int {
+        o->prompt_set = app.count("--prompt") > 0;
+        if (o->prompt_set && !o->prompt_file.empty()) {
+            return fail(Status::invalid("give either -p or -f, not both"));
+        }
+        std::string prompt = o->prompt;
+        if (!o->prompt_file.empty()) {
+            std::ifstream in(o->prompt_file, std::ios::binary);
+            std::stringstream ss;
+            ss << in.rdbuf();
+            if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->prompt_file.c_str()));
+            prompt = ss.str();
+        }
+        auto kv_type = parse_kv_type(o->kv_type);
+        if (!kv_type.ok()) return fail(kv_type.status());
+        if (o->n_predict < -1) return fail(Status::invalid("-n %d: expected >= -1", o->n_predict));
+
+        auto model = model_load(o->model);
+        if (!model.ok()) return fail(model.status());
+        const Model& m = **model;
+        const ModelConfig& c = m.config();
+        std::fprintf(stderr, "heterokv: %s (%s), %d layers, %d/%d heads, head_dim %d, vocab %d, %s\n",
+                     c.name.empty() ? "model" : c.name.c_str(), c.arch.c_str(), c.n_layer, c.n_head,
+                     c.n_head_kv, c.head_dim, c.n_vocab, m.weight_type_summary().c_str());
+
+        ContextParams cp;
+        cp.n_ctx = o->n_ctx;
+        cp.n_threads = o->n_threads;
+        cp.n_batch = o->n_batch;
+        cp.kv_type = *kv_type;
+        cp.kv_page_size = o->page_size;
+        auto ctx = Context::create(*model, cp);
+        if (!ctx.ok()) return fail(ctx.status());
+        Context& cx = **ctx;
+
+        uint64_t seed = o->seed < 0 ? std::random_device{}() : uint64_t(o->seed);
+        if (o->seed < 0) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+        SamplerParams sp{o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
+        auto sampler = Sampler::create(sp);
+        if (!sampler.ok()) return fail(sampler.status());
+
+        const Tokenizer& tok = m.tokenizer();
+        std::vector<int32_t> ids = tok.encode(prompt, !o->no_bos, o->special);
+        if (o->no_bos && !ids.empty() && ids[0] == tok.bos()) ids.erase(ids.begin());
+        if (ids.empty()) {
+            if (tok.bos() < 0) return fail(Status::invalid("empty prompt and the model has no BOS token"));
+            ids.push_back(tok.bos());
+        }
+        if (int64_t(ids.size()) >= cx.n_ctx()) {
+            return fail(Status::out_of_range("the prompt has %zu tokens; the context holds %d (use -c)",
+                                             ids.size(), cx.n_ctx()));
+        }
+        if (!o->no_echo) {
+            std::string echo = tok.decode(ids, o->special);
+            std::fwrite(echo.data(), 1, echo.size(), stdout);
+            std::fflush(stdout);
+        }
+        for (int32_t id : ids) sampler->accept(id);
+
+        const bool show_progress = ids.size() > size_t(2 * o->n_batch);
+        Status st = cx.eval(ids, nullptr, [&](int64_t done, int64_t total) {
+            if (show_progress) std::fprintf(stderr, "\rheterokv: prefill %lld/%lld tokens", (long long)done, (long long)total);
+        });
+        if (show_progress) std::fprintf(stderr, "\n");
+        if (!st.ok()) return fail(st);
+
+        int32_t n_gen = 0;
+        const int32_t limit = o->n_predict < 0 ? cx.n_ctx() : o->n_predict;
+        while (n_gen < limit && cx.n_past() < cx.n_ctx()) {
+            const int32_t next = sampler->sample(cx.logits());
+            if (tok.is_eog(next) && !o->ignore_eos) break;
+            sampler->accept(next);
+            ++n_gen;
+            std::string piece = tok.token_to_piece(next, o->special);
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+            if (n_gen == limit || cx.n_past() >= cx.n_ctx()) break;
+            st = cx.eval({&next, 1});
+            if (!st.ok()) return fail(st);
+        }
+        std::fputc('\n', stdout);
+        const Timings& t = cx.timings();
+        std::fprintf(stderr, "heterokv: prefill %lld tokens in %.1f ms (%.1f tok/s)\n", (long long)t.n_prefill,
+                     t.prefill_ms, t.prefill_ms > 0 ? 1000.0 * double(t.n_prefill) / t.prefill_ms : 0.0);
+        std::fprintf(stderr, "heterokv: decode  %lld tokens in %.1f ms (%.1f tok/s)\n", (long long)t.n_decode,
+                     t.decode_ms, t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
+        std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots)\n",
+                     double(cx.kv().bytes_in_use()) / (1024.0 * 1024.0), (long long)cx.kv().slots_total());
+        return 0;
+    };
+}
+
+}  // namespace hkv::cli
