@@ -1,0 +1,592 @@
+// backend/cpu/ops.cpp — fast row ops (rmsnorm, softmax, swiglu, add), RoPE and KV row conversion.
+//
+// AVX2 + FMA + F16C (the project floor). HKV_ISA=scalar routes to the references. Numerics follow
+// ggml where it matters for matching its logits: rmsnorm and softmax sums in double, silu as
+// x / (1 + exp(-x)) with a true division, RoPE angles built the way ggml's rope cache builds them.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "core/assert.h"
+#include "core/cpu.h"
+#include "core/fp16.h"
+
+namespace hkv {
+
+namespace {
+
+bool use_ref() { return cpu_isa() == Isa::kScalar; }
+
+// ---- SIMD helpers ----
+namespace simd {
+
+// e^x, max relative error ~2e-7 over the float range: x = n*ln2 + r with |r| <= ln2/2, e^r by a
+// degree-6 minimax polynomial (Cephes expf coefficients), 2^n through the exponent field.
+// x < -87.34 gives 0 (true result is subnormal), x > 88.02 gives +inf, nan stays nan.
+inline __m256 exp(__m256 x) {
+    // hi keeps n <= 127 so 2^n stays a normal float
+    const __m256 hi = _mm256_set1_ps(88.02f), lo = _mm256_set1_ps(-87.3365447504f);
+    const __m256 xc = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);                  // underflow -> 0
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));           // nan -> nan
+}
+
+inline float exp_scalar(float x) { return _mm256_cvtss_f32(exp(_mm256_set1_ps(x))); }
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+}  // namespace simd
+
+inline double hsum_pd(__m256d v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+}  // namespace
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    if (use_ref()) return ref::rmsnorm(x, w, y, n, eps);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    __m256d a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        const __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v0));
+        const __m256d d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v0, 1));
+        const __m256d d2 = _mm256_cvtps_pd(_mm256_castps256_ps128(v1));
+        const __m256d d3 = _mm256_cvtps_pd(_mm256_extractf128_ps(v1, 1));
+        a0 = _mm256_fmadd_pd(d0, d0, a0);
+        a1 = _mm256_fmadd_pd(d1, d1, a1);
+        a2 = _mm256_fmadd_pd(d2, d2, a2);
+        a3 = _mm256_fmadd_pd(d3, d3, a3);
+    }
+    double sum = hsum_pd(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (; i < n; ++i) sum += double(x[i]) * double(x[i]);
+    const float mean = float(sum / double(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    i = 0;
+    if (w) {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
+                                                  _mm256_loadu_ps(w + i)));
+        for (; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+    } else {
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
+        for (; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    if (n <= 0) return;
+    if (use_ref()) return ref::softmax(x, n);
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+    float mx = simd::hmax(vm);
+    for (; i < n; ++i) mx = std::max(mx, x[i]);
+    const __m256 vmx = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double sum = hsum_pd(_mm256_add_pd(s0, s1));
+    for (; i < n; ++i) {
+        x[i] = simd::exp_scalar(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+    for (; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+    if (use_ref()) return ref::swiglu(gate, up, n);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = simd::exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + simd::exp_scalar(-g)) * up[i];
+    }
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    for (; i < n; ++i) y[i] += x[i];
+}
+
+// Per token: cos/sin of the n_rot/2 angles are computed once (same formulas as ref::rope) and
+// applied to every head. kNorm uses tables expanded to pairs so one FMA rotates 4 pairs.
+void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
+          int64_t head_dim) {
+    if (use_ref()) return ref::rope(p, x, pos, n_tok, n_head, head_dim);
+    HKV_ASSERT(p.n_rot > 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim, "bad n_rot %d",
+               int(p.n_rot));
+    const int64_t half = p.n_rot / 2;
+    const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
+    // kNeox: cs/sn [half]; kNorm: cs = (c0,c0,c1,c1,..), sn = (-s0,s0,-s1,s1,..) [n_rot]
+    std::vector<float> cs(size_t(p.n_rot)), sn(size_t(p.n_rot));
+    for (int64_t it = 0; it < n_tok; ++it) {
+        float theta = float(pos[it]);
+        for (int64_t i = 0; i < half; ++i) {
+            const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
+            const float th = p.freq_scale * (theta / ff);
+            const float c = std::cos(th), s = std::sin(th);
+            theta *= theta_scale;
+            if (p.style == RopeStyle::kNorm) {
+                cs[size_t(2 * i)] = c, cs[size_t(2 * i + 1)] = c;
+                sn[size_t(2 * i)] = -s, sn[size_t(2 * i + 1)] = s;
+            } else {
+                cs[size_t(i)] = c, sn[size_t(i)] = s;
+            }
+        }
+        for (int64_t ih = 0; ih < n_head; ++ih) {
+            float* r = x + (it * n_head + ih) * head_dim;  // [head_dim]
+            if (p.style == RopeStyle::kNorm) {
+                int64_t d = 0;
+                for (; d + 8 <= p.n_rot; d += 8) {
+                    const __m256 v = _mm256_loadu_ps(r + d);
+                    const __m256 sw = _mm256_permute_ps(v, 0xB1);  // (b, a) per pair
+                    const __m256 t = _mm256_mul_ps(sw, _mm256_loadu_ps(sn.data() + d));
+                    _mm256_storeu_ps(r + d, _mm256_fmadd_ps(v, _mm256_loadu_ps(cs.data() + d), t));
+                }
+                for (; d < p.n_rot; d += 2) {
+                    const float a = r[d], b = r[d + 1], c = cs[size_t(d)], s = sn[size_t(d + 1)];
+                    r[d] = a * c - b * s;
+                    r[d + 1] = a * s + b * c;
+                }
+            } else {
+                float* r1 = r + half;
+                int64_t i = 0;
+                for (; i + 8 <= half; i += 8) {
+                    const __m256 a = _mm256_loadu_ps(r + i), b = _mm256_loadu_ps(r1 + i);
+                    const __m256 c = _mm256_loadu_ps(cs.data() + i);
+                    const __m256 s = _mm256_loadu_ps(sn.data() + i);
+                    _mm256_storeu_ps(r + i, _mm256_fmsub_ps(a, c, _mm256_mul_ps(b, s)));
+                    _mm256_storeu_ps(r1 + i, _mm256_fmadd_ps(a, s, _mm256_mul_ps(b, c)));
+                }
+                for (; i < half; ++i) {
+                    const float a = r[i], b = r1[i], c = cs[size_t(i)], s = sn[size_t(i)];
+                    r[i] = a * c - b * s;
+                    r1[i] = a * s + b * c;
+                }
+            }
+        }
+    }
+}
+
+// ---- paged attention ----
+//
+// Work unit = (KV head, tile of up to kQTok query tokens, slot range). Its rows are every query
+// head of the KV head's group for every token of the tile (row r = token * group + g), so each K/V
+// row is read from memory once per group. Slots go by tiles of kTile: the tile's K and V rows are
+// converted to f32 into per-thread buffers (padded to Dp, a multiple of 8), scores [rows, kTile]
+// are masked by position, and an online softmax (running max m, sum l, unnormalized acc) folds
+// the tile in. With few units and long caches (decode) the slots are split into n_split ranges
+// whose partial (m, l, acc) are merged with a log-sum-exp in a second pass.
+namespace {
+
+constexpr int kTile = 64;          // slots per KV tile
+constexpr int kQTok = 16;          // query tokens per work unit
+constexpr int32_t kMinSplit = 256; // fewest slots per split range
+
+struct AttnScratch {               // per thread, grow only
+    std::vector<float> qs;         // [n_row, Dp] queries * scale
+    std::vector<float> acc;        // [n_row, Dp]
+    std::vector<float> sc;         // [n_row, kTile] scores, then probabilities
+    std::vector<float> kf, vf;     // [kTile, Dp]
+    std::vector<float> m, l, alpha;  // [n_row]
+    std::vector<int32_t> qp;       // [n_row] query position of each row
+    void reserve(int64_t n_row, int64_t Dp) {
+        auto grow = [](auto& v, int64_t n) { if (int64_t(v.size()) < n) v.resize(size_t(n)); };
+        grow(qs, n_row * Dp), grow(acc, n_row * Dp), grow(sc, n_row * kTile);
+        grow(kf, kTile * Dp), grow(vf, kTile * Dp);
+        grow(m, n_row), grow(l, n_row), grow(alpha, n_row), grow(qp, n_row);
+    }
+};
+
+// Rows s0 .. s0+n-1 of one KV head converted to f32 into dst [n, Dp]; padding columns zeroed.
+void kv_rows_to_f32(DType t, const void* const* pages, int32_t page_size, int64_t D, int64_t Dp,
+                    int32_t s0, int n, float* dst) {
+    const size_t row_bytes = dtype_row_size(t, D);
+    for (int j = 0; j < n; ++j) {
+        const int32_t s = s0 + j;
+        const char* src = static_cast<const char*>(pages[s / page_size]) +
+                          size_t(s % page_size) * row_bytes;
+        float* o = dst + j * Dp;
+        int64_t d = 0;
+        if (t == DType::kF16) {
+            const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+            for (; d + 8 <= D; d += 8)
+                _mm256_storeu_ps(o + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+            for (; d < D; ++d) o[d] = fp16_to_fp32(h[d]);
+        } else if (t == DType::kBF16) {
+            const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+            for (; d + 8 <= D; d += 8) {
+                const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d)));
+                _mm256_storeu_ps(o + d, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+            }
+            for (; d < D; ++d) o[d] = bf16_to_fp32(h[d]);
+        } else {
+            std::memcpy(o, src, size_t(D) * sizeof(float));
+            d = D;
+        }
+        for (; d < Dp; ++d) o[d] = 0.0f;
+    }
+}
+
+// [sum a0, ..., sum a7] of eight vectors.
+inline __m256 reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
+                      __m256 a6, __m256 a7) {
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// s[r, c] = q[r, :] · k[c, :] for R query rows and C keys; rows of length Dp (multiple of 8).
+template <int R, int C>
+inline void qk_block(const float* q, const float* k, int64_t Dp, float* s) {
+    __m256 a[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) a[r][c] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < Dp; d += 8) {
+        __m256 kv[C];
+        for (int c = 0; c < C; ++c) kv[c] = _mm256_loadu_ps(k + c * Dp + d);
+        for (int r = 0; r < R; ++r) {
+            const __m256 qv = _mm256_loadu_ps(q + r * Dp + d);
+            for (int c = 0; c < C; ++c) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
+        }
+    }
+    if constexpr (R == 4 && C == 2) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, reduce8(a[0][0], a[0][1], a[1][0], a[1][1], a[2][0], a[2][1], a[3][0], a[3][1]));
+        for (int r = 0; r < 4; ++r) s[r * kTile] = t[2 * r], s[r * kTile + 1] = t[2 * r + 1];
+    } else {
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < C; ++c) s[r * kTile + c] = simd::hsum(a[r][c]);
+    }
+}
+
+template <int R>
+inline void qk_rows(const float* q, const float* kf, int n, int64_t Dp, float* sc) {
+    int j = 0;
+    for (; j + 2 <= n; j += 2) qk_block<R, 2>(q, kf + j * Dp, Dp, sc + j);
+    if (j < n) qk_block<R, 1>(q, kf + j * Dp, Dp, sc + j);
+}
+
+// acc[r, :] = alpha[r] * acc[r, :] + sum_j p[r, j] * v[j, :] for R rows, n slots.
+template <int R>
+inline void pv_rows(const float* p, const float* alpha, const float* v, int n, int64_t Dp,
+                    float* acc) {
+    int64_t d = 0;
+    for (; d + 16 <= Dp; d += 16) {
+        __m256 a[R][2];
+        for (int r = 0; r < R; ++r) {
+            const __m256 al = _mm256_set1_ps(alpha[r]);
+            a[r][0] = _mm256_mul_ps(_mm256_loadu_ps(acc + r * Dp + d), al);
+            a[r][1] = _mm256_mul_ps(_mm256_loadu_ps(acc + r * Dp + d + 8), al);
+        }
+        for (int j = 0; j < n; ++j) {
+            const __m256 v0 = _mm256_loadu_ps(v + j * Dp + d), v1 = _mm256_loadu_ps(v + j * Dp + d + 8);
+            for (int r = 0; r < R; ++r) {
+                const __m256 pr = _mm256_broadcast_ss(p + r * kTile + j);
+                a[r][0] = _mm256_fmadd_ps(pr, v0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(pr, v1, a[r][1]);
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            _mm256_storeu_ps(acc + r * Dp + d, a[r][0]);
+            _mm256_storeu_ps(acc + r * Dp + d + 8, a[r][1]);
+        }
+    }
+    if (d < Dp) {  // Dp % 16 == 8
+        __m256 a[R];
+        for (int r = 0; r < R; ++r)
+            a[r] = _mm256_mul_ps(_mm256_loadu_ps(acc + r * Dp + d), _mm256_set1_ps(alpha[r]));
+        for (int j = 0; j < n; ++j) {
+            const __m256 v0 = _mm256_loadu_ps(v + j * Dp + d);
+            for (int r = 0; r < R; ++r)
+                a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * kTile + j), v0, a[r]);
+        }
+        for (int r = 0; r < R; ++r) _mm256_storeu_ps(acc + r * Dp + d, a[r]);
+    }
+}
+
+struct AttnJob {
+    const AttnParams* p;
+    const float* q;         // [n_tok, n_head, head_dim]
+    const int32_t* qpos;    // [n_tok]
+    int64_t n_tok;
+    const AttnKvHead* heads;  // [n_head_kv]
+    float* out;             // [n_tok, n_head, head_dim]
+    int32_t group, n_split;
+    int64_t D, Dp;
+    float* part_acc;        // [n_split, n_tok, n_head, head_dim] (n_split > 1)
+    float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
+};
+
+// One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range.
+void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int64_t t1, int split) {
+    const AttnParams& p = *jb.p;
+    const AttnKvHead& kv = jb.heads[kvh];
+    const int64_t D = jb.D, Dp = jb.Dp;
+    const int32_t group = jb.group;
+    const int n_row = int((t1 - t0) * group);
+    ws.reserve(n_row, Dp);
+    float* qs = ws.qs.data();
+    float* acc = ws.acc.data();
+    float* sc = ws.sc.data();
+    int32_t qmax = INT32_MIN;
+    for (int r = 0; r < n_row; ++r) {
+        const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
+        const float* src = jb.q + (it * p.n_head + ih) * D;
+        float* dst = qs + r * Dp;
+        for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * p.scale;
+        for (int64_t d = D; d < Dp; ++d) dst[d] = 0.0f;
+        std::memset(acc + r * Dp, 0, size_t(Dp) * sizeof(float));
+        ws.m[size_t(r)] = -INFINITY, ws.l[size_t(r)] = 0.0f;
+        ws.qp[size_t(r)] = jb.qpos[it];
+        qmax = std::max(qmax, jb.qpos[it]);
+    }
+    int32_t s_begin = 0, s_end = kv.n_slot;
+    if (jb.n_split > 1) {
+        const int32_t chunk = (kv.n_slot + jb.n_split - 1) / jb.n_split;
+        s_begin = std::min(kv.n_slot, chunk * split);
+        s_end = std::min(kv.n_slot, s_begin + chunk);
+    }
+    for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
+        const int n = std::min(kTile, s_end - s0);
+        const int np = (n + 7) & ~7;
+        const int32_t* pos = kv.pos + s0;
+        int32_t pmin = INT32_MAX, pmax = INT32_MIN;
+        for (int j = 0; j < n; ++j) pmin = std::min(pmin, pos[j]), pmax = std::max(pmax, pos[j]);
+        if (pmin > qmax) continue;  // no row sees any slot of this tile
+        kv_rows_to_f32(p.kv_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
+        int r = 0;
+        for (; r + 4 <= n_row; r += 4) qk_rows<4>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile);
+        switch (n_row - r) {
+            case 3: qk_rows<3>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
+            case 2: qk_rows<2>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
+            case 1: qk_rows<1>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
+            default: break;
+        }
+        // mask, then online softmax per row
+        for (r = 0; r < n_row; ++r) {
+            float* srow = sc + r * kTile;
+            const int32_t qp = ws.qp[size_t(r)];
+            if (pmax > qp)
+                for (int j = 0; j < n; ++j)
+                    if (pos[j] > qp) srow[j] = -INFINITY;
+            for (int j = n; j < np; ++j) srow[j] = -INFINITY;
+            __m256 vm = _mm256_set1_ps(-INFINITY);
+            for (int j = 0; j < np; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + j));
+            const float m_old = ws.m[size_t(r)];
+            const float m_new = std::max(m_old, simd::hmax(vm));
+            if (m_new == -INFINITY) {  // nothing visible yet
+                for (int j = 0; j < np; ++j) srow[j] = 0.0f;
+                ws.alpha[size_t(r)] = 1.0f;
+                continue;
+            }
+            const __m256 vmn = _mm256_set1_ps(m_new);
+            __m256 vs = _mm256_setzero_ps();
+            for (int j = 0; j < np; j += 8) {
+                const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vmn));
+                _mm256_storeu_ps(srow + j, e);
+                vs = _mm256_add_ps(vs, e);
+            }
+            const float alpha = m_old == m_new ? 1.0f : simd::exp_scalar(m_old - m_new);
+            ws.alpha[size_t(r)] = alpha;
+            ws.l[size_t(r)] = ws.l[size_t(r)] * alpha + simd::hsum(vs);
+            ws.m[size_t(r)] = m_new;
+        }
+        kv_rows_to_f32(p.kv_type, kv.v_pages, p.page_size, D, Dp, s0, n, ws.vf.data());
+        const float* al = ws.alpha.data();
+        for (r = 0; r + 4 <= n_row; r += 4)
+            pv_rows<4>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp);
+        switch (n_row - r) {
+            case 3: pv_rows<3>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
+            case 2: pv_rows<2>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
+            case 1: pv_rows<1>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
+            default: break;
+        }
+    }
+    for (int r = 0; r < n_row; ++r) {
+        const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
+        const int64_t row = it * p.n_head + ih;
+        const float* a = acc + r * Dp;
+        if (jb.n_split == 1) {
+            float* o = jb.out + row * D;
+            const float l = ws.l[size_t(r)];
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+            for (int64_t d = 0; d < D; ++d) o[d] = a[d] * inv;
+        } else {
+            const int64_t prow = int64_t(split) * jb.n_tok * p.n_head + row;
+            std::memcpy(jb.part_acc + prow * D, a, size_t(D) * sizeof(float));
+            jb.part_ml[2 * prow] = ws.m[size_t(r)];
+            jb.part_ml[2 * prow + 1] = ws.l[size_t(r)];
+        }
+    }
+}
+
+// out row = sum_i w_i acc_i / sum_i w_i l_i with w_i = exp(m_i - max m): the split ranges merged.
+void attn_merge(const AttnJob& jb, int64_t row_begin, int64_t row_end) {
+    const int64_t n_rows = jb.n_tok * jb.p->n_head, D = jb.D;
+    for (int64_t row = row_begin; row < row_end; ++row) {
+        float mx = -INFINITY;
+        for (int i = 0; i < jb.n_split; ++i) mx = std::max(mx, jb.part_ml[2 * (i * n_rows + row)]);
+        float* o = jb.out + row * D;
+        std::memset(o, 0, size_t(D) * sizeof(float));
+        if (mx == -INFINITY) continue;
+        float l = 0.0f;
+        for (int i = 0; i < jb.n_split; ++i) {
+            const int64_t prow = i * n_rows + row;
+            const float m_i = jb.part_ml[2 * prow];
+            if (m_i == -INFINITY) continue;
+            const float w = simd::exp_scalar(m_i - mx);
+            l += w * jb.part_ml[2 * prow + 1];
+            const float* a = jb.part_acc + prow * D;
+            for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
+        }
+        const float inv = 1.0f / l;
+        for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+    }
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out) {
+    if (n_tok <= 0) return;
+    if (use_ref()) return ref::attention(p, q, qpos, n_tok, heads, out);
+    HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0 && p.head_dim > 0 && p.page_size > 0,
+               "n_head %d, n_head_kv %d, head_dim %d, page_size %d", int(p.n_head),
+               int(p.n_head_kv), int(p.head_dim), int(p.page_size));
+    HKV_ASSERT(p.kv_type == DType::kF32 || p.kv_type == DType::kF16 || p.kv_type == DType::kBF16,
+               "kv type %s unsupported", dtype_name(p.kv_type));
+    AttnJob jb{};
+    jb.p = &p, jb.q = q, jb.qpos = qpos, jb.n_tok = n_tok, jb.heads = heads, jb.out = out;
+    jb.group = p.n_head / p.n_head_kv;
+    jb.D = p.head_dim, jb.Dp = (p.head_dim + 7) & ~int64_t(7);
+    const int64_t n_qt = (n_tok + kQTok - 1) / kQTok;
+    const int64_t n_base = n_qt * p.n_head_kv;
+    int32_t max_slot = 0;
+    for (int32_t i = 0; i < p.n_head_kv; ++i) max_slot = std::max(max_slot, heads[i].n_slot);
+    // split-K when there are too few units to keep every thread busy with balanced work
+    const int nth = pool.n_threads();
+    jb.n_split = 1;
+    if (nth > 1 && n_base < 4 * nth) {
+        const int64_t want = (4 * nth + n_base - 1) / n_base;
+        jb.n_split = int32_t(std::max<int64_t>(1, std::min<int64_t>(want, max_slot / kMinSplit)));
+    }
+    // NOTE: thread_local so the partial buffers of repeated decode calls are not reallocated
+    thread_local std::vector<float> part_acc, part_ml;
+    if (jb.n_split > 1) {
+        const size_t rows = size_t(jb.n_split) * size_t(n_tok) * size_t(p.n_head);
+        if (part_acc.size() < rows * size_t(jb.D)) part_acc.resize(rows * size_t(jb.D));
+        if (part_ml.size() < rows * 2) part_ml.resize(rows * 2);
+        jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
+    }
+    const int64_t n_units = n_base * jb.n_split;
+    std::atomic<int64_t> next{0};
+    auto work = [&](int, int) {
+        thread_local AttnScratch ws;
+        for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < n_units;) {
+            const int split = int(u % jb.n_split);
+            const int64_t rest = u / jb.n_split;
+            const int32_t kvh = int32_t(rest % p.n_head_kv);
+            const int64_t qt = n_qt - 1 - rest / p.n_head_kv;  // later tokens see more: start there
+            attn_unit(jb, ws, kvh, qt * kQTok, std::min(n_tok, (qt + 1) * kQTok), split);
+        }
+    };
+    if (nth == 1 || n_units == 1) work(0, 1);
+    else pool.run(work);
+    if (jb.n_split > 1)
+        pool.parallel_for(n_tok * p.n_head, [&](int64_t b, int64_t e, int) { attn_merge(jb, b, e); });
+}
+
+void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {
+    switch (kv_type) {
+        case DType::kF32: std::memcpy(dst, src, size_t(n) * sizeof(float)); return;
+        case DType::kF16: {
+            uint16_t* d = static_cast<uint16_t*>(dst);  // [n] f16
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                                 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+            for (; i < n; ++i) d[i] = fp32_to_fp16(src[i]);
+            return;
+        }
+        case DType::kBF16: {
+            uint16_t* d = static_cast<uint16_t*>(dst);  // [n] bf16
+            const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+            const __m256i inf = _mm256_set1_epi32(0x7f800000);
+            const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
+            const __m256i qbit = _mm256_set1_epi32(0x40);
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                __m256i h[2];
+                for (int k = 0; k < 2; ++k) {
+                    const __m256i x = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8 * k));
+                    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+                    const __m256i r = _mm256_srli_epi32(
+                        _mm256_add_epi32(x, _mm256_add_epi32(bias, lsb)), 16);
+                    const __m256i nan_mask = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs_mask), inf);
+                    const __m256i qn = _mm256_or_si256(_mm256_srli_epi32(x, 16), qbit);
+                    h[k] = _mm256_blendv_epi8(r, qn, nan_mask);
+                }
+                // packus works per 128-bit lane: (a0 b0 | a1 b1) -> reorder to (a0 a1 b0 b1)
+                const __m256i pk = _mm256_permute4x64_epi64(_mm256_packus_epi32(h[0], h[1]), 0xD8);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + i), pk);
+            }
+            for (; i < n; ++i) d[i] = fp32_to_bf16(src[i]);
+            return;
+        }
+        default: HKV_ASSERT(false, "kv type %s unsupported", dtype_name(kv_type));
+    }
+}
+
+}  // namespace hkv

@@ -1,0 +1,133 @@
+// backend/cpu/ops_ref.cpp — scalar references of the ops in ops.h (namespace hkv::ref).
+//
+// Written for clarity, never optimized: the tests compare the fast kernels against these. Sums are
+// accumulated in double; attention materializes one row of scores at a time.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/ops.h"
+#include "core/assert.h"
+#include "core/fp16.h"
+
+namespace hkv::ref {
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+    const float mean = float(sum / double(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i] * scale;
+        y[i] = w ? v * w[i] : v;
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    if (n <= 0) return;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double e = std::exp(double(x[i]) - double(mx));
+        x[i] = float(e);
+        sum += e;
+    }
+    const double inv = 1.0 / sum;
+    for (int64_t i = 0; i < n; ++i) x[i] = float(double(x[i]) * inv);
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const double g = gate[i];
+        gate[i] = float(g / (1.0 + std::exp(-g)) * double(up[i]));
+    }
+}
+
+// Angles follow ggml's rope cache: theta_scale = base^(-2/n_rot) in float and theta_i is built by
+// repeated multiplication, theta_i = pos * theta_scale^i; then / freq_factors[i] and * freq_scale.
+void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
+          int64_t head_dim) {
+    HKV_ASSERT(p.n_rot > 0 && p.n_rot % 2 == 0 && p.n_rot <= head_dim, "bad n_rot %d",
+               int(p.n_rot));
+    const int64_t half = p.n_rot / 2;
+    const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
+    for (int64_t it = 0; it < n_tok; ++it) {
+        float theta = float(pos[it]);
+        for (int64_t i = 0; i < half; ++i) {
+            const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
+            const float th = p.freq_scale * (theta / ff);
+            const float c = std::cos(th), s = std::sin(th);
+            theta *= theta_scale;
+            for (int64_t ih = 0; ih < n_head; ++ih) {
+                float* r = x + (it * n_head + ih) * head_dim;
+                const int64_t i0 = p.style == RopeStyle::kNorm ? 2 * i : i;
+                const int64_t i1 = p.style == RopeStyle::kNorm ? 2 * i + 1 : i + half;
+                const float a = r[i0], b = r[i1];
+                r[i0] = a * c - b * s;
+                r[i1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+namespace {
+
+double kv_at(DType t, const void* row, int64_t d) {
+    switch (t) {
+        case DType::kF32: return static_cast<const float*>(row)[d];
+        case DType::kF16: return fp16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+        case DType::kBF16: return bf16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+        default: HKV_ASSERT(false, "kv type %s unsupported", dtype_name(t));
+    }
+    return 0.0;
+}
+
+const void* kv_row(const void* const* pages, DType t, int32_t page_size, int32_t head_dim,
+                   int64_t s) {
+    const size_t row_bytes = dtype_row_size(t, head_dim);
+    const char* page = static_cast<const char*>(pages[s / page_size]);
+    return page + size_t(s % page_size) * row_bytes;
+}
+
+}  // namespace
+
+void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+               const AttnKvHead* heads, float* out) {
+    HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "n_head %d, n_head_kv %d",
+               int(p.n_head), int(p.n_head_kv));
+    const int64_t D = p.head_dim;
+    const int32_t group = p.n_head / p.n_head_kv;
+    std::vector<double> score;  // [n_slot]
+    std::vector<double> acc(static_cast<size_t>(D));  // [head_dim]
+    for (int64_t it = 0; it < n_tok; ++it) {
+        for (int32_t ih = 0; ih < p.n_head; ++ih) {
+            const AttnKvHead& kv = heads[ih / group];
+            const float* qr = q + (it * p.n_head + ih) * D;   // [head_dim]
+            float* o = out + (it * p.n_head + ih) * D;        // [head_dim]
+            score.assign(size_t(kv.n_slot), 0.0);
+            double mx = -std::numeric_limits<double>::infinity();
+            for (int32_t s = 0; s < kv.n_slot; ++s) {
+                if (kv.pos[s] > qpos[it]) continue;
+                const void* kr = kv_row(kv.k_pages, p.kv_type, p.page_size, p.head_dim, s);
+                double dot = 0.0;
+                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * kv_at(p.kv_type, kr, d);
+                score[size_t(s)] = dot * double(p.scale);
+                mx = std::max(mx, score[size_t(s)]);
+            }
+            std::fill(acc.begin(), acc.end(), 0.0);
+            double sum = 0.0;
+            for (int32_t s = 0; s < kv.n_slot; ++s) {
+                if (kv.pos[s] > qpos[it]) continue;
+                const double e = std::exp(score[size_t(s)] - mx);
+                sum += e;
+                const void* vr = kv_row(kv.v_pages, p.kv_type, p.page_size, p.head_dim, s);
+                for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * kv_at(p.kv_type, vr, d);
+            }
+            for (int64_t d = 0; d < D; ++d) o[d] = sum > 0.0 ? float(acc[size_t(d)] / sum) : 0.0f;
+        }
+    }
+}
+
+}  // namespace hkv::ref
