@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, and runs every test (labels unit, ops, model),
+# then runs the unit and ops tests and the corrupt-model CLI checks again under ASan + UBSan.
+#   scripts/test.sh            # everything
+#   scripts/test.sh --quick    # the Release suite only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh build -DHKV_FATAL_WARNINGS=ON
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
+scripts/check_corrupt_cli.sh build/bin/heterokv
+[ "${1:-}" = "--quick" ] && exit 0
+echo "test: sanitizer build (ASan + UBSan)" >&2
+scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DHKV_SANITIZE_ADDRESS=ON -DHKV_SANITIZE_UNDEFINED=ON \
+  -DHKV_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -L 'unit|ops|model'
+scripts/check_corrupt_cli.sh build-asan/bin/heterokv

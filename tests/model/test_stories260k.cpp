@@ -1,0 +1,152 @@
+// Model tests on real pretrained weights: stories260K (../shared/models; skipped when absent).
+//  - greedy 200 tokens from BOS equal llama.cpp's text byte for byte
+//    (golden: tests/data/golden/stories260K_greedy200.txt, from
+//     `llamacpp-ref llama-completion -m stories260K.gguf -p "" -n 200 --temp 0 -no-cnv -c 512`);
+//  - next-token log-probabilities of the top-10 tokens at 32 positions after two prompts match
+//    llama-server's within kLogprobTol (goldens from scripts/golden_probs.py);
+//  - corrupt copies of the file fail to load with a one-line error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "heterokv/engine.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+#include "test_util.h"
+
+namespace hkv {
+namespace {
+
+// llama.cpp and heterokv both keep the f32 weights and an f16 KV cache, but sum in different
+// orders; observed differences are ~1e-5. The tolerance leaves room for summation order only.
+constexpr double kLogprobTol = 2e-3;
+
+const std::string kModel = test::shared_path("models/stories260K.gguf");
+
+std::shared_ptr<const Model> load() {
+    auto m = model_load(kModel);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return m.ok() ? *m : nullptr;
+}
+
+std::vector<double> log_softmax(std::span<const float> l) {
+    double mx = -1e30;
+    for (float v : l) mx = std::max(mx, double(v));
+    double s = 0.0;
+    for (float v : l) s += std::exp(double(v) - mx);
+    std::vector<double> out(l.size());
+    for (size_t i = 0; i < l.size(); ++i) out[i] = double(l[i]) - mx - std::log(s);
+    return out;
+}
+
+TEST(Stories260K, Greedy200MatchesReferenceText) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    auto ctx = Context::create(model, {.n_ctx = 512, .n_threads = 2});
+    ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+    const Tokenizer& tok = model->tokenizer();
+    std::vector<int32_t> prompt = tok.encode("", true);
+    ASSERT_EQ(prompt, std::vector<int32_t>({1}));
+    ASSERT_TRUE((*ctx)->eval(prompt).ok());
+    std::string text;
+    for (int i = 0; i < 200; ++i) {
+        const int32_t next = sample_greedy((*ctx)->logits());
+        ASSERT_FALSE(tok.is_eog(next)) << "stopped early at token " << i;
+        text += tok.token_to_piece(next);
+        ASSERT_TRUE((*ctx)->eval({&next, 1}).ok());
+    }
+    // llama-completion ends its output with one newline of its own.
+    std::string golden = test::read_file(test::data_path("golden/stories260K_greedy200.txt"));
+    ASSERT_FALSE(golden.empty());
+    ASSERT_EQ(golden.back(), '\n');
+    golden.pop_back();
+    EXPECT_EQ(text, golden);
+}
+
+void check_probs(const std::string& golden_file, int n_threads, int n_batch) {
+    auto model = load();
+    ASSERT_TRUE(model);
+    const nlohmann::json g = nlohmann::json::parse(test::read_file(test::data_path(golden_file)));
+    const std::vector<int32_t> ref_prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
+    // Our tokenizer must agree with the reference on the prompt.
+    EXPECT_EQ(model->tokenizer().encode(g["prompt"].get<std::string>(), true), ref_prompt);
+    auto ctx = Context::create(model, {.n_ctx = 512, .n_threads = n_threads, .n_batch = n_batch});
+    ASSERT_TRUE(ctx.ok());
+    ASSERT_TRUE((*ctx)->eval(ref_prompt).ok());
+    double max_diff = 0.0;
+    for (const auto& step : g["steps"]) {
+        const auto lp = log_softmax((*ctx)->logits());
+        const int32_t id = step["id"].get<int32_t>();
+        EXPECT_EQ(sample_greedy((*ctx)->logits()), id);
+        for (const auto& t : step["top"]) {
+            const double d = std::abs(lp[t[0].get<size_t>()] - t[1].get<double>());
+            max_diff = std::max(max_diff, d);
+        }
+        ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
+    }
+    EXPECT_LT(max_diff, kLogprobTol);
+    std::printf("max |logprob diff| vs llama.cpp over %zu steps: %.3g\n", g["steps"].size(), max_diff);
+}
+
+TEST(Stories260K, LogprobsMatchReferenceFromBos) {
+    HKV_REQUIRE_SHARED(kModel);
+    check_probs("golden/stories260K_bos_probs.json", 1, 256);
+}
+
+TEST(Stories260K, LogprobsMatchReferenceAfterPromptAnyBatchAndThreads) {
+    HKV_REQUIRE_SHARED(kModel);
+    check_probs("golden/stories260K_prompt_probs.json", 2, 256);
+    check_probs("golden/stories260K_prompt_probs.json", 3, 7);  // chunked prefill
+}
+
+TEST(Stories260K, ChunkedPrefillEqualsOneShot) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    std::vector<int32_t> toks = model->tokenizer().encode(
+        "Lily and Ben went to the park. They saw a big tree and a small dog. The dog was happy.", true);
+    std::vector<float> a, b;
+    auto c1 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = 512});
+    auto c2 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = 5});
+    ASSERT_TRUE((*c1)->eval(toks, &a).ok());
+    ASSERT_TRUE((*c2)->eval(toks, &b).ok());
+    ASSERT_EQ(a.size(), b.size());
+    double mx = 0;
+    for (size_t i = 0; i < a.size(); ++i) mx = std::max(mx, double(std::abs(a[i] - b[i])));
+    EXPECT_LT(mx, 1e-4);
+}
+
+TEST(Stories260K, ContextOverflowIsAnErrorAndChangesNothing) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    auto ctx = Context::create(model, {.n_ctx = 16, .n_threads = 1});
+    std::vector<int32_t> toks(10, 5);
+    ASSERT_TRUE((*ctx)->eval(toks).ok());
+    Status st = (*ctx)->eval(toks);
+    EXPECT_EQ(st.code(), StatusCode::kOutOfRange);
+    EXPECT_EQ((*ctx)->n_past(), 10);
+    std::vector<int32_t> bad = {100000};
+    EXPECT_EQ((*ctx)->eval(bad).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Stories260K, TruncatedCopiesFailCleanly) {
+    HKV_REQUIRE_SHARED(kModel);
+    const std::string bytes = test::read_file(kModel);
+    test::TempDir dir;
+    for (size_t len : {size_t(0), size_t(3), size_t(24), size_t(1000), bytes.size() / 2, bytes.size() - 1}) {
+        const std::string p = dir.file("t.gguf");
+        std::ofstream(p, std::ios::binary).write(bytes.data(), std::streamsize(len));
+        auto m = Model::load(p);
+        ASSERT_FALSE(m.ok()) << "length " << len;
+        const std::string msg = m.status().to_string();
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+        EXPECT_FALSE(msg.empty());
+    }
+}
+
+}  // namespace
+}  // namespace hkv

@@ -1,0 +1,140 @@
+// Unit tests for the paged per-head KV store: append, views, compaction, accounting, limits.
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+#include "core/fp16.h"
+#include "kv/kv_store.h"
+
+namespace hkv {
+namespace {
+
+KvStoreConfig small_cfg(DType t = DType::kF32, int32_t page = 4) {
+    KvStoreConfig c;
+    c.n_layer = 2;
+    c.n_head_kv = 3;
+    c.head_dim = 8;
+    c.page_size = page;
+    c.kv_type = t;
+    return c;
+}
+
+// Fills n rows [n, head_dim] with value base + row + col/100.
+std::vector<float> rows(int n, int hd, float base) {
+    std::vector<float> v(size_t(n) * size_t(hd));
+    for (int r = 0; r < n; ++r)
+        for (int c = 0; c < hd; ++c) v[size_t(r * hd + c)] = base + float(r) + float(c) / 100.0f;
+    return v;
+}
+
+float read_k(const KvStore& kv, int il, int ih, int s) {
+    const AttnKvHead h = kv.view(il, ih);
+    const int ps = kv.config().page_size;
+    const float* page = static_cast<const float*>(h.k_pages[s / ps]);
+    return page[size_t(s % ps) * size_t(kv.config().head_dim)];
+}
+
+TEST(KvStore, AppendViewAndExactAccounting) {
+    auto kv = KvStore::create(small_cfg());
+    ASSERT_TRUE(kv.ok());
+    KvStore& s = **kv;
+    EXPECT_EQ(s.bytes_in_use(), 0u);
+    auto k = rows(10, 8, 0.0f), v = rows(10, 8, 100.0f);
+    std::vector<int32_t> pos(10);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(1, 2, 10, k.data(), 8, v.data(), 8, pos.data()).ok());
+    EXPECT_EQ(s.n_slot(1, 2), 10);
+    EXPECT_EQ(s.n_slot(0, 0), 0);
+    // 10 slots at page size 4 -> 3 K pages + 3 V pages of 4*8*4 bytes, plus 10 positions.
+    EXPECT_EQ(s.page_bytes(), 4u * 8u * 4u);
+    EXPECT_EQ(s.bytes_in_use(), 6u * 128u + 10u * 4u);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(read_k(s, 1, 2, i), float(i));
+    const AttnKvHead h = s.view(1, 2);
+    EXPECT_EQ(h.n_slot, 10);
+    EXPECT_EQ(h.pos[9], 9);
+    EXPECT_EQ(static_cast<const float*>(h.v_pages[2])[8], 100.0f + 9.0f);
+}
+
+TEST(KvStore, CompactKeepsChosenSlotsInOrderAndFreesPages) {
+    auto kv = KvStore::create(small_cfg());
+    KvStore& s = **kv;
+    auto k = rows(16, 8, 0.0f);
+    std::vector<int32_t> pos(16);
+    std::iota(pos.begin(), pos.end(), 100);
+    ASSERT_TRUE(s.append(0, 1, 16, k.data(), 8, k.data(), 8, pos.data()).ok());
+    const size_t before = s.bytes_in_use();
+    std::vector<int32_t> keep = {0, 3, 7, 15};
+    ASSERT_TRUE(s.compact(0, 1, keep.data(), 4).ok());
+    EXPECT_EQ(s.n_slot(0, 1), 4);
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(read_k(s, 0, 1, i), float(keep[size_t(i)]));
+        EXPECT_EQ(s.positions(0, 1)[i], 100 + keep[size_t(i)]);
+    }
+    EXPECT_EQ(s.bytes_in_use(), 2u * s.page_bytes() + 4u * 4u);  // 1 K + 1 V page
+    EXPECT_LT(s.bytes_in_use(), before);
+    // Not ascending / out of range: rejected, head unchanged.
+    std::vector<int32_t> bad = {2, 1};
+    EXPECT_FALSE(s.compact(0, 1, bad.data(), 2).ok());
+    std::vector<int32_t> oob = {0, 9};
+    EXPECT_FALSE(s.compact(0, 1, oob.data(), 2).ok());
+    EXPECT_EQ(s.n_slot(0, 1), 4);
+}
+
+TEST(KvStore, DropFromRemovesSuffixEverywhere) {
+    auto kv = KvStore::create(small_cfg());
+    KvStore& s = **kv;
+    auto k = rows(9, 8, 0.0f);
+    std::vector<int32_t> pos(9);
+    std::iota(pos.begin(), pos.end(), 0);
+    for (int il = 0; il < 2; ++il)
+        for (int ih = 0; ih < 3; ++ih) ASSERT_TRUE(s.append(il, ih, 9, k.data(), 8, k.data(), 8, pos.data()).ok());
+    s.drop_from(5);
+    for (int il = 0; il < 2; ++il)
+        for (int ih = 0; ih < 3; ++ih) EXPECT_EQ(s.n_slot(il, ih), 5);
+    EXPECT_EQ(s.slots_total(), 30);
+}
+
+TEST(KvStore, F16StorageRoundsLikeFp16) {
+    auto kv = KvStore::create(small_cfg(DType::kF16));
+    KvStore& s = **kv;
+    std::vector<float> k(8, 0.1f);
+    int32_t p = 0;
+    ASSERT_TRUE(s.append(0, 0, 1, k.data(), 8, k.data(), 8, &p).ok());
+    const uint16_t* row = static_cast<const uint16_t*>(s.view(0, 0).k_pages[0]);
+    EXPECT_EQ(row[0], fp32_to_fp16(0.1f));
+    EXPECT_EQ(s.page_bytes(), 4u * 8u * 2u);
+}
+
+TEST(KvStore, MemoryLimitIsEnforcedWithoutPartialAppend) {
+    KvStoreConfig c = small_cfg();
+    c.max_bytes = 4 * 128;  // room for 2 pages of K + 2 of V
+    auto kv = KvStore::create(c);
+    KvStore& s = **kv;
+    auto k = rows(12, 8, 0.0f);
+    std::vector<int32_t> pos(12);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 0, 8, k.data(), 8, k.data(), 8, pos.data()).ok());
+    Status st = s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data());
+    EXPECT_EQ(st.code(), StatusCode::kOutOfMemory);
+    EXPECT_EQ(s.n_slot(0, 1), 0);
+    // Freed pages make room again.
+    std::vector<int32_t> keep = {0};
+    ASSERT_TRUE(s.compact(0, 0, keep.data(), 1).ok());
+    EXPECT_TRUE(s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data()).ok());
+}
+
+TEST(KvStore, RejectsBadConfig) {
+    KvStoreConfig c = small_cfg();
+    c.page_size = 0;
+    EXPECT_FALSE(KvStore::create(c).ok());
+    c = small_cfg();
+    c.kv_type = DType::kQ4_0;
+    EXPECT_EQ(KvStore::create(c).status().code(), StatusCode::kUnsupported);
+    c = small_cfg();
+    c.n_head_kv = 0;
+    EXPECT_FALSE(KvStore::create(c).ok());
+}
+
+}  // namespace
+}  // namespace hkv
