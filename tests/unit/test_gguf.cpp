@@ -467,6 +467,14 @@ TEST(GgufCorrupt, AbsurdArrayCounts) {
     EXPECT_TRUE(parse(r.b).ok()) << parse(r.b).to_string();
 }
 
+// Each in-memory element costs ~100 bytes, so the total is capped (2^24) before anything is allocated.
+TEST(GgufCorrupt, MetadataElementBudget) {
+    const uint64_t n = (uint64_t(1) << 24) + 1;
+    Raw r;
+    r.header(3, 0, 1).str("big").u32(9).u32(0).u64(n).zeros(size_t(n));
+    expect_code(parse(r.b), StatusCode::kUnsupported, "16777216");
+}
+
 TEST(GgufCorrupt, NestedArrayDepthBomb) {
     Raw r;
     r.header(3, 0, 1).str("bomb").u32(9);
