@@ -253,10 +253,10 @@ struct AttnScratch {               // per thread, grow only
 void kv_rows_to_f32(DType t, const void* const* pages, int32_t page_size, int64_t D, int64_t Dp,
                     int32_t s0, int n, float* dst) {
     const size_t row_bytes = dtype_row_size(t, D);
-    for (int j = 0; j < n; ++j) {
-        const int32_t s = s0 + j;
-        const char* src = static_cast<const char*>(pages[s / page_size]) +
-                          size_t(s % page_size) * row_bytes;
+    int32_t pg = s0 / page_size, off = s0 % page_size;  // advanced per row: no division in the loop
+    for (int j = 0; j < n; ++j, ++off) {
+        if (off == page_size) ++pg, off = 0;
+        const char* src = static_cast<const char*>(pages[pg]) + size_t(off) * row_bytes;
         float* o = dst + j * Dp;
         int64_t d = 0;
         if (t == DType::kF16) {
@@ -276,6 +276,18 @@ void kv_rows_to_f32(DType t, const void* const* pages, int32_t page_size, int64_
             d = D;
         }
         for (; d < Dp; ++d) o[d] = 0.0f;
+    }
+}
+
+// Prefetches rows s0 .. s0+n-1 (the next tile) so DRAM latency overlaps the current tile's math.
+void kv_rows_prefetch(DType t, const void* const* pages, int32_t page_size, int64_t D, int32_t s0,
+                      int n) {
+    const size_t row_bytes = dtype_row_size(t, D);
+    int32_t pg = s0 / page_size, off = s0 % page_size;
+    for (int j = 0; j < n; ++j, ++off) {
+        if (off == page_size) ++pg, off = 0;
+        const char* src = static_cast<const char*>(pages[pg]) + size_t(off) * row_bytes;
+        for (size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(src + b, _MM_HINT_T0);
     }
 }
 
@@ -406,6 +418,11 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         for (int j = 0; j < n; ++j) pmin = std::min(pmin, pos[j]), pmax = std::max(pmax, pos[j]);
         if (pmin > qmax) continue;  // no row sees any slot of this tile
         kv_rows_to_f32(p.kv_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
+        if (s0 + kTile < s_end) {
+            const int n_next = std::min(kTile, s_end - s0 - kTile);
+            kv_rows_prefetch(p.kv_type, kv.k_pages, p.page_size, D, s0 + kTile, n_next);
+            kv_rows_prefetch(p.kv_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
+        }
         int r = 0;
         for (; r + 4 <= n_row; r += 4) qk_rows<4>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile);
         switch (n_row - r) {
