@@ -67,6 +67,9 @@ public:
     int32_t n_ctx() const;
     // Forgets the sequence (cache cleared, position 0).
     void reset();
+    // Rewinds the sequence to its first n tokens (0 <= n <= n_past): the cache drops every slot
+    // at a position >= n. logits() is stale until the next eval().
+    Status truncate(int32_t n);
 
     const Model& model() const;
     const KvStore& kv() const;

@@ -125,6 +125,15 @@ void Context::reset() {
     impl_->kv->clear();
     impl_->n_past = 0;
 }
+Status Context::truncate(int32_t n) {
+    if (n < 0 || n > impl_->n_past) {
+        return Status::invalid("context: cannot truncate to %d tokens (sequence has %d)", n, impl_->n_past);
+    }
+    impl_->kv->drop_from(n);
+    impl_->n_past = n;
+    return Status();
+}
+
 const Model& Context::model() const { return *impl_->model; }
 const KvStore& Context::kv() const { return *impl_->kv; }
 const Timings& Context::timings() const { return impl_->timings; }

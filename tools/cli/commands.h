@@ -12,5 +12,6 @@ using Runner = std::function<int()>;
 Runner add_run(CLI::App& app);         // heterokv run: generate text
 Runner add_make_model(CLI::App& app);  // heterokv make-model: synthetic GGUF of a preset shape
 Runner add_info(CLI::App& app);        // heterokv info: a model's configuration and tensors
+Runner add_bench(CLI::App& app);       // heterokv bench: prefill/decode speed at depth, KV bytes, RSS
 
 }  // namespace hkv::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     add("run", "generate text from a prompt", hkv::cli::add_run);
     add("make-model", "write a GGUF model with synthetic weights for a named shape preset",
         hkv::cli::add_make_model);
+    add("bench", "prefill and decode speed at context depths (llama-bench style)", hkv::cli::add_bench);
     add("info", "print a model's configuration, tensor types and tokenizer", hkv::cli::add_info);
     try {
         app.parse(argc, argv);

@@ -1,0 +1,279 @@
+// heterokv bench — prefill (pp) and decode (tg) speed at chosen context depths, in the manner of
+// llama-bench: for each depth the cache is filled with random tokens (untimed), then each test is
+// repeated -r times from that same depth (the sequence is rewound between repetitions). Reports
+// mean ± sd tok/s, KV bytes, peak RSS, and for decode the bandwidth roofline: (weight bytes read per
+// token + KV bytes at that depth) / measured memory bandwidth (a STREAM-style triad).
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "commands.h"
+#include "core/cpu.h"
+#include "core/sysinfo.h"
+#include "core/thread_pool.h"
+#include "heterokv/engine.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+
+#ifndef HKV_GIT_COMMIT
+#define HKV_GIT_COMMIT "unknown"
+#endif
+
+namespace hkv::cli {
+
+Expected<uint32_t> parse_kv_type(const std::string& s);  // cmd_run.cpp
+
+namespace {
+
+struct BenchOptions {
+    std::vector<std::string> models;
+    std::vector<int32_t> n_prompt = {512};
+    std::vector<int32_t> n_gen = {64};
+    std::vector<int32_t> depths = {0};
+    int32_t reps = 3;
+    int32_t n_threads = 0;
+    int32_t n_batch = 512;
+    int32_t page_size = 64;
+    std::string kv_type = "f16";
+    std::string output = "md";
+    bool no_bandwidth = false;
+};
+
+struct Row {
+    std::string model, test, type_summary;
+    int32_t depth = 0, n = 0;
+    double mean = 0, sd = 0;      // tok/s
+    size_t kv_bytes = 0, rss_peak = 0;
+    double roofline = 0;          // tok/s upper bound (tg only; 0 = not measured)
+    size_t weight_bytes = 0;
+};
+
+// Best-of-5 triad a = b + s*c over three 128 MiB arrays, bytes counted as 3 * N * 4.
+double measure_bandwidth_gbs(ThreadPool& pool) {
+    const int64_t n = int64_t(32) << 20;
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.0f), c(static_cast<size_t>(n), 2.0f);
+    pool.parallel_for(n, [&](int64_t s, int64_t e, int) { for (int64_t i = s; i < e; ++i) a[size_t(i)] = 0.0f; });
+    double best = 0.0;
+    for (int rep = 0; rep < 5; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        pool.parallel_for(n, [&](int64_t s, int64_t e, int) {
+            float* __restrict pa = a.data();
+            const float* __restrict pb = b.data();
+            const float* __restrict pc = c.data();
+            for (int64_t i = s; i < e; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+        });
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = std::max(best, 3.0 * double(n) * 4.0 / sec / 1e9);
+    }
+    return best;
+}
+
+void stats(const std::vector<double>& v, double* mean, double* sd) {
+    double s = 0;
+    for (double x : v) s += x;
+    *mean = v.empty() ? 0 : s / double(v.size());
+    double q = 0;
+    for (double x : v) q += (x - *mean) * (x - *mean);
+    *sd = v.size() > 1 ? std::sqrt(q / double(v.size() - 1)) : 0.0;
+}
+
+int fail(const Status& s) {
+    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
+    return 1;
+}
+
+Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& path, double bw_gbs,
+                   std::vector<Row>& rows) {
+    auto model = model_load(path);
+    if (!model.ok()) return model.status();
+    const Model& m = **model;
+    const ModelConfig& c = m.config();
+    int32_t max_p = 0, max_n = 0, max_d = 0;
+    for (int32_t p : o.n_prompt) max_p = std::max(max_p, p);
+    for (int32_t n : o.n_gen) max_n = std::max(max_n, n);
+    for (int32_t d : o.depths) max_d = std::max(max_d, d);
+    ContextParams cp;
+    cp.n_ctx = max_d + std::max(max_p, max_n) + 1;
+    cp.n_threads = o.n_threads;
+    cp.n_batch = o.n_batch;
+    cp.kv_type = kv_type;
+    cp.kv_page_size = o.page_size;
+    auto ctx = Context::create(*model, cp);
+    if (!ctx.ok()) return ctx.status();
+    Context& cx = **ctx;
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> pick(0, c.n_vocab - 1);
+    auto random_tokens = [&](int32_t n) {
+        std::vector<int32_t> t(static_cast<size_t>(n));
+        for (auto& x : t) x = pick(rng);
+        return t;
+    };
+    // Bytes a decode step reads: every matrix once (the embedding table only if it is also the output).
+    size_t per_token_weights = m.weight_bytes();
+    if (!m.tied_embeddings()) per_token_weights -= m.tok_embd().row_bytes() * size_t(m.tok_embd().n_out);
+    std::string name = path.substr(path.find_last_of('/') + 1);
+
+    // warm-up: page in the weights, spin up the pool
+    HKV_TRY(cx.eval(random_tokens(std::min(16, cp.n_ctx - 1))));
+    HKV_TRY(cx.truncate(0));
+
+    std::vector<int32_t> depths = o.depths;
+    std::sort(depths.begin(), depths.end());
+    for (int32_t d : depths) {
+        if (d > cx.n_past()) {
+            std::vector<int32_t> fill = random_tokens(d - cx.n_past());
+            HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) {
+                std::fprintf(stderr, "\rheterokv: bench %s: filling depth %d: %lld/%lld", name.c_str(), d,
+                             (long long)done, (long long)total);
+            }));
+            std::fprintf(stderr, "\n");
+        }
+        auto run_test = [&](bool prefill, int32_t n) -> Status {
+            std::vector<double> tps;
+            size_t kv_bytes = 0;
+            for (int32_t r = 0; r < o.reps; ++r) {
+                std::vector<int32_t> toks = random_tokens(n);
+                const auto t0 = std::chrono::steady_clock::now();
+                if (prefill) {
+                    HKV_TRY(cx.eval(toks));
+                } else {
+                    for (int32_t i = 0; i < n; ++i) HKV_TRY(cx.eval({&toks[size_t(i)], 1}));
+                }
+                const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                tps.push_back(double(n) / sec);
+                kv_bytes = cx.kv().bytes_in_use();
+                HKV_TRY(cx.truncate(d));
+            }
+            Row row;
+            row.model = name;
+            row.type_summary = m.weight_type_summary();
+            row.weight_bytes = m.weight_bytes();
+            row.test = (prefill ? "pp" : "tg") + std::to_string(n);
+            row.depth = d;
+            row.n = n;
+            stats(tps, &row.mean, &row.sd);
+            row.kv_bytes = kv_bytes;
+            row.rss_peak = rss_peak_bytes();
+            if (!prefill && bw_gbs > 0) {
+                // KV read per token at the middle of the run (depth + n/2 slots).
+                const double kv_per_tok = double(2LL * c.n_layer * c.n_head_kv * c.head_dim) *
+                                          (kv_type == 0 ? 4.0 : 2.0) * (double(d) + double(n) / 2.0);
+                row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
+            }
+            std::fprintf(stderr, "heterokv: bench %s %s @ d%d: %.2f ± %.2f tok/s\n", name.c_str(), row.test.c_str(),
+                         d, row.mean, row.sd);
+            rows.push_back(row);
+            return Status();
+        };
+        for (int32_t p : o.n_prompt) {
+            if (p > 0) HKV_TRY(run_test(true, p));
+        }
+        for (int32_t n : o.n_gen) {
+            if (n > 0) HKV_TRY(run_test(false, n));
+        }
+    }
+    return Status();
+}
+
+std::vector<int32_t> parse_list(const std::string& s, bool* ok) {
+    std::vector<int32_t> v;
+    std::stringstream ss(s);
+    std::string item;
+    *ok = true;
+    while (std::getline(ss, item, ',')) {
+        char* end = nullptr;
+        long x = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end == 'k' || *end == 'K') x *= 1024, ++end;
+        if (item.empty() || *end != '\0' || x < 0 || x > (1L << 24)) { *ok = false; return {}; }
+        v.push_back(int32_t(x));
+    }
+    if (v.empty()) *ok = false;
+    return v;
+}
+
+}  // namespace
+
+Runner add_bench(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    auto lists = std::make_shared<std::array<std::string, 3>>();
+    (*lists)[0] = "512";
+    (*lists)[1] = "64";
+    (*lists)[2] = "0";
+    app.add_option("-m,--model", o->models, "GGUF model file(s)")->required()->check(CLI::ExistingFile);
+    app.add_option("-p,--n-prompt", (*lists)[0], "prompt lengths for pp tests, comma-separated (0: none)")
+        ->capture_default_str();
+    app.add_option("-n,--n-gen", (*lists)[1], "generation lengths for tg tests (0: none)")->capture_default_str();
+    app.add_option("-d,--depth", (*lists)[2], "context depths, e.g. 0,4096,16k,32k")->capture_default_str();
+    app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size")->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache type: f16, bf16, f32")->capture_default_str();
+    app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
+    app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
+    app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
+    return [o, lists]() -> int {
+        bool ok1, ok2, ok3;
+        o->n_prompt = parse_list((*lists)[0], &ok1);
+        o->n_gen = parse_list((*lists)[1], &ok2);
+        o->depths = parse_list((*lists)[2], &ok3);
+        if (!ok1 || !ok2 || !ok3) return fail(Status::invalid("-p, -n and -d take comma-separated counts >= 0"));
+        if (o->reps < 1) return fail(Status::invalid("-r %d: at least 1 repetition", o->reps));
+        if (o->output != "md" && o->output != "csv" && o->output != "json") {
+            return fail(Status::invalid("-o '%s': expected md, csv or json", o->output.c_str()));
+        }
+        auto kv_type = parse_kv_type(o->kv_type);
+        if (!kv_type.ok()) return fail(kv_type.status());
+        ThreadPool pool(o->n_threads);
+        const double bw = o->no_bandwidth ? 0.0 : measure_bandwidth_gbs(pool);
+        if (bw > 0) std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", pool.n_threads(), bw);
+        std::vector<Row> rows;
+        for (const std::string& path : o->models) {
+            Status st = bench_model(*o, *kv_type, path, bw, rows);
+            if (!st.ok()) return fail(st);
+        }
+        const char* isa = isa_name(cpu_isa());
+        if (o->output == "json") {
+            nlohmann::json j;
+            j["commit"] = HKV_GIT_COMMIT;
+            j["cpu"] = cpu_model_name();
+            j["cpu_flags"] = cpu_flags_string();
+            j["isa"] = isa;
+            j["threads"] = pool.n_threads();
+            j["bandwidth_gbs"] = bw;
+            j["kv_type"] = o->kv_type;
+            for (const Row& r : rows) {
+                j["results"].push_back({{"model", r.model}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
+                                        {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
+                                        {"kv_bytes", r.kv_bytes}, {"rss_peak_bytes", r.rss_peak},
+                                        {"roofline_tps", r.roofline}});
+            }
+            std::printf("%s\n", j.dump(1).c_str());
+        } else if (o->output == "csv") {
+            std::printf("commit,isa,threads,model,test,depth,tps_mean,tps_sd,kv_bytes,rss_peak_bytes,roofline_tps\n");
+            for (const Row& r : rows) {
+                std::printf("%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f\n", HKV_GIT_COMMIT, isa, pool.n_threads(),
+                            r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak, r.roofline);
+            }
+        } else {
+            std::printf("heterokv %s, %s, isa %s, %d threads, KV %s, bandwidth %.1f GB/s\n\n", HKV_GIT_COMMIT,
+                        cpu_model_name().c_str(), isa, pool.n_threads(), o->kv_type.c_str(), bw);
+            std::printf("| model | size | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
+            std::printf("|---|---:|---|---:|---:|---:|---:|---:|\n");
+            for (const Row& r : rows) {
+                char roof[64] = "", frac[32] = "";
+                if (r.roofline > 0) {
+                    std::snprintf(roof, sizeof(roof), "%.2f", r.roofline);
+                    std::snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * r.mean / r.roofline);
+                }
+                std::printf("| %s | %.1f MiB | %s @ d%d | %.2f ± %.2f | %.1f | %.1f | %s | %s |\n", r.model.c_str(),
+                            double(r.weight_bytes) / 1048576.0, r.test.c_str(), r.depth, r.mean, r.sd,
+                            double(r.kv_bytes) / 1048576.0, double(r.rss_peak) / 1048576.0, roof, frac);
+            }
+        }
+        return 0;
+    };
+}
+
+}  // namespace hkv::cli
