@@ -1,0 +1,355 @@
+// backend/cpu/quant_avx512.cpp — AVX-512 (F/BW/VL/DQ) kernels, with an AVX512-VNNI variant.
+//
+// Compiled with AVX-512 flags and reached only through quant_kernels_avx512() after runtime
+// detection. NOTE: this file deliberately uses no inline functions or templates from shared headers
+// (fp16.h, <algorithm>, ...): an out-of-line copy compiled here could be picked by the linker for
+// AVX2-only callers. Everything here is in an anonymous namespace or is an intrinsic.
+//
+// Layout of the work: the legacy 32-element blocks use 256-bit vectors (one block per vector) with
+// vpdpbusd; the K-quants process 64 elements (two sub-blocks) per 512-bit vector and apply the
+// sub-block scales in the integer domain with vpdpwssd (16-bit pair sums x 16-bit scales).
+// kVnni = false replaces both with vpmaddubsw/vpmaddwd for AVX-512 CPUs without VNNI.
+// GCC 12 reports its own intrinsics' deliberately undefined upper halves (_mm512_cast*256*).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "backend/cpu/quant_internal.h"
+
+namespace hkv {
+namespace {
+
+inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+// acc + sum of u8 x s8 products (4 per int32 lane)
+template <bool kVnni>
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+    if constexpr (kVnni) return _mm256_dpbusd_epi32(acc, u, s);
+    else return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+// acc + sum of s16 x s16 products (2 per int32 lane)
+template <bool kVnni>
+inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+    if constexpr (kVnni) return _mm512_dpwssd_epi32(acc, a, b);
+    else return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+}
+template <bool kVnni>
+inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) {
+    if constexpr (kVnni) return _mm256_dpwssd_epi32(acc, a, b);
+    else return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+
+inline __m256i unpack_nibbles(const uint8_t* qs) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+// 32 bits -> 32 bytes, byte j = 0x10 if bit j is set (mask register makes this one instruction)
+inline __m256i bits_to_0x10(const uint8_t* qh4) {
+    uint32_t bits;
+    std::memcpy(&bits, qh4, 4);
+    return _mm256_maskz_mov_epi8(__mmask32(bits), _mm256_set1_epi8(0x10));
+}
+
+// ---- legacy types ----
+
+struct ActQ8 {
+    __m256i y;
+    __m256i ysum;  // sum(y) over int32 lanes
+    float d, s;
+};
+
+template <bool kVnni, typename YB>
+inline ActQ8 load_act_q8(const YB* b) {
+    ActQ8 a;
+    a.y = load256(b->qs);
+    a.ysum = dpbusd<kVnni>(_mm256_setzero_si256(), _mm256_set1_epi8(1), a.y);
+    a.d = half_to_float(b->d);
+    if constexpr (sizeof(YB) == sizeof(BlockQ8_1)) a.s = half_to_float(b->s); else a.s = 0;
+    return a;
+}
+
+struct AccL {
+    __m256 v;
+    float s;  // m * s terms of q4_1 / q5_1
+};
+
+template <bool kVnni, typename WBt, typename YBt, int kOffsetShift, bool kFive>
+struct KLegacy {  // q4_0 (shift 3), q5_0 (shift 4), q4_1, q5_1 (no offset, min term)
+    using WB = WBt; using YB = YBt; using Act = ActQ8; using Acc = AccL;
+    static Act load_act(const YB* b) { return load_act_q8<kVnni>(b); }
+    static void block(const WB* b, const Act& a, Acc& acc) {
+        __m256i q = unpack_nibbles(b->qs);
+        if constexpr (kFive) q = _mm256_or_si256(q, bits_to_0x10(b->qh));
+        __m256i init = _mm256_setzero_si256();
+        if constexpr (kOffsetShift > 0) init = _mm256_sub_epi32(init, _mm256_slli_epi32(a.ysum, kOffsetShift));
+        const __m256i p = dpbusd<kVnni>(init, q, a.y);
+        acc.v = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b->d) * a.d), _mm256_cvtepi32_ps(p), acc.v);
+        if constexpr (kOffsetShift == 0) acc.s += half_to_float(b->m) * a.s;
+    }
+    static float finish(const Acc& acc) { return hsum256(acc.v) + acc.s; }
+};
+
+template <bool kVnni>
+struct KQ8_0 {
+    using WB = BlockQ8_0; using YB = BlockQ8_0; using Act = ActQ8; using Acc = AccL;
+    static Act load_act(const YB* b) {
+        Act a;
+        a.y = load256(b->qs);
+        a.d = half_to_float(b->d);
+        return a;
+    }
+    static void block(const WB* b, const Act& a, Acc& acc) {
+        const __m256i w = load256(b->qs);
+        const __m256i p = dpbusd<kVnni>(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a.y, w));
+        acc.v = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b->d) * a.d), _mm256_cvtepi32_ps(p), acc.v);
+    }
+    static float finish(const Acc& acc) { return hsum256(acc.v); }
+};
+
+// ---- K-quants ----
+
+inline void unpack_k4_scales(const uint8_t* q, uint8_t out[16]) {  // bytes 0..7 scales, 8..15 mins
+    uint32_t a, b, c;
+    std::memcpy(&a, q, 4);
+    std::memcpy(&b, q + 4, 4);
+    std::memcpy(&c, q + 8, 4);
+    const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u),
+                           b & 0x3f3f3f3fu, ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
+    std::memcpy(out, w, 16);
+}
+
+struct AccK {
+    __m512 v;  // d-scaled integer dot
+    __m256 m;  // dmin-scaled mins (q4_K/q5_K), subtracted
+};
+
+inline float finish_k(const AccK& acc) {
+    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(acc.v), _mm512_extractf32x8_ps(acc.v, 1));
+    return hsum256(_mm256_sub_ps(v, acc.m));
+}
+
+// [x in the low 256 bits, y in the high 256 bits]
+inline __m512i concat(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+template <bool kVnni, bool kFive>
+struct KQ45_K {
+    using WB = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+    using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        alignas(16) uint8_t sm[16];
+        unpack_k4_scales(b->scales, sm);
+        // scales as 16-bit, lane 16p + i of the permuted vector = scale 2k + p
+        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sm))));
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+        __m512i sumi = _mm512_setzero_si512();
+        __m512i qh;
+        if constexpr (kFive) {
+            const __m256i h = load256(b->qh);
+            qh = concat(h, _mm256_srli_epi16(h, 1));  // bit 2k for sub-block 2k, bit 2k+1 for 2k+1
+        }
+        for (int k = 0; k < 4; ++k) {
+            const __m256i q = load256(b->qs + 32 * k);
+            __m512i qq = _mm512_and_si512(concat(q, _mm256_srli_epi16(q, 4)), m4);
+            if constexpr (kFive) {
+                qq = _mm512_or_si512(qq, _mm512_slli_epi16(_mm512_and_si512(qh, _mm512_set1_epi8(1)), 4));
+                qh = _mm512_srli_epi16(qh, 2);
+            }
+            const __m512i p = _mm512_maddubs_epi16(qq, load512(y->qs + 64 * k));
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * k)), _mm256_set1_epi16(short(2 * k + 1)), 1);
+            sumi = dpwssd<kVnni>(sumi, p, _mm512_permutexvar_epi16(idx, sc16));
+        }
+        const __m128i mins8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8));
+        const __m256i mm = _mm256_madd_epi16(load256(y->bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8)));
+        acc.v = _mm512_fmadd_ps(_mm512_set1_ps(y->d * half_to_float(b->d)), _mm512_cvtepi32_ps(sumi), acc.v);
+        acc.m = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->dmin)), _mm256_cvtepi32_ps(mm), acc.m);
+    }
+    static float finish(const Acc& acc) { return finish_k(acc); }
+};
+
+template <bool kVnni>
+struct KQ6_K {
+    using WB = BlockQ6_K; using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x03);
+        const __m256i sc16_256 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+        const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = load512(b->ql + 64 * h);
+            const __m256i qh256 = load256(b->qh + 32 * h);
+            const __m512i qh = concat(qh256, _mm256_srli_epi16(qh256, 2));
+            // elements 0..63 of the half: low nibbles + bits (0,1)|(2,3); 64..127: high nibbles + (4,5)|(6,7)
+            const __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(qh, m3), 4));
+            const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), m3), 4));
+            const __m512i pa = _mm512_maddubs_epi16(qa, load512(y->qs + 128 * h));
+            const __m512i pb = _mm512_maddubs_epi16(qb, load512(y->qs + 128 * h + 64));
+            // 16-bit lane i covers elements 2i, 2i+1 -> scale group i / 8
+            const __m512i lane_grp = _mm512_srli_epi16(
+                _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+            const __m512i ia = _mm512_add_epi16(lane_grp, _mm512_set1_epi16(short(8 * h)));
+            const __m512i ib = _mm512_add_epi16(lane_grp, _mm512_set1_epi16(short(8 * h + 4)));
+            sumi = dpwssd<kVnni>(sumi, pa, _mm512_permutexvar_epi16(ia, sc16));
+            sumi = dpwssd<kVnni>(sumi, pb, _mm512_permutexvar_epi16(ib, sc16));
+        }
+        // the -32 offset through the activation's group sums
+        const __m256i off = dpwssd256<kVnni>(_mm256_setzero_si256(), sc16_256, load256(y->bsums));
+        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+        acc.v = _mm512_fmadd_ps(_mm512_set1_ps(y->d * half_to_float(b->d)), _mm512_cvtepi32_ps(sumi), acc.v);
+    }
+    static float finish(const Acc& acc) { return finish_k(acc); }
+};
+
+template <typename K>
+inline typename K::Acc zero_acc() {
+    if constexpr (std::is_same_v<typename K::Acc, AccK>) return AccK{_mm512_setzero_ps(), _mm256_setzero_ps()};
+    else return AccL{_mm256_setzero_ps(), 0.0f};
+}
+
+template <typename K, int NR>
+void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
+    constexpr int64_t kBlock = sizeof(typename K::YB) == sizeof(BlockQ8_K) ? kQkK : kQk;
+    const int64_t nb = n / kBlock;
+    const auto* y = static_cast<const typename K::YB*>(xq);
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    typename K::Acc acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = zero_acc<K>();
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const typename K::Act a = K::load_act(y + ib);
+        for (int r = 0; r < NR; ++r) {
+            K::block(reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride) + ib, a, acc[r]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc[r]);
+}
+
+// ---- float types: 16 lanes, scalar tail ----
+
+template <int kKind>  // 0 f32, 1 f16, 2 bf16
+inline __m512 load16(const void* p) {
+    if constexpr (kKind == 0) return _mm512_loadu_ps(p);
+    const __m256i h = load256(p);
+    if constexpr (kKind == 1) return _mm512_cvtph_ps(h);
+    else return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+template <int kKind>
+inline float load1(const void* p, int64_t i) {
+    if constexpr (kKind == 0) return static_cast<const float*>(p)[i];
+    const uint16_t v = static_cast<const uint16_t*>(p)[i];
+    if constexpr (kKind == 1) return half_to_float(v);
+    else return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int(uint32_t(v) << 16))));
+}
+
+template <int kKind, int NR>
+void dot_rows_float(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
+    constexpr size_t kElt = kKind == 0 ? 4 : 2;
+    const uint8_t* x = static_cast<const uint8_t*>(xq);
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    __m512 acc[NR][2];
+    for (int r = 0; r < NR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 x0 = load16<kKind>(x + i * kElt), x1 = load16<kKind>(x + (i + 16) * kElt);
+        for (int r = 0; r < NR; ++r) {
+            const uint8_t* wr = wb + size_t(r) * w_stride;
+            acc[r][0] = _mm512_fmadd_ps(load16<kKind>(wr + i * kElt), x0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(load16<kKind>(wr + (i + 16) * kElt), x1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < NR; ++r) {
+        const uint8_t* wr = wb + size_t(r) * w_stride;
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+        for (int64_t j = i; j < n; ++j) s += load1<kKind>(wr, j) * load1<kKind>(x, j);
+        out[r] = s;
+    }
+}
+
+// ---- tables ----
+
+using RowsFn = void (*)(int64_t, const void*, size_t, const void*, float*);
+
+template <bool kVnni>
+void rows_fns(DType t, RowsFn* one, RowsFn* four) {
+    using Q4_0 = KLegacy<kVnni, BlockQ4_0, BlockQ8_0, 3, false>;
+    using Q4_1 = KLegacy<kVnni, BlockQ4_1, BlockQ8_1, 0, false>;
+    using Q5_0 = KLegacy<kVnni, BlockQ5_0, BlockQ8_0, 4, true>;
+    using Q5_1 = KLegacy<kVnni, BlockQ5_1, BlockQ8_1, 0, true>;
+    switch (t) {
+        case DType::kF32: *one = dot_rows_float<0, 1>; *four = dot_rows_float<0, 4>; return;
+        case DType::kF16: *one = dot_rows_float<1, 1>; *four = dot_rows_float<1, 4>; return;
+        case DType::kBF16: *one = dot_rows_float<2, 1>; *four = dot_rows_float<2, 4>; return;
+        case DType::kQ4_0: *one = dot_rows<Q4_0, 1>; *four = dot_rows<Q4_0, 4>; return;
+        case DType::kQ4_1: *one = dot_rows<Q4_1, 1>; *four = dot_rows<Q4_1, 4>; return;
+        case DType::kQ5_0: *one = dot_rows<Q5_0, 1>; *four = dot_rows<Q5_0, 4>; return;
+        case DType::kQ5_1: *one = dot_rows<Q5_1, 1>; *four = dot_rows<Q5_1, 4>; return;
+        case DType::kQ8_0: *one = dot_rows<KQ8_0<kVnni>, 1>; *four = dot_rows<KQ8_0<kVnni>, 4>; return;
+        case DType::kQ4_K: *one = dot_rows<KQ45_K<kVnni, false>, 1>; *four = dot_rows<KQ45_K<kVnni, false>, 4>; return;
+        case DType::kQ5_K: *one = dot_rows<KQ45_K<kVnni, true>, 1>; *four = dot_rows<KQ45_K<kVnni, true>, 4>; return;
+        case DType::kQ6_K: *one = dot_rows<KQ6_K<kVnni>, 1>; *four = dot_rows<KQ6_K<kVnni>, 4>; return;
+        default: *one = *four = nullptr; return;
+    }
+}
+
+template <bool kVnni>
+float vec_dot_avx512(DType t, int64_t n, const void* w, const void* xq) {
+    RowsFn one, four;
+    rows_fns<kVnni>(t, &one, &four);
+    if (!one) return quant_kernels_avx2().vec_dot(t, n, w, xq);
+    float r;
+    one(n, w, 0, xq, &r);
+    return r;
+}
+
+template <bool kVnni>
+void vec_dot_rows_avx512(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq,
+                         float* out) {
+    RowsFn one, four;
+    rows_fns<kVnni>(t, &one, &four);
+    if (!one) {
+        quant_kernels_avx2().vec_dot_rows(t, n, w, w_stride, nr, xq, out);
+        return;
+    }
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) four(n, wb + size_t(r) * w_stride, w_stride, xq, out + r);
+    for (; r < nr; ++r) one(n, wb + size_t(r) * w_stride, w_stride, xq, out + r);
+}
+
+// Activation quantization is a small fraction of matmul time; the AVX2 versions (bit-identical to
+// the reference) are reused rather than duplicated.
+void quantize_row_avx512(DType t, const float* src, void* dst, int64_t n) {
+    quant_kernels_avx2().quantize_row(t, src, dst, n);
+}
+void dequantize_row_avx512(DType t, const void* src, float* dst, int64_t n) {
+    quant_kernels_avx2().dequantize_row(t, src, dst, n);
+}
+
+}  // namespace
+
+const QuantKernels& quant_kernels_avx512(bool force_plain) {
+    static const QuantKernels vnni{Isa::kAvx512, dequantize_row_avx512, quantize_row_avx512,
+                                   vec_dot_avx512<true>, vec_dot_rows_avx512<true>};
+    static const QuantKernels plain{Isa::kAvx512, dequantize_row_avx512, quantize_row_avx512,
+                                    vec_dot_avx512<false>, vec_dot_rows_avx512<false>};
+    return !force_plain && cpu_features().avx512vnni ? vnni : plain;
+}
+
+}  // namespace hkv
