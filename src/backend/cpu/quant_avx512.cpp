@@ -224,21 +224,29 @@ inline typename K::Acc zero_acc() {
     else return AccL{_mm256_setzero_ps(), 0.0f};
 }
 
+// Two accumulator sets (even / odd blocks) so that one row's chain of FMAs does not serialize.
 template <typename K, int NR>
 void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
     constexpr int64_t kBlock = sizeof(typename K::YB) == sizeof(BlockQ8_K) ? kQkK : kQk;
     const int64_t nb = n / kBlock;
     const auto* y = static_cast<const typename K::YB*>(xq);
     const uint8_t* wb = static_cast<const uint8_t*>(w);
-    typename K::Acc acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = zero_acc<K>();
-    for (int64_t ib = 0; ib < nb; ++ib) {
+    typename K::Acc acc[2][NR];
+    for (int c = 0; c < 2; ++c)
+        for (int r = 0; r < NR; ++r) acc[c][r] = zero_acc<K>();
+    auto run = [&](int64_t ib, typename K::Acc* a_set) {
         const typename K::Act a = K::load_act(y + ib);
         for (int r = 0; r < NR; ++r) {
-            K::block(reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride) + ib, a, acc[r]);
+            K::block(reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride) + ib, a, a_set[r]);
         }
+    };
+    int64_t ib = 0;
+    for (; ib + 2 <= nb; ib += 2) {
+        run(ib, acc[0]);
+        run(ib + 1, acc[1]);
     }
-    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc[r]);
+    if (ib < nb) run(ib, acc[0]);
+    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc[0][r]) + K::finish(acc[1][r]);
 }
 
 // ---- float types: 16 lanes, scalar tail ----

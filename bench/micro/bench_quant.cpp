@@ -1,0 +1,90 @@
+// Microbenchmarks of backend/cpu/quant.h and matmul.h: vec_dot per weight type (one 4096-element row,
+// L1-resident: kernel throughput) and matmul at 4096 x 4096 for m = 1 (decode matvec: weight
+// streaming, bytes/s = weight bytes read per second) and m = 64 (prefill tile reuse; bytes/s is
+// weight bytes per second, GFLOPS as a counter). Threads: all hardware threads.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/quant.h"
+
+namespace hkv {
+namespace {
+
+const DType kTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                        DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> v(n);
+    for (float& f : v) f = nd(rng);
+    return v;
+}
+
+// [n_out, n_in] weights of type t: 64 distinct quantized rows tiled (quantizing 16M elements with the
+// K-quant search would dominate start-up; memory traffic is the same).
+const std::vector<uint8_t>& weights(DType t, int64_t n_in, int64_t n_out) {
+    static std::map<std::pair<int, int64_t>, std::vector<uint8_t>> cache;
+    auto& w = cache[{int(t), n_in * 100000 + n_out}];
+    if (!w.empty()) return w;
+    const size_t rb = dtype_row_size(t, n_in);
+    const int64_t n_distinct = std::min<int64_t>(64, n_out);
+    const std::vector<float> f = randn(size_t(n_in * n_distinct), 1);
+    w.resize(rb * size_t(n_out));
+    for (int64_t r = 0; r < n_distinct; ++r) quantize_row_ref(t, f.data() + r * n_in, w.data() + size_t(r) * rb, n_in);
+    for (int64_t r = n_distinct; r < n_out; ++r) std::memcpy(w.data() + size_t(r) * rb, w.data() + size_t(r % n_distinct) * rb, rb);
+    return w;
+}
+
+void bm_vec_dot(benchmark::State& state) {
+    const DType t = kTypes[state.range(0)];
+    const int64_t n = 4096;
+    const std::vector<uint8_t>& w = weights(t, n, 1);
+    const DType vt = vec_dot_type(t);
+    const std::vector<float> x = randn(size_t(n), 2);
+    std::vector<uint8_t> xq(dtype_row_size(vt, n));
+    const QuantKernels& k = quant_kernels();
+    k.quantize_row(vt, x.data(), xq.data(), n);
+    for (auto _ : state) benchmark::DoNotOptimize(k.vec_dot(t, n, w.data(), xq.data()));
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
+    state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(k.isa));
+}
+
+void bm_matmul(benchmark::State& state) {
+    const DType t = kTypes[state.range(0)];
+    const int64_t m = state.range(1), n_in = 4096, n_out = 4096;
+    const std::vector<uint8_t>& wq = weights(t, n_in, n_out);
+    const WeightView w{wq.data(), t, n_in, n_out};
+    const std::vector<float> x = randn(size_t(m * n_in), 3);
+    std::vector<float> y(size_t(m * n_out));
+    std::vector<uint8_t> scratch;
+    static ThreadPool pool(0);
+    matmul(pool, w, x.data(), m, y.data(), scratch);  // warm scratch
+    for (auto _ : state) {
+        matmul(pool, w, x.data(), m, y.data(), scratch);
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(wq.size()));
+    state.counters["GFLOPS"] = benchmark::Counter(double(state.iterations()) * 2.0 * double(m * n_in * n_out) * 1e-9,
+                                                  benchmark::Counter::kIsRate);
+    state.SetLabel(std::string(dtype_name(t)) + " threads=" + std::to_string(pool.n_threads()));
+}
+
+void type_args(benchmark::internal::Benchmark* b) {
+    for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i) b->Arg(i);
+}
+void matmul_args(benchmark::internal::Benchmark* b) {
+    for (int64_t m : {1, 64})
+        for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i) b->Args({i, m});
+}
+
+BENCHMARK(bm_vec_dot)->Apply(type_args);
+BENCHMARK(bm_matmul)->Apply(matmul_args)->ArgNames({"type", "m"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace hkv
