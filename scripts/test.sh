@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build -DHKV_FATAL_WARNINGS=ON
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
 scripts/check_corrupt_cli.sh build/bin/heterokv
+MODEL=../shared/models/stories260K.gguf
+if [ -f "$MODEL" ]; then  # the CLI prints exactly llama-completion's text (tests/data/golden)
+  build/bin/heterokv run -m "$MODEL" -p "" -n 200 --temp 0 -c 512 2>/dev/null \
+    | cmp - tests/data/golden/stories260K_greedy200.txt && echo "stories260K greedy 200 via the CLI: identical to llama.cpp"
+fi
 [ "${1:-}" = "--quick" ] && exit 0
 echo "test: sanitizer build (ASan + UBSan)" >&2
 scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DHKV_SANITIZE_ADDRESS=ON -DHKV_SANITIZE_UNDEFINED=ON \

@@ -128,8 +128,9 @@ Runner add_run(CLI::App& app) {
             return fail(Status::out_of_range("the prompt has %zu tokens; the context holds %d (use -c)",
                                              ids.size(), cx.n_ctx()));
         }
-        if (!o->no_echo) {
-            std::string echo = tok.decode(ids, o->special);
+        if (!o->no_echo) {  // the prompt's token pieces, as the reference engine echoes them
+            std::string echo;
+            for (int32_t id : ids) echo += tok.token_to_piece(id, o->special);
             std::fwrite(echo.data(), 1, echo.size(), stdout);
             std::fflush(stdout);
         }
@@ -156,7 +157,8 @@ Runner add_run(CLI::App& app) {
             st = cx.eval({&next, 1});
             if (!st.ok()) return fail(st);
         }
-        std::fputc('\n', stdout);
+        std::fputs("\n\n", stdout);  // llama-completion ends its output the same way
+        std::fflush(stdout);
         const Timings& t = cx.timings();
         std::fprintf(stderr, "heterokv: prefill %lld tokens in %.1f ms (%.1f tok/s)\n", (long long)t.n_prefill,
                      t.prefill_ms, t.prefill_ms > 0 ? 1000.0 * double(t.n_prefill) / t.prefill_ms : 0.0);
