@@ -31,10 +31,9 @@ struct LowerPriority {
     }
 };
 
-// Reused buffers for one encode() call.
+// Buffers reused across the words of one encode() call.
 struct Workspace {
     std::vector<Symbol> sym;
-    std::vector<Candidate> heap;
     std::string key;
 };
 
@@ -55,9 +54,7 @@ void merge_word(const VocabTables& v, std::string_view word, Workspace* ws, std:
         off += n;
     }
 
-    ws->heap.clear();
-    std::priority_queue<Candidate, std::vector<Candidate>, LowerPriority> queue(LowerPriority{},
-                                                                                std::move(ws->heap));
+    std::priority_queue<Candidate, std::vector<Candidate>, LowerPriority> queue;
     auto try_add = [&](int32_t left, int32_t right) {
         if (left < 0 || right < 0) return;
         const Symbol& l = sym[size_t(left)];
