@@ -38,11 +38,12 @@ def main():
     ap.add_argument("--n-probs", type=int, default=10)
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--port", type=int, default=18931)
+    ap.add_argument("--server-args", default="", help="extra llama-server arguments, e.g. \"-fa off\"")
     a = ap.parse_args()
     prompt = open(a.prompt_file, encoding="utf-8").read() if a.prompt_file else a.prompt
     model = os.path.abspath(a.model)
     srv = subprocess.Popen([REF, "llama-server", "-m", model, "--port", str(a.port), "-c", str(a.ctx),
-                            "-t", "2", "--host", "127.0.0.1", "-np", "1"],
+                            "-t", "2", "--host", "127.0.0.1", "-np", "1"] + a.server_args.split(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):

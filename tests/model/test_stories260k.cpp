@@ -19,9 +19,15 @@
 namespace hkv {
 namespace {
 
-// llama.cpp and heterokv both keep the f32 weights and an f16 KV cache, but sum in different
-// orders; observed differences are ~1e-5. The tolerance leaves room for summation order only.
-constexpr double kLogprobTol = 2e-3;
+// With an f32 KV cache on both sides (llama-server -fa off -ctk f32 -ctv f32) the two engines
+// compute the same f32 math in different orders: measured max difference 6.5e-6.
+constexpr double kLogprobTolF32Kv = 5e-5;
+// With the default f16 cache, llama.cpp also rounds the f32 operand of its f16 attention matmuls
+// (the query, then the attention weights) to f16 where heterokv keeps f32; on this tiny model
+// (head_dim 8) that moves log-probabilities by up to ~9e-3 (measured). Before any attention mixing
+// (the first step from BOS) the two agree to ~2e-6.
+constexpr double kFirstStepTol = 1e-5;
+constexpr double kLogprobTol = 2e-2;
 
 const std::string kModel = test::shared_path("models/stories260K.gguf");
 
@@ -66,17 +72,19 @@ TEST(Stories260K, Greedy200MatchesReferenceText) {
     EXPECT_EQ(text, golden);
 }
 
-void check_probs(const std::string& golden_file, int n_threads, int n_batch) {
+void check_probs(const std::string& golden_file, int n_threads, int n_batch, uint32_t kv_type = 1,
+                 double tol = kLogprobTol) {
     auto model = load();
     ASSERT_TRUE(model);
     const nlohmann::json g = nlohmann::json::parse(test::read_file(test::data_path(golden_file)));
     const std::vector<int32_t> ref_prompt = g["prompt_tokens"].get<std::vector<int32_t>>();
     // Our tokenizer must agree with the reference on the prompt.
     EXPECT_EQ(model->tokenizer().encode(g["prompt"].get<std::string>(), true), ref_prompt);
-    auto ctx = Context::create(model, {.n_ctx = 512, .n_threads = n_threads, .n_batch = n_batch});
+    auto ctx = Context::create(model, {.n_ctx = 512, .n_threads = n_threads, .n_batch = n_batch, .kv_type = kv_type});
     ASSERT_TRUE(ctx.ok());
     ASSERT_TRUE((*ctx)->eval(ref_prompt).ok());
     double max_diff = 0.0;
+    bool first = true;
     for (const auto& step : g["steps"]) {
         const auto lp = log_softmax((*ctx)->logits());
         const int32_t id = step["id"].get<int32_t>();
@@ -84,10 +92,12 @@ void check_probs(const std::string& golden_file, int n_threads, int n_batch) {
         for (const auto& t : step["top"]) {
             const double d = std::abs(lp[t[0].get<size_t>()] - t[1].get<double>());
             max_diff = std::max(max_diff, d);
+            if (first && ref_prompt.size() == 1) EXPECT_LT(d, kFirstStepTol);
         }
+        first = false;
         ASSERT_TRUE((*ctx)->eval({&id, 1}).ok());
     }
-    EXPECT_LT(max_diff, kLogprobTol);
+    EXPECT_LT(max_diff, tol);
     std::printf("max |logprob diff| vs llama.cpp over %zu steps: %.3g\n", g["steps"].size(), max_diff);
 }
 
@@ -100,6 +110,12 @@ TEST(Stories260K, LogprobsMatchReferenceAfterPromptAnyBatchAndThreads) {
     HKV_REQUIRE_SHARED(kModel);
     check_probs("golden/stories260K_prompt_probs.json", 2, 256);
     check_probs("golden/stories260K_prompt_probs.json", 3, 7);  // chunked prefill
+}
+
+TEST(Stories260K, LogprobsMatchReferenceTightlyWithF32Cache) {
+    HKV_REQUIRE_SHARED(kModel);
+    check_probs("golden/stories260K_prompt_probs_f32kv.json", 2, 256, /*f32*/ 0, kLogprobTolF32Kv);
+    check_probs("golden/stories260K_prompt_probs_f32kv.json", 1, 9, /*f32*/ 0, kLogprobTolF32Kv);
 }
 
 TEST(Stories260K, ChunkedPrefillEqualsOneShot) {
