@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates tests/data/golden/tiny-{llama,qwen2}_q8_0_probs.json: builds the tiny synthetic models
-# with heterokv make-model (deterministic), then records llama.cpp's next-token log-probabilities.
+# Regenerates the synthetic-model goldens in tests/data/golden/: builds the tiny synthetic models with
+# heterokv make-model (deterministic: same seed, same bytes), then records llama.cpp's next-token
+# log-probabilities on them:
+#   <preset>_q8_0_probs.json       q8_0 weights, llama-server defaults (f16 cache)
+#   <preset>_f16_f32kv_probs.json  f16 weights, llama-server -fa off -ctk f32 -ctv f32
 # Needs build/bin/heterokv and ../shared/tools/llamacpp-ref set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +12,10 @@ PROMPT="tests/data/golden/synthetic_prompt.txt"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for preset in tiny-llama tiny-qwen2; do
-  build/bin/heterokv make-model --preset $preset --type q8_0 --seed 1 --tokenizer $TOK -o "$TMP/$preset.gguf"
-  python3 scripts/golden_probs.py "$TMP/$preset.gguf" "tests/data/golden/${preset}_q8_0_probs.json" \
+  build/bin/heterokv make-model --preset $preset --type q8_0 --seed 1 --tokenizer $TOK -o "$TMP/$preset-q8_0.gguf" 2>/dev/null
+  python3 scripts/golden_probs.py "$TMP/$preset-q8_0.gguf" "tests/data/golden/${preset}_q8_0_probs.json" \
     --prompt-file "$PROMPT" --n-predict 16 --ctx 2048
+  build/bin/heterokv make-model --preset $preset --type f16 --seed 1 --tokenizer $TOK -o "$TMP/$preset-f16.gguf" 2>/dev/null
+  python3 scripts/golden_probs.py "$TMP/$preset-f16.gguf" "tests/data/golden/${preset}_f16_f32kv_probs.json" \
+    --prompt-file "$PROMPT" --n-predict 16 --ctx 2048 --server-args="-fa off -ctk f32 -ctv f32"
 done
