@@ -19,3 +19,7 @@ for preset in tiny-llama tiny-qwen2; do
   python3 scripts/golden_probs.py "$TMP/$preset-f16.gguf" "tests/data/golden/${preset}_f16_f32kv_probs.json" \
     --prompt-file "$PROMPT" --n-predict 16 --ctx 2048 --server-args="-fa off -ctk f32 -ctv f32"
 done
+# Llama-3 rope frequency factors and an untied output matrix
+build/bin/heterokv make-model --preset tiny-llama3 --type f16 --seed 1 --tokenizer $TOK -o "$TMP/tiny-llama3-f16.gguf" 2>/dev/null
+python3 scripts/golden_probs.py "$TMP/tiny-llama3-f16.gguf" "tests/data/golden/tiny-llama3_f16_f32kv_probs.json" \
+  --prompt-file "$PROMPT" --n-predict 16 --ctx 2048 --server-args="-fa off -ctk f32 -ctv f32"

@@ -20,6 +20,7 @@ const SynthShape kPresets[] = {
     {"llama-3.1-8b", "llama", 128256, 131072, 4096, 32, 32, 8, 14336, 500000.0f, 1e-5f, false, 8.0f},
     {"tiny-llama", "llama", 49152, 2048, 256, 2, 4, 2, 512, 10000.0f, 1e-5f, true, 0.0f},
     {"tiny-qwen2", "qwen2", 49152, 2048, 256, 2, 4, 2, 512, 1000000.0f, 1e-6f, true, 0.0f},
+    {"tiny-llama3", "llama", 49152, 2048, 256, 2, 4, 2, 512, 500000.0f, 1e-5f, false, 8.0f},
 };
 
 uint64_t splitmix64(uint64_t x) {

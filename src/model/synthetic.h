@@ -34,7 +34,7 @@ struct SynthShape {
 };
 
 // Named presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, and the small test shapes
-// tiny-llama, tiny-qwen2. Unknown name: kNotFound listing the names.
+// tiny-llama, tiny-qwen2, tiny-llama3 (untied output, Llama-3 rope_freqs). Unknown name: kNotFound listing the names.
 Expected<SynthShape> synth_preset(const std::string& name);
 std::vector<std::string> synth_preset_names();
 

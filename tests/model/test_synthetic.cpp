@@ -87,6 +87,9 @@ TEST(Synthetic, TinyLlamaF16MatchesReference) {
 TEST(Synthetic, TinyQwen2F16MatchesReference) {
     check_preset("tiny-qwen2", DType::kF16, "tiny-qwen2_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
 }
+TEST(Synthetic, TinyLlama3RopeFreqsUntiedMatchesReference) {
+    check_preset("tiny-llama3", DType::kF16, "tiny-llama3_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+}
 TEST(Synthetic, TinyLlamaQ8MatchesReference) {
     check_preset("tiny-llama", DType::kQ8_0, "tiny-llama_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
 }
