@@ -35,6 +35,7 @@ struct ContextParams {
     uint32_t kv_type = 1;       // DType id of the cache: 1 = f16 (default), 30 = bf16, 0 = f32
     int32_t kv_page_size = 64;  // slots per KV page
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
+    std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
 };
 
 // Wall-clock timings accumulated since the last reset_timings().

@@ -3,6 +3,7 @@
 #include <new>
 
 #include "engine/forward.h"
+#include "engine/policy_runtime.h"
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
@@ -21,6 +22,7 @@ struct Context::Impl {
     std::unique_ptr<KvStore> kv;
     std::unique_ptr<ThreadPool> pool;
     ForwardScratch scratch;
+    std::unique_ptr<PolicyRuntime> policy;
     std::vector<float> logits;  // [n_vocab]
     int32_t n_past = 0;
     Timings timings;
@@ -48,6 +50,11 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         kc.page_size = p.kv_page_size;
         kc.kv_type = static_cast<DType>(p.kv_type);
         kc.max_bytes = p.kv_max_bytes;
+        auto pol = policy_create(p.policy);
+        if (!pol.ok()) return pol.status();
+        kc.score_lane = (*pol)->needs().attn_scores && (*pol)->needs().accumulate;
+        ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, p.n_ctx};
+        I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
         auto kv = KvStore::create(kc);
         if (!kv.ok()) return kv.status();
         I.kv = std::move(kv).value();
@@ -91,11 +98,23 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t nb = I.scratch.n_batch;
     const int32_t n_past0 = I.n_past;
+    const bool decode = n == 1 && I.n_past > 0;
+    if (I.n_past == 0) {  // a new sequence: its first eval() is the prompt
+        Status st = I.policy->begin_sequence(int32_t(n));
+        if (!st.ok()) return st;
+    }
+    // The policy's observation window must fall inside the last chunk: shorten the one before it.
+    const int64_t n_obs = I.policy->needs().n_obs;
     for (int64_t done = 0; done < n;) {
-        const int32_t m = int32_t(std::min<int64_t>(nb, n - done));
+        int32_t m = int32_t(std::min<int64_t>(nb, n - done));
+        const int64_t rest = n - done - m;
+        if (rest > 0 && rest < n_obs && m > n_obs - rest) m -= int32_t(n_obs - rest);
+        ChunkInfo info;
+        info.decode = decode;
+        info.prefill_last = !decode && done + m == n;
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
-        Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, tokens.data() + done, m, I.n_past,
-                                  all_logits != nullptr, out);
+        Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info, tokens.data() + done, m,
+                                  I.n_past, all_logits != nullptr, out);
         if (!st.ok()) {  // a failed eval leaves no partial state behind
             I.kv->drop_from(n_past0);
             I.n_past = n_past0;

@@ -40,7 +40,8 @@ void add_bias_rows(float* y, const std::vector<float>& bias, int32_t n) {
 }  // namespace
 
 Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardScratch& s,
-                     const int32_t* tokens, int32_t n, int32_t pos0, bool logits_all, float* logits) {
+                     PolicyRuntime* rt, const ChunkInfo& info, const int32_t* tokens, int32_t n,
+                     int32_t pos0, bool logits_all, float* logits) {
     const ModelConfig& c = model.config();
     const int32_t d = c.n_embd, hd = c.head_dim;
     const int32_t n_q = c.n_head * hd, n_kv = c.n_head_kv * hd;
@@ -82,7 +83,12 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                               n_kv, s.pos.data()));
         }
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) s.heads[size_t(ih)] = kv.view(il, ih);
+        if (rt && info.decode) HKV_TRY(rt->select_pages(il, pos0 + n, kv, s.q.data(), s.heads.data()));
         attention(pool, ap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data());
+        if (rt) {
+            HKV_TRY(rt->after_layer(il, info.decode, info.prefill_last, pos0 + n, kv, pool, ap, s.q.data(),
+                                    s.pos.data(), n));
+        }
         matmul(pool, L.wo, s.attn.data(), n, s.out.data(), s.mm_scratch);
         for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "engine/policy_runtime.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
 
@@ -28,10 +29,18 @@ struct ForwardScratch {
     void resize(const ModelConfig& c, int32_t n_batch);
 };
 
+// Where a chunk sits in the sequence, for the policy hooks.
+struct ChunkInfo {
+    bool decode = false;        // a single-token step after the prompt
+    bool prefill_last = false;  // the prompt's last chunk
+};
+
 // Runs tokens[0..n) at positions pos0.. through every layer, appending K/V to `kv`, and writes
 // logits for the rows selected: logits_all ? every row [n, n_vocab] : only the last row [n_vocab].
-// n <= scratch.n_batch. Token ids must already be validated.
+// n <= scratch.n_batch. Token ids must already be validated. rt (may be null) runs the compression
+// policy after each layer's attention.
 Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardScratch& s,
-                     const int32_t* tokens, int32_t n, int32_t pos0, bool logits_all, float* logits);
+                     PolicyRuntime* rt, const ChunkInfo& info, const int32_t* tokens, int32_t n,
+                     int32_t pos0, bool logits_all, float* logits);
 
 }  // namespace hkv

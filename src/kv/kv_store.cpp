@@ -1,5 +1,6 @@
 #include "kv/kv_store.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -66,9 +67,14 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
         }
     }
     try {
-        h.pos.reserve(size_t(n_new));
-        h.k_pages.reserve(pages_need);
-        h.v_pages.reserve(pages_need);
+        // geometric growth: an exact reserve per decode step would copy the arrays every token
+        auto grow = [](auto& v, size_t need) {
+            if (v.capacity() < need) v.reserve(std::max(need, 2 * v.capacity()));
+        };
+        grow(h.pos, size_t(n_new));
+        if (cfg_.score_lane) grow(h.score, size_t(n_new));
+        grow(h.k_pages, pages_need);
+        grow(h.v_pages, pages_need);
     } catch (const std::bad_alloc&) {
         return Status::out_of_memory("kv: out of memory growing head (%d, %d)", il, ih);
     }
@@ -87,6 +93,7 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
         kv_convert_row(cfg_.kv_type, k + i * k_stride, slot_ptr(h.k_pages, s), cfg_.head_dim);
         kv_convert_row(cfg_.kv_type, v + i * v_stride, slot_ptr(h.v_pages, s), cfg_.head_dim);
         h.pos.push_back(pos[i]);
+        if (cfg_.score_lane) h.score.push_back(0.0f);
     }
     return Status();
 }
@@ -106,9 +113,14 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
         std::memcpy(slot_ptr(h.k_pages, i), slot_ptr(h.k_pages, s), row_bytes_);
         std::memcpy(slot_ptr(h.v_pages, i), slot_ptr(h.v_pages, s), row_bytes_);
         h.pos[size_t(i)] = h.pos[size_t(s)];
+        if (cfg_.score_lane) h.score[size_t(i)] = h.score[size_t(s)];
     }
     h.pos.resize(size_t(n_keep));
     h.pos.shrink_to_fit();
+    if (cfg_.score_lane) {
+        h.score.resize(size_t(n_keep));
+        h.score.shrink_to_fit();
+    }
     const size_t pages_need = size_t((n_keep + cfg_.page_size - 1) / cfg_.page_size);
     while (h.k_pages.size() > pages_need) {
         page_put(h.k_pages.back());
@@ -149,6 +161,7 @@ void KvStore::clear() {
         h.k_pages.clear();
         h.v_pages.clear();
         h.pos.clear();
+        h.score.clear();
     }
 }
 
@@ -161,7 +174,10 @@ void KvStore::trim() {
 
 size_t KvStore::bytes_in_use() const {
     size_t b = 0;
-    for (const Head& h : heads_) b += (h.k_pages.size() + h.v_pages.size()) * page_bytes_ + h.pos.size() * sizeof(int32_t);
+    for (const Head& h : heads_) {
+        b += (h.k_pages.size() + h.v_pages.size()) * page_bytes_ + h.pos.size() * sizeof(int32_t) +
+             h.score.size() * sizeof(float);
+    }
     return b;
 }
 

@@ -7,7 +7,7 @@
 // Pages come from a pool with a free list; a head holding n slots owns ceil(n / page_size) K pages
 // and as many V pages, so a head that keeps 5% of the tokens holds ~5% of the memory.
 //
-// Accounting: bytes_in_use() counts pages owned by heads plus position arrays, exactly;
+// Accounting: bytes_in_use() counts pages owned by heads plus position (and score) arrays, exactly;
 // bytes_reserved() adds the pool's free pages (returned to the system by trim()).
 // Not thread-safe for writes; view() results stay valid until the next mutation of that head.
 #pragma once
@@ -29,6 +29,7 @@ struct KvStoreConfig {
     int32_t page_size = 64;       // slots per page
     DType kv_type = DType::kF16;  // f16 (default), bf16 or f32
     int64_t max_bytes = 0;        // page memory limit (K+V); 0 = unlimited. Exceeding it: kOutOfMemory
+    bool score_lane = false;      // keep a float per slot (accumulated attention) that moves with compaction
 };
 
 class KvStore {
@@ -57,6 +58,9 @@ public:
     // Read-only view for attention; valid until this head is next mutated.
     AttnKvHead view(int32_t il, int32_t ih) const;
     const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
+    // The score lane of head (il, ih): [n_slot] floats, zero for new slots (config().score_lane only).
+    float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
+    const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }
 
     // Drops every slot of every head (pages go back to the free list).
     void clear();
@@ -72,6 +76,7 @@ private:
     struct Head {
         std::vector<void*> k_pages, v_pages;  // [n_pages]
         std::vector<int32_t> pos;             // [n_slot]
+        std::vector<float> score;             // [n_slot] if score_lane, else empty
     };
     explicit KvStore(const KvStoreConfig& cfg);
     Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }

@@ -37,6 +37,7 @@ struct BenchOptions {
     int32_t n_batch = 512;
     int32_t page_size = 64;
     std::string kv_type = "f16";
+    std::string policy = "full";
     std::string output = "md";
     bool no_bandwidth = false;
 };
@@ -100,6 +101,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
     cp.n_batch = o.n_batch;
     cp.kv_type = kv_type;
     cp.kv_page_size = o.page_size;
+    cp.policy = o.policy;
     auto ctx = Context::create(*model, cp);
     if (!ctx.ok()) return ctx.status();
     Context& cx = **ctx;
@@ -212,6 +214,7 @@ Runner add_bench(CLI::App& app) {
     app.add_option("--kv-type", o->kv_type, "KV cache type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
+    app.add_option("--policy", o->policy, "KV compression policy spec (default: full)")->capture_default_str();
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
     return [o, lists]() -> int {
         bool ok1, ok2, ok3;
@@ -243,6 +246,7 @@ Runner add_bench(CLI::App& app) {
             j["threads"] = pool.n_threads();
             j["bandwidth_gbs"] = bw;
             j["kv_type"] = o->kv_type;
+            j["policy"] = o->policy;
             for (const Row& r : rows) {
                 j["results"].push_back({{"model", r.model}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
                                         {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
@@ -257,8 +261,9 @@ Runner add_bench(CLI::App& app) {
                             r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak, r.roofline);
             }
         } else {
-            std::printf("heterokv %s, %s, isa %s, %d threads, KV %s, bandwidth %.1f GB/s\n\n", HKV_GIT_COMMIT,
-                        cpu_model_name().c_str(), isa, pool.n_threads(), o->kv_type.c_str(), bw);
+            std::printf("heterokv %s, %s, isa %s, %d threads, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
+                        HKV_GIT_COMMIT, cpu_model_name().c_str(), isa, pool.n_threads(), o->kv_type.c_str(),
+                        o->policy.c_str(), bw);
             std::printf("| model | size | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
             std::printf("|---|---:|---|---:|---:|---:|---:|---:|\n");
             for (const Row& r : rows) {

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "heterokv/engine.h"
+#include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
 #include "sample/sampler.h"
@@ -24,6 +25,7 @@ struct RunOptions {
     int32_t n_batch = 256;
     std::string kv_type = "f16";
     int32_t page_size = 64;
+    std::string policy = "full";
     float temp = 0.8f;
     int32_t top_k = 40;
     float top_p = 0.95f;
@@ -64,6 +66,8 @@ Runner add_run(CLI::App& app) {
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
     app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--policy", o->policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
+                   policy_names() + ")")->capture_default_str();
     app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
     app.add_option("--top-k", o->top_k, "top-k filter (0: off)")->capture_default_str();
     app.add_option("--top-p", o->top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
@@ -107,6 +111,7 @@ Runner add_run(CLI::App& app) {
         cp.n_batch = o->n_batch;
         cp.kv_type = *kv_type;
         cp.kv_page_size = o->page_size;
+        cp.policy = o->policy;
         auto ctx = Context::create(*model, cp);
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;

@@ -1,0 +1,130 @@
+// heterokv/policy.h — the KV compression policy interface.
+//
+// A policy DECIDES which KV slots each (layer, KV head) keeps; the KV store APPLIES it
+// (src/kv/kv_store.h: compact). Hooks are per layer per step with array arguments — never per token
+// or per head — so the virtual call is amortized. Budgets are per layer x per KV head and are
+// planned once per sequence. Every baseline and method (src/policy/*.cpp, one file each) plugs in here.
+//
+// Call sequence for one sequence (engine/context.cpp):
+//   plan_budget(shape, n_prompt, budget)               once, when the prompt arrives (resets state)
+//   for each prefill chunk, for each layer il:          after layer il's K/V for the chunk are written
+//       [engine computes view.scores if needs().attn_scores]
+//       on_prefill(view, plan)                          plan may keep a subset of slots per head
+//   for each decode step, for each layer il:
+//       select(view, q, sel)        only if needs().select: which pages each KV head attends to now
+//       [attention, scores]
+//       on_decode(view, plan)       only when some head holds more than budget + needs().decode_slack
+//
+// Threading: hooks run on the engine's thread, one at a time. Views are valid only during the call.
+// Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state only
+// between plan_budget() calls (plan_budget resets it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "heterokv/status.h"
+
+namespace hkv {
+
+// What a policy is planned against.
+struct ModelShape {
+    int32_t n_layer = 0;
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;
+    int32_t n_ctx = 0;       // the context's capacity
+};
+
+// Per layer x per KV head slot budgets. -1 = unbounded (the head keeps everything).
+struct KvBudget {
+    int32_t n_layer = 0, n_head_kv = 0;
+    std::vector<int32_t> n_keep;  // [n_layer * n_head_kv]
+    int32_t at(int32_t il, int32_t ih) const { return n_keep[size_t(il) * size_t(n_head_kv) + size_t(ih)]; }
+    int32_t& at(int32_t il, int32_t ih) { return n_keep[size_t(il) * size_t(n_head_kv) + size_t(ih)]; }
+    void init(int32_t layers, int32_t heads, int32_t value) {
+        n_layer = layers;
+        n_head_kv = heads;
+        n_keep.assign(size_t(layers) * size_t(heads), value);
+    }
+    int64_t total() const;  // sum of bounded budgets (unbounded heads count 0)
+};
+
+// What the engine must compute for the policy.
+struct PolicyNeeds {
+    bool attn_scores = false;   // per-slot attention mass in LayerView::scores (summed over the GQA group)
+    int32_t n_obs = 0;          // which queries' attention is summed: the last n_obs queries of the
+                                // prompt (SnapKV observation window), or 0 = every query (H2O)
+    bool accumulate = false;    // scores accumulate over chunks and decode steps (and move with compaction)
+    bool select = false;        // select() is called before decode attention (Quest-style)
+    int32_t decode_slack = 64;  // on_decode runs when a head holds > budget + decode_slack slots
+};
+
+// Read-only state of one layer, valid only during a hook call.
+struct LayerView {
+    int32_t il = 0;
+    int32_t n_layer = 0;
+    int32_t n_head_kv = 0;
+    int32_t head_dim = 0;
+    int32_t page_size = 0;
+    int32_t n_slot = 0;                // row stride of pos / scores: max live slots over heads
+    int32_t n_prompt = 0;              // prompt length given to plan_budget
+    int32_t n_past = 0;                // tokens of the sequence processed, including this step
+    bool prefill_last = false;         // on_prefill: this is the prompt's last chunk
+    std::span<const int32_t> n_live;   // [n_head_kv] live slots per head
+    std::span<const int32_t> pos;      // [n_head_kv, n_slot] original token position of each slot
+    std::span<const float> scores;     // [n_head_kv, n_slot]; empty unless needs().attn_scores
+    std::span<const void* const> k_pages;  // [n_head_kv] -> page table of keys (AttnKvHead layout,
+                                           // kv_type rows of head_dim; see backend/cpu/ops.h)
+    uint32_t kv_type = 1;              // DType id of K/V rows (1 = f16, 30 = bf16, 0 = f32)
+    const KvBudget* budget = nullptr;
+};
+
+// Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets
+// n_keep[ih] = -1 (keep everything). A policy that compacts head ih writes its surviving slot
+// indices, strictly ascending, into idx[ih * n_slot ...] and sets n_keep[ih]; n_keep[ih] must not
+// exceed the head's budget when the budget is bounded.
+struct KeepPlan {
+    int32_t n_slot = 0;            // row stride of idx
+    std::span<int32_t> idx;        // [n_head_kv, n_slot]
+    std::span<int32_t> n_keep;     // [n_head_kv]
+};
+
+// Written by select(): for each KV head, the pages (indices into its page table) to attend to
+// this step, ascending. The engine presets n_pages[ih] = -1 (all pages).
+struct PageSelection {
+    int32_t max_pages = 0;         // row stride of pages
+    std::span<int32_t> pages;      // [n_head_kv, max_pages]
+    std::span<int32_t> n_pages;    // [n_head_kv]
+};
+
+class Policy {
+public:
+    virtual ~Policy() = default;
+    virtual std::string_view name() const = 0;
+    virtual PolicyNeeds needs() const = 0;
+    // Once per sequence, before its prompt: sets per-layer x per-head budgets (may be
+    // non-uniform: PyramidKV, AdaKV) and resets per-sequence state. Errors: infeasible budgets.
+    virtual Status plan_budget(const ModelShape& shape, int32_t n_prompt, KvBudget& budget) = 0;
+    // After layer view.il is written for a prefill chunk.
+    virtual Status on_prefill(const LayerView& view, KeepPlan& plan) = 0;
+    // During decoding, when some head exceeds its budget by more than needs().decode_slack.
+    virtual Status on_decode(const LayerView& view, KeepPlan& plan) = 0;
+    // Before decode attention when needs().select. q: [n_head, head_dim] post-RoPE query.
+    virtual Status select(const LayerView& view, std::span<const float> q, PageSelection& sel) {
+        return Status();
+    }
+};
+
+// Creates a policy from a spec "name:key=value,key=value", e.g. "snapkv:budget=1024,window=32".
+// Unknown names or keys, malformed values, and impossible combinations (budget <= 0, window >=
+// budget) are kInvalidArgument errors that say what is wrong and what is accepted.
+Expected<std::unique_ptr<Policy>> policy_create(std::string_view spec);
+// Names of the registered policies, comma-separated.
+std::string policy_names();
+
+}  // namespace hkv

@@ -1,0 +1,90 @@
+// backend/cpu/scores.cpp — per-slot attention mass for policies (see scores.h).
+#include "backend/cpu/scores.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/fp16.h"
+
+namespace hkv {
+
+void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
+                 float* out) {
+    const size_t elt = kv_type == DType::kF32 ? 4 : 2;
+    const uint8_t* row = static_cast<const uint8_t*>(pages[s / page_size]) + size_t(s % page_size) * size_t(head_dim) * elt;
+    if (kv_type == DType::kF32) {
+        for (int32_t d = 0; d < head_dim; ++d) out[d] = reinterpret_cast<const float*>(row)[d];
+    } else if (kv_type == DType::kF16) {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+        int32_t d = 0;
+        for (; d + 8 <= head_dim; d += 8) {
+            _mm256_storeu_ps(out + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+        }
+        for (; d < head_dim; ++d) out[d] = fp16_to_fp32(h[d]);
+    } else {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+        for (int32_t d = 0; d < head_dim; ++d) out[d] = bf16_to_fp32(h[d]);
+    }
+}
+
+namespace {
+
+float dot(const float* a, const float* b, int32_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    alignas(32) float t[8];
+    _mm256_store_ps(t, acc);
+    float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+}  // namespace
+
+void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                 int64_t t_begin, const AttnKvHead* heads, float* out, int64_t stride, bool accumulate) {
+    const int32_t group = p.n_head / p.n_head_kv;
+    const int32_t hd = p.head_dim;
+    pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
+        std::vector<float> keys, sc;
+        for (int64_t ih = b; ih < e; ++ih) {
+            const AttnKvHead& h = heads[ih];
+            float* o = out + ih * stride;
+            if (!accumulate) std::fill(o, o + h.n_slot, 0.0f);
+            if (h.n_slot == 0) continue;
+            keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
+            for (int64_t s = 0; s < h.n_slot; ++s) {
+                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+            }
+            sc.resize(size_t(h.n_slot));
+            for (int64_t t = t_begin; t < n_tok; ++t) {
+                for (int32_t g = 0; g < group; ++g) {
+                    const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+                    float mx = -INFINITY;
+                    for (int64_t s = 0; s < h.n_slot; ++s) {
+                        if (h.pos[s] > qpos[t]) {
+                            sc[size_t(s)] = -INFINITY;
+                            continue;
+                        }
+                        sc[size_t(s)] = p.scale * dot(qr, keys.data() + s * hd, hd);
+                        mx = std::max(mx, sc[size_t(s)]);
+                    }
+                    if (mx == -INFINITY) continue;
+                    double sum = 0.0;
+                    for (int64_t s = 0; s < h.n_slot; ++s) {
+                        const float v = sc[size_t(s)] == -INFINITY ? 0.0f : std::exp(sc[size_t(s)] - mx);
+                        sc[size_t(s)] = v;
+                        sum += v;
+                    }
+                    const float inv = float(1.0 / sum);
+                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)] * inv;
+                }
+            }
+        }
+    });
+}
+
+}  // namespace hkv

@@ -1,0 +1,27 @@
+// backend/cpu/scores.h — attention statistics for compression policies.
+//
+// attn_scores: for the query rows t in [t_begin, n_tok) and every query head h of KV head ih's GQA
+// group, the softmax over the slots of ih visible to t (pos[s] <= qpos[t]) of scale * q[t,h]·K[s],
+// summed over those rows and heads:
+//   out[ih * stride + s] (+)= sum_{t, h in group(ih)} softmax_s(scale * q[t,h,:]·K[s,:])
+// (= SnapKV's window attention when [t_begin, n_tok) is the observation window; = H2O's column sums
+// when it is every query). With accumulate the sums are added to out, else out is overwritten.
+// Shapes: q [n_tok, n_head, head_dim]; qpos [n_tok]; heads [n_head_kv]; out [n_head_kv, stride],
+// stride >= every head's n_slot. Work and memory: O((n_tok - t_begin) * n_head * n_slot * head_dim)
+// time, O(n_slot) scratch per thread. Parallel over KV heads.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/ops.h"
+
+namespace hkv {
+
+void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                 int64_t t_begin, const AttnKvHead* heads, float* out, int64_t stride, bool accumulate);
+
+// Converts row s of a paged K or V (kv_type f32/f16/bf16, head_dim wide) to f32.
+void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
+                 float* out);
+
+}  // namespace hkv

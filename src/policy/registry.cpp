@@ -1,0 +1,169 @@
+// policy/registry.cpp — spec parsing and the name -> factory registry.
+#include <cerrno>
+#include <cstdlib>
+
+#include "policy/spec.h"
+
+namespace hkv {
+
+// ---- the table of policies (one file each in src/policy/) ----
+Expected<std::unique_ptr<Policy>> full_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> streaming_create(PolicySpec& spec);
+
+namespace {
+
+const PolicyEntry kPolicies[] = {
+    {"full", "keeps every token (no compression); no options", full_create},
+    {"streaming", "StreamingLLM: sinks + recent window; budget=N (required), sinks=4, window=budget-sinks",
+     streaming_create},
+};
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    size_t i = 0;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    return s.substr(i);
+}
+
+}  // namespace
+
+int64_t KvBudget::total() const {
+    int64_t t = 0;
+    for (int32_t v : n_keep) t += v > 0 ? v : 0;
+    return t;
+}
+
+std::span<const PolicyEntry> policy_entries() { return kPolicies; }
+
+std::string policy_names() {
+    std::string r;
+    for (const PolicyEntry& e : kPolicies) r += (r.empty() ? "" : ", ") + std::string(e.name);
+    return r;
+}
+
+Expected<PolicySpec> PolicySpec::parse(std::string_view spec_in) {
+    if (spec_in.size() > 4096) return Status::invalid("policy spec longer than 4096 characters");
+    std::string spec(spec_in);
+    PolicySpec out;
+    const size_t colon = spec.find(':');
+    out.name_ = trim(spec.substr(0, colon));
+    if (out.name_.empty()) return Status::invalid("policy spec '%s': no policy name", spec.c_str());
+    if (colon == std::string::npos) return out;
+    std::string rest = spec.substr(colon + 1);
+    size_t start = 0;
+    while (start <= rest.size()) {
+        size_t comma = rest.find(',', start);
+        if (comma == std::string::npos) comma = rest.size();
+        const std::string item = trim(rest.substr(start, comma - start));
+        start = comma + 1;
+        if (item.empty()) {
+            if (comma == rest.size()) break;
+            return Status::invalid("policy spec '%s': empty option", spec.c_str());
+        }
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+            return Status::invalid("policy spec '%s': option '%s' is not key=value", spec.c_str(), item.c_str());
+        }
+        const std::string key = trim(item.substr(0, eq));
+        if (out.kv_.count(key)) return Status::invalid("policy spec '%s': option '%s' given twice", spec.c_str(), key.c_str());
+        out.kv_[key] = trim(item.substr(eq + 1));
+    }
+    return out;
+}
+
+Expected<int64_t> PolicySpec::get_int(const std::string& key, int64_t def, int64_t lo, int64_t hi) {
+    read_.insert(key);
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return def;
+    const char* s = it->second.c_str();
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE) {
+        return Status::invalid("%s: option %s='%s' is not an integer", name_.c_str(), key.c_str(), s);
+    }
+    if (v < lo || v > hi) {
+        return Status::invalid("%s: option %s=%lld is out of range [%lld, %lld]", name_.c_str(), key.c_str(), v,
+                               (long long)lo, (long long)hi);
+    }
+    return int64_t(v);
+}
+
+Expected<double> PolicySpec::get_float(const std::string& key, double def, double lo, double hi) {
+    read_.insert(key);
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return def;
+    const char* s = it->second.c_str();
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || v != v) {
+        return Status::invalid("%s: option %s='%s' is not a number", name_.c_str(), key.c_str(), s);
+    }
+    if (v < lo || v > hi) {
+        return Status::invalid("%s: option %s=%g is out of range [%g, %g]", name_.c_str(), key.c_str(), v, lo, hi);
+    }
+    return v;
+}
+
+Expected<std::string> PolicySpec::get_choice(const std::string& key, const std::string& def,
+                                             const std::set<std::string>& choices) {
+    read_.insert(key);
+    auto it = kv_.find(key);
+    if (it == kv_.end()) return def;
+    if (!choices.count(it->second)) {
+        std::string list;
+        for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+        return Status::invalid("%s: option %s='%s' is not one of: %s", name_.c_str(), key.c_str(),
+                               it->second.c_str(), list.c_str());
+    }
+    return it->second;
+}
+
+Status PolicySpec::finish() const {
+    for (const auto& [key, value] : kv_) {
+        if (!read_.count(key)) {
+            std::string known;
+            for (const auto& k : read_) known += (known.empty() ? "" : ", ") + k;
+            return Status::invalid("%s: unknown option '%s' (options: %s)", name_.c_str(), key.c_str(),
+                                   known.empty() ? "none" : known.c_str());
+        }
+    }
+    return Status();
+}
+
+Status read_evict_options(PolicySpec& spec, int32_t def_window, int32_t def_sinks, EvictOptions* out) {
+    if (!spec.has("budget")) return Status::invalid("%s: option budget=N (slots per KV head) is required", spec.name().c_str());
+    HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
+    HKV_ASSIGN_OR_RETURN(int64_t window, spec.get_int("window", def_window, 0, int64_t(1) << 30));
+    HKV_ASSIGN_OR_RETURN(int64_t sinks, spec.get_int("sinks", def_sinks, 0, int64_t(1) << 30));
+    if (window >= budget) {
+        return Status::invalid("%s: window=%lld must be smaller than budget=%lld", spec.name().c_str(),
+                               (long long)window, (long long)budget);
+    }
+    if (sinks + window >= budget) {
+        return Status::invalid("%s: sinks=%lld + window=%lld must be smaller than budget=%lld", spec.name().c_str(),
+                               (long long)sinks, (long long)window, (long long)budget);
+    }
+    out->budget = int32_t(budget);
+    out->window = int32_t(window);
+    out->sinks = int32_t(sinks);
+    return Status();
+}
+
+Expected<std::unique_ptr<Policy>> policy_create(std::string_view spec_str) {
+    HKV_ASSIGN_OR_RETURN(PolicySpec spec, PolicySpec::parse(spec_str));
+    const PolicyEntry* entry = nullptr;
+    for (const PolicyEntry& e : kPolicies) {
+        if (spec.name() == e.name) entry = &e;
+    }
+    if (!entry) {
+        return Status::invalid("unknown policy '%s' (policies: %s)", spec.name().c_str(), policy_names().c_str());
+    }
+    auto p = entry->create(spec);
+    if (!p.ok()) return p.status();
+    HKV_TRY(spec.finish());
+    return p;
+}
+
+}  // namespace hkv

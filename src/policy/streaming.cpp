@@ -1,0 +1,51 @@
+// policy/streaming.cpp — StreamingLLM (Xiao et al. 2023): keep `sinks` initial tokens (attention
+// sinks, default 4) and the most recent budget - sinks tokens. No scores needed. Applied at the end
+// of the prompt and, during decoding, whenever a head exceeds budget + slack (slack = 64 slots,
+// evicted in one batch so compaction is amortized).
+#include "policy/spec.h"
+
+namespace hkv {
+namespace {
+
+class StreamingPolicy final : public Policy {
+public:
+    explicit StreamingPolicy(int32_t budget, int32_t sinks) : budget_(budget), sinks_(sinks) {}
+    std::string_view name() const override { return "streaming"; }
+    PolicyNeeds needs() const override { return PolicyNeeds{}; }
+    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+        budget.init(shape.n_layer, shape.n_head_kv, budget_);
+        return Status();
+    }
+    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
+        if (!v.prefill_last) return Status();  // TODO(#4): stream within the prompt when memory-capped
+        return keep_ends(v, plan);
+    }
+    Status on_decode(const LayerView& v, KeepPlan& plan) override { return keep_ends(v, plan); }
+
+private:
+    // Per head: slots [0, sinks) and the last budget - sinks slots (slots are in position order).
+    Status keep_ends(const LayerView& v, KeepPlan& plan) const {
+        for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+            const int32_t n = v.n_live[size_t(ih)];
+            if (n <= budget_) continue;
+            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+            int32_t k = 0;
+            for (int32_t s = 0; s < sinks_; ++s) idx[k++] = s;
+            for (int32_t s = n - (budget_ - sinks_); s < n; ++s) idx[k++] = s;
+            plan.n_keep[size_t(ih)] = k;
+        }
+        return Status();
+    }
+    int32_t budget_, sinks_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Policy>> streaming_create(PolicySpec& spec) {
+    if (!spec.has("budget")) return Status::invalid("streaming: option budget=N (slots per KV head) is required");
+    HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
+    HKV_ASSIGN_OR_RETURN(int64_t sinks, spec.get_int("sinks", 4, 0, budget - 1));
+    return std::unique_ptr<Policy>(new StreamingPolicy(int32_t(budget), int32_t(sinks)));
+}
+
+}  // namespace hkv
