@@ -380,18 +380,12 @@ void quant_q8_avx2(const float* x, B* b, int64_t nb) {
             v[k] = _mm256_loadu_ps(x + 8 * k);
             mx = _mm256_max_ps(mx, _mm256_and_ps(v[k], abs_mask));
         }
-        // As the reference engine's x86 path quantizes activations: id = 127 / amax (not 1 / d)
-        // and round half to even. The scalar quantize_row_ref keeps ggml's reference rounding
-        // (1 / d, half away from zero), which is what weight files are written with.
-        const float amax = hmax(mx);
-        const float d = amax / 127.0f;
-        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const float d = hmax(mx) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
         b[i].d = float_to_half(d);
         const __m256 idv = _mm256_set1_ps(id);
         __m256i q[4];
-        for (int k = 0; k < 4; ++k) {
-            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        }
+        for (int k = 0; k < 4; ++k) q[k] = round_away(_mm256_mul_ps(v[k], idv));
         const __m256i packed = pack_i32_to_i8(q[0], q[1], q[2], q[3]);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), packed);
         if constexpr (sizeof(B) == sizeof(BlockQ8_1)) {
