@@ -1,0 +1,153 @@
+// heterokv eval niah — needle in a haystack over context lengths x needle depths, for one or more
+// policies; writes a JSON of results and, per policy, a heatmap (SVG and PNG).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "commands.h"
+#include "eval/niah.h"
+#include "eval/plot.h"
+#include "heterokv/policy.h"
+
+namespace hkv::cli {
+
+Runner add_eval_niah(CLI::App& app) {
+    struct Opts {
+        std::string model, out = "niah";
+        std::vector<std::string> haystack, policies = {"full"};
+        std::string lengths = "512,1024,2048", depths = "0,0.25,0.5,0.75,1";
+        std::string protocol = "agnostic";
+        std::string keys_file;
+        eval::NiahConfig cfg;
+        int32_t n_threads = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+    app.add_option("--haystack", o->haystack, "haystack text files or folders (all *.txt inside, sorted)")->required();
+    app.add_option("--policy", o->policies, "policy spec(s) to evaluate; repeat for several")->capture_default_str();
+    app.add_option("--lengths", o->lengths, "context lengths in tokens, comma-separated")->capture_default_str();
+    app.add_option("--depths", o->depths, "needle depths in [0, 1], comma-separated")->capture_default_str();
+    app.add_option("--trials", o->cfg.trials, "trials per cell (different key and value each)")->capture_default_str();
+    app.add_option("--needle", o->cfg.needle, "needle text; {key} and {value} are substituted")->capture_default_str();
+    app.add_option("--question", o->cfg.question, "question text; {key} is substituted")->capture_default_str();
+    app.add_option("--keys-file", o->keys_file, "file with one key word per line (default: built-in nouns)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--digits", o->cfg.value_digits, "digits of the needle's value")->capture_default_str();
+    app.add_option("--n-gen", o->cfg.n_gen, "tokens generated for the answer")->capture_default_str();
+    app.add_option("--protocol", o->protocol,
+                   "agnostic: compress the context, then ask; aware: the question is in the compressed prompt")
+        ->capture_default_str();
+    app.add_option("--seed", o->cfg.seed, "seed for keys and values")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
+    return [o]() -> int {
+        auto fail = [](const Status& s) {
+            std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
+            return 1;
+        };
+        eval::NiahConfig cfg = o->cfg;
+        cfg.query_aware = o->protocol == "aware";
+        if (o->protocol != "aware" && o->protocol != "agnostic") {
+            return fail(Status::invalid("--protocol '%s': expected agnostic or aware", o->protocol.c_str()));
+        }
+        auto parse = [](const std::string& s, auto conv, auto& out) -> bool {
+            out.clear();
+            std::stringstream ss(s);
+            std::string it;
+            while (std::getline(ss, it, ',')) {
+                try {
+                    size_t used = 0;
+                    out.push_back(conv(it, &used));
+                    if (used != it.size()) return false;
+                } catch (...) {
+                    return false;
+                }
+            }
+            return !out.empty();
+        };
+        if (!parse(o->lengths, [](const std::string& s, size_t* u) { return int32_t(std::stoi(s, u)); }, cfg.lengths)) {
+            return fail(Status::invalid("--lengths '%s': expected comma-separated integers", o->lengths.c_str()));
+        }
+        if (!parse(o->depths, [](const std::string& s, size_t* u) { return std::stod(s, u); }, cfg.depths)) {
+            return fail(Status::invalid("--depths '%s': expected comma-separated numbers in [0, 1]", o->depths.c_str()));
+        }
+        for (const std::string& h : o->haystack) {
+            if (std::filesystem::is_directory(h)) {
+                std::vector<std::string> files;
+                for (const auto& e : std::filesystem::directory_iterator(h)) {
+                    if (e.path().extension() == ".txt") files.push_back(e.path().string());
+                }
+                std::sort(files.begin(), files.end());
+                cfg.haystack_files.insert(cfg.haystack_files.end(), files.begin(), files.end());
+            } else if (std::filesystem::is_regular_file(h)) {
+                cfg.haystack_files.push_back(h);
+            } else {
+                return fail(Status::not_found("--haystack %s: no such file or folder", h.c_str()));
+            }
+        }
+        if (!o->keys_file.empty()) {
+            std::ifstream in(o->keys_file);
+            for (std::string w; std::getline(in, w);) {
+                if (!w.empty() && w.find(' ') == std::string::npos) cfg.keys.push_back(w);
+            }
+            if (cfg.keys.empty()) return fail(Status::invalid("--keys-file %s has no words", o->keys_file.c_str()));
+        }
+        for (const std::string& p : o->policies) {  // validate every spec before the long run
+            auto pol = policy_create(p);
+            if (!pol.ok()) return fail(pol.status());
+        }
+        auto model = model_load(o->model);
+        if (!model.ok()) return fail(model.status());
+        ContextParams cp;
+        cp.n_threads = o->n_threads;
+        nlohmann::json j;
+        j["model"] = o->model;
+        j["protocol"] = o->protocol;
+        j["trials"] = cfg.trials;
+        j["lengths"] = cfg.lengths;
+        j["depths"] = cfg.depths;
+        j["needle"] = cfg.needle;
+        j["question"] = cfg.question;
+        j["seed"] = cfg.seed;
+        for (const std::string& p : o->policies) {
+            auto res = eval::niah_run(*model, cp, p, cfg, [](const std::string& pol, size_t done, size_t total,
+                                                             const eval::NiahCell& c) {
+                std::fprintf(stderr, "\rheterokv: niah %s: cell %zu/%zu (len %d, depth %.2f: %d/%d)   ", pol.c_str(), done,
+                             total, c.length, c.depth, c.correct, c.trials);
+                if (done == total) std::fprintf(stderr, "\n");
+            });
+            if (!res.ok()) return fail(res.status());
+            eval::Heatmap h;
+            h.title = "NIAH " + p + " (" + o->protocol + ")";
+            h.x_label = "context length (tokens)";
+            h.y_label = "needle depth";
+            for (int32_t l : cfg.lengths) h.x_ticks.push_back(std::to_string(l));
+            for (double d : cfg.depths) h.y_ticks.push_back(std::to_string(int(std::lround(d * 100))) + "%");
+            h.value.assign(cfg.depths.size(), std::vector<double>(cfg.lengths.size(), NAN));
+            nlohmann::json cells = nlohmann::json::array();
+            for (size_t i = 0; i < res->cells.size(); ++i) {
+                const eval::NiahCell& c = res->cells[i];
+                h.value[i % cfg.depths.size()][i / cfg.depths.size()] = double(c.correct) / double(c.trials);
+                cells.push_back({{"length", c.length}, {"depth", c.depth}, {"correct", c.correct},
+                                 {"trials", c.trials}, {"prompt_tokens", c.prompt_tokens}, {"kv_bytes", c.kv_bytes},
+                                 {"answers", c.answers}, {"expected", c.expected}});
+            }
+            j["results"].push_back({{"policy", p}, {"accuracy", res->accuracy()}, {"cells", cells}});
+            std::string slug;
+            for (char ch : p) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+            Status st = eval::write_file(o->out + "_" + slug + ".svg", eval::heatmap_svg(h));
+            if (st.ok()) st = eval::write_file(o->out + "_" + slug + ".png", eval::png_encode(eval::heatmap_image(h)));
+            if (!st.ok()) return fail(st);
+            std::printf("%-40s accuracy %.3f  (%s_%s.svg/.png)\n", p.c_str(), res->accuracy(), o->out.c_str(),
+                        slug.c_str());
+        }
+        Status st = eval::write_file(o->out + ".json", j.dump(1));
+        if (!st.ok()) return fail(st);
+        return 0;
+    };
+}
+
+}  // namespace hkv::cli
