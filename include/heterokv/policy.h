@@ -81,6 +81,9 @@ struct LayerView {
     std::span<const void* const> k_pages;  // [n_head_kv] -> page table of keys (AttnKvHead layout,
                                            // kv_type rows of head_dim; see backend/cpu/ops.h)
     uint32_t kv_type = 1;              // DType id of K/V rows (1 = f16, 30 = bf16, 0 = f32)
+    uint64_t kv_epoch = 0;             // changes whenever slots may have been removed or moved
+                                       // (compaction, truncation); while equal, slots only gain
+                                       // rows after them, so per-page caches stay valid
     const KvBudget* budget = nullptr;
 };
 

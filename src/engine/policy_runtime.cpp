@@ -70,6 +70,7 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
                                : std::span<const float>();
     view_.k_pages = std::span<const void* const>(k_tables_.data(), k_tables_.size());
     view_.kv_type = uint32_t(kv.config().kv_type);
+    view_.kv_epoch = kv.epoch();
     view_.budget = &budget_;
     idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
     n_keep_.assign(size_t(nh), -1);

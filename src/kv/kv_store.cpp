@@ -102,6 +102,7 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
     Head& h = head(il, ih);
     const int32_t n = int32_t(h.pos.size());
     if (n_keep < 0 || n_keep > n) return Status::invalid("kv: compact keeps %d of %d slots", n_keep, n);
+    ++epoch_;
     for (int32_t i = 0; i < n_keep; ++i) {
         if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1])) {
             return Status::invalid("kv: compact indices must be ascending slot indices < %d", n);
@@ -155,6 +156,7 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
 }
 
 void KvStore::clear() {
+    ++epoch_;
     for (Head& h : heads_) {
         for (void* p : h.k_pages) page_put(p);
         for (void* p : h.v_pages) page_put(p);

@@ -64,6 +64,9 @@ public:
 
     // Drops every slot of every head (pages go back to the free list).
     void clear();
+    // Counts the calls that may have removed or moved slots (compact, drop_from, clear): while it is
+    // unchanged, every slot only ever gained rows after it, so caches keyed by slot or page stay valid.
+    uint64_t epoch() const { return epoch_; }
     // Returns free pages to the system.
     void trim();
 
@@ -94,6 +97,7 @@ private:
     std::vector<Head> heads_;     // [n_layer * n_head_kv]
     std::vector<void*> free_;     // pool free list
     int64_t pages_allocated_ = 0; // live + free
+    uint64_t epoch_ = 0;          // see epoch()
 };
 
 }  // namespace hkv
