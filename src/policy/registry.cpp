@@ -9,6 +9,12 @@ namespace hkv {
 // ---- the table of policies (one file each in src/policy/) ----
 Expected<std::unique_ptr<Policy>> full_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> streaming_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> h2o_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> snapkv_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> pyramidkv_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
 
 namespace {
 
@@ -16,6 +22,24 @@ const PolicyEntry kPolicies[] = {
     {"full", "keeps every token (no compression); no options", full_create},
     {"streaming", "StreamingLLM: sinks + recent window; budget=N (required), sinks=4, window=budget-sinks",
      streaming_create},
+    {"h2o", "H2O: heavy hitters by accumulated attention + recent window, evicted at prompt end and every "
+            "slack tokens; budget=N (required), window=budget/2, sinks=0, slack=64",
+     h2o_create},
+    {"snapkv", "SnapKV: top pooled window-attention slots + window, at prompt end only; budget=N (required), "
+               "window=32, kernel=7, pool=max|avg (max), sinks=0",
+     snapkv_create},
+    {"pyramidkv", "PyramidKV: SnapKV with layer budgets decreasing linearly with depth, mean budget; "
+                  "budget=N (required), beta=20, window=32, kernel=7, pool=max, sinks=0",
+     pyramidkv_create},
+    {"adakv", "Ada-KV: SnapKV with per-head budgets from the layer's global top scores, floor alpha; "
+              "budget=N (mean per head, required), alpha=0.2, window=32, kernel=7, pool=max, sinks=0",
+     adakv_create},
+    {"chunkkv", "ChunkKV: whole fixed-length chunks by mean SnapKV score, shared by a layer's heads; "
+                "budget=N (required), chunk=10, reuse=1 (layers sharing indices), window=32, kernel=7, pool=max",
+     chunkkv_create},
+    {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page_size) pages of highest "
+              "bound + the last page; budget=N tokens (required), dense=2 (first layers dense)",
+     quest_create},
 };
 
 std::string trim(std::string s) {

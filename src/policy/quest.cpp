@@ -1,0 +1,137 @@
+// policy/quest.cpp — Quest (Tang et al. 2024): query-aware page selection, no eviction.
+// Every token stays in the cache; before each decode step's attention, per layer and KV head, each
+// page of the head's keys is scored by the upper bound of q·k over its keys,
+//   bound(page) = sum_d max(q_d * max_d, q_d * min_d),
+// with min/max the elementwise extremes of the page's keys and q the sum of the GQA group's
+// post-RoPE queries (one selection per KV head, which the group shares). The head attends only to
+// the max(3, budget / page_size) pages of highest bound, always including the last page (which
+// holds the current token). The first `dense` layers (default 2) stay dense.
+//
+// Pages are the KV store's pages (--kv-page-size, 64 by default); the paper uses 16-token pages,
+// i.e. --kv-page-size 16. Page bounds are cached per (layer, head, page) and updated only with rows
+// appended since the previous step; the cache is dropped when the store's epoch changes (slots
+// removed: truncation, a failed step) or a page table entry changes.
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/scores.h"
+#include "policy/select.h"
+
+namespace hkv {
+namespace {
+
+class QuestPolicy final : public Policy {
+public:
+    QuestPolicy(int32_t budget, int32_t dense) : budget_(budget), dense_(dense) {}
+    std::string_view name() const override { return "quest"; }
+    PolicyNeeds needs() const override {
+        PolicyNeeds n;
+        n.select = true;
+        return n;
+    }
+    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+        budget.init(shape.n_layer, shape.n_head_kv, -1);  // nothing is evicted
+        cache_.assign(size_t(shape.n_layer) * size_t(shape.n_head_kv), HeadBounds());
+        n_head_kv_ = shape.n_head_kv;
+        epoch_ = 0;
+        return Status();
+    }
+    Status on_prefill(const LayerView&, KeepPlan&) override { return Status(); }
+    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
+    Status select(const LayerView& v, std::span<const float> q, PageSelection& sel) override;
+
+private:
+    struct HeadBounds {
+        std::vector<const void*> page;  // [n_pages] the page each entry summarizes
+        std::vector<int32_t> rows;      // [n_pages] rows folded into mn/mx so far
+        std::vector<float> mn, mx;      // [n_pages, head_dim]
+    };
+    void update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb);
+
+    int32_t budget_, dense_;
+    int32_t n_head_kv_ = 0;
+    uint64_t epoch_ = 0;
+    std::vector<HeadBounds> cache_;     // [n_layer * n_head_kv]
+    std::vector<float> qsum_, row_, bound_;
+    std::vector<int32_t> scratch_;
+};
+
+void QuestPolicy::update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb) {
+    const int32_t ps = v.page_size, hd = v.head_dim, n = v.n_live[size_t(ih)];
+    const int32_t n_pages = (n + ps - 1) / ps;
+    const void* const* pages = static_cast<const void* const*>(v.k_pages[size_t(ih)]);
+    hb.page.resize(size_t(n_pages), nullptr);
+    hb.rows.resize(size_t(n_pages), 0);
+    hb.mn.resize(size_t(n_pages) * size_t(hd));
+    hb.mx.resize(size_t(n_pages) * size_t(hd));
+    row_.resize(size_t(hd));
+    for (int32_t p = 0; p < n_pages; ++p) {
+        const int32_t rows = std::min(ps, n - p * ps);
+        float* mn = hb.mn.data() + size_t(p) * size_t(hd);
+        float* mx = hb.mx.data() + size_t(p) * size_t(hd);
+        if (hb.page[size_t(p)] != pages[p] || hb.rows[size_t(p)] > rows) {
+            hb.page[size_t(p)] = pages[p];
+            hb.rows[size_t(p)] = 0;
+            std::fill(mn, mn + hd, INFINITY);
+            std::fill(mx, mx + hd, -INFINITY);
+        }
+        for (int32_t r = hb.rows[size_t(p)]; r < rows; ++r) {
+            kv_read_row(DType(v.kv_type), pages, ps, hd, int64_t(p) * ps + r, row_.data());
+            for (int32_t d = 0; d < hd; ++d) {
+                mn[d] = std::min(mn[d], row_[size_t(d)]);
+                mx[d] = std::max(mx[d], row_[size_t(d)]);
+            }
+        }
+        hb.rows[size_t(p)] = rows;
+    }
+}
+
+Status QuestPolicy::select(const LayerView& v, std::span<const float> q, PageSelection& sel) {
+    if (v.il < dense_) return Status();
+    if (cache_.size() != size_t(v.n_layer) * size_t(v.n_head_kv) || n_head_kv_ != v.n_head_kv) {
+        return Status::internal("quest: select() before plan_budget()");
+    }
+    if (v.kv_epoch != epoch_) {  // slots were removed: no cached bound can be trusted
+        for (HeadBounds& hb : cache_) hb = HeadBounds();
+        epoch_ = v.kv_epoch;
+    }
+    const int32_t ps = v.page_size, hd = v.head_dim;
+    const int32_t n_head = int32_t(q.size()) / hd, group = n_head / v.n_head_kv;
+    const int32_t n_sel = std::max(3, budget_ / ps);
+    qsum_.resize(size_t(hd));
+    for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+        const int32_t n_pages = (v.n_live[size_t(ih)] + ps - 1) / ps;
+        if (n_pages <= n_sel) continue;  // everything fits: attend to all pages
+        HeadBounds& hb = cache_[size_t(v.il) * size_t(v.n_head_kv) + size_t(ih)];
+        update_bounds(v, ih, hb);
+        std::fill(qsum_.begin(), qsum_.end(), 0.0f);
+        for (int32_t g = 0; g < group; ++g) {
+            const float* qh = q.data() + size_t(ih * group + g) * size_t(hd);  // [head_dim]
+            for (int32_t d = 0; d < hd; ++d) qsum_[size_t(d)] += qh[d];
+        }
+        bound_.resize(size_t(n_pages));
+        for (int32_t p = 0; p < n_pages; ++p) {
+            const float* mn = hb.mn.data() + size_t(p) * size_t(hd);
+            const float* mx = hb.mx.data() + size_t(p) * size_t(hd);
+            float b = 0.0f;
+            for (int32_t d = 0; d < hd; ++d) b += std::max(qsum_[size_t(d)] * mx[d], qsum_[size_t(d)] * mn[d]);
+            bound_[size_t(p)] = b;
+        }
+        int32_t* out = sel.pages.data() + size_t(ih) * size_t(sel.max_pages);
+        top_k_indices(bound_.data(), n_pages - 1, n_sel - 1, out, scratch_);  // the last page is always in
+        out[n_sel - 1] = n_pages - 1;
+        sel.n_pages[size_t(ih)] = n_sel;
+    }
+    return Status();
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec) {
+    if (!spec.has("budget")) return Status::invalid("quest: option budget=N (tokens attended per KV head) is required");
+    HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
+    HKV_ASSIGN_OR_RETURN(int64_t dense, spec.get_int("dense", 2, 0, 1 << 20));
+    return std::unique_ptr<Policy>(new QuestPolicy(int32_t(budget), int32_t(dense)));
+}
+
+}  // namespace hkv

@@ -1,0 +1,111 @@
+// policy/select.cpp — see select.h.
+#include "policy/select.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace hkv {
+
+Status read_snap_options(PolicySpec& spec, SnapOptions* out) {
+    HKV_TRY(read_evict_options(spec, 32, 0, &out->evict));
+    if (out->evict.window < 1) {
+        return Status::invalid("%s: window=0: the observation window needs at least one query", spec.name().c_str());
+    }
+    HKV_ASSIGN_OR_RETURN(int64_t kernel, spec.get_int("kernel", 7, 1, 255));
+    if (kernel % 2 == 0) {
+        return Status::invalid("%s: kernel=%lld must be odd (the pooled sequence keeps its length)",
+                               spec.name().c_str(), (long long)kernel);
+    }
+    HKV_ASSIGN_OR_RETURN(std::string pool, spec.get_choice("pool", "max", {"max", "avg"}));
+    out->kernel = int32_t(kernel);
+    out->pool = pool == "max" ? PoolKind::kMax : PoolKind::kAvg;
+    return Status();
+}
+
+void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out) {
+    const int32_t r = kernel / 2;
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t lo = std::max(0, i - r), hi = std::min(n - 1, i + r);
+        if (kind == PoolKind::kMax) {
+            float m = in[lo];
+            for (int32_t j = lo + 1; j <= hi; ++j) m = std::max(m, in[j]);
+            out[i] = m;
+        } else {
+            float s = 0.0f;
+            for (int32_t j = lo; j <= hi; ++j) s += in[j];
+            out[i] = s / float(kernel);
+        }
+    }
+}
+
+void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch) {
+    scratch.resize(size_t(n));
+    std::iota(scratch.begin(), scratch.end(), 0);
+    auto better = [score](int32_t a, int32_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
+    if (k < n) std::nth_element(scratch.begin(), scratch.begin() + k, scratch.end(), better);
+    std::copy(scratch.begin(), scratch.begin() + k, out);
+    std::sort(out, out + k);
+}
+
+int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOptions& o, int32_t* out,
+                    SelectScratch& sc) {
+    if (n <= keep) {
+        std::iota(out, out + n, 0);
+        return n;
+    }
+    const int32_t s = o.evict.sinks, w = o.evict.window;
+    const int32_t prefix = n - w;  // > keep - w > s
+    const int32_t k = keep - s - w;
+    sc.pooled.resize(size_t(prefix));
+    const float* ranked = scores;
+    if (o.kernel > 1) {
+        pool1d(scores, prefix, o.kernel, o.pool, sc.pooled.data());
+        ranked = sc.pooled.data();
+    }
+    int32_t m = 0;
+    for (int32_t i = 0; i < s; ++i) out[m++] = i;
+    top_k_indices(ranked + s, prefix - s, k, out + m, sc.order);
+    for (int32_t i = 0; i < k; ++i) out[m + i] += s;
+    m += k;
+    for (int32_t i = prefix; i < n; ++i) out[m++] = i;
+    return m;
+}
+
+std::vector<int32_t> round_to_total(const std::vector<double>& want, int64_t total) {
+    std::vector<int32_t> r(want.size());
+    int64_t sum = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        r[i] = int32_t(std::floor(want[i]));
+        sum += r[i];
+    }
+    std::vector<size_t> order(want.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return want[a] - std::floor(want[a]) > want[b] - std::floor(want[b]); });
+    for (size_t i = 0; sum < total && i < order.size(); ++i, ++sum) ++r[order[i]];
+    return r;
+}
+
+PolicyNeeds SnapFamilyPolicy::needs() const {
+    PolicyNeeds n;
+    n.attn_scores = true;
+    n.n_obs = opt_.evict.window;  // SnapKV: the observation window is the recent window
+    n.decode_slack = kNoDecodeEviction;
+    return n;
+}
+
+Status SnapFamilyPolicy::on_prefill(const LayerView& v, KeepPlan& plan) {
+    if (!v.prefill_last) return Status();
+    for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+        const int32_t n = v.n_live[size_t(ih)];
+        const int32_t b = v.budget->at(v.il, ih);
+        if (b < 0 || n <= b) continue;
+        const float* sc = v.scores.data() + size_t(ih) * size_t(v.n_slot);
+        int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+        plan.n_keep[size_t(ih)] = keep_scored(sc, n, b, opt_, idx, scratch_);
+    }
+    return Status();
+}
+
+}  // namespace hkv

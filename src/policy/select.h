@@ -1,0 +1,78 @@
+// policy/select.h — pieces shared by the score-based baselines (h2o, snapkv, pyramidkv, adakv,
+// chunkkv): the SnapKV options, 1-D pooling of slot scores, deterministic top-k, the
+// "sinks + top-k + recent window" keep rule, and a base class for the prefill-only SnapKV family.
+//
+// Conventions: a head's live slots are in position order (appends go to the end and compaction
+// keeps order), so "the last `window` slots" are the most recent tokens. Ties between equal
+// scores always go to the lower index, so every selection is deterministic.
+#pragma once
+
+#include <climits>
+#include <vector>
+
+#include "policy/spec.h"
+
+namespace hkv {
+
+enum class PoolKind { kMax, kAvg };
+
+// SnapKV scoring options (Li et al. 2024, LongBench configs c*_w32_k7_maxpool).
+struct SnapOptions {
+    EvictOptions evict;              // budget (required), window (32), sinks (0)
+    int32_t kernel = 7;              // pooling kernel, odd; 1 = no pooling
+    PoolKind pool = PoolKind::kMax;  // pool=max|avg
+};
+// Reads budget, window (default 32, >= 1: it is also the observation window), sinks (default 0),
+// kernel (default 7, odd, in [1, 255]) and pool (default max).
+Status read_snap_options(PolicySpec& spec, SnapOptions* out);
+
+// out[i] = pool of in[i - kernel/2 .. i + kernel/2] clipped to [0, n) (stride 1, output length n).
+// kMax ignores the padding; kAvg counts it as zeros (divides by kernel), like PyTorch's avg_pool1d
+// with padding = kernel/2. in, out: [n]; kernel odd; in and out must not overlap.
+void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out);
+
+// Writes the indices of the k largest of score[0..n) to out[0..k), ascending. Ties go to the lower
+// index. 0 <= k <= n. scratch is reused between calls.
+void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch);
+
+// Scratch for keep_scored (reused across heads and calls to avoid allocation per head).
+struct SelectScratch {
+    std::vector<float> pooled;   // [n_slot]
+    std::vector<int32_t> order;  // [n_slot]
+    std::vector<int32_t> top;    // [n_slot]
+};
+
+// The keep rule of H2O and SnapKV for one head holding n slots (position order), keeping `keep`:
+//   sinks [0, s) ∪ top_{keep - s - w}(pool(score[0, n - w)) restricted to [s, n - w)) ∪ window [n - w, n)
+// with s = o.sinks, w = o.window (the pooled sequence is the non-window prefix, as in SnapKV).
+// Writes the kept slot indices ascending to out and returns their count; returns n with out
+// = 0..n-1 when n <= keep. Requires keep >= s + w. scores: [n].
+int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOptions& o, int32_t* out,
+                    SelectScratch& scratch);
+
+// Integer parts of non-negative reals `want` whose sum is exactly `total` (largest remainder,
+// ties to the lower index). Requires sum(floor(want)) <= total <= sum(ceil(want)).
+std::vector<int32_t> round_to_total(const std::vector<double>& want, int64_t total);
+
+// decode_slack of the prefill-only policies: on_decode is never called (new tokens are appended).
+inline constexpr int32_t kNoDecodeEviction = INT32_MAX;
+
+// Base of the prefill-only SnapKV family: scores = attention of the last `window` prompt queries
+// (summed over the GQA group), compression once at the prompt's last chunk, none during decoding
+// (as in the papers: generated tokens are appended, so a head holds at most its budget plus the
+// number of generated tokens). Subclasses set budgets in plan_budget and may replace on_prefill.
+class SnapFamilyPolicy : public Policy {
+public:
+    explicit SnapFamilyPolicy(const SnapOptions& o) : opt_(o) {}
+    PolicyNeeds needs() const override;
+    // Per head: keep_scored with the head's budget (snapkv, pyramidkv).
+    Status on_prefill(const LayerView& v, KeepPlan& plan) override;
+    // Never called (decode_slack = kNoDecodeEviction); keeps everything if it were.
+    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
+
+protected:
+    SnapOptions opt_;
+    SelectScratch scratch_;
+};
+
+}  // namespace hkv

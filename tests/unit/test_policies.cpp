@@ -1,0 +1,558 @@
+// Unit tests for the compression policies on synthetic layers (no model): spec errors; for every
+// policy the plan invariants (never above budget, ascending, window kept, deterministic); and for
+// each baseline that it keeps what its paper says it keeps.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "heterokv/policy.h"
+#include "kv/kv_store.h"
+#include "policy/select.h"
+
+namespace hkv {
+namespace {
+
+std::unique_ptr<Policy> make(const std::string& spec) {
+    auto p = policy_create(spec);
+    EXPECT_TRUE(p.ok()) << spec << ": " << p.status().to_string();
+    return p.ok() ? std::move(p).value() : nullptr;
+}
+
+std::string error_of(const std::string& spec) {
+    auto p = policy_create(spec);
+    EXPECT_FALSE(p.ok()) << spec << " was accepted";
+    return p.ok() ? "" : p.status().to_string();
+}
+
+// A hand-built layer: heads with n slots each at positions 0..n-1 and given scores, plus the
+// plan buffers the engine would provide (n_keep preset to -1).
+struct Layer {
+    int32_t nh, n;
+    std::vector<int32_t> n_live, pos, idx, n_keep;
+    std::vector<float> scores;  // [nh, n]
+    KvBudget budget;
+    LayerView view;
+    KeepPlan plan;
+
+    Layer(int32_t heads, int32_t slots, std::vector<float> sc, int32_t il = 0, int32_t n_layer = 1)
+        : nh(heads), n(slots), scores(std::move(sc)) {
+        n_live.assign(size_t(nh), n);
+        pos.resize(size_t(nh) * size_t(n));
+        for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
+        view.il = il;
+        view.n_layer = n_layer;
+        view.n_head_kv = nh;
+        view.head_dim = 8;
+        view.page_size = 16;
+        view.n_slot = n;
+        view.n_prompt = n;
+        view.n_past = n;
+        view.prefill_last = true;
+        reset_plan();
+    }
+    void reset_plan() {
+        view.n_live = n_live;
+        view.pos = pos;
+        view.scores = scores;
+        view.budget = &budget;
+        idx.assign(size_t(nh) * size_t(n), -7);
+        n_keep.assign(size_t(nh), -1);
+        plan.n_slot = n;
+        plan.idx = idx;
+        plan.n_keep = n_keep;
+    }
+    // Plans budgets for a model of n_layer x nh and runs on_prefill.
+    void run(Policy& p, int32_t n_layer = 1) {
+        ModelShape shape{n_layer, nh, nh, 8, 4096};
+        ASSERT_TRUE(p.plan_budget(shape, n, budget).ok());
+        reset_plan();
+        ASSERT_TRUE(p.on_prefill(view, plan).ok());
+    }
+    // The slots head ih keeps (all of them when the plan leaves it alone).
+    std::vector<int32_t> kept(int32_t ih) const {
+        std::vector<int32_t> r(static_cast<size_t>(n));
+        std::iota(r.begin(), r.end(), 0);
+        if (n_keep[size_t(ih)] < 0) return r;
+        return std::vector<int32_t>(idx.begin() + long(ih) * n, idx.begin() + long(ih) * n + n_keep[size_t(ih)]);
+    }
+};
+
+std::vector<int32_t> range(int32_t b, int32_t e) {
+    std::vector<int32_t> r(static_cast<size_t>(e - b));
+    std::iota(r.begin(), r.end(), b);
+    return r;
+}
+std::vector<int32_t> join(std::initializer_list<std::vector<int32_t>> parts) {
+    std::vector<int32_t> r;
+    for (const auto& p : parts) r.insert(r.end(), p.begin(), p.end());
+    return r;
+}
+// Distinct small background scores, decreasing with the slot index.
+std::vector<float> background(int32_t nh, int32_t n) {
+    std::vector<float> s(size_t(nh) * size_t(n));
+    for (size_t i = 0; i < s.size(); ++i) s[i] = 1e-3f / float(1 + (i % size_t(n)));
+    return s;
+}
+
+// ---------------------------------------------------------------- specs
+
+TEST(PolicySpec, BadSpecsGiveClearErrors) {
+    EXPECT_NE(error_of("snapk:budget=64").find("unknown policy 'snapk' (policies: full, streaming, h2o"),
+              std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=64,windw=8").find("unknown option 'windw'"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=0").find("budget=0 is out of range"), std::string::npos);
+    EXPECT_NE(error_of("h2o:budget=-4").find("out of range"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=32,window=32").find("window=32 must be smaller than budget=32"),
+              std::string::npos);
+    EXPECT_NE(error_of("pyramidkv:budget=40,window=64").find("must be smaller"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=6x4").find("budget='6x4' is not an integer"), std::string::npos);
+    EXPECT_NE(error_of("adakv:budget=64,alpha=0.2.1").find("is not a number"), std::string::npos);
+    EXPECT_NE(error_of("adakv:budget=64,alpha=1.5").find("out of range"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget").find("is not key=value"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=").find("is not key=value"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=64,budget=32").find("given twice"), std::string::npos);
+    EXPECT_NE(error_of("h2o").find("budget=N (slots per KV head) is required"), std::string::npos);
+    EXPECT_NE(error_of("quest:dense=2").find("required"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=64,kernel=4").find("must be odd"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=64,pool=min").find("not one of: avg, max"), std::string::npos);
+    EXPECT_NE(error_of("snapkv:budget=64,window=0").find("observation window"), std::string::npos);
+    EXPECT_NE(error_of("chunkkv:budget=40,chunk=10,window=32").find("does not fit"), std::string::npos);
+    EXPECT_NE(error_of("full:budget=64").find("unknown option 'budget'"), std::string::npos);
+}
+
+TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
+    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest"};
+    for (const std::string& name : names) {
+        EXPECT_NE(policy_names().find(name), std::string::npos) << name;
+        auto p = make(name == "full" ? name : name + ":budget=64");
+        ASSERT_TRUE(p) << name;
+        EXPECT_EQ(p->name(), name);
+    }
+    EXPECT_EQ(policy_entries().size(), names.size());
+    EXPECT_EQ(make("snapkv:budget=64")->needs().n_obs, 32);
+    EXPECT_EQ(make("snapkv:budget=64,window=8")->needs().n_obs, 8);
+    const PolicyNeeds h = make("h2o:budget=64")->needs();
+    EXPECT_TRUE(h.attn_scores && h.accumulate);
+    EXPECT_EQ(h.n_obs, 0);
+    EXPECT_EQ(h.decode_slack, 64);
+    EXPECT_EQ(make("h2o:budget=64,slack=0")->needs().decode_slack, 0);
+    EXPECT_TRUE(make("quest:budget=64")->needs().select);
+    EXPECT_FALSE(make("quest:budget=64")->needs().attn_scores);
+    EXPECT_EQ(make("adakv:budget=64")->needs().decode_slack, kNoDecodeEviction);
+}
+
+// ---------------------------------------------------------------- helpers of select.h
+
+TEST(PolicySelect, PoolingAndTopK) {
+    const std::vector<float> in = {0, 5, 0, 0, 0, 3, 0};
+    std::vector<float> out(in.size());
+    pool1d(in.data(), 7, 3, PoolKind::kMax, out.data());
+    EXPECT_EQ(out, (std::vector<float>{5, 5, 5, 0, 3, 3, 3}));
+    pool1d(in.data(), 7, 3, PoolKind::kAvg, out.data());
+    EXPECT_FLOAT_EQ(out[0], 5.0f / 3);  // the pad counts as zero
+    EXPECT_FLOAT_EQ(out[3], 0.0f);
+    EXPECT_FLOAT_EQ(out[6], 1.0f);
+    std::vector<int32_t> top(3), scratch;
+    const std::vector<float> s = {1, 4, 4, 2, 4, 0};
+    top_k_indices(s.data(), 6, 3, top.data(), scratch);
+    EXPECT_EQ(top, (std::vector<int32_t>{1, 2, 4}));
+    top_k_indices(s.data(), 6, 2, top.data(), scratch);  // ties go to the lower index
+    EXPECT_EQ(std::vector<int32_t>(top.begin(), top.begin() + 2), (std::vector<int32_t>{1, 2}));
+    EXPECT_EQ(round_to_total({2.5, 2.5, 1.0}, 6), (std::vector<int32_t>{3, 2, 1}));
+    EXPECT_EQ(round_to_total({27.2, 4.8}, 32), (std::vector<int32_t>{27, 5}));
+}
+
+// ---------------------------------------------------------------- invariants of every policy
+
+struct InvariantCase {
+    std::string spec;
+    int32_t window;  // recent slots the policy always keeps
+    int32_t sinks;   // first slots the policy always keeps
+};
+
+class EveryPolicy : public ::testing::TestWithParam<InvariantCase> {};
+
+TEST_P(EveryPolicy, NeverAboveBudgetAscendingKeepsEndsAndDeterministic) {
+    const InvariantCase c = GetParam();
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    const int32_t nh = 3, n = 300, n_layer = 4;
+    std::vector<float> sc(size_t(nh) * size_t(n));
+    for (float& x : sc) x = u(rng) * u(rng) * u(rng);
+    int64_t total = 0;
+    for (int32_t il = 0; il < n_layer; ++il) {
+        auto p1 = make(c.spec), p2 = make(c.spec);
+        Layer a(nh, n, sc, il, n_layer), b(nh, n, sc, il, n_layer);
+        a.run(*p1, n_layer);
+        b.run(*p2, n_layer);
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            const std::vector<int32_t> k = a.kept(ih);
+            EXPECT_EQ(k, b.kept(ih)) << c.spec << " is not deterministic";
+            ASSERT_GE(a.n_keep[size_t(ih)], 0) << c.spec << " kept everything of 300 slots with budget 64";
+            EXPECT_LE(int32_t(k.size()), a.budget.at(il, ih)) << c.spec << " layer " << il << " head " << ih;
+            EXPECT_TRUE(std::is_sorted(k.begin(), k.end()) && std::adjacent_find(k.begin(), k.end()) == k.end());
+            EXPECT_TRUE(k.front() >= 0 && k.back() < n);
+            for (int32_t s = 0; s < c.sinks; ++s) EXPECT_TRUE(std::binary_search(k.begin(), k.end(), s)) << c.spec;
+            for (int32_t s = n - c.window; s < n; ++s) {
+                EXPECT_TRUE(std::binary_search(k.begin(), k.end(), s)) << c.spec << " dropped recent slot " << s;
+            }
+            total += int64_t(k.size());
+        }
+    }
+    EXPECT_LE(total, int64_t(n_layer) * nh * 64) << c.spec;  // the mean budget over layers and heads
+}
+
+INSTANTIATE_TEST_SUITE_P(Baselines, EveryPolicy,
+                         ::testing::Values(InvariantCase{"streaming:budget=64", 60, 4},
+                                           InvariantCase{"h2o:budget=64", 32, 0},
+                                           InvariantCase{"h2o:budget=64,window=10,sinks=2", 10, 2},
+                                           InvariantCase{"snapkv:budget=64", 32, 0},
+                                           InvariantCase{"snapkv:budget=64,window=16,sinks=4,pool=avg", 16, 4},
+                                           InvariantCase{"pyramidkv:budget=64,window=8", 8, 0},
+                                           InvariantCase{"adakv:budget=64,window=8", 8, 0},
+                                           InvariantCase{"chunkkv:budget=64,window=8", 8, 0},
+                                           InvariantCase{"chunkkv:budget=64,window=8,reuse=2,chunk=7", 8, 0}),
+                         [](const auto& info) {
+                             std::string s = info.param.spec;
+                             for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                             return s;
+                         });
+
+// ---------------------------------------------------------------- H2O
+
+TEST(H2o, KeepsHeavyHittersAndRecentWindow) {
+    const int32_t n = 40;
+    std::vector<float> sc = background(1, n);
+    for (int32_t s : {3, 11, 17, 30}) sc[size_t(s)] = 5.0f + float(s);  // heavy hitters
+    sc[38] = 100.0f;  // inside the window: kept anyway, not counted as a heavy hitter
+    auto p = make("h2o:budget=8");  // window = budget / 2 = 4
+    Layer l(1, n, sc);
+    l.run(*p);
+    EXPECT_EQ(l.kept(0), join({{3, 11, 17, 30}, range(36, 40)}));
+    // During decoding the same rule applies to the accumulated lanes.
+    l.reset_plan();
+    ASSERT_TRUE(p->on_decode(l.view, l.plan).ok());
+    EXPECT_EQ(l.kept(0), join({{3, 11, 17, 30}, range(36, 40)}));
+    // Only the prompt's last chunk compresses.
+    l.view.prefill_last = false;
+    l.reset_plan();
+    ASSERT_TRUE(p->on_prefill(l.view, l.plan).ok());
+    EXPECT_EQ(l.n_keep[0], -1);
+}
+
+// ---------------------------------------------------------------- SnapKV
+
+TEST(SnapKv, KeepsThePooledTopKPlusWindow) {
+    const int32_t n = 40;
+    std::vector<float> sc = background(1, n);
+    sc[10] = 5.0f;
+    sc[20] = 4.0f;
+    sc[25] = 3.5f;  // a lone peak below the pooled neighbours of 10 and 20
+    auto p = make("snapkv:budget=10,window=4,kernel=3");
+    Layer l(1, n, sc);
+    l.run(*p);
+    EXPECT_EQ(l.kept(0), join({{9, 10, 11, 19, 20, 21}, range(36, 40)}));
+    // Without pooling the raw top 6 is kept.
+    auto raw = make("snapkv:budget=10,window=4,kernel=1");
+    l.run(*raw);
+    EXPECT_EQ(l.kept(0), join({{0, 1, 2, 10, 20, 25}, range(36, 40)}));
+}
+
+TEST(SnapKv, DefaultsAreWindow32Kernel7MaxPool) {
+    const int32_t n = 200;
+    std::vector<float> sc = background(1, n);
+    sc[100] = 9.0f;
+    auto p = make("snapkv:budget=39");  // 7 selected slots + 32 window
+    Layer l(1, n, sc);
+    l.run(*p);
+    EXPECT_EQ(l.kept(0), join({range(97, 104), range(168, 200)}));
+    // Heads at or under budget are left alone.
+    Layer small(1, 39, background(1, 39));
+    small.run(*p);
+    EXPECT_EQ(small.n_keep[0], -1);
+}
+
+// ---------------------------------------------------------------- PyramidKV
+
+TEST(PyramidKv, LayerBudgetsDecreaseWithDepthAndAverageToBudget) {
+    auto p = make("pyramidkv:budget=64,window=8");
+    KvBudget b;
+    ASSERT_TRUE(p->plan_budget(ModelShape{8, 2, 2, 8, 4096}, 1000, b).ok());
+    int64_t sum = 0;
+    for (int32_t il = 0; il < 8; ++il) {
+        EXPECT_EQ(b.at(il, 0), b.at(il, 1));
+        if (il > 0) {
+            EXPECT_LE(b.at(il, 0), b.at(il - 1, 0));
+        }
+        sum += b.at(il, 0);
+    }
+    EXPECT_EQ(sum, 8 * 64);
+    // V = 56: max = 2V - V/20 = 109.2 -> layer 0 keeps 8 + 109 (+1 of the rounding), layer 7 8 + 2.8.
+    EXPECT_NEAR(b.at(0, 0), 8 + 109.2, 1.0);
+    EXPECT_NEAR(b.at(7, 0), 8 + 2.8, 1.0);
+    // A short prompt clips the first layer at the prompt length; the mean is kept.
+    ASSERT_TRUE(p->plan_budget(ModelShape{8, 2, 2, 8, 4096}, 100, b).ok());
+    EXPECT_EQ(b.at(0, 0), 100);
+    sum = 0;
+    for (int32_t il = 0; il < 8; ++il) sum += b.at(il, 0);
+    EXPECT_EQ(sum, 8 * 64);
+    // Each layer selects with its own budget.
+    Layer top(2, 300, background(2, 300), 7, 8);
+    top.run(*p, 8);
+    EXPECT_EQ(int32_t(top.kept(0).size()), top.budget.at(7, 0));
+    Layer bottom(2, 300, background(2, 300), 0, 8);
+    bottom.run(*p, 8);
+    EXPECT_EQ(int32_t(bottom.kept(0).size()), bottom.budget.at(0, 0));
+    EXPECT_GT(bottom.kept(0).size(), top.kept(0).size() * 5);
+}
+
+// ---------------------------------------------------------------- AdaKV
+
+TEST(AdaKv, GivesMoreToHeadsWithDominantScoresAndKeepsTheFloor) {
+    const int32_t n = 100;
+    std::vector<float> sc = background(2, n);
+    for (int32_t s = 0; s < 30; ++s) sc[size_t(s * 3)] = 1.0f + 1e-3f * float(s);  // head 0: 30 strong slots
+    for (int32_t s = 0; s < n; ++s) sc[size_t(n + s)] = 0.05f - 1e-5f * float(s);  // head 1: flat
+    auto p = make("adakv:budget=20,window=4,kernel=1");  // B' = 16, layer total 32 selected
+    Layer l(2, n, sc);
+    l.run(*p);
+    // Global top 32: all 30 strong slots of head 0 and the 2 best of head 1; budgets
+    // 30 * 0.8 + 0.2 * 16 = 27.2 and 2 * 0.8 + 3.2 = 4.8, rounded to 27 + 5 = 32.
+    const std::vector<int32_t> k0 = l.kept(0), k1 = l.kept(1);
+    ASSERT_EQ(k0.size(), 27u + 4u);
+    ASSERT_EQ(k1.size(), 5u + 4u);
+    EXPECT_GE(double(k1.size() - 4), 0.2 * 16);  // the floor
+    std::vector<int32_t> strong;
+    for (int32_t s = 3; s < 30; ++s) strong.push_back(s * 3);  // head 0's top 27
+    EXPECT_EQ(k0, join({strong, range(96, 100)}));
+    EXPECT_EQ(k1, join({range(0, 5), range(96, 100)}));
+    EXPECT_LE(int32_t(k0.size()), l.budget.at(0, 0));  // the per-head cap covers the allocation
+    // alpha = 1 is the uniform budget: exactly SnapKV's selection.
+    auto uni = make("adakv:budget=20,window=4,kernel=1,alpha=1");
+    auto snap = make("snapkv:budget=20,window=4,kernel=1");
+    Layer a(2, n, sc), b(2, n, sc);
+    a.run(*uni);
+    b.run(*snap);
+    for (int32_t ih = 0; ih < 2; ++ih) EXPECT_EQ(a.kept(ih), b.kept(ih));
+}
+
+// ---------------------------------------------------------------- ChunkKV
+
+TEST(ChunkKv, KeepsWholeChunksByMeanScoreSharedAcrossHeads) {
+    const int32_t n = 64;  // candidates [0, 60): six chunks of 10
+    std::vector<float> sc = background(2, n);
+    for (int32_t s = 20; s < 30; ++s) sc[size_t(s)] = 1.0f;       // head 0 favours chunk 2
+    for (int32_t s = 40; s < 50; ++s) sc[size_t(n + s)] = 0.8f;   // head 1 favours chunk 4
+    sc[size_t(n + 5)] = 6.0f;  // one spike: chunk 0 mean 0.6 + ..., below chunk 4's 0.8
+    auto p = make("chunkkv:budget=24,window=4,kernel=1");  // room for two chunks
+    Layer l(2, n, sc);
+    l.run(*p);
+    const std::vector<int32_t> want = join({range(20, 30), range(40, 50), range(60, 64)});
+    EXPECT_EQ(l.kept(0), want);
+    EXPECT_EQ(l.kept(1), want);
+    // A partial last chunk fills leftover room: 57 candidates = 5 chunks of 10 + one of 7.
+    std::vector<float> sc2 = background(1, 61);
+    for (int32_t s = 50; s < 57; ++s) sc2[size_t(s)] = 1.0f;
+    for (int32_t s = 0; s < 10; ++s) sc2[size_t(s)] = 0.5f;
+    auto q = make("chunkkv:budget=22,window=4,kernel=1");  // room 18: the 7-chunk and one 10-chunk
+    Layer m(1, 61, sc2);
+    m.run(*q);
+    EXPECT_EQ(m.kept(0), join({range(0, 10), range(50, 61)}));
+}
+
+TEST(ChunkKv, LayerIndexReuseSharesTheLeadersChoice) {
+    const int32_t n = 64;
+    std::vector<float> s0 = background(1, n), s1 = background(1, n);
+    for (int32_t s = 20; s < 30; ++s) s0[size_t(s)] = 1.0f;
+    for (int32_t s = 0; s < 10; ++s) s1[size_t(s)] = 1.0f;  // layer 1 alone would keep chunk 0
+    auto p = make("chunkkv:budget=14,window=4,kernel=1,reuse=2");
+    KvBudget b;
+    ASSERT_TRUE(p->plan_budget(ModelShape{3, 1, 1, 8, 4096}, n, b).ok());
+    Layer l0(1, n, s0, 0, 3), l1(1, n, s1, 1, 3), l2(1, n, s1, 2, 3);
+    for (Layer* l : {&l0, &l1, &l2}) {
+        l->budget = b;
+        l->reset_plan();
+        ASSERT_TRUE(p->on_prefill(l->view, l->plan).ok());
+    }
+    EXPECT_EQ(l0.kept(0), join({range(20, 30), range(60, 64)}));
+    EXPECT_EQ(l1.kept(0), join({range(20, 30), range(60, 64)}));  // reused from layer 0
+    EXPECT_EQ(l2.kept(0), join({range(0, 10), range(60, 64)}));   // a new group scores itself
+    auto no_reuse = make("chunkkv:budget=14,window=4,kernel=1");
+    Layer alone(1, n, s1, 1, 3);
+    alone.run(*no_reuse, 3);
+    EXPECT_EQ(alone.kept(0), join({range(0, 10), range(60, 64)}));
+}
+
+// ---------------------------------------------------------------- Quest
+
+// One layer of f32 keys in pages of page_size rows, head_dim 2, as the KV store lays them out.
+struct QuestLayer {
+    int32_t ps = 4, hd = 2, nh;
+    std::vector<std::vector<float>> page_data;           // per head: pages back to back
+    std::vector<std::vector<const void*>> tables;        // [nh][n_pages]
+    std::vector<const void*> k_pages;                    // [nh]
+    std::vector<int32_t> n_live, pos, sel_pages, sel_n;
+    LayerView view;
+    PageSelection sel;
+    QuestLayer(int32_t heads, const std::vector<std::vector<float>>& keys, int32_t il) : nh(heads) {
+        // keys[ih]: [n, hd]
+        const int32_t n = int32_t(keys[0].size()) / hd;
+        const int32_t n_pages = (n + ps - 1) / ps;
+        page_data.resize(size_t(nh));
+        tables.resize(size_t(nh));
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            page_data[size_t(ih)].assign(size_t(n_pages * ps * hd), 0.0f);
+            std::copy(keys[size_t(ih)].begin(), keys[size_t(ih)].end(), page_data[size_t(ih)].begin());
+            for (int32_t p = 0; p < n_pages; ++p) tables[size_t(ih)].push_back(page_data[size_t(ih)].data() + p * ps * hd);
+            k_pages.push_back(tables[size_t(ih)].data());
+        }
+        n_live.assign(size_t(nh), n);
+        pos.resize(size_t(nh) * size_t(n));
+        for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
+        view.il = il;
+        view.n_layer = 4;
+        view.n_head_kv = nh;
+        view.head_dim = hd;
+        view.page_size = ps;
+        view.n_slot = n;
+        view.kv_type = 0;  // f32
+        view.n_live = n_live;
+        view.pos = pos;
+        view.k_pages = k_pages;
+    }
+    std::vector<int32_t> run(Policy& p, const std::vector<float>& q, int32_t ih = 0) {
+        const int32_t max_pages = (view.n_slot + ps - 1) / ps;
+        sel_pages.assign(size_t(nh) * size_t(max_pages), -1);
+        sel_n.assign(size_t(nh), -1);
+        sel.max_pages = max_pages;
+        sel.pages = sel_pages;
+        sel.n_pages = sel_n;
+        EXPECT_TRUE(p.select(view, q, sel).ok());
+        if (sel_n[size_t(ih)] < 0) return {-1};
+        return std::vector<int32_t>(sel_pages.begin() + long(ih) * max_pages,
+                                    sel_pages.begin() + long(ih) * max_pages + sel_n[size_t(ih)]);
+    }
+};
+
+// 6 pages of 4 keys; page p's dim-0 values are set so the bounds differ.
+std::vector<float> quest_keys() {
+    std::vector<float> k(6 * 4 * 2, 0.0f);
+    auto set = [&](int32_t slot, float d0, float d1) {
+        k[size_t(slot * 2)] = d0;
+        k[size_t(slot * 2 + 1)] = d1;
+    };
+    set(5, 3.0f, 0.0f);    // page 1: max d0 = 3
+    set(13, 2.0f, 0.0f);   // page 3: max d0 = 2
+    set(9, -4.0f, 0.0f);   // page 2: min d0 = -4
+    set(1, 0.0f, 2.5f);    // page 0: max d1 = 2.5
+    set(17, -1.0f, -1.0f); // page 4
+    return k;
+}
+
+TEST(Quest, PicksPagesWithTheHighestBoundAndTheLastPage) {
+    auto p = make("quest:budget=8");  // max(3, 8/4) = 3 pages
+    ASSERT_TRUE(p);
+    KvBudget b;
+    ASSERT_TRUE(p->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 24, b).ok());
+    EXPECT_EQ(b.at(3, 0), -1);  // nothing is evicted
+    QuestLayer l(1, {quest_keys()}, 2);
+    EXPECT_EQ(l.run(*p, {1, 0}), (std::vector<int32_t>{1, 3, 5}));   // q·k bound: pages 1 (3), 3 (2)
+    EXPECT_EQ(l.run(*p, {-1, 0}), (std::vector<int32_t>{2, 4, 5}));  // the sign picks the min: 2 (4), 4 (1)
+    EXPECT_EQ(l.run(*p, {0, 1}), (std::vector<int32_t>{0, 1, 5}));   // page 0 (2.5), then ties -> lowest
+    // The first two layers stay dense.
+    QuestLayer dense(1, {quest_keys()}, 1);
+    EXPECT_EQ(dense.run(*p, {1, 0}), (std::vector<int32_t>{-1}));
+    // A larger budget that covers every page selects nothing.
+    auto all = make("quest:budget=24");
+    ASSERT_TRUE(all->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 24, b).ok());
+    EXPECT_EQ(l.run(*all, {1, 0}), (std::vector<int32_t>{-1}));
+}
+
+TEST(Quest, SumsTheGqaGroupsQueriesAndTracksAppendedRows) {
+    auto p = make("quest:budget=8");
+    KvBudget b;
+    ASSERT_TRUE(p->plan_budget(ModelShape{4, 2, 1, 2, 4096}, 24, b).ok());
+    QuestLayer l(1, {quest_keys()}, 3);
+    l.view.n_slot = l.n_live[0] = 14;  // pages 0..3, the last one half full
+    // Two query heads share the KV head: (1, 0) + (0, 1) -> (1, 1): page 1 (3), page 0 (2.5).
+    EXPECT_EQ(l.run(*p, {1, 0, 0, 1}), (std::vector<int32_t>{0, 1, 3}));
+    // Rows appended to the cached half-full page 3 (the store grows in place) update its bound.
+    l.page_data[0][size_t(14 * 2 + 1)] = 9.0f;  // slot 14, dim 1
+    l.view.n_slot = l.n_live[0] = 24;
+    EXPECT_EQ(l.run(*p, {0, 1, 0, 0}), (std::vector<int32_t>{0, 3, 5}));
+    // After the store removed slots (a new epoch), rewritten rows are read again.
+    l.page_data[0][size_t(5 * 2)] = 0.0f;  // page 1 loses its 3
+    l.view.kv_epoch = 1;
+    EXPECT_EQ(l.run(*p, {1, 0, 0, 0}), (std::vector<int32_t>{0, 3, 5}));
+}
+
+TEST(Quest, SelectsTheTopBoundsOnRandomKeys) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> keys(size_t(40 * 2));  // 10 pages of 4
+    for (float& x : keys) x = g(rng);
+    auto p = make("quest:budget=16");  // max(3, 16/4) = 4 pages
+    KvBudget b;
+    ASSERT_TRUE(p->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 40, b).ok());
+    QuestLayer l(1, {keys}, 2);
+    for (int trial = 0; trial < 20; ++trial) {
+        const std::vector<float> q = {g(rng), g(rng)};
+        std::vector<std::pair<float, int32_t>> bounds;  // (-bound, page) of pages 0..8
+        for (int32_t pg = 0; pg < 9; ++pg) {
+            float bound = 0.0f, best = -INFINITY;
+            for (int32_t d = 0; d < 2; ++d) {
+                float mn = INFINITY, mx = -INFINITY;
+                for (int32_t r = 0; r < 4; ++r) {
+                    mn = std::min(mn, keys[size_t((pg * 4 + r) * 2 + d)]);
+                    mx = std::max(mx, keys[size_t((pg * 4 + r) * 2 + d)]);
+                }
+                bound += std::max(q[size_t(d)] * mn, q[size_t(d)] * mx);
+            }
+            for (int32_t r = 0; r < 4; ++r) {
+                best = std::max(best, q[0] * keys[size_t((pg * 4 + r) * 2)] + q[1] * keys[size_t((pg * 4 + r) * 2 + 1)]);
+            }
+            ASSERT_GE(bound + 1e-5f, best);  // an upper bound of every key's score in the page
+            bounds.push_back({-bound, pg});
+        }
+        std::sort(bounds.begin(), bounds.end());
+        std::vector<int32_t> want = {bounds[0].second, bounds[1].second, bounds[2].second};
+        std::sort(want.begin(), want.end());
+        want.push_back(9);
+        EXPECT_EQ(l.run(*p, q), want);
+    }
+}
+
+// Quest's cache relies on the store's epoch: unchanged by appends, changed by every removal.
+TEST(Quest, StoreEpochChangesExactlyWhenSlotsMayBeRemoved) {
+    KvStoreConfig cfg;
+    cfg.n_layer = 1;
+    cfg.n_head_kv = 1;
+    cfg.head_dim = 2;
+    cfg.page_size = 4;
+    cfg.kv_type = DType::kF32;
+    auto kv = KvStore::create(cfg);
+    ASSERT_TRUE(kv.ok());
+    const std::vector<float> rows(12, 1.0f);
+    const std::vector<int32_t> pos = {0, 1, 2, 3, 4, 5};
+    const uint64_t e0 = (*kv)->epoch();
+    ASSERT_TRUE((*kv)->append(0, 0, 6, rows.data(), 2, rows.data(), 2, pos.data()).ok());
+    EXPECT_EQ((*kv)->epoch(), e0);
+    (*kv)->drop_from(4);
+    const uint64_t e1 = (*kv)->epoch();
+    EXPECT_NE(e1, e0);
+    const int32_t keep[] = {0, 2};
+    ASSERT_TRUE((*kv)->compact(0, 0, keep, 2).ok());
+    EXPECT_NE((*kv)->epoch(), e1);
+    const uint64_t e2 = (*kv)->epoch();
+    (*kv)->clear();
+    EXPECT_NE((*kv)->epoch(), e2);
+}
+
+}  // namespace
+}  // namespace hkv
