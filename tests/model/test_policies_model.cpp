@@ -1,0 +1,180 @@
+// Compression policies on a real model (stories260K from ../shared/models; skipped when absent):
+//  - a budget covering the whole context reproduces `full`'s logits bit for bit, for every policy
+//    (the runtime computes scores and calls hooks, but must not perturb the forward pass);
+//  - with budget 64, a 400-token prompt and 50 greedy decode steps: after every eval no head holds
+//    more than its planned budget (+ the decode allowance the policy documents), and the KV bytes
+//    are far below full's; Quest evicts nothing but changes what decoding attends to.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "heterokv/engine.h"
+#include "heterokv/policy.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace hkv {
+namespace {
+
+const std::string kModel = test::shared_path("models/stories260K.gguf");
+constexpr int32_t kPrompt = 400, kDecode = 50, kCtx = 512;
+
+std::shared_ptr<const Model> load() {
+    auto m = model_load(kModel);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return m.ok() ? *m : nullptr;
+}
+
+// kPrompt tokens of story text (the passage repeated).
+std::vector<int32_t> prompt_tokens(const Model& model) {
+    const std::string text =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+        "friend Tom. One day, they found a big red ball under a tree. Tom said, \"Let's play catch!\" Lily "
+        "threw the ball high in the sky and laughed. ";
+    std::vector<int32_t> toks = model.tokenizer().encode(text, true);
+    const std::vector<int32_t> more = model.tokenizer().encode(text, false);
+    while (toks.size() < size_t(kPrompt)) toks.insert(toks.end(), more.begin(), more.end());
+    toks.resize(size_t(kPrompt));
+    return toks;
+}
+
+int32_t argmax(std::span<const float> l) { return int32_t(std::max_element(l.begin(), l.end()) - l.begin()); }
+
+// The run of one policy: logits of every prompt token, then of each greedy decode step.
+struct PolicyRun {
+    std::vector<float> logits;          // [(kPrompt + kDecode) , n_vocab]
+    std::vector<size_t> kv_bytes;       // after the prompt, then after each step
+    std::string error;                  // first bound violation, if any
+};
+
+// Runs the policy; after the prompt and after every step checks each head against cap(il, ih)
+// (+ extra(step) during decoding), and the per-layer total against layer_cap(il) when given.
+PolicyRun run_policy(const std::shared_ptr<const Model>& model, const std::string& spec, const KvBudget* caps,
+               int32_t decode_allowance) {
+    PolicyRun r;
+    auto ctx = Context::create(model, {.n_ctx = kCtx, .n_threads = 2, .policy = spec});
+    EXPECT_TRUE(ctx.ok()) << spec << ": " << ctx.status().to_string();
+    if (!ctx.ok()) return r;
+    Context& c = **ctx;
+    const std::vector<int32_t> prompt = prompt_tokens(*model);
+    EXPECT_TRUE(c.eval(prompt, &r.logits).ok());
+    auto check = [&](int32_t step) {
+        r.kv_bytes.push_back(c.kv().bytes_in_use());
+        if (!caps || !r.error.empty()) return;
+        const int32_t extra = std::min(step, decode_allowance);
+        for (int32_t il = 0; il < caps->n_layer; ++il) {
+            int64_t layer = 0, layer_cap = 0;
+            for (int32_t ih = 0; ih < caps->n_head_kv; ++ih) {
+                const int32_t n = c.kv().n_slot(il, ih);
+                layer += n;
+                layer_cap += int64_t(caps->at(il, ih)) + extra;
+                if (n > caps->at(il, ih) + extra) {
+                    r.error = spec + ": layer " + std::to_string(il) + " head " + std::to_string(ih) + " holds " +
+                              std::to_string(n) + " slots > " + std::to_string(caps->at(il, ih)) + " + " +
+                              std::to_string(extra) + " after step " + std::to_string(step);
+                }
+            }
+            EXPECT_LE(layer, layer_cap);
+        }
+    };
+    check(0);
+    for (int32_t step = 1; step <= kDecode; ++step) {
+        const int32_t tok = argmax(c.logits());
+        EXPECT_TRUE(c.eval({&tok, 1}).ok());
+        r.logits.insert(r.logits.end(), c.logits().begin(), c.logits().end());
+        check(step);
+    }
+    return r;
+}
+
+KvBudget plan(const Model& model, const std::string& spec) {
+    const ModelConfig& mc = model.config();
+    auto p = policy_create(spec);
+    EXPECT_TRUE(p.ok());
+    KvBudget b;
+    EXPECT_TRUE((*p)->plan_budget(ModelShape{mc.n_layer, mc.n_head, mc.n_head_kv, mc.head_dim, kCtx}, kPrompt, b).ok());
+    return b;
+}
+
+TEST(PoliciesModel, BudgetCoveringTheContextReproducesFullBitForBit) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    const PolicyRun full = run_policy(model, "full", nullptr, 0);
+    ASSERT_EQ(full.logits.size(), size_t(kPrompt + kDecode) * size_t(model->config().n_vocab));
+    for (const std::string spec : {"streaming:budget=512", "h2o:budget=512", "snapkv:budget=512", "pyramidkv:budget=512",
+                                   "adakv:budget=512", "chunkkv:budget=512", "quest:budget=512"}) {
+        const PolicyRun r = run_policy(model, spec, nullptr, 0);
+        ASSERT_EQ(r.logits.size(), full.logits.size()) << spec;
+        EXPECT_EQ(std::memcmp(r.logits.data(), full.logits.data(), full.logits.size() * sizeof(float)), 0)
+            << spec << " changed the logits with a budget covering the context";
+        // Same pages; H2O's store also holds its accumulated score, a float per slot.
+        const ModelConfig& mc = model->config();
+        ASSERT_EQ(r.kv_bytes.size(), full.kv_bytes.size());
+        for (size_t i = 0; i < r.kv_bytes.size(); ++i) {
+            const size_t lanes = std::string(spec).rfind("h2o", 0) == 0
+                                     ? sizeof(float) * size_t(mc.n_layer) * size_t(mc.n_head_kv) * (size_t(kPrompt) + i)
+                                     : 0;
+            EXPECT_EQ(r.kv_bytes[i], full.kv_bytes[i] + lanes) << spec << " step " << i;
+        }
+    }
+}
+
+TEST(PoliciesModel, Budget64StaysWithinBudgetAndSavesMemory) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    const PolicyRun full = run_policy(model, "full", nullptr, 0);
+    struct Case {
+        std::string spec;
+        int32_t decode_allowance;  // slots a head may hold above its budget during decoding
+    };
+    const std::vector<Case> cases = {
+        {"streaming:budget=64", 64},          // decode_slack 64
+        {"h2o:budget=64,slack=16", 16},       // evicts every 16 tokens during decoding
+        {"snapkv:budget=64", kDecode},        // prefill only: generated tokens are appended
+        {"pyramidkv:budget=64,window=16", kDecode},
+        {"adakv:budget=64", kDecode},         // per-head caps; the layer total is H * 64
+        {"chunkkv:budget=64,window=16", kDecode},
+        {"chunkkv:budget=64,window=16,reuse=2", kDecode},
+    };
+    for (const Case& c : cases) {
+        const KvBudget caps = plan(*model, c.spec);
+        const PolicyRun r = run_policy(model, c.spec, &caps, c.decode_allowance);
+        EXPECT_TRUE(r.error.empty()) << r.error;
+        ASSERT_EQ(r.kv_bytes.size(), size_t(kDecode + 1));
+        for (size_t i = 0; i < r.kv_bytes.size(); ++i) {
+            EXPECT_LT(double(r.kv_bytes[i]), 0.4 * double(full.kv_bytes[i])) << c.spec << " step " << i;
+        }
+        for (float v : r.logits) ASSERT_TRUE(std::isfinite(v)) << c.spec;
+        if (c.spec.rfind("adakv", 0) == 0) {
+            // Ada-KV's prompt compression keeps exactly H * 64 slots per layer (window included).
+            auto ctx = Context::create(model, {.n_ctx = kCtx, .n_threads = 2, .policy = c.spec});
+            ASSERT_TRUE(ctx.ok());
+            ASSERT_TRUE((*ctx)->eval(prompt_tokens(*model)).ok());
+            for (int32_t il = 0; il < caps.n_layer; ++il) {
+                int64_t layer = 0;
+                for (int32_t ih = 0; ih < caps.n_head_kv; ++ih) layer += (*ctx)->kv().n_slot(il, ih);
+                EXPECT_EQ(layer, int64_t(caps.n_head_kv) * 64) << "layer " << il;
+            }
+        }
+    }
+    // Quest keeps everything (same bytes as full) but attends to 3 of 8 pages in layers >= 2.
+    const PolicyRun quest = run_policy(model, "quest:budget=64", nullptr, 0);
+    EXPECT_EQ(quest.kv_bytes, full.kv_bytes);
+    const size_t nv = size_t(model->config().n_vocab);
+    const size_t prompt_floats = size_t(kPrompt) * nv;
+    EXPECT_EQ(std::memcmp(quest.logits.data(), full.logits.data(), prompt_floats * sizeof(float)), 0)
+        << "quest changed prefill";
+    EXPECT_NE(std::memcmp(quest.logits.data() + prompt_floats, full.logits.data() + prompt_floats,
+                          (quest.logits.size() - prompt_floats) * sizeof(float)),
+              0)
+        << "quest's page selection did not change decoding";
+}
+
+}  // namespace
+}  // namespace hkv
