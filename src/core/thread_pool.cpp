@@ -1,6 +1,16 @@
+// core/thread_pool.cpp — fork-join pool: lock-free publish, bounded spin, then sleep.
+//
+// run() publishes (fn, ctx) and bumps generation_; idle workers spin on generation_ for up to
+// kSpinNs before sleeping on cv_. Back-to-back ops (a decode step is ~8 per layer) therefore never
+// touch the mutex: a worker that is spinning sees the new generation within a few hundred cycles.
+// The mutex and cv are used only when some worker is asleep (sleepers_ > 0). The store of
+// generation_ and the load of sleepers_ in run(), and the increment of sleepers_ and the load of
+// generation_ under the mutex in the worker, are all seq_cst: either run() sees the sleeper and
+// notifies under the mutex, or the sleeper sees the new generation before waiting.
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,7 +23,9 @@ inline void cpu_relax() {
     _mm_pause();
 #endif
 }
-constexpr int kSpinIters = 1 << 14;
+// Spin this long for the next op before sleeping: covers the serial gaps of a decode step
+// (sampling a 128K vocabulary included) without burning a core when the pool is really idle.
+constexpr int64_t kSpinNs = 4'000'000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -35,14 +47,14 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run(TaskFn fn, void* ctx) {
     if (n_threads_ == 1) { fn(ctx, 0, 1); return; }
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        fn_ = fn;
-        ctx_ = ctx;
-        n_pending_.store(n_threads_ - 1);
-        generation_.fetch_add(1, std::memory_order_release);
+    fn_.store(fn, std::memory_order_relaxed);
+    ctx_.store(ctx, std::memory_order_relaxed);
+    n_pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1);  // seq_cst: publishes fn_/ctx_/n_pending_
+    if (sleepers_.load() > 0) {
+        { std::lock_guard<std::mutex> lock(mu_); }
+        cv_.notify_all();
     }
-    cv_.notify_all();
     fn(ctx, 0, n_threads_);
     while (n_pending_.load(std::memory_order_acquire) != 0) cpu_relax();
 }
@@ -51,25 +63,27 @@ void ThreadPool::worker_main(int ith) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
-        for (int spin = 0; gen == seen && spin < kSpinIters; ++spin) {
-            cpu_relax();
-            gen = generation_.load(std::memory_order_acquire);
+        if (gen == seen) {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int spin = 1; gen == seen; ++spin) {
+                cpu_relax();
+                gen = generation_.load(std::memory_order_acquire);
+                if (spin % 1024 == 0 && std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::steady_clock::now() - t0)
+                                                .count() > kSpinNs)
+                    break;
+            }
         }
         if (gen == seen) {
             std::unique_lock<std::mutex> lock(mu_);
+            sleepers_.fetch_add(1);
             cv_.wait(lock, [&] { return generation_.load() != seen; });
+            sleepers_.fetch_sub(1);
             gen = generation_.load();
         }
         seen = gen;
         if (stop_.load()) return;
-        TaskFn fn;
-        void* ctx;
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            fn = fn_;
-            ctx = ctx_;
-        }
-        fn(ctx, ith, n_threads_);
+        fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), ith, n_threads_);
         n_pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }

@@ -1,8 +1,9 @@
 // core/thread_pool.h — a small fork-join pool with low per-op overhead.
 //
 // run(fn) executes fn(ith, nth) on every thread of the pool (the calling thread is ith = 0) and
-// returns when all have finished. Workers spin briefly on an atomic generation counter before sleeping
-// on a condition variable, so back-to-back ops (one per matmul during decode) cost well under 10 us.
+// returns when all have finished. Workers spin on an atomic generation counter for a few
+// milliseconds after each op before sleeping on a condition variable, so back-to-back ops (one per
+// matmul during decode) cost about a microsecond and take no lock. An idle pool sleeps.
 // Not reentrant: run() must not be called from inside fn. One pool is owned by one engine; calls
 // from several threads at once are not supported.
 #pragma once
@@ -57,9 +58,10 @@ private:
     std::condition_variable cv_;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> n_pending_{0};
+    std::atomic<int> sleepers_{0};  // workers waiting on cv_
     std::atomic<bool> stop_{false};
-    TaskFn fn_ = nullptr;
-    void* ctx_ = nullptr;
+    std::atomic<TaskFn> fn_{nullptr};  // published by the generation_ increment
+    std::atomic<void*> ctx_{nullptr};
 };
 
 }  // namespace hkv
