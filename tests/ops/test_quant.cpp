@@ -358,6 +358,45 @@ TEST(QuantVecDot, EveryIsaMatchesReference) {
     EXPECT_GE(n_isas, 1);
 }
 
+// gemm (prefill): every ISA, every weight type, activation-row counts around the 8-row groups of the
+// AVX-512 kernels, strided outputs; each element against vec_dot_ref with the vec_dot bound.
+TEST(QuantGemm, EveryIsaMatchesReference) {
+    for (int variant = 0; variant < 4; ++variant) {
+        const Isa isa = variant == 3 ? Isa::kAvx512 : kIsas[variant];
+        if (quant_kernels_for(isa).isa != isa) continue;
+        const QuantKernels& k = variant == 3 ? quant_kernels_avx512(true) : quant_kernels_for(isa);
+        for (DType t : kWeightTypes) {
+            const DType vt = vec_dot_type(t);
+            // 16416 = 513 q8_0 blocks: past the AVX-512 q8_0 kernel's stack buffer (row-by-row path)
+            for (int64_t n : {256, 4352, 16416}) {
+                if (n % block_of(t)) continue;
+                if (n == 16416 && t != DType::kQ8_0) continue;
+                const int64_t nr = 5, y_stride = 11;
+                const std::vector<float> wf = randn(size_t(n * nr), uint32_t(n + 7 * int(t)), 0.5f);
+                const std::vector<uint8_t> w = quantize(t, wf, nr, n);
+                const size_t w_stride = dtype_row_size(t, n), xq_stride = dtype_row_size(vt, n);
+                for (int64_t m : {1, 7, 8, 9, 17}) {
+                    const std::vector<float> xf = randn(size_t(n * m), uint32_t(n + m), 2.0f);
+                    const std::vector<uint8_t> xq = quantize(vt, xf, m, n);
+                    std::vector<float> y(size_t(m * y_stride), NAN);
+                    k.gemm(t, n, w.data(), w_stride, nr, xq.data(), xq_stride, m, y.data(), size_t(y_stride));
+                    for (int64_t i = 0; i < m; ++i) {
+                        for (int64_t r = 0; r < nr; ++r) {
+                            const uint8_t* wr = w.data() + size_t(r) * w_stride;
+                            const uint8_t* xi = xq.data() + size_t(i) * xq_stride;
+                            const float ref = vec_dot_ref(t, n, wr, xi);
+                            EXPECT_NEAR(y[size_t(i * y_stride + r)], ref, 2e-6 * abs_dot(t, wr, xi, n) + 1e-30)
+                                << dtype_name(t) << " n=" << n << " m=" << m << " i=" << i << " r=" << r << " "
+                                << isa_name(isa) << (variant == 3 ? " (no vnni)" : "");
+                        }
+                        for (int64_t r = nr; r < y_stride; ++r) EXPECT_TRUE(std::isnan(y[size_t(i * y_stride + r)]));
+                    }
+                }
+            }
+        }
+    }
+}
+
 // Extreme quants: every weight nibble/byte at its maximum and activations at +-127.
 TEST(QuantVecDot, SaturationFreeAtExtremes) {
     const int64_t n = 512;

@@ -5,10 +5,12 @@
 // 2. Output rows are split across the pool. m = 1: each thread runs vec_dot_rows over its contiguous
 //    slice of weight rows (W streamed once). m > 1: the slice is walked in tiles of kTileBytes of
 //    weights; each tile is dotted with every activation row before moving on, so it is read from
-//    memory once and from cache m - 1 times.
+//    memory once and from cache m - 1 times (QuantKernels::gemm, which reuses each unpacked
+//    weight block across several activation rows).
 #include "backend/cpu/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "backend/cpu/quant.h"
@@ -19,6 +21,7 @@ namespace {
 
 constexpr size_t kTileBytes = 48 * 1024;  // weight bytes per tile: stays in L2 next to the activations
 constexpr int64_t kRowQuantum = 4;         // vec_dot_rows does 4 rows per pass
+constexpr int64_t kDecodeChunk = 64;       // most weight rows per work item of a matvec
 
 }  // namespace
 
@@ -48,32 +51,41 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, fl
     const uint8_t* xb = static_cast<const uint8_t*>(xq);
 
     if (m == 1) {
-        const int64_t n_chunks = (n_out + kRowQuantum - 1) / kRowQuantum;
-        pool.parallel_for(n_chunks, [&](int64_t b, int64_t e, int) {
-            const int64_t r0 = b * kRowQuantum, r1 = std::min(n_out, e * kRowQuantum);
-            k.vec_dot_rows(w.type, n_in, wb + size_t(r0) * w_row, w_row, r1 - r0, xq, y + r0);
-        });
+        // Chunks of kDecodeChunk rows handed out through an atomic counter: contiguous enough for the
+        // hardware prefetcher, and a thread the OS preempts (2 cores shared with other jobs) only
+        // delays its current chunk instead of half the matrix.
+        const int64_t chunk = std::max<int64_t>(
+            kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * pool.n_threads()) + 3) / 4 * 4));
+        const int64_t n_chunks = (n_out + chunk - 1) / chunk;
+        std::atomic<int64_t> next{0};
+        auto work = [&](int, int) {
+            for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
+                const int64_t r0 = c * chunk, r1 = std::min(n_out, r0 + chunk);
+                k.vec_dot_rows(w.type, n_in, wb + size_t(r0) * w_row, w_row, r1 - r0, xq, y + r0);
+            }
+        };
+        if (n_chunks == 1) work(0, 1);
+        else pool.run(work);
         return;
     }
 
     int64_t tile = int64_t(kTileBytes / std::max<size_t>(w_row, 1));
     tile = std::clamp<int64_t>(tile / kRowQuantum * kRowQuantum, kRowQuantum, 256);
-    const int64_t n_tiles = (n_out + tile - 1) / tile;
     // Prefer more, smaller tiles over idle threads when n_out is small.
-    if (n_tiles < pool.n_threads() * 2) {
-        tile = std::max<int64_t>(kRowQuantum, (n_out / (pool.n_threads() * 2) + kRowQuantum - 1) /
+    if ((n_out + tile - 1) / tile < pool.n_threads() * 4) {
+        tile = std::max<int64_t>(kRowQuantum, (n_out / (pool.n_threads() * 4) + kRowQuantum - 1) /
                                                   kRowQuantum * kRowQuantum);
     }
-    const int64_t n_tiles_final = (n_out + tile - 1) / tile;
-    pool.parallel_for(n_tiles_final, [&](int64_t b, int64_t e, int) {
-        for (int64_t it = b; it < e; ++it) {
+    const int64_t n_tiles = (n_out + tile - 1) / tile;
+    std::atomic<int64_t> next{0};
+    auto work = [&](int, int) {
+        for (int64_t it; (it = next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
             const int64_t r0 = it * tile, nr = std::min(n_out, r0 + tile) - r0;
-            for (int64_t i = 0; i < m; ++i) {
-                k.vec_dot_rows(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb + size_t(i) * xq_row,
-                               y + i * n_out + r0);
-            }
+            k.gemm(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb, xq_row, m, y + r0, size_t(n_out));
         }
-    });
+    };
+    if (n_tiles == 1) work(0, 1);
+    else pool.run(work);
 }
 
 void matmul_ref(const WeightView& w, const float* x, int64_t m, float* y) {

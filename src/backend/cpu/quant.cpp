@@ -13,11 +13,22 @@ void vec_dot_rows_scalar(DType t, int64_t n, const void* w, size_t w_stride, int
     for (int64_t r = 0; r < nr; ++r) out[r] = vec_dot_ref(t, n, wb + size_t(r) * w_stride, xq);
 }
 
+void gemm_scalar(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq,
+                 size_t xq_stride, int64_t m, float* y, size_t y_stride) {
+    gemm_by_rows(quant_kernels_scalar(), t, n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+}
+
 }  // namespace
+
+void gemm_by_rows(const QuantKernels& k, DType t, int64_t n, const void* w, size_t w_stride,
+                  int64_t nr, const void* xq, size_t xq_stride, int64_t m, float* y, size_t y_stride) {
+    const uint8_t* xb = static_cast<const uint8_t*>(xq);
+    for (int64_t i = 0; i < m; ++i) k.vec_dot_rows(t, n, w, w_stride, nr, xb + size_t(i) * xq_stride, y + size_t(i) * y_stride);
+}
 
 const QuantKernels& quant_kernels_scalar() {
     static const QuantKernels k{Isa::kScalar, dequantize_row_ref, quantize_row_ref, vec_dot_ref,
-                                vec_dot_rows_scalar};
+                                vec_dot_rows_scalar, gemm_scalar};
     return k;
 }
 

@@ -43,7 +43,15 @@ struct QuantKernels {
     // out[r] = vec_dot(t, n, w + r * w_stride, xq) for r in [0, nr): several rows share one pass over xq.
     void (*vec_dot_rows)(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr,
                          const void* xq, float* out);
+    // Prefill: y[i * y_stride + r] = vec_dot(t, n, w + r * w_stride, xq + i * xq_stride) for r in
+    // [0, nr), i in [0, m). Each weight block is unpacked once and dotted with several activation
+    // rows (the weight rows should fit in L2; matmul() tiles them).
+    void (*gemm)(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq,
+                 size_t xq_stride, int64_t m, float* y, size_t y_stride);
 };
+// gemm() through vec_dot_rows() one activation row at a time (types without a dedicated kernel).
+void gemm_by_rows(const QuantKernels& k, DType t, int64_t n, const void* w, size_t w_stride,
+                  int64_t nr, const void* xq, size_t xq_stride, int64_t m, float* y, size_t y_stride);
 // The kernels for cpu_isa() (or for `isa` explicitly, capped at what the CPU supports).
 const QuantKernels& quant_kernels();
 const QuantKernels& quant_kernels_for(Isa isa);

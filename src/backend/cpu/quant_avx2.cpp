@@ -453,11 +453,16 @@ void dequantize_row_avx2(DType t, const void* src, float* dst, int64_t n) {
     dequantize_row_ref(t, src, dst, n);
 }
 
+void gemm_avx2(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq,
+               size_t xq_stride, int64_t m, float* y, size_t y_stride) {
+    gemm_by_rows(quant_kernels_avx2(), t, n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+}
+
 }  // namespace
 
 const QuantKernels& quant_kernels_avx2() {
     static const QuantKernels k{Isa::kAvx2, dequantize_row_avx2, quantize_row_avx2, vec_dot_avx2,
-                                vec_dot_rows_avx2};
+                                vec_dot_rows_avx2, gemm_avx2};
     return k;
 }
 

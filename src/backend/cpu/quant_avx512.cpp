@@ -341,6 +341,177 @@ void vec_dot_rows_avx512(DType t, int64_t n, const void* w, size_t w_stride, int
     for (; r < nr; ++r) one(n, wb + size_t(r) * w_stride, w_stride, xq, out + r);
 }
 
+// ---- prefill GEMM: one weight row against NC activation rows, each weight block unpacked once ----
+//
+// The unpacked block (nibbles / 6-bit values as u8, sub-block scales permuted to 16-bit lanes) stays
+// in registers while NC activation rows stream past it; only maddubs + dpwssd and the per-block
+// float update are paid per (weight row, activation row) pair. Results equal vec_dot up to float
+// summation order (the min term of q4_K is folded into the same accumulator).
+
+template <bool kVnni, int NC>
+void gemm_q4_k_row(int64_t nb, const BlockQ4_K* w, const uint8_t* xq, size_t xq_stride, float* out,
+                   size_t out_stride) {
+    __m512 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const BlockQ4_K* b = w + ib;
+        alignas(16) uint8_t sm[16];
+        unpack_k4_scales(b->scales, sm);
+        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(sm))));
+        __m512i q[4], s[4];
+        for (int k = 0; k < 4; ++k) {
+            const __m256i qk = load256(b->qs + 32 * k);
+            q[k] = _mm512_and_si512(concat(qk, _mm256_srli_epi16(qk, 4)), m4);
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * k)), _mm256_set1_epi16(short(2 * k + 1)), 1);
+            s[k] = _mm512_permutexvar_epi16(idx, sc16);
+        }
+        const __m128i mins8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8));
+        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+        const float dw = half_to_float(b->d), dmw = half_to_float(b->dmin);
+        for (int c = 0; c < NC; ++c) {
+            const BlockQ8_K* y = reinterpret_cast<const BlockQ8_K*>(xq + size_t(c) * xq_stride) + ib;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int k = 0; k < 4; ++k)
+                sumi = dpwssd<kVnni>(sumi, _mm512_maddubs_epi16(q[k], load512(y->qs + 64 * k)), s[k]);
+            const __m256i mm = _mm256_madd_epi16(load256(y->bsums), mins16);
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * dw), _mm512_cvtepi32_ps(sumi), acc[c]);
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(-y->d * dmw), _mm512_zextps256_ps512(_mm256_cvtepi32_ps(mm)), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) out[size_t(c) * out_stride] = _mm512_reduce_add_ps(acc[c]);
+}
+
+template <bool kVnni, int NC>
+void gemm_q6_k_row(int64_t nb, const BlockQ6_K* w, const uint8_t* xq, size_t xq_stride, float* out,
+                   size_t out_stride) {
+    __m512 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x03);
+    const __m512i lane_grp = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                         15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const BlockQ6_K* b = w + ib;
+        const __m256i sc16_256 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+        const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
+        __m512i qa[2], qb[2], sa[2], sb[2];
+        for (int h = 0; h < 2; ++h) {
+            const __m512i ql = load512(b->ql + 64 * h);
+            const __m256i qh256 = load256(b->qh + 32 * h);
+            const __m512i qh = concat(qh256, _mm256_srli_epi16(qh256, 2));
+            qa[h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(qh, m3), 4));
+            qb[h] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh, 4), m3), 4));
+            sa[h] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_grp, _mm512_set1_epi16(short(8 * h))), sc16);
+            sb[h] = _mm512_permutexvar_epi16(_mm512_add_epi16(lane_grp, _mm512_set1_epi16(short(8 * h + 4))), sc16);
+        }
+        const float dw = half_to_float(b->d);
+        for (int c = 0; c < NC; ++c) {
+            const BlockQ8_K* y = reinterpret_cast<const BlockQ8_K*>(xq + size_t(c) * xq_stride) + ib;
+            __m512i sumi = _mm512_setzero_si512();
+            for (int h = 0; h < 2; ++h) {
+                sumi = dpwssd<kVnni>(sumi, _mm512_maddubs_epi16(qa[h], load512(y->qs + 128 * h)), sa[h]);
+                sumi = dpwssd<kVnni>(sumi, _mm512_maddubs_epi16(qb[h], load512(y->qs + 128 * h + 64)), sb[h]);
+            }
+            const __m256i off = dpwssd256<kVnni>(_mm256_setzero_si256(), sc16_256, load256(y->bsums));
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+            acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(y->d * dw), _mm512_cvtepi32_ps(sumi), acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; ++c) out[size_t(c) * out_stride] = _mm512_reduce_add_ps(acc[c]);
+}
+
+// [sum p0, ..., sum p7] of eight int32 vectors
+inline __m256i reduce8_epi32(const __m256i p[8]) {
+    const __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+// q8_0: 8 activation rows at once. The eight integer block dots are reduced into one vector (lane c
+// = activation row c) so the float scale-and-accumulate is one FMA per block for all eight pairs;
+// dy [nb, 8] holds the activation block scales. Integer block sums are exact, so the result equals
+// vec_dot up to float summation order.
+template <bool kVnni>
+void gemm_q8_0_row8(int64_t nb, const BlockQ8_0* w, const uint8_t* xq, size_t xq_stride, const float* dy,
+                    float* out, size_t out_stride) {
+    __m256 acc = _mm256_setzero_ps();
+    const BlockQ8_0* y[8];
+    for (int c = 0; c < 8; ++c) y[c] = reinterpret_cast<const BlockQ8_0*>(xq + size_t(c) * xq_stride);
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const __m256i wv = load256(w[ib].qs);
+        const __m256i aw = _mm256_abs_epi8(wv);
+        __m256i p[8];
+        for (int c = 0; c < 8; ++c)
+            p[c] = dpbusd<kVnni>(_mm256_setzero_si256(), aw, _mm256_sign_epi8(load256(y[c][ib].qs), wv));
+        const __m256 sc = _mm256_mul_ps(_mm256_set1_ps(half_to_float(w[ib].d)), _mm256_loadu_ps(dy + 8 * ib));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8_epi32(p)), sc, acc);
+    }
+    alignas(32) float t[8];
+    _mm256_store_ps(t, acc);
+    for (int c = 0; c < 8; ++c) out[size_t(c) * out_stride] = t[c];
+}
+
+template <bool kVnni>
+const QuantKernels& kernels_self() { return quant_kernels_avx512(!kVnni); }
+
+template <bool kVnni, typename WB, template <bool, int> class Row>
+void gemm_k(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq, size_t xq_stride,
+            int64_t m, float* y, size_t y_stride) {
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    const uint8_t* xb = static_cast<const uint8_t*>(xq);
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int64_t r = 0; r < nr; ++r)
+            Row<kVnni, 8>::run(n / kQkK, reinterpret_cast<const WB*>(wb + size_t(r) * w_stride),
+                               xb + size_t(i) * xq_stride, xq_stride, y + size_t(i) * y_stride + r, y_stride);
+    for (; i < m; ++i)
+        for (int64_t r = 0; r < nr; ++r)
+            Row<kVnni, 1>::run(n / kQkK, reinterpret_cast<const WB*>(wb + size_t(r) * w_stride),
+                               xb + size_t(i) * xq_stride, xq_stride, y + size_t(i) * y_stride + r, y_stride);
+}
+template <bool kVnni, int NC>
+struct RowQ4K { static void run(int64_t nb, const BlockQ4_K* w, const uint8_t* x, size_t xs, float* o, size_t os) { gemm_q4_k_row<kVnni, NC>(nb, w, x, xs, o, os); } };
+template <bool kVnni, int NC>
+struct RowQ6K { static void run(int64_t nb, const BlockQ6_K* w, const uint8_t* x, size_t xs, float* o, size_t os) { gemm_q6_k_row<kVnni, NC>(nb, w, x, xs, o, os); } };
+
+template <bool kVnni>
+void gemm_q8_0(int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq, size_t xq_stride,
+               int64_t m, float* y, size_t y_stride) {
+    const int64_t nb = n / kQk;
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    const uint8_t* xb = static_cast<const uint8_t*>(xq);
+    // NOTE: a stack buffer, not std::vector (see the top of the file); rows longer than kMaxNb
+    // blocks (n > 16384) take the row-by-row path.
+    constexpr int64_t kMaxNb = 512;
+    alignas(32) float dy[kMaxNb * 8];  // [nb, 8] activation scales of the current 8 rows
+    int64_t i = 0;
+    for (; nb <= kMaxNb && i + 8 <= m; i += 8) {
+        for (int c = 0; c < 8; ++c) {
+            const BlockQ8_0* yc = reinterpret_cast<const BlockQ8_0*>(xb + size_t(i + c) * xq_stride);
+            for (int64_t ib = 0; ib < nb; ++ib) dy[8 * ib + c] = half_to_float(yc[ib].d);
+        }
+        for (int64_t r = 0; r < nr; ++r)
+            gemm_q8_0_row8<kVnni>(nb, reinterpret_cast<const BlockQ8_0*>(wb + size_t(r) * w_stride),
+                                  xb + size_t(i) * xq_stride, xq_stride, dy, y + size_t(i) * y_stride + r, y_stride);
+    }
+    for (; i < m; ++i)
+        kernels_self<kVnni>().vec_dot_rows(DType::kQ8_0, n, w, w_stride, nr, xb + size_t(i) * xq_stride,
+                                           y + size_t(i) * y_stride);
+}
+
+template <bool kVnni>
+void gemm_avx512(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr, const void* xq,
+                 size_t xq_stride, int64_t m, float* y, size_t y_stride) {
+    switch (t) {
+        case DType::kQ4_K: return gemm_k<kVnni, BlockQ4_K, RowQ4K>(n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+        case DType::kQ6_K: return gemm_k<kVnni, BlockQ6_K, RowQ6K>(n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+        case DType::kQ8_0: return gemm_q8_0<kVnni>(n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+        default: return gemm_by_rows(kernels_self<kVnni>(), t, n, w, w_stride, nr, xq, xq_stride, m, y, y_stride);
+    }
+}
+
 // Activation quantization is a small fraction of matmul time; the AVX2 versions (bit-identical to
 // the reference) are reused rather than duplicated.
 void quantize_row_avx512(DType t, const float* src, void* dst, int64_t n) {
@@ -354,9 +525,9 @@ void dequantize_row_avx512(DType t, const void* src, float* dst, int64_t n) {
 
 const QuantKernels& quant_kernels_avx512(bool force_plain) {
     static const QuantKernels vnni{Isa::kAvx512, dequantize_row_avx512, quantize_row_avx512,
-                                   vec_dot_avx512<true>, vec_dot_rows_avx512<true>};
+                                   vec_dot_avx512<true>, vec_dot_rows_avx512<true>, gemm_avx512<true>};
     static const QuantKernels plain{Isa::kAvx512, dequantize_row_avx512, quantize_row_avx512,
-                                    vec_dot_avx512<false>, vec_dot_rows_avx512<false>};
+                                    vec_dot_avx512<false>, vec_dot_rows_avx512<false>, gemm_avx512<false>};
     return !force_plain && cpu_features().avx512vnni ? vnni : plain;
 }
 
