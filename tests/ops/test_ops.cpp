@@ -291,7 +291,7 @@ TEST(Attention, DecodeGrid) {
     int idx = 0;
     for (int32_t n_slot : {1, 17, 97, 4096}) {
         for (int32_t ps : {16, 256}) {
-            for (int32_t d : {8, 32, 64, 128}) {
+            for (int32_t d : {8, 12, 32, 64, 128}) {  // 12: not a multiple of 8 (f32 side buffers)
                 for (int32_t group : {1, 3, 4}) {
                     for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
                         const AttnCase c{n_slot, ps, d, group, 2, t, 1 + idx++ % 3};

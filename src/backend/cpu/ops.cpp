@@ -224,7 +224,8 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 // Work unit = (KV head, tile of up to kQTok query tokens, slot range). Its rows are every query
 // head of the KV head's group for every token of the tile (row r = token * group + g), so each K/V
 // row is read from memory once per group. Slots go by tiles of kTile: the tile's K and V rows are
-// converted to f32 into per-thread buffers (padded to Dp, a multiple of 8), scores [rows, kTile]
+// read in place from their pages and converted to f32 in registers inside the dot and axpy loops
+// (head_dim not a multiple of 8 goes through zero-padded f32 side buffers instead), scores [rows, kTile]
 // are masked by position, and an online softmax (running max m, sum l, unnormalized acc) folds
 // the tile in. With few units and long caches (decode) the slots are split into n_split ranges
 // whose partial (m, l, acc) are merged with a log-sum-exp in a second pass.
@@ -291,6 +292,27 @@ void kv_rows_prefetch(DType t, const void* const* pages, int32_t page_size, int6
     }
 }
 
+// Pointers to rows s0 .. s0+n-1 of one KV head (rows[j] -> [head_dim] kv_type).
+void kv_row_ptrs(DType t, const void* const* pages, int32_t page_size, int64_t D, int32_t s0, int n,
+                 const void** rows) {
+    const size_t row_bytes = dtype_row_size(t, D);
+    int32_t pg = s0 / page_size, off = s0 % page_size;
+    for (int j = 0; j < n; ++j, ++off) {
+        if (off == page_size) ++pg, off = 0;
+        rows[j] = static_cast<const char*>(pages[pg]) + size_t(off) * row_bytes;
+    }
+}
+
+// Eight elements d .. d+7 of a KV row of kind 0 (f32), 1 (f16) or 2 (bf16), as f32: the conversion
+// happens in registers inside the dot / axpy loops, with no side buffer.
+template <int kKind>
+inline __m256 kv_load8(const void* row, int64_t d) {
+    if constexpr (kKind == 0) return _mm256_loadu_ps(static_cast<const float*>(row) + d);
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
+    if constexpr (kKind == 1) return _mm256_cvtph_ps(h);
+    else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 // [sum a0, ..., sum a7] of eight vectors.
 inline __m256 reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5,
                       __m256 a6, __m256 a7) {
@@ -299,15 +321,15 @@ inline __m256 reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-// s[r, c] = q[r, :] · k[c, :] for R query rows and C keys; rows of length Dp (multiple of 8).
-template <int R, int C>
-inline void qk_block(const float* q, const float* k, int64_t Dp, float* s) {
+// s[r, c] = q[r, :] · k[c][:] for R query rows and C keys; rows of length Dp (multiple of 8).
+template <int R, int C, int kKind>
+inline void qk_block(const float* q, const void* const* k, int64_t Dp, float* s) {
     __m256 a[R][C];
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c) a[r][c] = _mm256_setzero_ps();
     for (int64_t d = 0; d < Dp; d += 8) {
         __m256 kv[C];
-        for (int c = 0; c < C; ++c) kv[c] = _mm256_loadu_ps(k + c * Dp + d);
+        for (int c = 0; c < C; ++c) kv[c] = kv_load8<kKind>(k[c], d);
         for (int r = 0; r < R; ++r) {
             const __m256 qv = _mm256_loadu_ps(q + r * Dp + d);
             for (int c = 0; c < C; ++c) a[r][c] = _mm256_fmadd_ps(qv, kv[c], a[r][c]);
@@ -323,16 +345,16 @@ inline void qk_block(const float* q, const float* k, int64_t Dp, float* s) {
     }
 }
 
-template <int R>
-inline void qk_rows(const float* q, const float* kf, int n, int64_t Dp, float* sc) {
+template <int R, int kKind>
+inline void qk_rows(const float* q, const void* const* krows, int n, int64_t Dp, float* sc) {
     int j = 0;
-    for (; j + 2 <= n; j += 2) qk_block<R, 2>(q, kf + j * Dp, Dp, sc + j);
-    if (j < n) qk_block<R, 1>(q, kf + j * Dp, Dp, sc + j);
+    for (; j + 2 <= n; j += 2) qk_block<R, 2, kKind>(q, krows + j, Dp, sc + j);
+    if (j < n) qk_block<R, 1, kKind>(q, krows + j, Dp, sc + j);
 }
 
 // acc[r, :] = alpha[r] * acc[r, :] + sum_j p[r, j] * v[j, :] for R rows, n slots.
-template <int R>
-inline void pv_rows(const float* p, const float* alpha, const float* v, int n, int64_t Dp,
+template <int R, int kKind>
+inline void pv_rows(const float* p, const float* alpha, const void* const* v, int n, int64_t Dp,
                     float* acc) {
     int64_t d = 0;
     for (; d + 16 <= Dp; d += 16) {
@@ -343,7 +365,7 @@ inline void pv_rows(const float* p, const float* alpha, const float* v, int n, i
             a[r][1] = _mm256_mul_ps(_mm256_loadu_ps(acc + r * Dp + d + 8), al);
         }
         for (int j = 0; j < n; ++j) {
-            const __m256 v0 = _mm256_loadu_ps(v + j * Dp + d), v1 = _mm256_loadu_ps(v + j * Dp + d + 8);
+            const __m256 v0 = kv_load8<kKind>(v[j], d), v1 = kv_load8<kKind>(v[j], d + 8);
             for (int r = 0; r < R; ++r) {
                 const __m256 pr = _mm256_broadcast_ss(p + r * kTile + j);
                 a[r][0] = _mm256_fmadd_ps(pr, v0, a[r][0]);
@@ -360,7 +382,7 @@ inline void pv_rows(const float* p, const float* alpha, const float* v, int n, i
         for (int r = 0; r < R; ++r)
             a[r] = _mm256_mul_ps(_mm256_loadu_ps(acc + r * Dp + d), _mm256_set1_ps(alpha[r]));
         for (int j = 0; j < n; ++j) {
-            const __m256 v0 = _mm256_loadu_ps(v + j * Dp + d);
+            const __m256 v0 = kv_load8<kKind>(v[j], d);
             for (int r = 0; r < R; ++r)
                 a[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * kTile + j), v0, a[r]);
         }
@@ -381,7 +403,10 @@ struct AttnJob {
     float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
 };
 
-// One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range.
+// One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kKind is the
+// kv type (0 f32, 1 f16, 2 bf16) read straight from the pages; kSide (head_dim not a multiple of 8)
+// converts each tile into the zero-padded f32 side buffers first and reads those as kind 0.
+template <int kKind, bool kSide>
 void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int64_t t1, int split) {
     const AttnParams& p = *jb.p;
     const AttnKvHead& kv = jb.heads[kvh];
@@ -417,18 +442,27 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         int32_t pmin = INT32_MAX, pmax = INT32_MIN;
         for (int j = 0; j < n; ++j) pmin = std::min(pmin, pos[j]), pmax = std::max(pmax, pos[j]);
         if (pmin > qmax) continue;  // no row sees any slot of this tile
-        kv_rows_to_f32(p.kv_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
+        const void* krows[kTile];  // [n] -> [head_dim]
+        const void* vrows[kTile];
+        if constexpr (kSide) {
+            kv_rows_to_f32(p.kv_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
+            kv_rows_to_f32(p.kv_type, kv.v_pages, p.page_size, D, Dp, s0, n, ws.vf.data());
+            for (int j = 0; j < n; ++j) krows[j] = ws.kf.data() + j * Dp, vrows[j] = ws.vf.data() + j * Dp;
+        } else {
+            kv_row_ptrs(p.kv_type, kv.k_pages, p.page_size, D, s0, n, krows);
+            kv_row_ptrs(p.kv_type, kv.v_pages, p.page_size, D, s0, n, vrows);
+        }
         if (s0 + kTile < s_end) {
             const int n_next = std::min(kTile, s_end - s0 - kTile);
             kv_rows_prefetch(p.kv_type, kv.k_pages, p.page_size, D, s0 + kTile, n_next);
             kv_rows_prefetch(p.kv_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
-        for (; r + 4 <= n_row; r += 4) qk_rows<4>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile);
+        for (; r + 4 <= n_row; r += 4) qk_rows<4, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
         switch (n_row - r) {
-            case 3: qk_rows<3>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
-            case 2: qk_rows<2>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
-            case 1: qk_rows<1>(qs + r * Dp, ws.kf.data(), n, Dp, sc + r * kTile); break;
+            case 3: qk_rows<3, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
+            case 2: qk_rows<2, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
+            case 1: qk_rows<1, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
             default: break;
         }
         // mask, then online softmax per row
@@ -460,14 +494,13 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             ws.l[size_t(r)] = ws.l[size_t(r)] * alpha + simd::hsum(vs);
             ws.m[size_t(r)] = m_new;
         }
-        kv_rows_to_f32(p.kv_type, kv.v_pages, p.page_size, D, Dp, s0, n, ws.vf.data());
         const float* al = ws.alpha.data();
         for (r = 0; r + 4 <= n_row; r += 4)
-            pv_rows<4>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp);
+            pv_rows<4, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp);
         switch (n_row - r) {
-            case 3: pv_rows<3>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
-            case 2: pv_rows<2>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
-            case 1: pv_rows<1>(sc + r * kTile, al + r, ws.vf.data(), n, Dp, acc + r * Dp); break;
+            case 3: pv_rows<3, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
+            case 2: pv_rows<2, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
+            case 1: pv_rows<1, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
             default: break;
         }
     }
@@ -548,6 +581,11 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
     const int64_t n_units = n_base * jb.n_split;
+    using UnitFn = void (*)(const AttnJob&, AttnScratch&, int32_t, int64_t, int64_t, int);
+    const bool side = jb.D % 8 != 0;
+    const UnitFn unit = side ? attn_unit<0, true>
+                        : p.kv_type == DType::kF16 ? attn_unit<1, false>
+                        : p.kv_type == DType::kBF16 ? attn_unit<2, false> : attn_unit<0, false>;
     std::atomic<int64_t> next{0};
     auto work = [&](int, int) {
         thread_local AttnScratch ws;
@@ -556,7 +594,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
             const int64_t rest = u / jb.n_split;
             const int32_t kvh = int32_t(rest % p.n_head_kv);
             const int64_t qt = n_qt - 1 - rest / p.n_head_kv;  // later tokens see more: start there
-            attn_unit(jb, ws, kvh, qt * kQTok, std::min(n_tok, (qt + 1) * kQTok), split);
+            unit(jb, ws, kvh, qt * kQTok, std::min(n_tok, (qt + 1) * kQTok), split);
         }
     };
     if (nth == 1 || n_units == 1) work(0, 1);
