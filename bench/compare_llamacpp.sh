@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/compare_llamacpp.sh — heterokv vs llama.cpp (llama-bench) on the same GGUF files, one run.
+#
+#   bench/compare_llamacpp.sh [options] -m MODEL.gguf [-m MODEL2.gguf ...]
+#
+#   -m FILE      model file (repeat for several); required
+#   -d LIST      context depths, comma-separated, k suffix allowed   (default 0,4096,16384,32768)
+#   -p N         prompt length of the pp test                         (default 512)
+#   -n N         generation length of the tg test                     (default 64)
+#   -r N         repetitions per test (both engines)                  (default 3)
+#   -t N         threads (both engines)                               (default 2)
+#   --hkv PATH   heterokv binary                                      (default build/bin/heterokv)
+#   --ref PATH   llama.cpp wrapper                                    (default ../shared/tools/llamacpp-ref)
+#   --raw DIR    keep every raw CSV and log there                     (default: a temp dir, deleted)
+#
+# For every (model, depth) pair both engines run back to back as separate processes, and the engine
+# that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
+# thermals) lands on both. Each process fills its depth once (untimed; heterokv rewinds between
+# repetitions, llama-bench refills or restores per its own rules), then times pp and tg. Both use an
+# f16 KV cache and default batch sizes; llama-bench keeps its defaults (flash attention auto, weight
+# repacking on). Prints a markdown table to stdout: tok/s of both engines, the ratio heterokv /
+# llama.cpp (> 1 = heterokv faster), and heterokv's decode rate as a fraction of its bandwidth
+# roofline (weights + KV bytes per token / measured triad bandwidth). Progress goes to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+models=()
+depths=0,4096,16384,32768
+n_prompt=512
+n_gen=64
+reps=3
+threads=2
+hkv=build/bin/heterokv
+ref=../shared/tools/llamacpp-ref
+raw=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -m) models+=("$(realpath "$2")"); shift 2 ;;
+    -d) depths=$2; shift 2 ;;
+    -p) n_prompt=$2; shift 2 ;;
+    -n) n_gen=$2; shift 2 ;;
+    -r) reps=$2; shift 2 ;;
+    -t) threads=$2; shift 2 ;;
+    --hkv) hkv=$2; shift 2 ;;
+    --ref) ref=$2; shift 2 ;;
+    --raw) raw=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ ${#models[@]} -gt 0 ] || { echo "compare_llamacpp: give at least one -m MODEL" >&2; exit 2; }
+[ -x "$hkv" ] || { echo "compare_llamacpp: $hkv not found (build first)" >&2; exit 2; }
+if [ -z "$raw" ]; then
+  raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
+else
+  mkdir -p "$raw"
+fi
+
+# depth list with k suffixes expanded
+IFS=, read -r -a dlist <<< "$depths"
+for i in "${!dlist[@]}"; do
+  d=${dlist[$i]}
+  case "$d" in *k|*K) d=$(( ${d%[kK]} * 1024 )) ;; esac
+  dlist[$i]=$d
+done
+
+run_hkv() {  # model depth out.csv
+  "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
+    2> "${3%.csv}.log" > "$3"
+}
+run_ref() {  # model depth out.csv
+  "$ref" llama-bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
+    2> "${3%.csv}.log" > "$3"
+}
+
+echo "compare_llamacpp: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)," \
+     "threads $threads, reps $reps, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+pair=0
+for m in "${models[@]}"; do
+  for d in "${dlist[@]}"; do
+    tag="$(basename "$m" .gguf)_d$d"
+    if [ $((pair % 2)) -eq 0 ]; then order="hkv ref"; else order="ref hkv"; fi
+    for e in $order; do
+      echo "compare_llamacpp: $e $(basename "$m") depth $d (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+      t0=$(date +%s)
+      "run_$e" "$m" "$d" "$raw/$tag.$e.csv"
+      echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+    done
+    pair=$((pair + 1))
+  done
+done
+
+python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" <<'EOF'
+import csv, os, sys
+raw, n_prompt, n_gen, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+rest = sys.argv[6:]
+sep = rest.index("--")
+models, depths = rest[:sep], [int(d) for d in rest[sep + 1:]]
+
+def hkv_rows(path):  # test -> (mean, sd, roofline)
+    out = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            out[r["test"]] = (float(r["tps_mean"]), float(r["tps_sd"]), float(r["roofline_tps"]))
+    return out
+
+def ref_rows(path):
+    out = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            test = "pp%s" % r["n_prompt"] if int(r["n_prompt"]) > 0 else "tg%s" % r["n_gen"]
+            out[test] = (float(r["avg_ts"]), float(r["stddev_ts"]))
+    return out
+
+def cell(v):
+    return "%.2f ± %.2f" % (v[0], v[1]) if v else "n/a"
+
+pp, tg = "pp%d" % n_prompt, "tg%d" % n_gen
+print("| model | depth | test | heterokv t/s | llama.cpp t/s | ratio | of roofline |")
+print("|---|---:|---|---:|---:|---:|---:|")
+for m in models:
+    base = os.path.basename(m)[:-len(".gguf")] if m.endswith(".gguf") else os.path.basename(m)
+    for d in depths:
+        tag = "%s_d%d" % (base, d)
+        try:
+            h = hkv_rows(os.path.join(raw, tag + ".hkv.csv"))
+            r = ref_rows(os.path.join(raw, tag + ".ref.csv"))
+        except (OSError, KeyError, ValueError) as e:
+            print("| %s | %d | - | missing (%s) | | | |" % (base, d, e))
+            continue
+        for test in (pp, tg):
+            hv, rv = h.get(test), r.get(test)
+            ratio = "%.2fx" % (hv[0] / rv[0]) if hv and rv and rv[0] > 0 else "n/a"
+            roof = ""
+            if test == tg and hv and hv[2] > 0:
+                roof = "%.0f%%" % (100.0 * hv[0] / hv[2])
+            print("| %s | %d | %s | %s | %s | %s | %s |" % (base, d, test, cell(hv), cell(rv), ratio, roof))
+print()
+print("threads %s, repetitions %s; ratio = heterokv / llama.cpp; of roofline = heterokv decode / "
+      "(measured bandwidth / bytes read per token)" % (threads, reps))
+EOF
