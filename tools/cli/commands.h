@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+
+#include "heterokv/status.h"
 
 namespace hkv::cli {
 
@@ -13,5 +16,12 @@ Runner add_run(CLI::App& app);         // heterokv run: generate text
 Runner add_make_model(CLI::App& app);  // heterokv make-model: synthetic GGUF of a preset shape
 Runner add_info(CLI::App& app);        // heterokv info: a model's configuration and tensors
 Runner add_bench(CLI::App& app);       // heterokv bench: prefill/decode speed at depth, KV bytes, RSS
+
+Runner add_eval(CLI::App& app);        // heterokv eval <kind>: accuracy under compression
+Runner add_eval_ppl(CLI::App& app);    // heterokv eval ppl: perplexity, KLD, top-1 vs full
+Runner add_eval_niah(CLI::App& app);   // heterokv eval niah: needle in a haystack grid, heatmaps
+
+// --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
+Expected<uint32_t> parse_kv_type(const std::string& s);
 
 }  // namespace hkv::cli

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     add("make-model", "write a GGUF model with synthetic weights for a named shape preset",
         hkv::cli::add_make_model);
     add("bench", "prefill and decode speed at context depths (llama-bench style)", hkv::cli::add_bench);
+    add("eval", "accuracy under KV compression: eval ppl (perplexity, KL divergence vs full), eval niah",
+        hkv::cli::add_eval);
     add("info", "print a model's configuration, tensor types and tokenizer", hkv::cli::add_info);
     try {
         app.parse(argc, argv);
