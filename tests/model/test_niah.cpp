@@ -17,7 +17,7 @@ NiahConfig config() {
     for (const char* f : {"addiction.txt", "aord.txt", "apple.txt", "avg.txt"}) c.haystack_files.push_back(kEssays + "/" + f);
     c.lengths = {1024};
     c.depths = {0.2, 0.5};
-    c.trials = 3;
+    c.trials = 2;
     return c;
 }
 
@@ -30,10 +30,10 @@ TEST(Niah, FullCacheRetrievesAndWindowDoesNot) {
     cp.n_threads = 2;
     auto full = niah_run(*model, cp, "full", config());
     ASSERT_TRUE(full.ok()) << full.status().to_string();
-    EXPECT_GE(full->accuracy(), 5.0 / 6.0);
+    EXPECT_GE(full->accuracy(), 3.0 / 4.0);
     auto win = niah_run(*model, cp, "streaming:budget=64", config());
     ASSERT_TRUE(win.ok()) << win.status().to_string();
-    EXPECT_LE(win->accuracy(), 1.0 / 6.0);
+    EXPECT_LE(win->accuracy(), 1.0 / 4.0);
     EXPECT_LT(win->cells[0].kv_bytes, full->cells[0].kv_bytes / 4);
     auto again = niah_run(*model, cp, "full", config());
     ASSERT_TRUE(again.ok());
