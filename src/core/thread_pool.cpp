@@ -1,7 +1,10 @@
 // core/thread_pool.cpp — fork-join pool: lock-free publish, bounded spin, then sleep.
 //
 // run() publishes (fn, ctx) and bumps generation_; idle workers spin on generation_ for up to
-// kSpinNs before sleeping on cv_. Back-to-back ops (a decode step is ~8 per layer) therefore never
+// kSpinNs before sleeping on cv_. The shares ith = 1 .. n-1 are claimed through claim_ (op sequence
+// in the high 32 bits, next ith in the low 32) by whichever thread gets there first: the caller,
+// once done with share 0, takes the shares of workers that have not started yet, so a worker the
+// OS has descheduled (2 cores shared with other jobs) costs nothing instead of a scheduling period. Back-to-back ops (a decode step is ~8 per layer) therefore never
 // touch the mutex: a worker that is spinning sees the new generation within a few hundred cycles.
 // The mutex and cv are used only when some worker is asleep (sleepers_ > 0). The store of
 // generation_ and the load of sleepers_ in run(), and the increment of sleepers_ and the load of
@@ -25,7 +28,7 @@ inline void cpu_relax() {
 }
 // Spin this long for the next op before sleeping: covers the serial gaps of a decode step
 // (sampling a 128K vocabulary included) without burning a core when the pool is really idle.
-constexpr int64_t kSpinNs = 4'000'000;
+constexpr int64_t kSpinNs = 1'000'000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -45,21 +48,35 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
+// Claims the next share of op `seq`; -1 when that op has none left (or is over).
+int ThreadPool::claim(uint64_t seq) {
+    uint64_t v = claim_.load(std::memory_order_acquire);
+    for (;;) {
+        if ((v >> 32) != seq || int(v & 0xffffffffu) >= n_threads_) return -1;
+        if (claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) return int(v & 0xffffffffu);
+    }
+}
+
 void ThreadPool::run(TaskFn fn, void* ctx) {
     if (n_threads_ == 1) { fn(ctx, 0, 1); return; }
+    const uint64_t seq = ++seq_;
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
-    n_pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1);  // seq_cst: publishes fn_/ctx_/n_pending_
+    n_done_.store(0, std::memory_order_relaxed);
+    claim_.store(seq << 32 | 1u, std::memory_order_release);
+    generation_.fetch_add(1);  // seq_cst: publishes fn_/ctx_/claim_
     if (sleepers_.load() > 0) {
         { std::lock_guard<std::mutex> lock(mu_); }
         cv_.notify_all();
     }
     fn(ctx, 0, n_threads_);
-    while (n_pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    int done_here = 0;
+    for (int ith; (ith = claim(seq)) >= 0; ++done_here) fn(ctx, ith, n_threads_);
+    const int n_other = n_threads_ - 1 - done_here;
+    while (n_done_.load(std::memory_order_acquire) != n_other) cpu_relax();
 }
 
-void ThreadPool::worker_main(int ith) {
+void ThreadPool::worker_main(int) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -83,8 +100,13 @@ void ThreadPool::worker_main(int ith) {
         }
         seen = gen;
         if (stop_.load()) return;
-        fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), ith, n_threads_);
-        n_pending_.fetch_sub(1, std::memory_order_acq_rel);
+        // The op this generation announced, or a later one: claim() only hands out shares of the
+        // op in claim_, and fn_/ctx_ stay that op's until all its shares are done.
+        const uint64_t seq = claim_.load(std::memory_order_acquire) >> 32;
+        for (int ith; (ith = claim(seq)) >= 0;) {
+            fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), ith, n_threads_);
+            n_done_.fetch_add(1, std::memory_order_acq_rel);
+        }
     }
 }
 

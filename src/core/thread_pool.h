@@ -1,7 +1,8 @@
 // core/thread_pool.h — a small fork-join pool with low per-op overhead.
 //
 // run(fn) executes fn(ith, nth) on every thread of the pool (the calling thread is ith = 0) and
-// returns when all have finished. Workers spin on an atomic generation counter for a few
+// returns when all have finished (the caller runs the shares of workers that have not started by the
+// time it is done with its own, so fn must not rely on ith mapping to an OS thread). Workers spin on an atomic generation counter for a few
 // milliseconds after each op before sleeping on a condition variable, so back-to-back ops (one per
 // matmul during decode) cost about a microsecond and take no lock. An idle pool sleeps.
 // Not reentrant: run() must not be called from inside fn. One pool is owned by one engine; calls
@@ -51,13 +52,16 @@ public:
 
 private:
     void worker_main(int ith);
+    int claim(uint64_t seq);
 
     int n_threads_;
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::atomic<uint64_t> generation_{0};
-    std::atomic<int> n_pending_{0};
+    std::atomic<int> n_done_{0};       // shares 1 .. n-1 finished by workers in the current op
+    std::atomic<uint64_t> claim_{0};   // op sequence << 32 | next unclaimed share
+    uint64_t seq_ = 0;                 // ops started (caller thread only)
     std::atomic<int> sleepers_{0};  // workers waiting on cv_
     std::atomic<bool> stop_{false};
     std::atomic<TaskFn> fn_{nullptr};  // published by the generation_ increment
