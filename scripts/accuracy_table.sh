@@ -3,6 +3,7 @@
 # policy (as `heterokv eval ppl --help` lists them) at the budgets of issue 4, on
 #   stories260K:     2 books + its own generated text, 512-token windows (256 context + 256 scored),
 #                    budgets 32 64 128 256
+#                    and stream mode (--stream) on the generated text
 #   retrieval-1.4M:  2 books, 2048-token windows (1024 context + 1024 scored), budgets 64 .. 1024
 # Each (model, text) is one eval run, so all policies share the full baseline of each window.
 #
@@ -44,11 +45,12 @@ spec_for() {
         -c 64 -t 1 --policy "$p:budget=$b" 2>&1 >/dev/null)" >&2
 }
 
-# table MODEL_FILE CTX WINDOW CONTEXT WINDOWS TEXT_FILE BUDGETS...
+# table MODEL_FILE CTX WINDOW CONTEXT WINDOWS TEXT_FILE BUDGETS...   (CONTEXT "stream": --stream)
 table() {
     local model=$1 ctx=$2 window=$3 context=$4 windows=$5 file=$6
     shift 6
-    local args=() p b s
+    local args=() p b s mode=(--context "$context")
+    [ "$context" = stream ] && mode=(--stream)
     for p in $POLICIES; do
         for b in "$@"; do
             s=$(spec_for "$model" "$p" "$b")
@@ -58,11 +60,11 @@ table() {
     echo "#### $(basename "$file")"
     echo
     echo '```'
-    echo "heterokv eval ppl -m $model -f $file -c $ctx --window $window --context $context --max-windows $windows -t $THREADS \\"
+    echo "heterokv eval ppl -m $model -f $file -c $ctx --window $window ${mode[*]} --max-windows $windows -t $THREADS \\"
     echo "    ${args[*]}"
     echo '```'
     echo
-    "$BIN" eval ppl -m "$model" -f "$file" -c "$ctx" --window "$window" --context "$context" \
+    "$BIN" eval ppl -m "$model" -f "$file" -c "$ctx" --window "$window" "${mode[@]}" \
         --max-windows "$windows" -t "$THREADS" "${args[@]}"
     echo
 }
@@ -104,12 +106,16 @@ EOF
     for f in $BOOKS stories260K-generated.txt; do
         table "$SHARED/models/stories260K.gguf" 512 512 256 "$STORIES_WINDOWS" "$TEXT/$f" 32 64 128 256
     done
+    echo "### stories260K, stream mode (--stream: BOS prefilled alone, 511 tokens scored by decode steps with the"
+    echo "cache held at the budget where the policy evicts during decoding; $STORIES_WINDOWS windows)"
+    echo
+    table "$SHARED/models/stories260K.gguf" 512 512 stream "$STORIES_WINDOWS" "$TEXT/stories260K-generated.txt" 32 64 128 256
     echo "## retrieval-1.4M (context 2048, windows of 2048 tokens: 1024 context + 1024 scored; $RETRIEVAL_WINDOWS windows per book)"
     echo
     for f in $BOOKS; do
         table "$SHARED/models/retrieval-1.4M.gguf" 2048 2048 1024 "$RETRIEVAL_WINDOWS" "$TEXT/$f" 64 128 256 512 1024
     done
-    echo "Generated in $(( $(date +%s) - START )) s with \`scripts/accuracy_table.sh\`; model files: $(cd "$SHARED/models" && sha256sum stories260K.gguf retrieval-1.4M.gguf | awk '{printf "%s%s sha256 %s", NR > 1 ? ", " : "", $2, substr($1, 1, 12)}')."
+    echo "Generated in $(( $(date +%s) - START )) s with \`scripts/accuracy_table.sh\`; model files: $(cd "$SHARED/models" && sha256sum stories260K.gguf retrieval-1.4M.gguf | awk '{printf "%s%s sha256 %s", (NR > 1 ? ", " : ""), $2, substr($1, 1, 12)}')."
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "accuracy_table: wrote $OUT" >&2
