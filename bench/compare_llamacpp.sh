@@ -12,6 +12,8 @@
 #   --hkv PATH   heterokv binary                                      (default build/bin/heterokv)
 #   --ref PATH   llama.cpp wrapper                                    (default ../shared/tools/llamacpp-ref)
 #   --raw DIR    keep every raw CSV and log there                     (default: a temp dir, deleted)
+#   --table-only print the table from the CSVs already in --raw DIR (no runs), e.g. after an
+#                interrupted run
 #
 # For every (model, depth) pair both engines run back to back as separate processes, and the engine
 # that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
@@ -33,6 +35,7 @@ threads=2
 hkv=build/bin/heterokv
 ref=../shared/tools/llamacpp-ref
 raw=""
+table_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) models+=("$(realpath "$2")"); shift 2 ;;
@@ -44,12 +47,14 @@ while [ $# -gt 0 ]; do
     --hkv) hkv=$2; shift 2 ;;
     --ref) ref=$2; shift 2 ;;
     --raw) raw=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --table-only) table_only=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ ${#models[@]} -gt 0 ] || { echo "compare_llamacpp: give at least one -m MODEL" >&2; exit 2; }
-[ -x "$hkv" ] || { echo "compare_llamacpp: $hkv not found (build first)" >&2; exit 2; }
+[ "$table_only" = 1 ] && [ -z "$raw" ] && { echo "compare_llamacpp: --table-only needs --raw DIR" >&2; exit 2; }
+[ "$table_only" = 1 ] || [ -x "$hkv" ] || { echo "compare_llamacpp: $hkv not found (build first)" >&2; exit 2; }
 if [ -z "$raw" ]; then
   raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
 else
@@ -76,7 +81,8 @@ run_ref() {  # model depth out.csv
 echo "compare_llamacpp: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)," \
      "threads $threads, reps $reps, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 pair=0
-for m in "${models[@]}"; do
+[ "$table_only" = 1 ] && models_to_run=() || models_to_run=("${models[@]}")
+for m in "${models_to_run[@]}"; do
   for d in "${dlist[@]}"; do
     tag="$(basename "$m" .gguf)_d$d"
     if [ $((pair % 2)) -eq 0 ]; then order="hkv ref"; else order="ref hkv"; fi
