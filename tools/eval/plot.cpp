@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <zlib.h>
+
 #include "eval/font5x7.h"
 
 namespace hkv::eval {
@@ -134,22 +136,6 @@ std::string fmt(double v) {
 }
 
 // ---- PNG ----
-uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0) {
-    static uint32_t table[256];
-    static bool init = false;
-    if (!init) {
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        init = true;
-    }
-    crc = ~crc;
-    for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 void put_be32(std::vector<uint8_t>& v, uint32_t x) {
     for (int s = 24; s >= 0; s -= 8) v.push_back(uint8_t(x >> s));
 }
@@ -159,7 +145,7 @@ void chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_
     std::vector<uint8_t> td(type, type + 4);
     td.insert(td.end(), data.begin(), data.end());
     out.insert(out.end(), td.begin(), td.end());
-    put_be32(out, crc32(td.data(), td.size()));
+    put_be32(out, uint32_t(crc32(0L, td.data(), uInt(td.size()))));
 }
 
 }  // namespace
@@ -327,23 +313,11 @@ std::vector<uint8_t> png_encode(const Image& img) {
         raw.push_back(0);
         raw.insert(raw.end(), img.rgb.begin() + long(size_t(y) * row), img.rgb.begin() + long(size_t(y + 1) * row));
     }
-    // zlib stream of stored (uncompressed) deflate blocks
-    std::vector<uint8_t> z = {0x78, 0x01};
-    uint32_t a = 1, b = 0;
-    for (uint8_t v : raw) a = (a + v) % 65521, b = (b + a) % 65521;
-    size_t pos = 0;
-    do {
-        const size_t n = std::min<size_t>(65535, raw.size() - pos);
-        const bool last = pos + n == raw.size();
-        z.push_back(last ? 1 : 0);
-        z.push_back(uint8_t(n & 0xff));
-        z.push_back(uint8_t(n >> 8));
-        z.push_back(uint8_t(~n & 0xff));
-        z.push_back(uint8_t((~n >> 8) & 0xff));
-        z.insert(z.end(), raw.begin() + long(pos), raw.begin() + long(pos + n));
-        pos += n;
-    } while (pos < raw.size());
-    put_be32(z, (b << 16) | a);
+    // zlib stream (deflate, best compression: plots are mostly flat colour)
+    uLongf zlen = compressBound(uLong(raw.size()));
+    std::vector<uint8_t> z(zlen);
+    if (compress2(z.data(), &zlen, raw.data(), uLong(raw.size()), 9) != Z_OK) return {};
+    z.resize(zlen);
     chunk(out, "IDAT", z);
     chunk(out, "IEND", {});
     return out;

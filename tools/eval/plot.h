@@ -1,5 +1,5 @@
 // tools/eval/plot.h — result pictures without dependencies: heatmaps and line charts as SVG, and
-// the same pictures rasterized to PNG (built-in 5x7 bitmap font, stored-deflate PNG encoder).
+// the same pictures rasterized to PNG (built-in 5x7 bitmap font, zlib-compressed PNG).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,7 @@ struct Image {
 };
 Image heatmap_image(const Heatmap& h);
 Image line_chart_image(const LineChart& c);
-// Encodes a PNG (8-bit RGB, no compression: stored deflate blocks).
+// Encodes a PNG (8-bit RGB, zlib deflate). Empty on a zlib failure.
 std::vector<uint8_t> png_encode(const Image& img);
 
 // Writes bytes/text to a file; kIoError naming the path on failure.
