@@ -62,6 +62,8 @@ std::vector<TensorPlan> plan_tensors(const SynthShape& s, DType wt) {
         p.push_back({name, DType::kF32, n, 1, jitter, fill});
     };
     const DType out_t = wt == DType::kQ4_K ? DType::kQ6_K : wt;
+    // Q and K at 1/sqrt(n_embd) give attention logits of std ~1: larger scales make the random model
+    // chaotic (argmax flips between two summation orders of the same math), useless for comparisons.
     const float in_std = 1.0f / std::sqrt(float(s.n_embd));
     const float res_scale = 1.0f / std::sqrt(2.0f * float(s.n_layer));
     mat("token_embd.weight", s.n_embd, s.n_vocab, 2.0f * in_std, s.tied ? out_t : wt);
@@ -71,8 +73,8 @@ std::vector<TensorPlan> plan_tensors(const SynthShape& s, DType wt) {
     for (int il = 0; il < s.n_layer; ++il) {
         const std::string b = "blk." + std::to_string(il) + ".";
         vec(b + "attn_norm.weight", s.n_embd, 1.0f, 0.1f);
-        mat(b + "attn_q.weight", s.n_embd, nq, 2.0f * in_std, wt);
-        mat(b + "attn_k.weight", s.n_embd, nkv, 2.0f * in_std, wt);
+        mat(b + "attn_q.weight", s.n_embd, nq, in_std, wt);
+        mat(b + "attn_k.weight", s.n_embd, nkv, in_std, wt);
         mat(b + "attn_v.weight", s.n_embd, nkv, in_std, wt);
         if (s.arch == "qwen2") {
             vec(b + "attn_q.bias", nq, 0.0f, 0.1f);
