@@ -8,16 +8,14 @@
 #include <queue>
 
 #include "tokenizer/unicode.h"
+#include "tokenizer/merge.h"
 #include "tokenizer/vocab_tables.h"
 
 namespace hkv {
 
 namespace {
 
-struct Symbol {
-    int32_t prev, next;
-    uint32_t off, n;  // bytes of the encoded word; n == 0 once merged into the left neighbour
-};
+using Symbol = MergeSymbol;
 
 struct Candidate {
     int32_t rank;
@@ -66,21 +64,7 @@ void merge_word(const VocabTables& v, std::string_view word, Workspace* ws, std:
         if (it == v.merge_rank.end()) return;
         queue.push({it->second, left, right, l.n + r.n});
     };
-    for (int32_t i = 1; i < int32_t(sym.size()); ++i) try_add(i - 1, i);
-
-    while (!queue.empty()) {
-        const Candidate c = queue.top();
-        queue.pop();
-        Symbol& l = sym[size_t(c.left)];
-        Symbol& r = sym[size_t(c.right)];
-        if (l.n == 0 || r.n == 0 || l.n + r.n != c.size) continue;  // stale
-        l.n += r.n;
-        r.n = 0;
-        l.next = r.next;
-        if (r.next >= 0) sym[size_t(r.next)].prev = c.left;
-        try_add(l.prev, c.left);
-        try_add(c.left, l.next);
-    }
+    merge_best_pairs(sym, queue, try_add);
 
     for (int32_t i = sym.empty() ? -1 : 0; i != -1; i = sym[size_t(i)].next) {
         const Symbol& s = sym[size_t(i)];
