@@ -14,27 +14,18 @@
 
 #include "model/gguf.h"
 #include "model/vocab_gguf.h"
+#include "test_util.h"
 
 namespace hkv {
 namespace {
 
 namespace fs = std::filesystem;
 
+// A temporary folder for this process's files, removed at exit (tests/test_util.h).
 std::string temp_path(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("hkv_test_gguf_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return (dir / name).string();
+    static const test::TempDir dir;
+    return dir.file(name);
 }
-
-// Removes this process's temp folder after all tests.
-class TempDirCleanup : public ::testing::Environment {
-public:
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(fs::path(temp_path("x")).parent_path(), ec);
-    }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

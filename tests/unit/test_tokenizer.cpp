@@ -20,6 +20,7 @@
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "test_util.h"
 
 namespace hkv {
 namespace {
@@ -44,20 +45,11 @@ std::map<std::string, std::string> corpus() {
     return out;
 }
 
+// A temporary folder for this process's files, removed at exit (tests/test_util.h).
 std::string temp_path(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("hkv_test_tok_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return (dir / name).string();
+    static const test::TempDir dir;
+    return dir.file(name);
 }
-
-class TempDirCleanup : public ::testing::Environment {
-public:
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(fs::path(temp_path("x")).parent_path(), ec);
-    }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
 
 std::string ids_str(const std::vector<int32_t>& ids, size_t from, size_t n) {
     std::string s;
