@@ -44,7 +44,7 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                      int32_t pos0, bool logits_all, float* logits) {
     const ModelConfig& c = model.config();
     const int32_t d = c.n_embd, hd = c.head_dim;
-    const int32_t n_q = c.n_head * hd, n_kv = c.n_head_kv * hd;
+    const int32_t n_kv = c.n_head_kv * hd;
     const QuantKernels& qk = quant_kernels();
 
     // ---- embeddings: x[t] = tok_embd[tokens[t]] ----
@@ -108,7 +108,6 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
     const int32_t rows = n - first;
     rmsnorm_rows(pool, s.x.data() + size_t(first) * d, model.output_norm().data(), s.xn.data(), rows, d, c.rms_eps);
     matmul(pool, model.output(), s.xn.data(), rows, logits, s.mm_scratch);
-    (void)n_q;
     return Status();
 }
 

@@ -80,10 +80,6 @@ void stats(const std::vector<double>& v, double* mean, double* sd) {
     *sd = v.size() > 1 ? std::sqrt(q / double(v.size() - 1)) : 0.0;
 }
 
-int fail(const Status& s) {
-    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
-    return 1;
-}
 
 Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& path, double bw_gbs,
                    std::vector<Row>& rows) {

@@ -44,10 +44,6 @@ Runner add_eval_niah(CLI::App& app) {
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
     return [o]() -> int {
-        auto fail = [](const Status& s) {
-            std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
-            return 1;
-        };
         eval::NiahConfig cfg = o->cfg;
         cfg.query_aware = o->protocol == "aware";
         if (o->protocol != "aware" && o->protocol != "agnostic") {

@@ -37,10 +37,6 @@ struct PplOptions {
     std::string output = "md";
 };
 
-int fail(const Status& s) {
-    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
-    return 1;
-}
 
 // "0.5" (a fraction of the window, 0 < f < 1) or "256" (tokens).
 Expected<int32_t> parse_context(const std::string& s, int32_t n_window) {

@@ -16,10 +16,7 @@ Runner add_info(CLI::App& app) {
     app.add_flag("--tensors", o->tensors, "also list every tensor");
     return [o]() -> int {
         auto m = Model::load(o->model);
-        if (!m.ok()) {
-            std::fprintf(stderr, "heterokv: error: %s\n", m.status().to_string().c_str());
-            return 1;
-        }
+        if (!m.ok()) return fail(m.status());
         const ModelConfig& c = (*m)->config();
         const Tokenizer& t = (*m)->tokenizer();
         std::printf("name            %s\n", c.name.c_str());

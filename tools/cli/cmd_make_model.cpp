@@ -28,10 +28,6 @@ Runner add_make_model(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for quantization (0: all cores)")->capture_default_str();
     return [o]() -> int {
-        auto fail = [](const Status& s) {
-            std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
-            return 1;
-        };
         auto shape = synth_preset(o->preset);
         if (!shape.ok()) return fail(shape.status());
         if (o->n_ctx < 0) return fail(Status::invalid("--ctx-size %d < 0", o->n_ctx));

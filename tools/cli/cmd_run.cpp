@@ -39,10 +39,6 @@ struct RunOptions {
     bool no_echo = false;
 };
 
-int fail(const Status& s) {
-    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
-    return 1;
-}
 
 }  // namespace
 

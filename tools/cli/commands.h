@@ -3,7 +3,10 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
+
+#include "heterokv/status.h"
 #include <string>
 
 #include "heterokv/status.h"
@@ -11,6 +14,12 @@
 namespace hkv::cli {
 
 using Runner = std::function<int()>;
+
+// Prints "heterokv: error: <kind>: <message>" to stderr and returns the exit code 1.
+inline int fail(const Status& s) {
+    std::fprintf(stderr, "heterokv: error: %s\n", s.to_string().c_str());
+    return 1;
+}
 
 Runner add_run(CLI::App& app);         // heterokv run: generate text
 Runner add_make_model(CLI::App& app);  // heterokv make-model: synthetic GGUF of a preset shape

@@ -49,7 +49,8 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
     const int32_t group = p.n_head / p.n_head_kv;
     const int32_t hd = p.head_dim;
     pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
-        std::vector<float> keys, sc;
+        // per-thread scratch, reused across calls (this runs every decode step for H2O)
+        thread_local std::vector<float> keys, sc;
         for (int64_t ih = b; ih < e; ++ih) {
             const AttnKvHead& h = heads[ih];
             float* o = out + ih * stride;
