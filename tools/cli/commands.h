@@ -28,7 +28,8 @@ Runner add_bench(CLI::App& app);       // heterokv bench: prefill/decode speed a
 
 Runner add_eval(CLI::App& app);        // heterokv eval <kind>: accuracy under compression
 Runner add_eval_ppl(CLI::App& app);    // heterokv eval ppl: perplexity, KLD, top-1 vs full
-Runner add_eval_niah(CLI::App& app);   // heterokv eval niah: needle in a haystack grid, heatmaps
+Runner add_eval_niah(CLI::App& app);
+Runner add_serve(CLI::App& app);       // heterokv serve: OpenAI-compatible HTTP server   // heterokv eval niah: needle in a haystack grid, heatmaps
 
 // --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
 Expected<uint32_t> parse_kv_type(const std::string& s);

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     add("bench", "prefill and decode speed at context depths (llama-bench style)", hkv::cli::add_bench);
     add("eval", "accuracy under KV compression: eval ppl (perplexity, KL divergence vs full), eval niah",
         hkv::cli::add_eval);
+    add("serve", "OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions, /metrics)",
+        hkv::cli::add_serve);
     add("info", "print a model's configuration, tensor types and tokenizer", hkv::cli::add_info);
     try {
         app.parse(argc, argv);

@@ -1,0 +1,79 @@
+// server/admission.h — bounded admission of requests: a fixed number of slots (sequences computed
+// at once), a bounded FIFO queue, and a KV memory budget shared by the running requests.
+//
+// A request asks for `bytes` of KV cache (its estimate, generate.h). acquire() grants a Lease when
+// a slot is free and the bytes fit in what the running requests leave of the budget, in arrival
+// order (a large request at the head of the queue is not overtaken). Errors:
+//   kOutOfRange   bytes > the whole budget: it can never fit (HTTP 400)
+//   kOutOfMemory  the queue is full, or the wait exceeded the timeout, or shutdown (HTTP 503)
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "heterokv/status.h"
+
+namespace hkv::server {
+
+struct AdmissionConfig {
+    int32_t n_slots = 1;
+    int32_t max_queue = 8;        // requests waiting beyond the running ones
+    int64_t budget_bytes = 0;     // KV bytes for all running requests; 0 = unlimited
+};
+
+class Admission;
+
+// A granted slot and its KV reservation; released when destroyed. Move-only.
+class Lease {
+public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept { *this = std::move(o); }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease() { release(); }
+    void release();
+    int32_t slot() const { return slot_; }
+    int64_t bytes() const { return bytes_; }
+    bool valid() const { return owner_ != nullptr; }
+
+private:
+    friend class Admission;
+    Admission* owner_ = nullptr;
+    int32_t slot_ = -1;
+    int64_t bytes_ = 0;
+};
+
+class Admission {
+public:
+    explicit Admission(const AdmissionConfig& cfg);
+    Expected<Lease> acquire(int64_t bytes, std::chrono::milliseconds timeout);
+    // Wakes every waiter with kOutOfMemory; later acquire() calls fail at once.
+    void shutdown();
+
+    struct Stats {
+        int32_t active = 0;
+        int32_t queued = 0;
+        int64_t reserved_bytes = 0;
+    };
+    Stats stats() const;
+    const AdmissionConfig& config() const { return cfg_; }
+
+private:
+    friend class Lease;
+    void release(int32_t slot, int64_t bytes);
+    AdmissionConfig cfg_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<bool> busy_;       // [n_slots]
+    std::deque<uint64_t> queue_;   // tickets in arrival order
+    uint64_t next_ticket_ = 0;
+    int32_t active_ = 0;
+    int64_t reserved_ = 0;
+    bool shutdown_ = false;
+};
+
+}  // namespace hkv::server

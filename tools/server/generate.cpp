@@ -1,0 +1,139 @@
+// server/generate.cpp — generation loop, stop strings, KV estimate (see generate.h).
+#include "server/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/dtype.h"
+#include "kv/kv_store.h"
+#include "policy/spec.h"
+
+namespace hkv::server {
+namespace {
+
+// Bytes at the end of s that start a UTF-8 sequence not yet complete (0..3).
+size_t utf8_incomplete_tail(std::string_view s) {
+    const size_t n = s.size();
+    for (size_t back = 1; back <= std::min<size_t>(3, n); ++back) {
+        const unsigned char c = static_cast<unsigned char>(s[n - back]);
+        if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
+        size_t need = 1;
+        if ((c & 0xE0) == 0xC0) need = 2;
+        else if ((c & 0xF0) == 0xE0) need = 3;
+        else if ((c & 0xF8) == 0xF0) need = 4;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::string TextStream::push(std::string_view piece) {
+    if (stopped_) return {};
+    pending_.append(piece);
+    size_t first = std::string::npos;
+    for (const std::string& s : stop_) first = std::min(first, pending_.find(s));
+    if (first != std::string::npos) {
+        std::string out = pending_.substr(0, first);
+        pending_.clear();
+        stopped_ = true;
+        return out;
+    }
+    // Hold back the longest suffix that is a proper prefix of some stop string.
+    size_t hold = 0;
+    for (const std::string& s : stop_) {
+        for (size_t len = std::min(s.size() - 1, pending_.size()); len > hold; --len) {
+            if (pending_.compare(pending_.size() - len, len, s, 0, len) == 0) {
+                hold = len;
+                break;
+            }
+        }
+    }
+    size_t emit = pending_.size() - hold;
+    emit -= utf8_incomplete_tail(std::string_view(pending_).substr(0, emit));
+    std::string out = pending_.substr(0, emit);
+    pending_.erase(0, emit);
+    return out;
+}
+
+std::string TextStream::flush() {
+    std::string out;
+    out.swap(pending_);
+    return stopped_ ? std::string() : out;
+}
+
+Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& p, const GenHooks& hooks,
+                GenResult* out) {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    const Tokenizer& tok = ctx.model().tokenizer();
+    auto sampler = Sampler::create(p.sampler);
+    if (!sampler.ok()) return sampler.status();
+    out->n_prompt = int32_t(prompt.size());
+    const int32_t n_batch = std::max(1, p.n_batch);
+    for (size_t i = 0; i < prompt.size(); i += size_t(n_batch)) {
+        if (hooks.alive && !hooks.alive()) {
+            out->finish_reason = "cancelled";
+            return Status();
+        }
+        const size_t n = std::min(prompt.size() - i, size_t(n_batch));
+        HKV_TRY(ctx.eval(prompt.subspan(i, n)));
+        if (hooks.on_kv) hooks.on_kv(int64_t(ctx.kv().bytes_in_use()));
+    }
+    for (int32_t id : prompt) sampler->accept(id);
+
+    TextStream stream(p.stop);
+    auto send = [&](const std::string& text) {
+        if (text.empty()) return true;
+        out->text += text;
+        return !hooks.on_text || hooks.on_text(text);
+    };
+    out->finish_reason = "length";
+    while (out->n_gen < p.max_tokens && ctx.n_past() < ctx.n_ctx()) {
+        const int32_t next = sampler->sample(ctx.logits());
+        if (out->n_gen == 0) out->ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        if (tok.is_eog(next) && !p.ignore_eos) {
+            out->finish_reason = "stop";
+            break;
+        }
+        sampler->accept(next);
+        ++out->n_gen;
+        if (!send(stream.push(tok.token_to_piece(next)))) {
+            out->finish_reason = "cancelled";
+            return Status();
+        }
+        if (stream.stopped()) {
+            out->finish_reason = "stop";
+            break;
+        }
+        if (out->n_gen == p.max_tokens || ctx.n_past() >= ctx.n_ctx()) break;
+        HKV_TRY(ctx.eval({&next, 1}));
+        if (hooks.on_kv) hooks.on_kv(int64_t(ctx.kv().bytes_in_use()));
+    }
+    if (!send(stream.flush())) out->finish_reason = "cancelled";
+    return Status();
+}
+
+Expected<int64_t> kv_bytes_estimate(const ModelConfig& c, uint32_t kv_type, int32_t page_size, int32_t n_batch,
+                                    const std::string& policy_spec, int64_t n_tokens) {
+    const DTypeInfo* ti = dtype_info(kv_type);
+    if (ti == nullptr || ti->block_size != 1) return Status::invalid("kv type %u is not a cache type", kv_type);
+    if (page_size <= 0) return Status::invalid("page size %d <= 0", page_size);
+    auto spec = PolicySpec::parse(policy_spec);
+    if (!spec.ok()) return spec.status();
+    const int64_t full_pages = (std::max<int64_t>(n_tokens, 1) + page_size - 1) / page_size;
+    int64_t pages = full_pages;
+    if (spec->name() != "full" && spec->name() != "quest" && spec->has("budget")) {
+        auto budget = spec->get_int("budget", 0, 1, INT32_MAX);
+        auto slack = spec->get_int("slack", 64, 0, INT32_MAX);
+        if (budget.ok() && slack.ok()) {
+            // +1 page: per-head budgets (pyramidkv, adakv) round up separately
+            const int64_t slots = *budget + std::max<int64_t>(n_batch, *slack) + 1;
+            pages = std::min(full_pages, (slots + page_size - 1) / page_size + 1);
+        }
+    }
+    const int64_t page_bytes = int64_t(page_size) * c.head_dim * ti->type_size;
+    return int64_t(c.n_layer) * c.n_head_kv * pages * 2 * page_bytes;
+}
+
+}  // namespace hkv::server

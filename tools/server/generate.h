@@ -1,0 +1,74 @@
+// server/generate.h — one request's generation on a Context, the text stream with stop strings,
+// and the KV memory estimate used for admission. No sockets: the HTTP layer (http.cpp) and the
+// tests drive these directly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "heterokv/engine.h"
+#include "heterokv/status.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+
+namespace hkv::server {
+
+// Turns generated token pieces into text that is safe to send: it never sends the beginning of a
+// stop string before knowing whether the whole string follows, nor an incomplete UTF-8 sequence.
+class TextStream {
+public:
+    explicit TextStream(std::vector<std::string> stop) : stop_(std::move(stop)) {}
+    // Appends a piece; returns the text that can be sent now. When a stop string completes, the
+    // text before it is returned, stopped() becomes true and the rest is dropped.
+    std::string push(std::string_view piece);
+    // Whatever is still held back at the end of the generation.
+    std::string flush();
+    bool stopped() const { return stopped_; }
+
+private:
+    std::vector<std::string> stop_;
+    std::string pending_;
+    bool stopped_ = false;
+};
+
+struct GenParams {
+    int32_t max_tokens = 16;         // tokens to generate at most; the context's end also stops
+    SamplerParams sampler;
+    std::vector<std::string> stop;
+    bool ignore_eos = false;
+    int32_t n_batch = 256;           // prefill chunk; cancellation is checked between chunks
+};
+
+// Callbacks, all optional. on_text returns false when the client is gone (generation stops);
+// alive is polled between prefill chunks; on_kv receives the cache's bytes in use after each step.
+struct GenHooks {
+    std::function<bool(std::string_view text)> on_text;
+    std::function<bool()> alive;
+    std::function<void(int64_t bytes)> on_kv;
+};
+
+struct GenResult {
+    std::string text;                    // everything sent through on_text, concatenated
+    std::string finish_reason = "length";  // "stop" (end of generation or stop string), "length", "cancelled"
+    int32_t n_prompt = 0;
+    int32_t n_gen = 0;
+    double ttft_ms = 0.0;                // prefill + first sample
+};
+
+// Prefills `prompt` on a fresh context and generates. Errors: the context's (kOutOfMemory when the
+// KV limit is hit, kOutOfRange past the context) and a Sampler parameter error.
+Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& params,
+                const GenHooks& hooks, GenResult* out);
+
+// KV cache bytes (K+V pages, as KvStore counts them against max_bytes) a sequence of n_tokens
+// can occupy under `policy_spec` at its peak. Policies with a `budget` option (other than quest,
+// which keeps every token) hold about budget + max(n_batch, slack) slots per head; the estimate
+// never exceeds the full cache. Errors: a malformed spec.
+Expected<int64_t> kv_bytes_estimate(const ModelConfig& config, uint32_t kv_type, int32_t page_size,
+                                    int32_t n_batch, const std::string& policy_spec, int64_t n_tokens);
+
+}  // namespace hkv::server

@@ -1,0 +1,410 @@
+// server/http_server.cpp — routes, SSE streaming and admission for the HTTP server (see http_server.h).
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/sysinfo.h"
+#include "heterokv/engine.h"
+#include "heterokv/log.h"
+#include "heterokv/policy.h"
+#include "kv/kv_store.h"
+#include "server/admission.h"
+#include "server/chat_template.h"
+#include "server/generate.h"
+#include "server/metrics.h"
+
+namespace hkv::server {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int http_status_for(const Status& s) {
+    switch (s.code()) {
+        case StatusCode::kInvalidArgument:
+        case StatusCode::kOutOfRange: return 400;
+        case StatusCode::kNotFound: return 404;
+        case StatusCode::kUnsupported: return 501;
+        case StatusCode::kOutOfMemory: return 503;
+        default: return 500;
+    }
+}
+
+const char* error_type(int status) {
+    if (status == 503) return "server_busy";
+    if (status == 501) return "not_implemented";
+    if (status >= 500) return "server_error";
+    return "invalid_request_error";
+}
+
+void reply_error(httplib::Response& res, int status, const std::string& msg) {
+    json j = {{"error", {{"message", msg}, {"type", error_type(status)}, {"code", status}}}};
+    res.status = status;
+    res.set_content(dump(j), "application/json");
+    if (status == 503) res.set_header("Retry-After", "1");
+}
+
+void reply_status(httplib::Response& res, const Status& s) { reply_error(res, http_status_for(s), s.message()); }
+
+// Start time of the request this worker thread is handling (set before routing).
+thread_local Clock::time_point t_request_start;
+
+const char* metrics_path(const std::string& p) {
+    static const char* kKnown[] = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics"};
+    for (const char* k : kKnown) {
+        if (p == k) return k;
+    }
+    return "other";
+}
+
+}  // namespace
+
+// A request after validation, tokenization and admission, ready to generate.
+struct Job {
+    CompletionRequest req;
+    std::vector<int32_t> prompt;   // [n_prompt] token ids
+    GenParams gen;
+    std::string policy;
+    Lease lease;
+    std::unique_ptr<Context> ctx;
+    std::string id;
+    int64_t created = 0;
+    int64_t kv_reported = 0;       // last bytes added to the metrics' in-use gauge
+};
+
+struct HttpServer::Impl {
+    std::shared_ptr<const Model> model;
+    ServerOptions opt;
+    ChatFamily family = ChatFamily::kNone;
+    std::string model_id;
+    std::unique_ptr<Admission> admission;
+    Metrics metrics;
+    httplib::Server http;
+    int port = 0;
+    int32_t n_ctx = 0;
+    std::atomic<uint64_t> next_id{0};
+
+    void routes();
+    Expected<std::unique_ptr<Job>> admit(const httplib::Request& hreq, Endpoint ep);
+    void complete(const httplib::Request& hreq, httplib::Response& res, Endpoint ep);
+    json chunk(const Job& job, const std::string& text, const char* finish) const;
+    json final_body(const Job& job, const GenResult& r) const;
+    GenHooks kv_hooks(Job& job) {
+        GenHooks h;
+        h.on_kv = [this, &job](int64_t bytes) {
+            metrics.add_kv_in_use(bytes - job.kv_reported);
+            job.kv_reported = bytes;
+        };
+        return h;
+    }
+    void finish_job(Job& job, const GenResult& r) {
+        metrics.add_kv_in_use(-job.kv_reported);
+        job.kv_reported = 0;
+        metrics.add_tokens(r.n_prompt, r.n_gen);
+        job.ctx.reset();
+        job.lease.release();
+    }
+};
+
+Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& hreq, Endpoint ep) {
+    const Tokenizer& tok = model->tokenizer();
+    auto job = std::make_unique<Job>();
+    HKV_ASSIGN_OR_RETURN(job->req, parse_completion_request(hreq.body, ep, opt.limits, tok.n_vocab()));
+    const CompletionRequest& r = job->req;
+    if (ep == Endpoint::kChat) {
+        HKV_ASSIGN_OR_RETURN(std::string text, chat_render(family, r.messages));
+        job->prompt = tok.encode(text, true, /*parse_special=*/true);
+    } else if (r.prompt_is_tokens) {
+        job->prompt = r.prompt_tokens;
+    } else {
+        job->prompt = tok.encode(r.prompt, true, false);
+    }
+    if (job->prompt.empty()) {
+        if (tok.bos() < 0) return Status::invalid("the prompt is empty and the model has no BOS token");
+        job->prompt.push_back(tok.bos());
+    }
+    const int64_t n_prompt = int64_t(job->prompt.size());
+    if (n_prompt >= n_ctx) {
+        return Status::invalid("the prompt has %lld tokens; the context holds %d (one more is needed to generate)",
+                               (long long)n_prompt, n_ctx);
+    }
+    const int32_t room = int32_t(n_ctx - n_prompt);
+    int32_t max_tokens = ep == Endpoint::kChat ? room : std::min(16, room);
+    if (r.max_tokens) {
+        if (*r.max_tokens > room) {
+            return Status::invalid("'max_tokens' = %d with a prompt of %lld tokens exceeds the context of %d tokens",
+                                   *r.max_tokens, (long long)n_prompt, n_ctx);
+        }
+        max_tokens = *r.max_tokens;
+    }
+    job->policy = r.kv_policy.empty() ? opt.policy : r.kv_policy;
+    auto pol = policy_create(job->policy);
+    if (!pol.ok()) return pol.status().with_context("kv_policy");
+    HKV_ASSIGN_OR_RETURN(int64_t bytes, kv_bytes_estimate(model->config(), opt.kv_type, opt.kv_page_size,
+                                                          opt.n_batch, job->policy, n_prompt + max_tokens));
+    GenParams& g = job->gen;
+    g.max_tokens = max_tokens;
+    g.stop = r.stop;
+    g.ignore_eos = r.ignore_eos;
+    g.n_batch = opt.n_batch;
+    g.sampler.temp = r.temperature;
+    g.sampler.top_k = r.top_k;
+    g.sampler.top_p = r.top_p;
+    g.sampler.min_p = r.min_p;
+    g.sampler.repeat_penalty = r.repeat_penalty;
+    g.sampler.seed = r.seed ? *r.seed : std::random_device{}();
+
+    HKV_ASSIGN_OR_RETURN(job->lease, admission->acquire(bytes, std::chrono::milliseconds(opt.queue_timeout_ms)));
+    ContextParams cp;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = opt.n_threads;
+    cp.n_batch = opt.n_batch;
+    cp.kv_type = opt.kv_type;
+    cp.kv_page_size = opt.kv_page_size;
+    cp.kv_max_bytes = bytes;
+    cp.policy = job->policy;
+    HKV_ASSIGN_OR_RETURN(job->ctx, Context::create(model, cp));
+    const uint64_t n = next_id.fetch_add(1);
+    job->id = std::string(ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(n);
+    job->created = int64_t(std::time(nullptr));
+    return job;
+}
+
+json HttpServer::Impl::chunk(const Job& job, const std::string& text, const char* finish) const {
+    const bool chat = job.req.endpoint == Endpoint::kChat;
+    json choice = {{"index", 0}, {"finish_reason", finish ? json(finish) : json(nullptr)}};
+    if (chat) {
+        choice["delta"] = finish ? json::object() : json{{"content", text}};
+    } else {
+        choice["text"] = text;
+        choice["logprobs"] = nullptr;
+    }
+    return {{"id", job.id}, {"object", chat ? "chat.completion.chunk" : "text_completion"},
+            {"created", job.created}, {"model", model_id}, {"choices", json::array({choice})}};
+}
+
+json HttpServer::Impl::final_body(const Job& job, const GenResult& r) const {
+    const bool chat = job.req.endpoint == Endpoint::kChat;
+    json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
+    if (chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    } else {
+        choice["text"] = job.req.echo ? job.req.prompt + r.text : r.text;
+        choice["logprobs"] = nullptr;
+    }
+    return {{"id", job.id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", job.created},
+            {"model", model_id}, {"choices", json::array({choice})},
+            {"usage", {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
+                       {"total_tokens", r.n_prompt + r.n_gen}}},
+            {"heterokv", {{"kv_policy", job.policy}, {"kv_bytes", job.ctx ? int64_t(job.ctx->kv().bytes_in_use()) : 0},
+                          {"kv_reserved_bytes", job.lease.bytes()}, {"ttft_ms", r.ttft_ms}}}};
+}
+
+void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response& res, Endpoint ep) {
+    auto admitted = admit(hreq, ep);
+    if (!admitted.ok()) return reply_status(res, admitted.status());
+    std::shared_ptr<Job> job = std::move(admitted).value();
+    if (!job->req.stream) {
+        GenResult r;
+        Status st = generate(*job->ctx, job->prompt, job->gen, kv_hooks(*job), &r);
+        const json body = final_body(*job, r);
+        finish_job(*job, r);
+        if (!st.ok()) return reply_status(res, st.with_context("generation failed"));
+        res.set_content(dump(body), "application/json");
+        return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    auto provider = [this, job](size_t, httplib::DataSink& sink) -> bool {
+        auto event = [&](const std::string& data) {
+            const std::string s = "data: " + data + "\n\n";
+            return sink.write(s.data(), s.size());
+        };
+        const bool chat = job->req.endpoint == Endpoint::kChat;
+        bool ok = true;
+        if (chat) {  // the first chunk carries the role
+            json first = chunk(*job, "", nullptr);
+            first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+            ok = event(dump(first));
+        } else if (job->req.echo && !job->req.prompt.empty()) {
+            ok = event(dump(chunk(*job, job->req.prompt, nullptr)));
+        }
+        GenResult r;
+        GenHooks hooks = kv_hooks(*job);
+        hooks.on_text = [&](std::string_view text) { return event(dump(chunk(*job, std::string(text), nullptr))); };
+        hooks.alive = [&] { return sink.is_writable(); };
+        Status st = ok ? generate(*job->ctx, job->prompt, job->gen, hooks, &r) : Status();
+        if (!ok) r.finish_reason = "cancelled";
+        finish_job(*job, r);
+        if (r.finish_reason == "cancelled") return false;  // the client is gone: drop the connection
+        if (!st.ok()) {
+            json err = {{"error", {{"message", "generation failed: " + st.message()},
+                                   {"type", error_type(http_status_for(st))}, {"code", http_status_for(st)}}}};
+            event(dump(err));
+        } else {
+            event(dump(chunk(*job, "", r.finish_reason.c_str())));
+            if (job->req.include_usage) {
+                json u = chunk(*job, "", nullptr);
+                u["choices"] = json::array();
+                u["usage"] = {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
+                              {"total_tokens", r.n_prompt + r.n_gen}};
+                event(dump(u));
+            }
+        }
+        event("[DONE]");
+        sink.done();
+        return true;
+    };
+    // The releaser runs when the response is finished or abandoned; finish_job is idempotent.
+    res.set_chunked_content_provider("text/event-stream", provider, [this, job](bool) {
+        GenResult none;
+        if (job->lease.valid()) finish_job(*job, none);
+    });
+}
+
+void HttpServer::Impl::routes() {
+    http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+        t_request_start = Clock::now();
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+        const double s = std::chrono::duration<double>(Clock::now() - t_request_start).count();
+        metrics.on_request(metrics_path(req.path), res.status, s);
+    });
+    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        const char* what = res.status == 404 ? "no such endpoint"
+                           : res.status == 413 ? "request body too large"
+                                               : "request failed";
+        reply_error(res, res.status, std::string(what) + ": " + req.method + " " + req.path);
+    });
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string msg = "internal error";
+        try {
+            if (ep) std::rethrow_exception(ep);
+        } catch (const std::bad_alloc&) {
+            msg = "out of memory";
+        } catch (const std::exception& e) {
+            msg = std::string("internal error: ") + e.what();
+        } catch (...) {
+        }
+        reply_error(res, 500, msg);
+    });
+    http.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) {
+        complete(q, r, Endpoint::kCompletions);
+    });
+    http.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) {
+        complete(q, r, Endpoint::kChat);
+    });
+    http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
+        const ModelConfig& c = model->config();
+        json m = {{"id", model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "heterokv"},
+                  {"meta", {{"arch", c.arch}, {"n_ctx", n_ctx}, {"n_vocab", c.n_vocab}, {"n_layer", c.n_layer},
+                            {"chat_template", chat_family_name(family)}, {"kv_policy", opt.policy}}}};
+        r.set_content(dump({{"object", "list"}, {"data", json::array({m})}}), "application/json");
+    });
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
+        const Admission::Stats s = admission->stats();
+        r.set_content(dump({{"status", "ok"}, {"slots_idle", admission->config().n_slots - s.active},
+                            {"slots_active", s.active}, {"queued", s.queued}}),
+                      "application/json");
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
+        const Admission::Stats s = admission->stats();
+        MetricsGauges g;
+        g.slots_total = admission->config().n_slots;
+        g.slots_active = s.active;
+        g.queued = s.queued;
+        g.kv_budget_bytes = opt.kv_budget_bytes;
+        g.kv_reserved_bytes = s.reserved_bytes;
+        g.rss_bytes = int64_t(rss_current_bytes());
+        r.set_content(metrics.render(g), "text/plain; version=0.0.4");
+    });
+}
+
+HttpServer::HttpServer() : impl_(new Impl()) {}
+HttpServer::~HttpServer() {
+    stop();
+}
+
+Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const Model> model,
+                                                         const ServerOptions& options) {
+    if (!model) return Status::invalid("server: no model");
+    const ServerOptions& o = options;
+    if (o.n_parallel < 1 || o.n_parallel > 256) return Status::invalid("--parallel %d not in [1, 256]", o.n_parallel);
+    if (o.n_queue < 0 || o.n_queue > 4096) return Status::invalid("--queue %d not in [0, 4096]", o.n_queue);
+    if (o.queue_timeout_ms < 0) return Status::invalid("queue timeout %d ms < 0", o.queue_timeout_ms);
+    if (o.kv_budget_bytes < 0) return Status::invalid("--kv-budget-mb < 0");
+    if (o.port < 0 || o.port > 65535) return Status::invalid("--port %d not in [0, 65535]", o.port);
+    auto pol = policy_create(o.policy);
+    if (!pol.ok()) return pol.status().with_context("--policy");
+    std::unique_ptr<HttpServer> s(new HttpServer());
+    Impl& I = *s->impl_;
+    I.opt = o;
+    const ModelConfig& c = model->config();
+    I.n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
+    if (I.n_ctx < 2) return Status::invalid("context of %d tokens is too small", I.n_ctx);
+    if (I.opt.n_threads == 0) {
+        const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
+        I.opt.n_threads = std::max(1, hw / o.n_parallel);
+    }
+    if (o.chat_template.empty()) {
+        I.family = chat_family_detect(model->tokenizer().data().chat_template);
+    } else {
+        I.family = chat_family_from_name(o.chat_template);
+        if (I.family == ChatFamily::kUnknown) {
+            return Status::invalid("--chat-template '%s': expected one of %s", o.chat_template.c_str(),
+                                   chat_family_list().c_str());
+        }
+    }
+    I.model_id = !o.model_id.empty() ? o.model_id : !c.name.empty() ? c.name : std::string("heterokv");
+    // The whole budget must hold at least one minimal request (one token of context).
+    I.admission = std::make_unique<Admission>(AdmissionConfig{o.n_parallel, o.n_queue, o.kv_budget_bytes});
+    I.model = std::move(model);
+    I.http.set_payload_max_length(o.limits.max_body_bytes);
+    I.http.set_keep_alive_timeout(5);
+    I.http.set_read_timeout(10);
+    I.http.set_write_timeout(10);
+    // Enough workers for every running and queued request plus a few for /health and /metrics.
+    const size_t n_workers = size_t(o.n_parallel + o.n_queue + 4);
+    I.http.new_task_queue = [n_workers] { return new httplib::ThreadPool(n_workers); };
+    I.routes();
+    return s;
+}
+
+Expected<int> HttpServer::bind() {
+    Impl& I = *impl_;
+    if (I.opt.port == 0) {
+        I.port = I.http.bind_to_any_port(I.opt.host);
+        if (I.port <= 0) return Status::io_error("cannot bind %s on any port", I.opt.host.c_str());
+    } else {
+        if (!I.http.bind_to_port(I.opt.host, I.opt.port)) {
+            return Status::io_error("cannot bind %s:%d (in use, or not a local address)", I.opt.host.c_str(),
+                                    I.opt.port);
+        }
+        I.port = I.opt.port;
+    }
+    return I.port;
+}
+
+Status HttpServer::run() {
+    if (impl_->port <= 0) return Status::invalid("server: run() before bind()");
+    if (!impl_->http.listen_after_bind()) return Status::io_error("server: listening on port %d failed", impl_->port);
+    return Status();
+}
+
+void HttpServer::stop() {
+    if (impl_->admission) impl_->admission->shutdown();
+    impl_->http.stop();
+}
+
+int HttpServer::port() const { return impl_->port; }
+
+}  // namespace hkv::server

@@ -1,0 +1,62 @@
+// server/http_server.h — the OpenAI-compatible HTTP server (cpp-httplib) over one shared Model.
+//
+//   POST /v1/completions, /v1/chat/completions   (JSON or SSE with "stream": true)
+//   GET  /v1/models, /health, /metrics
+//
+// Each admitted request gets its own Context (its own KV cache, limited to the request's KV
+// estimate) on one of `n_parallel` slots; requests beyond the slots wait in a bounded FIFO queue
+// (Admission); more than that get 503 with Retry-After. Generation runs on the HTTP worker thread
+// that holds the request; a streaming client that disconnects stops its generation and frees its
+// slot. Errors are JSON {"error": {"message", "type", "code"}} with 400 (invalid request, prompt
+// longer than the context, a request that can never fit the KV budget), 404, 413 (body too large),
+// 501 (not implemented: unknown chat template family, n > 1, logprobs), 503 (busy) or 500.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "heterokv/status.h"
+#include "model/model.h"
+#include "server/request.h"
+
+namespace hkv::server {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;                // 0 = any free port (see HttpServer::port())
+    int32_t n_parallel = 1;         // slots: requests generated at once
+    int32_t n_queue = 8;            // requests waiting beyond the slots
+    int32_t queue_timeout_ms = 30000;  // wait in the queue longer -> 503
+    int64_t kv_budget_bytes = 0;    // KV bytes for all running requests; 0 = unlimited
+    int32_t n_ctx = 0;              // per request; 0 = the model's
+    int32_t n_threads = 0;          // compute threads per slot; 0 = cores / n_parallel
+    int32_t n_batch = 256;
+    uint32_t kv_type = 1;           // DType id (f16)
+    int32_t kv_page_size = 64;
+    std::string policy = "full";    // default policy; a request's kv_policy overrides it
+    std::string chat_template;      // family name forcing a format; empty = from the GGUF
+    std::string model_id;           // name in /v1/models and responses; empty = general.name or file
+    RequestLimits limits;
+};
+
+class HttpServer {
+public:
+    static Expected<std::unique_ptr<HttpServer>> create(std::shared_ptr<const Model> model,
+                                                        const ServerOptions& options);
+    ~HttpServer();
+    // Binds host:port (port 0: any free port). Returns the bound port.
+    Expected<int> bind();
+    // Serves until stop(); blocking. Call after bind().
+    Status run();
+    // Stops accepting, wakes queued requests (503); safe from any thread or a signal-handling thread.
+    void stop();
+    int port() const;
+
+private:
+    HttpServer();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hkv::server
