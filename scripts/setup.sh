@@ -3,7 +3,9 @@
 #   scripts/setup.sh [BUILD_DIR] [extra cmake args...]      (default BUILD_DIR: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev"
+PKGS="build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev pkg-config"
+# clang and its runtime (libFuzzer, sanitizers) for scripts/fuzz.sh
+PKGS="$PKGS clang-14 libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -5,8 +5,15 @@
 #include <cstdint>
 #include <memory>
 
+#include "heterokv/log.h"
 #include "model/gguf.h"
 #include "model/model.h"
+
+// Quiet: tokenizer warnings about odd vocabularies would flood the fuzzer's output.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    hkv::log_set_level(hkv::LogLevel::kNone);
+    return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto file = hkv::GgufFile::from_memory(data, size);

@@ -1,5 +1,7 @@
 // heterokv make-model — writes a GGUF with deterministic synthetic weights of a named shape.
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "commands.h"
 #include "core/thread_pool.h"
@@ -10,6 +12,7 @@ namespace hkv::cli {
 Runner add_make_model(CLI::App& app) {
     struct Opts {
         std::string preset, out, tokenizer, type = "q8_0";
+        std::string chat_template;  // file whose text becomes tokenizer.chat_template
         uint64_t seed = 1;
         int32_t n_threads = 0;
         int32_t n_ctx = 0;
@@ -26,6 +29,9 @@ Runner add_make_model(CLI::App& app) {
     app.add_option("--seed", o->seed, "weight seed (same seed, same file)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context length written to the metadata (0: the preset's)")
         ->capture_default_str();
+    app.add_option("--chat-template", o->chat_template,
+                   "file holding a Jinja chat template to write as tokenizer.chat_template (default: the tokenizer's, if any)")
+        ->check(CLI::ExistingFile);
     app.add_option("-t,--threads", o->n_threads, "threads for quantization (0: all cores)")->capture_default_str();
     return [o]() -> int {
         auto shape = synth_preset(o->preset);
@@ -41,6 +47,13 @@ Runner add_make_model(CLI::App& app) {
         so.seed = o->seed;
         auto tok = tokenizer_data_from_hf_json(o->tokenizer);
         if (!tok.ok()) return fail(tok.status());
+        if (!o->chat_template.empty()) {
+            std::ifstream in(o->chat_template, std::ios::binary);
+            std::stringstream ss;
+            ss << in.rdbuf();
+            if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->chat_template.c_str()));
+            tok->chat_template = ss.str();
+        }
         const double total_mb = double(synth_weight_bytes(*shape, so.weight_type)) / 1048576.0;
         std::fprintf(stderr, "heterokv: writing %s (%s, %s, %.1f MiB of weights) to %s\n", o->preset.c_str(),
                      shape->arch.c_str(), o->type.c_str(), total_mb, o->out.c_str());
