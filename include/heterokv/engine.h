@@ -46,6 +46,25 @@ struct Timings {
     int64_t n_decode = 0;       // tokens
 };
 
+// Read-only view of one layer's attention for the LAST token of an eval() call (the prompt's last
+// token, then every decode step), for offline profiling (`heterokv calibrate`, HeteroCache). It is
+// computed after the layer's attention, before any compression policy acts on that layer, over the
+// slots the cache holds for each KV head. Valid only during the observer call.
+struct AttnObservation {
+    int32_t il = 0;                   // layer
+    int32_t n_past = 0;               // tokens of the sequence, this step included
+    bool decode = false;              // a single-token step after the prompt (else a prompt's end)
+    int32_t n_head_kv = 0;
+    int32_t n_slot = 0;               // row stride of pos / attn: the largest live count over heads
+    std::span<const int32_t> n_live;  // [n_head_kv] live slots per head
+    std::span<const int32_t> pos;     // [n_head_kv, n_slot] token position of each slot
+    std::span<const float> attn;      // [n_head_kv, n_slot] softmax(scale * q·K) of the last query
+                                      // over the head's slots, mean over the head's GQA group
+};
+// Called once per layer per observed step on the engine's thread; a non-ok Status fails the
+// eval() (which then leaves the sequence as it was).
+using AttnObserver = std::function<Status(const AttnObservation&)>;
+
 class Context {
 public:
     // Called during long evals with (tokens done, tokens total).
@@ -76,6 +95,9 @@ public:
     const KvStore& kv() const;
     const Timings& timings() const;
     void reset_timings();
+    // Installs (or, with an empty function, removes) the attention observer. Without one the
+    // forward pass does no extra work.
+    void set_attn_observer(AttnObserver fn);
 
 private:
     Context();

@@ -23,6 +23,7 @@ struct Context::Impl {
     std::unique_ptr<ThreadPool> pool;
     ForwardScratch scratch;
     std::unique_ptr<PolicyRuntime> policy;
+    std::unique_ptr<AttnTap> tap;  // set_attn_observer; null = no observation
     std::vector<float> logits;  // [n_vocab]
     int32_t n_past = 0;
     Timings timings;
@@ -112,6 +113,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
         ChunkInfo info;
         info.decode = decode;
         info.prefill_last = !decode && done + m == n;
+        info.tap = I.tap.get();
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
         Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info, tokens.data() + done, m,
                                   I.n_past, all_logits != nullptr, out);
@@ -157,5 +159,8 @@ const Model& Context::model() const { return *impl_->model; }
 const KvStore& Context::kv() const { return *impl_->kv; }
 const Timings& Context::timings() const { return impl_->timings; }
 void Context::reset_timings() { impl_->timings = Timings(); }
+void Context::set_attn_observer(AttnObserver fn) {
+    impl_->tap = fn ? std::make_unique<AttnTap>(std::move(fn)) : nullptr;
+}
 
 }  // namespace hkv

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "engine/attn_tap.h"
 #include "engine/policy_runtime.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
@@ -33,6 +34,7 @@ struct ForwardScratch {
 struct ChunkInfo {
     bool decode = false;        // a single-token step after the prompt
     bool prefill_last = false;  // the prompt's last chunk
+    AttnTap* tap = nullptr;     // attention observation (engine/attn_tap.h); null = none
 };
 
 // Runs tokens[0..n) at positions pos0.. through every layer, appending K/V to `kv`, and writes

@@ -30,6 +30,7 @@ Runner add_eval(CLI::App& app);        // heterokv eval <kind>: accuracy under c
 Runner add_eval_ppl(CLI::App& app);    // heterokv eval ppl: perplexity, KLD, top-1 vs full
 Runner add_eval_niah(CLI::App& app);
 Runner add_serve(CLI::App& app);       // heterokv serve: OpenAI-compatible HTTP server   // heterokv eval niah: needle in a haystack grid, heatmaps
+Runner add_calibrate(CLI::App& app);   // heterokv calibrate: HeteroCache head taxonomy (offline profiling)
 
 // --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
 Expected<uint32_t> parse_kv_type(const std::string& s);

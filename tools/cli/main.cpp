@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
     add("serve", "OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions, /metrics)",
         hkv::cli::add_serve);
     add("info", "print a model's configuration, tensor types and tokenizer", hkv::cli::add_info);
+    add("calibrate", "HeteroCache offline profiling: head taxonomy JSON (roles, clusters, budget ratios)",
+        hkv::cli::add_calibrate);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
