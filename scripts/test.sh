@@ -22,6 +22,7 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -L 'unit|ops'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Stories260K'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^ServerHttp'
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Calibrate\.'
 scripts/check_corrupt_cli.sh build-asan/bin/heterokv
 # libFuzzer targets on their committed corpora for a bounded time each (FUZZ_SECONDS, default 60)
 if command -v clang++-14 >/dev/null || command -v clang++ >/dev/null; then
