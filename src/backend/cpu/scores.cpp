@@ -88,4 +88,34 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
     });
 }
 
+void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                  int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride) {
+    const int32_t group = p.n_head / p.n_head_kv;
+    const int32_t hd = p.head_dim;
+    pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> keys;  // [n_slot, head_dim] f32
+        for (int64_t ih = b; ih < e; ++ih) {
+            const AttnKvHead& h = heads[ih];
+            float* o = out + ih * stride;
+            if (h.n_slot == 0) continue;
+            keys.resize(size_t(h.n_slot) * size_t(hd));
+            for (int64_t s = 0; s < h.n_slot; ++s) {
+                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+            }
+            for (int64_t t = t_begin; t < n_tok; ++t) {
+                for (int32_t g = 0; g < group; ++g) {
+                    const int64_t row = t * p.n_head + ih * group + g;
+                    const float l = lse[row];
+                    if (l == -INFINITY) continue;
+                    const float* qr = q + row * hd;  // [head_dim]
+                    for (int64_t s = 0; s < h.n_slot; ++s) {
+                        if (h.pos[s] > qpos[t]) continue;
+                        o[s] += std::exp(p.scale * dot(qr, keys.data() + s * hd, hd) - l);
+                    }
+                }
+            }
+        }
+    });
+}
+
 }  // namespace hkv
