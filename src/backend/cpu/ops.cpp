@@ -613,6 +613,13 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         pool.parallel_for(n_tok * p.n_head, [&](int64_t b, int64_t e, int) { attn_merge(jb, b, e); });
 }
 
+void exp_shifted(float* x, int64_t n, float sub) {
+    const __m256 vs = _mm256_set1_ps(sub);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs)));
+    for (; i < n; ++i) x[i] = simd::exp_scalar(x[i] - sub);
+}
+
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {
     switch (kv_type) {
         case DType::kF32: std::memcpy(dst, src, size_t(n) * sizeof(float)); return;

@@ -73,6 +73,9 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out, float* lse);
 
+// x[i] = e^(x[i] - sub) for n values (-inf gives 0), vectorised (max relative error ~2e-7).
+void exp_shifted(float* x, int64_t n, float sub);
+
 // Converts n f32 values to kv_type (f32/f16/bf16) at dst (KV writes).
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n);
 

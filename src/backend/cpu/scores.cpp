@@ -93,12 +93,13 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
     const int32_t group = p.n_head / p.n_head_kv;
     const int32_t hd = p.head_dim;
     pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
-        thread_local std::vector<float> keys;  // [n_slot, head_dim] f32
+        thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [n_slot]
         for (int64_t ih = b; ih < e; ++ih) {
             const AttnKvHead& h = heads[ih];
             float* o = out + ih * stride;
             if (h.n_slot == 0) continue;
             keys.resize(size_t(h.n_slot) * size_t(hd));
+            sc.resize(size_t(h.n_slot));
             for (int64_t s = 0; s < h.n_slot; ++s) {
                 kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
@@ -109,9 +110,10 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
                     if (l == -INFINITY) continue;
                     const float* qr = q + row * hd;  // [head_dim]
                     for (int64_t s = 0; s < h.n_slot; ++s) {
-                        if (h.pos[s] > qpos[t]) continue;
-                        o[s] += std::exp(p.scale * dot(qr, keys.data() + s * hd, hd) - l);
+                        sc[size_t(s)] = h.pos[s] > qpos[t] ? -INFINITY : p.scale * dot(qr, keys.data() + s * hd, hd);
                     }
+                    exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
+                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
                 }
             }
         }
