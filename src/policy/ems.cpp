@@ -21,7 +21,8 @@
 // mode=evict (no merging) and mode=merge (every candidate merged) are the ablations.
 // When: at the prompt's last chunk, and during decoding whenever a head holds more than
 // budget + window slots (the tokens that left the window are evicted or merged the same way), so
-// a long generation runs in bounded memory.
+// a long generation runs in bounded memory (decode=0 turns this off: generated tokens are appended,
+// as in the SnapKV family, for side-by-side comparisons with it).
 // adaptive=1: AdaKV-style per-head budgets from the layer's global top-(H * B') pooled scores with
 // floor alpha (B' = budget - sinks - window); the layer keeps H * budget slots as a uniform budget
 // would.
@@ -47,6 +48,7 @@ struct EmsOptions {
     EmsNorm norm = EmsNorm::kKeep;
     bool adaptive = false;
     double alpha = 0.2;
+    bool decode = true;  // decode-time compaction (decode=0: prompt only, as the SnapKV family)
 };
 
 class EmsPolicy final : public Policy {
@@ -60,7 +62,8 @@ public:
         n.accumulate = true;
         n.lse_scores = true;
         n.n_local = o_.snap.evict.window;
-        n.decode_slack = o_.snap.evict.window;  // compaction when a head exceeds budget + window
+        n.decode_slack = o_.decode ? o_.snap.evict.window  // compaction when a head exceeds budget + window
+                                   : kNoDecodeEviction;
         return n;
     }
 
@@ -273,6 +276,8 @@ Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(double alpha, spec.get_float("alpha", 0.2, 0.0, 1.0));
     o.alpha = alpha;
     if (spec.has("alpha") && !o.adaptive) return Status::invalid("ems: alpha needs adaptive=1");
+    HKV_ASSIGN_OR_RETURN(int64_t decode, spec.get_int("decode", 1, 0, 1));
+    o.decode = decode == 1;
     return std::unique_ptr<Policy>(new EmsPolicy(o));
 }
 

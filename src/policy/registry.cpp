@@ -44,7 +44,7 @@ const PolicyEntry kPolicies[] = {
     {"ems", "EMS: Global-Local score (causal-corrected global, local window, max), evict-then-merge per head "
             "with a zero class, at prompt end and when a head exceeds budget+window; budget=N (required), "
             "window=32, sinks=4, kernel=7, pool=max|avg, score=max|sum|global|local, mode=etm|evict|merge, "
-            "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2",
+            "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2, decode=1 (0: no decode compaction)",
      ems_create},
 };
 

@@ -252,6 +252,7 @@ TEST(EmsDecode, CompactsBackToBudgetAndAdaptiveKeepsLayerTotal) {
     auto p = make("ems:budget=40");
     EXPECT_EQ(p->needs().decode_slack, 32);
     EXPECT_TRUE(p->needs().lse_scores && p->needs().accumulate && p->needs().n_local == 32);
+    EXPECT_EQ(make("ems:budget=40,decode=0")->needs().decode_slack, INT32_MAX);
     L.run(*p, true);
     for (int32_t ih = 0; ih < 3; ++ih) EXPECT_EQ(L.n_keep[size_t(ih)], 40);
     StoreLayer A(3, 100, 8, 6);
@@ -281,7 +282,7 @@ TEST(EmsSpec, BadSpecsGiveClearErrors) {
     EXPECT_NE(error_of("ems:budget=64,norm=none").find("not one of: keep, mean"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,thresh=1").find("unknown option 'thresh'"), std::string::npos);
     EXPECT_TRUE(make("ems:budget=64,window=16,sinks=0,kernel=1,pool=avg,score=sum,mode=etm,theta=-0.5,"
-                     "norm=mean,adaptive=1,alpha=0.5"));
+                     "norm=mean,adaptive=1,alpha=0.5,decode=0"));
 }
 
 }  // namespace
