@@ -1,6 +1,8 @@
 // policy/ems_merge.cpp — see ems_merge.h.
 #include "policy/ems_merge.h"
 
+#include "backend/cpu/scores.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -26,24 +28,23 @@ void EmsBatch::resize(int32_t heads, int32_t slots, int32_t dim, int32_t centers
 
 namespace {
 
-// Both variants use these two helpers, so their sums are bit-identical (explicit FMA, fixed order).
-float dot(const float* a, const float* b, int32_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    alignas(32) float t[8];
-    _mm256_store_ps(t, acc);
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    for (; i < n; ++i) s = std::fma(a[i], b[i], s);
-    return s;
-}
-
+// Both variants use dot_f32 and axpy, so their sums are bit-identical (explicit FMA, fixed order).
 // y += a * x
 void axpy(float a, const float* x, float* y, int32_t n) {
     const __m256 va = _mm256_set1_ps(a);
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+}
+
+// Zeroes every class's sums.
+void clear_sums(EmsBatch& b) {
+    std::fill(b.count.begin(), b.count.end(), 0);
+    std::fill(b.acc_w.begin(), b.acc_w.end(), 0.0f);
+    std::fill(b.acc_n.begin(), b.acc_n.end(), 0.0f);
+    std::fill(b.acc_lane.begin(), b.acc_lane.end(), 0.0f);
+    std::fill(b.acc_k.begin(), b.acc_k.end(), 0.0f);
+    std::fill(b.acc_v.begin(), b.acc_v.end(), 0.0f);
 }
 
 // Adds slot (h, s) to class c of head h.
@@ -73,7 +74,7 @@ void finalise_class(EmsBatch& b, int32_t h, int32_t c) {
     float* ov = b.out_v.data() + hc * size_t(D);
     const float aw = b.acc_w[hc];
     const float nr = b.norm == EmsNorm::kKeep ? b.knorm[hs] : (aw > 0.0f ? b.acc_n[hc] / aw : b.knorm[hs]);
-    const float len = std::sqrt(dot(ak, ak, D));
+    const float len = std::sqrt(dot_f32(ak, ak, D));
     const float* dir = len > 0.0f ? ak : b.khat.data() + hs * size_t(D);
     const float kscale = len > 0.0f ? nr / len : nr;
     const float vscale = aw > 0.0f ? 1.0f / aw : 0.0f;
@@ -113,7 +114,7 @@ void ems_merge_batched(EmsBatch& b) {
             float best = -INFINITY;
             int32_t arg = 0;
             for (int32_t c = 1; c < C1; ++c) {
-                const float sim = dot(ks, ck.data() + (size_t(h) * size_t(C1) + size_t(c)) * size_t(D), D) + bh[c];
+                const float sim = dot_f32(ks, ck.data() + (size_t(h) * size_t(C1) + size_t(c)) * size_t(D), D) + bh[c];
                 const bool better = sim > best;
                 best = better ? sim : best;
                 arg = better ? c : arg;
@@ -144,12 +145,7 @@ void ems_merge_batched(EmsBatch& b) {
         }
     }
     // 4. one scatter-add of every slot into its class (class 0 collects the dropped ones)
-    std::fill(b.count.begin(), b.count.end(), 0);
-    std::fill(b.acc_w.begin(), b.acc_w.end(), 0.0f);
-    std::fill(b.acc_n.begin(), b.acc_n.end(), 0.0f);
-    std::fill(b.acc_lane.begin(), b.acc_lane.end(), 0.0f);
-    std::fill(b.acc_k.begin(), b.acc_k.end(), 0.0f);
-    std::fill(b.acc_v.begin(), b.acc_v.end(), 0.0f);
+    clear_sums(b);
     for (int32_t h = 0; h < H; ++h) {
         for (int32_t s = 0; s < S; ++s) add_to_class(b, h, s, b.cls[size_t(h) * size_t(S) + size_t(s)]);
     }
@@ -161,12 +157,7 @@ void ems_merge_batched(EmsBatch& b) {
 
 void ems_merge_per_head(EmsBatch& b) {
     const int32_t H = b.n_head, S = b.n_slot, D = b.head_dim, C1 = b.n_center + 1;
-    std::fill(b.count.begin(), b.count.end(), 0);
-    std::fill(b.acc_w.begin(), b.acc_w.end(), 0.0f);
-    std::fill(b.acc_n.begin(), b.acc_n.end(), 0.0f);
-    std::fill(b.acc_lane.begin(), b.acc_lane.end(), 0.0f);
-    std::fill(b.acc_k.begin(), b.acc_k.end(), 0.0f);
-    std::fill(b.acc_v.begin(), b.acc_v.end(), 0.0f);
+    clear_sums(b);
     std::vector<int32_t> centers, tbm;  // this head's centre ids, TBM slots
     for (int32_t h = 0; h < H; ++h) {
         const size_t h0 = size_t(h) * size_t(S);
@@ -186,7 +177,7 @@ void ems_merge_per_head(EmsBatch& b) {
             int32_t arg = 0;
             for (int32_t c : centers) {
                 const int32_t slot = b.center_slot[size_t(h) * size_t(C1) + size_t(c)];
-                const float sim = dot(ks, b.khat.data() + (h0 + size_t(slot)) * size_t(D), D) + 0.0f;
+                const float sim = dot_f32(ks, b.khat.data() + (h0 + size_t(slot)) * size_t(D), D) + 0.0f;
                 if (sim > best) best = sim, arg = c;
             }
             b.best[h0 + size_t(s)] = best, b.arg[h0 + size_t(s)] = arg;

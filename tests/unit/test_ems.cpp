@@ -14,21 +14,13 @@
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "policy/ems_merge.h"
+#include "policy_test_util.h"
 
 namespace hkv {
 namespace {
 
-std::unique_ptr<Policy> make(const std::string& spec) {
-    auto p = policy_create(spec);
-    EXPECT_TRUE(p.ok()) << spec << ": " << p.status().to_string();
-    return p.ok() ? std::move(p).value() : nullptr;
-}
-
-std::string error_of(const std::string& spec) {
-    auto p = policy_create(spec);
-    EXPECT_FALSE(p.ok()) << spec << " was accepted";
-    return p.ok() ? "" : p.status().to_string();
-}
+using test::error_of;
+using test::make;
 
 // A layer of nh heads x n slots (positions 0..n-1) in an f32 KvStore, with given score lanes
 // (accumulated column sums) and local scores, viewed as the runtime would at the prompt's end.

@@ -30,6 +30,10 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
 void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                   int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride);
 
+// sum a[i] * b[i] over n floats (AVX2 FMA, fixed summation order: the same inputs always give the
+// same result).
+float dot_f32(const float* a, const float* b, int32_t n);
+
 // Converts row s of a paged K or V (kv_type f32/f16/bf16, head_dim wide) to f32.
 void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
                  float* out);
