@@ -62,6 +62,12 @@ struct PolicyNeeds {
     bool accumulate = false;    // scores accumulate over chunks and decode steps (and move with compaction)
     bool select = false;        // select() is called before decode attention (Quest-style)
     int32_t decode_slack = 64;  // on_decode runs when a head holds > budget + decode_slack slots
+    int32_t n_local = 0;        // with accumulate: LayerView::local_scores = attention of the last
+                                // n_local queries of the step (prefill: of the chunk; decode: the
+                                // step's one query), summed over the GQA group; 0 = not wanted
+    bool lse_scores = false;    // with accumulate: the column sums come from the attention kernel's
+                                // row log-sum-exp in one pass (backend/cpu/scores.h attn_colsums)
+                                // instead of attn_scores' own two passes; same values up to rounding
 };
 
 // Read-only state of one layer, valid only during a hook call.
@@ -85,6 +91,18 @@ struct LayerView {
                                        // (compaction, truncation); while equal, slots only gain
                                        // rows after them, so per-page caches stay valid
     const KvBudget* budget = nullptr;
+    std::span<const void* const> v_pages;  // [n_head_kv] -> page table of values (as k_pages)
+    std::span<const float> local_scores;   // [n_head_kv, n_slot]; empty unless needs().n_local > 0
+};
+
+// A merged row written into a surviving slot (merging policies: EMS). k, v: [head_dim] f32,
+// converted to the store's kv_type; they must stay valid until the hook's plan has been applied.
+struct SlotWrite {
+    int32_t head = 0;          // KV head
+    int32_t slot = 0;          // slot index BEFORE compaction; must be one of the head's kept slots
+    const float* k = nullptr;  // [head_dim] new key (post-RoPE, at the slot's position)
+    const float* v = nullptr;  // [head_dim] new value
+    float score = 0.0f;        // new score-lane value (accumulate policies); NaN = leave it
 };
 
 // Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets
@@ -95,6 +113,8 @@ struct KeepPlan {
     int32_t n_slot = 0;            // row stride of idx
     std::span<int32_t> idx;        // [n_head_kv, n_slot]
     std::span<int32_t> n_keep;     // [n_head_kv]
+    std::span<const SlotWrite> writes;  // optional, policy-owned: rows overwritten (KvStore::write_row)
+                                        // before the compaction; empty = pure eviction
 };
 
 // Written by select(): for each KV head, the pages (indices into its page table) to attend to

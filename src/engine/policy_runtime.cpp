@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cmath>
 
 #include "backend/cpu/scores.h"
 
@@ -42,10 +43,12 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     }
     pos_.assign(size_t(nh) * size_t(n_slot), INT_MAX);
     k_tables_.resize(size_t(nh));
+    v_tables_.resize(size_t(nh));
     for (int32_t ih = 0; ih < nh; ++ih) {
         const int32_t* p = kv.positions(il, ih);
         std::copy(p, p + n_live_[size_t(ih)], pos_.begin() + long(ih) * n_slot);
         k_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).k_pages);
+        v_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).v_pages);
     }
     if (with_scores && needs_.accumulate) {  // the store's lanes are the scores
         scores_.assign(size_t(nh) * size_t(n_slot), 0.0f);
@@ -72,6 +75,7 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     view_.kv_type = uint32_t(kv.config().kv_type);
     view_.kv_epoch = kv.epoch();
     view_.budget = &budget_;
+    view_.v_pages = std::span<const void* const>(v_tables_.data(), v_tables_.size());
     idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
     n_keep_.assign(size_t(nh), -1);
 }
@@ -94,7 +98,11 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         int32_t n_slot = 0;
         for (int32_t ih = 0; ih < nh; ++ih) n_slot = std::max(n_slot, heads[size_t(ih)].n_slot);
         tmp_scores_.assign(size_t(nh) * size_t(n_slot), 0.0f);
-        attn_scores(pool, ap, q, qpos, n_tok, 0, heads.data(), tmp_scores_.data(), n_slot, false);
+        if (lse_ready_) {  // one pass from the attention kernel's log-sum-exp
+            attn_colsums(pool, ap, q, qpos, n_tok, 0, lse_.data(), heads.data(), tmp_scores_.data(), n_slot);
+        } else {
+            attn_scores(pool, ap, q, qpos, n_tok, 0, heads.data(), tmp_scores_.data(), n_slot, false);
+        }
         for (int32_t ih = 0; ih < nh; ++ih) {
             float* lane = kv.scores(il, ih);
             const float* add = tmp_scores_.data() + size_t(ih) * size_t(n_slot);
@@ -111,6 +119,8 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
             if (b > 0 && int64_t(kv.n_slot(il, ih)) > int64_t(b) + needs_.decode_slack) call = true;
         }
     }
+    const bool lse_used = lse_ready_;
+    lse_ready_ = false;
     if (!call) {
         stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         return Status();
@@ -124,14 +134,46 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), scores_.data(), view_.n_slot, false);
         view_.scores = std::span<const float>(scores_.data(), scores_.size());
     }
+    if (needs_.attn_scores && needs_.accumulate && needs_.n_local > 0) {  // recent queries' attention
+        views();
+        const int32_t t_begin = std::max(0, n_tok - needs_.n_local);
+        local_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
+        if (lse_used) {
+            attn_colsums(pool, ap, q, qpos, n_tok, t_begin, lse_.data(), heads.data(), local_.data(), view_.n_slot);
+        } else {
+            attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), local_.data(), view_.n_slot, false);
+        }
+        view_.local_scores = std::span<const float>(local_.data(), local_.size());
+    }
     KeepPlan plan;
     plan.n_slot = std::max(view_.n_slot, 1);
     plan.idx = idx_;
     plan.n_keep = n_keep_;
     HKV_TRY(decode ? policy_->on_decode(view_, plan) : policy_->on_prefill(view_, plan));
+    HKV_TRY(apply_writes(il, kv, plan));
     Status st = apply(il, kv, decode);
     stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return st;
+}
+
+float* PolicyRuntime::lse_buffer(int32_t n_tok) {
+    lse_ready_ = false;
+    if (!active_ || !needs_.lse_scores || !needs_.attn_scores || !needs_.accumulate) return nullptr;
+    lse_.resize(size_t(n_tok) * size_t(shape_.n_head));
+    lse_ready_ = true;
+    return lse_.data();
+}
+
+Status PolicyRuntime::apply_writes(int32_t il, KvStore& kv, const KeepPlan& plan) {
+    for (const SlotWrite& w : plan.writes) {
+        if (w.head < 0 || w.head >= shape_.n_head_kv || !w.k || !w.v) {
+            return Status::internal("policy %.*s wrote a row to head %d of %d (or without data)",
+                                    int(policy_->name().size()), policy_->name().data(), w.head, shape_.n_head_kv);
+        }
+        HKV_TRY(kv.write_row(il, w.head, w.slot, w.k, w.v).with_context("policy " + std::string(policy_->name())));
+        if (kv.config().score_lane && !std::isnan(w.score)) kv.scores(il, w.head)[w.slot] = w.score;
+    }
+    return Status();
 }
 
 Status PolicyRuntime::apply(int32_t il, KvStore& kv, bool decode) {

@@ -42,6 +42,10 @@ public:
                        ThreadPool& pool, const AttnParams& ap, const float* q, const int32_t* qpos,
                        int32_t n_tok);
 
+    // Where forward's attention should write its row log-sum-exp for layer il's step of n_tok
+    // queries ([n_tok, n_head]), or nullptr when the policy does not use it (needs().lse_scores).
+    float* lse_buffer(int32_t n_tok);
+
     // Before decode attention (needs().select): narrows heads[ih] to the selected pages; the views
     // point into this runtime's scratch and stay valid until the next call.
     Status select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads);
@@ -49,6 +53,7 @@ public:
 private:
     void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores);
     Status apply(int32_t il, KvStore& kv, bool decode);
+    Status apply_writes(int32_t il, KvStore& kv, const KeepPlan& plan);  // merged rows, before compaction
 
     std::unique_ptr<Policy> policy_;
     ModelShape shape_;
@@ -64,6 +69,9 @@ private:
     std::vector<const void*> k_tables_;                 // [n_head_kv]
     std::vector<AttnKvHead> heads_;                     // [n_head_kv]
     std::vector<int32_t> sel_pages_, sel_n_;
+    std::vector<float> lse_, local_;                    // [n_tok, n_head], [n_head_kv, n_slot]
+    bool lse_ready_ = false;                            // lse_ holds this step's rows
+    std::vector<const void*> v_tables_;                 // [n_head_kv]
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;
 };

@@ -132,6 +132,20 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
     return Status();
 }
 
+Status KvStore::write_row(int32_t il, int32_t ih, int32_t slot, const float* k, const float* v) {
+    if (il < 0 || il >= cfg_.n_layer || ih < 0 || ih >= cfg_.n_head_kv) {
+        return Status::invalid("kv: write_row to head (%d, %d) outside the cache", il, ih);
+    }
+    Head& h = head(il, ih);
+    if (slot < 0 || slot >= int32_t(h.pos.size())) {
+        return Status::invalid("kv: write_row to slot %d of a head holding %d", slot, int32_t(h.pos.size()));
+    }
+    ++epoch_;  // per-page caches (Quest bounds) keyed by slot no longer describe the row
+    kv_convert_row(cfg_.kv_type, k, slot_ptr(h.k_pages, slot), cfg_.head_dim);
+    kv_convert_row(cfg_.kv_type, v, slot_ptr(h.v_pages, slot), cfg_.head_dim);
+    return Status();
+}
+
 void KvStore::drop_from(int32_t pos) {
     for (int32_t il = 0; il < cfg_.n_layer; ++il) {
         for (int32_t ih = 0; ih < cfg_.n_head_kv; ++ih) {

@@ -52,6 +52,10 @@ public:
     // compacting them to the front in order, and frees the pages no longer needed.
     Status compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_keep);
 
+    // Overwrites the K and V rows of slot `slot` of head (il, ih) (merging policies); k, v:
+    // [head_dim] f32, converted to kv_type. The slot keeps its position. Bumps epoch().
+    Status write_row(int32_t il, int32_t ih, int32_t slot, const float* k, const float* v);
+
     // Removes, from every head, the slots whose position is >= pos (used to undo a failed step).
     void drop_from(int32_t pos);
 

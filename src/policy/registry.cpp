@@ -15,6 +15,7 @@ Expected<std::unique_ptr<Policy>> pyramidkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec);
 
 namespace {
 
@@ -40,6 +41,11 @@ const PolicyEntry kPolicies[] = {
     {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page_size) pages of highest "
               "bound + the last page; budget=N tokens (required), dense=2 (first layers dense)",
      quest_create},
+    {"ems", "EMS: Global-Local score (causal-corrected global, local window, max), evict-then-merge per head "
+            "with a zero class, at prompt end and when a head exceeds budget+window; budget=N (required), "
+            "window=32, sinks=4, kernel=7, pool=max|avg, score=max|sum|global|local, mode=etm|evict|merge, "
+            "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2, decode=1 (0: no decode compaction)",
+     ems_create},
 };
 
 std::string trim(std::string s) {

@@ -107,7 +107,8 @@ TEST(PoliciesModel, BudgetCoveringTheContextReproducesFullBitForBit) {
     const PolicyRun full = run_policy(model, "full", nullptr, 0);
     ASSERT_EQ(full.logits.size(), size_t(kPrompt + kDecode) * size_t(model->config().n_vocab));
     for (const std::string spec : {"streaming:budget=512", "h2o:budget=512", "snapkv:budget=512", "pyramidkv:budget=512",
-                                   "adakv:budget=512", "chunkkv:budget=512", "quest:budget=512"}) {
+                                   "adakv:budget=512", "chunkkv:budget=512", "quest:budget=512",
+                                   "ems:budget=512"}) {
         const PolicyRun r = run_policy(model, spec, nullptr, 0);
         ASSERT_EQ(r.logits.size(), full.logits.size()) << spec;
         EXPECT_EQ(std::memcmp(r.logits.data(), full.logits.data(), full.logits.size() * sizeof(float)), 0)
@@ -116,7 +117,8 @@ TEST(PoliciesModel, BudgetCoveringTheContextReproducesFullBitForBit) {
         const ModelConfig& mc = model->config();
         ASSERT_EQ(r.kv_bytes.size(), full.kv_bytes.size());
         for (size_t i = 0; i < r.kv_bytes.size(); ++i) {
-            const size_t lanes = std::string(spec).rfind("h2o", 0) == 0
+            const bool has_lanes = std::string(spec).rfind("h2o", 0) == 0 || std::string(spec).rfind("ems", 0) == 0;
+            const size_t lanes = has_lanes
                                      ? sizeof(float) * size_t(mc.n_layer) * size_t(mc.n_head_kv) * (size_t(kPrompt) + i)
                                      : 0;
             EXPECT_EQ(r.kv_bytes[i], full.kv_bytes[i] + lanes) << spec << " step " << i;
@@ -141,6 +143,8 @@ TEST(PoliciesModel, Budget64StaysWithinBudgetAndSavesMemory) {
         {"adakv:budget=64", kDecode},         // per-head caps; the layer total is H * 64
         {"chunkkv:budget=64,window=16", kDecode},
         {"chunkkv:budget=64,window=16,reuse=2", kDecode},
+        {"ems:budget=64", 32},                // evict-then-merge when a head exceeds budget + window
+        {"ems:budget=64,window=16,adaptive=1", 16},
     };
     for (const Case& c : cases) {
         const KvBudget caps = plan(*model, c.spec);

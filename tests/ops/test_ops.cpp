@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/scores.h"
 #include "core/fp16.h"
 
 namespace hkv {
@@ -402,6 +403,90 @@ TEST(Attention, ThreadCountsAgree) {
     run_attention(c, kv, q, qpos, &o1);
     run_attention(c3, kv, q, qpos, &o3);
     EXPECT_LT(compare(o3.data(), o1.data(), o1.size()).max_abs, 1e-6);
+}
+
+// ---- row log-sum-exp output and the column sums computed from it (EMS) ----
+
+AttnParams params_of(const AttnCase& c) {
+    AttnParams p;
+    p.n_head = c.group * c.n_head_kv, p.n_head_kv = c.n_head_kv, p.head_dim = c.head_dim;
+    p.page_size = c.page_size, p.kv_type = c.type, p.scale = 1.0f / std::sqrt(float(c.head_dim));
+    return p;
+}
+
+// The lse output of the fast kernel (single range and split-K) against the reference's, and the
+// output itself unchanged by asking for it; -inf for a query that sees nothing.
+TEST(AttentionLse, MatchesRef) {
+    std::mt19937 rng(21);
+    int idx = 0;
+    for (int32_t n_slot : {5, 97, 4096}) {
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+            for (int32_t d : {8, 12, 32}) {
+                const AttnCase c{n_slot, 16, d, 2, 2, t, 1 + idx++ % 3};
+                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " d=" << d << " " << tname(t)
+                                                << " threads=" << c.n_threads);
+                const PagedKv kv(rng, t, 2, 16, d, n_slot, gapped_positions(rng, n_slot, 10));
+                const AttnParams p = params_of(c);
+                for (int32_t n_tok : {1, 19}) {  // decode (split-K when long) and prefill rows
+                    std::vector<int32_t> qpos(static_cast<size_t>(n_tok), 0);
+                    for (int32_t i = 0; i < n_tok; ++i) qpos[size_t(i)] = kv.pos[size_t(std::max(0, n_slot - n_tok + i))];
+                    qpos[0] = 3;  // sees nothing
+                    const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * size_t(d), 2.0f);
+                    std::vector<float> o1(q.size()), o2(q.size()), o_ref(q.size());
+                    std::vector<float> lse(size_t(n_tok) * size_t(p.n_head), 7.0f), lse_ref(lse.size(), 7.0f);
+                    attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), o1.data());
+                    attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), o2.data(),
+                              lse.data());
+                    ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), o_ref.data(), lse_ref.data());
+                    ASSERT_EQ(0, std::memcmp(o1.data(), o2.data(), o1.size() * sizeof(float)));
+                    for (size_t i = 0; i < lse.size(); ++i) {
+                        if (i < size_t(p.n_head)) {
+                            ASSERT_EQ(lse[i], -INFINITY) << i;
+                            ASSERT_EQ(lse_ref[i], -INFINITY) << i;
+                        } else {
+                            ASSERT_NEAR(lse[i], lse_ref[i], 1e-4f * std::max(1.0f, std::fabs(lse_ref[i]))) << i;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// attn_colsums (one pass from the kernel's lse) against attn_scores (its own two passes): every
+// query (global column sums) and an observation window, GQA groups, all KV types, gapped positions.
+TEST(AttentionLse, ColsumsMatchAttnScores) {
+    std::mt19937 rng(22);
+    int idx = 0;
+    for (int32_t n_slot : {40, 300}) {
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+            for (int32_t group : {1, 3}) {
+                const AttnCase c{n_slot, 16, 32, group, 2, t, 1 + idx++ % 3};
+                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " group=" << group << " " << tname(t));
+                const PagedKv kv(rng, t, 2, 16, 32, n_slot, gapped_positions(rng, n_slot, 0));
+                const AttnParams p = params_of(c);
+                const int32_t n_tok = n_slot;  // a whole prompt
+                std::vector<int32_t> qpos(kv.pos.begin(), kv.pos.end());
+                const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * 32, 2.0f);
+                std::vector<float> out(q.size()), lse(size_t(n_tok) * size_t(p.n_head));
+                attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
+                for (int32_t t_begin : {0, n_tok - 7}) {
+                    std::vector<float> want(size_t(2 * n_slot)), got(size_t(2 * n_slot), 0.0f);
+                    attn_scores(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, t_begin, kv.heads.data(),
+                                want.data(), n_slot, false);
+                    attn_colsums(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, t_begin, lse.data(),
+                                 kv.heads.data(), got.data(), n_slot);
+                    double total = 0.0;
+                    for (size_t i = 0; i < want.size(); ++i) {
+                        ASSERT_NEAR(got[i], want[i], 1e-4 * std::max(1.0f, want[i])) << "t_begin " << t_begin << " " << i;
+                        total += got[i];
+                    }
+                    // every row's probabilities sum to 1: the sums total (rows) x (heads)
+                    EXPECT_NEAR(total, double(n_tok - t_begin) * p.n_head, 1e-3 * (n_tok - t_begin) * p.n_head);
+                }
+            }
+        }
+    }
 }
 
 }  // namespace

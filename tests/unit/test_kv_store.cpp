@@ -124,6 +124,43 @@ TEST(KvStore, MemoryLimitIsEnforcedWithoutPartialAppend) {
     EXPECT_TRUE(s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data()).ok());
 }
 
+// write_row (merging policies): overwrites one slot's K and V in the store's type, keeps its
+// position, bumps the epoch, rejects slots and heads outside the cache.
+TEST(KvStore, WriteRowOverwritesOneSlotInItsType) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+        auto kv = KvStore::create(small_cfg(t));
+        ASSERT_TRUE(kv.ok());
+        KvStore& s = **kv;
+        auto k = rows(6, 8, 0.0f), v = rows(6, 8, 100.0f);
+        std::vector<int32_t> pos = {3, 4, 7, 8, 9, 12};
+        ASSERT_TRUE(s.append(0, 1, 6, k.data(), 8, v.data(), 8, pos.data()).ok());
+        const uint64_t e0 = s.epoch();
+        const std::vector<float> nk = {0.5f, -1.25f, 2, 3, 4, 5, 6, 7}, nv = {-8, 9, 10, 11, 12, 13, 14, 15.5f};
+        ASSERT_TRUE(s.write_row(0, 1, 5, nk.data(), nv.data()).ok());
+        EXPECT_GT(s.epoch(), e0);
+        const AttnKvHead h = s.view(0, 1);
+        std::vector<float> got(8);
+        for (int kind = 0; kind < 2; ++kind) {
+            const void* page = (kind == 0 ? h.k_pages : h.v_pages)[5 / 4];
+            for (int d = 0; d < 8; ++d) {
+                const size_t i = size_t(5 % 4) * 8 + size_t(d);
+                got[size_t(d)] = t == DType::kF32 ? static_cast<const float*>(page)[i]
+                                 : t == DType::kF16 ? fp16_to_fp32(static_cast<const uint16_t*>(page)[i])
+                                                    : bf16_to_fp32(static_cast<const uint16_t*>(page)[i]);
+            }
+            EXPECT_EQ(got, kind == 0 ? nk : nv) << dtype_name(t);  // values exact in every type
+        }
+        if (t == DType::kF32) {
+            for (int i = 0; i < 5; ++i) EXPECT_EQ(read_k(s, 0, 1, i), float(i));  // others untouched
+        }
+        EXPECT_EQ(s.positions(0, 1)[5], 12);
+        EXPECT_FALSE(s.write_row(0, 1, 6, nk.data(), nv.data()).ok());
+        EXPECT_FALSE(s.write_row(0, 1, -1, nk.data(), nv.data()).ok());
+        EXPECT_FALSE(s.write_row(2, 0, 0, nk.data(), nv.data()).ok());
+        EXPECT_FALSE(s.write_row(0, 3, 0, nk.data(), nv.data()).ok());
+    }
+}
+
 TEST(KvStore, RejectsBadConfig) {
     KvStoreConfig c = small_cfg();
     c.page_size = 0;

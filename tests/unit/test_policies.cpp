@@ -14,21 +14,13 @@
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "policy/select.h"
+#include "policy_test_util.h"
 
 namespace hkv {
 namespace {
 
-std::unique_ptr<Policy> make(const std::string& spec) {
-    auto p = policy_create(spec);
-    EXPECT_TRUE(p.ok()) << spec << ": " << p.status().to_string();
-    return p.ok() ? std::move(p).value() : nullptr;
-}
-
-std::string error_of(const std::string& spec) {
-    auto p = policy_create(spec);
-    EXPECT_FALSE(p.ok()) << spec << " was accepted";
-    return p.ok() ? "" : p.status().to_string();
-}
+using test::error_of;
+using test::make;
 
 // A hand-built layer: heads with n slots each at positions 0..n-1 and given scores, plus the
 // plan buffers the engine would provide (n_keep preset to -1).
@@ -127,7 +119,7 @@ TEST(PolicySpec, BadSpecsGiveClearErrors) {
 }
 
 TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
-    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest"};
+    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "ems"};
     for (const std::string& name : names) {
         EXPECT_NE(policy_names().find(name), std::string::npos) << name;
         auto p = make(name == "full" ? name : name + ":budget=64");

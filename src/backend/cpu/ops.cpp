@@ -401,6 +401,7 @@ struct AttnJob {
     int64_t D, Dp;
     float* part_acc;        // [n_split, n_tok, n_head, head_dim] (n_split > 1)
     float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
+    float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kKind is the
@@ -513,6 +514,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             const float l = ws.l[size_t(r)];
             const float inv = l > 0.0f ? 1.0f / l : 0.0f;
             for (int64_t d = 0; d < D; ++d) o[d] = a[d] * inv;
+            if (jb.lse) jb.lse[row] = l > 0.0f ? ws.m[size_t(r)] + std::log(l) : -INFINITY;
         } else {
             const int64_t prow = int64_t(split) * jb.n_tok * p.n_head + row;
             std::memcpy(jb.part_acc + prow * D, a, size_t(D) * sizeof(float));
@@ -530,6 +532,7 @@ void attn_merge(const AttnJob& jb, int64_t row_begin, int64_t row_end) {
         for (int i = 0; i < jb.n_split; ++i) mx = std::max(mx, jb.part_ml[2 * (i * n_rows + row)]);
         float* o = jb.out + row * D;
         std::memset(o, 0, size_t(D) * sizeof(float));
+        if (jb.lse) jb.lse[row] = -INFINITY;
         if (mx == -INFINITY) continue;
         float l = 0.0f;
         for (int i = 0; i < jb.n_split; ++i) {
@@ -543,6 +546,7 @@ void attn_merge(const AttnJob& jb, int64_t row_begin, int64_t row_end) {
         }
         const float inv = 1.0f / l;
         for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+        if (jb.lse) jb.lse[row] = mx + std::log(l);
     }
 }
 
@@ -550,8 +554,13 @@ void attn_merge(const AttnJob& jb, int64_t row_begin, int64_t row_end) {
 
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out) {
+    attention(pool, p, q, qpos, n_tok, heads, out, nullptr);
+}
+
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out, float* lse) {
     if (n_tok <= 0) return;
-    if (use_ref()) return ref::attention(p, q, qpos, n_tok, heads, out);
+    if (use_ref()) return ref::attention(p, q, qpos, n_tok, heads, out, lse);
     HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0 && p.head_dim > 0 && p.page_size > 0,
                "n_head %d, n_head_kv %d, head_dim %d, page_size %d", int(p.n_head),
                int(p.n_head_kv), int(p.head_dim), int(p.page_size));
@@ -559,6 +568,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
                "kv type %s unsupported", dtype_name(p.kv_type));
     AttnJob jb{};
     jb.p = &p, jb.q = q, jb.qpos = qpos, jb.n_tok = n_tok, jb.heads = heads, jb.out = out;
+    jb.lse = lse;
     jb.group = p.n_head / p.n_head_kv;
     jb.D = p.head_dim, jb.Dp = (p.head_dim + 7) & ~int64_t(7);
     const int64_t n_qt = (n_tok + kQTok - 1) / kQTok;
@@ -601,6 +611,13 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     else pool.run(work);
     if (jb.n_split > 1)
         pool.parallel_for(n_tok * p.n_head, [&](int64_t b, int64_t e, int) { attn_merge(jb, b, e); });
+}
+
+void exp_shifted(float* x, int64_t n, float sub) {
+    const __m256 vs = _mm256_set1_ps(sub);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs)));
+    for (; i < n; ++i) x[i] = simd::exp_scalar(x[i] - sub);
 }
 
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {

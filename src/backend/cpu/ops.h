@@ -66,6 +66,15 @@ struct AttnParams {
 // softmax over tiles of slots); long decodes are split over slots across threads (split-K).
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out);
+// The same, also writing each query row's log-sum-exp of its scaled scores,
+//   lse[t, h] = log sum_{s visible} exp(scale * q[t,h,:]·K[s,:])   (-inf when nothing is visible),
+// so softmax probabilities can be recomputed later in one pass as exp(scale*q·k - lse) (EMS's
+// column sums, backend/cpu/scores.h attn_colsums). lse: [n_tok, n_head]; nullptr = not wanted.
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out, float* lse);
+
+// x[i] = e^(x[i] - sub) for n values (-inf gives 0), vectorised (max relative error ~2e-7).
+void exp_shifted(float* x, int64_t n, float sub);
 
 // Converts n f32 values to kv_type (f32/f16/bf16) at dst (KV writes).
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n);
@@ -76,9 +85,9 @@ void softmax(float* x, int64_t n);
 void swiglu(float* gate, const float* up, int64_t n);
 void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
           int64_t head_dim);
-// Materializes the scores row by row; double accumulation.
+// Materializes the scores row by row; double accumulation. lse as in hkv::attention (may be null).
 void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
-               const AttnKvHead* heads, float* out);
+               const AttnKvHead* heads, float* out, float* lse = nullptr);
 }  // namespace ref
 
 }  // namespace hkv

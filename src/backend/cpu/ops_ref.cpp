@@ -94,7 +94,7 @@ const void* kv_row(const void* const* pages, DType t, int32_t page_size, int32_t
 }  // namespace
 
 void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
-               const AttnKvHead* heads, float* out) {
+               const AttnKvHead* heads, float* out, float* lse) {
     HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "n_head %d, n_head_kv %d",
                int(p.n_head), int(p.n_head_kv));
     const int64_t D = p.head_dim;
@@ -126,6 +126,7 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
                 for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * kv_at(p.kv_type, vr, d);
             }
             for (int64_t d = 0; d < D; ++d) o[d] = sum > 0.0 ? float(acc[size_t(d)] / sum) : 0.0f;
+            if (lse) lse[it * p.n_head + ih] = sum > 0.0 ? float(mx + std::log(sum)) : -INFINITY;
         }
     }
 }

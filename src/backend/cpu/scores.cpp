@@ -29,9 +29,7 @@ void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int
     }
 }
 
-namespace {
-
-float dot(const float* a, const float* b, int32_t n) {
+float dot_f32(const float* a, const float* b, int32_t n) {
     __m256 acc = _mm256_setzero_ps();
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
@@ -41,8 +39,6 @@ float dot(const float* a, const float* b, int32_t n) {
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
 }
-
-}  // namespace
 
 void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                  int64_t t_begin, const AttnKvHead* heads, float* out, int64_t stride, bool accumulate) {
@@ -70,7 +66,7 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
                             sc[size_t(s)] = -INFINITY;
                             continue;
                         }
-                        sc[size_t(s)] = p.scale * dot(qr, keys.data() + s * hd, hd);
+                        sc[size_t(s)] = p.scale * dot_f32(qr, keys.data() + s * hd, hd);
                         mx = std::max(mx, sc[size_t(s)]);
                     }
                     if (mx == -INFINITY) continue;
@@ -82,6 +78,38 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
                     }
                     const float inv = float(1.0 / sum);
                     for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)] * inv;
+                }
+            }
+        }
+    });
+}
+
+void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                  int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride) {
+    const int32_t group = p.n_head / p.n_head_kv;
+    const int32_t hd = p.head_dim;
+    pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [n_slot]
+        for (int64_t ih = b; ih < e; ++ih) {
+            const AttnKvHead& h = heads[ih];
+            float* o = out + ih * stride;
+            if (h.n_slot == 0) continue;
+            keys.resize(size_t(h.n_slot) * size_t(hd));
+            sc.resize(size_t(h.n_slot));
+            for (int64_t s = 0; s < h.n_slot; ++s) {
+                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+            }
+            for (int64_t t = t_begin; t < n_tok; ++t) {
+                for (int32_t g = 0; g < group; ++g) {
+                    const int64_t row = t * p.n_head + ih * group + g;
+                    const float l = lse[row];
+                    if (l == -INFINITY) continue;
+                    const float* qr = q + row * hd;  // [head_dim]
+                    for (int64_t s = 0; s < h.n_slot; ++s) {
+                        sc[size_t(s)] = h.pos[s] > qpos[t] ? -INFINITY : p.scale * dot_f32(qr, keys.data() + s * hd, hd);
+                    }
+                    exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
+                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
                 }
             }
         }

@@ -20,6 +20,20 @@ namespace hkv {
 void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                  int64_t t_begin, const AttnKvHead* heads, float* out, int64_t stride, bool accumulate);
 
+// attn_colsums: the same column sums as attn_scores (accumulate = true), from the row log-sum-exp
+// that the attention kernel already produced (hkv::attention's lse output): one pass over q·k per
+// (row, slot) with no max / normalisation pass of its own,
+//   out[ih * stride + s] += sum_{t in [t_begin, n_tok), h in group(ih), pos[s] <= qpos[t]}
+//                            exp(scale * q[t,h,:]·K[s,:] - lse[t, h])
+// lse: [n_tok, n_head] (rows with lse = -inf see nothing and add nothing). Other shapes as
+// attn_scores. Half the dot products of attn_scores (which recomputes the max first).
+void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                  int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride);
+
+// sum a[i] * b[i] over n floats (AVX2 FMA, fixed summation order: the same inputs always give the
+// same result).
+float dot_f32(const float* a, const float* b, int32_t n);
+
 // Converts row s of a paged K or V (kv_type f32/f16/bf16, head_dim wide) to f32.
 void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
                  float* out);

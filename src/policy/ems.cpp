@@ -1,0 +1,284 @@
+// policy/ems.cpp — EMS (Li et al. 2024, arXiv 2412.08521): Global-Local score and head-wise
+// Evict-then-Merge with a zero class. Reconstruction of ../shared/docs/methods.md section 3.3; the
+// document's ⟨choice⟩ points are options.
+//
+// Score, per KV head (GQA: the engine's scores are summed over the group), for the candidate
+// slots [sinks, n - window):
+//   global  s_G(j) = colsum(j) / (n_past - pos(j))    attention accumulated over every query that
+//           could see the key (prompt and generated), divided by how many there were (causal-bias
+//           correction); the column sums come from the attention kernel's log-sum-exp in one pass
+//           (needs().lse_scores, backend/cpu/scores.h attn_colsums), no n x n matrix
+//   local   s_L(j) = attention of the last `window` queries of the step (decode: of the step's query)
+//   both divided by their maximum over the candidates, combined by score=max (default) | sum |
+//   global | local, then 1-D pooled (kernel, pool) for ranking.
+// Evict-then-merge, per head holding n > keep slots: sinks and window kept; the top keep - sinks -
+// window candidates by pooled score are retained and are the class centres; every other candidate
+// goes to its most similar centre (cosine of keys) when the similarity reaches the head's threshold
+// (default: the mean best similarity of the head's candidates, D2O-style; theta=X fixes it), else
+// to the zero class (evicted). All heads of a layer go through one batched zero-class pass
+// (policy/ems_merge.h); merged centres are written back into their slots (KeepPlan::writes) with
+// their score lanes summed, so later compactions weigh them by everything they absorbed.
+// mode=evict (no merging) and mode=merge (every candidate merged) are the ablations.
+// When: at the prompt's last chunk, and during decoding whenever a head holds more than
+// budget + window slots (the tokens that left the window are evicted or merged the same way), so
+// a long generation runs in bounded memory (decode=0 turns this off: generated tokens are appended,
+// as in the SnapKV family, for side-by-side comparisons with it).
+// adaptive=1: AdaKV-style per-head budgets from the layer's global top-(H * B') pooled scores with
+// floor alpha (B' = budget - sinks - window); the layer keeps H * budget slots as a uniform budget
+// would.
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/scores.h"
+#include "policy/ems_merge.h"
+#include "policy/select.h"
+
+namespace hkv {
+namespace {
+
+enum class Combine { kMax, kSum, kGlobal, kLocal };
+enum class Mode { kEvictThenMerge, kEvict, kMerge };
+
+struct EmsOptions {
+    SnapOptions snap;  // budget, window, sinks, kernel, pool
+    Combine combine = Combine::kMax;
+    Mode mode = Mode::kEvictThenMerge;
+    bool has_theta = false;
+    float theta = 0.0f;
+    EmsNorm norm = EmsNorm::kKeep;
+    bool adaptive = false;
+    double alpha = 0.2;
+    bool decode = true;  // decode-time compaction (decode=0: prompt only, as the SnapKV family)
+};
+
+class EmsPolicy final : public Policy {
+public:
+    explicit EmsPolicy(const EmsOptions& o) : o_(o) {}
+    std::string_view name() const override { return "ems"; }
+
+    PolicyNeeds needs() const override {
+        PolicyNeeds n;
+        n.attn_scores = true;
+        n.accumulate = true;
+        n.lse_scores = true;
+        n.n_local = o_.snap.evict.window;
+        n.decode_slack = o_.decode ? o_.snap.evict.window  // compaction when a head exceeds budget + window
+                                   : kNoDecodeEviction;
+        return n;
+    }
+
+    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+        int32_t cap = o_.snap.evict.budget;
+        if (o_.adaptive) {
+            const double bsel = double(selected());
+            cap = fixed() + int32_t(std::ceil((1.0 - o_.alpha) * double(shape.n_head_kv) * bsel + o_.alpha * bsel - 1e-9));
+        }
+        budget.init(shape.n_layer, shape.n_head_kv, cap);
+        return Status();
+    }
+
+    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
+        if (!v.prefill_last) return Status();
+        return compress(v, plan);
+    }
+    Status on_decode(const LayerView& v, KeepPlan& plan) override { return compress(v, plan); }
+
+private:
+    int32_t fixed() const { return o_.snap.evict.window + o_.snap.evict.sinks; }
+    int32_t selected() const { return o_.snap.evict.budget - fixed(); }
+
+    // Global-Local scores of head ih's candidates into sgl_[ih] (raw) and rank_[ih] (pooled).
+    void score_head(const LayerView& v, int32_t ih) {
+        const int32_t n = v.n_live[size_t(ih)], s0 = o_.snap.evict.sinks, w = o_.snap.evict.window;
+        const int32_t nc = n - w - s0;  // candidates [s0, n - w)
+        const float* lane = v.scores.data() + size_t(ih) * size_t(v.n_slot);
+        const float* loc = v.local_scores.data() + size_t(ih) * size_t(v.n_slot);
+        const int32_t* pos = v.pos.data() + size_t(ih) * size_t(v.n_slot);
+        std::vector<float>& g = sgl_[size_t(ih)];
+        g.resize(size_t(nc));
+        loc_.resize(size_t(nc));
+        float gm = 0.0f, lm = 0.0f;
+        for (int32_t j = 0; j < nc; ++j) {
+            const int32_t s = s0 + j;
+            g[size_t(j)] = lane[s] / float(std::max(1, v.n_past - pos[s]));
+            loc_[size_t(j)] = loc[s];
+            gm = std::max(gm, g[size_t(j)]), lm = std::max(lm, loc_[size_t(j)]);
+        }
+        const float gi = gm > 0.0f ? 1.0f / gm : 0.0f, li = lm > 0.0f ? 1.0f / lm : 0.0f;
+        for (int32_t j = 0; j < nc; ++j) {
+            const float a = g[size_t(j)] * gi, b = loc_[size_t(j)] * li;
+            g[size_t(j)] = o_.combine == Combine::kMax ? std::max(a, b)
+                           : o_.combine == Combine::kSum ? a + b
+                           : o_.combine == Combine::kGlobal ? a : b;
+        }
+        std::vector<float>& r = rank_[size_t(ih)];
+        r.resize(size_t(nc));
+        if (o_.snap.kernel > 1) pool1d(g.data(), nc, o_.snap.kernel, o_.snap.pool, r.data());
+        else r = g;
+    }
+
+    // Per-head keep counts: uniform budget, or the AdaKV allocation over the heads that exceed it.
+    void plan_keep(const LayerView& v) {
+        const int32_t nh = v.n_head_kv;
+        keep_.assign(size_t(nh), -1);
+        std::vector<int32_t> heads;
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            const int32_t b = o_.adaptive ? o_.snap.evict.budget : v.budget->at(v.il, ih);
+            if (b > 0 && v.n_live[size_t(ih)] > b) heads.push_back(ih), keep_[size_t(ih)] = b;
+        }
+        if (!o_.adaptive || heads.empty()) return;
+        const int32_t bsel = selected();
+        flat_.clear();
+        std::vector<int32_t> offset(heads.size() + 1, 0);
+        for (size_t j = 0; j < heads.size(); ++j) {
+            const std::vector<float>& r = rank_[size_t(heads[j])];
+            flat_.insert(flat_.end(), r.begin(), r.end());
+            offset[j + 1] = int32_t(flat_.size());
+        }
+        const int32_t total = int32_t(heads.size()) * bsel;
+        picks_.resize(size_t(total));
+        top_k_indices(flat_.data(), int32_t(flat_.size()), total, picks_.data(), order_);
+        std::vector<double> want(heads.size());
+        for (size_t j = 0, p = 0; j < heads.size(); ++j) {
+            int32_t c = 0;
+            while (p < picks_.size() && picks_[p] < offset[j + 1]) ++c, ++p;
+            want[j] = double(c) * (1.0 - o_.alpha) + o_.alpha * double(bsel);
+        }
+        const std::vector<int32_t> b = round_to_total(want, total);
+        for (size_t j = 0; j < heads.size(); ++j) {
+            const int32_t cand = offset[j + 1] - offset[j];
+            keep_[size_t(heads[j])] = fixed() + std::min(b[j], cand);
+        }
+    }
+
+    Status compress(const LayerView& v, KeepPlan& plan) {
+        const int32_t nh = v.n_head_kv, s0 = o_.snap.evict.sinks, w = o_.snap.evict.window, D = v.head_dim;
+        sgl_.resize(size_t(nh)), rank_.resize(size_t(nh));
+        bool any = false;
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            const int32_t b = o_.adaptive ? o_.snap.evict.budget : v.budget->at(v.il, ih);
+            if (b > 0 && v.n_live[size_t(ih)] > b) any = true;
+            if (v.n_live[size_t(ih)] > fixed()) score_head(v, ih);
+        }
+        if (!any) return Status();
+        plan_keep(v);
+        // retained centres per head, and the batch's shape
+        int32_t n_center = 0;
+        centers_.resize(size_t(nh));
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            centers_[size_t(ih)].clear();
+            if (keep_[size_t(ih)] < 0) continue;
+            const int32_t nc = v.n_live[size_t(ih)] - fixed();
+            const int32_t k = keep_[size_t(ih)] - fixed();
+            centers_[size_t(ih)].resize(size_t(k));
+            top_k_indices(rank_[size_t(ih)].data(), nc, k, centers_[size_t(ih)].data(), order_);
+            n_center = std::max(n_center, k);
+        }
+        batch_.resize(nh, v.n_slot, D, n_center);
+        batch_.has_fixed_theta = o_.has_theta, batch_.fixed_theta = o_.theta;
+        batch_.evict_only = o_.mode == Mode::kEvict, batch_.merge_all = o_.mode == Mode::kMerge;
+        batch_.norm = o_.norm;
+        const DType kvt = static_cast<DType>(v.kv_type);
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            if (keep_[size_t(ih)] < 0) continue;
+            const int32_t n = v.n_live[size_t(ih)];
+            const size_t h0 = size_t(ih) * size_t(v.n_slot);
+            const auto* kp = static_cast<const void* const*>(v.k_pages[size_t(ih)]);
+            const auto* vp = static_cast<const void* const*>(v.v_pages[size_t(ih)]);
+            const float* lane = v.scores.data() + h0;
+            for (int32_t s = s0; s < n - w; ++s) {
+                const size_t hs = h0 + size_t(s);
+                float* k = batch_.khat.data() + hs * size_t(D);
+                kv_read_row(kvt, kp, v.page_size, D, s, k);
+                kv_read_row(kvt, vp, v.page_size, D, s, batch_.v.data() + hs * size_t(D));
+                float nn = 0.0f;
+                for (int32_t d = 0; d < D; ++d) nn += k[d] * k[d];
+                nn = std::sqrt(nn);
+                const float inv = nn > 0.0f ? 1.0f / nn : 0.0f;
+                for (int32_t d = 0; d < D; ++d) k[d] *= inv;
+                batch_.knorm[hs] = nn;
+                batch_.w[hs] = sgl_[size_t(ih)][size_t(s - s0)] + 1e-6f;  // never a zero total weight
+                batch_.lane[hs] = lane[s];
+                batch_.role[hs] = kEmsTbm;
+            }
+            const std::vector<int32_t>& cs = centers_[size_t(ih)];
+            for (size_t c = 0; c < cs.size(); ++c) {
+                const int32_t slot = s0 + cs[c];
+                batch_.role[h0 + size_t(slot)] = int32_t(c) + 1;
+                batch_.center_slot[size_t(ih) * size_t(n_center + 1) + c + 1] = slot;
+            }
+        }
+        ems_merge_batched(batch_);
+        // the plan: sinks, centres, window kept; centres that absorbed slots rewritten
+        writes_.clear();
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            if (keep_[size_t(ih)] < 0) continue;
+            const int32_t n = v.n_live[size_t(ih)];
+            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+            int32_t m = 0;
+            for (int32_t s = 0; s < s0; ++s) idx[m++] = s;
+            const std::vector<int32_t>& cs = centers_[size_t(ih)];
+            for (size_t c = 0; c < cs.size(); ++c) {
+                idx[m++] = s0 + cs[c];
+                const size_t hc = size_t(ih) * size_t(n_center + 1) + c + 1;
+                if (batch_.count[hc] <= 1) continue;  // nothing merged: the row stays bit for bit
+                SlotWrite sw;
+                sw.head = ih, sw.slot = s0 + cs[c];
+                sw.k = batch_.out_k.data() + hc * size_t(D);
+                sw.v = batch_.out_v.data() + hc * size_t(D);
+                sw.score = batch_.acc_lane[hc];
+                writes_.push_back(sw);
+            }
+            for (int32_t s = n - w; s < n; ++s) idx[m++] = s;
+            plan.n_keep[size_t(ih)] = m;
+        }
+        plan.writes = writes_;
+        return Status();
+    }
+
+    EmsOptions o_;
+    std::vector<std::vector<float>> sgl_, rank_;  // [n_head_kv][candidates] raw and pooled s_GL
+    std::vector<std::vector<int32_t>> centers_;   // [n_head_kv][kept candidates] (candidate index)
+    std::vector<float> loc_, flat_;
+    std::vector<int32_t> keep_, picks_, order_;
+    EmsBatch batch_;
+    std::vector<SlotWrite> writes_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
+    EmsOptions o;
+    HKV_TRY(read_evict_options(spec, 32, 4, &o.snap.evict));
+    if (o.snap.evict.window < 1) {
+        return Status::invalid("ems: window=0: the local score needs at least one recent query");
+    }
+    HKV_ASSIGN_OR_RETURN(int64_t kernel, spec.get_int("kernel", 7, 1, 255));
+    if (kernel % 2 == 0) return Status::invalid("ems: kernel=%lld must be odd", (long long)kernel);
+    o.snap.kernel = int32_t(kernel);
+    HKV_ASSIGN_OR_RETURN(std::string pool, spec.get_choice("pool", "max", {"max", "avg"}));
+    o.snap.pool = pool == "max" ? PoolKind::kMax : PoolKind::kAvg;
+    HKV_ASSIGN_OR_RETURN(std::string score, spec.get_choice("score", "max", {"max", "sum", "global", "local"}));
+    o.combine = score == "max" ? Combine::kMax : score == "sum" ? Combine::kSum
+                : score == "global" ? Combine::kGlobal : Combine::kLocal;
+    HKV_ASSIGN_OR_RETURN(std::string mode, spec.get_choice("mode", "etm", {"etm", "evict", "merge"}));
+    o.mode = mode == "etm" ? Mode::kEvictThenMerge : mode == "evict" ? Mode::kEvict : Mode::kMerge;
+    o.has_theta = spec.has("theta");
+    HKV_ASSIGN_OR_RETURN(double theta, spec.get_float("theta", 0.0, -1.0, 1.0));
+    o.theta = float(theta);
+    if (o.has_theta && o.mode != Mode::kEvictThenMerge) {
+        return Status::invalid("ems: theta applies to mode=etm only (mode=%s)", mode.c_str());
+    }
+    HKV_ASSIGN_OR_RETURN(std::string norm, spec.get_choice("norm", "keep", {"keep", "mean"}));
+    o.norm = norm == "keep" ? EmsNorm::kKeep : EmsNorm::kMean;
+    HKV_ASSIGN_OR_RETURN(int64_t adaptive, spec.get_int("adaptive", 0, 0, 1));
+    o.adaptive = adaptive == 1;
+    HKV_ASSIGN_OR_RETURN(double alpha, spec.get_float("alpha", 0.2, 0.0, 1.0));
+    o.alpha = alpha;
+    if (spec.has("alpha") && !o.adaptive) return Status::invalid("ems: alpha needs adaptive=1");
+    HKV_ASSIGN_OR_RETURN(int64_t decode, spec.get_int("decode", 1, 0, 1));
+    o.decode = decode == 1;
+    return std::unique_ptr<Policy>(new EmsPolicy(o));
+}
+
+}  // namespace hkv
