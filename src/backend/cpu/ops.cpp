@@ -10,6 +10,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "backend/cpu/ops.h"
@@ -581,6 +582,16 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
     const int64_t n_units = n_base * jb.n_split;
+    // Split-K: the unit that finishes last among the n_split units of one (query tile, KV head)
+    // merges their partial rows in the same pool run (no second fork-join per layer). The acq_rel
+    // increments order every unit's partial writes before the merge reads them.
+    thread_local std::unique_ptr<std::atomic<int32_t>[]> split_done;
+    thread_local int64_t split_done_cap = 0;
+    if (jb.n_split > 1) {
+        if (split_done_cap < n_base) split_done.reset(new std::atomic<int32_t>[size_t(n_base)]), split_done_cap = n_base;
+        for (int64_t i = 0; i < n_base; ++i) split_done[size_t(i)].store(0, std::memory_order_relaxed);
+    }
+    std::atomic<int32_t>* const done = split_done.get();  // the caller's (thread_local) counters
     using UnitFn = void (*)(const AttnJob&, AttnScratch&, int32_t, int64_t, int64_t, int);
     const bool side = jb.D % 8 != 0;
     const UnitFn unit = side ? attn_unit<0, true>
@@ -594,13 +605,19 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
             const int64_t rest = u / jb.n_split;
             const int32_t kvh = int32_t(rest % p.n_head_kv);
             const int64_t qt = n_qt - 1 - rest / p.n_head_kv;  // later tokens see more: start there
-            unit(jb, ws, kvh, qt * kQTok, std::min(n_tok, (qt + 1) * kQTok), split);
+            const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
+            unit(jb, ws, kvh, t0, t1, split);
+            if (jb.n_split > 1 &&
+                done[rest].fetch_add(1, std::memory_order_acq_rel) == jb.n_split - 1) {
+                for (int64_t it = t0; it < t1; ++it) {
+                    const int64_t row0 = it * p.n_head + int64_t(kvh) * jb.group;
+                    attn_merge(jb, row0, row0 + jb.group);
+                }
+            }
         }
     };
     if (nth == 1 || n_units == 1) work(0, 1);
     else pool.run(work);
-    if (jb.n_split > 1)
-        pool.parallel_for(n_tok * p.n_head, [&](int64_t b, int64_t e, int) { attn_merge(jb, b, e); });
 }
 
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {
