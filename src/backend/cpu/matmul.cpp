@@ -31,6 +31,24 @@ int64_t decode_chunk(int64_t n_out, int nth) {
     return std::max<int64_t>(kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * nth) + 3) / 4 * 4));
 }
 
+// y[0, nr) = rows [r0, r0 + nr) of W · xq, kRowQuantum rows per kernel call, each call first
+// prefetching the rows kPrefetchRows ahead: decode streams every weight once from DRAM, and the
+// hardware prefetcher restarts at every chunk (and 4 KiB page) a thread jumps to.
+constexpr int64_t kPrefetchRows = 8;
+void matvec_rows(const QuantKernels& k, const WeightView& w, int64_t r0, int64_t nr, const void* xq, float* y) {
+    const size_t rb = w.row_bytes();
+    const uint8_t* base = static_cast<const uint8_t*>(w.data);
+    for (int64_t r = 0; r < nr; r += kRowQuantum) {
+        const int64_t pr = r0 + r + kPrefetchRows;
+        if (pr < w.n_out) {
+            const uint8_t* p = base + size_t(pr) * rb;
+            const size_t bytes = size_t(std::min(kRowQuantum, w.n_out - pr)) * rb;
+            for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+        }
+        k.vec_dot_rows(w.type, w.n_in, base + size_t(r0 + r) * rb, rb, std::min(kRowQuantum, nr - r), xq, y + r);
+    }
+}
+
 // xq[i] = x [n_in] quantized to vec_dot_type(ws[i]->type), once per distinct type, in scratch
 // (f32 weights get x itself).
 void quantize_activation(const WeightView* const* ws, int n, const float* x, std::vector<uint8_t>& scratch,
@@ -135,13 +153,12 @@ void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const flo
             while (c >= first[i + 1]) ++i;
             const WeightView& w = *ws[i];
             const int64_t r0 = (c - first[i]) * chunk[i], nr = std::min(w.n_out, r0 + chunk[i]) - r0;
-            const uint8_t* wr = static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes();
             float* y = outs[i].y + r0;
             if (!outs[i].accumulate) {
-                k.vec_dot_rows(w.type, w.n_in, wr, w.row_bytes(), nr, xq[i], y);
+                matvec_rows(k, w, r0, nr, xq[i], y);
             } else {
                 float t[kDecodeChunk];  // [nr]
-                k.vec_dot_rows(w.type, w.n_in, wr, w.row_bytes(), nr, xq[i], t);
+                matvec_rows(k, w, r0, nr, xq[i], t);
                 add_inplace(y, t, nr);
             }
         }
@@ -161,16 +178,13 @@ void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView&
     const int64_t chunk = decode_chunk(n_ff, pool.n_threads());
     const int64_t n_chunks = (n_ff + chunk - 1) / chunk;
     const QuantKernels& k = quant_kernels();
-    const size_t g_row = w_gate.row_bytes(), u_row = w_up.row_bytes();
     std::atomic<int64_t> next{0};
     auto work = [&](int, int) {
         for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
             const int64_t r0 = c * chunk, nr = std::min(n_ff, r0 + chunk) - r0;
             float up[kDecodeChunk];  // [nr]
-            k.vec_dot_rows(w_gate.type, w_gate.n_in, static_cast<const uint8_t*>(w_gate.data) + size_t(r0) * g_row,
-                           g_row, nr, xq[0], out + r0);
-            k.vec_dot_rows(w_up.type, w_up.n_in, static_cast<const uint8_t*>(w_up.data) + size_t(r0) * u_row,
-                           u_row, nr, xq[1], up);
+            matvec_rows(k, w_gate, r0, nr, xq[0], out + r0);
+            matvec_rows(k, w_up, r0, nr, xq[1], up);
             swiglu(out + r0, up, nr);
         }
     };
