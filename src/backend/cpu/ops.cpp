@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/ops.h"
 #include "core/assert.h"
 #include "core/cpu.h"
@@ -402,6 +403,7 @@ struct AttnJob {
     int64_t D, Dp;
     float* part_acc;        // [n_split, n_tok, n_head, head_dim] (n_split > 1)
     float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
+    bool f16_512 = false;   // f16 rows, Dp % 16 == 0, AVX-512: QK and PV through attn512::
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kKind is the
@@ -459,6 +461,10 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             kv_rows_prefetch(p.kv_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
+        if constexpr (kKind == 1 && !kSide) {
+            if (jb.f16_512)
+                for (; r < n_row; r += 4) attn512::qk_f16(qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
+        }
         for (; r + 4 <= n_row; r += 4) qk_rows<4, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
         switch (n_row - r) {
             case 3: qk_rows<3, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
@@ -496,7 +502,13 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             ws.m[size_t(r)] = m_new;
         }
         const float* al = ws.alpha.data();
-        for (r = 0; r + 4 <= n_row; r += 4)
+        r = 0;
+        if constexpr (kKind == 1 && !kSide) {
+            if (jb.f16_512)
+                for (; r < n_row; r += 4)
+                    attn512::pv_f16(sc + r * kTile, kTile, al + r, std::min(4, n_row - r), vrows, n, Dp, acc + r * Dp);
+        }
+        for (; r + 4 <= n_row; r += 4)
             pv_rows<4, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp);
         switch (n_row - r) {
             case 3: pv_rows<3, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
@@ -582,6 +594,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
     const int64_t n_units = n_base * jb.n_split;
+    jb.f16_512 = p.kv_type == DType::kF16 && jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
     // Split-K: the unit that finishes last among the n_split units of one (query tile, KV head)
     // merges their partial rows in the same pool run (no second fork-join per layer). The acq_rel
     // increments order every unit's partial writes before the merge reads them.
