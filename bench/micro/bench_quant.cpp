@@ -1,7 +1,8 @@
 // Microbenchmarks of backend/cpu/quant.h and matmul.h: vec_dot per weight type (one 4096-element row,
 // L1-resident: kernel throughput) and matmul at 4096 x 4096 for m = 1 (decode matvec: weight
 // streaming, bytes/s = weight bytes read per second) and m = 64 (prefill tile reuse; bytes/s is
-// weight bytes per second, GFLOPS as a counter). Threads: all hardware threads.
+// weight bytes per second, GFLOPS as a counter); bm_decode_fused: separate vs fused decode matvecs.
+// Threads: all hardware threads.
 #include <benchmark/benchmark.h>
 
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "backend/cpu/matmul.h"
+#include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
 
 namespace hkv {
@@ -75,6 +77,41 @@ void bm_matmul(benchmark::State& state) {
     state.SetLabel(std::string(dtype_name(t)) + " threads=" + std::to_string(pool.n_threads()));
 }
 
+// One decode layer's Q/K/V and gate/up matvecs at llama-3.2-1b shapes (q4_K, n_embd 2048, KV 512,
+// n_ff 8192): fused = 0 runs them as separate matmul() calls (+ swiglu), fused = 1 as matvec_multi
+// and matvec_swiglu (one pool run each). The difference is the fork-join cost of 3 pool runs.
+void bm_decode_fused(benchmark::State& state) {
+    const bool fused = state.range(0) != 0;
+    const DType t = DType::kQ4_K;
+    const int64_t d = 2048, d_kv = 512, n_ff = 8192;
+    const std::vector<uint8_t>& wq_q = weights(t, d, d);
+    const std::vector<uint8_t>& wq_kv = weights(t, d, d_kv);  // K and V share their (synthetic) rows
+    const std::vector<uint8_t>& wq_ff = weights(t, d, n_ff);   // gate and up likewise
+    const WeightView wq{wq_q.data(), t, d, d}, wk{wq_kv.data(), t, d, d_kv}, wv = wk;
+    const WeightView wg{wq_ff.data(), t, d, n_ff}, wu = wg;
+    const std::vector<float> x = randn(size_t(d), 4);
+    std::vector<float> q(static_cast<size_t>(d)), k(static_cast<size_t>(d_kv)), v(k), g(static_cast<size_t>(n_ff)), u(g);
+    std::vector<uint8_t> scratch;
+    static ThreadPool pool(0);
+    for (auto _ : state) {
+        if (fused) {
+            const MatvecOut qkv[3] = {{&wq, q.data()}, {&wk, k.data()}, {&wv, v.data()}};
+            matvec_multi(pool, qkv, 3, x.data(), scratch);
+            matvec_swiglu(pool, wg, wu, x.data(), g.data(), scratch);
+        } else {
+            matmul(pool, wq, x.data(), 1, q.data(), scratch);
+            matmul(pool, wk, x.data(), 1, k.data(), scratch);
+            matmul(pool, wv, x.data(), 1, v.data(), scratch);
+            matmul(pool, wg, x.data(), 1, g.data(), scratch);
+            matmul(pool, wu, x.data(), 1, u.data(), scratch);
+            swiglu(g.data(), u.data(), n_ff);
+        }
+        benchmark::DoNotOptimize(g.data());
+    }
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(wq_q.size() + 2 * wq_kv.size() + 2 * wq_ff.size()));
+    state.SetLabel(std::string(fused ? "fused" : "separate") + " threads=" + std::to_string(pool.n_threads()));
+}
+
 void type_args(benchmark::internal::Benchmark* b) {
     for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i) b->Arg(i);
 }
@@ -85,6 +122,7 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(bm_vec_dot)->Apply(type_args);
 BENCHMARK(bm_matmul)->Apply(matmul_args)->ArgNames({"type", "m"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(bm_decode_fused)->Arg(0)->Arg(1)->ArgName("fused")->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace hkv

@@ -37,6 +37,19 @@ void add_bias_rows(float* y, const std::vector<float>& bias, int32_t n) {
     for (int32_t r = 0; r < n; ++r) add_inplace(y + r * d, bias.data(), d);
 }
 
+// x[t] += W · in[t] for the n rows of the chunk (a sublayer's output added to the residual stream);
+// decode adds inside the matvec's pool run instead of a separate pass.
+void residual_matmul(ThreadPool& pool, const WeightView& w, const float* in, int32_t n, ForwardScratch& s) {
+    if (n == 1) {
+        const MatvecOut o{&w, s.x.data(), true};
+        matvec_multi(pool, &o, 1, in, s.mm_scratch);
+        return;
+    }
+    matmul(pool, w, in, n, s.out.data(), s.mm_scratch);
+    const int64_t d = w.n_out;
+    for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+}
+
 }  // namespace
 
 Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardScratch& s,
@@ -68,9 +81,14 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
         const LayerWeights& L = model.layers()[size_t(il)];
         // ---- attention ----
         rmsnorm_rows(pool, s.x.data(), L.attn_norm.data(), s.xn.data(), n, d, c.rms_eps);
-        matmul(pool, L.wq, s.xn.data(), n, s.q.data(), s.mm_scratch);
-        matmul(pool, L.wk, s.xn.data(), n, s.k.data(), s.mm_scratch);
-        matmul(pool, L.wv, s.xn.data(), n, s.v.data(), s.mm_scratch);
+        if (n == 1) {  // decode: Q, K and V in one pool run
+            const MatvecOut qkv[3] = {{&L.wq, s.q.data()}, {&L.wk, s.k.data()}, {&L.wv, s.v.data()}};
+            matvec_multi(pool, qkv, 3, s.xn.data(), s.mm_scratch);
+        } else {
+            matmul(pool, L.wq, s.xn.data(), n, s.q.data(), s.mm_scratch);
+            matmul(pool, L.wk, s.xn.data(), n, s.k.data(), s.mm_scratch);
+            matmul(pool, L.wv, s.xn.data(), n, s.v.data(), s.mm_scratch);
+        }
         if (c.qkv_bias) {
             add_bias_rows(s.q.data(), L.bq, n);
             add_bias_rows(s.k.data(), L.bk, n);
@@ -93,18 +111,20 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
             HKV_TRY(rt->after_layer(il, info.decode, info.prefill_last, pos0 + n, kv, pool, ap, s.q.data(),
                                     s.pos.data(), n));
         }
-        matmul(pool, L.wo, s.attn.data(), n, s.out.data(), s.mm_scratch);
-        for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+        residual_matmul(pool, L.wo, s.attn.data(), n, s);
 
         // ---- feed-forward (SwiGLU) ----
         rmsnorm_rows(pool, s.x.data(), L.ffn_norm.data(), s.xn.data(), n, d, c.rms_eps);
-        matmul(pool, L.w_gate, s.xn.data(), n, s.gate.data(), s.mm_scratch);
-        matmul(pool, L.w_up, s.xn.data(), n, s.up.data(), s.mm_scratch);
-        pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
-            for (int64_t t = b; t < e; ++t) swiglu(s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
-        });
-        matmul(pool, L.w_down, s.gate.data(), n, s.out.data(), s.mm_scratch);
-        for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+        if (n == 1) {  // decode: gate, up and SwiGLU in one pool run
+            matvec_swiglu(pool, L.w_gate, L.w_up, s.xn.data(), s.gate.data(), s.mm_scratch);
+        } else {
+            matmul(pool, L.w_gate, s.xn.data(), n, s.gate.data(), s.mm_scratch);
+            matmul(pool, L.w_up, s.xn.data(), n, s.up.data(), s.mm_scratch);
+            pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+                for (int64_t t = b; t < e; ++t) swiglu(s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
+            });
+        }
+        residual_matmul(pool, L.w_down, s.gate.data(), n, s);
     }
 
     // ---- output ----

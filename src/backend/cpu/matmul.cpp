@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
 #include "core/assert.h"
 
@@ -22,6 +23,61 @@ namespace {
 constexpr size_t kTileBytes = 48 * 1024;  // weight bytes per tile: stays in L2 next to the activations
 constexpr int64_t kRowQuantum = 4;         // vec_dot_rows does 4 rows per pass
 constexpr int64_t kDecodeChunk = 64;       // most weight rows per work item of a matvec
+constexpr int kMaxFused = 4;               // most outputs of one fused matvec
+
+// Rows per work item of a matvec over n_out rows: a multiple of kRowQuantum (so every row goes
+// through the same 4-row kernel whatever the chunking), <= kDecodeChunk, ~8 items per thread.
+int64_t decode_chunk(int64_t n_out, int nth) {
+    return std::max<int64_t>(kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * nth) + 3) / 4 * 4));
+}
+
+// y[0, nr) = rows [r0, r0 + nr) of W · xq, kRowQuantum rows per kernel call, each call first
+// prefetching the rows kPrefetchRows ahead: decode streams every weight once from DRAM, and the
+// hardware prefetcher restarts at every chunk (and 4 KiB page) a thread jumps to.
+constexpr int64_t kPrefetchRows = 8;
+void matvec_rows(const QuantKernels& k, const WeightView& w, int64_t r0, int64_t nr, const void* xq, float* y) {
+    const size_t rb = w.row_bytes();
+    const uint8_t* base = static_cast<const uint8_t*>(w.data);
+    for (int64_t r = 0; r < nr; r += kRowQuantum) {
+        const int64_t pr = r0 + r + kPrefetchRows;
+        if (pr < w.n_out) {
+            const uint8_t* p = base + size_t(pr) * rb;
+            const size_t bytes = size_t(std::min(kRowQuantum, w.n_out - pr)) * rb;
+            for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+        }
+        k.vec_dot_rows(w.type, w.n_in, base + size_t(r0 + r) * rb, rb, std::min(kRowQuantum, nr - r), xq, y + r);
+    }
+}
+
+// xq[i] = x [n_in] quantized to vec_dot_type(ws[i]->type), once per distinct type, in scratch
+// (f32 weights get x itself).
+void quantize_activation(const WeightView* const* ws, int n, const float* x, std::vector<uint8_t>& scratch,
+                         const void** xq) {
+    HKV_ASSERT(n >= 1 && n <= kMaxFused, "fused matvec: %d outputs (1..%d)", n, kMaxFused);
+    const int64_t n_in = ws[0]->n_in;
+    DType vts[kMaxFused];
+    size_t offs[kMaxFused], total = 0;
+    int slot[kMaxFused], n_vt = 0;
+    for (int i = 0; i < n; ++i) {
+        HKV_ASSERT(ws[i]->n_in == n_in && dtype_row_ok(ws[i]->type, n_in),
+                   "fused matvec: output %d has n_in %lld (type %s), expected %lld", i,
+                   (long long)ws[i]->n_in, dtype_name(ws[i]->type), (long long)n_in);
+        const DType vt = vec_dot_type(ws[i]->type);
+        int j = 0;
+        while (j < n_vt && vts[j] != vt) ++j;
+        if (j == n_vt) {
+            vts[n_vt] = vt, offs[n_vt] = total, ++n_vt;
+            if (vt != DType::kF32) total += (dtype_row_size(vt, n_in) + 63) / 64 * 64;
+        }
+        slot[i] = j;
+    }
+    if (scratch.size() < total) scratch.resize(total);
+    const QuantKernels& k = quant_kernels();
+    for (int j = 0; j < n_vt; ++j)
+        if (vts[j] != DType::kF32) k.quantize_row(vts[j], x, scratch.data() + offs[j], n_in);
+    for (int i = 0; i < n; ++i)
+        xq[i] = vts[slot[i]] == DType::kF32 ? static_cast<const void*>(x) : scratch.data() + offs[slot[i]];
+}
 
 }  // namespace
 
@@ -51,24 +107,13 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, fl
     const uint8_t* xb = static_cast<const uint8_t*>(xq);
 
     if (m == 1) {
-        // Chunks of kDecodeChunk rows handed out through an atomic counter: contiguous enough for the
+        // Chunks handed out through an atomic counter (matvec_multi): contiguous enough for the
         // hardware prefetcher, and a thread the OS preempts (2 cores shared with other jobs) only
         // delays its current chunk instead of half the matrix.
-        const int64_t chunk = std::max<int64_t>(
-            kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * pool.n_threads()) + 3) / 4 * 4));
-        const int64_t n_chunks = (n_out + chunk - 1) / chunk;
-        std::atomic<int64_t> next{0};
-        auto work = [&](int, int) {
-            for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
-                const int64_t r0 = c * chunk, r1 = std::min(n_out, r0 + chunk);
-                k.vec_dot_rows(w.type, n_in, wb + size_t(r0) * w_row, w_row, r1 - r0, xq, y + r0);
-            }
-        };
-        if (n_chunks == 1) work(0, 1);
-        else pool.run(work);
+        const MatvecOut out{&w, y, false};
+        matvec_multi(pool, &out, 1, x, scratch);
         return;
     }
-
     int64_t tile = int64_t(kTileBytes / std::max<size_t>(w_row, 1));
     tile = std::clamp<int64_t>(tile / kRowQuantum * kRowQuantum, kRowQuantum, 256);
     // Prefer more, smaller tiles over idle threads when n_out is small.
@@ -85,6 +130,65 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, fl
         }
     };
     if (n_tiles == 1) work(0, 1);
+    else pool.run(work);
+}
+
+void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const float* x,
+                  std::vector<uint8_t>& scratch) {
+    const WeightView* ws[kMaxFused];
+    for (int i = 0; i < n_outs && i < kMaxFused; ++i) ws[i] = outs[i].w;
+    const void* xq[kMaxFused];
+    quantize_activation(ws, n_outs, x, scratch, xq);
+    int64_t chunk[kMaxFused], first[kMaxFused + 1];  // output i owns work items first[i] .. first[i+1]-1
+    first[0] = 0;
+    for (int i = 0; i < n_outs; ++i) {
+        chunk[i] = decode_chunk(ws[i]->n_out, pool.n_threads());
+        first[i + 1] = first[i] + (ws[i]->n_out + chunk[i] - 1) / chunk[i];
+    }
+    const QuantKernels& k = quant_kernels();
+    std::atomic<int64_t> next{0};
+    auto work = [&](int, int) {
+        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < first[n_outs];) {
+            int i = 0;
+            while (c >= first[i + 1]) ++i;
+            const WeightView& w = *ws[i];
+            const int64_t r0 = (c - first[i]) * chunk[i], nr = std::min(w.n_out, r0 + chunk[i]) - r0;
+            float* y = outs[i].y + r0;
+            if (!outs[i].accumulate) {
+                matvec_rows(k, w, r0, nr, xq[i], y);
+            } else {
+                float t[kDecodeChunk];  // [nr]
+                matvec_rows(k, w, r0, nr, xq[i], t);
+                add_inplace(y, t, nr);
+            }
+        }
+    };
+    if (first[n_outs] <= 1) work(0, 1);
+    else pool.run(work);
+}
+
+void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView& w_up, const float* x,
+                   float* out, std::vector<uint8_t>& scratch) {
+    HKV_ASSERT(w_gate.n_out == w_up.n_out, "matvec_swiglu: gate has %lld rows, up %lld",
+               (long long)w_gate.n_out, (long long)w_up.n_out);
+    const WeightView* ws[2] = {&w_gate, &w_up};
+    const void* xq[2];
+    quantize_activation(ws, 2, x, scratch, xq);
+    const int64_t n_ff = w_gate.n_out;
+    const int64_t chunk = decode_chunk(n_ff, pool.n_threads());
+    const int64_t n_chunks = (n_ff + chunk - 1) / chunk;
+    const QuantKernels& k = quant_kernels();
+    std::atomic<int64_t> next{0};
+    auto work = [&](int, int) {
+        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
+            const int64_t r0 = c * chunk, nr = std::min(n_ff, r0 + chunk) - r0;
+            float up[kDecodeChunk];  // [nr]
+            matvec_rows(k, w_gate, r0, nr, xq[0], out + r0);
+            matvec_rows(k, w_up, r0, nr, xq[1], up);
+            swiglu(out + r0, up, nr);
+        }
+    };
+    if (n_chunks == 1) work(0, 1);
     else pool.run(work);
 }
 

@@ -29,6 +29,26 @@ struct WeightView {
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, float* y,
             std::vector<uint8_t>& scratch);
 
+// ---- decode (m = 1): several matvecs over one activation row in ONE pool run ----
+// A decode step is a chain of small matvecs; each pool run is a fork-join (wake, work, join), so
+// the per-layer run count is what limits a small model's decode. These fuse the matvecs that read
+// the same input row: Q/K/V, and gate/up with SwiGLU applied in the same run.
+struct MatvecOut {
+    const WeightView* w = nullptr;  // [n_out, n_in]; every output of one call has the same n_in
+    float* y = nullptr;             // [n_out]
+    bool accumulate = false;        // y += W·x (residual add) instead of y = W·x
+};
+// y_i (+)= W_i · x for i in [0, n_outs), x: [n_in] f32, quantized once per distinct vec_dot_type.
+// Work items are chunks of <= 64 rows of every output, handed out through one atomic counter.
+// Each row's value is bit-identical to matmul(m = 1) (same kernel, chunks are multiples of 4 rows).
+void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const float* x,
+                  std::vector<uint8_t>& scratch);
+// out[r] = silu((W_gate·x)[r]) * (W_up·x)[r] for r in [0, n_ff): the decode FFN's first half in
+// one pool run (each chunk computes its gate and up rows, then swiglu() on them). x: [n_in],
+// out: [n_ff]. Bit-identical to two matmul() calls followed by swiglu().
+void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView& w_up, const float* x,
+                   float* out, std::vector<uint8_t>& scratch);
+
 // Scalar reference: dequantize each weight row, quantize nothing, accumulate in double.
 // (Differs from matmul() by the activation-quantization error; tests use a tolerance.)
 void matmul_ref(const WeightView& w, const float* x, int64_t m, float* y);

@@ -10,8 +10,10 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/ops.h"
 #include "core/assert.h"
 #include "core/cpu.h"
@@ -402,6 +404,7 @@ struct AttnJob {
     float* part_acc;        // [n_split, n_tok, n_head, head_dim] (n_split > 1)
     float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
+    bool f16_512 = false;   // f16 rows, Dp % 16 == 0, AVX-512: QK and PV through attn512::
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kKind is the
@@ -459,6 +462,10 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             kv_rows_prefetch(p.kv_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
+        if constexpr (kKind == 1 && !kSide) {
+            if (jb.f16_512)
+                for (; r < n_row; r += 4) attn512::qk_f16(qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
+        }
         for (; r + 4 <= n_row; r += 4) qk_rows<4, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
         switch (n_row - r) {
             case 3: qk_rows<3, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
@@ -496,7 +503,13 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             ws.m[size_t(r)] = m_new;
         }
         const float* al = ws.alpha.data();
-        for (r = 0; r + 4 <= n_row; r += 4)
+        r = 0;
+        if constexpr (kKind == 1 && !kSide) {
+            if (jb.f16_512)
+                for (; r < n_row; r += 4)
+                    attn512::pv_f16(sc + r * kTile, kTile, al + r, std::min(4, n_row - r), vrows, n, Dp, acc + r * Dp);
+        }
+        for (; r + 4 <= n_row; r += 4)
             pv_rows<4, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp);
         switch (n_row - r) {
             case 3: pv_rows<3, kKind>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
@@ -591,6 +604,17 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
     const int64_t n_units = n_base * jb.n_split;
+    jb.f16_512 = p.kv_type == DType::kF16 && jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
+    // Split-K: the unit that finishes last among the n_split units of one (query tile, KV head)
+    // merges their partial rows in the same pool run (no second fork-join per layer). The acq_rel
+    // increments order every unit's partial writes before the merge reads them.
+    thread_local std::unique_ptr<std::atomic<int32_t>[]> split_done;
+    thread_local int64_t split_done_cap = 0;
+    if (jb.n_split > 1) {
+        if (split_done_cap < n_base) split_done.reset(new std::atomic<int32_t>[size_t(n_base)]), split_done_cap = n_base;
+        for (int64_t i = 0; i < n_base; ++i) split_done[size_t(i)].store(0, std::memory_order_relaxed);
+    }
+    std::atomic<int32_t>* const done = split_done.get();  // the caller's (thread_local) counters
     using UnitFn = void (*)(const AttnJob&, AttnScratch&, int32_t, int64_t, int64_t, int);
     const bool side = jb.D % 8 != 0;
     const UnitFn unit = side ? attn_unit<0, true>
@@ -604,13 +628,19 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
             const int64_t rest = u / jb.n_split;
             const int32_t kvh = int32_t(rest % p.n_head_kv);
             const int64_t qt = n_qt - 1 - rest / p.n_head_kv;  // later tokens see more: start there
-            unit(jb, ws, kvh, qt * kQTok, std::min(n_tok, (qt + 1) * kQTok), split);
+            const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
+            unit(jb, ws, kvh, t0, t1, split);
+            if (jb.n_split > 1 &&
+                done[rest].fetch_add(1, std::memory_order_acq_rel) == jb.n_split - 1) {
+                for (int64_t it = t0; it < t1; ++it) {
+                    const int64_t row0 = it * p.n_head + int64_t(kvh) * jb.group;
+                    attn_merge(jb, row0, row0 + jb.group);
+                }
+            }
         }
     };
     if (nth == 1 || n_units == 1) work(0, 1);
     else pool.run(work);
-    if (jb.n_split > 1)
-        pool.parallel_for(n_tok * p.n_head, [&](int64_t b, int64_t e, int) { attn_merge(jb, b, e); });
 }
 
 void exp_shifted(float* x, int64_t n, float sub) {

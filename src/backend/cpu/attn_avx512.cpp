@@ -1,0 +1,128 @@
+// backend/cpu/attn_avx512.cpp — AVX-512 QK dot products and PV accumulation over f16 KV rows.
+//
+// Compiled with AVX-512 flags (the _avx512.cpp suffix) and reached only after runtime detection;
+// like quant_avx512.cpp it uses nothing inline from shared headers. 16 f32 lanes per vector:
+//   qk: blocks of (up to) 4 query rows x 4 keys, 16 accumulators over Dp / 16 FMA steps, reduced by
+//       one transposing 16 -> 1 tree (8 + 4 + 2 + 1 shuffle/add pairs) instead of a horizontal sum
+//       per dot; 1-3 leftover keys reduce one accumulator each.
+//   pv: 64 columns (4 vectors) of up to 4 rows held in registers while the slots stream past.
+// GCC 12 reports its own intrinsics' deliberately undefined upper halves (as in quant_avx512.cpp).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "backend/cpu/attn_kernels.h"
+
+namespace hkv::attn512 {
+namespace {
+
+inline __m512 load_f16(const void* row, int64_t d) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + d)));
+}
+
+// Lane 4q + k of the result = sum of the 16 lanes of v[q + 4k].
+inline __m512 reduce16(const __m512 v[16]) {
+    __m512 w[8], x[4], y[2];
+    for (int j = 0; j < 8; ++j)  // w[j]: lanes 0-7 partial v[2j], 8-15 partial v[2j+1]
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xEE));
+    for (int j = 0; j < 4; ++j)  // x[j]: 128-bit lane q = partial v[4j + q]
+        x[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], 0xDD));
+    for (int j = 0; j < 2; ++j)  // y[j], lane q: [0..1] partial v[8j + q], [2..3] partial v[8j + 4 + q]
+        y[j] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * j], x[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(x[2 * j], x[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+template <int R>
+void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc, int sc_stride) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m512 a[16];  // a[r + 4c] = partial q[r] · k[j + c]; rows >= R stay zero
+        for (int i = 0; i < 16; ++i) a[i] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < Dp; d += 16) {
+            __m512 kv[4];
+            for (int c = 0; c < 4; ++c) kv[c] = load_f16(k[j + c], d);
+            for (int r = 0; r < R; ++r) {
+                const __m512 qv = _mm512_loadu_ps(q + r * Dp + d);
+                for (int c = 0; c < 4; ++c) a[r + 4 * c] = _mm512_fmadd_ps(qv, kv[c], a[r + 4 * c]);
+            }
+        }
+        alignas(64) float t[16];  // t[4r + c] = q[r] · k[j + c]
+        _mm512_store_ps(t, reduce16(a));
+        for (int r = 0; r < R; ++r) std::memcpy(sc + r * sc_stride + j, t + 4 * r, 4 * sizeof(float));
+    }
+    for (; j < n; ++j) {
+        __m512 a[R];
+        for (int r = 0; r < R; ++r) a[r] = _mm512_setzero_ps();
+        for (int64_t d = 0; d < Dp; d += 16) {
+            const __m512 kv = load_f16(k[j], d);
+            for (int r = 0; r < R; ++r) a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * Dp + d), kv, a[r]);
+        }
+        for (int r = 0; r < R; ++r) sc[r * sc_stride + j] = _mm512_reduce_add_ps(a[r]);
+    }
+}
+
+// Columns [d0, d0 + 16 * NV) of R rows.
+template <int R, int NV>
+void pv_cols(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
+             int64_t d0, float* acc) {
+    __m512 a[R][NV];
+    for (int r = 0; r < R; ++r) {
+        const __m512 al = _mm512_set1_ps(alpha[r]);
+        for (int c = 0; c < NV; ++c) a[r][c] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * Dp + d0 + 16 * c), al);
+    }
+    for (int j = 0; j < n; ++j) {
+        __m512 vv[NV];
+        for (int c = 0; c < NV; ++c) vv[c] = load_f16(v[j], d0 + 16 * c);
+        for (int r = 0; r < R; ++r) {
+            const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
+            for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(pr, vv[c], a[r][c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
+}
+
+template <int R>
+void pv_rows(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
+             float* acc) {
+    int64_t d = 0;
+    for (; d + 64 <= Dp; d += 64) pv_cols<R, 4>(p, p_stride, alpha, v, n, Dp, d, acc);
+    switch ((Dp - d) / 16) {
+        case 3: pv_cols<R, 3>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        case 2: pv_cols<R, 2>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        case 1: pv_cols<R, 1>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        default: break;
+    }
+}
+
+}  // namespace
+
+void qk_f16(const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride) {
+    switch (n_row) {
+        case 4: qk_rows<4>(q, krows, n, Dp, sc, sc_stride); break;
+        case 3: qk_rows<3>(q, krows, n, Dp, sc, sc_stride); break;
+        case 2: qk_rows<2>(q, krows, n, Dp, sc, sc_stride); break;
+        case 1: qk_rows<1>(q, krows, n, Dp, sc, sc_stride); break;
+        default: break;
+    }
+}
+
+void pv_f16(const float* p, int p_stride, const float* alpha, int n_row, const void* const* vrows, int n,
+            int64_t Dp, float* acc) {
+    switch (n_row) {
+        case 4: pv_rows<4>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 3: pv_rows<3>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 2: pv_rows<2>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 1: pv_rows<1>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        default: break;
+    }
+}
+
+}  // namespace hkv::attn512
