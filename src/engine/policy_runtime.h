@@ -42,6 +42,10 @@ public:
                        ThreadPool& pool, const AttnParams& ap, const float* q, const int32_t* qpos,
                        int32_t n_tok);
 
+    // The sequence's token ids by position (LayerView::tokens); the vector is owned by the caller
+    // (engine/context.cpp), holds at least n_past entries during every hook, and outlives the runtime.
+    void set_tokens(const std::vector<int32_t>* tokens) { tokens_ = tokens; }
+
     // Before decode attention (needs().select): narrows heads[ih] to the selected pages; the views
     // point into this runtime's scratch and stay valid until the next call.
     Status select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads);
@@ -66,6 +70,8 @@ private:
     std::vector<int32_t> sel_pages_, sel_n_;
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;
+    const std::vector<int32_t>* tokens_ = nullptr;      // [>= n_past] see set_tokens
+    std::vector<float> band_recent_, band_count_;       // [n_head_kv, n_slot] needs().band
 };
 
 }  // namespace hkv

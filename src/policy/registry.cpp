@@ -15,6 +15,7 @@ Expected<std::unique_ptr<Policy>> pyramidkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec);
 
 namespace {
 
@@ -40,6 +41,12 @@ const PolicyEntry kPolicies[] = {
     {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page_size) pages of highest "
               "bound + the last page; budget=N tokens (required), dense=2 (first layers dense)",
      quest_create},
+    {"dynsplit", "DynSplit-KV: whole variable-length semantic blocks (DD-Select delimiters) on fixed-size pages; "
+                 "budget=N (required), mode=evict|select (evict: after every prefill chunk; select: Quest-style "
+                 "block bounds at decode), split=dd|fixed|punct (dd), interval=16, min_len=4, max_len=min(64, budget-window-sinks), "
+                 "target=16, accept=target|adaptive, lambda=0.5, candidates=punct|all, alpha=1, band=32, qstride=4, "
+                 "norm=full|band, block_score=mean|max|sqrt, page=16, window=32, sinks=4, kernel=7, pool=max, dense=2",
+     dynsplit_create},
 };
 
 std::string trim(std::string s) {
