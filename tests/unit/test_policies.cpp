@@ -127,7 +127,7 @@ TEST(PolicySpec, BadSpecsGiveClearErrors) {
 }
 
 TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
-    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest"};
+    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "dynsplit"};
     for (const std::string& name : names) {
         EXPECT_NE(policy_names().find(name), std::string::npos) << name;
         auto p = make(name == "full" ? name : name + ":budget=64");
