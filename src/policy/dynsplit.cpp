@@ -31,12 +31,12 @@
 // each mapping page gets Quest's bound sum_d max(q_d max_d, q_d min_d) over its keys (q = sum of the
 // group's queries; min/max cached per page), a block's bound is the max over its pages, and the
 // head attends to the KV-store pages of the best blocks, max(3, budget / kv_page_size) store pages
-// in all, always including the sink and window pages. Blocks are fixed at the first decode step;
+// in all, always including the pages of the sinks and the window (select defaults: window=1,
+// sinks=0, i.e. only the current token's page is forced, as in Quest). Blocks are fixed at the first decode step;
 // later tokens form blocks of max_len.
 #include <algorithm>
 #include <cmath>
 
-#include "backend/cpu/scores.h"
 #include "policy/blocks.h"
 #include "policy/select.h"
 
@@ -235,13 +235,7 @@ void DynSplitPolicy::update_page_bounds(const LayerView& v, int32_t ih, PageBoun
         float* mx = pb.mx.data() + size_t(p) * size_t(hd);
         std::fill(mn, mn + hd, INFINITY);
         std::fill(mx, mx + hd, -INFINITY);
-        for (int32_t r = b; r < b + nv; ++r) {
-            kv_read_row(DType(v.kv_type), pages, v.page_size, hd, r, row_.data());
-            for (int32_t d = 0; d < hd; ++d) {
-                mn[d] = std::min(mn[d], row_[size_t(d)]);
-                mx[d] = std::max(mx[d], row_[size_t(d)]);
-            }
-        }
+        key_minmax_fold(v.kv_type, pages, v.page_size, hd, b, b + nv, mn, mx, row_.data());
         pb.start[size_t(p)] = b;
         pb.valid[size_t(p)] = nv;
     }
@@ -279,20 +273,10 @@ Status DynSplitPolicy::select(const LayerView& v, std::span<const float> q, Page
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
         PageBounds& pb = bounds_cache_[size_t(v.il) * size_t(v.n_head_kv) + size_t(ih)];
         update_page_bounds(v, ih, pb);
-        std::fill(qsum_.begin(), qsum_.end(), 0.0f);
-        for (int32_t g = 0; g < group; ++g) {
-            const float* qh = q.data() + size_t(ih * group + g) * size_t(hd);  // [head_dim]
-            for (int32_t d = 0; d < hd; ++d) qsum_[size_t(d)] += qh[d];
-        }
+        gqa_query_sum(q, ih, group, hd, qsum_.data());
         // page bounds [n_pages], then the per-block combine (max over the block's pages)
         page_bound_.resize(size_t(bp_.n_pages()));
-        for (int32_t p = 0; p < bp_.n_pages(); ++p) {
-            const float* mn = pb.mn.data() + size_t(p) * size_t(hd);
-            const float* mx = pb.mx.data() + size_t(p) * size_t(hd);
-            float bnd = 0.0f;
-            for (int32_t d = 0; d < hd; ++d) bnd += std::max(qsum_[size_t(d)] * mx[d], qsum_[size_t(d)] * mn[d]);
-            page_bound_[size_t(p)] = bnd;
-        }
+        quest_bounds(qsum_.data(), pb.mn.data(), pb.mx.data(), bp_.n_pages(), hd, page_bound_.data());
         block_score_.assign(size_t(bp_.n_blocks()), -INFINITY);
         for (int32_t p = 0; p < bp_.n_pages(); ++p) {
             float& bs = block_score_[size_t(bp_.page_block[size_t(p)])];
@@ -333,15 +317,19 @@ Status DynSplitPolicy::select(const LayerView& v, std::span<const float> q, Page
 
 Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     DynSplitOptions o;
-    const bool sinks_given = spec.has("sinks");
+    const bool sinks_given = spec.has("sinks"), window_given = spec.has("window");
     HKV_TRY(read_snap_options(spec, &o.snap));
-    if (!sinks_given) o.snap.evict.sinks = 4;
     EvictOptions& eo = o.snap.evict;
+    HKV_ASSIGN_OR_RETURN(std::string mode, spec.get_choice("mode", "evict", {"evict", "select"}));
+    const bool select_mode = mode == "select";
+    // evict: 4 sinks; select: like Quest only the current page is forced (window 1, no sinks), so
+    // at small budgets the pages go to the best blocks
+    if (!sinks_given) eo.sinks = select_mode ? 0 : 4;
+    if (!window_given && select_mode) eo.window = 1;
     if (eo.sinks + eo.window >= eo.budget) {
         return Status::invalid("dynsplit: sinks=%d + window=%d must be smaller than budget=%d", eo.sinks, eo.window,
                                eo.budget);
     }
-    HKV_ASSIGN_OR_RETURN(std::string mode, spec.get_choice("mode", "evict", {"evict", "select"}));
     HKV_ASSIGN_OR_RETURN(std::string split, spec.get_choice("split", "dd", {"dd", "fixed", "punct"}));
     HKV_ASSIGN_OR_RETURN(std::string accept, spec.get_choice("accept", "target", {"target", "adaptive"}));
     HKV_ASSIGN_OR_RETURN(std::string cands, spec.get_choice("candidates", "punct", {"punct", "all"}));

@@ -45,7 +45,7 @@ const PolicyEntry kPolicies[] = {
                  "budget=N (required), mode=evict|select (evict: after every prefill chunk; select: Quest-style "
                  "block bounds at decode), split=dd|fixed|punct (dd), interval=16, min_len=4, max_len=min(64, budget-window-sinks), "
                  "target=16, accept=target|adaptive, lambda=0.5, candidates=punct|all, alpha=1, band=32, qstride=4, "
-                 "norm=full|band, block_score=mean|max|sqrt, page=16, window=32, sinks=4, kernel=7, pool=max, dense=2",
+                 "norm=full|band, block_score=mean|max|sqrt, page=16, window=32 (select: 1), sinks=4 (select: 0), kernel=7, pool=max, dense=2",
      dynsplit_create},
 };
 

@@ -16,6 +16,7 @@
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
+#include "story_prompt.h"
 #include "test_util.h"
 #include "tokenizer/delimiters.h"
 
@@ -25,25 +26,12 @@ namespace {
 const std::string kModel = test::shared_path("models/stories260K.gguf");
 constexpr int32_t kPrompt = 400, kDecode = 20, kCtx = 512;
 
-std::shared_ptr<const Model> load() {
-    auto m = model_load(kModel);
-    EXPECT_TRUE(m.ok()) << m.status().to_string();
-    return m.ok() ? *m : nullptr;
-}
-
+std::shared_ptr<const Model> load() { return test::load_model(kModel); }
+// kPrompt tokens of story text with a newline (a delimiter of its own) after each passage
 std::vector<int32_t> prompt_tokens(const Model& model) {
-    const std::string text =
-        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
-        "friend Tom. One day, they found a big red ball under a tree. Tom said, \"Let's play catch!\" Lily "
-        "threw the ball high in the sky and laughed. Then the sun went down, and they went home.\n";
-    std::vector<int32_t> toks = model.tokenizer().encode(text, true);
-    const std::vector<int32_t> more = model.tokenizer().encode(text, false);
-    while (toks.size() < size_t(kPrompt)) toks.insert(toks.end(), more.begin(), more.end());
-    toks.resize(size_t(kPrompt));
-    return toks;
+    return test::story_prompt(model, kPrompt, test::kStoryText + "Then they went home.\n");
 }
-
-int32_t argmax(std::span<const float> l) { return int32_t(std::max_element(l.begin(), l.end()) - l.begin()); }
+using test::argmax;
 
 // Prompt logits then greedy decode logits; max_after_chunk: the most slots any head held after
 // any prefill chunk.
