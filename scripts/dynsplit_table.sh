@@ -31,6 +31,8 @@ specs() {
     echo "--policy chunkkv:budget=$b,window=$w"
     echo "--policy snapkv:budget=$b,window=$w"
     echo "--policy dynsplit:budget=$b,mode=select"
+    echo "--policy dynsplit:budget=$b,mode=select,split=fixed,interval=16"
+    echo "--policy dynsplit:budget=$b,mode=select,split=punct"
     echo "--policy quest:budget=$b"
 }
 
