@@ -169,6 +169,10 @@ EOF
 } > "$OUT.body"
 awk -v books="$BOOKS" "$SUMMARY_AWK" "$OUT.body" > "$OUT.sum"
 printf '## Details\n\n' > "$OUT.details"
+# Sections made by other scripts (e.g. scripts/dynsplit_table.sh) after the marker line are kept.
+MARK='<!-- kept-sections: accuracy_table.sh keeps what follows -->'
+KEEP=""; [ -f "$OUT" ] && KEEP=$(sed -n "/^$MARK\$/,\$p" "$OUT")
 cat "$OUT.head" "$OUT.sum" "$OUT.details" "$OUT.body" > "$OUT"
+[ -n "$KEEP" ] && printf '\n%s\n' "$KEEP" >> "$OUT"
 rm -f "$OUT.head" "$OUT.sum" "$OUT.details" "$OUT.body"
 echo "accuracy_table: wrote $OUT" >&2

@@ -38,6 +38,10 @@ struct ModelShape {
     int32_t n_head_kv = 0;
     int32_t head_dim = 0;
     int32_t n_ctx = 0;       // the context's capacity
+    std::span<const uint8_t> delim_mask;  // [n_vocab] 1 = the token's text holds a separator
+                                          // (. , ; : ! ? newline, closing quote/bracket; see
+                                          // tokenizer/delimiters.h); empty when the engine has no
+                                          // tokenizer. Owned by the engine, valid for the context's life.
 };
 
 // Per layer x per KV head slot budgets. -1 = unbounded (the head keeps everything).
@@ -68,6 +72,12 @@ struct PolicyNeeds {
     bool lse_scores = false;    // with accumulate: the column sums come from the attention kernel's
                                 // row log-sum-exp in one pass (backend/cpu/scores.h attn_colsums)
                                 // instead of attn_scores' own two passes; same values up to rounding
+    bool prefill_every_chunk = false;  // window scores (last n_obs queries of the CHUNK) on every
+                                       // prefill chunk, not only the prompt's last (chunked eviction)
+    int32_t band = 0;           // > 0: LayerView::band_recent / band_count on every prefill chunk
+                                // (backend/cpu/scores.h attn_band_recent with this band width)
+    int32_t band_stride = 1;    // band statistics from every band_stride-th query of a chunk
+    bool band_full_norm = true; // band attention normalised over the whole row (true) or the band
 };
 
 // Read-only state of one layer, valid only during a hook call.
@@ -103,6 +113,12 @@ struct SlotWrite {
     const float* k = nullptr;  // [head_dim] new key (post-RoPE, at the slot's position)
     const float* v = nullptr;  // [head_dim] new value
     float score = 0.0f;        // new score-lane value (accumulate policies); NaN = leave it
+    std::span<const int32_t> tokens;   // [n_past] token id at each position of the sequence (slot
+                                       // s of head ih holds tokens[pos[ih * n_slot + s]])
+    std::span<const float> band_recent;  // [n_head_kv, n_slot] when needs().band > 0, prefill only:
+    std::span<const float> band_count;   // sum / count over (query, GQA head) pairs with
+                                         // pos[s] < qpos <= pos[s] + band of the query's attention
+                                         // mass on the slots at positions >= pos[s] (scores.h)
 };
 
 // Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets

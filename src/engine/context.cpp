@@ -7,6 +7,7 @@
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
+#include "tokenizer/delimiters.h"
 
 namespace hkv {
 
@@ -22,6 +23,8 @@ struct Context::Impl {
     std::unique_ptr<KvStore> kv;
     std::unique_ptr<ThreadPool> pool;
     ForwardScratch scratch;
+    std::vector<uint8_t> delim_mask;  // [n_vocab] ModelShape::delim_mask (outlives `policy`)
+    std::vector<int32_t> tokens;      // [n_past + chunk] the sequence's tokens (LayerView::tokens)
     std::unique_ptr<PolicyRuntime> policy;
     std::unique_ptr<AttnTap> tap;  // set_attn_observer; null = no observation
     std::vector<float> logits;  // [n_vocab]
@@ -55,7 +58,10 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         if (!pol.ok()) return pol.status();
         kc.score_lane = (*pol)->needs().attn_scores && (*pol)->needs().accumulate;
         ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, p.n_ctx};
+        I.delim_mask = tokenizer_delimiter_mask(model->tokenizer());
+        shape.delim_mask = I.delim_mask;
         I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
+        I.policy->set_tokens(&I.tokens);
         auto kv = KvStore::create(kc);
         if (!kv.ok()) return kv.status();
         I.kv = std::move(kv).value();
@@ -115,11 +121,14 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
         info.prefill_last = !decode && done + m == n;
         info.tap = I.tap.get();
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
+        I.tokens.resize(size_t(I.n_past));
+        I.tokens.insert(I.tokens.end(), tokens.begin() + done, tokens.begin() + done + m);
         Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info, tokens.data() + done, m,
                                   I.n_past, all_logits != nullptr, out);
         if (!st.ok()) {  // a failed eval leaves no partial state behind
             I.kv->drop_from(n_past0);
             I.n_past = n_past0;
+            I.tokens.resize(size_t(n_past0));
             if (all_logits) all_logits->resize(base);
             return st;
         }

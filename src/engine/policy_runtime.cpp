@@ -76,6 +76,7 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     view_.kv_epoch = kv.epoch();
     view_.budget = &budget_;
     view_.v_pages = std::span<const void* const>(v_tables_.data(), v_tables_.size());
+    if (tokens_) view_.tokens = std::span<const int32_t>(tokens_->data(), std::min(tokens_->size(), size_t(n_past)));
     idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
     n_keep_.assign(size_t(nh), -1);
 }
@@ -125,7 +126,8 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         return Status();
     }
-    const bool want_window = needs_.attn_scores && !needs_.accumulate && (decode || prefill_last);
+    const bool want_window = needs_.attn_scores && !needs_.accumulate &&
+                             (decode || prefill_last || needs_.prefill_every_chunk);
     build_view(il, n_past, prefill_last, kv, needs_.attn_scores && (needs_.accumulate || want_window));
     if (want_window) {
         views();
@@ -144,6 +146,15 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
             attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), local_.data(), view_.n_slot, false);
         }
         view_.local_scores = std::span<const float>(local_.data(), local_.size());
+    }
+    if (needs_.band > 0 && !decode) {  // DD-Select statistics over this chunk's queries
+        views();
+        band_recent_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
+        band_count_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
+        attn_band_recent(pool, ap, q, qpos, n_tok, 0, needs_.band_stride, needs_.band, needs_.band_full_norm,
+                         heads.data(), band_recent_.data(), band_count_.data(), view_.n_slot);
+        view_.band_recent = band_recent_;
+        view_.band_count = band_count_;
     }
     KeepPlan plan;
     plan.n_slot = std::max(view_.n_slot, 1);

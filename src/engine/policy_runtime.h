@@ -45,6 +45,9 @@ public:
     // Where forward's attention should write its row log-sum-exp for layer il's step of n_tok
     // queries ([n_tok, n_head]), or nullptr when the policy does not use it (needs().lse_scores).
     float* lse_buffer(int32_t n_tok);
+    // The sequence's token ids by position (LayerView::tokens); the vector is owned by the caller
+    // (engine/context.cpp), holds at least n_past entries during every hook, and outlives the runtime.
+    void set_tokens(const std::vector<int32_t>* tokens) { tokens_ = tokens; }
 
     // Before decode attention (needs().select): narrows heads[ih] to the selected pages; the views
     // point into this runtime's scratch and stay valid until the next call.
@@ -74,6 +77,8 @@ private:
     std::vector<const void*> v_tables_;                 // [n_head_kv]
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;
+    const std::vector<int32_t>* tokens_ = nullptr;      // [>= n_past] see set_tokens
+    std::vector<float> band_recent_, band_count_;       // [n_head_kv, n_slot] needs().band
 };
 
 }  // namespace hkv

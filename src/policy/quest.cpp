@@ -75,13 +75,7 @@ void QuestPolicy::update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb) 
             std::fill(mn, mn + hd, INFINITY);
             std::fill(mx, mx + hd, -INFINITY);
         }
-        for (int32_t r = hb.rows[size_t(p)]; r < rows; ++r) {
-            kv_read_row(DType(v.kv_type), pages, ps, hd, int64_t(p) * ps + r, row_.data());
-            for (int32_t d = 0; d < hd; ++d) {
-                mn[d] = std::min(mn[d], row_[size_t(d)]);
-                mx[d] = std::max(mx[d], row_[size_t(d)]);
-            }
-        }
+        key_minmax_fold(v.kv_type, pages, ps, hd, p * ps + hb.rows[size_t(p)], p * ps + rows, mn, mx, row_.data());
         hb.rows[size_t(p)] = rows;
     }
 }
@@ -104,19 +98,9 @@ Status QuestPolicy::select(const LayerView& v, std::span<const float> q, PageSel
         if (n_pages <= n_sel) continue;  // everything fits: attend to all pages
         HeadBounds& hb = cache_[size_t(v.il) * size_t(v.n_head_kv) + size_t(ih)];
         update_bounds(v, ih, hb);
-        std::fill(qsum_.begin(), qsum_.end(), 0.0f);
-        for (int32_t g = 0; g < group; ++g) {
-            const float* qh = q.data() + size_t(ih * group + g) * size_t(hd);  // [head_dim]
-            for (int32_t d = 0; d < hd; ++d) qsum_[size_t(d)] += qh[d];
-        }
+        gqa_query_sum(q, ih, group, hd, qsum_.data());
         bound_.resize(size_t(n_pages));
-        for (int32_t p = 0; p < n_pages; ++p) {
-            const float* mn = hb.mn.data() + size_t(p) * size_t(hd);
-            const float* mx = hb.mx.data() + size_t(p) * size_t(hd);
-            float b = 0.0f;
-            for (int32_t d = 0; d < hd; ++d) b += std::max(qsum_[size_t(d)] * mx[d], qsum_[size_t(d)] * mn[d]);
-            bound_[size_t(p)] = b;
-        }
+        quest_bounds(qsum_.data(), hb.mn.data(), hb.mx.data(), n_pages, hd, bound_.data());
         int32_t* out = sel.pages.data() + size_t(ih) * size_t(sel.max_pages);
         top_k_indices(bound_.data(), n_pages - 1, n_sel - 1, out, scratch_);  // the last page is always in
         out[n_sel - 1] = n_pages - 1;

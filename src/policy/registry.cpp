@@ -16,6 +16,7 @@ Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec);
 
 namespace {
 
@@ -46,6 +47,12 @@ const PolicyEntry kPolicies[] = {
             "window=32, sinks=4, kernel=7, pool=max|avg, score=max|sum|global|local, mode=etm|evict|merge, "
             "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2, decode=1 (0: no decode compaction)",
      ems_create},
+    {"dynsplit", "DynSplit-KV: whole variable-length semantic blocks (DD-Select delimiters) on fixed-size pages; "
+                 "budget=N (required), mode=evict|select (evict: after every prefill chunk; select: Quest-style "
+                 "block bounds at decode), split=dd|fixed|punct (dd), interval=16, min_len=4, max_len=min(64, budget-window-sinks), "
+                 "target=16, accept=target|adaptive, lambda=0.5, candidates=punct|all, alpha=1, band=32, qstride=4, "
+                 "norm=full|band, block_score=mean|max|sqrt, page=16, window=32 (select: 1), sinks=4 (select: 0), kernel=7, pool=max, dense=2",
+     dynsplit_create},
 };
 
 std::string trim(std::string s) {

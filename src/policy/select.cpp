@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "backend/cpu/scores.h"
+
 namespace hkv {
 
 Status read_snap_options(PolicySpec& spec, SnapOptions* out) {
@@ -106,6 +108,35 @@ Status SnapFamilyPolicy::on_prefill(const LayerView& v, KeepPlan& plan) {
         plan.n_keep[size_t(ih)] = keep_scored(sc, n, b, opt_, idx, scratch_);
     }
     return Status();
+}
+
+void gqa_query_sum(std::span<const float> q, int32_t ih, int32_t group, int32_t head_dim, float* out) {
+    std::fill(out, out + head_dim, 0.0f);
+    for (int32_t g = 0; g < group; ++g) {
+        const float* qh = q.data() + size_t(ih * group + g) * size_t(head_dim);  // [head_dim]
+        for (int32_t d = 0; d < head_dim; ++d) out[d] += qh[d];
+    }
+}
+
+void quest_bounds(const float* qsum, const float* mn, const float* mx, int32_t n, int32_t head_dim, float* out) {
+    for (int32_t p = 0; p < n; ++p) {
+        const float* lo = mn + size_t(p) * size_t(head_dim);
+        const float* hi = mx + size_t(p) * size_t(head_dim);
+        float b = 0.0f;
+        for (int32_t d = 0; d < head_dim; ++d) b += std::max(qsum[d] * hi[d], qsum[d] * lo[d]);
+        out[p] = b;
+    }
+}
+
+void key_minmax_fold(uint32_t kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int32_t r0,
+                     int32_t r1, float* mn, float* mx, float* row) {
+    for (int32_t r = r0; r < r1; ++r) {
+        kv_read_row(DType(kv_type), pages, page_size, head_dim, r, row);
+        for (int32_t d = 0; d < head_dim; ++d) {
+            mn[d] = std::min(mn[d], row[d]);
+            mx[d] = std::max(mx[d], row[d]);
+        }
+    }
 }
 
 }  // namespace hkv

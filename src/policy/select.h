@@ -54,6 +54,17 @@ int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOpti
 // ties to the lower index). Requires sum(floor(want)) <= total <= sum(ceil(want)).
 std::vector<int32_t> round_to_total(const std::vector<double>& want, int64_t total);
 
+// Quest-style key bounds, shared by quest and dynsplit (mode=select).
+// out[d] = sum over the GQA group of KV head ih of q[h, d]; q: [n_head, head_dim], out: [head_dim].
+void gqa_query_sum(std::span<const float> q, int32_t ih, int32_t group, int32_t head_dim, float* out);
+// out[p] = sum_d max(qsum[d] * mx[p, d], qsum[d] * mn[p, d]) for p in [0, n): the upper bound of
+// qsum·k over keys k within the elementwise extremes mn, mx: [n, head_dim].
+void quest_bounds(const float* qsum, const float* mn, const float* mx, int32_t n, int32_t head_dim, float* out);
+// Folds key rows [r0, r1) of a paged table (kv_type: DType id) into the running extremes mn, mx
+// [head_dim]; row: scratch [head_dim].
+void key_minmax_fold(uint32_t kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int32_t r0,
+                     int32_t r1, float* mn, float* mx, float* row);
+
 // decode_slack of the prefill-only policies: on_decode is never called (new tokens are appended).
 inline constexpr int32_t kNoDecodeEviction = INT32_MAX;
 

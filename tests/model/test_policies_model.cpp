@@ -15,6 +15,7 @@
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
+#include "story_prompt.h"
 #include "test_util.h"
 
 namespace hkv {
@@ -23,26 +24,9 @@ namespace {
 const std::string kModel = test::shared_path("models/stories260K.gguf");
 constexpr int32_t kPrompt = 400, kDecode = 50, kCtx = 512;
 
-std::shared_ptr<const Model> load() {
-    auto m = model_load(kModel);
-    EXPECT_TRUE(m.ok()) << m.status().to_string();
-    return m.ok() ? *m : nullptr;
-}
-
-// kPrompt tokens of story text (the passage repeated).
-std::vector<int32_t> prompt_tokens(const Model& model) {
-    const std::string text =
-        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
-        "friend Tom. One day, they found a big red ball under a tree. Tom said, \"Let's play catch!\" Lily "
-        "threw the ball high in the sky and laughed. ";
-    std::vector<int32_t> toks = model.tokenizer().encode(text, true);
-    const std::vector<int32_t> more = model.tokenizer().encode(text, false);
-    while (toks.size() < size_t(kPrompt)) toks.insert(toks.end(), more.begin(), more.end());
-    toks.resize(size_t(kPrompt));
-    return toks;
-}
-
-int32_t argmax(std::span<const float> l) { return int32_t(std::max_element(l.begin(), l.end()) - l.begin()); }
+std::shared_ptr<const Model> load() { return test::load_model(kModel); }
+std::vector<int32_t> prompt_tokens(const Model& model) { return test::story_prompt(model, kPrompt); }
+using test::argmax;
 
 // The run of one policy: logits of every prompt token, then of each greedy decode step.
 struct PolicyRun {

@@ -119,7 +119,7 @@ TEST(PolicySpec, BadSpecsGiveClearErrors) {
 }
 
 TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
-    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "ems"};
+    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "ems", "dynsplit"};
     for (const std::string& name : names) {
         EXPECT_NE(policy_names().find(name), std::string::npos) << name;
         auto p = make(name == "full" ? name : name + ":budget=64");

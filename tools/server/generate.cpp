@@ -123,7 +123,9 @@ Expected<int64_t> kv_bytes_estimate(const ModelConfig& c, uint32_t kv_type, int3
     if (!spec.ok()) return spec.status();
     const int64_t full_pages = (std::max<int64_t>(n_tokens, 1) + page_size - 1) / page_size;
     int64_t pages = full_pages;
-    if (spec->name() != "full" && spec->name() != "quest" && spec->has("budget")) {
+    auto mode = spec->get_choice("mode", "evict", {"evict", "select"});  // dynsplit:mode=select keeps all KV
+    const bool keeps_all = spec->name() == "dynsplit" && mode.ok() && *mode == "select";
+    if (spec->name() != "full" && spec->name() != "quest" && !keeps_all && spec->has("budget")) {
         auto budget = spec->get_int("budget", 0, 1, INT32_MAX);
         auto slack = spec->get_int("slack", 64, 0, INT32_MAX);
         if (budget.ok() && slack.ok()) {

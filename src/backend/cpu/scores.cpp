@@ -3,6 +3,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -110,6 +111,51 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
                     }
                     exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
                     for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
+void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                      int64_t t_begin, int32_t t_stride, int32_t band, bool full_norm, const AttnKvHead* heads,
+                      float* recent, float* count, int64_t stride) {
+    const int32_t group = p.n_head / p.n_head_kv;
+    const int32_t hd = p.head_dim;
+    const int64_t step = std::max<int32_t>(1, t_stride);
+    if (t_begin >= n_tok) return;
+    pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> keys, sc;
+        for (int64_t ih = b; ih < e; ++ih) {
+            const AttnKvHead& h = heads[ih];
+            float* rec = recent + ih * stride;
+            float* cnt = count + ih * stride;
+            if (h.n_slot == 0) continue;
+            // keys converted once per head: only the slots some sampled query can reach
+            const int64_t s_lo = full_norm ? 0
+                                           : std::lower_bound(h.pos, h.pos + h.n_slot, qpos[t_begin] - band) - h.pos;
+            keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
+            for (int64_t s = s_lo; s < h.n_slot; ++s) {
+                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+            }
+            sc.resize(size_t(h.n_slot));
+            for (int64_t t = n_tok - 1; t >= t_begin; t -= step) {
+                // visible slots [0, s_end); band slots [s_band, s_end) (positions ascend)
+                const int32_t* end = std::upper_bound(h.pos, h.pos + h.n_slot, qpos[t]);
+                const int64_t s_end = end - h.pos;
+                const int64_t s_band = std::lower_bound(h.pos, end, qpos[t] - band) - h.pos;
+                if (s_band >= s_end) continue;
+                const int64_t s_norm = full_norm ? 0 : s_band;
+                for (int32_t g = 0; g < group; ++g) {
+                    const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+                    float mx = -INFINITY;
+                    for (int64_t s = s_norm; s < s_end; ++s) {
+                        sc[size_t(s)] = p.scale * dot(qr, keys.data() + s * hd, hd);
+                        mx = std::max(mx, sc[size_t(s)]);
+                    }
+                    double z = 0.0;
+                    for (int64_t s = s_norm; s < s_end; ++s) z += std::exp(double(sc[size_t(s)] - mx));
+                    double suffix = 0.0;
+                    for (int64_t s = s_end - 1; s >= s_band; --s) {
+                        suffix += std::exp(double(sc[size_t(s)] - mx));
+                        if (h.pos[s] >= qpos[t]) continue;  // a slot's future starts after it
+                        rec[s] += float(suffix / z);
+                        cnt[s] += 1.0f;
+                    }
                 }
             }
         }

@@ -33,6 +33,21 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
 // sum a[i] * b[i] over n floats (AVX2 FMA, fixed summation order: the same inputs always give the
 // same result).
 float dot_f32(const float* a, const float* b, int32_t n);
+// attn_band_recent (DynSplit-KV's DD-Select statistics; a separate pass, the flash attention kernel
+// is untouched): for each sampled query row t in [t_begin, n_tok) (every t_stride-th, counted from
+// the last row backwards so the chunk's last query is always in) and each query head h of KV head
+// ih's group, with A = softmax of scale * q[t,h]·K over the slots visible to t (normalised over the
+// whole visible row when full_norm, else over the band slots only, pos in [qpos[t] - band, qpos[t]])
+// and for every band slot s with pos[s] < qpos[t]:
+//   recent[ih * stride + s] += sum_{s' >= s, pos[s'] <= qpos[t]} A[s']    (suffix sum in the band)
+//   count [ih * stride + s] += 1
+// i.e. how much of the later query's attention stays on the span starting at s (the rest goes to
+// the distant context before s). Always accumulates. Shapes as attn_scores; recent, count:
+// [n_head_kv, stride]. Slots must be in position order. Work: O(rows * n_head * (band, or n_slot
+// when full_norm) * head_dim); parallel over KV heads.
+void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
+                      int64_t t_begin, int32_t t_stride, int32_t band, bool full_norm, const AttnKvHead* heads,
+                      float* recent, float* count, int64_t stride);
 
 // Converts row s of a paged K or V (kv_type f32/f16/bf16, head_dim wide) to f32.
 void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
