@@ -26,6 +26,7 @@ Runner add_eval_ruler(CLI::App& app) {
         int32_t samples = 10, n_gen = 0, n_threads = 0;
         uint64_t seed = 42;
         bool dump = false;
+        std::string needle, question;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -40,6 +41,10 @@ Runner add_eval_ruler(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--n-gen", o->n_gen, "tokens generated per answer (0: the task's RULER value)")->capture_default_str();
     app.add_option("--seed", o->seed, "seed of the generators (same samples for every policy)")->capture_default_str();
+    app.add_option("--niah-needle", o->needle,
+                   "niah: needle text instead of RULER's ({type_v} singular item name, {key}, {value})");
+    app.add_option("--niah-question", o->question,
+                   "niah: question + answer prefix instead of RULER's ({type_v}, {query}; \\n = newline)");
     app.add_flag("--dump-samples", o->dump, "also write PREFIX_<task>_<length>.jsonl in RULER's format");
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX.md, PREFIX_<length>.svg/.png")
@@ -54,6 +59,8 @@ Runner add_eval_ruler(CLI::App& app) {
         for (const std::string& name : csv_split(o->tasks)) {
             auto t = eval::ruler_task(name);
             if (!t.ok()) return fail(t.status());
+            t->needle = unescape_newlines(o->needle);
+            t->question = unescape_newlines(o->question);
             tasks.push_back(*t);
         }
         if (tasks.empty()) return fail(Status::invalid("--tasks: empty list"));

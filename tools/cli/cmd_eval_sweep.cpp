@@ -21,7 +21,7 @@ Runner add_eval_sweep(CLI::App& app) {
         std::string model, task = "ruler", out = "sweep", budgets = "64,128,256", extra;
         std::vector<std::string> policies = {"snapkv", "streaming", "quest"};
         // ruler
-        std::string ruler_tasks = "niah_single_1", data = "../shared/data", protocol = "agnostic";
+        std::string ruler_tasks = "niah_single_1", data = "../shared/data", protocol = "agnostic", needle, question;
         int32_t length = 1024, samples = 10;
         uint64_t seed = 42;
         // niah
@@ -40,13 +40,15 @@ Runner add_eval_sweep(CLI::App& app) {
                    "policies (comma-separated names, or one `name:k=v,...` per option); full is always added")
         ->capture_default_str();
     app.add_option("--budgets", o->budgets, "KV budgets (slots per head), comma-separated")->capture_default_str();
-    app.add_option("--policy-opts", o->extra, "options added to every compressed spec, e.g. window=16");
+    app.add_option("--policy-opts", o->extra, "options added to every compressed spec, e.g. sinks=8");
     app.add_option("--ruler-tasks", o->ruler_tasks, "ruler: tasks averaged per point, comma-separated")->capture_default_str();
     app.add_option("--length", o->length, "ruler: token budget of the samples")->capture_default_str();
     app.add_option("--samples", o->samples, "ruler: samples per task")->capture_default_str();
     app.add_option("--data", o->data, "ruler: word lists and essay folder")->capture_default_str();
     app.add_option("--protocol", o->protocol, "ruler/niah: agnostic or aware")->capture_default_str();
     app.add_option("--seed", o->seed, "ruler/niah: seed")->capture_default_str();
+    app.add_option("--niah-needle", o->needle, "ruler: niah needle text instead of RULER's (see eval ruler)");
+    app.add_option("--niah-question", o->question, "ruler: niah question instead of RULER's (see eval ruler)");
     app.add_option("--haystack", o->haystack, "niah: haystack files or folders")->capture_default_str();
     app.add_option("--lengths", o->lengths, "niah: context lengths")->capture_default_str();
     app.add_option("--depths", o->depths, "niah: needle depths")->capture_default_str();
@@ -99,6 +101,8 @@ Runner add_eval_sweep(CLI::App& app) {
             for (const std::string& name : csv_split(o->ruler_tasks)) {
                 auto t = eval::ruler_task(name);
                 if (!t.ok()) return fail(t.status());
+                t->needle = unescape_newlines(o->needle);
+                t->question = unescape_newlines(o->question);
                 auto s = eval::ruler_generate(*t, *data, o->length, o->samples, o->seed,
                                               [&](const std::string& x) { return n_bos + int32_t(tok.encode(x, false).size()); });
                 if (!s.ok()) return fail(s.status());

@@ -43,6 +43,17 @@ inline Expected<std::vector<int32_t>> csv_ints(const std::string& s, const char*
     return out;
 }
 
+// The two characters "\n" become a newline (for templates given on the command line).
+inline std::string unescape_newlines(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        const bool esc = s[i] == '\\' && i + 1 < s.size() && s[i + 1] == 'n';
+        out += esc ? '\n' : s[i];
+        i += esc ? 1 : 0;
+    }
+    return out;
+}
+
 // A policy spec as a file-name part: non-alphanumerics become '_'.
 inline std::string slug(const std::string& s) {
     std::string out;

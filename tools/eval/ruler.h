@@ -56,6 +56,11 @@ struct RulerTask {
     int32_t freq_cw = 30, freq_ucw = 3, num_cw = 10;
     // fwe
     double alpha = 2.0;
+    // niah phrasing overrides (empty: RULER's). In both, {type_v} is the singular item name
+    // ("number", "word", "uuid"); the needle takes {key} and {value}, the question {query}. The
+    // question replaces RULER's text after the haystack (question and answer prefix). For models
+    // trained on one phrasing (retrieval-1.4M): the task's structure stays RULER's.
+    std::string needle, question;
 };
 
 // The 11 generated task names in RULER's order: niah_single_{1,2,3}, niah_multikey_{1,2,3},

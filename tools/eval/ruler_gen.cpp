@@ -139,9 +139,11 @@ std::vector<int32_t> niah_depths() {
 
 Built niah_build(const RulerTask& t, const RulerData& d, const std::vector<std::string>& essay_words, int32_t n,
                  Rng& rng) {
-    const std::string type_v = item_plural(t.type_v);
+    const std::string type_v = item_plural(t.type_v), type_v1 = type_v.substr(0, type_v.size() - 1);
+    const std::string needle_fmt = t.needle.empty() ? replace_all(kNiahNeedle, "{type_v}", type_v)
+                                                    : replace_all(t.needle, "{type_v}", type_v1);
     auto needle_text = [&](const std::string& key, const std::string& value) {
-        return replace_all(replace_all(replace_all(kNiahNeedle, "{type_v}", type_v), "{key}", key), "{value}", value);
+        return replace_all(replace_all(needle_fmt, "{key}", key), "{value}", value);
     };
     const int32_t num_k = std::max(t.num_k, t.num_q);
     std::vector<std::string> keys, needles;
@@ -204,7 +206,9 @@ Built niah_build(const RulerTask& t, const RulerData& d, const std::vector<std::
         tv.pop_back();
     }
     const std::string head = replace_all(tmpl.substr(0, tmpl.find("{context}")), "{type_v}", tv);
-    const std::string tail = replace_all(replace_all(tmpl.substr(tmpl.find("{context}") + 9), "{type_v}", tv), "{query}", query);
+    const std::string tail =
+        t.question.empty() ? replace_all(replace_all(tmpl.substr(tmpl.find("{context}") + 9), "{type_v}", tv), "{query}", query)
+                           : replace_all(replace_all(t.question, "{type_v}", type_v1), "{query}", query);
     b.input = head + context + tail;
     b.question_at = head.size() + context.size();
     return b;
@@ -272,10 +276,14 @@ Built cwe_build(const RulerTask& t, const std::vector<std::string>& vocab, int32
 }
 
 // Frequent words: a Zipf(alpha) sample of n words over a coded vocabulary (vocab[0] = "...").
-Built fwe_build(const RulerTask& t, const std::vector<std::string>& vocab, int32_t n, Rng& rng) {
-    double zeta = 0.0;  // Riemann zeta(alpha): the sum to 1e6 plus the integral of the tail
-    for (int32_t k = 1; k <= 1000000; ++k) zeta += std::pow(double(k), -t.alpha);
-    zeta += std::pow(1e6, 1.0 - t.alpha) / (t.alpha - 1.0);
+// Riemann zeta(alpha), alpha > 1: the sum to 1e6 plus the integral of the tail.
+double zeta(double alpha) {
+    double z = 0.0;
+    for (int32_t k = 1; k <= 1000000; ++k) z += std::pow(double(k), -alpha);
+    return z + std::pow(1e6, 1.0 - alpha) / (alpha - 1.0);
+}
+
+Built fwe_build(const RulerTask& t, const std::vector<std::string>& vocab, double zeta, int32_t n, Rng& rng) {
     std::vector<std::string> words;
     for (size_t k = 0; k < vocab.size(); ++k) {
         const auto cnt = int64_t(double(n) * std::pow(double(k + 1), -t.alpha) / zeta);
@@ -403,9 +411,11 @@ Expected<std::vector<RulerSample>> ruler_generate(const RulerTask& t, const Rule
     }
     // The one-shot example of vt, sized to min(500, max_length / 2) tokens, as RULER (500).
     std::string vt_example;
-    int32_t min_n = 1;
+    int32_t min_n = 1, max_n = 1 << 24;  // haystack sizes searched
+    const double zeta_alpha = t.kind == RulerKind::kFwe ? zeta(t.alpha) : 0.0;
     if (t.kind == RulerKind::kVt) min_n = t.num_chains * (t.num_hops + 1);
-    if (t.kind == RulerKind::kCwe) min_n = t.num_cw + 1;
+    if (t.kind == RulerKind::kCwe) min_n = t.num_cw + 1, max_n = int32_t(vocab.size());  // distinct words
+    if (min_n > max_n) return Status::invalid("ruler: %zu words are too few for task %s", vocab.size(), t.name.c_str());
     if (t.kind == RulerKind::kFwe) min_n = 4;
     if (t.kind == RulerKind::kNiah && t.haystack != RulerHaystack::kEssay) {
         min_n = std::max(t.num_k, t.num_q) * t.num_v;
@@ -420,7 +430,7 @@ Expected<std::vector<RulerSample>> ruler_generate(const RulerTask& t, const Rule
                 return b;
             }
             case RulerKind::kCwe: return cwe_build(t, vocab, max_length, n, rng);
-            case RulerKind::kFwe: return fwe_build(t, vocab, n, rng);
+            case RulerKind::kFwe: return fwe_build(t, vocab, zeta_alpha, n, rng);
         }
         return {};
     };
@@ -431,11 +441,11 @@ Expected<std::vector<RulerSample>> ruler_generate(const RulerTask& t, const Rule
             return count(make(n, r)) <= budget;
         };
         if (!fits(min_n)) return 0;
-        int32_t lo = min_n, hi = min_n * 2;
-        while (fits(hi)) {
+        int32_t lo = min_n, hi = std::min(min_n * 2, max_n);
+        while (lo < max_n && fits(hi)) {
             lo = hi;
-            if (hi > (1 << 24)) return hi;
-            hi *= 2;
+            if (hi == max_n) return hi;
+            hi = std::min(hi * 2, max_n);
         }
         while (hi - lo > 1) {
             const int32_t mid = lo + (hi - lo) / 2;
