@@ -134,10 +134,13 @@ Runner add_eval_ruler(CLI::App& app) {
             std::fflush(stdout);
             md += t;
             eval::Heatmap h;
-            h.title = "RULER @" + std::to_string(len) + " (" + o->protocol + ")";
+            h.title = "RULER at " + std::to_string(len) + " tokens (" + o->protocol + ")";
             h.x_label = "policy";
             h.y_label = "task";
-            h.x_ticks = o->policies;
+            for (const std::string& p : o->policies) {  // "snapkv:budget=128" -> "snapkv 128"
+                const size_t b = p.find(":budget=");
+                h.x_ticks.push_back(b == std::string::npos ? p : p.substr(0, b) + " " + p.substr(b + 8));
+            }
             for (const auto& task : tasks) h.y_ticks.push_back(task.name);
             for (const auto& row : score) {
                 h.value.emplace_back();

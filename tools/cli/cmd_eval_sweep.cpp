@@ -110,7 +110,7 @@ Runner add_eval_sweep(CLI::App& app) {
                 samples.push_back(std::move(*s));
             }
             if (tasks.empty()) return fail(Status::invalid("--ruler-tasks: empty list"));
-            r.title = "RULER " + o->ruler_tasks + " @" + std::to_string(o->length) + ", " + model_name;
+            r.title = "RULER " + o->ruler_tasks + " at " + std::to_string(o->length) + " tokens, " + model_name;
             r.metric = "score (%)";
             run = [&](const std::string& spec) -> Expected<std::pair<double, int64_t>> {
                 double sum = 0.0;
@@ -145,7 +145,7 @@ Runner add_eval_sweep(CLI::App& app) {
                     niah.haystack_files.push_back(h);
                 }
             }
-            r.title = "NIAH @" + o->lengths + " (" + o->protocol + "), " + model_name;
+            r.title = "NIAH at " + o->lengths + " tokens (" + o->protocol + "), " + model_name;
             r.metric = "accuracy (%)";
             run = [&](const std::string& spec) -> Expected<std::pair<double, int64_t>> {
                 auto res = eval::niah_run(*model, cp, spec, niah, [&](const std::string&, size_t d, size_t n, const eval::NiahCell&) {
