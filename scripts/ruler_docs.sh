@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the measurements behind docs/ruler.md (RULER, LongBench, sweep) on the models in
 # ../shared/models: tables and images under docs/ruler and docs/sweep, logs in OUT (default
-# out/ruler_docs). About 15-20 minutes on two loaded cores (the parts run two at a time, -t 1 each).
+# out/ruler_docs). About half an hour on two loaded cores (some parts run two at a time, -t 1 each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HKV=${HKV:-build/bin/heterokv}
