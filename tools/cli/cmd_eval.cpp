@@ -16,6 +16,10 @@ Runner add_eval(CLI::App& app) {
     };
     add("ppl", "perplexity, KL divergence and top-1 agreement vs the full cache, per policy", add_eval_ppl);
     add("niah", "needle in a haystack over context lengths x needle depths, per policy", add_eval_niah);
+    add("ruler", "RULER synthetic tasks (niah variants, vt, cwe, fwe) sized to the context, per policy", add_eval_ruler);
+    add("longbench", "a LongBench jsonl with the official prompts, truncation and metrics, per policy",
+        add_eval_longbench);
+    add("sweep", "one task over policies x budgets: markdown table and budget-accuracy plot", add_eval_sweep);
     return [runners]() -> int {
         for (auto& [sub, run] : *runners) {
             if (sub->parsed()) return run();

@@ -31,6 +31,9 @@ Runner add_eval_ppl(CLI::App& app);    // heterokv eval ppl: perplexity, KLD, to
 Runner add_eval_niah(CLI::App& app);
 Runner add_serve(CLI::App& app);       // heterokv serve: OpenAI-compatible HTTP server   // heterokv eval niah: needle in a haystack grid, heatmaps
 Runner add_calibrate(CLI::App& app);   // heterokv calibrate: HeteroCache head taxonomy (offline profiling)
+Runner add_eval_ruler(CLI::App& app);      // heterokv eval ruler: RULER synthetic tasks per policy
+Runner add_eval_longbench(CLI::App& app);  // heterokv eval longbench: LongBench jsonl, official metrics
+Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x budgets, table and plot
 
 // --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
 Expected<uint32_t> parse_kv_type(const std::string& s);

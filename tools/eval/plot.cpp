@@ -100,6 +100,14 @@ struct HeatLayout {
     int height(size_t rows) const { return top + int(rows) * cell_h + bottom; }
 };
 
+// The default layout, widened for long tick labels (char_w: pixels per character of the font).
+HeatLayout heat_layout(const Heatmap& h, int char_w) {
+    HeatLayout L;
+    for (const std::string& t : h.y_ticks) L.left = std::max(L.left, 16 + int(t.size()) * char_w);
+    for (const std::string& t : h.x_ticks) L.cell_w = std::max(L.cell_w, 8 + int(t.size()) * char_w);
+    return L;
+}
+
 // Axis range for line charts.
 struct Range {
     double lo, hi;
@@ -151,7 +159,7 @@ void chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_
 }  // namespace
 
 std::string heatmap_svg(const Heatmap& h) {
-    const HeatLayout L;
+    const HeatLayout L = heat_layout(h, 7);
     const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
     const int W = std::max(L.width(cols), int(h.title.size()) * 9 + 40), H = L.height(rows);
     std::ostringstream o;
@@ -185,7 +193,7 @@ std::string heatmap_svg(const Heatmap& h) {
 }
 
 Image heatmap_image(const Heatmap& h) {
-    const HeatLayout L;
+    const HeatLayout L = heat_layout(h, Canvas::text_width("x"));
     const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
     const int w = std::max({L.width(cols), Canvas::text_width(h.title) + 40,
                             L.left + Canvas::text_width(h.x_label) + 20});

@@ -1,0 +1,81 @@
+// tools/cli/eval_args.h — small argument helpers shared by the generation evals (ruler,
+// longbench, sweep): comma lists, file-name slugs, policy checks, progress lines.
+#pragma once
+
+#include <cctype>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "heterokv/policy.h"
+#include "heterokv/status.h"
+
+namespace hkv::cli {
+
+// "a,b,c" -> {"a","b","c"}; empty items are dropped.
+inline std::vector<std::string> csv_split(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string it; std::getline(ss, it, ',');) {
+        if (!it.empty()) out.push_back(it);
+    }
+    return out;
+}
+
+// "64,128" -> {64, 128}; kInvalidArgument naming the option for anything else.
+inline Expected<std::vector<int32_t>> csv_ints(const std::string& s, const char* option) {
+    std::vector<int32_t> out;
+    for (const std::string& it : csv_split(s)) {
+        size_t used = 0;
+        long v = 0;
+        try {
+            v = std::stol(it, &used);
+        } catch (...) {
+            used = 0;
+        }
+        if (used != it.size() || v < 1 || v > (1l << 30)) {
+            return Status::invalid("%s '%s': expected comma-separated positive integers", option, s.c_str());
+        }
+        out.push_back(int32_t(v));
+    }
+    if (out.empty()) return Status::invalid("%s: empty list", option);
+    return out;
+}
+
+// The two characters "\n" become a newline (for templates given on the command line).
+inline std::string unescape_newlines(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        const bool esc = s[i] == '\\' && i + 1 < s.size() && s[i + 1] == 'n';
+        out += esc ? '\n' : s[i];
+        i += esc ? 1 : 0;
+    }
+    return out;
+}
+
+// A policy spec as a file-name part: non-alphanumerics become '_'.
+inline std::string slug(const std::string& s) {
+    std::string out;
+    for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    return out;
+}
+
+// Every spec parses (before any long run starts).
+inline Status policies_check(const std::vector<std::string>& specs) {
+    for (const std::string& p : specs) {
+        auto pol = policy_create(p);
+        if (!pol.ok()) return pol.status();
+    }
+    return Status();
+}
+
+// "\rheterokv: <what> [#####.....] done/total" on stderr; a newline when done == total.
+inline void progress_bar(const std::string& what, size_t done, size_t total) {
+    const int width = 24, fill = total ? int(width * done / total) : width;
+    std::fprintf(stderr, "\rheterokv: %s [%s%s] %zu/%zu   ", what.c_str(), std::string(size_t(fill), '#').c_str(),
+                 std::string(size_t(width - fill), '.').c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+}
+
+}  // namespace hkv::cli
