@@ -38,6 +38,8 @@ struct ModelShape {
     int32_t n_head_kv = 0;
     int32_t head_dim = 0;
     int32_t n_ctx = 0;       // the context's capacity
+    std::string kv_cold_dir; // where a policy with a cold tier (heterocache) keeps it: "" = host RAM,
+                             // else a folder for its files (ContextParams::kv_cold_dir)
 };
 
 // Per layer x per KV head slot budgets. -1 = unbounded (the head keeps everything).
@@ -62,6 +64,10 @@ struct PolicyNeeds {
     bool accumulate = false;    // scores accumulate over chunks and decode steps (and move with compaction)
     bool select = false;        // select() is called before decode attention (Quest-style)
     int32_t decode_slack = 64;  // on_decode runs when a head holds > budget + decode_slack slots
+    bool decode_every_step = false;  // on_decode runs after every decode step's attention (with
+                                     // LayerView::q), whatever the heads hold (HeteroCache's monitor)
+    bool refresh = false;       // take_refresh() runs before every decode step's attention (in-place
+                                // slot overwrites prepared asynchronously, e.g. from a cold tier)
 };
 
 // Read-only state of one layer, valid only during a hook call.
@@ -85,6 +91,11 @@ struct LayerView {
                                        // (compaction, truncation); while equal, slots only gain
                                        // rows after them, so per-page caches stay valid
     const KvBudget* budget = nullptr;
+    // Added for HeteroCache (policies that score or copy rows themselves):
+    std::span<const void* const> v_pages;  // [n_head_kv] -> page table of values (same layout as k_pages)
+    int32_t n_q = 0;                   // queries of this chunk / step (the chunk's tokens; 1 in decode)
+    std::span<const float> q;          // [n_q, n_head, head_dim] post-RoPE queries of the chunk
+    int32_t n_head = 0;                // query heads (q's middle dimension)
 };
 
 // Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets
@@ -105,6 +116,16 @@ struct PageSelection {
     std::span<int32_t> n_pages;    // [n_head_kv]
 };
 
+// Written by take_refresh(): slots to overwrite in place, each a run [slot0, slot0 + n) of KV head
+// ih with raw kv_type rows (KvStore::overwrite_slots). The pointers are owned by the policy and
+// stay valid until its next hook call. Used by HeteroCache to swap a satellite's hot set.
+struct SlotRefresh {
+    int32_t ih = 0, slot0 = 0, n = 0;
+    const void* k = nullptr;       // [n, head_dim] kv_type
+    const void* v = nullptr;       // [n, head_dim] kv_type
+    const int32_t* pos = nullptr;  // [n] original positions
+};
+
 class Policy {
 public:
     virtual ~Policy() = default;
@@ -121,6 +142,11 @@ public:
     virtual Status select(const LayerView& view, std::span<const float> q, PageSelection& sel) {
         return Status();
     }
+    // Before decode attention of layer il when needs().refresh: the overwrites that became ready
+    // for this layer (may wait for them: the asynchronous fence). Appends to out.
+    virtual Status take_refresh(int32_t il, std::vector<SlotRefresh>& out) { return Status(); }
+    // Policy-specific counters for reports (one or more lines of text), empty when none.
+    virtual std::string report() const { return std::string(); }
 };
 
 // Creates a policy from a spec "name:key=value,key=value", e.g. "snapkv:budget=1024,window=32".

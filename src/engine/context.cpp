@@ -54,6 +54,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         if (!pol.ok()) return pol.status();
         kc.score_lane = (*pol)->needs().attn_scores && (*pol)->needs().accumulate;
         ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, p.n_ctx};
+        shape.kv_cold_dir = p.kv_cold_dir;
         I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
         auto kv = KvStore::create(kc);
         if (!kv.ok()) return kv.status();
@@ -156,6 +157,7 @@ Status Context::truncate(int32_t n) {
 const Model& Context::model() const { return *impl_->model; }
 const KvStore& Context::kv() const { return *impl_->kv; }
 const Timings& Context::timings() const { return impl_->timings; }
+std::string Context::policy_report() const { return impl_->policy->policy().report(); }
 void Context::reset_timings() { impl_->timings = Timings(); }
 
 }  // namespace hkv

@@ -42,10 +42,12 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     }
     pos_.assign(size_t(nh) * size_t(n_slot), INT_MAX);
     k_tables_.resize(size_t(nh));
+    v_tables_.resize(size_t(nh));
     for (int32_t ih = 0; ih < nh; ++ih) {
         const int32_t* p = kv.positions(il, ih);
         std::copy(p, p + n_live_[size_t(ih)], pos_.begin() + long(ih) * n_slot);
         k_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).k_pages);
+        v_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).v_pages);
     }
     if (with_scores && needs_.accumulate) {  // the store's lanes are the scores
         scores_.assign(size_t(nh) * size_t(n_slot), 0.0f);
@@ -72,6 +74,8 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     view_.kv_type = uint32_t(kv.config().kv_type);
     view_.kv_epoch = kv.epoch();
     view_.budget = &budget_;
+    view_.v_pages = std::span<const void* const>(v_tables_.data(), v_tables_.size());
+    view_.n_head = shape_.n_head;
     idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
     n_keep_.assign(size_t(nh), -1);
 }
@@ -110,6 +114,7 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
             const int32_t b = budget_.at(il, ih);
             if (b > 0 && int64_t(kv.n_slot(il, ih)) > int64_t(b) + needs_.decode_slack) call = true;
         }
+        if (needs_.decode_every_step) call = true;
     }
     if (!call) {
         stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -124,6 +129,8 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), scores_.data(), view_.n_slot, false);
         view_.scores = std::span<const float>(scores_.data(), scores_.size());
     }
+    view_.n_q = n_tok;
+    view_.q = std::span<const float>(q, size_t(n_tok) * size_t(shape_.n_head) * size_t(shape_.head_dim));
     KeepPlan plan;
     plan.n_slot = std::max(view_.n_slot, 1);
     plan.idx = idx_;
@@ -152,6 +159,23 @@ Status PolicyRuntime::apply(int32_t il, KvStore& kv, bool decode) {
         any = true;
     }
     if (any) ++(decode ? stats_.decode_calls : stats_.prefill_calls);
+    return Status();
+}
+
+Status PolicyRuntime::refresh(int32_t il, KvStore& kv) {
+    if (!active_ || !needs_.refresh) return Status();
+    const auto t0 = std::chrono::steady_clock::now();
+    refresh_.clear();
+    HKV_TRY(policy_->take_refresh(il, refresh_));
+    for (const SlotRefresh& r : refresh_) {
+        if (r.ih < 0 || r.ih >= shape_.n_head_kv) {
+            return Status::internal("policy %.*s refreshed KV head %d of %d", int(policy_->name().size()),
+                                    policy_->name().data(), r.ih, shape_.n_head_kv);
+        }
+        HKV_TRY(kv.overwrite_slots(il, r.ih, r.slot0, r.n, r.k, r.v, r.pos)
+                    .with_context("policy " + std::string(policy_->name())));
+    }
+    stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return Status();
 }
 

@@ -46,6 +46,10 @@ public:
     // point into this runtime's scratch and stay valid until the next call.
     Status select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads);
 
+    // Before decode attention of layer il (needs().refresh): applies the slot overwrites the policy
+    // has ready for this layer (HeteroCache's satellite refresh, waited for here).
+    Status refresh(int32_t il, KvStore& kv);
+
 private:
     void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores);
     Status apply(int32_t il, KvStore& kv, bool decode);
@@ -62,6 +66,8 @@ private:
     std::vector<int32_t> n_live_, pos_, idx_, n_keep_;  // [n_head_kv], [n_head_kv, n_slot] ...
     std::vector<float> scores_, tmp_scores_;
     std::vector<const void*> k_tables_;                 // [n_head_kv]
+    std::vector<const void*> v_tables_;                 // [n_head_kv]
+    std::vector<SlotRefresh> refresh_;
     std::vector<AttnKvHead> heads_;                     // [n_head_kv]
     std::vector<int32_t> sel_pages_, sel_n_;
     std::vector<std::vector<const void*>> sel_k_, sel_v_;

@@ -15,6 +15,7 @@ Expected<std::unique_ptr<Policy>> pyramidkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec);
 
 namespace {
 
@@ -40,6 +41,11 @@ const PolicyEntry kPolicies[] = {
     {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page_size) pages of highest "
               "bound + the last page; budget=N tokens (required), dense=2 (first layers dense)",
      quest_create},
+    {"heterocache", "HeteroCache: per-head roles from a taxonomy (heterokv calibrate); pivots/volatile full, anchors "
+                    "static, satellites hot set + cold tier refreshed on pivot drift; taxonomy=PATH (required), "
+                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=taxonomy|uniform, "
+                    "select=topk|reference, pool=5",
+     heterocache_create},
 };
 
 std::string trim(std::string s) {
@@ -142,6 +148,12 @@ Expected<std::string> PolicySpec::get_choice(const std::string& key, const std::
                                it->second.c_str(), list.c_str());
     }
     return it->second;
+}
+
+std::string PolicySpec::get_string(const std::string& key, const std::string& def) {
+    read_.insert(key);
+    auto it = kv_.find(key);
+    return it == kv_.end() ? def : it->second;
 }
 
 Status PolicySpec::finish() const {
