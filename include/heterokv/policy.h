@@ -14,6 +14,10 @@
 //       select(view, q, sel)        only if needs().select: which pages each KV head attends to now
 //       [attention, scores]
 //       on_decode(view, plan)       only when some head holds more than budget + needs().decode_slack
+//                                   or, with needs().decode_every_step, after every step (view.q set)
+//   with needs().refresh, before select() of each decode step and layer:
+//       take_refresh(il, out)       in-place slot overwrites that became ready (HeteroCache), applied
+//                                   through KvStore::overwrite_slots before attention
 //
 // Threading: hooks run on the engine's thread, one at a time. Views are valid only during the call.
 // Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state only
