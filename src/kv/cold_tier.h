@@ -12,6 +12,7 @@
 // Errors (ENOSPC, EIO, short reads) are Status values returned by the call or by the ticket.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -84,7 +85,7 @@ private:
     std::vector<int> fds_;        // [n_layer] file tier
     std::vector<int64_t> ends_;   // [n_layer] bytes written to each file
     int64_t bytes_stored_ = 0;
-    bool fail_gathers_ = false;
+    std::atomic<bool> fail_gathers_{false};
 
     std::mutex mu_;
     std::condition_variable cv_;
