@@ -36,6 +36,7 @@ struct ContextParams {
     int32_t kv_page_size = 64;  // slots per KV page
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
     std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
+    std::string kv_cold_dir;      // folder for a policy's cold tier (heterocache); "" = host RAM
 };
 
 // Wall-clock timings accumulated since the last reset_timings().
@@ -94,6 +95,8 @@ public:
     const Model& model() const;
     const KvStore& kv() const;
     const Timings& timings() const;
+    // The policy's own counters (e.g. HeteroCache's refreshes and I/O), empty when it has none.
+    std::string policy_report() const;
     void reset_timings();
     // Installs (or, with an empty function, removes) the attention observer. Without one the
     // forward pass does no extra work.

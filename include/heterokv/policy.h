@@ -14,6 +14,10 @@
 //       select(view, q, sel)        only if needs().select: which pages each KV head attends to now
 //       [attention, scores]
 //       on_decode(view, plan)       only when some head holds more than budget + needs().decode_slack
+//                                   or, with needs().decode_every_step, after every step (view.q set)
+//   with needs().refresh, before select() of each decode step and layer:
+//       take_refresh(il, out)       in-place slot overwrites that became ready (HeteroCache), applied
+//                                   through KvStore::overwrite_slots before attention
 //
 // Threading: hooks run on the engine's thread, one at a time. Views are valid only during the call.
 // Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state only
@@ -42,6 +46,8 @@ struct ModelShape {
                                           // (. , ; : ! ? newline, closing quote/bracket; see
                                           // tokenizer/delimiters.h); empty when the engine has no
                                           // tokenizer. Owned by the engine, valid for the context's life.
+    std::string kv_cold_dir; // where a policy with a cold tier (heterocache) keeps it: "" = host RAM,
+                             // else a folder for its files (ContextParams::kv_cold_dir)
 };
 
 // Per layer x per KV head slot budgets. -1 = unbounded (the head keeps everything).
@@ -78,6 +84,10 @@ struct PolicyNeeds {
                                 // (backend/cpu/scores.h attn_band_recent with this band width)
     int32_t band_stride = 1;    // band statistics from every band_stride-th query of a chunk
     bool band_full_norm = true; // band attention normalised over the whole row (true) or the band
+    bool decode_every_step = false;  // on_decode runs after every decode step's attention (with
+                                     // LayerView::q), whatever the heads hold (HeteroCache's monitor)
+    bool refresh = false;       // take_refresh() runs before every decode step's attention (in-place
+                                // slot overwrites prepared asynchronously, e.g. from a cold tier)
 };
 
 // Read-only state of one layer, valid only during a hook call.
@@ -103,6 +113,15 @@ struct LayerView {
     const KvBudget* budget = nullptr;
     std::span<const void* const> v_pages;  // [n_head_kv] -> page table of values (as k_pages)
     std::span<const float> local_scores;   // [n_head_kv, n_slot]; empty unless needs().n_local > 0
+    std::span<const int32_t> tokens;   // [n_past] token id at each position of the sequence (slot
+                                       // s of head ih holds tokens[pos[ih * n_slot + s]])
+    std::span<const float> band_recent;  // [n_head_kv, n_slot] when needs().band > 0, prefill only:
+    std::span<const float> band_count;   // sum / count over (query, GQA head) pairs with
+                                         // pos[s] < qpos <= pos[s] + band of the query's attention
+                                         // mass on the slots at positions >= pos[s] (scores.h)
+    int32_t n_q = 0;                   // queries of this chunk / step (the chunk's tokens; 1 in decode)
+    std::span<const float> q;          // [n_q, n_head, head_dim] post-RoPE queries of the chunk
+    int32_t n_head = 0;                // query heads (q's middle dimension)
 };
 
 // A merged row written into a surviving slot (merging policies: EMS). k, v: [head_dim] f32,
@@ -113,12 +132,6 @@ struct SlotWrite {
     const float* k = nullptr;  // [head_dim] new key (post-RoPE, at the slot's position)
     const float* v = nullptr;  // [head_dim] new value
     float score = 0.0f;        // new score-lane value (accumulate policies); NaN = leave it
-    std::span<const int32_t> tokens;   // [n_past] token id at each position of the sequence (slot
-                                       // s of head ih holds tokens[pos[ih * n_slot + s]])
-    std::span<const float> band_recent;  // [n_head_kv, n_slot] when needs().band > 0, prefill only:
-    std::span<const float> band_count;   // sum / count over (query, GQA head) pairs with
-                                         // pos[s] < qpos <= pos[s] + band of the query's attention
-                                         // mass on the slots at positions >= pos[s] (scores.h)
 };
 
 // Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets
@@ -141,6 +154,16 @@ struct PageSelection {
     std::span<int32_t> n_pages;    // [n_head_kv]
 };
 
+// Written by take_refresh(): slots to overwrite in place, each a run [slot0, slot0 + n) of KV head
+// ih with raw kv_type rows (KvStore::overwrite_slots). The pointers are owned by the policy and
+// stay valid until its next hook call. Used by HeteroCache to swap a satellite's hot set.
+struct SlotRefresh {
+    int32_t ih = 0, slot0 = 0, n = 0;
+    const void* k = nullptr;       // [n, head_dim] kv_type
+    const void* v = nullptr;       // [n, head_dim] kv_type
+    const int32_t* pos = nullptr;  // [n] original positions
+};
+
 class Policy {
 public:
     virtual ~Policy() = default;
@@ -157,6 +180,11 @@ public:
     virtual Status select(const LayerView& view, std::span<const float> q, PageSelection& sel) {
         return Status();
     }
+    // Before decode attention of layer il when needs().refresh: the overwrites that became ready
+    // for this layer (may wait for them: the asynchronous fence). Appends to out.
+    virtual Status take_refresh(int32_t il, std::vector<SlotRefresh>& out) { return Status(); }
+    // Policy-specific counters for reports (one or more lines of text), empty when none.
+    virtual std::string report() const { return std::string(); }
 };
 
 // Creates a policy from a spec "name:key=value,key=value", e.g. "snapkv:budget=1024,window=32".

@@ -60,6 +60,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, p.n_ctx};
         I.delim_mask = tokenizer_delimiter_mask(model->tokenizer());
         shape.delim_mask = I.delim_mask;
+        shape.kv_cold_dir = p.kv_cold_dir;
         I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
         I.policy->set_tokens(&I.tokens);
         auto kv = KvStore::create(kc);
@@ -167,6 +168,7 @@ Status Context::truncate(int32_t n) {
 const Model& Context::model() const { return *impl_->model; }
 const KvStore& Context::kv() const { return *impl_->kv; }
 const Timings& Context::timings() const { return impl_->timings; }
+std::string Context::policy_report() const { return impl_->policy->policy().report(); }
 void Context::reset_timings() { impl_->timings = Timings(); }
 void Context::set_attn_observer(AttnObserver fn) {
     impl_->tap = fn ? std::make_unique<AttnTap>(std::move(fn)) : nullptr;

@@ -101,6 +101,7 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                               n_kv, s.pos.data()));
         }
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) s.heads[size_t(ih)] = kv.view(il, ih);
+        if (rt && info.decode) HKV_TRY(rt->refresh(il, kv));
         if (rt && info.decode) HKV_TRY(rt->select_pages(il, pos0 + n, kv, s.q.data(), s.heads.data()));
         attention(pool, ap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(),
                   rt ? rt->lse_buffer(n) : nullptr);

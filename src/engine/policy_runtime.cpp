@@ -77,6 +77,7 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
     view_.budget = &budget_;
     view_.v_pages = std::span<const void* const>(v_tables_.data(), v_tables_.size());
     if (tokens_) view_.tokens = std::span<const int32_t>(tokens_->data(), std::min(tokens_->size(), size_t(n_past)));
+    view_.n_head = shape_.n_head;
     idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
     n_keep_.assign(size_t(nh), -1);
 }
@@ -119,6 +120,7 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
             const int32_t b = budget_.at(il, ih);
             if (b > 0 && int64_t(kv.n_slot(il, ih)) > int64_t(b) + needs_.decode_slack) call = true;
         }
+        if (needs_.decode_every_step) call = true;
     }
     const bool lse_used = lse_ready_;
     lse_ready_ = false;
@@ -156,6 +158,8 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         view_.band_recent = band_recent_;
         view_.band_count = band_count_;
     }
+    view_.n_q = n_tok;
+    view_.q = std::span<const float>(q, size_t(n_tok) * size_t(shape_.n_head) * size_t(shape_.head_dim));
     KeepPlan plan;
     plan.n_slot = std::max(view_.n_slot, 1);
     plan.idx = idx_;
@@ -205,6 +209,23 @@ Status PolicyRuntime::apply(int32_t il, KvStore& kv, bool decode) {
         any = true;
     }
     if (any) ++(decode ? stats_.decode_calls : stats_.prefill_calls);
+    return Status();
+}
+
+Status PolicyRuntime::refresh(int32_t il, KvStore& kv) {
+    if (!active_ || !needs_.refresh) return Status();
+    const auto t0 = std::chrono::steady_clock::now();
+    refresh_.clear();
+    HKV_TRY(policy_->take_refresh(il, refresh_));
+    for (const SlotRefresh& r : refresh_) {
+        if (r.ih < 0 || r.ih >= shape_.n_head_kv) {
+            return Status::internal("policy %.*s refreshed KV head %d of %d", int(policy_->name().size()),
+                                    policy_->name().data(), r.ih, shape_.n_head_kv);
+        }
+        HKV_TRY(kv.overwrite_slots(il, r.ih, r.slot0, r.n, r.k, r.v, r.pos)
+                    .with_context("policy " + std::string(policy_->name())));
+    }
+    stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return Status();
 }
 

@@ -53,6 +53,10 @@ public:
     // point into this runtime's scratch and stay valid until the next call.
     Status select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads);
 
+    // Before decode attention of layer il (needs().refresh): applies the slot overwrites the policy
+    // has ready for this layer (HeteroCache's satellite refresh, waited for here).
+    Status refresh(int32_t il, KvStore& kv);
+
 private:
     void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores);
     Status apply(int32_t il, KvStore& kv, bool decode);
@@ -70,11 +74,12 @@ private:
     std::vector<int32_t> n_live_, pos_, idx_, n_keep_;  // [n_head_kv], [n_head_kv, n_slot] ...
     std::vector<float> scores_, tmp_scores_;
     std::vector<const void*> k_tables_;                 // [n_head_kv]
+    std::vector<const void*> v_tables_;                 // [n_head_kv]
+    std::vector<SlotRefresh> refresh_;
     std::vector<AttnKvHead> heads_;                     // [n_head_kv]
     std::vector<int32_t> sel_pages_, sel_n_;
     std::vector<float> lse_, local_;                    // [n_tok, n_head], [n_head_kv, n_slot]
     bool lse_ready_ = false;                            // lse_ holds this step's rows
-    std::vector<const void*> v_tables_;                 // [n_head_kv]
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;
     const std::vector<int32_t>* tokens_ = nullptr;      // [>= n_past] see set_tokens

@@ -205,4 +205,23 @@ int64_t KvStore::slots_total() const {
     return n;
 }
 
+Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n, const void* k, const void* v,
+                                const int32_t* pos) {
+    Head& h = head(il, ih);
+    if (slot0 < 0 || n < 0 || int64_t(slot0) + n > int64_t(h.pos.size())) {
+        return Status::invalid("kv: overwrite of slots [%d, %d) outside the %zu live slots of layer %d head %d", slot0,
+                               slot0 + n, h.pos.size(), il, ih);
+    }
+    ++epoch_;
+    const auto* kb = static_cast<const uint8_t*>(k);
+    const auto* vb = static_cast<const uint8_t*>(v);
+    for (int32_t i = 0; i < n; ++i) {
+        std::memcpy(slot_ptr(h.k_pages, slot0 + i), kb + size_t(i) * row_bytes_, row_bytes_);
+        std::memcpy(slot_ptr(h.v_pages, slot0 + i), vb + size_t(i) * row_bytes_, row_bytes_);
+        h.pos[size_t(slot0 + i)] = pos[i];
+        if (cfg_.score_lane) h.score[size_t(slot0 + i)] = 0.0f;
+    }
+    return Status();
+}
+
 }  // namespace hkv

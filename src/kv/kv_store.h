@@ -55,6 +55,13 @@ public:
     // Overwrites the K and V rows of slot `slot` of head (il, ih) (merging policies); k, v:
     // [head_dim] f32, converted to kv_type. The slot keeps its position. Bumps epoch().
     Status write_row(int32_t il, int32_t ih, int32_t slot, const float* k, const float* v);
+    // HeteroCache refresh: overwrites slots [slot0, slot0 + n) of head (il, ih) in place with raw
+    // kv_type rows k, v: [n, head_dim] (row_bytes() each) and positions pos: [n]. The slot count is
+    // unchanged; the caller keeps the head's slots in position order. kInvalidArgument when the
+    // range is not inside the head's live slots.
+    Status overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n, const void* k, const void* v,
+                           const int32_t* pos);
+    size_t row_bytes() const { return row_bytes_; }  // one K or one V row (head_dim kv_type values)
 
     // Removes, from every head, the slots whose position is >= pos (used to undo a failed step).
     void drop_from(int32_t pos);

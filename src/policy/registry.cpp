@@ -17,6 +17,7 @@ Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec);
 
 namespace {
 
@@ -53,6 +54,11 @@ const PolicyEntry kPolicies[] = {
                  "target=16, accept=target|adaptive, lambda=0.5, candidates=punct|all, alpha=1, band=32, qstride=4, "
                  "norm=full|band, block_score=mean|max|sqrt, page=16, window=32 (select: 1), sinks=4 (select: 0), kernel=7, pool=max, dense=2",
      dynsplit_create},
+    {"heterocache", "HeteroCache: per-head roles from a taxonomy (heterokv calibrate); pivots/volatile full, anchors "
+                    "static, satellites hot set + cold tier refreshed on pivot drift; taxonomy=PATH (required), "
+                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=taxonomy|uniform, "
+                    "select=topk|reference, pool=5",
+     heterocache_create},
 };
 
 std::string trim(std::string s) {
@@ -155,6 +161,12 @@ Expected<std::string> PolicySpec::get_choice(const std::string& key, const std::
                                it->second.c_str(), list.c_str());
     }
     return it->second;
+}
+
+std::string PolicySpec::get_string(const std::string& key, const std::string& def) {
+    read_.insert(key);
+    auto it = kv_.find(key);
+    return it == kv_.end() ? def : it->second;
 }
 
 Status PolicySpec::finish() const {

@@ -24,6 +24,8 @@ public:
     // One of `choices`, `def` when absent.
     Expected<std::string> get_choice(const std::string& key, const std::string& def,
                                      const std::set<std::string>& choices);
+    // Free-text option (e.g. a file path), `def` when absent.
+    std::string get_string(const std::string& key, const std::string& def);
     bool has(const std::string& key) const { return kv_.count(key) > 0; }
     // kInvalidArgument if any key was never read by a getter.
     Status finish() const;

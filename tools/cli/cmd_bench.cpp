@@ -36,6 +36,7 @@ struct BenchOptions {
     int32_t n_threads = 0;
     int32_t n_batch = 512;
     int32_t page_size = 64;
+    std::string kv_cold_dir;
     std::string kv_type = "f16";
     std::string policy = "full";
     std::string output = "md";
@@ -97,6 +98,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
     cp.n_batch = o.n_batch;
     cp.kv_type = kv_type;
     cp.kv_page_size = o.page_size;
+    cp.kv_cold_dir = o.kv_cold_dir;
     cp.policy = o.policy;
     auto ctx = Context::create(*model, cp);
     if (!ctx.ok()) return ctx.status();
@@ -172,6 +174,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
             if (n > 0) HKV_TRY(run_test(false, n));
         }
     }
+    if (!cx.policy_report().empty()) std::fprintf(stderr, "heterokv: %s\n", cx.policy_report().c_str());
     return Status();
 }
 
@@ -209,6 +212,7 @@ Runner add_bench(CLI::App& app) {
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size")->capture_default_str();
     app.add_option("--kv-type", o->kv_type, "KV cache type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
+    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
     app.add_option("--policy", o->policy, "KV compression policy spec (default: full)")->capture_default_str();
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");

@@ -23,6 +23,7 @@ Runner add_eval_niah(CLI::App& app) {
         std::string keys_file;
         eval::NiahConfig cfg;
         int32_t n_threads = 0;
+        std::string kv_cold_dir;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -42,6 +43,7 @@ Runner add_eval_niah(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--seed", o->cfg.seed, "seed for keys and values")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
     return [o]() -> int {
         eval::NiahConfig cfg = o->cfg;
@@ -99,6 +101,7 @@ Runner add_eval_niah(CLI::App& app) {
         if (!model.ok()) return fail(model.status());
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        cp.kv_cold_dir = o->kv_cold_dir;
         nlohmann::json j;
         j["model"] = o->model;
         j["protocol"] = o->protocol;

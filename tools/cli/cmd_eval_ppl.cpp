@@ -34,6 +34,7 @@ struct PplOptions {
     int32_t n_batch = 0;
     std::string kv_type = "f16";
     int32_t page_size = 64;
+    std::string kv_cold_dir;
     std::string output = "md";
 };
 
@@ -144,6 +145,7 @@ Runner add_eval_ppl(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
     return [o, &app]() -> int {
         if (o->output != "md" && o->output != "csv" && o->output != "json") {
@@ -166,6 +168,7 @@ Runner add_eval_ppl(CLI::App& app) {
         p.n_threads = o->n_threads;
         p.n_batch = o->n_batch;
         p.kv_page_size = o->page_size;
+        p.kv_cold_dir = o->kv_cold_dir;
         auto kv_type = parse_kv_type(o->kv_type);
         if (!kv_type.ok()) return fail(kv_type.status());
         p.kv_type = *kv_type;

@@ -25,6 +25,7 @@ struct RunOptions {
     int32_t n_batch = 256;
     std::string kv_type = "f16";
     int32_t page_size = 64;
+    std::string kv_cold_dir;
     std::string policy = "full";
     float temp = 0.8f;
     int32_t top_k = 40;
@@ -62,6 +63,7 @@ Runner add_run(CLI::App& app) {
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
     app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("--policy", o->policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
                    policy_names() + ")")->capture_default_str();
     app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
@@ -107,6 +109,7 @@ Runner add_run(CLI::App& app) {
         cp.n_batch = o->n_batch;
         cp.kv_type = *kv_type;
         cp.kv_page_size = o->page_size;
+        cp.kv_cold_dir = o->kv_cold_dir;
         cp.policy = o->policy;
         auto ctx = Context::create(*model, cp);
         if (!ctx.ok()) return fail(ctx.status());
@@ -167,6 +170,7 @@ Runner add_run(CLI::App& app) {
                      t.decode_ms, t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
         std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots)\n",
                      double(cx.kv().bytes_in_use()) / (1024.0 * 1024.0), (long long)cx.kv().slots_total());
+        if (!cx.policy_report().empty()) std::fprintf(stderr, "heterokv: %s\n", cx.policy_report().c_str());
         return 0;
     };
 }

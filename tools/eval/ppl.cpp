@@ -163,6 +163,7 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
     cp.n_batch = params.n_batch > 0 ? params.n_batch : std::max(n_first, 1);
     cp.kv_type = params.kv_type;
     cp.kv_page_size = params.kv_page_size;
+    cp.kv_cold_dir = params.kv_cold_dir;
 
     Baseline base;
     std::vector<Accum> acc(policies.size() + 1);

@@ -51,6 +51,7 @@ struct PplParams {
     int32_t n_batch = 0;        // prefill chunk in tokens; 0 = the whole context in one chunk
     uint32_t kv_type = 1;       // KV cache DType id (1 = f16, 30 = bf16, 0 = f32)
     int32_t kv_page_size = 64;  // slots per KV page
+    std::string kv_cold_dir;    // ContextParams::kv_cold_dir (heterocache's cold tier)
 };
 
 // The windows of a text: where each starts in the text tokens (without BOS).

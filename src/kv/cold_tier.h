@@ -1,0 +1,97 @@
+// kv/cold_tier.h — the cold tier of HeteroCache (../shared/docs/methods.md §1.4, §1.7): the full
+// prompt K/V rows (post-RoPE, kv_type) and positions of the heads whose hot set is compressed,
+// and a background I/O thread that gathers rows from it while the engine computes.
+//
+// Storage: in host RAM (one K and one V buffer per (layer, head)), or, with a folder, in one file
+// per layer (records appended with pwrite at prefill, rows read back with pread; the files are
+// unlinked as soon as they are opened, so they vanish with the process). Positions ([n] int32 per
+// head) always stay in RAM: 4 bytes per row against 2 * row_bytes of K and V.
+//
+// Threading: append() and clear() run on the engine's thread and must not overlap pending gathers
+// (the owner waits for its tickets first); gather() is const and may run on the I/O thread.
+// Errors (ENOSPC, EIO, short reads) are Status values returned by the call or by the ticket.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "heterokv/status.h"
+
+namespace hkv {
+
+struct ColdTierConfig {
+    int32_t n_layer = 0;
+    int32_t n_head_kv = 0;
+    size_t row_bytes = 0;  // one K (or V) row: head_dim * kv_type size
+    std::string dir;       // "" = host RAM, else a folder for one file per layer
+};
+
+class ColdTier {
+public:
+    // kInvalidArgument for a bad shape; kIoError when a file cannot be created in dir.
+    static Expected<std::unique_ptr<ColdTier>> create(const ColdTierConfig& cfg);
+    ~ColdTier();  // stops the I/O thread (running jobs finish), closes the files
+    ColdTier(const ColdTier&) = delete;
+    ColdTier& operator=(const ColdTier&) = delete;
+
+    bool on_disk() const { return !cfg_.dir.empty(); }
+    // Appends n rows to head (il, ih). k, v: [n, row_bytes] contiguous; pos: [n].
+    Status append(int32_t il, int32_t ih, int32_t n, const void* k, const void* v, const int32_t* pos);
+    int32_t rows(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
+    // Rows idx[0..n) (each < rows(il, ih)) of head (il, ih) into k_out, v_out: [n, row_bytes] and
+    // pos_out: [n]. Consecutive indices are read in one call per record.
+    Status gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, void* k_out, void* v_out,
+                  int32_t* pos_out) const;
+    // Forgets every row (a new sequence); the files are truncated.
+    void clear();
+    // Bytes of K/V held (RAM or file) since the last clear().
+    int64_t bytes_stored() const { return bytes_stored_; }
+
+    // Runs job on the I/O thread, in submission order; the future yields its Status.
+    std::future<Status> submit(std::function<Status()> job);
+
+    // Test hook: every later gather() fails with kIoError (as a failing disk would).
+    void inject_gather_failure(bool on) { fail_gathers_ = on; }
+
+private:
+    struct Extent {            // a record of rows [row0, row0 + n) of one head
+        int32_t row0 = 0, n = 0;
+        int64_t offset = 0;    // file: K rows at offset, V rows at offset + n * row_bytes
+    };
+    struct Head {
+        std::vector<int32_t> pos;           // [rows]
+        std::vector<uint8_t> k, v;          // RAM tier: [rows, row_bytes]
+        std::vector<Extent> extents;        // file tier
+    };
+    explicit ColdTier(const ColdTierConfig& cfg);
+    Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }
+    const Head& head(int32_t il, int32_t ih) const {
+        return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)];
+    }
+    Status read_at(int32_t il, int64_t offset, size_t n, void* dst) const;
+    void io_loop();
+
+    ColdTierConfig cfg_;
+    std::vector<Head> heads_;     // [n_layer * n_head_kv]
+    std::vector<int> fds_;        // [n_layer] file tier
+    std::vector<int64_t> ends_;   // [n_layer] bytes written to each file
+    int64_t bytes_stored_ = 0;
+    std::atomic<bool> fail_gathers_{false};
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::packaged_task<Status()>> jobs_;
+    bool stop_ = false;
+    std::thread io_;
+};
+
+}  // namespace hkv

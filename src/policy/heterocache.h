@@ -1,0 +1,33 @@
+// policy/heterocache.h — HeteroCache's runtime (../shared/docs/methods.md §1.4, §1.7): the pieces of
+// heterocache.cpp that tests exercise directly, and a structural taxonomy for models that have not
+// been calibrated yet (tests and smoke runs; `heterokv calibrate` makes the real ones).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "policy/heterocache_taxonomy.h"
+
+namespace hkv {
+
+// Last-row scores of one KV head, as the reference scores at prefill and in the drift monitor:
+// for each query head g of the group, p_g = softmax(scale * q_g · K^T) over the n keys, then
+// avg-pool (kernel `pool`, zero padding counted, as PyTorch's avg_pool1d), then the max over g.
+// q: [group, head_dim] f32; keys: [n, head_dim] f32; out: [n]; tmp: scratch.
+void hc_last_row_scores(const float* q, int32_t group, const float* keys, int32_t n, int32_t head_dim, float scale,
+                        int32_t pool, float* out, std::vector<float>& tmp);
+
+// |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
+double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
+
+// Lower median (torch.median): the ((n - 1) / 2)-th smallest of v. v is reordered. n >= 1.
+double hc_median(std::vector<double>& v);
+
+// A taxonomy of the model's shape without calibration: in every layer KV head 0 is a pivot; with
+// n_head_kv >= 5 its satellites are heads 1 .. n_head_kv - 3, head n_head_kv - 2 is an anchor and
+// head n_head_kv - 1 volatile; with fewer heads there is no volatile head (4 heads: pivot 0,
+// satellites 1-2, anchor 3; 2 heads: pivot 0, satellite 1). Compressed heads get budget weights alternating 0.5 / 1.5 (mean 1) so weighted and
+// uniform budgets differ. Requires n_head_kv >= 2.
+Taxonomy taxonomy_structural(int32_t n_layer, int32_t n_head_kv);
+
+}  // namespace hkv

@@ -1,0 +1,166 @@
+// HeteroCache on a real model (stories260K from ../shared/models; skipped when absent), with a
+// structural taxonomy (policy/heterocache.h) written for its 5 x 4 heads:
+//  - ratio=1, uniform weights (base = L, every head keeps its prompt) and a refresh every step:
+//    logits identical to `full` bit for bit (the refresh rewrites the same rows);
+//  - tau=0 never refreshes, tau=1.01 refreshes at every check;
+//  - a refresh triggered at step t is visible in the satellite's slots at step t + 1, not before;
+//  - the cold tier in files (--kv-cold-dir) gives the same greedy tokens as in RAM.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "heterokv/engine.h"
+#include "kv/kv_store.h"
+#include "model/model.h"
+#include "policy/heterocache.h"
+#include "test_util.h"
+
+namespace hkv {
+namespace {
+
+const std::string kModel = test::shared_path("models/stories260K.gguf");
+constexpr int32_t kPrompt = 300, kDecode = 24, kCtx = 512;
+
+std::vector<int32_t> prompt_tokens(const Model& model) {
+    const std::string text =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+        "friend Tom. One day, they found a big red ball under a tree. Tom said, \"Let's play catch!\" Lily "
+        "threw the ball high in the sky and laughed. ";
+    std::vector<int32_t> toks = model.tokenizer().encode(text, true);
+    const std::vector<int32_t> more = model.tokenizer().encode(text, false);
+    while (toks.size() < size_t(kPrompt)) toks.insert(toks.end(), more.begin(), more.end());
+    toks.resize(size_t(kPrompt));
+    return toks;
+}
+
+struct HcRun {
+    std::vector<float> logits;  // decode steps' logits, [kDecode, n_vocab]
+    std::vector<int32_t> tokens;
+    std::string report;
+};
+
+HcRun run(const std::shared_ptr<const Model>& m, const std::string& spec, const std::string& cold_dir = "") {
+    HcRun r;
+    ContextParams cp;
+    cp.n_ctx = kCtx;
+    cp.n_threads = 1;
+    cp.n_batch = 128;  // a chunked prompt: compression at its last chunk
+    cp.policy = spec;
+    cp.kv_cold_dir = cold_dir;
+    auto ctx = Context::create(m, cp);
+    EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
+    if (!ctx.ok()) return r;
+    Context& cx = **ctx;
+    const std::vector<int32_t> p = prompt_tokens(*m);
+    Status st = cx.eval(p);
+    EXPECT_TRUE(st.ok()) << spec << ": " << st.to_string();
+    for (int32_t i = 0; i < kDecode && st.ok(); ++i) {
+        const std::span<const float> l = cx.logits();
+        const int32_t next = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+        r.tokens.push_back(next);
+        st = cx.eval({&next, 1});
+        EXPECT_TRUE(st.ok()) << spec << ": " << st.to_string();
+        r.logits.insert(r.logits.end(), cx.logits().begin(), cx.logits().end());
+    }
+    r.report = cx.policy_report();
+    return r;
+}
+
+long long count_after(const std::string& report, const std::string& word) {  // "<n> <word>"
+    const size_t at = report.find(" " + word);
+    if (at == std::string::npos) return -1;
+    size_t b = report.rfind(' ', at - 1);
+    return std::atoll(report.substr(b + 1, at - b - 1).c_str());
+}
+
+class HeteroCacheModel : public ::testing::Test {
+protected:
+    void SetUp() override {
+        HKV_REQUIRE_SHARED(kModel);
+        auto m = model_load(kModel);
+        ASSERT_TRUE(m.ok()) << m.status().to_string();
+        model_ = *m;
+        const ModelConfig& c = model_->config();
+        tax_ = dir_.file("tax.json");
+        ASSERT_TRUE(taxonomy_save(taxonomy_structural(c.n_layer, c.n_head_kv), tax_).ok());
+    }
+    std::shared_ptr<const Model> model_;
+    test::TempDir dir_;
+    std::string tax_;
+};
+
+TEST_F(HeteroCacheModel, FullRatioEqualsFull) {
+    const HcRun full = run(model_, "full");
+    const HcRun hc = run(model_, "heterocache:taxonomy=" + tax_ + ",ratio=1,weights=uniform,window=1,tau=1.01");
+    ASSERT_EQ(full.logits.size(), hc.logits.size());
+    EXPECT_EQ(std::memcmp(full.logits.data(), hc.logits.data(), full.logits.size() * sizeof(float)), 0);
+    EXPECT_GT(count_after(hc.report, "refreshes"), 0) << hc.report;
+}
+
+TEST_F(HeteroCacheModel, TauControlsRefreshes) {
+    const HcRun never = run(model_, "heterocache:taxonomy=" + tax_ + ",tau=0");
+    const HcRun always = run(model_, "heterocache:taxonomy=" + tax_ + ",tau=1.01");
+    const long long checks = count_after(always.report, "checks");
+    EXPECT_EQ(count_after(never.report, "refreshes"), 0) << never.report;
+    EXPECT_GT(checks, 0) << always.report;
+    EXPECT_EQ(count_after(always.report, "refreshes"), checks) << always.report;
+    EXPECT_EQ(count_after(never.report, "checks"), checks);
+    const HcRun flag = run(model_, "heterocache:taxonomy=" + tax_ + ",refresh=always");
+    EXPECT_EQ(flag.tokens, always.tokens);
+}
+
+TEST_F(HeteroCacheModel, RefreshVisibleAtNextStep) {
+    ContextParams cp;
+    cp.n_ctx = kCtx;
+    cp.n_threads = 1;
+    cp.policy = "heterocache:taxonomy=" + tax_ + ",window=1,tau=1.01";
+    auto ctx = Context::create(model_, cp);
+    ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+    Context& cx = **ctx;
+    ASSERT_TRUE(cx.eval(prompt_tokens(*model_)).ok());
+    // layer 0 head 1 is a satellite; its prefill segment holds cap slots
+    auto slots = [&] {
+        const int32_t n = cx.kv().n_slot(0, 1);
+        return std::vector<int32_t>(cx.kv().positions(0, 1), cx.kv().positions(0, 1) + n);
+    };
+    const std::vector<int32_t> p0 = slots();
+    const size_t cap = p0.size();
+    ASSERT_LT(cap, size_t(kPrompt));
+    int32_t tok = 1;
+    ASSERT_TRUE(cx.eval({&tok, 1}).ok());  // step 1: the monitor triggers after attention
+    std::vector<int32_t> p1 = slots();
+    ASSERT_EQ(p1.size(), cap + 1);
+    EXPECT_TRUE(std::equal(p0.begin(), p0.end(), p1.begin())) << "refresh applied before the next step";
+    ASSERT_TRUE(cx.eval({&tok, 1}).ok());  // step 2: applied before attention
+    std::vector<int32_t> p2 = slots();
+    ASSERT_EQ(p2.size(), cap + 2);
+    EXPECT_FALSE(std::equal(p0.begin(), p0.end(), p2.begin())) << "the satellite's hot set never changed";
+    EXPECT_TRUE(std::is_sorted(p2.begin(), p2.end()));
+    EXPECT_EQ(p2[cap], kPrompt);  // decode tokens after the segment are untouched
+    EXPECT_EQ(p2[cap + 1], kPrompt + 1);
+}
+
+TEST_F(HeteroCacheModel, ColdDirMatchesRam) {
+    const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
+    const HcRun ram = run(model_, spec);
+    test::TempDir cold;
+    const HcRun file = run(model_, spec, cold.path.string());
+    EXPECT_EQ(ram.tokens, file.tokens);
+    EXPECT_EQ(std::memcmp(ram.logits.data(), file.logits.data(), ram.logits.size() * sizeof(float)), 0);
+    EXPECT_NE(file.report.find("cold tier file"), std::string::npos) << file.report;
+    EXPECT_GT(count_after(file.report, "refreshes"), 0);
+    // a folder that cannot hold the files: a clear error from the first eval, not a crash
+    ContextParams cp;
+    cp.n_ctx = kCtx;
+    cp.policy = spec;
+    cp.kv_cold_dir = "/nonexistent/hkv";
+    auto ctx = Context::create(model_, cp);
+    ASSERT_TRUE(ctx.ok());
+    const Status st = (*ctx)->eval(prompt_tokens(*model_));
+    EXPECT_EQ(st.code(), StatusCode::kIoError) << st.to_string();
+}
+
+}  // namespace
+}  // namespace hkv

@@ -1,0 +1,184 @@
+// HeteroCache runtime pieces without a model: the cold tier (RAM and file round trips, an injected
+// read error reaching the caller through the I/O thread, a folder that cannot hold files), the
+// drift monitor's scoring / overlap / median, and budget planning from a taxonomy file (the
+// reference's rule; full heads unbounded; clear errors naming `heterokv calibrate`).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "heterokv/policy.h"
+#include "kv/cold_tier.h"
+#include "policy/heterocache.h"
+#include "test_util.h"
+
+namespace hkv {
+namespace {
+
+// rows [row0, row0 + n) of a head: every byte of row r in K is (r * 7 + b) & 0xff, in V (r * 13 + b)
+void make_rows(int32_t row0, int32_t n, size_t rb, std::vector<uint8_t>& k, std::vector<uint8_t>& v,
+               std::vector<int32_t>& pos) {
+    k.resize(size_t(n) * rb);
+    v.resize(size_t(n) * rb);
+    pos.resize(size_t(n));
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t r = row0 + i;
+        for (size_t b = 0; b < rb; ++b) {
+            k[size_t(i) * rb + b] = uint8_t((r * 7 + int32_t(b)) & 0xff);
+            v[size_t(i) * rb + b] = uint8_t((r * 13 + int32_t(b)) & 0xff);
+        }
+        pos[size_t(i)] = 1000 + r;
+    }
+}
+
+void round_trip(const std::string& dir) {
+    ColdTierConfig cc{2, 3, 16, dir};
+    auto t = ColdTier::create(cc);
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    ColdTier& ct = **t;
+    EXPECT_EQ(ct.on_disk(), !dir.empty());
+    std::vector<uint8_t> k, v;
+    std::vector<int32_t> pos;
+    // two records (two prefill chunks) for layer 1 head 2, one for layer 0 head 0
+    make_rows(0, 10, 16, k, v, pos);
+    ASSERT_TRUE(ct.append(1, 2, 10, k.data(), v.data(), pos.data()).ok());
+    make_rows(0, 4, 16, k, v, pos);
+    for (auto& b : k) b ^= 0x55;  // different content in another head
+    ASSERT_TRUE(ct.append(0, 0, 4, k.data(), v.data(), pos.data()).ok());
+    make_rows(10, 6, 16, k, v, pos);
+    ASSERT_TRUE(ct.append(1, 2, 6, k.data(), v.data(), pos.data()).ok());
+    EXPECT_EQ(ct.rows(1, 2), 16);
+    EXPECT_EQ(ct.bytes_stored(), int64_t(20) * 2 * 16);
+    // scattered rows with runs that cross the record boundary (9, 10, 11)
+    const std::vector<int32_t> idx = {0, 3, 4, 5, 9, 10, 11, 15};
+    std::vector<uint8_t> ko(idx.size() * 16), vo(idx.size() * 16);
+    std::vector<int32_t> po(idx.size());
+    auto fut = ct.submit([&] { return ct.gather(1, 2, idx.data(), int32_t(idx.size()), ko.data(), vo.data(), po.data()); });
+    ASSERT_TRUE(fut.get().ok());
+    for (size_t i = 0; i < idx.size(); ++i) {
+        EXPECT_EQ(po[i], 1000 + idx[i]);
+        for (size_t b = 0; b < 16; ++b) {
+            ASSERT_EQ(ko[i * 16 + b], uint8_t((idx[i] * 7 + int32_t(b)) & 0xff)) << "row " << idx[i];
+            ASSERT_EQ(vo[i * 16 + b], uint8_t((idx[i] * 13 + int32_t(b)) & 0xff)) << "row " << idx[i];
+        }
+    }
+    // out-of-range rows and an injected read error come back as errors through the ticket
+    const int32_t bad = 16;
+    EXPECT_EQ(ct.gather(1, 2, &bad, 1, ko.data(), vo.data(), po.data()).code(), StatusCode::kInvalidArgument);
+    ct.inject_gather_failure(true);
+    auto f2 = ct.submit([&] { return ct.gather(1, 2, idx.data(), 2, ko.data(), vo.data(), po.data()); });
+    const Status st = f2.get();
+    EXPECT_EQ(st.code(), StatusCode::kIoError);
+    EXPECT_NE(st.message().find("injected"), std::string::npos);
+    ct.inject_gather_failure(false);
+    ct.clear();
+    EXPECT_EQ(ct.rows(1, 2), 0);
+    EXPECT_EQ(ct.bytes_stored(), 0);
+    make_rows(0, 2, 16, k, v, pos);
+    ASSERT_TRUE(ct.append(1, 2, 2, k.data(), v.data(), pos.data()).ok());
+    const int32_t one = 1;
+    ASSERT_TRUE(ct.gather(1, 2, &one, 1, ko.data(), vo.data(), po.data()).ok());
+    EXPECT_EQ(po[0], 1001);
+    EXPECT_EQ(ko[0], uint8_t(7));
+}
+
+TEST(ColdTier, RamRoundTrip) { round_trip(""); }
+
+TEST(ColdTier, FileRoundTrip) {
+    test::TempDir dir;
+    round_trip(dir.path.string());
+    // the files are unlinked at once: nothing is left in the folder
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path));
+}
+
+TEST(ColdTier, BadFolderIsAnIoError) {
+    auto t = ColdTier::create(ColdTierConfig{1, 1, 8, "/nonexistent/hkv-cold"});
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), StatusCode::kIoError);
+    EXPECT_NE(t.status().message().find("--kv-cold-dir"), std::string::npos);
+}
+
+TEST(HeteroCacheMonitor, OverlapAndMedian) {
+    std::vector<uint8_t> mask(10, 0);
+    for (int32_t s : {1, 3, 5, 7}) mask[size_t(s)] = 1;
+    const int32_t set[4] = {1, 2, 3, 9};
+    EXPECT_DOUBLE_EQ(hc_overlap(set, 4, mask, 4), 0.5);
+    std::vector<double> o = {0.9, 0.1, 0.4, 0.8, 0.2};
+    EXPECT_DOUBLE_EQ(hc_median(o), 0.4);
+    std::vector<double> even = {0.6, 0.2, 0.4, 0.8};  // lower median, as torch.median
+    EXPECT_DOUBLE_EQ(hc_median(even), 0.4);
+}
+
+TEST(HeteroCacheMonitor, LastRowScores) {
+    // 2 query heads, 6 keys of dim 2. Head 0 points at key 1, head 1 at key 4; pool 1 = none.
+    const float q[4] = {10, 0, 0, 10};
+    const float keys[12] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+    std::vector<float> out(6), tmp;
+    hc_last_row_scores(q, 2, keys, 6, 2, 1.0f, 1, out.data(), tmp);
+    const float hi = std::exp(10.0f) / (std::exp(10.0f) + 5.0f), lo = 1.0f / (std::exp(10.0f) + 5.0f);
+    EXPECT_NEAR(out[1], hi, 1e-6);  // GQA max: each head's own peak survives
+    EXPECT_NEAR(out[4], hi, 1e-6);
+    EXPECT_NEAR(out[0], lo, 1e-6);
+    // pool 5 averages with zero padding counted: slot 0 sees slots 0..2 / 5
+    hc_last_row_scores(q, 1, keys, 6, 2, 1.0f, 5, out.data(), tmp);
+    EXPECT_NEAR(out[0], (lo + hi + lo) / 5.0f, 1e-6);
+    float sum = 0.0f;
+    hc_last_row_scores(q, 1, keys, 6, 2, 1.0f, 1, out.data(), tmp);
+    for (float x : out) sum += x;
+    EXPECT_NEAR(sum, 1.0f, 1e-5);
+}
+
+TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
+    test::TempDir dir;
+    const Taxonomy t = taxonomy_structural(3, 8);
+    EXPECT_EQ(t.count(HeadRole::kPivot), 3);
+    EXPECT_EQ(t.count(HeadRole::kSatellite), 15);
+    EXPECT_EQ(t.count(HeadRole::kAnchor), 3);
+    EXPECT_EQ(t.count(HeadRole::kVolatile), 3);
+    ASSERT_TRUE(taxonomy_validate(t).ok());
+    const std::string path = dir.file("tax.json");
+    ASSERT_TRUE(taxonomy_save(t, path).ok());
+    for (const char* weights : {"taxonomy", "uniform"}) {
+        auto p = policy_create("heterocache:taxonomy=" + path + ",ratio=0.5,weights=" + weights);
+        ASSERT_TRUE(p.ok()) << p.status().to_string();
+        KvBudget b;
+        ModelShape shape{3, 32, 8, 64, 4096};
+        ASSERT_TRUE((*p)->plan_budget(shape, 1000, b).ok());
+        // base = floor((0.5 * 24 - 6) * 1000 / 18) = 333
+        int64_t total = 0;
+        for (int32_t il = 0; il < 3; ++il) {
+            for (int32_t ih = 0; ih < 8; ++ih) {
+                const double r = std::string(weights) == "uniform" ? 1.0 : t.ratio[t.at(il, ih)];
+                const int32_t want = (ih == 0 || ih == 7) ? -1 : int32_t(std::floor(333 * r));
+                EXPECT_EQ(b.at(il, ih), want) << weights << " layer " << il << " head " << ih;
+                total += want > 0 ? want : 0;
+            }
+        }
+        EXPECT_EQ(b.total(), total);
+        // uniform: every compressed head holds base; weighted (0.5 / 1.5): the same total up to flooring
+        EXPECT_LE(std::llabs(total - int64_t(18) * 333), 9);
+    }
+    // wrong shape, missing and unreadable taxonomies name the command that makes one
+    auto p = policy_create("heterocache:taxonomy=" + path);
+    ASSERT_TRUE(p.ok());
+    KvBudget b;
+    const Status st = (*p)->plan_budget(ModelShape{4, 32, 8, 64, 4096}, 100, b);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("heterokv calibrate"), std::string::npos) << st.message();
+    for (const std::string& spec : {std::string("heterocache"), std::string("heterocache:taxonomy=") + dir.file("none.json")}) {
+        auto q = policy_create(spec);
+        ASSERT_FALSE(q.ok());
+        EXPECT_NE(q.status().message().find("heterokv calibrate"), std::string::npos) << q.status().message();
+    }
+    // the full heads alone above the ratio: a clear error, not a crash
+    auto r = policy_create("heterocache:taxonomy=" + path + ",ratio=0.2");
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE((*r)->plan_budget(ModelShape{3, 32, 8, 64, 4096}, 100, b).ok());
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",refresh=sometimes").ok());
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",pool=4").ok());
+}
+
+}  // namespace
+}  // namespace hkv
