@@ -111,6 +111,12 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
                     }
                     exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
                     for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
+                }
+            }
+        }
+    });
+}
+
 void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                       int64_t t_begin, int32_t t_stride, int32_t band, bool full_norm, const AttnKvHead* heads,
                       float* recent, float* count, int64_t stride) {
@@ -144,7 +150,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                     const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
                     float mx = -INFINITY;
                     for (int64_t s = s_norm; s < s_end; ++s) {
-                        sc[size_t(s)] = p.scale * dot(qr, keys.data() + s * hd, hd);
+                        sc[size_t(s)] = p.scale * dot_f32(qr, keys.data() + s * hd, hd);
                         mx = std::max(mx, sc[size_t(s)]);
                     }
                     double z = 0.0;
