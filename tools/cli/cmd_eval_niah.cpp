@@ -72,20 +72,7 @@ Runner add_eval_niah(CLI::App& app) {
         if (!parse(o->depths, [](const std::string& s, size_t* u) { return std::stod(s, u); }, cfg.depths)) {
             return fail(Status::invalid("--depths '%s': expected comma-separated numbers in [0, 1]", o->depths.c_str()));
         }
-        for (const std::string& h : o->haystack) {
-            if (std::filesystem::is_directory(h)) {
-                std::vector<std::string> files;
-                for (const auto& e : std::filesystem::directory_iterator(h)) {
-                    if (e.path().extension() == ".txt") files.push_back(e.path().string());
-                }
-                std::sort(files.begin(), files.end());
-                cfg.haystack_files.insert(cfg.haystack_files.end(), files.begin(), files.end());
-            } else if (std::filesystem::is_regular_file(h)) {
-                cfg.haystack_files.push_back(h);
-            } else {
-                return fail(Status::not_found("--haystack %s: no such file or folder", h.c_str()));
-            }
-        }
+        if (Status st = expand_haystack(o->haystack, &cfg.haystack_files); !st.ok()) return fail(st);
         if (!o->keys_file.empty()) {
             std::ifstream in(o->keys_file);
             for (std::string w; std::getline(in, w);) {

@@ -133,18 +133,7 @@ Runner add_eval_sweep(CLI::App& app) {
             niah.trials = o->trials;
             niah.seed = o->seed;
             niah.query_aware = o->protocol == "aware";
-            for (const std::string& h : o->haystack) {
-                if (std::filesystem::is_directory(h)) {
-                    std::vector<std::string> files;
-                    for (const auto& e : std::filesystem::directory_iterator(h)) {
-                        if (e.path().extension() == ".txt") files.push_back(e.path().string());
-                    }
-                    std::sort(files.begin(), files.end());
-                    niah.haystack_files.insert(niah.haystack_files.end(), files.begin(), files.end());
-                } else {
-                    niah.haystack_files.push_back(h);
-                }
-            }
+            if (Status st = expand_haystack(o->haystack, &niah.haystack_files); !st.ok()) return fail(st);
             r.title = "NIAH at " + o->lengths + " tokens (" + o->protocol + "), " + model_name;
             r.metric = "accuracy (%)";
             run = [&](const std::string& spec) -> Expected<std::pair<double, int64_t>> {

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <vector>
 #include <cstdio>
 #include <functional>
 
@@ -37,5 +40,25 @@ Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x bu
 
 // --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
 Expected<uint32_t> parse_kv_type(const std::string& s);
+
+// Expands --haystack arguments: a folder contributes its *.txt files (sorted), a file itself;
+// anything else is a kNotFound error naming it.
+inline Status expand_haystack(const std::vector<std::string>& args, std::vector<std::string>* files) {
+    for (const std::string& h : args) {
+        if (std::filesystem::is_directory(h)) {
+            std::vector<std::string> found;
+            for (const auto& e : std::filesystem::directory_iterator(h)) {
+                if (e.path().extension() == ".txt") found.push_back(e.path().string());
+            }
+            std::sort(found.begin(), found.end());
+            files->insert(files->end(), found.begin(), found.end());
+        } else if (std::filesystem::is_regular_file(h)) {
+            files->push_back(h);
+        } else {
+            return Status::not_found("--haystack %s: no such file or folder", h.c_str());
+        }
+    }
+    return Status();
+}
 
 }  // namespace hkv::cli
