@@ -8,6 +8,7 @@
 #include <set>
 
 #include "eval/longbench.h"
+#include "eval/text_util.h"
 
 namespace hkv::eval {
 namespace {
@@ -36,15 +37,6 @@ std::vector<std::string> split_on(std::string_view s, char sep) {  // str.split(
         } else {
             out.back() += c;
         }
-    }
-    return out;
-}
-
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) {
-        if (i) out += sep;
-        out += v[i];
     }
     return out;
 }

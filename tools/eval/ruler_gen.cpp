@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "eval/ruler.h"
+#include "eval/text_util.h"
 
 namespace hkv::eval {
 namespace {
@@ -63,15 +64,6 @@ uint64_t mix(uint64_t a, uint64_t b) { return Rng(a * 0x2545f4914f6cdd1dull + b)
 std::string replace_all(std::string s, std::string_view pat, std::string_view rep) {
     for (size_t p = s.find(pat); p != std::string::npos; p = s.find(pat, p + rep.size())) s.replace(p, pat.size(), rep);
     return s;
-}
-
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) {
-        if (i) out += sep;
-        out += v[i];
-    }
-    return out;
 }
 
 std::string numbered(const std::vector<std::string>& words) {  // "1. a 2. b ..."
