@@ -35,6 +35,8 @@
 
 namespace hkv {
 
+class ThreadPool;  // core/thread_pool.h
+
 // What a policy is planned against.
 struct ModelShape {
     int32_t n_layer = 0;
@@ -88,6 +90,8 @@ struct PolicyNeeds {
                                      // LayerView::q), whatever the heads hold (HeteroCache's monitor)
     bool refresh = false;       // take_refresh() runs before every decode step's attention (in-place
                                 // slot overwrites prepared asynchronously, e.g. from a cold tier)
+    bool decode_no_positions = false;  // on_decode reads no LayerView::pos (nor scores): the runtime
+                                       // skips copying them each step (pos is then empty)
 };
 
 // Read-only state of one layer, valid only during a hook call.
@@ -122,6 +126,8 @@ struct LayerView {
     int32_t n_q = 0;                   // queries of this chunk / step (the chunk's tokens; 1 in decode)
     std::span<const float> q;          // [n_q, n_head, head_dim] post-RoPE queries of the chunk
     int32_t n_head = 0;                // query heads (q's middle dimension)
+    ThreadPool* pool = nullptr;        // the engine's workers, idle while a hook runs: a policy may
+                                       // run its own kernels on it (nullptr: single-threaded)
 };
 
 // A merged row written into a surviving slot (merging policies: EMS). k, v: [head_dim] f32,

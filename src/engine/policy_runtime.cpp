@@ -33,7 +33,8 @@ Status PolicyRuntime::begin_sequence(int32_t n_prompt) {
     return Status();
 }
 
-void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores) {
+void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores,
+                               bool with_pos) {
     const int32_t nh = shape_.n_head_kv;
     n_live_.resize(size_t(nh));
     int32_t n_slot = 0;
@@ -41,12 +42,16 @@ void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, co
         n_live_[size_t(ih)] = kv.n_slot(il, ih);
         n_slot = std::max(n_slot, n_live_[size_t(ih)]);
     }
-    pos_.assign(size_t(nh) * size_t(n_slot), INT_MAX);
+    if (with_pos) {
+        pos_.assign(size_t(nh) * size_t(n_slot), INT_MAX);
+    } else {
+        pos_.clear();
+    }
     k_tables_.resize(size_t(nh));
     v_tables_.resize(size_t(nh));
     for (int32_t ih = 0; ih < nh; ++ih) {
         const int32_t* p = kv.positions(il, ih);
-        std::copy(p, p + n_live_[size_t(ih)], pos_.begin() + long(ih) * n_slot);
+        if (with_pos) std::copy(p, p + n_live_[size_t(ih)], pos_.begin() + long(ih) * n_slot);
         k_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).k_pages);
         v_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).v_pages);
     }
@@ -130,7 +135,8 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
     }
     const bool want_window = needs_.attn_scores && !needs_.accumulate &&
                              (decode || prefill_last || needs_.prefill_every_chunk);
-    build_view(il, n_past, prefill_last, kv, needs_.attn_scores && (needs_.accumulate || want_window));
+    const bool with_scores = needs_.attn_scores && (needs_.accumulate || want_window);
+    build_view(il, n_past, prefill_last, kv, with_scores, !(decode && needs_.decode_no_positions && !with_scores));
     if (want_window) {
         views();
         const int32_t t_begin = needs_.n_obs > 0 ? std::max(0, n_tok - needs_.n_obs) : 0;
@@ -159,6 +165,7 @@ Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, in
         view_.band_count = band_count_;
     }
     view_.n_q = n_tok;
+    view_.pool = &pool;
     view_.q = std::span<const float>(q, size_t(n_tok) * size_t(shape_.n_head) * size_t(shape_.head_dim));
     KeepPlan plan;
     plan.n_slot = std::max(view_.n_slot, 1);

@@ -58,7 +58,8 @@ public:
     Status refresh(int32_t il, KvStore& kv);
 
 private:
-    void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores);
+    void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores,
+                    bool with_pos = true);
     Status apply(int32_t il, KvStore& kv, bool decode);
     Status apply_writes(int32_t il, KvStore& kv, const KeepPlan& plan);  // merged rows, before compaction
 

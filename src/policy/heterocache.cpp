@@ -25,38 +25,55 @@
 #include <cstring>
 #include <future>
 
+#include "backend/cpu/ops.h"
+#include "backend/cpu/scores.h"
 #include "core/fp16.h"
 #include "kv/cold_tier.h"
 #include "policy/select.h"
 
 namespace hkv {
 
-void hc_last_row_scores(const float* q, int32_t group, const float* keys, int32_t n, int32_t head_dim, float scale,
-                        int32_t pool, float* out, std::vector<float>& tmp) {
-    tmp.resize(size_t(n) * 2);
-    float* p = tmp.data();
-    float* pooled = tmp.data() + n;
+void hc_scores_from_dots(float* dots, int32_t group, int32_t n, float scale, int32_t pool, float* out,
+                         std::vector<float>& tmp) {
+    tmp.resize(size_t(n));
+    float* pooled = tmp.data();
     std::fill(out, out + n, -INFINITY);
     for (int32_t g = 0; g < group; ++g) {
-        const float* qg = q + size_t(g) * size_t(head_dim);
+        float* p = dots + size_t(g) * size_t(n);
         float mx = -INFINITY;
         for (int32_t s = 0; s < n; ++s) {
-            const float* k = keys + size_t(s) * size_t(head_dim);
-            float d = 0.0f;
-            for (int32_t i = 0; i < head_dim; ++i) d += qg[i] * k[i];
-            p[s] = d * scale;
+            p[s] *= scale;
             mx = std::max(mx, p[s]);
         }
+        exp_shifted(p, n, mx);
         double sum = 0.0;
-        for (int32_t s = 0; s < n; ++s) {
-            p[s] = std::exp(p[s] - mx);
-            sum += p[s];
-        }
+        for (int32_t s = 0; s < n; ++s) sum += p[s];
         const float inv = float(1.0 / sum);
         for (int32_t s = 0; s < n; ++s) p[s] *= inv;
         pool1d(p, n, pool, PoolKind::kAvg, pooled);
         for (int32_t s = 0; s < n; ++s) out[s] = std::max(out[s], pooled[s]);
     }
+}
+
+void hc_last_row_scores(const float* q, int32_t group, const float* keys, int32_t n, int32_t head_dim, float scale,
+                        int32_t pool, float* out, std::vector<float>& tmp) {
+    std::vector<float> dots(size_t(group) * size_t(n));  // [group, n]
+    for (int32_t g = 0; g < group; ++g) {
+        for (int32_t s = 0; s < n; ++s) {
+            dots[size_t(g) * size_t(n) + size_t(s)] =
+                dot_f32(q + size_t(g) * size_t(head_dim), keys + size_t(s) * size_t(head_dim), head_dim);
+        }
+    }
+    hc_scores_from_dots(dots.data(), group, n, scale, pool, out, tmp);
+}
+
+void hc_last_row_scores_paged(const float* q, int32_t group, const void* const* k_pages, uint32_t kv_type,
+                              int32_t page_size, int32_t n, int32_t head_dim, float scale, int32_t pool, float* out,
+                              std::vector<float>& tmp) {
+    thread_local std::vector<float> dots;  // [group, n]
+    dots.resize(size_t(group) * size_t(n));
+    qk_dots(DType(kv_type), k_pages, page_size, head_dim, q, group, n, dots.data(), n);
+    hc_scores_from_dots(dots.data(), group, n, scale, pool, out, tmp);
 }
 
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base) {
@@ -118,22 +135,6 @@ struct HcOptions {
     int32_t pool = 5;
 };
 
-// Rows of one head read out of its page table as f32. pages: AttnKvHead layout.
-void rows_to_f32(const void* table, uint32_t kv_type, int32_t page_size, int32_t head_dim, int32_t n, float* out) {
-    const auto* pages = static_cast<const void* const*>(table);
-    const size_t elt = kv_type == 0 ? 4 : 2;
-    for (int32_t s = 0; s < n; ++s) {
-        const auto* row = static_cast<const uint8_t*>(pages[s / page_size]) + size_t(s % page_size) * head_dim * elt;
-        float* o = out + size_t(s) * size_t(head_dim);
-        if (kv_type == 0) {
-            std::memcpy(o, row, size_t(head_dim) * 4);
-        } else {
-            const auto* h = reinterpret_cast<const uint16_t*>(row);
-            for (int32_t i = 0; i < head_dim; ++i) o[i] = kv_type == 1 ? fp16_to_fp32(h[i]) : bf16_to_fp32(h[i]);
-        }
-    }
-}
-
 // Raw rows [0, n) of one head's page table copied contiguously: out [n, row_bytes].
 void rows_raw(const void* table, int32_t page_size, size_t row_bytes, int32_t n, uint8_t* out) {
     const auto* pages = static_cast<const void* const*>(table);
@@ -174,6 +175,7 @@ public:
         n.decode_slack = kNoDecodeEviction;
         n.decode_every_step = opt_.refresh != RefreshMode::kNever;
         n.refresh = opt_.refresh != RefreshMode::kNever;
+        n.decode_no_positions = true;  // the monitor reads q and the pivots' key pages only
         return n;
     }
 
@@ -244,11 +246,10 @@ public:
             if (r == HeadRole::kVolatile) continue;
             const int32_t n = v.n_live[size_t(ih)];
             if (r == HeadRole::kPivot && !has_satellites(il, ih)) continue;
-            keys_.resize(size_t(n) * size_t(hd));
-            rows_to_f32(v.k_pages[size_t(ih)], v.kv_type, v.page_size, hd, n, keys_.data());
             score_.resize(size_t(n));
-            hc_last_row_scores(q_last + size_t(ih) * size_t(group) * size_t(hd), group, keys_.data(), n, hd, scale,
-                               opt_.pool, score_.data(), tmp_);
+            hc_last_row_scores_paged(q_last + size_t(ih) * size_t(group) * size_t(hd), group,
+                                     static_cast<const void* const*>(v.k_pages[size_t(ih)]), v.kv_type, v.page_size, n,
+                                     hd, scale, opt_.pool, score_.data(), tmp_);
             if (r == HeadRole::kPivot) {
                 const int32_t k = int32_t(std::min<int64_t>(hb_.base, n));
                 top_.resize(size_t(k));
@@ -373,8 +374,20 @@ private:
             const int32_t p = c.pivot;
             const int32_t n = std::min(L, v.n_live[size_t(p)]);  // the pivot's prompt keys
             const int32_t base = int32_t(std::min<int64_t>(hb_.base, n));
-            keys_.resize(size_t(n) * size_t(hd));
-            rows_to_f32(v.k_pages[size_t(p)], v.kv_type, v.page_size, hd, n, keys_.data());
+            // the W buffered queries of the pivot's group, [W * group, head_dim], against its prompt keys
+            // in one pass over the pages: dots_ [W * group, n]
+            keys_.resize(size_t(W) * size_t(group) * size_t(hd));
+            for (int32_t t = 0; t < W; ++t) {
+                std::copy_n(qbuf_[size_t(il)].data() + size_t(t) * qrow + size_t(p) * size_t(group) * size_t(hd),
+                            size_t(group) * size_t(hd), keys_.data() + size_t(t) * size_t(group) * size_t(hd));
+            }
+            dots_.resize(size_t(W) * size_t(group) * size_t(n));
+            const auto* kp = static_cast<const void* const*>(v.k_pages[size_t(p)]);
+            if (v.pool) {
+                qk_dots(*v.pool, DType(v.kv_type), kp, v.page_size, hd, keys_.data(), W * group, n, dots_.data(), n);
+            } else {
+                qk_dots(DType(v.kv_type), kp, v.page_size, hd, keys_.data(), W * group, n, dots_.data(), n);
+            }
             aw_.resize(size_t(W) * size_t(n));
             std::vector<double> o(static_cast<size_t>(W));
             auto& mask = ref_mask_[size_t(il) * size_t(nh) + size_t(p)];
@@ -382,8 +395,8 @@ private:
             top_.resize(size_t(base));
             for (int32_t t = 0; t < W; ++t) {
                 float* a = aw_.data() + size_t(t) * size_t(n);
-                hc_last_row_scores(qbuf_[size_t(il)].data() + size_t(t) * qrow + size_t(p) * size_t(group) * size_t(hd),
-                                   group, keys_.data(), n, hd, scale, opt_.pool, a, tmp_);
+                hc_scores_from_dots(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, scale, opt_.pool, a,
+                                    tmp_);
                 top_k_indices(a, n, base, top_.data(), order_);
                 o[size_t(t)] = hc_overlap(top_.data(), base, mask, base);
             }
@@ -452,7 +465,7 @@ private:
     int64_t bytes_gathered_ = 0, decode_tokens_ = 0;
     double io_ms_ = 0.0, wait_ms_ = 0.0;
     // scratch
-    std::vector<float> keys_, score_, tmp_, aw_;
+    std::vector<float> keys_, score_, tmp_, aw_, dots_;
     std::vector<int32_t> top_, order_;
     std::vector<uint8_t> raw_k_, raw_v_;
 };

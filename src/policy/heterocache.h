@@ -17,6 +17,17 @@ namespace hkv {
 void hc_last_row_scores(const float* q, int32_t group, const float* keys, int32_t n, int32_t head_dim, float scale,
                         int32_t pool, float* out, std::vector<float>& tmp);
 
+// The same from raw dot products: dots [group, n] = q_g · K^T (unscaled; overwritten).
+void hc_scores_from_dots(float* dots, int32_t group, int32_t n, float scale, int32_t pool, float* out,
+                         std::vector<float>& tmp);
+
+// The same reading the keys in place from a head's pages (kv_type: DType id, as LayerView::kv_type): the dot
+// products by backend qk_dots (AVX-512 f16 tiles where present). k_pages: [n_pages] -> [page_size,
+// head_dim].
+void hc_last_row_scores_paged(const float* q, int32_t group, const void* const* k_pages, uint32_t kv_type,
+                              int32_t page_size, int32_t n, int32_t head_dim, float scale, int32_t pool, float* out,
+                              std::vector<float>& tmp);
+
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
 

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
 
 #include "backend/cpu/scores.h"
+#include "core/fp16.h"
 #include "core/thread_pool.h"
 
 namespace hkv {
@@ -87,6 +89,63 @@ TEST(BandScores, MatchesTheReference) {
         for (size_t i = 0; i < rec.size(); ++i) {
             ASSERT_EQ(double(cnt[i]), rcnt[i]) << "slot " << i;
             ASSERT_NEAR(rec[i], rrec[i], 1e-5 * (1.0 + rrec[i])) << "slot " << i;
+        }
+    }
+}
+
+// qk_dots (HeteroCache's monitor and prefill scoring) against double dot products of the stored
+// (rounded) keys: f16 / bf16 / f32 rows, head_dim 64 (the AVX-512 tile path for f16) and 24 (the
+// row-by-row path), row counts that are and are not multiples of 4, slot counts across tile and
+// page boundaries.
+TEST(QkDots, MatchesTheReference) {
+    std::mt19937 rng(11);
+    ThreadPool pool(2);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (DType t : {DType::kF16, DType::kBF16, DType::kF32}) {
+        for (int32_t hd : {64, 24}) {
+            for (int32_t n_row : {1, 4, 7, 20}) {
+                for (int32_t n : {1, 63, 130, 2100}) {
+                    SCOPED_TRACE(testing::Message() << "type=" << uint32_t(t) << " hd=" << hd << " rows=" << n_row
+                                                    << " n=" << n);
+                    const int32_t page = 32, n_pages = (n + page - 1) / page;
+                    const size_t elt = t == DType::kF32 ? 4 : 2;
+                    std::vector<uint8_t> store(size_t(n_pages) * page * size_t(hd) * elt);
+                    std::vector<double> kref(size_t(n) * size_t(hd));
+                    for (int32_t s = 0; s < n; ++s) {
+                        for (int32_t d = 0; d < hd; ++d) {
+                            const float x = nd(rng);
+                            uint8_t* at = store.data() + (size_t(s) * size_t(hd) + size_t(d)) * elt;
+                            double back = x;
+                            if (t == DType::kF32) {
+                                std::memcpy(at, &x, 4);
+                            } else {
+                                const uint16_t h = t == DType::kF16 ? fp32_to_fp16(x) : fp32_to_bf16(x);
+                                std::memcpy(at, &h, 2);
+                                back = t == DType::kF16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+                            }
+                            kref[size_t(s) * size_t(hd) + size_t(d)] = back;
+                        }
+                    }
+                    std::vector<const void*> pages;
+                    for (int32_t pg = 0; pg < n_pages; ++pg) pages.push_back(store.data() + size_t(pg) * page * size_t(hd) * elt);
+                    std::vector<float> q(size_t(n_row) * size_t(hd));
+                    for (float& x : q) x = nd(rng);
+                    const int64_t stride = n + 3;
+                    std::vector<float> out(size_t(n_row) * size_t(stride), -7.0f);
+                    qk_dots(t, pages.data(), page, hd, q.data(), n_row, n, out.data(), stride);
+                    for (int32_t r = 0; r < n_row; ++r) {
+                        for (int32_t s = 0; s < n; ++s) {
+                            double ref = 0.0;
+                            for (int32_t d = 0; d < hd; ++d) ref += double(q[size_t(r) * hd + d]) * kref[size_t(s) * hd + d];
+                            ASSERT_NEAR(out[size_t(r) * stride + s], ref, 1e-4 * (1.0 + std::fabs(ref))) << r << "," << s;
+                        }
+                        for (int64_t s = n; s < stride; ++s) ASSERT_EQ(out[size_t(r) * stride + size_t(s)], -7.0f);
+                    }
+                    std::vector<float> par(out.size(), -7.0f);  // the pool's split gives the same numbers
+                    qk_dots(pool, t, pages.data(), page, hd, q.data(), n_row, n, par.data(), stride);
+                    ASSERT_EQ(par, out);
+                }
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/attn_kernels.h"
+#include "core/cpu.h"
 #include "core/fp16.h"
 
 namespace hkv {
@@ -39,6 +41,55 @@ float dot_f32(const float* a, const float* b, int32_t n) {
     float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
+}
+
+namespace {
+
+// qk_dots over the slots [s_begin, s_end) (out columns of the same indices).
+void qk_dots_range(DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim, const float* q,
+                   int32_t n_row, int32_t s_begin, int32_t s_end, float* out, int64_t stride) {
+    if (kv_type == DType::kF16 && head_dim % 16 == 0 && cpu_isa() == Isa::kAvx512) {
+        constexpr int kTile = 64;
+        const void* krows[kTile];  // [tile] -> [head_dim] f16
+        const size_t row_bytes = size_t(head_dim) * 2;
+        for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
+            const int nt = std::min(kTile, s_end - s0);
+            for (int j = 0; j < nt; ++j) {
+                const int32_t s = s0 + j;
+                krows[j] = static_cast<const uint8_t*>(k_pages[s / page_size]) + size_t(s % page_size) * row_bytes;
+            }
+            for (int32_t r = 0; r < n_row; r += 4) {
+                attn512::qk_f16(q + size_t(r) * size_t(head_dim), std::min(4, n_row - r), krows, nt, head_dim,
+                                out + r * stride + s0, int(stride));
+            }
+        }
+        return;
+    }
+    thread_local std::vector<float> key;
+    key.resize(size_t(head_dim));
+    for (int32_t s = s_begin; s < s_end; ++s) {
+        kv_read_row(kv_type, k_pages, page_size, head_dim, s, key.data());
+        for (int32_t r = 0; r < n_row; ++r) out[r * stride + s] = dot_f32(q + size_t(r) * size_t(head_dim), key.data(), head_dim);
+    }
+}
+
+}  // namespace
+
+void qk_dots(DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim, const float* q,
+             int32_t n_row, int32_t n, float* out, int64_t stride) {
+    if (n_row <= 0 || n <= 0) return;
+    qk_dots_range(kv_type, k_pages, page_size, head_dim, q, n_row, 0, n, out, stride);
+}
+
+void qk_dots(ThreadPool& pool, DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim,
+             const float* q, int32_t n_row, int32_t n, float* out, int64_t stride) {
+    if (n_row <= 0 || n <= 0) return;
+    constexpr int32_t kBlock = 1024;  // slots per work unit
+    const int64_t n_blocks = (n + kBlock - 1) / kBlock;
+    pool.parallel_for(n_blocks, [&](int64_t b, int64_t e, int) {
+        const int32_t s0 = int32_t(b * kBlock), s1 = int32_t(std::min<int64_t>(n, e * kBlock));
+        qk_dots_range(kv_type, k_pages, page_size, head_dim, q, n_row, s0, s1, out, stride);
+    });
 }
 
 void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
