@@ -12,6 +12,9 @@
 #   --hkv PATH   heterokv binary                                      (default build/bin/heterokv)
 #   --ref PATH   llama.cpp wrapper                                    (default ../shared/tools/llamacpp-ref)
 #   --raw DIR    keep every raw CSV and log there                     (default: a temp dir, deleted)
+#   --policy SPEC  also run heterokv with this KV policy (repeatable), e.g.
+#                heterocache:taxonomy=T.json,ratio=0.1; a second table gives each policy's tok/s and KV
+#                against heterokv full and llama.cpp (same depth, same run)
 #   --table-only print the table from the CSVs already in --raw DIR (no runs), e.g. after an
 #                interrupted run
 #
@@ -36,6 +39,7 @@ hkv=build/bin/heterokv
 ref=../shared/tools/llamacpp-ref
 raw=""
 table_only=0
+policies=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) models+=("$(realpath "$2")"); shift 2 ;;
@@ -48,7 +52,8 @@ while [ $# -gt 0 ]; do
     --ref) ref=$2; shift 2 ;;
     --raw) raw=$2; shift 2 ;;
     --table-only) table_only=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --policy) policies+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +78,10 @@ run_hkv() {  # model depth out.csv
   "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
     2> "${3%.csv}.log" > "$3"
 }
+run_pol() {  # policy-index model depth out.csv
+  "$hkv" bench -m "$2" -p "$n_prompt" -n "$n_gen" -d "$3" -r "$reps" -t "$threads" -o csv \
+    --policy "${policies[$1]}" 2> "${4%.csv}.log" > "$4"
+}
 run_ref() {  # model depth out.csv
   "$ref" llama-bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
     2> "${3%.csv}.log" > "$3"
@@ -91,23 +100,32 @@ for m in "${models_to_run[@]}"; do
       t0=$(date +%s)
       "run_$e" "$m" "$d" "$raw/$tag.$e.csv"
       echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+      if [ "$e" = hkv ]; then  # the policies right after heterokv full
+        for i in "${!policies[@]}"; do
+          echo "compare_llamacpp: heterokv --policy ${policies[$i]} $(basename "$m") depth $d (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+          t0=$(date +%s)
+          run_pol "$i" "$m" "$d" "$raw/$tag.pol$i.csv"
+          echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+        done
+      fi
     done
     pair=$((pair + 1))
   done
 done
 
-python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" <<'EOF'
+python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" -- "${policies[@]}" <<'EOF'
 import csv, os, sys
 raw, n_prompt, n_gen, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 rest = sys.argv[6:]
 sep = rest.index("--")
-models, depths = rest[:sep], [int(d) for d in rest[sep + 1:]]
+sep2 = rest.index("--", sep + 1)
+models, depths, policies = rest[:sep], [int(d) for d in rest[sep + 1:sep2]], rest[sep2 + 1:]
 
-def hkv_rows(path):  # test -> (mean, sd, roofline)
+def hkv_rows(path):  # test -> (mean, sd, roofline, kv_bytes)
     out = {}
     with open(path) as f:
         for r in csv.DictReader(f):
-            out[r["test"]] = (float(r["tps_mean"]), float(r["tps_sd"]), float(r["roofline_tps"]))
+            out[r["test"]] = (float(r["tps_mean"]), float(r["tps_sd"]), float(r["roofline_tps"]), int(r["kv_bytes"]))
     return out
 
 def ref_rows(path):
@@ -135,6 +153,8 @@ for m in models:
             print("| %s | %d | - | missing (%s) | | | |" % (base, d, e))
             continue
         for test in (pp, tg):
+            if test in ("pp0", "tg0"):
+                continue
             hv, rv = h.get(test), r.get(test)
             ratio = "%.2fx" % (hv[0] / rv[0]) if hv and rv and rv[0] > 0 else "n/a"
             roof = ""
@@ -144,4 +164,34 @@ for m in models:
 print()
 print("threads %s, repetitions %s; ratio = heterokv / llama.cpp; of roofline = heterokv decode / "
       "(measured bandwidth / bytes read per token)" % (threads, reps))
+if policies:
+    print()
+    print("| model | depth | test | policy | t/s | KV MiB (full) | vs heterokv full | vs llama.cpp |")
+    print("|---|---:|---|---|---:|---:|---:|---:|")
+    for m in models:
+        base = os.path.basename(m)[:-len(".gguf")] if m.endswith(".gguf") else os.path.basename(m)
+        for d in depths:
+            tag = "%s_d%d" % (base, d)
+            try:
+                h = hkv_rows(os.path.join(raw, tag + ".hkv.csv"))
+            except (OSError, KeyError, ValueError):
+                h = {}
+            try:
+                r = ref_rows(os.path.join(raw, tag + ".ref.csv"))
+            except (OSError, KeyError, ValueError):
+                r = {}
+            for i, spec in enumerate(policies):
+                try:
+                    pv = hkv_rows(os.path.join(raw, "%s.pol%d.csv" % (tag, i)))
+                except (OSError, KeyError, ValueError) as e:
+                    print("| %s | %d | - | %s | missing (%s) | | | |" % (base, d, spec, e))
+                    continue
+                for test in (pp, tg):
+                    if test in ("pp0", "tg0") or test not in pv:
+                        continue
+                    v, hv, rv = pv[test], h.get(test), r.get(test)
+                    kv = "%.1f (%s)" % (v[3] / 1048576.0, "%.1f" % (hv[3] / 1048576.0) if hv else "n/a")
+                    vs_h = "%.2fx" % (v[0] / hv[0]) if hv and hv[0] > 0 else "n/a"
+                    vs_r = "%.2fx" % (v[0] / rv[0]) if rv and rv[0] > 0 else "n/a"
+                    print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (base, d, test, spec, cell(v), kv, vs_h, vs_r))
 EOF
