@@ -17,6 +17,14 @@
 // max_s n_s (select=reference, the reference code's behaviour) — sorted by position, gathered from
 // the cold tier on the I/O thread and written over its prefill slots [0, n_s) before the same
 // layer's attention at the next step (waited for there: the exposed time).
+// spill=chunk (prompts whose full KV does not fit in memory): after EVERY prefill chunk, each
+// satellite appends the chunk's new rows to the cold tier (in position order, so a cold-tier row
+// index stays = prompt position) and every anchor/satellite is cut back to cap_h slots, scored
+// with the chunk's last query over its live slots (survivors + the chunk). Peak hot KV is then
+// volatile + pivot heads in full + anchors/satellites at cap_h + one chunk. The last chunk makes
+// the same selection over the survivors with the prompt's last query; the chunks after the first
+// cut attend to the survivors only for those heads (an approximation of the reference, whose
+// prefill attends to the whole prompt). spill=end (default) keeps everything until the last chunk.
 #include "policy/heterocache.h"
 
 #include <algorithm>
@@ -133,13 +141,15 @@ struct HcOptions {
     bool uniform = false;
     bool reference_select = false;
     int32_t pool = 5;
+    bool spill_chunk = false;  // spill=chunk: cold-tier append and cut to cap after every prefill chunk
 };
 
-// Raw rows [0, n) of one head's page table copied contiguously: out [n, row_bytes].
-void rows_raw(const void* table, int32_t page_size, size_t row_bytes, int32_t n, uint8_t* out) {
+// Raw rows [s0, s0 + n) of one head's page table copied contiguously: out [n, row_bytes].
+void rows_raw(const void* table, int32_t page_size, size_t row_bytes, int32_t s0, int32_t n, uint8_t* out) {
     const auto* pages = static_cast<const void* const*>(table);
-    for (int32_t s = 0; s < n; ++s) {
-        std::memcpy(out + size_t(s) * row_bytes,
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t s = s0 + i;
+        std::memcpy(out + size_t(i) * row_bytes,
                     static_cast<const uint8_t*>(pages[s / page_size]) + size_t(s % page_size) * row_bytes, row_bytes);
     }
 }
@@ -176,6 +186,7 @@ public:
         n.decode_every_step = opt_.refresh != RefreshMode::kNever;
         n.refresh = opt_.refresh != RefreshMode::kNever;
         n.decode_no_positions = true;  // the monitor reads q and the pivots' key pages only
+        n.prefill_every_chunk = opt_.spill_chunk;  // on_prefill acts on every chunk (no scores asked)
         return n;
     }
 
@@ -211,6 +222,7 @@ public:
         bytes_gathered_ = 0;
         io_ms_ = wait_ms_ = 0.0;
         decode_tokens_ = 0;
+        peak_hot_ = 0;
         if (tax_.count(HeadRole::kSatellite) > 0) {
             if (!cold_) {
                 ColdTierConfig cc;
@@ -228,8 +240,9 @@ public:
 
     Status on_prefill(const LayerView& v, KeepPlan& plan) override {
         const int32_t il = v.il;
-        if (!v.prefill_last || prefilled_[size_t(il)]) return Status();  // a later chunk (question): appended
-        prefilled_[size_t(il)] = true;
+        if (prefilled_[size_t(il)]) return Status();  // a later eval (question): appended
+        if (!v.prefill_last && !opt_.spill_chunk) return Status();  // spill=end: wait for the last chunk
+        prefilled_[size_t(il)] = v.prefill_last;
         const int32_t nh = v.n_head_kv, hd = v.head_dim;
         const int32_t group = v.n_head / nh;
         const size_t elt = v.kv_type == 0 ? 4 : 2;
@@ -245,7 +258,7 @@ public:
             const HeadRole r = tax_.role_of(il, ih);
             if (r == HeadRole::kVolatile) continue;
             const int32_t n = v.n_live[size_t(ih)];
-            if (r == HeadRole::kPivot && !has_satellites(il, ih)) continue;
+            if (r == HeadRole::kPivot && (!v.prefill_last || !has_satellites(il, ih))) continue;
             score_.resize(size_t(n));
             hc_last_row_scores_paged(q_last + size_t(ih) * size_t(group) * size_t(hd), group,
                                      static_cast<const void* const*>(v.k_pages[size_t(ih)]), v.kv_type, v.page_size, n,
@@ -259,13 +272,8 @@ public:
                 for (int32_t s : top_) mask[size_t(s)] = 1;
                 continue;
             }
-            if (r == HeadRole::kSatellite) {  // the whole prompt K/V goes to the cold tier
-                raw_k_.resize(size_t(n) * row_bytes);
-                raw_v_.resize(size_t(n) * row_bytes);
-                rows_raw(v.k_pages[size_t(ih)], v.page_size, row_bytes, n, raw_k_.data());
-                rows_raw(v.v_pages[size_t(ih)], v.page_size, row_bytes, n, raw_v_.data());
-                HKV_TRY(cold_->append(il, ih, n, raw_k_.data(), raw_v_.data(), v.pos.data() + size_t(ih) * size_t(v.n_slot)));
-            }
+            if (r == HeadRole::kSatellite) HKV_TRY(spill_new_rows(v, ih, row_bytes));
+            peak_hot_ = std::max<int64_t>(peak_hot_, n);
             const int32_t cap = int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, ih)], n));
             if (cap >= n) continue;
             int32_t* out = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
@@ -327,12 +335,35 @@ public:
                       double(bytes_gathered_) / 1048576.0,
                       decode_tokens_ ? double(bytes_gathered_) / 1024.0 / double(decode_tokens_) : 0.0,
                       (long long)decode_tokens_, io_ms_, wait_ms_, std::max(0.0, io_ms_ - wait_ms_));
-        return line;
+        char spill[96];
+        std::snprintf(spill, sizeof spill, "; spill %s, peak anchor/satellite slots %lld", opt_.spill_chunk ? "chunk" : "end",
+                      (long long)peak_hot_);
+        return std::string(line) + spill;
     }
 
-    ColdTier* cold_tier() { return cold_.get(); }
+    const ColdTier* cold_tier() const { return cold_.get(); }
 
 private:
+    // Appends the prompt rows of satellite ih that the cold tier does not hold yet (spill=end: the
+    // whole prompt at its last chunk; spill=chunk: the chunk's rows, the last slots of the head).
+    // They are the head's last n_past - rows slots, at consecutive positions from rows on.
+    Status spill_new_rows(const LayerView& v, int32_t ih, size_t row_bytes) {
+        const int32_t il = v.il, n = v.n_live[size_t(ih)];
+        const int32_t n_new = v.n_past - cold_->rows(il, ih);
+        const int32_t s0 = n - n_new;
+        const int32_t* pos = v.pos.data() + size_t(ih) * size_t(v.n_slot);
+        if (n_new <= 0) return Status();
+        if (s0 < 0 || pos[s0] != cold_->rows(il, ih) || pos[n - 1] != v.n_past - 1) {
+            return Status::internal("heterocache: layer %d head %d: the prompt rows to spill are not the head's last %d "
+                                    "slots at positions %d..%d", il, ih, n_new, cold_->rows(il, ih), v.n_past - 1);
+        }
+        raw_k_.resize(size_t(n_new) * row_bytes);
+        raw_v_.resize(size_t(n_new) * row_bytes);
+        rows_raw(v.k_pages[size_t(ih)], v.page_size, row_bytes, s0, n_new, raw_k_.data());
+        rows_raw(v.v_pages[size_t(ih)], v.page_size, row_bytes, s0, n_new, raw_v_.data());
+        return cold_->append(il, ih, n_new, raw_k_.data(), raw_v_.data(), pos + s0);
+    }
+
     bool has_satellites(int32_t il, int32_t ih) const {
         for (const HeadCluster& c : tax_.clusters[size_t(il)]) {
             if (c.pivot == ih) return !c.satellites.empty();
@@ -463,6 +494,7 @@ private:
     // metrics
     std::vector<int64_t> windows_, refreshes_;    // [n_layer] pivot checks / refreshes
     int64_t bytes_gathered_ = 0, decode_tokens_ = 0;
+    int64_t peak_hot_ = 0;                        // most slots an anchor/satellite held at a prefill cut
     double io_ms_ = 0.0, wait_ms_ = 0.0;
     // scratch
     std::vector<float> keys_, score_, tmp_, aw_, dots_;
@@ -471,6 +503,11 @@ private:
 };
 
 }  // namespace
+
+const ColdTier* heterocache_cold_tier(const Policy& p) {
+    const auto* hc = dynamic_cast<const HeteroCachePolicy*>(&p);
+    return hc ? hc->cold_tier() : nullptr;
+}
 
 Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     HcOptions o;
@@ -488,6 +525,8 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(int64_t pool, spec.get_int("pool", 5, 1, 255));
     if (pool % 2 == 0) return Status::invalid("heterocache: pool=%lld must be odd", (long long)pool);
     o.pool = int32_t(pool);
+    HKV_ASSIGN_OR_RETURN(std::string spill, spec.get_choice("spill", "end", {"end", "chunk"}));
+    o.spill_chunk = spill == "chunk";
     if (o.taxonomy_path.empty()) {
         return Status::invalid("heterocache: option taxonomy=PATH is required (a head taxonomy JSON; make one for the "
                                "model with `heterokv calibrate`)");

@@ -31,6 +31,12 @@ void hc_last_row_scores_paged(const float* q, int32_t group, const void* const* 
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
 
+// The cold tier of a heterocache policy (nullptr for another policy, or before its first prefill
+// chunk): tests read back what the prefill spilled.
+class ColdTier;
+class Policy;
+const ColdTier* heterocache_cold_tier(const Policy& p);
+
 // Lower median (torch.median): the ((n - 1) / 2)-th smallest of v. v is reordered. n >= 1.
 double hc_median(std::vector<double>& v);
 

@@ -4,7 +4,10 @@
 //    logits identical to `full` bit for bit (the refresh rewrites the same rows);
 //  - tau=0 never refreshes, tau=1.01 refreshes at every check;
 //  - a refresh triggered at step t is visible in the satellite's slots at step t + 1, not before;
-//  - the cold tier in files (--kv-cold-dir) gives the same greedy tokens as in RAM.
+//  - the cold tier in files (--kv-cold-dir) gives the same greedy tokens as in RAM;
+//  - spill=chunk: a one-chunk prompt gives spill=end's logits bit for bit; a chunked prompt keeps
+//    anchors/satellites at most cap + chunk slots, refreshes from the cold tier, and gives the
+//    same results with the cold tier in files as in RAM.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "heterokv/engine.h"
+#include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
 #include "policy/heterocache.h"
@@ -41,12 +45,13 @@ struct HcRun {
     std::string report;
 };
 
-HcRun run(const std::shared_ptr<const Model>& m, const std::string& spec, const std::string& cold_dir = "") {
+HcRun run(const std::shared_ptr<const Model>& m, const std::string& spec, const std::string& cold_dir = "",
+          int32_t n_batch = 128) {
     HcRun r;
     ContextParams cp;
     cp.n_ctx = kCtx;
     cp.n_threads = 1;
-    cp.n_batch = 128;  // a chunked prompt: compression at its last chunk
+    cp.n_batch = n_batch;  // 128: a chunked prompt, compression at its last chunk
     cp.policy = spec;
     cp.kv_cold_dir = cold_dir;
     auto ctx = Context::create(m, cp);
@@ -160,6 +165,36 @@ TEST_F(HeteroCacheModel, ColdDirMatchesRam) {
     ASSERT_TRUE(ctx.ok());
     const Status st = (*ctx)->eval(prompt_tokens(*model_));
     EXPECT_EQ(st.code(), StatusCode::kIoError) << st.to_string();
+}
+
+TEST_F(HeteroCacheModel, SpillChunk) {
+    const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
+    const HcRun end1 = run(model_, spec, "", kPrompt);
+    const HcRun chunk1 = run(model_, spec + ",spill=chunk", "", kPrompt);
+    ASSERT_EQ(end1.logits.size(), chunk1.logits.size());
+    EXPECT_EQ(std::memcmp(end1.logits.data(), chunk1.logits.data(), end1.logits.size() * sizeof(float)), 0);
+    // chunks of 128: the compressed heads never hold the whole prompt
+    auto p = policy_create(spec);
+    ASSERT_TRUE(p.ok());
+    KvBudget b;
+    const ModelConfig& c = model_->config();
+    ASSERT_TRUE((*p)->plan_budget(ModelShape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, kCtx}, kPrompt, b).ok());
+    const int32_t max_cap = *std::max_element(b.n_keep.begin(), b.n_keep.end());
+    ASSERT_LT(max_cap + 128, kPrompt);
+    const HcRun ram = run(model_, spec + ",spill=chunk");
+    ASSERT_EQ(ram.tokens.size(), size_t(kDecode));
+    EXPECT_GT(count_after(ram.report, "refreshes"), 0) << ram.report;
+    const size_t at = ram.report.find("peak anchor/satellite slots ");
+    ASSERT_NE(at, std::string::npos) << ram.report;
+    const long long peak = std::atoll(ram.report.c_str() + at + std::strlen("peak anchor/satellite slots "));
+    EXPECT_GT(peak, max_cap);
+    EXPECT_LE(peak, max_cap + 128);
+    EXPECT_NE(run(model_, spec, "", 128).report.find("peak anchor/satellite slots 300"), std::string::npos);
+    test::TempDir cold;
+    const HcRun file = run(model_, spec + ",spill=chunk", cold.path.string());
+    EXPECT_EQ(ram.tokens, file.tokens);
+    EXPECT_EQ(std::memcmp(ram.logits.data(), file.logits.data(), ram.logits.size() * sizeof(float)), 0);
+    EXPECT_NE(file.report.find("cold tier file"), std::string::npos) << file.report;
 }
 
 }  // namespace
