@@ -34,16 +34,17 @@ echo "memlimit_run: cgroup $cg, limit $limit_mb MiB; weights $(du -m "$model" | 
 for pol in "${policies[@]}"; do
     echo "=== $pol (limit $limit_mb MiB)"
     echo 0 > "$cg/memory.max_usage_in_bytes" 2>/dev/null || true
-    log=$(mktemp)
+    log=$(mktemp) out=$(mktemp)
     set +e
     ( echo $BASHPID > "$cg/cgroup.procs"
       exec /usr/bin/time -v nice "$hkv" run -m "$model" -f "$prompt" -n "${N_PREDICT:-16}" --temp 0 \
-          -t "${THREADS:-1}" -b "${BATCH:-512}" -c "$ctx" --no-echo --policy "$pol" --kv-cold-dir "$cold" ) >"$log" 2>&1
+          -t "${THREADS:-1}" -b "${BATCH:-512}" -c "$ctx" --no-echo --policy "$pol" --kv-cold-dir "$cold" ) >"$out" 2>"$log"
     rc=$?
     set -e
-    grep -vE "prefill [0-9]+/[0-9]+ tokens" "$log" | grep -E "heterokv: (prefill|decode|KV|heterocache|error)|rror|Killed|Command terminated|Exit status|Elapsed|Maximum resident" || true
-    echo "generated: $(grep -vE '^(heterokv|	|Command)' "$log" | tr -d '\n' | tail -c 200)"
+    # progress lines end in \r: keep the last segment of each line
+    sed 's/.*\r//' "$log" | grep -E "heterokv: (prefill [0-9]+ tokens in|decode|KV|heterocache|error)|rror|Command terminated|Elapsed|Maximum resident" || true
+    echo "generated: $(tr -d '\n' < "$out" | tail -c 200)"
     echo "cgroup peak usage: $(( $(cat "$cg/memory.max_usage_in_bytes") / 1048576 )) MiB, OOM kills so far: $(grep -E '^oom_kill ' "$cg/memory.oom_control" | cut -d' ' -f2)"
     echo "exit status: $rc"
-    rm -f "$log"
+    rm -f "$log" "$out"
 done
