@@ -74,13 +74,9 @@ for i in "${!dlist[@]}"; do
   dlist[$i]=$d
 done
 
-run_hkv() {  # model depth out.csv
-  "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
+run_hkv() {  # model depth out.csv [--policy SPEC]
+  "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv "${@:4}" \
     2> "${3%.csv}.log" > "$3"
-}
-run_pol() {  # policy-index model depth out.csv
-  "$hkv" bench -m "$2" -p "$n_prompt" -n "$n_gen" -d "$3" -r "$reps" -t "$threads" -o csv \
-    --policy "${policies[$1]}" 2> "${4%.csv}.log" > "$4"
 }
 run_ref() {  # model depth out.csv
   "$ref" llama-bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
@@ -104,7 +100,7 @@ for m in "${models_to_run[@]}"; do
         for i in "${!policies[@]}"; do
           echo "compare_llamacpp: heterokv --policy ${policies[$i]} $(basename "$m") depth $d (load $(cut -d' ' -f1 /proc/loadavg))" >&2
           t0=$(date +%s)
-          run_pol "$i" "$m" "$d" "$raw/$tag.pol$i.csv"
+          run_hkv "$m" "$d" "$raw/$tag.pol$i.csv" --policy "${policies[$i]}"
           echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
         done
       fi
@@ -136,6 +132,15 @@ def ref_rows(path):
             out[test] = (float(r["avg_ts"]), float(r["stddev_ts"]))
     return out
 
+def rows_or_empty(fn, path):  # a missing or unreadable CSV reads as no rows
+    try:
+        return fn(path)
+    except (OSError, KeyError, ValueError):
+        return {}
+
+def model_base(m):
+    return os.path.basename(m)[:-len(".gguf")] if m.endswith(".gguf") else os.path.basename(m)
+
 def cell(v):
     return "%.2f ± %.2f" % (v[0], v[1]) if v else "n/a"
 
@@ -143,7 +148,7 @@ pp, tg = "pp%d" % n_prompt, "tg%d" % n_gen
 print("| model | depth | test | heterokv t/s | llama.cpp t/s | ratio | of roofline |")
 print("|---|---:|---|---:|---:|---:|---:|")
 for m in models:
-    base = os.path.basename(m)[:-len(".gguf")] if m.endswith(".gguf") else os.path.basename(m)
+    base = model_base(m)
     for d in depths:
         tag = "%s_d%d" % (base, d)
         try:
@@ -169,17 +174,11 @@ if policies:
     print("| model | depth | test | policy | t/s | KV MiB (full) | vs heterokv full | vs llama.cpp |")
     print("|---|---:|---|---|---:|---:|---:|---:|")
     for m in models:
-        base = os.path.basename(m)[:-len(".gguf")] if m.endswith(".gguf") else os.path.basename(m)
+        base = model_base(m)
         for d in depths:
             tag = "%s_d%d" % (base, d)
-            try:
-                h = hkv_rows(os.path.join(raw, tag + ".hkv.csv"))
-            except (OSError, KeyError, ValueError):
-                h = {}
-            try:
-                r = ref_rows(os.path.join(raw, tag + ".ref.csv"))
-            except (OSError, KeyError, ValueError):
-                r = {}
+            h = rows_or_empty(hkv_rows, os.path.join(raw, tag + ".hkv.csv"))
+            r = rows_or_empty(ref_rows, os.path.join(raw, tag + ".ref.csv"))
             for i, spec in enumerate(policies):
                 try:
                     pv = hkv_rows(os.path.join(raw, "%s.pol%d.csv" % (tag, i)))
