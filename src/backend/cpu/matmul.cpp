@@ -31,22 +31,12 @@ int64_t decode_chunk(int64_t n_out, int nth) {
     return std::max<int64_t>(kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * nth) + 3) / 4 * 4));
 }
 
-// y[0, nr) = rows [r0, r0 + nr) of W · xq, kRowQuantum rows per kernel call, each call first
-// prefetching the rows kPrefetchRows ahead: decode streams every weight once from DRAM, and the
-// hardware prefetcher restarts at every chunk (and 4 KiB page) a thread jumps to.
-constexpr int64_t kPrefetchRows = 8;
+// y[0, nr) = rows [r0, r0 + nr) of W · xq. The SIMD kernels take the rows kRowQuantum at a time and
+// prefetch the rows two passes ahead while they compute (decode streams every weight once from DRAM,
+// and the hardware prefetcher restarts at every chunk a thread jumps to).
 void matvec_rows(const QuantKernels& k, const WeightView& w, int64_t r0, int64_t nr, const void* xq, float* y) {
     const size_t rb = w.row_bytes();
-    const uint8_t* base = static_cast<const uint8_t*>(w.data);
-    for (int64_t r = 0; r < nr; r += kRowQuantum) {
-        const int64_t pr = r0 + r + kPrefetchRows;
-        if (pr < w.n_out) {
-            const uint8_t* p = base + size_t(pr) * rb;
-            const size_t bytes = size_t(std::min(kRowQuantum, w.n_out - pr)) * rb;
-            for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
-        }
-        k.vec_dot_rows(w.type, w.n_in, base + size_t(r0 + r) * rb, rb, std::min(kRowQuantum, nr - r), xq, y + r);
-    }
+    k.vec_dot_rows(w.type, w.n_in, static_cast<const uint8_t*>(w.data) + size_t(r0) * rb, rb, nr, xq, y);
 }
 
 // xq[i] = x [n_in] quantized to vec_dot_type(ws[i]->type), once per distinct type, in scratch

@@ -41,6 +41,7 @@ struct QuantKernels {
     void (*quantize_row)(DType t, const float* src, void* dst, int64_t n);
     float (*vec_dot)(DType t, int64_t n, const void* w, const void* xq);
     // out[r] = vec_dot(t, n, w + r * w_stride, xq) for r in [0, nr): several rows share one pass over xq.
+    // The SIMD versions prefetch the rows ahead as they go (decode's matvec streams weights from DRAM).
     void (*vec_dot_rows)(DType t, int64_t n, const void* w, size_t w_stride, int64_t nr,
                          const void* xq, float* out);
     // Prefill: y[i * y_stride + r] = vec_dot(t, n, w + r * w_stride, xq + i * xq_stride) for r in

@@ -232,29 +232,56 @@ struct KQ6_K {
 inline void set_zero(__m256& a) { a = _mm256_setzero_ps(); }
 inline void set_zero(AccK& a) { a.v = a.m = _mm256_setzero_ps(); }
 
-// Two accumulator sets (even / odd blocks) so that one row's chain of FMAs does not serialize.
+// NR = 4 is the decode path, which streams every weight from DRAM once: each four-row pass
+// prefetches the four rows two passes ahead (w + 8 * w_stride ...), a few lines per step spread
+// over its n_steps steps. (One burst of ~70 prefetches before each pass filled the line-fill buffers
+// and stalled the core.) Prefetching past the last row is harmless: a hint never faults.
+template <int NR>
+struct RowPrefetch {
+    const char* p;
+    size_t len, step, off = 0;
+    RowPrefetch(const void* w, size_t w_stride, int64_t n_steps)
+        : p(static_cast<const char*>(w) + 2 * NR * w_stride), len(NR * w_stride + 64),
+          step(n_steps > 0 ? ((len + size_t(n_steps) - 1) / size_t(n_steps) + 63) & ~size_t(63) : 0) {}
+    void operator()() {
+        if constexpr (NR == 4) {
+            const size_t e = off + step < len ? off + step : len;
+            for (; off < e; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+        }
+    }
+};
+
+// Two accumulator sets (even / odd blocks) so that one row's chain of FMAs does not serialize; the
+// row loops are unrolled so that the accumulators stay in registers.
 template <typename K, int NR>
 void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
     constexpr int64_t kBlock = sizeof(typename K::YB) == sizeof(BlockQ8_K) ? kQkK : kQk;
     const int64_t nb = n / kBlock;
     const auto* y = static_cast<const typename K::YB*>(xq);
     const uint8_t* wb = static_cast<const uint8_t*>(w);
-    typename K::Acc acc[2][NR];
-    for (int c = 0; c < 2; ++c)
-        for (int r = 0; r < NR; ++r) set_zero(acc[c][r]);
-    auto run = [&](int64_t ib, typename K::Acc* a_set) {
-        const typename K::Act a = K::load_act(y + ib);
-        for (int r = 0; r < NR; ++r) {
-            K::block(reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride) + ib, a, a_set[r]);
-        }
-    };
+    RowPrefetch<NR> prefetch(wb, w_stride, nb);
+    auto row = [&](int r) { return reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride); };
+    typename K::Acc acc0[NR], acc1[NR];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) set_zero(acc0[r]), set_zero(acc1[r]);
     int64_t ib = 0;
     for (; ib + 2 <= nb; ib += 2) {
-        run(ib, acc[0]);
-        run(ib + 1, acc[1]);
+        prefetch();
+        const typename K::Act a0 = K::load_act(y + ib);
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
+        prefetch();
+        const typename K::Act a1 = K::load_act(y + ib + 1);
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) K::block(row(r) + ib + 1, a1, acc1[r]);
     }
-    if (ib < nb) run(ib, acc[0]);
-    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc[0][r]) + K::finish(acc[1][r]);
+    if (ib < nb) {
+        const typename K::Act a0 = K::load_act(y + ib);
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc0[r]) + K::finish(acc1[r]);
 }
 
 // ---- float types ----
@@ -278,7 +305,9 @@ void dot_rows_float(int64_t n, const void* w, size_t w_stride, const void* xq, f
         if constexpr (sizeof(T) == 4) return v;
         else return bf16 ? _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(int(uint32_t(v) << 16)))) : half_to_float(v);
     };
+    RowPrefetch<NR> prefetch(wb, w_stride, n / 16);
     for (; i + 16 <= n; i += 16) {
+        prefetch();
         const __m256 x0 = ld(x + i), x1 = ld(x + i + 8);
         for (int r = 0; r < NR; ++r) {
             const T* wr = reinterpret_cast<const T*>(wb + size_t(r) * w_stride);
