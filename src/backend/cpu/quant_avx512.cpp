@@ -123,14 +123,28 @@ struct KQ8_0 {
 
 // ---- K-quants ----
 
-inline void unpack_k4_scales(const uint8_t* q, uint8_t out[16]) {  // bytes 0..7 scales, 8..15 mins
-    uint32_t a, b, c;
-    std::memcpy(&a, q, 4);
-    std::memcpy(&b, q + 4, 4);
-    std::memcpy(&c, q + 8, 4);
-    const uint32_t w[4] = {a & 0x3f3f3f3fu, (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u),
-                           b & 0x3f3f3f3fu, ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)};
-    std::memcpy(out, w, 16);
+// The 12 scale bytes of a q4_K/q5_K block -> bytes [sc0..sc7, m0..m7], without leaving registers.
+// Loads 16 bytes at q: the 4 after the scales (the block's first quants or qh) are ignored.
+inline __m128i unpack_k4_scales(const uint8_t* q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));  // dwords [a, b, c, -]
+    // [a, c, b, c >> 4] & [3f, 0f, 3f, 0f]  |  ([a, a, b, b] >> 2) & [0, 30, 0, 30]
+    const __m128i x = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+    const __m128i y = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+    return _mm_or_si128(_mm_and_si128(x, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+                        _mm_and_si128(y, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+}
+
+// 16-bit scales sc0..sc7 in every 128-bit lane, and the byte shuffle that spreads scale 2k over the
+// low 256 bits and 2k + 1 over the high 256 bits (sub-blocks 2k and 2k + 1 of a 64-element step).
+inline __m512i k4_scales16(__m128i sm) { return _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm)); }
+inline __m512i k4_scale_shuffle(int k) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(short((4 * k + 1) << 8 | 4 * k))),
+                              _mm256_set1_epi16(short((4 * k + 3) << 8 | (4 * k + 2))), 1);
+}
+// mins m0..m7 each repeated for the two 16-element bsums of its sub-block, 16-bit
+inline __m256i k4_mins16(__m128i sm) {
+    const __m128i m = _mm_unpackhi_epi64(sm, sm);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
 }
 
 struct AccK {
@@ -152,10 +166,8 @@ struct KQ45_K {
     using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
     static Act load_act(const YB* b) { return b; }
     static void block(const WB* b, Act y, Acc& acc) {
-        alignas(16) uint8_t sm[16];
-        unpack_k4_scales(b->scales, sm);
-        // scales as 16-bit, lane 16p + i of the permuted vector = scale 2k + p
-        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sm))));
+        const __m128i sm = unpack_k4_scales(b->scales);
+        const __m512i sc16 = k4_scales16(sm);
         const __m512i m4 = _mm512_set1_epi8(0x0f);
         __m512i sumi = _mm512_setzero_si512();
         __m512i qh;
@@ -171,11 +183,9 @@ struct KQ45_K {
                 qh = _mm512_srli_epi16(qh, 2);
             }
             const __m512i p = _mm512_maddubs_epi16(qq, load512(y->qs + 64 * k));
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * k)), _mm256_set1_epi16(short(2 * k + 1)), 1);
-            sumi = dpwssd<kVnni>(sumi, p, _mm512_permutexvar_epi16(idx, sc16));
+            sumi = dpwssd<kVnni>(sumi, p, _mm512_shuffle_epi8(sc16, k4_scale_shuffle(k)));
         }
-        const __m128i mins8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8));
-        const __m256i mm = _mm256_madd_epi16(load256(y->bsums), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8)));
+        const __m256i mm = _mm256_madd_epi16(load256(y->bsums), k4_mins16(sm));
         acc.v = _mm512_fmadd_ps(_mm512_set1_ps(y->d * half_to_float(b->d)), _mm512_cvtepi32_ps(sumi), acc.v);
         acc.m = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->dmin)), _mm256_cvtepi32_ps(mm), acc.m);
     }
@@ -385,18 +395,15 @@ void gemm_q4_k_row(int64_t nb, const BlockQ4_K* w, const uint8_t* xq, size_t xq_
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t ib = 0; ib < nb; ++ib) {
         const BlockQ4_K* b = w + ib;
-        alignas(16) uint8_t sm[16];
-        unpack_k4_scales(b->scales, sm);
-        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(sm))));
+        const __m128i sm = unpack_k4_scales(b->scales);
+        const __m512i sc16 = k4_scales16(sm);
         __m512i q[4], s[4];
         for (int k = 0; k < 4; ++k) {
             const __m256i qk = load256(b->qs + 32 * k);
             q[k] = _mm512_and_si512(concat(qk, _mm256_srli_epi16(qk, 4)), m4);
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16(short(2 * k)), _mm256_set1_epi16(short(2 * k + 1)), 1);
-            s[k] = _mm512_permutexvar_epi16(idx, sc16);
+            s[k] = _mm512_shuffle_epi8(sc16, k4_scale_shuffle(k));
         }
-        const __m128i mins8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sm + 8));
-        const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+        const __m256i mins16 = k4_mins16(sm);
         const float dw = half_to_float(b->d), dmw = half_to_float(b->dmin);
         for (int c = 0; c < NC; ++c) {
             const BlockQ8_K* y = reinterpret_cast<const BlockQ8_K*>(xq + size_t(c) * xq_stride) + ib;
