@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "backend/cpu/quant_internal.h"
+#include "backend/cpu/quant_rows.h"
 
 namespace hkv {
 namespace {
@@ -228,61 +229,6 @@ struct KQ6_K {
     }
     static float finish(const Acc& acc) { return hsum(acc); }
 };
-
-inline void set_zero(__m256& a) { a = _mm256_setzero_ps(); }
-inline void set_zero(AccK& a) { a.v = a.m = _mm256_setzero_ps(); }
-
-// NR = 4 is the decode path, which streams every weight from DRAM once: each four-row pass
-// prefetches the four rows two passes ahead (w + 8 * w_stride ...), a few lines per step spread
-// over its n_steps steps. (One burst of ~70 prefetches before each pass filled the line-fill buffers
-// and stalled the core.) Prefetching past the last row is harmless: a hint never faults.
-template <int NR>
-struct RowPrefetch {
-    const char* p;
-    size_t len, step, off = 0;
-    RowPrefetch(const void* w, size_t w_stride, int64_t n_steps)
-        : p(static_cast<const char*>(w) + 2 * NR * w_stride), len(NR * w_stride + 64),
-          step(n_steps > 0 ? ((len + size_t(n_steps) - 1) / size_t(n_steps) + 63) & ~size_t(63) : 0) {}
-    void operator()() {
-        if constexpr (NR == 4) {
-            const size_t e = off + step < len ? off + step : len;
-            for (; off < e; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-        }
-    }
-};
-
-// Two accumulator sets (even / odd blocks) so that one row's chain of FMAs does not serialize; the
-// row loops are unrolled so that the accumulators stay in registers.
-template <typename K, int NR>
-void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
-    constexpr int64_t kBlock = sizeof(typename K::YB) == sizeof(BlockQ8_K) ? kQkK : kQk;
-    const int64_t nb = n / kBlock;
-    const auto* y = static_cast<const typename K::YB*>(xq);
-    const uint8_t* wb = static_cast<const uint8_t*>(w);
-    RowPrefetch<NR> prefetch(wb, w_stride, nb);
-    auto row = [&](int r) { return reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride); };
-    typename K::Acc acc0[NR], acc1[NR];
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) set_zero(acc0[r]), set_zero(acc1[r]);
-    int64_t ib = 0;
-    for (; ib + 2 <= nb; ib += 2) {
-        prefetch();
-        const typename K::Act a0 = K::load_act(y + ib);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
-        prefetch();
-        const typename K::Act a1 = K::load_act(y + ib + 1);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib + 1, a1, acc1[r]);
-    }
-    if (ib < nb) {
-        const typename K::Act a0 = K::load_act(y + ib);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc0[r]) + K::finish(acc1[r]);
-}
 
 // ---- float types ----
 

@@ -3,7 +3,8 @@
 // Compiled with AVX-512 flags and reached only through quant_kernels_avx512() after runtime
 // detection. NOTE: this file deliberately uses no inline functions or templates from shared headers
 // (fp16.h, <algorithm>, ...): an out-of-line copy compiled here could be picked by the linker for
-// AVX2-only callers. Everything here is in an anonymous namespace or is an intrinsic.
+// AVX2-only callers. Everything here is in an anonymous namespace or is an intrinsic; the one shared
+// header with templates, quant_rows.h (dot_rows, RowPrefetch), keeps them in an anonymous namespace too.
 //
 // Layout of the work: the legacy 32-element blocks use 256-bit vectors (one block per vector) with
 // vpdpbusd; the K-quants process 64 elements (two sub-blocks) per 512-bit vector and apply the
@@ -19,6 +20,7 @@
 #include <type_traits>
 
 #include "backend/cpu/quant_internal.h"
+#include "backend/cpu/quant_rows.h"
 
 namespace hkv {
 namespace {
@@ -227,64 +229,6 @@ struct KQ6_K {
     }
     static float finish(const Acc& acc) { return finish_k(acc); }
 };
-
-template <typename K>
-inline typename K::Acc zero_acc() {
-    if constexpr (std::is_same_v<typename K::Acc, AccK>) return AccK{_mm512_setzero_ps(), _mm256_setzero_ps()};
-    else return AccL{_mm256_setzero_ps(), 0.0f};
-}
-
-// NR = 4 is the decode path, which streams every weight from DRAM once: each four-row pass
-// prefetches the four rows two passes ahead (w + 8 * w_stride ...), a few lines per step spread
-// over its n_steps steps. (One burst of ~70 prefetches before each pass filled the line-fill buffers
-// and stalled the core.) Prefetching past the last row is harmless: a hint never faults.
-template <int NR>
-struct RowPrefetch {
-    const char* p;
-    size_t len, step, off = 0;
-    RowPrefetch(const void* w, size_t w_stride, int64_t n_steps)
-        : p(static_cast<const char*>(w) + 2 * NR * w_stride), len(NR * w_stride + 64),
-          step(n_steps > 0 ? ((len + size_t(n_steps) - 1) / size_t(n_steps) + 63) & ~size_t(63) : 0) {}
-    void operator()() {
-        if constexpr (NR == 4) {
-            const size_t e = off + step < len ? off + step : len;
-            for (; off < e; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-        }
-    }
-};
-
-// Two accumulator sets (even / odd blocks) so that one row's chain of FMAs does not serialize; the
-// row loops are unrolled so that the accumulators stay in registers.
-template <typename K, int NR>
-void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* out) {
-    constexpr int64_t kBlock = sizeof(typename K::YB) == sizeof(BlockQ8_K) ? kQkK : kQk;
-    const int64_t nb = n / kBlock;
-    const auto* y = static_cast<const typename K::YB*>(xq);
-    const uint8_t* wb = static_cast<const uint8_t*>(w);
-    RowPrefetch<NR> prefetch(wb, w_stride, nb);
-    auto row = [&](int r) { return reinterpret_cast<const typename K::WB*>(wb + size_t(r) * w_stride); };
-    typename K::Acc acc0[NR], acc1[NR];
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = zero_acc<K>();
-    int64_t ib = 0;
-    for (; ib + 2 <= nb; ib += 2) {
-        prefetch();
-        const typename K::Act a0 = K::load_act(y + ib);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
-        prefetch();
-        const typename K::Act a1 = K::load_act(y + ib + 1);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib + 1, a1, acc1[r]);
-    }
-    if (ib < nb) {
-        const typename K::Act a0 = K::load_act(y + ib);
-#pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) K::block(row(r) + ib, a0, acc0[r]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < NR; ++r) out[r] = K::finish(acc0[r]) + K::finish(acc1[r]);
-}
 
 // ---- float types: 16 lanes, scalar tail ----
 
