@@ -17,6 +17,12 @@
 #                against heterokv full and llama.cpp (same depth, same run)
 #   --table-only print the table from the CSVs already in --raw DIR (no runs), e.g. after an
 #                interrupted run
+#   --ref-from-hkv  llama.cpp decodes from heterokv's cache instead of filling each depth itself
+#                (its own prefill of 64K takes hours on 2 cores): heterokv full fills all depths in one
+#                process and writes each as a llama.cpp session (bench --llamacpp-session), then
+#                llama-completion resumes each session -r times for -n tokens and its "eval time" gives
+#                llama.cpp's decode rate at that depth (depth 0 still uses llama-bench). Decode only
+#                (needs -p 0); the policies also fill all depths in one process each.
 #
 # For every (model, depth) pair both engines run back to back as separate processes, and the engine
 # that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
@@ -40,6 +46,7 @@ ref=../shared/tools/llamacpp-ref
 raw=""
 table_only=0
 policies=()
+ref_from_hkv=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) models+=("$(realpath "$2")"); shift 2 ;;
@@ -53,12 +60,14 @@ while [ $# -gt 0 ]; do
     --raw) raw=$2; shift 2 ;;
     --table-only) table_only=1; shift ;;
     --policy) policies+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --ref-from-hkv) ref_from_hkv=1; shift ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ ${#models[@]} -gt 0 ] || { echo "compare_llamacpp: give at least one -m MODEL" >&2; exit 2; }
 [ "$table_only" = 1 ] && [ -z "$raw" ] && { echo "compare_llamacpp: --table-only needs --raw DIR" >&2; exit 2; }
+[ "$ref_from_hkv" = 1 ] && [ "$n_prompt" != 0 ] && { echo "compare_llamacpp: --ref-from-hkv measures decode only; add -p 0" >&2; exit 2; }
 [ "$table_only" = 1 ] || [ -x "$hkv" ] || { echo "compare_llamacpp: $hkv not found (build first)" >&2; exit 2; }
 if [ -z "$raw" ]; then
   raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
@@ -83,25 +92,72 @@ run_ref() {  # model depth out.csv
     2> "${3%.csv}.log" > "$3"
 }
 
+run_ref_state() {  # model depth session out.csv: llama-completion resumes the session reps times
+  local log="${4%.csv}.log" i ms runs
+  : > "$log"
+  for i in $(seq "$reps"); do
+    "$ref" llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
+      -fa on -t "$threads" --prompt-cache "$3" --prompt-cache-ro > /dev/null 2>> "$log" || return 1
+  done
+  # "eval time = 1279.89 ms / 16 runs" -> tok/s per repetition, then mean and sd as llama-bench prints them
+  grep -E 'eval time' "$log" | grep -v 'prompt eval' | sed -E 's/.*= *([0-9.]+) ms \/ *([0-9]+) runs.*/\1 \2/' |
+    awk -v n_gen="$n_gen" '{ t[NR] = $2 * 1000.0 / $1; s += t[NR] }
+      END { if (NR == 0) exit 1; m = s / NR; for (i = 1; i <= NR; i++) q += (t[i] - m) ^ 2
+            printf "n_prompt,n_gen,avg_ts,stddev_ts\n0,%d,%.6f,%.6f\n", n_gen, m, (NR > 1 ? sqrt(q / (NR - 1)) : 0) }' > "$4"
+}
+split_depths() {  # all.csv prefix suffix: one CSV per depth, prefix_d<depth><suffix>
+  awk -F, -v pre="$2" -v suf="$3" 'NR == 1 { h = $0; next } { f = pre "_d" $6 suf; if (!(f in seen)) { print h > f; seen[f] = 1 } print >> f }' "$1"
+}
+
 echo "compare_llamacpp: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)," \
      "threads $threads, reps $reps, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 pair=0
 [ "$table_only" = 1 ] && models_to_run=() || models_to_run=("${models[@]}")
+step() {  # label command...: runs it with progress lines on stderr; a failure is reported and the
+          # run goes on (the table marks what is missing)
+  echo "compare_llamacpp: $1 (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  local t0; t0=$(date +%s)
+  if "${@:2}"; then
+    echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+  else
+    echo "compare_llamacpp:   FAILED after $(( $(date +%s) - t0 )) s; its log ends:" >&2
+    tail -n 3 "$raw"/*.log 2>/dev/null | grep -i 'error' | tail -n 2 >&2 || true
+  fi
+}
+if [ "$ref_from_hkv" = 1 ]; then
+for m in "${models_to_run[@]}"; do
+  base="$raw/$(basename "$m" .gguf)"
+  all=$(IFS=,; echo "${dlist[*]}")
+  step "hkv $(basename "$m") depths $all, writing llama.cpp sessions" \
+    run_hkv "$m" "$all" "$base.hkv.all.csv" --llamacpp-session "${base}_d%d.session"
+  split_depths "$base.hkv.all.csv" "$base" .hkv.csv
+  for d in "${dlist[@]}"; do
+    if [ "$d" = 0 ]; then
+      step "ref $(basename "$m") depth 0 (llama-bench)" run_ref "$m" 0 "${base}_d0.ref.csv"
+    else
+      step "ref $(basename "$m") depth $d from heterokv's session" \
+        run_ref_state "$m" "$d" "${base}_d$d.session" "${base}_d$d.ref.csv"
+      rm -f "${base}_d$d.session"
+    fi
+  done
+  for i in "${!policies[@]}"; do
+    step "heterokv --policy ${policies[$i]} $(basename "$m") depths $all" \
+      run_hkv "$m" "$all" "$base.pol$i.all.csv" --policy "${policies[$i]}"
+    split_depths "$base.pol$i.all.csv" "$base" ".pol$i.csv"
+  done
+done
+models_to_run=()  # the per-pair loop below has nothing left to do
+fi
 for m in "${models_to_run[@]}"; do
   for d in "${dlist[@]}"; do
     tag="$(basename "$m" .gguf)_d$d"
     if [ $((pair % 2)) -eq 0 ]; then order="hkv ref"; else order="ref hkv"; fi
     for e in $order; do
-      echo "compare_llamacpp: $e $(basename "$m") depth $d (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-      t0=$(date +%s)
-      "run_$e" "$m" "$d" "$raw/$tag.$e.csv"
-      echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+      step "$e $(basename "$m") depth $d" "run_$e" "$m" "$d" "$raw/$tag.$e.csv"
       if [ "$e" = hkv ]; then  # the policies right after heterokv full
         for i in "${!policies[@]}"; do
-          echo "compare_llamacpp: heterokv --policy ${policies[$i]} $(basename "$m") depth $d (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-          t0=$(date +%s)
-          run_hkv "$m" "$d" "$raw/$tag.pol$i.csv" --policy "${policies[$i]}"
-          echo "compare_llamacpp:   done in $(( $(date +%s) - t0 )) s" >&2
+          step "heterokv --policy ${policies[$i]} $(basename "$m") depth $d" \
+            run_hkv "$m" "$d" "$raw/$tag.pol$i.csv" --policy "${policies[$i]}"
         done
       fi
     done
@@ -109,7 +165,7 @@ for m in "${models_to_run[@]}"; do
   done
 done
 
-python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" -- "${policies[@]}" <<'EOF'
+REF_FROM_HKV=$ref_from_hkv python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" -- "${policies[@]}" <<'EOF'
 import csv, os, sys
 raw, n_prompt, n_gen, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 rest = sys.argv[6:]
@@ -169,6 +225,9 @@ for m in models:
 print()
 print("threads %s, repetitions %s; ratio = heterokv / llama.cpp; of roofline = heterokv decode / "
       "(measured bandwidth / bytes read per token)" % (threads, reps))
+if os.environ.get("REF_FROM_HKV") == "1":
+    print("llama.cpp at depth > 0: llama-completion resuming heterokv full's cache of that depth, written as a "
+          "llama.cpp session (--ref-from-hkv); t/s from its eval time")
 if policies:
     print()
     print("| model | depth | test | policy | t/s | KV MiB (full) | vs heterokv full | vs llama.cpp |")

@@ -3,6 +3,8 @@
 // repeated -r times from that same depth (the sequence is rewound between repetitions). Reports
 // mean ± sd tok/s, KV bytes, peak RSS, and for decode the bandwidth roofline: (weight bytes read per
 // token + KV bytes at that depth) / measured memory bandwidth (a STREAM-style triad).
+// --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
+// from which llama.cpp can be timed at that depth without its own prefill.
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "eval/llamacpp_session.h"
 #include "core/cpu.h"
 #include "core/sysinfo.h"
 #include "core/thread_pool.h"
@@ -40,6 +43,7 @@ struct BenchOptions {
     std::string kv_type = "f16";
     std::string policy = "full";
     std::string output = "md";
+    std::string session;  // --llamacpp-session pattern ("%d" = depth), empty: none
     bool no_bandwidth = false;
 };
 
@@ -121,6 +125,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
 
     std::vector<int32_t> depths = o.depths;
     std::sort(depths.begin(), depths.end());
+    std::vector<int32_t> seq;  // the fill tokens so far: [n_past] at each depth
     for (int32_t d : depths) {
         if (d > cx.n_past()) {
             std::vector<int32_t> fill = random_tokens(d - cx.n_past());
@@ -129,6 +134,16 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
                              (long long)done, (long long)total);
             }));
             std::fprintf(stderr, "\n");
+            seq.insert(seq.end(), fill.begin(), fill.end());
+        }
+        if (!o.session.empty() && d > 0) {
+            // d tokens, d - 1 cells: llama.cpp replays the last token to get its logits
+            std::string path = o.session;
+            const size_t at = path.find("%d");
+            if (at != std::string::npos) path.replace(at, 2, std::to_string(d));
+            HKV_TRY(eval::write_llamacpp_session(path, m, cx.kv(), seq, d - 1));
+            std::fprintf(stderr, "heterokv: bench %s: wrote depth %d as llama.cpp session %s\n", name.c_str(), d,
+                         path.c_str());
         }
         auto run_test = [&](bool prefill, int32_t n) -> Status {
             std::vector<double> tps;
@@ -215,6 +230,9 @@ Runner add_bench(CLI::App& app) {
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
     app.add_option("--policy", o->policy, "KV compression policy spec (default: full)")->capture_default_str();
+    app.add_option("--llamacpp-session", o->session,
+                   "after filling each depth D > 0, write the cache as a llama.cpp session file (for "
+                   "llama-completion --prompt-cache FILE -p \"\"); %d in the path becomes D; policy full only");
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
     return [o, lists]() -> int {
         bool ok1, ok2, ok3;
@@ -228,6 +246,13 @@ Runner add_bench(CLI::App& app) {
         }
         auto kv_type = parse_kv_type(o->kv_type);
         if (!kv_type.ok()) return fail(kv_type.status());
+        if (!o->session.empty() && o->policy != "full") {
+            return fail(Status::invalid("--llamacpp-session needs --policy full (a compressed cache has no "
+                                        "llama.cpp equivalent)"));
+        }
+        if (!o->session.empty() && o->models.size() > 1) {
+            return fail(Status::invalid("--llamacpp-session takes one model (-m) per run"));
+        }
         ThreadPool pool(o->n_threads);
         const double bw = o->no_bandwidth ? 0.0 : measure_bandwidth_gbs(pool);
         if (bw > 0) std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", pool.n_threads(), bw);

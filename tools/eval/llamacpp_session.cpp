@@ -1,0 +1,114 @@
+// tools/eval/llamacpp_session.cpp — see llamacpp_session.h for the file layout.
+#include "eval/llamacpp_session.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "kv/kv_store.h"
+#include "model/model.h"
+
+namespace hkv::eval {
+
+namespace {
+
+constexpr uint32_t kSessionMagic = 0x6767736e;  // 'ggsn'
+constexpr uint32_t kSessionVersion = 11;
+
+class Writer {
+public:
+    explicit Writer(std::FILE* f) : f_(f) {}
+    void raw(const void* p, size_t n) {
+        if (ok_ && n > 0 && std::fwrite(p, 1, n, f_) != n) ok_ = false;
+    }
+    template <class T> void put(T x) { raw(&x, sizeof x); }
+    bool ok() const { return ok_; }
+
+private:
+    std::FILE* f_;
+    bool ok_ = true;
+};
+
+}  // namespace
+
+Status write_llamacpp_session(const std::string& path, const Model& model, const KvStore& kv,
+                              std::span<const int32_t> tokens, int32_t n_cells) {
+    const ModelConfig& c = model.config();
+    const KvStoreConfig& kc = kv.config();
+    if (kc.kv_type != DType::kF16 && kc.kv_type != DType::kF32 && kc.kv_type != DType::kBF16) {
+        return Status::unsupported("llama.cpp session: KV type %s has no llama.cpp cache equivalent",
+                                   dtype_name(kc.kv_type));
+    }
+    if (n_cells < 0 || size_t(n_cells) > tokens.size()) {
+        return Status::invalid("llama.cpp session: %d cells for %zu tokens", n_cells, tokens.size());
+    }
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+            const int32_t* pos = kv.positions(il, ih);
+            bool dense = kv.n_slot(il, ih) >= n_cells;
+            for (int32_t s = 0; dense && s < n_cells; ++s) dense = pos[s] == s;
+            if (!dense) {
+                return Status::invalid("llama.cpp session: head %d of layer %d does not hold positions 0..%d "
+                                       "in order (only an uncompressed cache can be exported)",
+                                       ih, il, n_cells - 1);
+            }
+        }
+    }
+
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) return Status::io_error("llama.cpp session: cannot create %s: %s", path.c_str(), std::strerror(errno));
+    Writer w(f);
+    w.put(kSessionMagic);
+    w.put(kSessionVersion);
+    w.put(uint32_t(tokens.size()));
+    w.raw(tokens.data(), tokens.size_bytes());
+    w.put(uint32_t(c.arch.size()));
+    w.raw(c.arch.data(), c.arch.size());
+    w.put(uint32_t(1));  // streams
+    w.put(uint32_t(n_cells));
+    for (int32_t s = 0; s < n_cells; ++s) {
+        w.put(int32_t(s));   // position
+        w.put(uint32_t(1));  // one sequence id
+        w.put(int32_t(0));   // sequence 0
+    }
+    w.put(uint32_t(0));  // V not transposed (flash attention)
+    w.put(uint32_t(c.n_layer));
+    w.put(uint64_t(0));
+
+    // One layer's rows, a block of cells at a time: row s = heads 0..n_head_kv-1 of slot s.
+    const size_t head_bytes = kv.row_bytes();
+    const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
+    constexpr int32_t kBlock = 1024;
+    std::vector<uint8_t> buf(size_t(cell_bytes) * kBlock);
+    for (int part = 0; part < 2 && w.ok(); ++part) {
+        for (int32_t il = 0; il < c.n_layer && w.ok(); ++il) {
+            w.put(int32_t(kc.kv_type));
+            w.put(cell_bytes);
+            for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
+                const int32_t n = std::min(kBlock, n_cells - s0);
+                for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+                    const AttnKvHead h = kv.view(il, ih);
+                    const void* const* pages = part == 0 ? h.k_pages : h.v_pages;
+                    for (int32_t i = 0; i < n; ++i) {
+                        const int32_t s = s0 + i;
+                        const auto* src = static_cast<const uint8_t*>(pages[s / kc.page_size]) +
+                                          size_t(s % kc.page_size) * head_bytes;
+                        std::memcpy(buf.data() + size_t(i) * cell_bytes + size_t(ih) * head_bytes, src, head_bytes);
+                    }
+                }
+                w.raw(buf.data(), size_t(n) * size_t(cell_bytes));
+            }
+        }
+    }
+    const bool ok = w.ok() && std::fflush(f) == 0;
+    const int err = errno;
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(path.c_str());
+        return Status::io_error("llama.cpp session: writing %s failed: %s", path.c_str(), std::strerror(err ? err : EIO));
+    }
+    return Status();
+}
+
+}  // namespace hkv::eval

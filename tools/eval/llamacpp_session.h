@@ -1,0 +1,42 @@
+// tools/eval/llamacpp_session.h — writes a full-cache sequence as a llama.cpp session file, so
+// that llama.cpp can continue from a context heterokv prefilled: its decode speed at a depth can be
+// measured without its own (hours-long, on 2 cores) prefill of that depth, and its continuation
+// compared with heterokv's on the same cache.
+//
+// The file is what `llama-completion --prompt-cache FILE` writes after a prompt (llama_state_save_file,
+// session format version 11, single sequence, flash-attention layout — V not transposed):
+//
+//   u32 magic 'ggsn', u32 version 11, u32 n_tokens, i32 tokens[n_tokens]
+//   u32 len, char arch[len]                          general.architecture
+//   u32 n_stream = 1, u32 n_cells                    cells 0 .. n_cells-1
+//   { i32 pos, u32 n_seq = 1, i32 seq = 0 } [n_cells]
+//   u32 v_trans = 0, u32 n_layer, u64 0
+//   K, then V: per layer { i32 ggml type, u64 row bytes, row[n_cells] }, row = [n_head_kv * head_dim]
+//
+// The layout was read from llama.cpp's own files (build 11669) and is pinned by a model test against
+// a session file that llama.cpp wrote (tests/golden). llama-completion replays the last token when
+// the file holds one token more than it has cells, so a file with n_cells = n_tokens - 1 resumes at
+// depth n_tokens with fresh logits (`-p ""` takes the prompt from the file).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "heterokv/status.h"
+
+namespace hkv {
+class Model;
+class KvStore;
+}
+
+namespace hkv::eval {
+
+// Writes `path` from the KV of an uncompressed sequence: every head must hold slots 0 .. n_cells-1
+// at positions 0 .. n_cells-1 (kInvalidArgument otherwise, e.g. under a compressing policy); the
+// cache type must be f32, f16 or bf16. tokens: [n_tokens], n_cells <= n_tokens. A failed write
+// removes the partial file.
+Status write_llamacpp_session(const std::string& path, const Model& model, const KvStore& kv,
+                              std::span<const int32_t> tokens, int32_t n_cells);
+
+}  // namespace hkv::eval
