@@ -91,7 +91,7 @@ double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>&
     return double(hit) / double(base);
 }
 
-double hc_median(std::vector<double>& v) {
+double hc_lower_median(std::vector<double>& v) {
     const size_t m = (v.size() - 1) / 2;
     std::nth_element(v.begin(), v.begin() + long(m), v.end());
     return v[m];
@@ -163,7 +163,8 @@ struct Staged {
 };
 struct Pending {
     bool active = false;
-    std::vector<Staged> sats;
+    std::vector<Staged> sats;     // [n_sats] in use; kept (with their buffers) across refreshes
+    size_t n_sats = 0;
     std::future<Status> done;
     double io_ms = 0.0;           // written by the job, read after done.get()
 };
@@ -305,7 +306,8 @@ public:
         wait_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         io_ms_ += p.io_ms;
         if (!st.ok()) return st.with_context("heterocache: satellite refresh of layer " + std::to_string(il));
-        for (const Staged& s : p.sats) {
+        for (size_t i = 0; i < p.n_sats; ++i) {
+            const Staged& s = p.sats[i];
             out.push_back(SlotRefresh{s.ih, 0, s.n, s.k.data(), s.v.data(), s.pos.data()});
             bytes_gathered_ += 2 * int64_t(s.n) * int64_t(row_bytes_);
         }
@@ -399,7 +401,7 @@ private:
         if (pend.active) {  // a refresh not yet applied (cannot happen with one monitor per W >= 1 steps)
             return Status::internal("heterocache: layer %d refresh still pending at the next check", il);
         }
-        pend.sats.clear();
+        pend.n_sats = 0;
         for (const HeadCluster& c : tax_.clusters[size_t(il)]) {
             if (c.satellites.empty()) continue;
             const int32_t p = c.pivot;
@@ -420,7 +422,8 @@ private:
                 qk_dots(DType(v.kv_type), kp, v.page_size, hd, keys_.data(), W * group, n, dots_.data(), n);
             }
             aw_.resize(size_t(W) * size_t(n));
-            std::vector<double> o(static_cast<size_t>(W));
+            std::vector<double>& o = overlap_;
+            o.resize(size_t(W));
             auto& mask = ref_mask_[size_t(il) * size_t(nh) + size_t(p)];
             mask.resize(size_t(n), 0);
             top_.resize(size_t(base));
@@ -432,7 +435,7 @@ private:
                 o[size_t(t)] = hc_overlap(top_.data(), base, mask, base);
             }
             ++windows_[size_t(il)];
-            const double med = hc_median(o);
+            const double med = hc_lower_median(o);
             const bool trigger = opt_.refresh == RefreshMode::kAlways || med < opt_.tau;
             if (!trigger) continue;
             ++refreshes_[size_t(il)];
@@ -442,13 +445,14 @@ private:
             for (int32_t s : top_) mask[size_t(s)] = 1;
             int32_t n_max = 0;
             for (int32_t s : c.satellites) n_max = std::max(n_max, int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, s)], n)));
-            std::vector<int32_t> union_idx;
+            std::vector<int32_t>& union_idx = union_idx_;
             if (opt_.reference_select) {
                 union_idx.resize(size_t(n_max));
                 top_k_indices(a_w, n, n_max, union_idx.data(), order_);
             }
             for (int32_t s : c.satellites) {
-                Staged st;
+                if (pend.sats.size() <= pend.n_sats) pend.sats.emplace_back();
+                Staged& st = pend.sats[pend.n_sats++];
                 st.ih = s;
                 st.n = int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, s)], n));
                 st.n = std::min(st.n, cold_->rows(il, s));
@@ -461,15 +465,15 @@ private:
                 st.k.resize(size_t(st.n) * row_bytes_);
                 st.v.resize(size_t(st.n) * row_bytes_);
                 st.pos.resize(size_t(st.n));
-                pend.sats.push_back(std::move(st));
             }
         }
-        if (pend.sats.empty()) return Status();
+        if (pend.n_sats == 0) return Status();
         pend.active = true;
         ColdTier* cold = cold_.get();
         pend.done = cold->submit([cold, il, &pend] {
             const auto t0 = std::chrono::steady_clock::now();
-            for (Staged& s : pend.sats) {
+            for (size_t i = 0; i < pend.n_sats; ++i) {
+                Staged& s = pend.sats[i];
                 HKV_TRY(cold->gather(il, s.ih, s.idx.data(), s.n, s.k.data(), s.v.data(), s.pos.data()));
             }
             pend.io_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -498,7 +502,8 @@ private:
     double io_ms_ = 0.0, wait_ms_ = 0.0;
     // scratch
     std::vector<float> keys_, score_, tmp_, aw_, dots_;
-    std::vector<int32_t> top_, order_;
+    std::vector<int32_t> top_, order_, union_idx_;
+    std::vector<double> overlap_;                 // [W] the monitor's per-step overlaps
     std::vector<uint8_t> raw_k_, raw_v_;
 };
 

@@ -38,7 +38,7 @@ class Policy;
 const ColdTier* heterocache_cold_tier(const Policy& p);
 
 // Lower median (torch.median): the ((n - 1) / 2)-th smallest of v. v is reordered. n >= 1.
-double hc_median(std::vector<double>& v);
+double hc_lower_median(std::vector<double>& v);
 
 // A taxonomy of the model's shape without calibration: in every layer KV head 0 is a pivot; with
 // n_head_kv >= 5 its satellites are heads 1 .. n_head_kv - 3, head n_head_kv - 2 is an anchor and

@@ -106,9 +106,9 @@ TEST(HeteroCacheMonitor, OverlapAndMedian) {
     const int32_t set[4] = {1, 2, 3, 9};
     EXPECT_DOUBLE_EQ(hc_overlap(set, 4, mask, 4), 0.5);
     std::vector<double> o = {0.9, 0.1, 0.4, 0.8, 0.2};
-    EXPECT_DOUBLE_EQ(hc_median(o), 0.4);
+    EXPECT_DOUBLE_EQ(hc_lower_median(o), 0.4);
     std::vector<double> even = {0.6, 0.2, 0.4, 0.8};  // lower median, as torch.median
-    EXPECT_DOUBLE_EQ(hc_median(even), 0.4);
+    EXPECT_DOUBLE_EQ(hc_lower_median(even), 0.4);
 }
 
 TEST(HeteroCacheMonitor, LastRowScores) {
