@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "kv/kv_store.h"
 #include "model/model.h"
 
@@ -105,7 +107,8 @@ Status write_llamacpp_session(const std::string& path, const Model& model, const
     const bool ok = w.ok() && std::fflush(f) == 0;
     const int err = errno;
     if (std::fclose(f) != 0 || !ok) {
-        std::remove(path.c_str());
+        struct stat sb;  // remove the partial file, never a device or anything else that was there
+        if (::stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) std::remove(path.c_str());
         return Status::io_error("llama.cpp session: writing %s failed: %s", path.c_str(), std::strerror(err ? err : EIO));
     }
     return Status();

@@ -35,7 +35,7 @@ namespace hkv::eval {
 // Writes `path` from the KV of an uncompressed sequence: every head must hold slots 0 .. n_cells-1
 // at positions 0 .. n_cells-1 (kInvalidArgument otherwise, e.g. under a compressing policy); the
 // cache type must be f32, f16 or bf16. tokens: [n_tokens], n_cells <= n_tokens. A failed write
-// removes the partial file.
+// removes the partial file (when `path` is a regular file).
 Status write_llamacpp_session(const std::string& path, const Model& model, const KvStore& kv,
                               std::span<const int32_t> tokens, int32_t n_cells);
 
