@@ -1,6 +1,7 @@
 // heterokv bench — prefill (pp) and decode (tg) speed at chosen context depths, in the manner of
-// llama-bench: for each depth the cache is filled with random tokens (untimed), then each test is
-// repeated -r times from that same depth (the sequence is rewound between repetitions). Reports
+// llama-bench: for each depth the cache is filled with random tokens (untimed; under a compressing
+// policy each depth is one fresh prompt), then each test is repeated -r times from that same depth
+// (the sequence is rewound between repetitions). Reports
 // mean ± sd tok/s, KV bytes, peak RSS, and for decode the bandwidth roofline: (weight bytes read per
 // token + KV bytes at that depth) / measured memory bandwidth (a STREAM-style triad).
 // --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
@@ -126,7 +127,15 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
     std::vector<int32_t> depths = o.depths;
     std::sort(depths.begin(), depths.end());
     std::vector<int32_t> seq;  // the fill tokens so far: [n_past] at each depth
+    // Under `full` a deeper depth extends the previous fill (the same cache as one long prompt). A
+    // compressing policy treats a sequence's first eval as its prompt, so there each depth is filled
+    // from scratch in one eval: the policy compresses a prompt of exactly that depth.
+    const bool refill = o.policy != "full";
     for (int32_t d : depths) {
+        if (refill && cx.n_past() > 0 && d > cx.n_past()) {
+            HKV_TRY(cx.truncate(0));
+            seq.clear();
+        }
         if (d > cx.n_past()) {
             std::vector<int32_t> fill = random_tokens(d - cx.n_past());
             HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) {
