@@ -22,7 +22,7 @@
 #                process and writes each as a llama.cpp session (bench --llamacpp-session), then
 #                llama-completion resumes each session -r times for -n tokens and its "eval time" gives
 #                llama.cpp's decode rate at that depth (depth 0 still uses llama-bench). Decode only
-#                (needs -p 0); the policies also fill all depths in one process each.
+#                (needs -p 0); each policy runs all depths in one process (each depth a fresh prompt).
 #
 # For every (model, depth) pair both engines run back to back as separate processes, and the engine
 # that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
@@ -93,7 +93,7 @@ run_ref() {  # model depth out.csv
 }
 
 run_ref_state() {  # model depth session out.csv: llama-completion resumes the session reps times
-  local log="${4%.csv}.log" i ms runs
+  local log="${4%.csv}.log" i
   : > "$log"
   for i in $(seq "$reps"); do
     "$ref" llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
@@ -130,7 +130,7 @@ for m in "${models_to_run[@]}"; do
   all=$(IFS=,; echo "${dlist[*]}")
   step "hkv $(basename "$m") depths $all, writing llama.cpp sessions" \
     run_hkv "$m" "$all" "$base.hkv.all.csv" --llamacpp-session "${base}_d%d.session"
-  split_depths "$base.hkv.all.csv" "$base" .hkv.csv
+  [ -s "$base.hkv.all.csv" ] && split_depths "$base.hkv.all.csv" "$base" .hkv.csv
   for d in "${dlist[@]}"; do
     if [ "$d" = 0 ]; then
       step "ref $(basename "$m") depth 0 (llama-bench)" run_ref "$m" 0 "${base}_d0.ref.csv"
@@ -143,7 +143,7 @@ for m in "${models_to_run[@]}"; do
   for i in "${!policies[@]}"; do
     step "heterokv --policy ${policies[$i]} $(basename "$m") depths $all" \
       run_hkv "$m" "$all" "$base.pol$i.all.csv" --policy "${policies[$i]}"
-    split_depths "$base.pol$i.all.csv" "$base" ".pol$i.csv"
+    [ -s "$base.pol$i.all.csv" ] && split_depths "$base.pol$i.all.csv" "$base" ".pol$i.csv"
   done
 done
 models_to_run=()  # the per-pair loop below has nothing left to do
