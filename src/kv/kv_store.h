@@ -69,6 +69,9 @@ public:
     // Read-only view for attention; valid until this head is next mutated.
     AttnKvHead view(int32_t il, int32_t ih) const;
     const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
+    // The K / V row of slot s of head (il, ih): row_bytes() of kv_type. 0 <= s < n_slot(il, ih).
+    const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).k_pages, s); }
+    const uint8_t* v_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).v_pages, s); }
     // The score lane of head (il, ih): [n_slot] floats, zero for new slots (config().score_lane only).
     float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
     const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }

@@ -91,12 +91,8 @@ Status write_llamacpp_session(const std::string& path, const Model& model, const
             for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
                 const int32_t n = std::min(kBlock, n_cells - s0);
                 for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
-                    const AttnKvHead h = kv.view(il, ih);
-                    const void* const* pages = part == 0 ? h.k_pages : h.v_pages;
                     for (int32_t i = 0; i < n; ++i) {
-                        const int32_t s = s0 + i;
-                        const auto* src = static_cast<const uint8_t*>(pages[s / kc.page_size]) +
-                                          size_t(s % kc.page_size) * head_bytes;
+                        const uint8_t* src = part == 0 ? kv.k_row(il, ih, s0 + i) : kv.v_row(il, ih, s0 + i);
                         std::memcpy(buf.data() + size_t(i) * cell_bytes + size_t(ih) * head_bytes, src, head_bytes);
                     }
                 }
