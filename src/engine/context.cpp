@@ -3,11 +3,12 @@
 #include <new>
 
 #include "engine/forward.h"
+#include "engine/policy_check.h"
 #include "engine/policy_runtime.h"
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
-#include "tokenizer/delimiters.h"
+#include "policy/spec.h"
 
 namespace hkv {
 
@@ -57,10 +58,10 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         auto pol = policy_create(p.policy);
         if (!pol.ok()) return pol.status();
         kc.score_lane = (*pol)->needs().attn_scores && (*pol)->needs().accumulate;
-        ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, p.n_ctx};
-        I.delim_mask = tokenizer_delimiter_mask(model->tokenizer());
-        shape.delim_mask = I.delim_mask;
+        ModelShape shape = policy_shape(*model, p.n_ctx, &I.delim_mask);
         shape.kv_cold_dir = p.kv_cold_dir;
+        KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval
+        HKV_TRY(policy_plan(**pol, shape, p.n_ctx, probe));
         I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
         I.policy->set_tokens(&I.tokens);
         auto kv = KvStore::create(kc);

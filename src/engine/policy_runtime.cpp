@@ -6,8 +6,26 @@
 #include <cmath>
 
 #include "backend/cpu/scores.h"
+#include "engine/policy_check.h"
+#include "model/model.h"
+#include "policy/spec.h"
+#include "tokenizer/delimiters.h"
 
 namespace hkv {
+
+ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* delim_mask) {
+    const ModelConfig& c = model.config();
+    ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, n_ctx > 0 ? n_ctx : c.n_ctx_train};
+    *delim_mask = tokenizer_delimiter_mask(model.tokenizer());
+    shape.delim_mask = *delim_mask;
+    return shape;
+}
+
+Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx) {
+    if (n_ctx < 0) return Status::invalid("policy: context of %d tokens", n_ctx);
+    std::vector<uint8_t> delim;
+    return policy_validate(spec, policy_shape(model, n_ctx, &delim));
+}
 
 PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& shape)
     : policy_(std::move(policy)), shape_(shape), needs_(policy_->needs()) {
@@ -17,20 +35,7 @@ PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& s
 Status PolicyRuntime::begin_sequence(int32_t n_prompt) {
     n_prompt_ = n_prompt;
     stats_ = PolicyStats();
-    budget_ = KvBudget();
-    HKV_TRY(policy_->plan_budget(shape_, n_prompt, budget_));
-    if (budget_.n_layer != shape_.n_layer || budget_.n_head_kv != shape_.n_head_kv ||
-        budget_.n_keep.size() != size_t(shape_.n_layer) * size_t(shape_.n_head_kv)) {
-        return Status::internal("policy %.*s planned a budget of the wrong shape", int(policy_->name().size()),
-                                policy_->name().data());
-    }
-    for (int32_t b : budget_.n_keep) {
-        if (b == 0 || b < -1) {
-            return Status::invalid("policy %.*s: a head budget of %d slots is impossible", int(policy_->name().size()),
-                                   policy_->name().data(), b);
-        }
-    }
-    return Status();
+    return policy_plan(*policy_, shape_, n_prompt, budget_);
 }
 
 void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores,

@@ -200,6 +200,31 @@ Status read_evict_options(PolicySpec& spec, int32_t def_window, int32_t def_sink
     return Status();
 }
 
+Status policy_plan(Policy& policy, const ModelShape& shape, int32_t n_prompt, KvBudget& budget) {
+    const std::string name(policy.name());
+    budget = KvBudget();
+    HKV_TRY(policy.plan_budget(shape, n_prompt, budget));
+    if (budget.n_layer != shape.n_layer || budget.n_head_kv != shape.n_head_kv ||
+        budget.n_keep.size() != size_t(shape.n_layer) * size_t(shape.n_head_kv)) {
+        return Status::internal("policy %s planned a budget of the wrong shape", name.c_str());
+    }
+    for (int32_t b : budget.n_keep) {
+        if (b == 0 || b < -1) return Status::invalid("policy %s: a head budget of %d slots is impossible", name.c_str(), b);
+    }
+    return Status();
+}
+
+Status policy_validate(std::string_view spec, const ModelShape& shape) {
+    if (shape.n_layer <= 0 || shape.n_head <= 0 || shape.n_head_kv <= 0 || shape.head_dim <= 0 || shape.n_ctx <= 0) {
+        return Status::invalid("policy: cannot check a spec against a model of %d layers, %d/%d heads, head size %d "
+                               "and a context of %d tokens", shape.n_layer, shape.n_head, shape.n_head_kv,
+                               shape.head_dim, shape.n_ctx);
+    }
+    HKV_ASSIGN_OR_RETURN(std::unique_ptr<Policy> p, policy_create(spec));
+    KvBudget budget;
+    return policy_plan(*p, shape, shape.n_ctx, budget);
+}
+
 Expected<std::unique_ptr<Policy>> policy_create(std::string_view spec_str) {
     HKV_ASSIGN_OR_RETURN(PolicySpec spec, PolicySpec::parse(spec_str));
     const PolicyEntry* entry = nullptr;

@@ -58,4 +58,17 @@ struct PolicyEntry {
 // Every registered policy, in the table's order.
 std::span<const PolicyEntry> policy_entries();
 
+// Plans a policy's budgets for a prompt of n_prompt tokens (Policy::plan_budget) and checks the
+// plan: the model's n_layer x n_head_kv shape, no head with 0 or fewer than -1 slots. Used by the
+// runtime at every sequence start and by policy_validate.
+Status policy_plan(Policy& policy, const ModelShape& shape, int32_t n_prompt, KvBudget& budget);
+
+// Checks a spec against a model before any work starts: parses it, creates the policy and plans
+// its budgets for a prompt filling the context (shape.n_ctx tokens), so that every error a policy
+// can find from its spec and the model (unknown options, impossible budgets, heterocache's taxonomy
+// shape and ratio, dynsplit's need for the tokenizer's delimiters) comes here as one
+// kInvalidArgument line, not from the first eval(). shape.n_ctx must be > 0. Thread-compatible
+// (creates its own policy); a file named by the spec (heterocache's taxonomy) is read.
+Status policy_validate(std::string_view spec, const ModelShape& shape);
+
 }  // namespace hkv

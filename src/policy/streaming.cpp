@@ -44,7 +44,12 @@ private:
 Expected<std::unique_ptr<Policy>> streaming_create(PolicySpec& spec) {
     if (!spec.has("budget")) return Status::invalid("streaming: option budget=N (slots per KV head) is required");
     HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
+    const bool sinks_given = spec.has("sinks");
     HKV_ASSIGN_OR_RETURN(int64_t sinks, spec.get_int("sinks", 4, 0, budget - 1));
+    if (!sinks_given && sinks >= budget) {  // the default 4 sinks must leave room for a recent token
+        return Status::invalid("streaming: budget=%lld leaves no room for a recent token after the default 4 sinks; "
+                               "use budget >= 5 or give sinks=N with N < budget", (long long)budget);
+    }
     return std::unique_ptr<Policy>(new StreamingPolicy(int32_t(budget), int32_t(sinks)));
 }
 

@@ -12,6 +12,7 @@
 #include "eval/ppl.h"
 #include "heterokv/engine.h"
 #include "model/model.h"
+#include "policy/heterocache.h"
 #include "test_util.h"
 
 namespace hkv::eval {
@@ -179,6 +180,17 @@ TEST_F(EvalPplStories, StreamModeScoresFromFirstTokenWithBoundedCache) {
 TEST_F(EvalPplStories, Errors) {
     auto bad = run({"streaming:budget=0"});
     EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+    // a spec that only the model can reject (a taxonomy of another shape), after a good one: no
+    // window of any policy runs before the error
+    test::TempDir dir;
+    const std::string tax = dir.file("tax.json");
+    ASSERT_TRUE(taxonomy_save(taxonomy_structural(3, 8), tax).ok());
+    int64_t windows = 0;
+    auto late = ppl_run(model_, text_, std::vector<std::string>{"streaming:budget=64", "heterocache:taxonomy=" + tax},
+                        params_, [&](int64_t, int64_t) { ++windows; });
+    EXPECT_EQ(late.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(late.status().message().find("heterokv calibrate"), std::string::npos) << late.status().to_string();
+    EXPECT_EQ(windows, 0);
     auto unknown = run({"nosuchpolicy"});
     EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
     std::vector<int32_t> short_text(text_.begin(), text_.begin() + 100);

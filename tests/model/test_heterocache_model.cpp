@@ -167,6 +167,20 @@ TEST_F(HeteroCacheModel, ColdDirMatchesRam) {
     EXPECT_EQ(st.code(), StatusCode::kIoError) << st.to_string();
 }
 
+TEST_F(HeteroCacheModel, ModelErrorsComeFromContextCreate) {
+    test::TempDir dir;
+    const std::string other = dir.file("other.json");
+    ASSERT_TRUE(taxonomy_save(taxonomy_structural(3, 8), other).ok());
+    ContextParams cp;
+    cp.n_ctx = kCtx;
+    for (const std::string& spec : {"heterocache:taxonomy=" + other, "heterocache:taxonomy=" + tax_ + ",ratio=0.1"}) {
+        cp.policy = spec;
+        auto ctx = Context::create(model_, cp);
+        ASSERT_FALSE(ctx.ok()) << spec;
+        EXPECT_EQ(ctx.status().code(), StatusCode::kInvalidArgument) << ctx.status().to_string();
+    }
+}
+
 TEST_F(HeteroCacheModel, SpillChunk) {
     const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
     const HcRun end1 = run(model_, spec, "", kPrompt);

@@ -12,6 +12,7 @@
 #include "heterokv/policy.h"
 #include "kv/cold_tier.h"
 #include "policy/heterocache.h"
+#include "policy/spec.h"
 #include "test_util.h"
 
 namespace hkv {
@@ -176,6 +177,13 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     auto r = policy_create("heterocache:taxonomy=" + path + ",ratio=0.2");
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE((*r)->plan_budget(ModelShape{3, 32, 8, 64, 4096}, 100, b).ok());
+    // both come from the check against the model, before any work
+    const Status ratio = policy_validate("heterocache:taxonomy=" + path + ",ratio=0.2", ModelShape{3, 32, 8, 64, 4096});
+    EXPECT_EQ(ratio.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(ratio.message().find("use ratio > 0.250"), std::string::npos) << ratio.message();
+    const Status shape = policy_validate("heterocache:taxonomy=" + path, ModelShape{4, 32, 8, 64, 4096});
+    EXPECT_NE(shape.message().find("heterokv calibrate"), std::string::npos) << shape.message();
+    EXPECT_TRUE(policy_validate("heterocache:taxonomy=" + path, ModelShape{3, 32, 8, 64, 4096}).ok());
     EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",refresh=sometimes").ok());
     EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",pool=4").ok());
 }

@@ -14,6 +14,7 @@
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
 #include "policy/select.h"
+#include "policy/spec.h"
 #include "policy_test_util.h"
 
 namespace hkv {
@@ -138,6 +139,33 @@ TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
     EXPECT_TRUE(make("quest:budget=64")->needs().select);
     EXPECT_FALSE(make("quest:budget=64")->needs().attn_scores);
     EXPECT_EQ(make("adakv:budget=64")->needs().decode_slack, kNoDecodeEviction);
+}
+
+TEST(PolicySpec, ValidateAgainstTheModelBeforeAnyWork) {
+    const ModelShape shape{4, 8, 2, 16, 512};
+    EXPECT_TRUE(policy_validate("streaming:budget=64", shape).ok());
+    // the default 4 sinks must leave room for a recent token (these failed at run time before)
+    for (const char* spec : {"streaming:budget=1", "streaming:budget=3", "streaming:budget=4"}) {
+        const Status st = policy_validate(spec, shape);
+        EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << spec;
+        EXPECT_NE(st.message().find("sinks"), std::string::npos) << st.message();
+    }
+    EXPECT_TRUE(policy_validate("streaming:budget=3,sinks=2", shape).ok());
+    EXPECT_TRUE(policy_validate("streaming:budget=5", shape).ok());
+    EXPECT_EQ(policy_validate("snapkv:budget=0", shape).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(policy_validate("nosuch", shape).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(policy_validate("snapkv:budget=64", ModelShape{4, 8, 2, 16, 0}).code(), StatusCode::kInvalidArgument);
+    // dynsplit's default split reads the tokenizer's delimiters, which this shape does not have
+    EXPECT_NE(policy_validate("dynsplit:budget=64", shape).message().find("delimiter"), std::string::npos);
+    EXPECT_TRUE(policy_validate("dynsplit:budget=64,split=fixed", shape).ok());
+    // the smallest accepted streaming budgets keep what they promise
+    for (const auto& [spec, want] : {std::pair<std::string, std::vector<int32_t>>{"streaming:budget=1,sinks=0", {99}},
+                                     {"streaming:budget=5", {0, 1, 2, 3, 99}}}) {
+        auto p = make(spec);
+        Layer l(1, 100, background(1, 100));
+        l.run(*p);
+        EXPECT_EQ(l.kept(0), want) << spec;
+    }
 }
 
 // ---------------------------------------------------------------- helpers of select.h

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/sysinfo.h"
+#include "engine/policy_check.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
@@ -147,9 +148,8 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
     const bool bos = tok.add_bos() && tok.bos() >= 0;
     const int32_t limit = params.n_ctx > 0 ? params.n_ctx : c.n_ctx_train;
     HKV_ASSIGN_OR_RETURN(PplPlan plan, ppl_plan(int64_t(text.size()), bos, limit, params));
-    for (const std::string& spec : policies) {  // bad specs fail before any work
-        auto pol = policy_create(spec);
-        if (!pol.ok()) return pol.status();
+    for (const std::string& spec : policies) {  // every spec is checked against the model before any work
+        HKV_TRY(policy_validate(spec, *model, params.n_window > 0 ? params.n_window : limit));
     }
     if (params.n_batch < 0) return Status::invalid("batch size %d: expected >= 0 (0 = the whole context)", params.n_batch);
 

@@ -1,0 +1,27 @@
+// engine/policy_check.h — a policy spec checked against a model, before any work starts (tools
+// call it on every --policy before loading text or running a window; Context::create runs the
+// same check).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "heterokv/policy.h"
+
+namespace hkv {
+
+class Model;
+
+// The shape policies are planned against for a context of n_ctx tokens on this model (0 = the
+// model's training context). delim_mask receives the tokenizer's [n_vocab] delimiter bits that
+// shape.delim_mask points to: keep it alive as long as the shape.
+ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* delim_mask);
+
+// policy_validate (policy/spec.h) against this model and a context of n_ctx tokens (0 = the
+// model's training context): unknown policies and options, impossible budgets, and the errors
+// that depend on the model (heterocache's taxonomy shape and ratio, dynsplit's delimiters) as
+// one kInvalidArgument line.
+Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx);
+
+}  // namespace hkv
