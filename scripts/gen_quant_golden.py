@@ -34,6 +34,11 @@ TYPES = [
     ("q4_K", T.Q4_K, 256, 144, [0, 2], 1),
     ("q5_K", T.Q5_K, 256, 176, [0, 2], 1),
     ("q6_K", T.Q6_K, 256, 210, [208], 1),
+    # added with issue 20 (appended, so the records above keep their bytes)
+    ("q2_K", T.Q2_K, 256, 84, [80, 82], 2),
+    ("q3_K", T.Q3_K, 256, 110, [108], 2),
+    ("iq4_nl", T.IQ4_NL, 32, 18, [0], 3),
+    ("iq4_xs", T.IQ4_XS, 256, 136, [0], 2),
 ]
 HALVES = [0.0123, -0.5, 2.0 ** -20, 0.0, 3.75, -0.0007]
 
@@ -69,8 +74,8 @@ def main(out_path):
         assert deq.size == n
         lines += ["dequant %s %d" % (name, n), "bytes " + raw.tobytes().hex(), "floats " + hex_floats(deq)]
 
-        if name in ("q4_K", "q5_K", "q6_K"):
-            continue  # the gguf package has no quantizer for the K-quants
+        if name in ("q4_K", "q5_K", "q6_K", "q2_K", "q3_K", "iq4_nl", "iq4_xs"):
+            continue  # the gguf package has no quantizer for the K-quants and i-quants
         nq = 64 if bsize == 32 else 32
         x = (rng.randn(nq) * rng.choice([0.01, 1.0, 40.0], size=nq)).astype(np.float32)
         if bsize == 32:

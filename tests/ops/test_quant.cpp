@@ -32,9 +32,9 @@
 namespace hkv {
 namespace {
 
-const DType kWeightTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1,
-                              DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K,
-                              DType::kQ6_K};
+const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0,   DType::kQ4_1,
+                              DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,   DType::kQ3_K,
+                              DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS};
 const Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 
 int block_of(DType t) { return dtype_info(t)->block_size; }
@@ -75,7 +75,23 @@ TEST(QuantLayout, BlockSizesMatchDtypeTable) {
     EXPECT_EQ(sizeof(BlockQ5_K), size_t(dtype_info(DType::kQ5_K)->type_size));
     EXPECT_EQ(sizeof(BlockQ6_K), size_t(dtype_info(DType::kQ6_K)->type_size));
     EXPECT_EQ(sizeof(BlockQ8_K), size_t(dtype_info(DType::kQ8_K)->type_size));
+    EXPECT_EQ(sizeof(BlockQ2_K), size_t(dtype_info(DType::kQ2_K)->type_size));
+    EXPECT_EQ(sizeof(BlockQ3_K), size_t(dtype_info(DType::kQ3_K)->type_size));
+    EXPECT_EQ(sizeof(BlockIQ4_NL), size_t(dtype_info(DType::kIQ4_NL)->type_size));
+    EXPECT_EQ(sizeof(BlockIQ4_XS), size_t(dtype_info(DType::kIQ4_XS)->type_size));
     EXPECT_EQ(dtype_info(DType::kQ4_K)->block_size, kQkK);
+    EXPECT_EQ(dtype_info(DType::kIQ4_NL)->block_size, kQk);
+    EXPECT_EQ(dtype_info(DType::kIQ4_XS)->block_size, kQkK);
+}
+
+TEST(QuantLayout, Q3KScalesPackRoundTrips) {
+    uint8_t ls[16], packed[12], back[16];
+    for (int trial = 0; trial < 64; ++trial) {
+        for (int j = 0; j < 16; ++j) ls[j] = uint8_t((trial * 5 + j * 11 + 1) & 63);
+        pack_scales_q3_k(ls, packed);
+        unpack_scales_q3_k(packed, back);
+        for (int j = 0; j < 16; ++j) ASSERT_EQ(back[j], ls[j]) << "trial " << trial << " j " << j;
+    }
 }
 
 TEST(QuantLayout, ScaleMinPackRoundTrips) {
@@ -101,6 +117,10 @@ TEST(QuantLayout, VecDotTypesAreGgmls) {
     EXPECT_EQ(vec_dot_type(DType::kQ4_K), DType::kQ8_K);
     EXPECT_EQ(vec_dot_type(DType::kQ5_K), DType::kQ8_K);
     EXPECT_EQ(vec_dot_type(DType::kQ6_K), DType::kQ8_K);
+    EXPECT_EQ(vec_dot_type(DType::kQ2_K), DType::kQ8_K);
+    EXPECT_EQ(vec_dot_type(DType::kQ3_K), DType::kQ8_K);
+    EXPECT_EQ(vec_dot_type(DType::kIQ4_XS), DType::kQ8_K);
+    EXPECT_EQ(vec_dot_type(DType::kIQ4_NL), DType::kQ8_0);
     EXPECT_EQ(vec_dot_type(DType::kF16), DType::kF16);
     EXPECT_EQ(vec_dot_type(DType::kBF16), DType::kBF16);
     EXPECT_EQ(vec_dot_type(DType::kF32), DType::kF32);
@@ -178,7 +198,7 @@ TEST(QuantGolden, MatchesGgufPackageBitForBit) {
             FAIL() << "bad golden record: " << line;
         }
     }
-    EXPECT_EQ(n_dequant, 10);
+    EXPECT_EQ(n_dequant, 14);
     EXPECT_EQ(n_quant, 7);
 }
 
@@ -193,7 +213,8 @@ TEST(QuantRoundTrip, ErrorWithinFormatBounds) {
         {DType::kQ8_0, 4.5e-5},   {DType::kQ8_1, 4.5e-5},   {DType::kQ8_K, 7.5e-5},
         {DType::kQ5_0, 2.5e-3},   {DType::kQ5_1, 1.9e-3},   {DType::kQ4_0, 1.0e-2},
         {DType::kQ4_1, 8.5e-3},   {DType::kQ4_K, 6.8e-3},   {DType::kQ5_K, 1.8e-3},
-        {DType::kQ6_K, 4.0e-4},
+        {DType::kQ6_K, 4.0e-4},   {DType::kQ2_K, 1.0e-1},   {DType::kQ3_K, 3.0e-2},
+        {DType::kIQ4_NL, 7.3e-3}, {DType::kIQ4_XS, 7.0e-3},
     };
     for (const RoundTrip& c : cases) {
         for (int64_t n : {32, 256, 288, 4352}) {
@@ -286,6 +307,25 @@ TEST(QuantRoundTrip, KQuantsBeatNaiveRounding) {
     EXPECT_LT(e5, 0.3 * e4);  // one more bit: ~4x less error
     // and the 4.5-bit q4_K beats the 5-bit legacy q4_1 (naive min/max), as in ggml
     EXPECT_LT(e4, 0.85 * err_of(DType::kQ4_1, quantize(DType::kQ4_1, x, 1, n)));
+}
+
+// The low-bit types: error falls with the bits (q2_K 2.6, q3_K 3.4, q4_K 4.5 bits per weight), and
+// the non-linear 4-bit levels beat q4_0's uniform ones at the same (iq4_nl) or fewer (iq4_xs) bits.
+TEST(QuantRoundTrip, LowBitTypesOrderedByBits) {
+    const int64_t n = 4352;
+    const std::vector<float> x = randn(size_t(n), 123);
+    auto err = [&](DType t) {
+        std::vector<float> y(static_cast<size_t>(n));
+        dequantize_row_ref(t, quantize(t, x, 1, n).data(), y.data(), n);
+        return nmse(y.data(), x.data(), size_t(n));
+    };
+    const double e2 = err(DType::kQ2_K), e3 = err(DType::kQ3_K), e4 = err(DType::kQ4_K);
+    const double enl = err(DType::kIQ4_NL), exs = err(DType::kIQ4_XS), e40 = err(DType::kQ4_0);
+    std::printf("nmse: q2_K %.3g  q3_K %.3g  q4_K %.3g  iq4_nl %.3g  iq4_xs %.3g  q4_0 %.3g\n", e2, e3, e4, enl, exs, e40);
+    EXPECT_LT(e3, 0.4 * e2);    // measured 0.32
+    EXPECT_LT(e4, 0.3 * e3);    // measured 0.21
+    EXPECT_LT(enl, 0.85 * e40);  // measured 0.73
+    EXPECT_LT(exs, 0.85 * e40);  // measured 0.75
 }
 
 TEST(QuantRoundTrip, ZerosAndConstants) {
@@ -419,6 +459,13 @@ TEST(QuantVecDot, SaturationFreeAtExtremes) {
                     uint8_t* dst = w.data() + b * bs;
                     if (t == DType::kQ6_K) {
                         std::memcpy(dst + 192, src + 192, 18);  // scales + d
+                    } else if (t == DType::kQ2_K) {
+                        std::memcpy(dst, src, 16);            // scales
+                        std::memcpy(dst + 80, src + 80, 4);   // d, dmin
+                    } else if (t == DType::kQ3_K) {
+                        std::memcpy(dst + 96, src + 96, 14);  // scales + d
+                    } else if (t == DType::kIQ4_XS) {
+                        std::memcpy(dst, src, 8);             // d, scales_h, scales_l
                     } else {
                         const size_t hdr = t == DType::kQ4_K || t == DType::kQ5_K ? 16 : (t == DType::kQ4_1 || t == DType::kQ5_1 ? 4 : 2);
                         std::memcpy(dst, src, hdr);

@@ -230,6 +230,88 @@ struct KQ6_K {
     static float finish(const Acc& acc) { return hsum(acc); }
 };
 
+// ---- kernels: q2_K, q3_K (2/3-bit groups of 16) and the non-linear iq4_nl / iq4_xs ----
+
+// [v x 8 in the low 128 bits, w x 8 in the high 128 bits] as 16-bit lanes
+inline __m256i scales_pair16(int v, int w) { return _mm256_set_m128i(_mm_set1_epi16(short(w)), _mm_set1_epi16(short(v))); }
+
+// q2_K (kThree = false) and q3_K: 2-bit fields per 32-element step, scales applied per group of 16.
+// q3_K's quants are used unsigned (u = value + 4, 0..7, its third bit from hmask) and the offset
+// 4 * sum_g sc_g * bsums_g is subtracted once per block; q2_K's mins go through the bsums too.
+template <bool kThree>
+struct KQ23_K {
+    using WB = std::conditional_t<kThree, BlockQ3_K, BlockQ2_K>;
+    using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        alignas(32) int16_t sc[16];  // group scales (q3_K signed)
+        if constexpr (kThree) q3_k_scales_i16(b->scales, sc);
+        else for (int g = 0; g < 16; ++g) sc[g] = int16_t(b->scales[g] & 0x0f);
+        const __m256i m3 = _mm256_set1_epi8(3);
+        __m256i hm;
+        if constexpr (kThree) hm = load256(b->hmask);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i q = load256(b->qs + 32 * h);
+            for (int s = 0; s < 4; ++s) {
+                __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+                if constexpr (kThree) {
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), _mm256_set1_epi8(1));
+                    u = _mm256_or_si256(u, _mm256_slli_epi16(hi, 2));
+                }
+                const __m256i p = _mm256_maddubs_epi16(u, load256(y->qs + 128 * h + 32 * s));
+                const int g = 8 * h + 2 * s;  // groups of the low / high 16 elements
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales_pair16(sc[g], sc[g + 1])));
+            }
+        }
+        if constexpr (kThree) {
+            const __m256i off = _mm256_madd_epi16(load256(sc), load256(y->bsums));
+            sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 2));
+        } else {  // mins: lane g = m_g * bsums_g, pairs summed
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
+            const __m128i mins8 = _mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0f));
+            const __m256i mm = _mm256_madd_epi16(load256(y->bsums), _mm256_cvtepu8_epi16(mins8));
+            acc.m = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->dmin)), _mm256_cvtepi32_ps(mm), acc.m);
+        }
+        acc.v = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->d)), _mm256_cvtepi32_ps(sumi), acc.v);
+    }
+    static float finish(const Acc& acc) { return hsum(_mm256_sub_ps(acc.v, acc.m)); }
+};
+
+// 32 iq4 levels (int8) of one 16-byte group: low nibbles, then high nibbles
+inline __m256i iq4_levels(const uint8_t* qs) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles(qs));
+}
+
+struct KIQ4_NL {
+    using WB = BlockIQ4_NL; using YB = BlockQ8_0; using Act = ActQ8; using Acc = __m256;
+    static Act load_act(const YB* b) { return KQ8_0::load_act(b); }
+    static void block(const WB* b, const Act& a, Acc& acc) {
+        const __m256i w = iq4_levels(b->qs);  // never 0, so sign() keeps every product
+        const __m256i p = dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a.y, w));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b->d) * a.d), _mm256_cvtepi32_ps(p), acc);
+    }
+    static float finish(const Acc& acc) { return hsum(acc); }
+};
+
+struct KIQ4_XS {
+    using WB = BlockIQ4_XS; using YB = BlockQ8_K; using Act = const YB*; using Acc = __m256;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        int16_t sc[8];
+        iq4_xs_scales_i16(b, sc);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 8; ++j) {
+            const __m256i w = iq4_levels(b->qs + 16 * j);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(load256(y->qs + 32 * j), w));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16(sc[j])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    static float finish(const Acc& acc) { return hsum(acc); }
+};
+
 // ---- float types ----
 
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
@@ -291,6 +373,10 @@ void rows_fns(DType t, RowsFn* one, RowsFn* four) {
         case DType::kQ4_K: *one = dot_rows<KQ45_K<false>, 1>; *four = dot_rows<KQ45_K<false>, 4>; return;
         case DType::kQ5_K: *one = dot_rows<KQ45_K<true>, 1>; *four = dot_rows<KQ45_K<true>, 4>; return;
         case DType::kQ6_K: *one = dot_rows<KQ6_K, 1>; *four = dot_rows<KQ6_K, 4>; return;
+        case DType::kQ2_K: *one = dot_rows<KQ23_K<false>, 1>; *four = dot_rows<KQ23_K<false>, 4>; return;
+        case DType::kQ3_K: *one = dot_rows<KQ23_K<true>, 1>; *four = dot_rows<KQ23_K<true>, 4>; return;
+        case DType::kIQ4_NL: *one = dot_rows<KIQ4_NL, 1>; *four = dot_rows<KIQ4_NL, 4>; return;
+        case DType::kIQ4_XS: *one = dot_rows<KIQ4_XS, 1>; *four = dot_rows<KIQ4_XS, 4>; return;
         default: *one = *four = nullptr; return;
     }
 }

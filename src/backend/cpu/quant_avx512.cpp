@@ -230,6 +230,120 @@ struct KQ6_K {
     static float finish(const Acc& acc) { return finish_k(acc); }
 };
 
+// ---- q2_K, q3_K: 64 elements (four groups of 16) per 512-bit step, scales through vpdpwssd ----
+
+// 16-bit lane i of a maddubs result over 64 elements covers elements 2i, 2i+1: group base + i / 8
+inline __m512i group_lanes16(int base) {
+    const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                          15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    return _mm512_add_epi16(_mm512_srli_epi16(lane, 3), _mm512_set1_epi16(short(base)));
+}
+
+// The four 2-bit fields of q (bits 2s..2s+1 of each byte) as [fields 0 | 1] and [fields 2 | 3].
+inline void split_2bit(__m256i q, __m512i& q01, __m512i& q23) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    q01 = _mm512_and_si512(concat(q, _mm256_srli_epi16(q, 2)), m3);
+    q23 = _mm512_and_si512(concat(_mm256_srli_epi16(q, 4), _mm256_srli_epi16(q, 6)), m3);
+}
+
+// q2_K (kThree = false) and q3_K; q3_K's quants unsigned (u = value + 4, third bit from hmask)
+// with the offset 4 * sum_g sc_g * bsums_g subtracted once; q2_K's mins through the bsums.
+template <bool kVnni, bool kThree>
+struct KQ23_K {
+    using WB = std::conditional_t<kThree, BlockQ3_K, BlockQ2_K>;
+    using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        const __m128i m4 = _mm_set1_epi8(0x0f);
+        __m256i sc16_256;  // the 16 group scales, 16-bit (q3_K signed)
+        __m128i sc8;
+        if constexpr (kThree) {
+            alignas(32) int16_t sc[16];
+            q3_k_scales_i16(b->scales, sc);
+            sc16_256 = load256(sc);
+        } else {
+            sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales));
+            sc16_256 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
+        }
+        const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
+        __m256i hm;
+        if constexpr (kThree) hm = load256(b->hmask);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            __m512i q01, q23;
+            split_2bit(load256(b->qs + 32 * h), q01, q23);
+            if constexpr (kThree) {
+                const __m512i one = _mm512_set1_epi8(1);
+                const __m512i h01 = _mm512_and_si512(concat(_mm256_srli_epi16(hm, 4 * h), _mm256_srli_epi16(hm, 4 * h + 1)), one);
+                const __m512i h23 = _mm512_and_si512(concat(_mm256_srli_epi16(hm, 4 * h + 2), _mm256_srli_epi16(hm, 4 * h + 3)), one);
+                q01 = _mm512_or_si512(q01, _mm512_slli_epi16(h01, 2));
+                q23 = _mm512_or_si512(q23, _mm512_slli_epi16(h23, 2));
+            }
+            const __m512i p01 = _mm512_maddubs_epi16(q01, load512(y->qs + 128 * h));
+            const __m512i p23 = _mm512_maddubs_epi16(q23, load512(y->qs + 128 * h + 64));
+            sumi = dpwssd<kVnni>(sumi, p01, _mm512_permutexvar_epi16(group_lanes16(8 * h), sc16));
+            sumi = dpwssd<kVnni>(sumi, p23, _mm512_permutexvar_epi16(group_lanes16(8 * h + 4), sc16));
+        }
+        if constexpr (kThree) {
+            const __m256i off = dpwssd256<kVnni>(_mm256_setzero_si256(), sc16_256, load256(y->bsums));
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 2)));
+        } else {
+            const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+            const __m256i mm = _mm256_madd_epi16(load256(y->bsums), mins16);
+            acc.m = _mm256_fmadd_ps(_mm256_set1_ps(y->d * half_to_float(b->dmin)), _mm256_cvtepi32_ps(mm), acc.m);
+        }
+        acc.v = _mm512_fmadd_ps(_mm512_set1_ps(y->d * half_to_float(b->d)), _mm512_cvtepi32_ps(sumi), acc.v);
+    }
+    static float finish(const Acc& acc) { return finish_k(acc); }
+};
+
+// ---- iq4_nl (32-element blocks, 256-bit as q8_0) and iq4_xs (four sub-blocks per 512-bit step) ----
+
+inline __m128i iq4_table() { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)); }
+
+template <bool kVnni>
+struct KIQ4_NL {
+    using WB = BlockIQ4_NL; using YB = BlockQ8_0; using Act = ActQ8; using Acc = AccL;
+    static Act load_act(const YB* b) { return KQ8_0<kVnni>::load_act(b); }
+    static void block(const WB* b, const Act& a, Acc& acc) {
+        const __m256i w = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(iq4_table()), unpack_nibbles(b->qs));
+        const __m256i p = dpbusd<kVnni>(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a.y, w));
+        acc.v = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b->d) * a.d), _mm256_cvtepi32_ps(p), acc.v);
+    }
+    static float finish(const Acc& acc) { return hsum256(acc.v); }
+};
+
+template <bool kVnni>
+struct KIQ4_XS {
+    using WB = BlockIQ4_XS; using YB = BlockQ8_K; using Act = const YB*; using Acc = AccK;
+    static Act load_act(const YB* b) { return b; }
+    static void block(const WB* b, Act y, Acc& acc) {
+        int16_t sc[8];
+        iq4_xs_scales_i16(b, sc);
+        const __m512i table = _mm512_broadcast_i32x4(iq4_table());
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int half = 0; half < 2; ++half) {
+            // 128-bit lane k of lo / hi: sub-block 4 half + k, its elements 0..15 / 16..31
+            const __m512i q = load512(b->qs + 64 * half);
+            const __m512i wlo = _mm512_shuffle_epi8(table, _mm512_and_si512(q, m4));
+            const __m512i whi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+            const __m512i y0 = load512(y->qs + 128 * half), y1 = load512(y->qs + 128 * half + 64);
+            const __m512i ylo = _mm512_shuffle_i64x2(y0, y1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512i yhi = _mm512_shuffle_i64x2(y0, y1, _MM_SHUFFLE(3, 1, 3, 1));
+            // sign of the weight moved onto the activation (w is never 0, y never -128)
+            const __m512i slo = _mm512_mask_sub_epi8(ylo, _mm512_movepi8_mask(wlo), _mm512_setzero_si512(), ylo);
+            const __m512i shi = _mm512_mask_sub_epi8(yhi, _mm512_movepi8_mask(whi), _mm512_setzero_si512(), yhi);
+            const __m512i s16 = concat(_mm256_set_m128i(_mm_set1_epi16(sc[4 * half + 1]), _mm_set1_epi16(sc[4 * half])),
+                                       _mm256_set_m128i(_mm_set1_epi16(sc[4 * half + 3]), _mm_set1_epi16(sc[4 * half + 2])));
+            sumi = dpwssd<kVnni>(sumi, _mm512_maddubs_epi16(_mm512_abs_epi8(wlo), slo), s16);
+            sumi = dpwssd<kVnni>(sumi, _mm512_maddubs_epi16(_mm512_abs_epi8(whi), shi), s16);
+        }
+        acc.v = _mm512_fmadd_ps(_mm512_set1_ps(y->d * half_to_float(b->d)), _mm512_cvtepi32_ps(sumi), acc.v);
+    }
+    static float finish(const Acc& acc) { return finish_k(acc); }
+};
+
 // ---- float types: 16 lanes, scalar tail ----
 
 template <int kKind>  // 0 f32, 1 f16, 2 bf16
@@ -295,6 +409,10 @@ void rows_fns(DType t, RowsFn* one, RowsFn* four) {
         case DType::kQ4_K: *one = dot_rows<KQ45_K<kVnni, false>, 1>; *four = dot_rows<KQ45_K<kVnni, false>, 4>; return;
         case DType::kQ5_K: *one = dot_rows<KQ45_K<kVnni, true>, 1>; *four = dot_rows<KQ45_K<kVnni, true>, 4>; return;
         case DType::kQ6_K: *one = dot_rows<KQ6_K<kVnni>, 1>; *four = dot_rows<KQ6_K<kVnni>, 4>; return;
+        case DType::kQ2_K: *one = dot_rows<KQ23_K<kVnni, false>, 1>; *four = dot_rows<KQ23_K<kVnni, false>, 4>; return;
+        case DType::kQ3_K: *one = dot_rows<KQ23_K<kVnni, true>, 1>; *four = dot_rows<KQ23_K<kVnni, true>, 4>; return;
+        case DType::kIQ4_NL: *one = dot_rows<KIQ4_NL<kVnni>, 1>; *four = dot_rows<KIQ4_NL<kVnni>, 4>; return;
+        case DType::kIQ4_XS: *one = dot_rows<KIQ4_XS<kVnni>, 1>; *four = dot_rows<KIQ4_XS<kVnni>, 4>; return;
         default: *one = *four = nullptr; return;
     }
 }

@@ -18,6 +18,15 @@
 //         element 128h + 32k + l has low 4 bits from ql[64h + l + 32*(k&1)] (low nibble if k < 2, else
 //         high), high 2 bits from (qh[32h + l] >> 2k) & 3, value (q - 32), scale scales[8h + 2k + l/16].
 //   q8_K: float d (not half), 256 int8, bsums[16] = sums of consecutive groups of 16 quants.
+//   q2_K: 16 groups of 16 with 4-bit (scale, min) in scales[g] (low, high nibble); y = d*sc*q - dmin*m,
+//         q in 0..3. In half h (128 elements), for s < 4, l < 32: element 128h + 32s + l has
+//         q = (qs[32h + l] >> 2s) & 3 and group 8h + 2s + l/16.
+//   q3_K: 16 groups of 16 with signed 6-bit scales (unpack_scales_q3_k, minus 32); y = d*sc*(u - 4)
+//         with u in 0..7: element 128h + 32s + l has low bits (qs[32h + l] >> 2s) & 3 and high bit
+//         (hmask[l] >> (4h + s)) & 1 (set = +4).
+//   iq4_nl: 32 elements, y[j] = d * kIq4nlValues[nibble j] (nibble order of q4_0).
+//   iq4_xs: 8 sub-blocks of 32 as iq4_nl with a 6-bit scale each: ls_j = low nibble j of
+//         scales_l (byte j/2, nibble j%2) | 2 bits j of scales_h << 4; y = d * (ls_j - 32) * value.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +91,33 @@ struct BlockQ8_K {
     int16_t bsums[kQkK / 16];
 };
 
+struct BlockQ2_K {
+    uint8_t scales[kQkK / 16];  // low nibble scale, high nibble min, per group of 16
+    uint8_t qs[kQkK / 4];       // 2-bit quants
+    uint16_t d;                 // f16 super-scale of the scales
+    uint16_t dmin;              // f16 super-scale of the mins
+};
+struct BlockQ3_K {
+    uint8_t hmask[kQkK / 8];    // high bits
+    uint8_t qs[kQkK / 4];       // low 2 bits
+    uint8_t scales[12];         // 16 x 6-bit scales, see unpack_scales_q3_k
+    uint16_t d;                 // f16
+};
+struct BlockIQ4_NL {
+    uint16_t d;                 // f16
+    uint8_t qs[kQk / 2];        // indices into kIq4nlValues
+};
+struct BlockIQ4_XS {
+    uint16_t d;                 // f16
+    uint16_t scales_h;          // 2 high bits of each of the 8 sub-block scales
+    uint8_t scales_l[kQkK / 64];  // 4 low bits of each sub-block scale
+    uint8_t qs[kQkK / 2];       // indices into kIq4nlValues
+};
+
+// The 16 non-linear levels of iq4_nl / iq4_xs (ggml's kvalues_iq4nl), ascending.
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);
@@ -92,6 +128,10 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 static_assert(alignof(BlockQ4_0) == 2 && alignof(BlockQ6_K) == 2 && alignof(BlockQ8_K) == 4);
 
 // The j-th (j in [0, 8)) 6-bit scale and min of a q4_K/q5_K block. Layout of scales[12]:
@@ -114,6 +154,25 @@ inline void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* q) {
         q[j] = uint8_t((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
         q[j + 4] = uint8_t((m[j] & 63) | ((m[j + 4] >> 4) << 6));
         q[j + 8] = uint8_t((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
+    }
+}
+
+// The 16 scales of a q3_K block as stored (0..63; the value used is this minus 32). Layout of
+// scales[12]: bytes 0-7 hold the low 4 bits (scale j < 8: low nibble of byte j; j >= 8: high nibble of
+// byte j - 8); bytes 8-11 the high 2 bits (scale j: bits 2(j/4)..2(j/4)+1 of byte 8 + j%4).
+inline void unpack_scales_q3_k(const uint8_t* q, uint8_t out[16]) {
+    for (int j = 0; j < 16; ++j) {
+        const int lo = j < 8 ? (q[j] & 0x0f) : (q[j - 8] >> 4);
+        const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = uint8_t(lo | (hi << 4));
+    }
+}
+// Inverse of unpack_scales_q3_k (ls[j] < 64).
+inline void pack_scales_q3_k(const uint8_t* ls, uint8_t* q) {
+    for (int j = 0; j < 12; ++j) q[j] = 0;
+    for (int j = 0; j < 16; ++j) {
+        q[j % 8] = uint8_t(q[j % 8] | ((ls[j] & 0x0f) << (j < 8 ? 0 : 4)));
+        q[8 + j % 4] = uint8_t(q[8 + j % 4] | ((ls[j] >> 4) << (2 * (j / 4))));
     }
 }
 

@@ -144,6 +144,75 @@ void dequant_q6_k(const BlockQ6_K* b, float* y, int64_t nb) {
     }
 }
 
+void dequant_q2_k(const BlockQ2_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+        for (int h = 0; h < 2; ++h) {
+            for (int s = 0; s < 4; ++s) {
+                for (int l = 0; l < 32; ++l) {
+                    const uint8_t sc = b[i].scales[8 * h + 2 * s + l / 16];
+                    const float dl = d * float(sc & 0x0f), ml = dmin * float(sc >> 4);
+                    y[128 * h + 32 * s + l] = dl * float((b[i].qs[32 * h + l] >> (2 * s)) & 3) - ml;
+                }
+            }
+        }
+        y += kQkK;
+    }
+}
+
+// q3_K element value u - 4 in [-4, 3] (u = 2 low bits | high bit << 2).
+inline int q3_k_value(const BlockQ3_K& b, int h, int s, int l) {
+    const int lo = (b.qs[32 * h + l] >> (2 * s)) & 3;
+    const int hi = (b.hmask[l] >> (4 * h + s)) & 1;
+    return lo + 4 * hi - 4;
+}
+
+void dequant_q3_k(const BlockQ3_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_fp32(b[i].d);
+        uint8_t ls[16];
+        unpack_scales_q3_k(b[i].scales, ls);
+        for (int h = 0; h < 2; ++h) {
+            for (int s = 0; s < 4; ++s) {
+                for (int l = 0; l < 32; ++l) {
+                    const float dl = d * float(int(ls[8 * h + 2 * s + l / 16]) - 32);
+                    y[128 * h + 32 * s + l] = dl * float(q3_k_value(b[i], h, s, l));
+                }
+            }
+        }
+        y += kQkK;
+    }
+}
+
+void dequant_iq4_nl(const BlockIQ4_NL* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += kQk) {
+        const float d = fp16_to_fp32(b[i].d);
+        for (int j = 0; j < kQk / 2; ++j) {
+            y[j] = d * float(kIq4nlValues[b[i].qs[j] & 0x0f]);
+            y[j + kQk / 2] = d * float(kIq4nlValues[b[i].qs[j] >> 4]);
+        }
+    }
+}
+
+// The 6-bit scale (0..63, used minus 32) of sub-block j of an iq4_xs block.
+inline int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
+    return ((b.scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | (((b.scales_h >> (2 * j)) & 3) << 4);
+}
+
+void dequant_iq4_xs(const BlockIQ4_XS* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_fp32(b[i].d);
+        for (int j = 0; j < 8; ++j, y += 32) {
+            const float dl = d * float(iq4_xs_scale(b[i], j) - 32);
+            const uint8_t* q = b[i].qs + 16 * j;
+            for (int l = 0; l < 16; ++l) {
+                y[l] = dl * float(kIq4nlValues[q[l] & 0x0f]);
+                y[l + 16] = dl * float(kIq4nlValues[q[l] >> 4]);
+            }
+        }
+    }
+}
+
 void dequant_q8_k(const BlockQ8_K* b, float* y, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i, y += kQkK) {
         for (int j = 0; j < kQkK; ++j) y[j] = b[i].d * float(b[i].qs[j]);
@@ -392,6 +461,81 @@ double dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
     return sum;
 }
 
+
+// q2_K: sum_g d*sc_g * sum(q*y) - dmin*m_g * sum(y), the second term through q8_K's bsums.
+double dot_q2_k_q8_k(const BlockQ2_K* w, const BlockQ8_K* x, int64_t nb) {
+    double sum = 0;
+    for (int64_t i = 0; i < nb; ++i) {
+        int sumi = 0, summ = 0;
+        for (int h = 0; h < 2; ++h) {
+            for (int s = 0; s < 4; ++s) {
+                for (int half = 0; half < 2; ++half) {
+                    const int g = 8 * h + 2 * s + half;
+                    int p = 0;
+                    for (int l = 16 * half; l < 16 * half + 16; ++l)
+                        p += ((w[i].qs[32 * h + l] >> (2 * s)) & 3) * x[i].qs[128 * h + 32 * s + l];
+                    sumi += (w[i].scales[g] & 0x0f) * p;
+                    summ += (w[i].scales[g] >> 4) * x[i].bsums[g];
+                }
+            }
+        }
+        const float d = x[i].d * fp16_to_fp32(w[i].d);
+        const float dmin = x[i].d * fp16_to_fp32(w[i].dmin);
+        sum += double(d * float(sumi) - dmin * float(summ));
+    }
+    return sum;
+}
+
+double dot_q3_k_q8_k(const BlockQ3_K* w, const BlockQ8_K* x, int64_t nb) {
+    double sum = 0;
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t ls[16];
+        unpack_scales_q3_k(w[i].scales, ls);
+        int sumi = 0;
+        for (int h = 0; h < 2; ++h) {
+            for (int s = 0; s < 4; ++s) {
+                for (int half = 0; half < 2; ++half) {
+                    int p = 0;
+                    for (int l = 16 * half; l < 16 * half + 16; ++l)
+                        p += q3_k_value(w[i], h, s, l) * x[i].qs[128 * h + 32 * s + l];
+                    sumi += (int(ls[8 * h + 2 * s + half]) - 32) * p;
+                }
+            }
+        }
+        sum += double((x[i].d * fp16_to_fp32(w[i].d)) * float(sumi));
+    }
+    return sum;
+}
+
+double dot_iq4_nl_q8_0(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t nb) {
+    double sum = 0;
+    for (int64_t i = 0; i < nb; ++i) {
+        int sumi = 0;
+        for (int j = 0; j < kQk / 2; ++j) {
+            sumi += kIq4nlValues[w[i].qs[j] & 0x0f] * x[i].qs[j];
+            sumi += kIq4nlValues[w[i].qs[j] >> 4] * x[i].qs[j + kQk / 2];
+        }
+        sum += double(float(sumi) * (fp16_to_fp32(w[i].d) * fp16_to_fp32(x[i].d)));
+    }
+    return sum;
+}
+
+double dot_iq4_xs_q8_k(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t nb) {
+    double sum = 0;
+    for (int64_t i = 0; i < nb; ++i) {
+        int sumi = 0;
+        for (int j = 0; j < 8; ++j) {
+            const uint8_t* q = w[i].qs + 16 * j;
+            const int8_t* y = x[i].qs + 32 * j;
+            int p = 0;
+            for (int l = 0; l < 16; ++l) p += kIq4nlValues[q[l] & 0x0f] * y[l] + kIq4nlValues[q[l] >> 4] * y[l + 16];
+            sumi += (iq4_xs_scale(w[i], j) - 32) * p;
+        }
+        sum += double((x[i].d * fp16_to_fp32(w[i].d)) * float(sumi));
+    }
+    return sum;
+}
+
 }  // namespace
 
 // ---- public ----
@@ -423,6 +567,10 @@ void dequantize_row_ref(DType t, const void* src, float* dst, int64_t n) {
         case DType::kQ5_K: dequant_q5_k(static_cast<const BlockQ5_K*>(src), dst, nb); return;
         case DType::kQ6_K: dequant_q6_k(static_cast<const BlockQ6_K*>(src), dst, nb); return;
         case DType::kQ8_K: dequant_q8_k(static_cast<const BlockQ8_K*>(src), dst, nb); return;
+        case DType::kQ2_K: dequant_q2_k(static_cast<const BlockQ2_K*>(src), dst, nb); return;
+        case DType::kQ3_K: dequant_q3_k(static_cast<const BlockQ3_K*>(src), dst, nb); return;
+        case DType::kIQ4_NL: dequant_iq4_nl(static_cast<const BlockIQ4_NL*>(src), dst, nb); return;
+        case DType::kIQ4_XS: dequant_iq4_xs(static_cast<const BlockIQ4_XS*>(src), dst, nb); return;
         default: break;
     }
     HKV_ASSERT(false, "dequantize_row_ref: unsupported type %s", dtype_name(t));
@@ -455,6 +603,10 @@ void quantize_row_ref(DType t, const float* src, void* dst, int64_t n) {
         case DType::kQ5_K: quantize_q5_k_ref(src, static_cast<BlockQ5_K*>(dst), nb); return;
         case DType::kQ6_K: quantize_q6_k_ref(src, static_cast<BlockQ6_K*>(dst), nb); return;
         case DType::kQ8_K: quant_q8_k(src, static_cast<BlockQ8_K*>(dst), nb); return;
+        case DType::kQ2_K: quantize_q2_k_ref(src, static_cast<BlockQ2_K*>(dst), nb); return;
+        case DType::kQ3_K: quantize_q3_k_ref(src, static_cast<BlockQ3_K*>(dst), nb); return;
+        case DType::kIQ4_NL: quantize_iq4_nl_ref(src, static_cast<BlockIQ4_NL*>(dst), nb); return;
+        case DType::kIQ4_XS: quantize_iq4_xs_ref(src, static_cast<BlockIQ4_XS*>(dst), nb); return;
         default: break;
     }
     HKV_ASSERT(false, "quantize_row_ref: unsupported type %s", dtype_name(t));
@@ -464,12 +616,16 @@ DType vec_dot_type(DType t) {
     switch (t) {
         case DType::kQ4_0:
         case DType::kQ5_0:
-        case DType::kQ8_0: return DType::kQ8_0;
+        case DType::kQ8_0:
+        case DType::kIQ4_NL: return DType::kQ8_0;
         case DType::kQ4_1:
         case DType::kQ5_1: return DType::kQ8_1;
+        case DType::kQ2_K:
+        case DType::kQ3_K:
         case DType::kQ4_K:
         case DType::kQ5_K:
-        case DType::kQ6_K: return DType::kQ8_K;
+        case DType::kQ6_K:
+        case DType::kIQ4_XS: return DType::kQ8_K;
         case DType::kF16: return DType::kF16;
         case DType::kBF16: return DType::kBF16;
         default: return DType::kF32;
@@ -520,6 +676,14 @@ float vec_dot_ref(DType t, int64_t n, const void* w, const void* xq) {
                                               static_cast<const BlockQ8_K*>(xq), nb));
         case DType::kQ6_K:
             return float(dot_q6_k_q8_k(static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(xq), nb));
+        case DType::kQ2_K:
+            return float(dot_q2_k_q8_k(static_cast<const BlockQ2_K*>(w), static_cast<const BlockQ8_K*>(xq), nb));
+        case DType::kQ3_K:
+            return float(dot_q3_k_q8_k(static_cast<const BlockQ3_K*>(w), static_cast<const BlockQ8_K*>(xq), nb));
+        case DType::kIQ4_NL:
+            return float(dot_iq4_nl_q8_0(static_cast<const BlockIQ4_NL*>(w), static_cast<const BlockQ8_0*>(xq), nb));
+        case DType::kIQ4_XS:
+            return float(dot_iq4_xs_q8_k(static_cast<const BlockIQ4_XS*>(w), static_cast<const BlockQ8_K*>(xq), nb));
         default: break;
     }
     HKV_ASSERT(false, "vec_dot_ref: unsupported type %s", dtype_name(t));

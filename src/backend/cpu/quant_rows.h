@@ -67,5 +67,22 @@ void dot_rows(int64_t n, const void* w, size_t w_stride, const void* xq, float* 
     for (int r = 0; r < NR; ++r) out[r] = K::finish(acc0[r]) + K::finish(acc1[r]);
 }
 
+// Scalar helpers of the low-bit kernels, here so that both ISA files compile their own copy.
+// q3_K: the 16 signed group scales (stored value - 32), see quant_blocks.h unpack_scales_q3_k.
+inline void q3_k_scales_i16(const uint8_t* q, int16_t out[16]) {
+    for (int j = 0; j < 16; ++j) {
+        const int lo = j < 8 ? (q[j] & 0x0f) : (q[j - 8] >> 4);
+        const int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = int16_t((lo | (hi << 4)) - 32);
+    }
+}
+// iq4_xs: the 8 signed sub-block scales (stored value - 32).
+inline void iq4_xs_scales_i16(const BlockIQ4_XS* b, int16_t out[8]) {
+    for (int j = 0; j < 8; ++j) {
+        const int ls = ((b->scales_l[j / 2] >> (4 * (j % 2))) & 0x0f) | (((b->scales_h >> (2 * j)) & 3) << 4);
+        out[j] = int16_t(ls - 32);
+    }
+}
+
 }  // namespace
 }  // namespace hkv
