@@ -4,12 +4,18 @@
 //  - perplexity finite and plausible for in-domain text (measured 2.77 on 4 windows, context 256);
 //  - streaming:budget=32 moves the distributions (KLD > 0, agreement < 1) and holds less KV;
 //  - stream mode scores W - 1 tokens per window and keeps the cache bounded;
-//  - two runs give the same numbers; bad inputs give errors.
+//  - two runs give the same numbers; bad inputs give errors;
+//  - --dump (eval/ppl_dump.h): the windows' tokens, the positions each head keeps after the context
+//    (all of them under full, sinks + recent under streaming), per-token KLD whose mean is the
+//    report's, and the logits file's rows (the baseline's first row is the logits after the context).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "eval/ppl.h"
+#include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
 #include "model/model.h"
 #include "policy/heterocache.h"
@@ -175,6 +181,89 @@ TEST_F(EvalPplStories, StreamModeScoresFromFirstTokenWithBoundedCache) {
     // The same policy with a prefilled context scores only the second half; here every prediction
     // after the first is made from a bounded cache.
     EXPECT_LT(s.kv_bytes_end, r->results[0].kv_bytes_end / 2);
+}
+
+TEST_F(EvalPplStories, DumpKeptPositionsKldAndLogits) {
+    params_.n_window = 320;
+    params_.max_windows = 2;
+    test::TempDir dir;
+    const std::string prefix = dir.file("d");
+    auto d = PplDump::open(prefix);
+    ASSERT_TRUE(d.ok()) << d.status().to_string();
+    params_.dump = d->get();
+    const std::vector<std::string> pols = {"streaming:budget=32"};
+    auto r = run(pols);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    PplDumpMeta meta;
+    meta.model = kModel;
+    meta.file = kText;
+    meta.n_window = 320;
+    meta.n_context = 256;
+    meta.n_scored = r->plan.n_scored;
+    meta.n_vocab = model_->config().n_vocab;
+    meta.policies = {"full", pols[0]};
+    ASSERT_TRUE((*d)->finish(meta).ok());
+    EXPECT_FALSE(test::exists(prefix + ".json.tmp"));
+
+    const nlohmann::json j = nlohmann::json::parse(test::read_file(prefix + ".json"));
+    EXPECT_EQ(j["format"], "heterokv-ppl-dump-1");
+    EXPECT_EQ(j["model"], "stories260K.gguf");
+    EXPECT_EQ(j["scored"], 64);
+    ASSERT_EQ(j["windows"].size(), 2u);
+    const auto& w0 = j["windows"][0];
+    ASSERT_EQ(w0["tokens"].size(), 320u);
+    EXPECT_EQ(w0["tokens"][0], model_->tokenizer().bos());
+    EXPECT_EQ(w0["tokens"][1], text_[size_t(w0["start"].get<int64_t>())]);
+    ASSERT_EQ(j["runs"].size(), 4u);  // 2 windows x (full, streaming)
+    double kld_sum = 0.0;
+    size_t kld_n = 0;
+    for (const auto& run : j["runs"]) {
+        const bool full = run["policy"] == 0;
+        ASSERT_EQ(run["kept"].size(), size_t(model_->config().n_layer));
+        for (const auto& layer : run["kept"]) {
+            ASSERT_EQ(layer.size(), size_t(model_->config().n_head_kv));
+            for (const auto& head : layer) {
+                const auto pos = head.get<std::vector<int32_t>>();
+                if (full) {
+                    ASSERT_EQ(pos.size(), 256u);
+                    EXPECT_EQ(pos.back(), 255);
+                } else {  // 4 sinks + the last 28 context positions
+                    ASSERT_EQ(pos.size(), 32u);
+                    EXPECT_EQ(pos[3], 3);
+                    EXPECT_EQ(pos[4], 256 - 28);
+                    EXPECT_EQ(pos[31], 255);
+                }
+            }
+        }
+        ASSERT_EQ(run["kld"].size(), 64u);
+        ASSERT_EQ(run["nll"].size(), 64u);
+        for (const auto& k : run["kld"]) {
+            if (full) EXPECT_EQ(k.get<double>(), 0.0);
+            else kld_sum += k.get<double>(), ++kld_n;
+        }
+    }
+    EXPECT_NEAR(kld_sum / double(kld_n), r->results[1].kld_mean, 1e-6);
+
+    // logits: [window][policy][scored][n_vocab] f32; the baseline's first row of window 0 is the
+    // model's logits after the window's context
+    const std::string bin = test::read_file(prefix + ".logits.f32");
+    const size_t nv = size_t(model_->config().n_vocab);
+    ASSERT_EQ(bin.size(), 2 * 2 * 64 * nv * sizeof(float));
+    ContextParams cp;
+    cp.n_ctx = 320;
+    cp.n_threads = 1;
+    cp.n_batch = 256;
+    auto ctx = Context::create(model_, cp);
+    ASSERT_TRUE(ctx.ok());
+    const auto toks = w0["tokens"].get<std::vector<int32_t>>();
+    ASSERT_TRUE((*ctx)->eval(std::span<const int32_t>(toks.data(), 256)).ok());
+    std::vector<float> row(nv);
+    std::memcpy(row.data(), bin.data(), nv * sizeof(float));
+    const auto logits = (*ctx)->logits();
+    for (size_t i = 0; i < nv; ++i) ASSERT_EQ(row[i], logits[i]) << i;
+
+    // an unwritable prefix is an error before any work
+    EXPECT_EQ(PplDump::open(dir.file("missing/dir/d")).status().code(), StatusCode::kIoError);
 }
 
 TEST_F(EvalPplStories, Errors) {

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "eval/ppl.h"
+#include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "model/model.h"
@@ -36,6 +37,7 @@ struct PplOptions {
     int32_t page_size = 64;
     std::string kv_cold_dir;
     std::string output = "md";
+    std::string dump;
 };
 
 
@@ -147,6 +149,10 @@ Runner add_eval_ppl(CLI::App& app) {
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
+    app.add_option("--dump", o->dump,
+                   "also write PREFIX.json (each window's tokens; per run the positions every layer and KV head "
+                   "keeps after the context, and each scored token's KLD and NLL) and PREFIX.logits.f32 (every "
+                   "scored logits row), for tools/reference/");
     return [o, &app]() -> int {
         if (o->output != "md" && o->output != "csv" && o->output != "json") {
             return fail(Status::invalid("-o '%s': expected md, csv or json", o->output.c_str()));
@@ -187,6 +193,14 @@ Runner add_eval_ppl(CLI::App& app) {
         std::fprintf(stderr, "heterokv: eval ppl: tokenizing %s (%zu bytes)\n", base_name(o->file).c_str(), text.size());
         const std::vector<int32_t> ids = eval::ppl_tokenize(**model, text);
 
+        std::unique_ptr<eval::PplDump> dump;
+        if (!o->dump.empty()) {
+            auto d = eval::PplDump::open(o->dump);
+            if (!d.ok()) return fail(d.status());
+            dump = std::move(*d);
+            p.dump = dump.get();
+        }
+
         bool bar_shown = false;
         auto bar = [&bar_shown](int64_t done, int64_t total) {
             bar_shown = true;
@@ -200,6 +214,20 @@ Runner add_eval_ppl(CLI::App& app) {
         if (!report.ok()) {
             if (bar_shown) std::fprintf(stderr, "\n");
             return fail(report.status());
+        }
+        if (dump) {
+            eval::PplDumpMeta meta;
+            meta.model = o->model;
+            meta.file = o->file;
+            meta.commit = HKV_GIT_COMMIT;
+            meta.kv_type = o->kv_type;
+            meta.n_window = report->n_window;
+            meta.n_context = report->plan.n_context;
+            meta.n_scored = report->plan.n_scored;
+            meta.n_vocab = (*model)->config().n_vocab;
+            for (const eval::PplResult& x : report->results) meta.policies.push_back(x.policy);
+            Status st = dump->finish(meta);
+            if (!st.ok()) return fail(st);
         }
         print_report(*o, *report);
         return 0;

@@ -9,6 +9,7 @@
 
 #include "core/sysinfo.h"
 #include "engine/policy_check.h"
+#include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
@@ -118,19 +119,22 @@ struct RunKv {
     size_t bytes_context = 0, bytes_end = 0;
 };
 
-// Runs one window under a policy with the schedule of the plan; on_row(j, logits) sees the j-th
-// scored prediction (of token first + j) before that token is fed.
-template <typename OnRow>
+// Runs one window under a policy with the schedule of the plan; on_context(kv) sees the cache
+// right after the context, on_row(j, logits) the j-th scored prediction (of token first + j)
+// before that token is fed.
+template <typename OnContext, typename OnRow>
 Expected<RunKv> run_window(const std::shared_ptr<const Model>& model, const ContextParams& cp,
-                           std::span<const int32_t> tokens, int32_t n_first, OnRow&& on_row) {
+                           std::span<const int32_t> tokens, int32_t n_first, OnContext&& on_context,
+                           OnRow&& on_row) {
     auto ctx = Context::create(model, cp);
     if (!ctx.ok()) return ctx.status();
     Context& cx = **ctx;
     RunKv kv;
     HKV_TRY(cx.eval(tokens.first(size_t(n_first))));
     kv.bytes_context = cx.kv().bytes_in_use();
+    on_context(cx.kv());
     for (size_t it = size_t(n_first); it < tokens.size(); ++it) {
-        on_row(int32_t(it) - n_first, cx.logits());
+        HKV_TRY(on_row(int32_t(it) - n_first, cx.logits()));
         HKV_TRY(cx.eval(tokens.subspan(it, 1)));
     }
     kv.bytes_end = cx.kv().bytes_in_use();
@@ -186,6 +190,7 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
         size_t o = 0;
         if (bos) tokens[o++] = tok.bos();
         std::copy_n(text.begin() + start, size_t(w) - o, tokens.begin() + std::ptrdiff_t(o));
+        if (params.dump) params.dump->begin_window(start, tokens);
 
         for (size_t ip = 0; ip < acc.size(); ++ip) {
             const bool is_base = ip == 0;
@@ -194,7 +199,10 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
             const bool reset = rss_peak_reset();
             report.rss_per_policy = report.rss_per_policy && reset;
             const auto t0 = std::chrono::steady_clock::now();
-            auto on_row = [&](int32_t j, std::span<const float> row) {
+            auto on_context = [&](const KvStore& kv) {
+                if (params.dump) params.dump->begin_run(int32_t(ip), kv);
+            };
+            auto on_row = [&](int32_t j, std::span<const float> row) -> Status {
                 const size_t jj = size_t(j);
                 std::span<const float> b(base.logits.data() + jj * nv, nv);
                 if (is_base) {
@@ -211,8 +219,9 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
                 a.klds.push_back(float(kl));
                 a.agree += argmax(row) == base.top[jj] ? 1 : 0;
                 a.n += 1;
+                return params.dump ? params.dump->row(row, kl, lse - double(row[size_t(target)])) : Status();
             };
-            auto kv = run_window(model, cp, tokens, n_first, on_row);
+            auto kv = run_window(model, cp, tokens, n_first, on_context, on_row);
             if (!kv.ok()) {
                 return kv.status().with_context("eval ppl: policy '" + cp.policy + "', window at text token " +
                                                 std::to_string(start));

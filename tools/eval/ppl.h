@@ -39,6 +39,8 @@ class Model;
 
 namespace hkv::eval {
 
+class PplDump;  // eval/ppl_dump.h
+
 struct PplParams {
     int32_t n_window = 512;     // W: tokens per window, BOS included
     int32_t n_context = 256;    // C: context tokens prefilled per window, 1 <= C < W (context mode)
@@ -52,6 +54,9 @@ struct PplParams {
     uint32_t kv_type = 1;       // KV cache DType id (1 = f16, 30 = bf16, 0 = f32)
     int32_t kv_page_size = 64;  // slots per KV page
     std::string kv_cold_dir;    // ContextParams::kv_cold_dir (heterocache's cold tier)
+    PplDump* dump = nullptr;    // if set: every window's tokens, each run's kept positions after the
+                                // context and its scored logits rows are recorded (--dump; the
+                                // caller opens it and calls finish())
 };
 
 // The windows of a text: where each starts in the text tokens (without BOS).
