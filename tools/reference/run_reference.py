@@ -5,13 +5,14 @@ Input: `heterokv eval ppl --dump PREFIX` (PREFIX.json, PREFIX.logits.f32) and th
 with gguf_to_hf.py. For every window of the dump:
   1. Hugging Face full-cache logits of the window (one forward pass) against heterokv's `full`
      rows on the same tokens: max |logit difference| and KL(heterokv || HF) per scored token;
-  2. for every heterokv policy of the dump that has a reference (REFERENCES below): the context
+  2. for every heterokv policy of the dump that has a reference (kvpress_press, paper_oracles,
+     HeteroCache): the context
      (the window's first C tokens) is prefilled with the reference compressing the cache, then the
      scored tokens are fed one at a time, as heterokv did. Recorded: the positions each (layer, KV
      head) keeps after the context, KL(HF full || reference) per scored token, and KL(heterokv's
      policy || reference) per scored token (the two implementations' distributions directly).
-Output (-o): JSON {model, hf_check: [...], runs: [{window, policy, reference, kept, kld, kl_hkv}]},
-read by compare.py.
+Output (-o): JSON {model, hf_check: [...], hf_rows: {window: [first, last scored logits row]},
+runs: [{window, policy, reference, kept, kld, kl_hkv, extra}]}, read by compare.py and golden.py.
 
 References: NVIDIA kvpress 0.5.4 (github.com/NVIDIA/kvpress, a source checkout given by --kvpress)
 and the HeteroCache reference code (github.com/ponytaill/HeteroCache, --heterocache). The shims
@@ -29,6 +30,7 @@ import time
 import numpy as np
 import torch
 
+import paper_oracles
 import shims
 
 
@@ -163,6 +165,48 @@ def run_kvpress(model, press, tokens, n_ctx):
 
 
 # ---------------------------------------------------------------------------------------------
+# the papers' definitions (paper_oracles.py) on Hugging Face's attention
+
+def run_oracle(eager, sdpa, oracle, opts, tokens, n_ctx):
+    """Prefill the context with eager attention (its weights feed the oracle), then decode with the
+    evicted positions masked per head (kvpress's attention patch: keys replaced by a key whose
+    exp(q.k) is 0, which equals removing them), so heads may keep different counts."""
+    from transformers import DynamicCache
+    cfg = eager.config
+    attn = {}
+    hooks = []
+    for layer in eager.model.layers:
+        def grab(module, inputs, output, il=layer.self_attn.layer_idx):
+            attn[il] = output[1][0].detach()  # [Hq, L, L]
+        hooks.append(layer.self_attn.register_forward_hook(grab))
+    cache = DynamicCache()
+    try:
+        with torch.no_grad():
+            out = eager(input_ids=torch.tensor([tokens[:n_ctx]]), past_key_values=cache,
+                        position_ids=torch.arange(n_ctx).unsqueeze(0), use_cache=True)
+    finally:
+        for h in hooks:
+            h.remove()
+    kept = [oracle(attn[il], il, cfg.num_hidden_layers, cfg.num_key_value_heads, opts)
+            for il in range(cfg.num_hidden_layers)]
+    for il, layer in enumerate(sdpa.model.layers):
+        heads, seqs = [], []
+        for h, keep in enumerate(kept[il]):
+            ks = set(keep)
+            drop = [p for p in range(n_ctx) if p not in ks]
+            heads += [h] * len(drop)
+            seqs += drop
+        layer.self_attn.masked_key_indices = (torch.zeros(len(seqs), dtype=torch.long), torch.tensor(heads),
+                                              torch.tensor(seqs)) if seqs else None
+    try:
+        rows = decode_rows(sdpa, cache, tokens, n_ctx, out.logits[0, -1].float())
+    finally:
+        for layer in sdpa.model.layers:
+            layer.self_attn.masked_key_indices = None
+    return kept, rows
+
+
+# ---------------------------------------------------------------------------------------------
 # HeteroCache reference
 
 def selection_scores64(q, k, pool):
@@ -262,6 +306,13 @@ class HeteroCacheRef:
 
 # ---------------------------------------------------------------------------------------------
 
+def load_eager(hf_dir):
+    import transformers
+    m = transformers.LlamaForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, attn_implementation="eager")
+    m.eval()
+    return m
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dump", help="PREFIX.json of heterokv eval ppl --dump PREFIX")
@@ -292,7 +343,7 @@ def main():
     hc = HeteroCacheRef(a.heterocache, a.hf) if a.heterocache else None
 
     result = {"model": dump["model"], "file": dump["file"], "window": dump["window"], "context": n_ctx,
-              "scored": n_scored, "hf_check": [], "runs": []}
+              "scored": n_scored, "hf_check": [], "hf_rows": {}, "runs": []}
     only = tuple(x for x in a.only.split(",") if x)
     for iw, win in enumerate(dump["windows"]):
         if a.windows and iw >= a.windows:
@@ -301,6 +352,7 @@ def main():
         t0 = time.time()
         full = full_rows(model, tokens, n_ctx)
         hkv_full = torch.from_numpy(np.array(logits[iw, 0]))
+        result["hf_rows"][str(iw)] = [full[0].tolist(), full[-1].tolist()]
         result["hf_check"].append({"window": iw, "max_abs_logit_diff": float((full - hkv_full).abs().max()),
                                    "kl_hkv_hf_mean": float(kl_rows(hkv_full, full).mean()),
                                    "top1_agree": float((full.argmax(-1) == hkv_full.argmax(-1)).float().mean())})
@@ -315,13 +367,14 @@ def main():
                 if press is not None:
                     m = model
                     if name == "h2o":
-                        if eager is None:
-                            eager = transformers.LlamaForCausalLM.from_pretrained(
-                                a.hf, dtype=torch.float32, attn_implementation="eager")
-                            eager.eval()
+                        eager = eager or load_eager(a.hf)
                         m = eager
                     kept, rows = run_kvpress(m, press, tokens, n_ctx)
                     runs.append((label, kept, rows, None))
+            if kvpress is not None and name in paper_oracles.ORACLES:  # the masks need kvpress's patch
+                eager = eager or load_eager(a.hf)
+                kept, rows = run_oracle(eager, model, paper_oracles.ORACLES[name], opts, tokens, n_ctx)
+                runs.append(("paper (" + name + " oracle)", kept, rows, None))
             if hc is not None and name == "heterocache":
                 path = opts["taxonomy"]
                 with open(path if os.path.isabs(path) else os.path.join(a.root, path)) as f:
