@@ -11,7 +11,10 @@ TOK=../shared/models/smollm2-135m-tokenizer/tokenizer.json
 PROMPT="tests/data/golden/synthetic_prompt.txt"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-for preset in tiny-llama tiny-qwen2; do
+# tiny-qwen3, -gemma2, -gemma3, -phi3 (issue 20): QK norm with head_dim != n_embd / n_head; soft-caps,
+# post-norms, GeGLU, 32-position windows (the prompt has 86 tokens), gemma3's local RoPE base and
+# linear x8 on global layers; fused QKV and gate/up, LongRoPE's long factors, partial RoPE
+for preset in tiny-llama tiny-qwen2 tiny-qwen3 tiny-gemma2 tiny-gemma3 tiny-phi3; do
   build/bin/heterokv make-model --preset $preset --type q8_0 --seed 1 --tokenizer $TOK -o "$TMP/$preset-q8_0.gguf" 2>/dev/null
   python3 scripts/golden_probs.py "$TMP/$preset-q8_0.gguf" "tests/data/golden/${preset}_q8_0_probs.json" \
     --prompt-file "$PROMPT" --n-predict 16 --ctx 2048

@@ -70,7 +70,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         I.model = std::move(model);
         I.params = p;
         I.pool = std::make_unique<ThreadPool>(p.n_threads);
-        I.scratch.resize(c, std::min(p.n_batch, p.n_ctx));
+        I.scratch.resize(c, std::min(p.n_batch, p.n_ctx), p.n_ctx);
         I.logits.assign(size_t(c.n_vocab), 0.0f);
         return ctx;
     } catch (const std::bad_alloc&) {

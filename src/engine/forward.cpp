@@ -1,4 +1,4 @@
-// engine/forward.cpp — the llama-family decoder layer (llama, qwen2), batched over a chunk.
+// engine/forward.cpp — the decoder layer of every architecture (model/arch/*.cpp), batched over a chunk.
 #include "engine/forward.h"
 
 #include <cmath>
@@ -7,7 +7,7 @@
 
 namespace hkv {
 
-void ForwardScratch::resize(const ModelConfig& c, int32_t nb) {
+void ForwardScratch::resize(const ModelConfig& c, int32_t nb, int32_t n_ctx) {
     n_batch = nb;
     const size_t n = size_t(nb);
     x.resize(n * size_t(c.n_embd));
@@ -21,6 +21,8 @@ void ForwardScratch::resize(const ModelConfig& c, int32_t nb) {
     up.resize(n * size_t(c.n_ff));
     pos.resize(n);
     heads.resize(size_t(c.n_head_kv));
+    rope.resize(size_t(c.n_layer));
+    for (int32_t il = 0; il < c.n_layer; ++il) rope[size_t(il)] = c.rope_for(il, n_ctx);
 }
 
 namespace {
@@ -37,17 +39,26 @@ void add_bias_rows(float* y, const std::vector<float>& bias, int32_t n) {
     for (int32_t r = 0; r < n; ++r) add_inplace(y + r * d, bias.data(), d);
 }
 
-// x[t] += W · in[t] for the n rows of the chunk (a sublayer's output added to the residual stream);
-// decode adds inside the matvec's pool run instead of a separate pass.
-void residual_matmul(ThreadPool& pool, const WeightView& w, const float* in, int32_t n, ForwardScratch& s) {
-    if (n == 1) {
+// x[t] += W · in[t] for the n rows of the chunk (a sublayer's output added to the residual stream),
+// or x[t] += rmsnorm(W · in[t]) * post_norm with a post-norm (gemma). Without one, decode adds
+// inside the matvec's pool run instead of a separate pass.
+void residual_matmul(ThreadPool& pool, const WeightView& w, const float* in, int32_t n, ForwardScratch& s,
+                     const std::vector<float>& post_norm, float eps) {
+    if (n == 1 && post_norm.empty()) {
         const MatvecOut o{&w, s.x.data(), true};
         matvec_multi(pool, &o, 1, in, s.mm_scratch);
         return;
     }
     matmul(pool, w, in, n, s.out.data(), s.mm_scratch);
     const int64_t d = w.n_out;
+    if (!post_norm.empty()) rmsnorm_rows(pool, s.out.data(), post_norm.data(), s.out.data(), n, int32_t(d), eps);
     for (int32_t t = 0; t < n; ++t) add_inplace(s.x.data() + size_t(t) * d, s.out.data() + size_t(t) * d, d);
+}
+
+// RMSNorm of each of the n * n_head rows of head_dim values in place (QK norm).
+void head_norm(ThreadPool& pool, float* x, const std::vector<float>& w, int32_t n, int32_t n_head, int32_t hd,
+               float eps) {
+    rmsnorm_rows(pool, x, w.data(), x, n * n_head, hd, eps);
 }
 
 }  // namespace
@@ -68,6 +79,9 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                           s.x.data() + size_t(t) * d, d);
         s.pos[size_t(t)] = pos0 + t;
     }
+    if (c.embd_scale > 0.0f) {
+        for (size_t i = 0; i < size_t(n) * size_t(d); ++i) s.x[i] *= c.embd_scale;
+    }
 
     AttnParams ap;
     ap.n_head = c.n_head;
@@ -75,10 +89,12 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
     ap.head_dim = hd;
     ap.page_size = kv.config().page_size;
     ap.kv_type = kv.config().kv_type;
-    ap.scale = 1.0f / std::sqrt(float(hd));
+    ap.scale = c.attn_scale > 0.0f ? c.attn_scale : 1.0f / std::sqrt(float(hd));
+    ap.softcap = c.attn_softcap;
 
     for (int32_t il = 0; il < c.n_layer; ++il) {
         const LayerWeights& L = model.layers()[size_t(il)];
+        ap.window = c.layer_swa(il) ? c.n_swa : 0;
         // ---- attention ----
         rmsnorm_rows(pool, s.x.data(), L.attn_norm.data(), s.xn.data(), n, d, c.rms_eps);
         if (n == 1) {  // decode: Q, K and V in one pool run
@@ -94,8 +110,13 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
             add_bias_rows(s.k.data(), L.bk, n);
             add_bias_rows(s.v.data(), L.bv, n);
         }
-        rope(c.rope, s.q.data(), s.pos.data(), n, c.n_head, hd);
-        rope(c.rope, s.k.data(), s.pos.data(), n, c.n_head_kv, hd);
+        if (c.qk_norm) {
+            head_norm(pool, s.q.data(), L.q_norm, n, c.n_head, hd, c.rms_eps);
+            head_norm(pool, s.k.data(), L.k_norm, n, c.n_head_kv, hd, c.rms_eps);
+        }
+        const RopeParams& rp = s.rope[size_t(il)];
+        rope(rp, s.q.data(), s.pos.data(), n, c.n_head, hd);
+        rope(rp, s.k.data(), s.pos.data(), n, c.n_head_kv, hd);
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
             HKV_TRY(kv.append(il, ih, n, s.k.data() + size_t(ih) * hd, n_kv, s.v.data() + size_t(ih) * hd,
                               n_kv, s.pos.data()));
@@ -112,20 +133,20 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
             HKV_TRY(rt->after_layer(il, info.decode, info.prefill_last, pos0 + n, kv, pool, ap, s.q.data(),
                                     s.pos.data(), n));
         }
-        residual_matmul(pool, L.wo, s.attn.data(), n, s);
+        residual_matmul(pool, L.wo, s.attn.data(), n, s, L.attn_post_norm, c.rms_eps);
 
-        // ---- feed-forward (SwiGLU) ----
+        // ---- feed-forward (SwiGLU / GeGLU) ----
         rmsnorm_rows(pool, s.x.data(), L.ffn_norm.data(), s.xn.data(), n, d, c.rms_eps);
-        if (n == 1) {  // decode: gate, up and SwiGLU in one pool run
-            matvec_swiglu(pool, L.w_gate, L.w_up, s.xn.data(), s.gate.data(), s.mm_scratch);
+        if (n == 1) {  // decode: gate, up and the activation in one pool run
+            matvec_swiglu(pool, L.w_gate, L.w_up, s.xn.data(), s.gate.data(), s.mm_scratch, c.ffn_act);
         } else {
             matmul(pool, L.w_gate, s.xn.data(), n, s.gate.data(), s.mm_scratch);
             matmul(pool, L.w_up, s.xn.data(), n, s.up.data(), s.mm_scratch);
             pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
-                for (int64_t t = b; t < e; ++t) swiglu(s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
+                for (int64_t t = b; t < e; ++t) glu(c.ffn_act, s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
             });
         }
-        residual_matmul(pool, L.w_down, s.gate.data(), n, s);
+        residual_matmul(pool, L.w_down, s.gate.data(), n, s, L.ffn_post_norm, c.rms_eps);
     }
 
     // ---- output ----
@@ -133,6 +154,10 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
     const int32_t rows = n - first;
     rmsnorm_rows(pool, s.x.data() + size_t(first) * d, model.output_norm().data(), s.xn.data(), rows, d, c.rms_eps);
     matmul(pool, model.output(), s.xn.data(), rows, logits, s.mm_scratch);
+    if (c.final_softcap > 0.0f) {  // l -> cap * tanh(l / cap)
+        const float cap = c.final_softcap;
+        for (size_t i = 0; i < size_t(rows) * size_t(c.n_vocab); ++i) logits[i] = cap * std::tanh(logits[i] * (1.0f / cap));
+    }
     return Status();
 }
 

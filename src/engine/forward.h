@@ -1,4 +1,6 @@
-// engine/forward.h — one forward pass of the llama-family decoder over a chunk of tokens.
+// engine/forward.h — one forward pass of the decoder over a chunk of tokens: the pre-norm
+// transformer of every supported architecture, with the per-architecture features of ModelConfig
+// (QK norms, post-norms, GeGLU, embedding scale, soft-capping, sliding-window layers).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +29,8 @@ struct ForwardScratch {
     std::vector<int32_t> pos;  // [n_batch]
     std::vector<AttnKvHead> heads;  // [n_head_kv]
     std::vector<uint8_t> mm_scratch;  // matmul activation quantization
-    void resize(const ModelConfig& c, int32_t n_batch);
+    std::vector<RopeParams> rope;     // [n_layer] each layer's RoPE for this context (ModelConfig::rope_for)
+    void resize(const ModelConfig& c, int32_t n_batch, int32_t n_ctx);
 };
 
 // Where a chunk sits in the sequence, for the policy hooks.

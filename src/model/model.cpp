@@ -11,10 +11,14 @@ namespace hkv {
 
 extern const ArchSpec kArchLlama;
 extern const ArchSpec kArchQwen2;
+extern const ArchSpec kArchQwen3;
+extern const ArchSpec kArchGemma2;
+extern const ArchSpec kArchGemma3;
+extern const ArchSpec kArchPhi3;
 
 namespace {
 
-const ArchSpec* const kArchs[] = {&kArchLlama, &kArchQwen2};
+const ArchSpec* const kArchs[] = {&kArchLlama, &kArchQwen2, &kArchQwen3, &kArchGemma2, &kArchGemma3, &kArchPhi3};
 
 // Reads an integer key that must lie in [lo, hi].
 Status read_int(const GgufFile& f, const std::string& key, int64_t lo, int64_t hi, int32_t* out,
@@ -29,7 +33,90 @@ Status read_int(const GgufFile& f, const std::string& key, int64_t lo, int64_t h
     return Status();
 }
 
+// TensorLoader over the GGUF's tensor table; counts bytes and types of what was used.
+class GgufTensorLoader final : public TensorLoader {
+public:
+    explicit GgufTensorLoader(const GgufFile& f) : f_(f) {}
+    bool has(const std::string& name) const override { return f_.find_tensor(name) != nullptr; }
+    Status matrix(const std::string& name, int64_t n_in, int64_t n_out, WeightView* out) override {
+        const GgufTensor* t = f_.find_tensor(name);
+        if (!t) return Status::not_found("model: tensor '%s' is missing", name.c_str());
+        if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != 1 || t->ne[3] != 1) {
+            return Status::corrupt("model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                                   name.c_str(), (long long)t->ne[0], (long long)t->ne[1],
+                                   (long long)t->ne[2], (long long)t->ne[3], (long long)n_in, (long long)n_out);
+        }
+        const DTypeInfo* di = dtype_info(t->type);
+        if (!di || !di->supported) {
+            return Status::unsupported("model: tensor '%s' has weight type %s, which is not supported",
+                                       name.c_str(), dtype_name(t->type));
+        }
+        *out = WeightView{t->data, t->type, n_in, n_out};
+        bytes_ += t->nbytes;
+        ++type_count_[di->name];
+        return Status();
+    }
+    Status vector(const std::string& name, int64_t n, std::vector<float>* out) override {
+        WeightView w;
+        HKV_TRY(matrix(name, n, 1, &w));
+        out->resize(size_t(n));
+        dequantize_row_ref(w.type, w.data, out->data(), n);
+        return Status();
+    }
+    size_t bytes() const { return bytes_; }
+    const std::map<std::string, int>& type_count() const { return type_count_; }
+
+private:
+    const GgufFile& f_;
+    size_t bytes_ = 0;
+    std::map<std::string, int> type_count_;
+};
+
 }  // namespace
+
+WeightView weight_rows(const WeightView& w, int64_t r0, int64_t n) {
+    return WeightView{static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes(), w.type, w.n_in, n};
+}
+
+Status read_sliding_window(const GgufFile& f, ModelConfig& c, bool required) {
+    const std::string key = c.arch + ".attention.sliding_window";
+    if (!f.find(key)) {
+        if (required) return Status::not_found("model: %s is missing", key.c_str());
+        c.n_swa = 0;
+        return Status();
+    }
+    HKV_TRY(read_int(f, key, 0, int64_t(1) << 30, &c.n_swa));
+    return Status();
+}
+
+Status read_swa_pattern(const GgufFile& f, ModelConfig& c, int32_t def) {
+    if (c.n_swa <= 0) return Status::corrupt("model: %s.attention.sliding_window must be > 0", c.arch.c_str());
+    const std::string key = c.arch + ".attention.sliding_window_pattern";
+    const GgufValue* v = f.find(key);
+    if (v && v->type == GgufType::kArray) {
+        if (v->arr.size() != size_t(c.n_layer)) {
+            return Status::corrupt("model: %s has %zu entries for %d layers", key.c_str(), v->arr.size(), c.n_layer);
+        }
+        for (size_t il = 0; il < v->arr.size(); ++il) {
+            const GgufValue& e = v->arr[il];
+            if (e.type != GgufType::kBool && !e.is_integer()) {
+                return Status::corrupt("model: %s must hold booleans or integers", key.c_str());
+            }
+            c.swa_layers[il] = e.type == GgufType::kBool ? e.b : e.as_int() != 0;
+        }
+        return Status();
+    }
+    int32_t n = def;
+    if (v) HKV_TRY(read_int(f, key, 1, 1 << 20, &n));
+    for (int32_t il = 0; il < c.n_layer; ++il) c.swa_layers[size_t(il)] = il % n < n - 1;
+    return Status();
+}
+
+RopeParams ModelConfig::rope_for(int32_t il, int32_t n_ctx) const {
+    RopeParams r = layer_swa(il) ? rope_swa : rope;
+    if (rope_factors_long) r.freq_factors = n_ctx > n_ctx_orig ? rope_factors_long : rope_factors_short;
+    return r;
+}
 
 const ArchSpec* arch_find(const std::string& arch) {
     for (const ArchSpec* a : kArchs) {
@@ -115,6 +202,12 @@ Status Model::init(std::unique_ptr<GgufFile> file) {
                                        type.c_str());
         }
     }
+    HKV_ASSIGN_OR_RETURN(c.rope.attn_factor, f.get_f32_or(p + "rope.scaling.attn_factor", 1.0f));
+    if (!(c.rope.attn_factor > 0.0f)) return Status::corrupt("model: rope.scaling.attn_factor must be > 0");
+
+    c.rope_swa = c.rope;
+    c.swa_layers.assign(size_t(c.n_layer), 0);
+    HKV_TRY(spec->read_hparams(f, c));
 
     // ---- tokenizer ----
     HKV_ASSIGN_OR_RETURN(TokenizerData td, tokenizer_data_from_gguf(f));
@@ -122,66 +215,33 @@ Status Model::init(std::unique_ptr<GgufFile> file) {
     c.n_vocab = tokenizer_->n_vocab();
 
     // ---- tensors ----
-    std::map<std::string, int> type_count;
-    auto matrix = [&](const std::string& name, int64_t n_in, int64_t n_out, WeightView* out) -> Status {
-        const GgufTensor* t = f.find_tensor(name);
-        if (!t) return Status::not_found("model: tensor '%s' is missing", name.c_str());
-        if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != 1 || t->ne[3] != 1) {
-            return Status::corrupt("model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                                   name.c_str(), (long long)t->ne[0], (long long)t->ne[1],
-                                   (long long)t->ne[2], (long long)t->ne[3], (long long)n_in, (long long)n_out);
-        }
-        const DTypeInfo* di = dtype_info(t->type);
-        if (!di || !di->supported) {
-            return Status::unsupported("model: tensor '%s' has weight type %s, which is not supported",
-                                       name.c_str(), dtype_name(t->type));
-        }
-        *out = WeightView{t->data, t->type, n_in, n_out};
-        weight_bytes_ += t->nbytes;
-        ++type_count[di->name];
-        return Status();
-    };
-    auto vector = [&](const std::string& name, int64_t n, std::vector<float>* out) -> Status {
-        WeightView w;
-        HKV_TRY(matrix(name, n, 1, &w));
-        out->resize(size_t(n));
-        dequantize_row_ref(w.type, w.data, out->data(), n);
-        return Status();
-    };
-
-    const int64_t n_q = int64_t(c.n_head) * c.head_dim;
-    const int64_t n_kv = int64_t(c.n_head_kv) * c.head_dim;
-    HKV_TRY(matrix("token_embd.weight", c.n_embd, c.n_vocab, &tok_embd_));
-    HKV_TRY(vector("output_norm.weight", c.n_embd, &output_norm_));
-    if (f.find_tensor("output.weight")) {
-        HKV_TRY(matrix("output.weight", c.n_embd, c.n_vocab, &output_));
+    GgufTensorLoader t(f);
+    HKV_TRY(t.matrix("token_embd.weight", c.n_embd, c.n_vocab, &tok_embd_));
+    HKV_TRY(t.vector("output_norm.weight", c.n_embd, &output_norm_));
+    if (t.has("output.weight")) {
+        HKV_TRY(t.matrix("output.weight", c.n_embd, c.n_vocab, &output_));
     } else {
         output_ = tok_embd_;
         tied_ = true;
     }
-    if (f.find_tensor("rope_freqs.weight")) {
-        HKV_TRY(vector("rope_freqs.weight", c.rope.n_rot / 2, &rope_freqs_));
+    if (t.has("rope_freqs.weight")) {
+        HKV_TRY(t.vector("rope_freqs.weight", c.rope.n_rot / 2, &rope_freqs_));
         c.rope.freq_factors = rope_freqs_.data();
+        c.rope_swa.freq_factors = rope_freqs_.data();
+    }
+    if (t.has("rope_factors_long.weight") || t.has("rope_factors_short.weight")) {  // LongRoPE
+        HKV_TRY(t.vector("rope_factors_long.weight", c.rope.n_rot / 2, &rope_long_));
+        HKV_TRY(t.vector("rope_factors_short.weight", c.rope.n_rot / 2, &rope_short_));
+        if (c.rope.freq_factors) {
+            return Status::unsupported("model: both rope_freqs and LongRoPE factors are present");
+        }
+        c.rope_factors_long = rope_long_.data();
+        c.rope_factors_short = rope_short_.data();
     }
     layers_.resize(size_t(c.n_layer));
-    for (int il = 0; il < c.n_layer; ++il) {
-        LayerWeights& L = layers_[size_t(il)];
-        const std::string b = "blk." + std::to_string(il) + ".";
-        HKV_TRY(vector(b + "attn_norm.weight", c.n_embd, &L.attn_norm));
-        HKV_TRY(matrix(b + "attn_q.weight", c.n_embd, n_q, &L.wq));
-        HKV_TRY(matrix(b + "attn_k.weight", c.n_embd, n_kv, &L.wk));
-        HKV_TRY(matrix(b + "attn_v.weight", c.n_embd, n_kv, &L.wv));
-        HKV_TRY(matrix(b + "attn_output.weight", n_q, c.n_embd, &L.wo));
-        if (c.qkv_bias) {
-            HKV_TRY(vector(b + "attn_q.bias", n_q, &L.bq));
-            HKV_TRY(vector(b + "attn_k.bias", n_kv, &L.bk));
-            HKV_TRY(vector(b + "attn_v.bias", n_kv, &L.bv));
-        }
-        HKV_TRY(vector(b + "ffn_norm.weight", c.n_embd, &L.ffn_norm));
-        HKV_TRY(matrix(b + "ffn_gate.weight", c.n_embd, c.n_ff, &L.w_gate));
-        HKV_TRY(matrix(b + "ffn_up.weight", c.n_embd, c.n_ff, &L.w_up));
-        HKV_TRY(matrix(b + "ffn_down.weight", c.n_ff, c.n_embd, &L.w_down));
-    }
+    for (int il = 0; il < c.n_layer; ++il) HKV_TRY(spec->load_layer(t, c, il, layers_[size_t(il)]));
+    weight_bytes_ = t.bytes();
+    const std::map<std::string, int>& type_count = t.type_count();
     for (const auto& [name, n] : type_count) {
         if (!summary_.empty()) summary_ += ", ";
         summary_ += name + " x " + std::to_string(n);

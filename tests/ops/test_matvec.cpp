@@ -98,28 +98,33 @@ TEST(FusedMatvec, MatchesSeparateMatmulsAndReference) {
     }
 }
 
+// SwiGLU and GeGLU (gemma) activations.
 TEST(FusedMatvec, SwigluMatchesSeparateOpsAndReference) {
     const int64_t n_in = 768;
-    for (DType t : {DType::kQ4_K, DType::kQ8_0, DType::kF16}) {
+    for (DType t : {DType::kQ4_K, DType::kQ8_0, DType::kF16, DType::kQ3_K}) {
         for (int64_t n_ff : {4, 130, 1536}) {
             const Weight g = make_weight(t, n_in, n_ff, 7), u = make_weight(t, n_in, n_ff, 8);
             const std::vector<float> x = randn(size_t(n_in), 9);
             for (int nth : {1, 2, 3}) {
-                SCOPED_TRACE(testing::Message() << dtype_name(t) << " n_ff " << n_ff << " threads " << nth);
-                ThreadPool pool(nth);
-                std::vector<uint8_t> scratch;
-                const size_t nf = static_cast<size_t>(n_ff);
-                std::vector<float> fused(nf, NAN), gate(nf), up(nf);
-                matvec_swiglu(pool, g.view, u.view, x.data(), fused.data(), scratch);
-                matmul(pool, g.view, x.data(), 1, gate.data(), scratch);
-                matmul(pool, u.view, x.data(), 1, up.data(), scratch);
-                swiglu(gate.data(), up.data(), n_ff);
-                expect_bits_equal(fused, gate, "fused vs matmul + swiglu");
-                std::vector<float> rg(nf), ru(nf);
-                matmul_ref_quantized(g.view, x.data(), 1, rg.data());
-                matmul_ref_quantized(u.view, x.data(), 1, ru.data());
-                ref::swiglu(rg.data(), ru.data(), n_ff);
-                expect_near_ref(fused, rg, "fused vs reference");
+                for (GluAct act : {GluAct::kSilu, GluAct::kGeluTanh}) {
+                    SCOPED_TRACE(testing::Message() << dtype_name(t) << " n_ff " << n_ff << " threads " << nth
+                                                    << (act == GluAct::kSilu ? " swiglu" : " geglu"));
+                    ThreadPool pool(nth);
+                    std::vector<uint8_t> scratch;
+                    const size_t nf = static_cast<size_t>(n_ff);
+                    std::vector<float> fused(nf, NAN), gate(nf), up(nf);
+                    matvec_swiglu(pool, g.view, u.view, x.data(), fused.data(), scratch, act);
+                    matmul(pool, g.view, x.data(), 1, gate.data(), scratch);
+                    matmul(pool, u.view, x.data(), 1, up.data(), scratch);
+                    glu(act, gate.data(), up.data(), n_ff);
+                    expect_bits_equal(fused, gate, "fused vs matmul + activation");
+                    std::vector<float> rg(nf), ru(nf);
+                    matmul_ref_quantized(g.view, x.data(), 1, rg.data());
+                    matmul_ref_quantized(u.view, x.data(), 1, ru.data());
+                    if (act == GluAct::kSilu) ref::swiglu(rg.data(), ru.data(), n_ff);
+                    else ref::geglu(rg.data(), ru.data(), n_ff);
+                    expect_near_ref(fused, rg, "fused vs reference");
+                }
             }
         }
     }

@@ -98,6 +98,26 @@ TEST(Ops, SwigluMatchesRef) {
     }
 }
 
+TEST(Ops, GegluMatchesRef) {
+    std::mt19937 rng(33);
+    for (int64_t n : {1, 9, 64, 9216 + 5}) {
+        SCOPED_TRACE(testing::Message() << "n=" << n);
+        auto g = randn(rng, size_t(n), 4.0f);
+        if (n > 4) g[0] = 60.0f, g[1] = -60.0f, g[2] = 0.0f, g[3] = -7.0f;  // saturated tails
+        const auto up = randn(rng, size_t(n));
+        auto y = g, y_ref = g;
+        geglu(y.data(), up.data(), n);
+        ref::geglu(y_ref.data(), up.data(), n);
+        for (size_t i = 0; i < size_t(n); ++i)
+            ASSERT_NEAR(y[i], y_ref[i], 5e-6f * std::fabs(y_ref[i]) + 1e-12f * std::fabs(up[i])) << "g=" << g[i];  // far tail: ~0
+    }
+    // gelu(1) with the tanh approximation, by hand: 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) = 0.841192
+    float one = 1.0f;
+    const float up1 = 1.0f;
+    geglu(&one, &up1, 1);
+    EXPECT_NEAR(one, 0.841192f, 1e-6f);
+}
+
 TEST(Ops, AddInplace) {
     std::mt19937 rng(4);
     const auto a = randn(rng, 37), b = randn(rng, 37);
@@ -161,6 +181,7 @@ TEST(Ops, RopeMatchesRef) {
                 RopeParams p;
                 p.style = style, p.n_rot = n_rot, p.freq_base = 500000.0f, p.freq_scale = 0.25f;
                 p.freq_factors = use_ff ? ff.data() : nullptr;
+                p.attn_factor = use_ff ? 1.19f : 1.0f;  // LongRoPE's magnitude factor with its factors
                 const int64_t n_tok = 5, n_head = 3, head_dim = 128;
                 const int32_t pos[n_tok] = {0, 1, 17, 4095, 131000};
                 auto x = randn(rng, size_t(n_tok * n_head * head_dim));
@@ -389,6 +410,50 @@ TEST(Attention, DecodeSplitK) {
     }
 }
 
+AttnParams params_of(const AttnCase& c);
+
+// Sliding window (slots with qpos - pos >= window are invisible) and soft-capped scores, on decode,
+// split-K decode and prefill, against the reference; a window shorter than the gaps leaves queries
+// with nothing visible (zeros).
+TEST(Attention, WindowAndSoftcap) {
+    std::mt19937 rng(12);
+    int idx = 0;
+    for (int32_t n_slot : {97, 4096}) {
+        for (int32_t window : {1, 5, 64, 1000}) {
+            for (float cap : {0.0f, 2.0f, 50.0f}) {
+                const DType t = idx % 3 == 0 ? DType::kF32 : idx % 3 == 1 ? DType::kF16 : DType::kBF16;
+                const AttnCase c{n_slot, 64, 128, 2, 2, t, 1 + idx++ % 3};
+                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " window=" << window << " cap=" << cap
+                             << " " << tname(t) << " threads=" << c.n_threads);
+                const PagedKv kv(rng, t, c.n_head_kv, c.page_size, c.head_dim, n_slot, gapped_positions(rng, n_slot, 0));
+                AttnParams p = params_of(c);
+                p.window = window, p.softcap = cap;
+                for (int32_t n_tok : {1, 20}) {
+                    std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
+                    const auto q = randn(rng, size_t(n_tok) * 4 * 128, 3.0f);
+                    std::vector<float> out(q.size()), out_ref(q.size());
+                    attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data());
+                    ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), out_ref.data());
+                    const ErrStats e = compare(out.data(), out_ref.data(), out.size());
+                    ASSERT_LT(e.max_abs, 2e-5) << "n_tok " << n_tok;
+                }
+            }
+        }
+    }
+    // window 1: a query sees only a slot at its own position; gapped positions end with qpos itself
+    const AttnCase c{9, 16, 32, 1, 1, DType::kF32, 1};
+    const PagedKv kv(rng, c.type, 1, 16, 32, 9, {0, 2, 4, 6, 8, 10, 12, 14, 16});
+    AttnParams p = params_of(c);
+    p.window = 1;
+    const std::vector<int32_t> qpos = {15, 16};
+    const auto q = randn(rng, 2 * 32);
+    std::vector<float> out(q.size(), 1.0f);
+    attention(pool_of(1), p, q.data(), qpos.data(), 2, kv.heads.data(), out.data());
+    for (int d = 0; d < 32; ++d) EXPECT_EQ(out[size_t(d)], 0.0f);  // 15: nothing at 15
+    const float* v8 = static_cast<const float*>(kv.heads[0].v_pages[0]) + 8 * 32;  // slot 8 = position 16
+    for (int d = 0; d < 32; ++d) EXPECT_NEAR(out[size_t(32 + d)], v8[d], 1e-6f);
+}
+
 // Thread count must not change the result beyond rounding (and must not race).
 TEST(Attention, ThreadCountsAgree) {
     std::mt19937 rng(11);
@@ -462,9 +527,14 @@ TEST(AttentionLse, ColsumsMatchAttnScores) {
         for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
             for (int32_t group : {1, 3}) {
                 const AttnCase c{n_slot, 16, 32, group, 2, t, 1 + idx++ % 3};
-                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " group=" << group << " " << tname(t));
+                // every other case with a sliding window and soft-capping (Gemma 2): the statistics
+                // follow the kernel's rules, so the lse-based sums still normalise
+                const bool gemma = idx % 2 == 0;
+                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " group=" << group << " " << tname(t)
+                                                << (gemma ? " window 20, softcap 3" : ""));
                 const PagedKv kv(rng, t, 2, 16, 32, n_slot, gapped_positions(rng, n_slot, 0));
-                const AttnParams p = params_of(c);
+                AttnParams p = params_of(c);
+                if (gemma) p.window = 20, p.softcap = 3.0f;
                 const int32_t n_tok = n_slot;  // a whole prompt
                 std::vector<int32_t> qpos(kv.pos.begin(), kv.pos.end());
                 const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * 32, 2.0f);

@@ -28,7 +28,13 @@ Runner add_info(CLI::App& app) {
         std::printf("context (train) %d\n", c.n_ctx_train);
         std::printf("rope            %s, n_rot %d, base %g, scale %g%s\n",
                     c.rope.style == RopeStyle::kNeox ? "neox" : "norm", c.rope.n_rot, c.rope.freq_base,
-                    c.rope.freq_scale, c.rope.freq_factors ? ", freq factors" : "");
+                    c.rope.freq_scale, c.rope.freq_factors ? ", freq factors" : c.rope_factors_long ? ", LongRoPE" : "");
+        if (c.n_swa > 0) {
+            int n_local = 0;
+            for (int il = 0; il < c.n_layer; ++il) n_local += c.layer_swa(il);
+            std::printf("sliding window  %d positions on %d of %d layers (their rope base %g)\n", c.n_swa, n_local,
+                        c.n_layer, c.rope_swa.freq_base);
+        }
         std::printf("weights         %.1f MiB: %s%s\n", double((*m)->weight_bytes()) / 1048576.0,
                     (*m)->weight_type_summary().c_str(), (*m)->tied_embeddings() ? " (tied embeddings)" : "");
         std::printf("tokenizer       %s%s%s, %d tokens, bos %d, eos %d\n", t.data().model.c_str(),

@@ -1,11 +1,14 @@
 // heterokv make-model — writes a GGUF with deterministic synthetic weights of a named shape.
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "commands.h"
 #include "core/thread_pool.h"
+#include "model/gguf.h"
 #include "model/synthetic.h"
+#include "model/vocab_gguf.h"
 
 namespace hkv::cli {
 
@@ -22,9 +25,13 @@ Runner add_make_model(CLI::App& app) {
     for (const std::string& n : synth_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
     app.add_option("--preset", o->preset, "shape preset: " + presets)->required();
     app.add_option("-o,--output", o->out, "output GGUF path")->required();
-    app.add_option("--tokenizer", o->tokenizer, "Hugging Face tokenizer.json to embed (padded to the preset's vocabulary)")
+    app.add_option("--tokenizer", o->tokenizer,
+                   "Hugging Face tokenizer.json, or a GGUF whose tokenizer to take (e.g. stories260K.gguf for a "
+                   "SentencePiece vocabulary), padded to the preset's vocabulary")
         ->required()->check(CLI::ExistingFile);
-    app.add_option("--type", o->type, "weight type: f32, f16, q8_0, q4_k (q4_k: Q4_K_M-like, output q6_K)")
+    app.add_option("--type", o->type,
+                   "weight type: f32, f16, q8_0, q2_k, q3_k, q4_k, iq4_nl, iq4_xs (the K and IQ4 types keep the "
+                   "output matrix in q6_K, as llama.cpp's Q*_K_M / IQ4 files)")
         ->capture_default_str();
     app.add_option("--seed", o->seed, "weight seed (same seed, same file)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context length written to the metadata (0: the preset's)")
@@ -39,13 +46,28 @@ Runner add_make_model(CLI::App& app) {
         if (o->n_ctx < 0) return fail(Status::invalid("--ctx-size %d < 0", o->n_ctx));
         if (o->n_ctx > 0) shape->n_ctx = o->n_ctx;
         SynthOptions so;
-        if (o->type == "f32") so.weight_type = DType::kF32;
-        else if (o->type == "f16") so.weight_type = DType::kF16;
-        else if (o->type == "q8_0") so.weight_type = DType::kQ8_0;
-        else if (o->type == "q4_k" || o->type == "q4_K") so.weight_type = DType::kQ4_K;
-        else return fail(Status::invalid("--type '%s': expected f32, f16, q8_0 or q4_k", o->type.c_str()));
+        const std::pair<const char*, DType> types[] = {
+            {"f32", DType::kF32},   {"f16", DType::kF16},     {"q8_0", DType::kQ8_0},     {"q2_k", DType::kQ2_K},
+            {"q3_k", DType::kQ3_K}, {"q4_k", DType::kQ4_K},   {"iq4_nl", DType::kIQ4_NL}, {"iq4_xs", DType::kIQ4_XS}};
+        std::string type = o->type;
+        for (char& ch : type) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        bool found = false;
+        for (const auto& [name, t] : types) {
+            if (type == name) so.weight_type = t, found = true;
+        }
+        if (!found) {
+            return fail(Status::invalid("--type '%s': expected f32, f16, q8_0, q2_k, q3_k, q4_k, iq4_nl or iq4_xs",
+                                        o->type.c_str()));
+        }
         so.seed = o->seed;
-        auto tok = tokenizer_data_from_hf_json(o->tokenizer);
+        Expected<TokenizerData> tok = Status::internal("unset");
+        if (o->tokenizer.size() > 5 && o->tokenizer.compare(o->tokenizer.size() - 5, 5, ".gguf") == 0) {
+            auto f = GgufFile::open(o->tokenizer);
+            if (!f.ok()) return fail(f.status());
+            tok = tokenizer_data_from_gguf(**f);
+        } else {
+            tok = tokenizer_data_from_hf_json(o->tokenizer);
+        }
         if (!tok.ok()) return fail(tok.status());
         if (!o->chat_template.empty()) {
             std::ifstream in(o->chat_template, std::ios::binary);

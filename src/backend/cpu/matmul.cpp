@@ -158,7 +158,7 @@ void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const flo
 }
 
 void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView& w_up, const float* x,
-                   float* out, std::vector<uint8_t>& scratch) {
+                   float* out, std::vector<uint8_t>& scratch, GluAct act) {
     HKV_ASSERT(w_gate.n_out == w_up.n_out, "matvec_swiglu: gate has %lld rows, up %lld",
                (long long)w_gate.n_out, (long long)w_up.n_out);
     const WeightView* ws[2] = {&w_gate, &w_up};
@@ -175,7 +175,7 @@ void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView&
             float up[kDecodeChunk];  // [nr]
             matvec_rows(k, w_gate, r0, nr, xq[0], out + r0);
             matvec_rows(k, w_up, r0, nr, xq[1], up);
-            swiglu(out + r0, up, nr);
+            glu(act, out + r0, up, nr);
         }
     };
     if (n_chunks == 1) work(0, 1);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "backend/cpu/ops.h"
 #include "core/thread_pool.h"
 
 namespace hkv {
@@ -43,11 +44,11 @@ struct MatvecOut {
 // Each row's value is bit-identical to matmul(m = 1) (same kernel, chunks are multiples of 4 rows).
 void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const float* x,
                   std::vector<uint8_t>& scratch);
-// out[r] = silu((W_gate·x)[r]) * (W_up·x)[r] for r in [0, n_ff): the decode FFN's first half in
-// one pool run (each chunk computes its gate and up rows, then swiglu() on them). x: [n_in],
-// out: [n_ff]. Bit-identical to two matmul() calls followed by swiglu().
+// out[r] = act((W_gate·x)[r]) * (W_up·x)[r] for r in [0, n_ff): the decode FFN's first half in
+// one pool run (each chunk computes its gate and up rows, then glu() on them; act = silu is
+// SwiGLU). x: [n_in], out: [n_ff]. Bit-identical to two matmul() calls followed by glu().
 void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView& w_up, const float* x,
-                   float* out, std::vector<uint8_t>& scratch);
+                   float* out, std::vector<uint8_t>& scratch, GluAct act = GluAct::kSilu);
 
 // Scalar reference: dequantize each weight row, quantize nothing, accumulate in double.
 // (Differs from matmul() by the activation-quantization error; tests use a tolerance.)

@@ -154,6 +154,24 @@ void swiglu(float* gate, const float* up, int64_t n) {
     }
 }
 
+void geglu(float* gate, const float* up, int64_t n) {
+    if (use_ref()) return ref::geglu(gate, up, n);
+    // gelu(x) = x / (1 + e^(-2z)), z = sqrt(2/pi) (x + 0.044715 x^3): tanh through one exp
+    const float k2 = -2.0f * 0.7978845608028654f, c = 0.044715f;
+    const __m256 one = _mm256_set1_ps(1.0f), vk2 = _mm256_set1_ps(k2), vc = _mm256_set1_ps(c);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(gate + i);
+        const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(vc, x), _mm256_mul_ps(x, x), x);
+        const __m256 e = simd::exp(_mm256_mul_ps(vk2, inner));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; ++i) {
+        const float x = gate[i];
+        gate[i] = x / (1.0f + simd::exp_scalar(k2 * (x + c * x * x * x))) * up[i];
+    }
+}
+
 void add_inplace(float* y, const float* x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -177,7 +195,7 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
         for (int64_t i = 0; i < half; ++i) {
             const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
             const float th = p.freq_scale * (theta / ff);
-            const float c = std::cos(th), s = std::sin(th);
+            const float c = std::cos(th) * p.attn_factor, s = std::sin(th) * p.attn_factor;
             theta *= theta_scale;
             if (p.style == RopeStyle::kNorm) {
                 cs[size_t(2 * i)] = c, cs[size_t(2 * i + 1)] = c;
@@ -392,6 +410,19 @@ inline void pv_rows(const float* p, const float* alpha, const void* const* v, in
     }
 }
 
+// s[j] = cap * tanh(s[j] / cap) for j < n; tanh(y) = 2 / (1 + e^(-2y)) - 1.
+void softcap_row(float* s, int n, float cap) {
+    const __m256 vneg = _mm256_set1_ps(-2.0f / cap), vcap = _mm256_set1_ps(cap), two = _mm256_set1_ps(2.0f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = simd::exp(_mm256_mul_ps(vneg, _mm256_loadu_ps(s + j)));
+        const __m256 t = _mm256_sub_ps(_mm256_div_ps(two, _mm256_add_ps(one, e)), one);
+        _mm256_storeu_ps(s + j, _mm256_mul_ps(vcap, t));
+    }
+    for (; j < n; ++j) s[j] = cap * (2.0f / (1.0f + simd::exp_scalar(-2.0f / cap * s[j])) - 1.0f);
+}
+
 struct AttnJob {
     const AttnParams* p;
     const float* q;         // [n_tok, n_head, head_dim]
@@ -421,7 +452,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     float* qs = ws.qs.data();
     float* acc = ws.acc.data();
     float* sc = ws.sc.data();
-    int32_t qmax = INT32_MIN;
+    int32_t qmax = INT32_MIN, qmin = INT32_MAX;
     for (int r = 0; r < n_row; ++r) {
         const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
         const float* src = jb.q + (it * p.n_head + ih) * D;
@@ -432,6 +463,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         ws.m[size_t(r)] = -INFINITY, ws.l[size_t(r)] = 0.0f;
         ws.qp[size_t(r)] = jb.qpos[it];
         qmax = std::max(qmax, jb.qpos[it]);
+        qmin = std::min(qmin, jb.qpos[it]);
     }
     int32_t s_begin = 0, s_end = kv.n_slot;
     if (jb.n_split > 1) {
@@ -446,6 +478,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         int32_t pmin = INT32_MAX, pmax = INT32_MIN;
         for (int j = 0; j < n; ++j) pmin = std::min(pmin, pos[j]), pmax = std::max(pmax, pos[j]);
         if (pmin > qmax) continue;  // no row sees any slot of this tile
+        if (p.window > 0 && int64_t(qmin) - pmax >= p.window) continue;  // all behind every row's window
         const void* krows[kTile];  // [n] -> [head_dim]
         const void* vrows[kTile];
         if constexpr (kSide) {
@@ -473,13 +506,18 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             case 1: qk_rows<1, kKind>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
             default: break;
         }
-        // mask, then online softmax per row
+        // soft-cap, mask, then online softmax per row
+        if (p.softcap > 0.0f)
+            for (r = 0; r < n_row; ++r) softcap_row(sc + r * kTile, n, p.softcap);
         for (r = 0; r < n_row; ++r) {
             float* srow = sc + r * kTile;
             const int32_t qp = ws.qp[size_t(r)];
             if (pmax > qp)
                 for (int j = 0; j < n; ++j)
                     if (pos[j] > qp) srow[j] = -INFINITY;
+            if (p.window > 0 && int64_t(qp) - pmin >= p.window)
+                for (int j = 0; j < n; ++j)
+                    if (int64_t(qp) - pos[j] >= p.window) srow[j] = -INFINITY;
             for (int j = n; j < np; ++j) srow[j] = -INFINITY;
             __m256 vm = _mm256_set1_ps(-INFINITY);
             for (int j = 0; j < np; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + j));

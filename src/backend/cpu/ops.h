@@ -7,6 +7,7 @@
 // across it; the others are single-threaded and meant to be called per row from a parallel region.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -22,6 +23,14 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
 void softmax(float* x, int64_t n);
 // gate[n] = silu(gate[n]) * up[n]
 void swiglu(float* gate, const float* up, int64_t n);
+// gate[n] = gelu(gate[n]) * up[n] with GELU's tanh approximation,
+//   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x / (1 + e^(-2 sqrt(2/pi) (x + 0.044715 x^3)))
+void geglu(float* gate, const float* up, int64_t n);
+// The activation of a gated FFN and the op applying it: gate[n] = act(gate[n]) * up[n].
+enum class GluAct { kSilu, kGeluTanh };
+inline void glu(GluAct act, float* gate, const float* up, int64_t n) {
+    if (act == GluAct::kSilu) swiglu(gate, up, n); else geglu(gate, up, n);
+}
 // y[n] += x[n]
 void add_inplace(float* y, const float* x, int64_t n);
 
@@ -36,6 +45,7 @@ struct RopeParams {
     float freq_base = 10000.0f;
     float freq_scale = 1.0f;           // linear scaling: theta *= freq_scale
     const float* freq_factors = nullptr;  // [n_rot/2] or nullptr: theta_i /= freq_factors[i] (Llama-3 rope_freqs)
+    float attn_factor = 1.0f;          // cos and sin multiplied by it (LongRoPE's magnitude correction)
 };
 // x: [n_tok, n_head, head_dim], rotated in place; pos: [n_tok] token positions.
 void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
@@ -57,10 +67,24 @@ struct AttnParams {
     int32_t page_size = 0;
     DType kv_type = DType::kF16;
     float scale = 0.0f;      // usually 1/sqrt(head_dim)
+    int32_t window = 0;      // > 0: sliding window, a slot is visible iff qpos - window < pos <= qpos
+    float softcap = 0.0f;    // > 0: each scaled score s becomes softcap * tanh(s / softcap) (Gemma 2)
 };
+// The two rules of attention() for statistics computed outside it (backend/cpu/scores.h): the logit
+// of a dot product q·k (scale, then soft-capping) and whether a slot at position pos is visible to
+// a query at qpos (causal, within the window).
+inline float attn_logit(const AttnParams& p, float dot) {
+    const float s = p.scale * dot;
+    return p.softcap > 0.0f ? p.softcap * std::tanh(s / p.softcap) : s;
+}
+inline bool attn_visible(const AttnParams& p, int32_t pos, int32_t qpos) {
+    return pos <= qpos && (p.window <= 0 || int64_t(qpos) - pos < p.window);
+}
+
 // out[t, h, :] = sum_s softmax_s(scale * q[t,h,:]·K[s,:]) V[s,:] over the slots s of KV head
 //   h / group with pos[s] <= qpos[t] (causal by position, so it serves prefill, prefill
-//   continuation and decode alike). A query with no visible slot gets zeros.
+//   continuation and decode alike) and, with a window, qpos[t] - pos[s] < window. Soft-capping,
+//   when set, applies to the scaled score before the softmax. A query with no visible slot gets zeros.
 // q: [n_tok, n_head, head_dim]; qpos: [n_tok]; heads: [n_head_kv]; out: [n_tok, n_head, head_dim].
 // Memory: O(n_tok * n_head * head_dim) beyond the inputs — no [n_tok, n_slot] buffer (online
 // softmax over tiles of slots); long decodes are split over slots across threads (split-K).
@@ -83,6 +107,7 @@ namespace ref {
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
 void softmax(float* x, int64_t n);
 void swiglu(float* gate, const float* up, int64_t n);
+void geglu(float* gate, const float* up, int64_t n);
 void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
           int64_t head_dim);
 // Materializes the scores row by row; double accumulation. lse as in hkv::attention (may be null).

@@ -45,6 +45,15 @@ void swiglu(float* gate, const float* up, int64_t n) {
     }
 }
 
+void geglu(float* gate, const float* up, int64_t n) {
+    const double k = std::sqrt(2.0 / 3.14159265358979323846);
+    for (int64_t i = 0; i < n; ++i) {
+        const double x = gate[i];
+        // 0.5 x (1 + tanh(z)) written as x / (1 + e^(-2z)): no cancellation for large negative x
+        gate[i] = float(x / (1.0 + std::exp(-2.0 * k * (x + 0.044715 * x * x * x))) * double(up[i]));
+    }
+}
+
 // Angles follow ggml's rope cache: theta_scale = base^(-2/n_rot) in float and theta_i is built by
 // repeated multiplication, theta_i = pos * theta_scale^i; then / freq_factors[i] and * freq_scale.
 void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int64_t n_head,
@@ -58,7 +67,7 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
         for (int64_t i = 0; i < half; ++i) {
             const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
             const float th = p.freq_scale * (theta / ff);
-            const float c = std::cos(th), s = std::sin(th);
+            const float c = std::cos(th) * p.attn_factor, s = std::sin(th) * p.attn_factor;
             theta *= theta_scale;
             for (int64_t ih = 0; ih < n_head; ++ih) {
                 float* r = x + (it * n_head + ih) * head_dim;
@@ -108,18 +117,20 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             float* o = out + (it * p.n_head + ih) * D;        // [head_dim]
             score.assign(size_t(kv.n_slot), 0.0);
             double mx = -std::numeric_limits<double>::infinity();
+            auto visible = [&](int32_t s) { return attn_visible(p, kv.pos[s], qpos[it]); };
             for (int32_t s = 0; s < kv.n_slot; ++s) {
-                if (kv.pos[s] > qpos[it]) continue;
+                if (!visible(s)) continue;
                 const void* kr = kv_row(kv.k_pages, p.kv_type, p.page_size, p.head_dim, s);
                 double dot = 0.0;
                 for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * kv_at(p.kv_type, kr, d);
                 score[size_t(s)] = dot * double(p.scale);
+                if (p.softcap > 0.0f) score[size_t(s)] = p.softcap * std::tanh(score[size_t(s)] / p.softcap);
                 mx = std::max(mx, score[size_t(s)]);
             }
             std::fill(acc.begin(), acc.end(), 0.0);
             double sum = 0.0;
             for (int32_t s = 0; s < kv.n_slot; ++s) {
-                if (kv.pos[s] > qpos[it]) continue;
+                if (!visible(s)) continue;
                 const double e = std::exp(score[size_t(s)] - mx);
                 sum += e;
                 const void* vr = kv_row(kv.v_pages, p.kv_type, p.page_size, p.head_dim, s);

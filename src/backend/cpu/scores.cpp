@@ -114,11 +114,11 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
                     const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
                     float mx = -INFINITY;
                     for (int64_t s = 0; s < h.n_slot; ++s) {
-                        if (h.pos[s] > qpos[t]) {
+                        if (!attn_visible(p, h.pos[s], qpos[t])) {
                             sc[size_t(s)] = -INFINITY;
                             continue;
                         }
-                        sc[size_t(s)] = p.scale * dot_f32(qr, keys.data() + s * hd, hd);
+                        sc[size_t(s)] = attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
                         mx = std::max(mx, sc[size_t(s)]);
                     }
                     if (mx == -INFINITY) continue;
@@ -158,7 +158,8 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
                     if (l == -INFINITY) continue;
                     const float* qr = q + row * hd;  // [head_dim]
                     for (int64_t s = 0; s < h.n_slot; ++s) {
-                        sc[size_t(s)] = h.pos[s] > qpos[t] ? -INFINITY : p.scale * dot_f32(qr, keys.data() + s * hd, hd);
+                        sc[size_t(s)] = !attn_visible(p, h.pos[s], qpos[t]) ? -INFINITY
+                                                                            : attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
                     }
                     exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
                     for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
@@ -194,14 +195,16 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                 // visible slots [0, s_end); band slots [s_band, s_end) (positions ascend)
                 const int32_t* end = std::upper_bound(h.pos, h.pos + h.n_slot, qpos[t]);
                 const int64_t s_end = end - h.pos;
-                const int64_t s_band = std::lower_bound(h.pos, end, qpos[t] - band) - h.pos;
+                // a sliding window hides the slots before qpos - window + 1
+                const int64_t s_vis = p.window > 0 ? std::lower_bound(h.pos, end, qpos[t] - p.window + 1) - h.pos : 0;
+                const int64_t s_band = std::max<int64_t>(s_vis, std::lower_bound(h.pos, end, qpos[t] - band) - h.pos);
                 if (s_band >= s_end) continue;
-                const int64_t s_norm = full_norm ? 0 : s_band;
+                const int64_t s_norm = full_norm ? s_vis : s_band;
                 for (int32_t g = 0; g < group; ++g) {
                     const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
                     float mx = -INFINITY;
                     for (int64_t s = s_norm; s < s_end; ++s) {
-                        sc[size_t(s)] = p.scale * dot_f32(qr, keys.data() + s * hd, hd);
+                        sc[size_t(s)] = attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
                         mx = std::max(mx, sc[size_t(s)]);
                     }
                     double z = 0.0;

@@ -1,5 +1,8 @@
 // backend/cpu/scores.h — attention statistics for compression policies.
 //
+// Every function here applies attention()'s rules (ops.h attn_logit / attn_visible): "scale * q·k"
+// below is the soft-capped logit when p.softcap is set, and "visible" includes p.window.
+//
 // attn_scores: for the query rows t in [t_begin, n_tok) and every query head h of KV head ih's GQA
 // group, the softmax over the slots of ih visible to t (pos[s] <= qpos[t]) of scale * q[t,h]·K[s],
 // summed over those rows and heads:

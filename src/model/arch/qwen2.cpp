@@ -3,6 +3,10 @@
 #include "model/model.h"
 
 namespace hkv {
+namespace {
+Status read_hparams(const GgufFile&, ModelConfig&) { return Status(); }
+}  // namespace
+
 extern const ArchSpec kArchQwen2;
-const ArchSpec kArchQwen2 = {"qwen2", RopeStyle::kNeox, /*qkv_bias=*/true};
+const ArchSpec kArchQwen2 = {"qwen2", RopeStyle::kNeox, /*qkv_bias=*/true, read_hparams, load_llama_layer};
 }  // namespace hkv

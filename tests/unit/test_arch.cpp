@@ -1,0 +1,326 @@
+// tests/unit/test_arch.cpp — the architectures of model/arch/*.cpp on micro synthetic models written
+// in a temp folder: what each reads from the metadata (sliding-window layers, per-layer RoPE, QK norms,
+// soft-caps, fused projections split into views, LongRoPE), clear errors for malformed or unsupported
+// files, and the forward pass of each (finite logits; chunked prefill equal to one chunk with windows
+// shorter than the prompt). Agreement with llama.cpp is in tests/model/test_synthetic.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <unistd.h>
+
+#include "heterokv/engine.h"
+#include "model/gguf.h"
+#include "model/model.h"
+#include "model/synthetic.h"
+
+namespace hkv {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_path(const std::string& name) {
+    const fs::path dir = fs::temp_directory_path() / ("hkv_test_arch_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    return (dir / name).string();
+}
+
+// A small SentencePiece-style vocabulary: <unk> <s> </s>, 256 byte tokens, a few pieces.
+TokenizerData micro_vocab() {
+    TokenizerData d;
+    d.model = "llama";
+    d.tokens = {"<unk>", "<s>", "</s>"};
+    d.token_type = {int32_t(TokenAttr::kUnknown), int32_t(TokenAttr::kControl), int32_t(TokenAttr::kControl)};
+    for (int b = 0; b < 256; ++b) {
+        char name[8];
+        std::snprintf(name, sizeof(name), "<0x%02X>", b);
+        d.tokens.push_back(name);
+        d.token_type.push_back(int32_t(TokenAttr::kByte));
+    }
+    for (const char* p : {"\xe2\x96\x81" "a", "\xe2\x96\x81" "b", "ab", "ba", "\xe2\x96\x81" "ab"}) {
+        d.tokens.push_back(p);
+        d.token_type.push_back(int32_t(TokenAttr::kNormal));
+    }
+    d.scores.assign(d.tokens.size(), 0.0f);
+    d.bos_id = 1, d.eos_id = 2, d.unk_id = 0;
+    d.add_bos = true;
+    return d;
+}
+
+// Micro shape of an architecture: 6 layers of 64 wide, 2 query heads of 32 over 1 KV head.
+SynthShape micro_shape(const std::string& arch) {
+    SynthShape s;
+    s.preset = "micro-" + arch;
+    s.arch = arch;
+    s.n_vocab = 320, s.n_ctx = 512, s.n_embd = 64, s.n_layer = 6, s.n_head = 2, s.n_head_kv = 1, s.n_ff = 128;
+    s.rope_base = 10000.0f, s.rms_eps = 1e-6f, s.tied = true, s.head_dim = 32;
+    if (arch == "gemma2") s.n_swa = 8, s.attn_softcap = 4.0f, s.final_softcap = 8.0f, s.vocab_style = "gemma";
+    if (arch == "gemma3") s.n_swa = 8, s.rope_linear = 8.0f, s.rope_base = 1000000.0f, s.vocab_style = "gemma";
+    if (arch == "phi3") s.tied = false, s.n_ctx_orig = 64, s.n_rot = 16, s.vocab_style = "phi3";
+    if (arch == "llama") s.n_swa = 8;  // Mistral-style window
+    return s;
+}
+
+std::string write_micro(const std::string& arch, DType wt = DType::kF32) {
+    const std::string path = temp_path("micro-" + arch + ".gguf");
+    SynthOptions so;
+    so.weight_type = wt;
+    ThreadPool pool(1);
+    const Status st = synth_model_write(micro_shape(arch), micro_vocab(), so, pool, path);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return path;
+}
+
+// Copies src to dst through an editor of the metadata and the tensor list (name, type, dims).
+struct TensorEdit {
+    std::string name;
+    DType type;
+    std::vector<int64_t> dims;
+    size_t src;  // index of the source tensor whose bytes are copied (truncated / zero-padded)
+};
+std::string rewrite(const std::string& src, const std::string& name,
+                    const std::function<void(std::vector<std::pair<std::string, GgufValue>>&)>& edit_kv,
+                    const std::function<void(std::vector<TensorEdit>&)>& edit_tensors = nullptr) {
+    auto f = GgufFile::open(src);
+    EXPECT_TRUE(f.ok());
+    const GgufFile& g = **f;
+    auto kv = g.metadata();
+    if (edit_kv) edit_kv(kv);
+    std::vector<TensorEdit> ts;
+    for (size_t i = 0; i < g.tensors().size(); ++i) {
+        const GgufTensor& t = g.tensors()[i];
+        ts.push_back({t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), i});
+    }
+    if (edit_tensors) edit_tensors(ts);
+    GgufWriter w;
+    for (const auto& [k, v] : kv) w.set_value(k, v);
+    for (const TensorEdit& t : ts) EXPECT_TRUE(w.add_tensor(t.name, t.type, t.dims).ok());
+    const std::string dst = temp_path(name);
+    const Status st = w.write(dst, [&](size_t idx, const std::string&, std::span<uint8_t> out) {
+        const GgufTensor& s = g.tensors()[ts[idx].src];
+        std::memset(out.data(), 0, out.size());
+        std::memcpy(out.data(), s.data, std::min(out.size(), s.nbytes));
+        return Status();
+    });
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return dst;
+}
+
+void set_key(std::vector<std::pair<std::string, GgufValue>>& kv, const std::string& key, GgufValue v) {
+    for (auto& [k, old] : kv) {
+        if (k == key) {
+            old = std::move(v);
+            return;
+        }
+    }
+    kv.emplace_back(key, std::move(v));
+}
+void drop_key(std::vector<std::pair<std::string, GgufValue>>& kv, const std::string& key) {
+    std::erase_if(kv, [&](const auto& e) { return e.first == key; });
+}
+GgufValue str_value(const std::string& s) {
+    GgufValue v;
+    v.type = GgufType::kString;
+    v.str = s;
+    return v;
+}
+GgufValue f32_value(float f) {
+    GgufValue v;
+    v.type = GgufType::kF32;
+    v.f = f;
+    return v;
+}
+
+void expect_error(const std::string& path, StatusCode code, const std::string& needle) {
+    auto m = Model::load(path);
+    ASSERT_FALSE(m.ok()) << path;
+    EXPECT_EQ(m.status().code(), code) << m.status().to_string();
+    EXPECT_NE(m.status().to_string().find(needle), std::string::npos) << m.status().to_string();
+}
+
+std::unique_ptr<Model> load(const std::string& path) {
+    auto m = Model::load(path);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return m.ok() ? std::move(m).value() : nullptr;
+}
+
+TEST(Arch, EveryArchitectureIsListed) {
+    for (const char* a : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
+        EXPECT_NE(arch_find(a), nullptr) << a;
+        EXPECT_NE(arch_list().find(a), std::string::npos) << a;
+    }
+}
+
+TEST(Arch, LlamaSlidingWindowFromMistralMetadata) {
+    auto m = load(write_micro("llama"));
+    ASSERT_TRUE(m);
+    const ModelConfig& c = m->config();
+    EXPECT_EQ(c.n_swa, 8);
+    for (int il = 0; il < c.n_layer; ++il) EXPECT_TRUE(c.layer_swa(il)) << il;  // every layer, as Mistral
+    // a window at least the training context is no window
+    auto big = load(rewrite(write_micro("llama"), "llama-bigwin.gguf", [](auto& kv) {
+        GgufValue v;
+        v.type = GgufType::kU32, v.u = 512;
+        set_key(kv, "llama.attention.sliding_window", v);
+    }));
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->config().n_swa, 0);
+    EXPECT_FALSE(big->config().layer_swa(0));
+}
+
+TEST(Arch, Qwen3QkNormsAndHeadDim) {
+    auto m = load(write_micro("qwen3"));
+    ASSERT_TRUE(m);
+    const ModelConfig& c = m->config();
+    EXPECT_TRUE(c.qk_norm);
+    EXPECT_EQ(c.head_dim, 32);
+    EXPECT_EQ(c.rope.style, RopeStyle::kNeox);
+    EXPECT_EQ(m->layers()[0].q_norm.size(), 32u);
+    EXPECT_EQ(m->layers()[5].k_norm.size(), 32u);
+    EXPECT_EQ(m->layers()[0].wq.n_out, 64);  // 2 heads x 32
+    expect_error(rewrite(write_micro("qwen3"), "qwen3-nonorm.gguf", nullptr, [](auto& ts) {
+        std::erase_if(ts, [](const TensorEdit& t) { return t.name == "blk.3.attn_k_norm.weight"; });
+    }), StatusCode::kNotFound, "blk.3.attn_k_norm.weight");
+}
+
+TEST(Arch, Gemma2WindowsSoftcapsAndNorms) {
+    auto m = load(write_micro("gemma2"));
+    ASSERT_TRUE(m);
+    const ModelConfig& c = m->config();
+    EXPECT_EQ(c.n_swa, 8);
+    for (int il = 0; il < c.n_layer; ++il) EXPECT_EQ(c.layer_swa(il), il % 2 == 0) << il;  // even layers slide
+    EXPECT_FLOAT_EQ(c.attn_softcap, 4.0f);
+    EXPECT_FLOAT_EQ(c.final_softcap, 8.0f);
+    EXPECT_FLOAT_EQ(c.embd_scale, 8.0f);  // sqrt(64)
+    EXPECT_FLOAT_EQ(c.attn_scale, 1.0f / std::sqrt(32.0f));
+    EXPECT_TRUE(c.post_norms);
+    EXPECT_EQ(c.ffn_act, GluAct::kGeluTanh);
+    EXPECT_EQ(m->layers()[2].attn_post_norm.size(), 64u);
+    EXPECT_TRUE(m->tied_embeddings());
+    expect_error(rewrite(write_micro("gemma2"), "gemma2-cap.gguf", [](auto& kv) {
+        set_key(kv, "gemma2.attn_logit_softcapping", f32_value(-1.0f));
+    }), StatusCode::kCorrupt, "soft-capping");
+    expect_error(rewrite(write_micro("gemma2"), "gemma2-post.gguf", nullptr, [](auto& ts) {
+        std::erase_if(ts, [](const TensorEdit& t) { return t.name == "blk.1.post_ffw_norm.weight"; });
+    }), StatusCode::kNotFound, "blk.1.post_ffw_norm.weight");
+}
+
+TEST(Arch, Gemma3LocalAndGlobalLayers) {
+    auto m = load(write_micro("gemma3"));
+    ASSERT_TRUE(m);
+    const ModelConfig& c = m->config();
+    for (int il = 0; il < c.n_layer; ++il) EXPECT_EQ(c.layer_swa(il), il != 5) << il;  // 5 local : 1 global
+    EXPECT_TRUE(c.qk_norm && c.post_norms);
+    EXPECT_FLOAT_EQ(c.attn_softcap, 0.0f);
+    // global layers: the file's base and linear x8; local layers: base 10000, no scaling
+    const RopeParams g = c.rope_for(5, 512), l = c.rope_for(0, 512);
+    EXPECT_FLOAT_EQ(g.freq_base, 1000000.0f);
+    EXPECT_FLOAT_EQ(g.freq_scale, 0.125f);
+    EXPECT_FLOAT_EQ(l.freq_base, 10000.0f);
+    EXPECT_FLOAT_EQ(l.freq_scale, 1.0f);
+    // the pattern key overrides: an integer, or one flag per layer
+    auto p3 = load(rewrite(write_micro("gemma3"), "gemma3-p3.gguf", [](auto& kv) {
+        GgufValue v;
+        v.type = GgufType::kU32, v.u = 3;
+        set_key(kv, "gemma3.attention.sliding_window_pattern", v);
+    }));
+    ASSERT_TRUE(p3);
+    for (int il = 0; il < 6; ++il) EXPECT_EQ(p3->config().layer_swa(il), il % 3 != 2) << il;
+    auto flags = [](size_t n) {
+        GgufValue v;
+        v.type = GgufType::kArray, v.elem_type = GgufType::kBool;
+        for (size_t i = 0; i < n; ++i) {
+            GgufValue e;
+            e.type = GgufType::kBool, e.b = i == 1;
+            v.arr.push_back(e);
+        }
+        return v;
+    };
+    auto arr = load(rewrite(write_micro("gemma3"), "gemma3-arr.gguf", [&](auto& kv) {
+        set_key(kv, "gemma3.attention.sliding_window_pattern", flags(6));
+    }));
+    ASSERT_TRUE(arr);
+    for (int il = 0; il < 6; ++il) EXPECT_EQ(arr->config().layer_swa(il), il == 1) << il;
+    expect_error(rewrite(write_micro("gemma3"), "gemma3-arr5.gguf", [&](auto& kv) {
+        set_key(kv, "gemma3.attention.sliding_window_pattern", flags(5));
+    }), StatusCode::kCorrupt, "5 entries for 6 layers");
+    expect_error(rewrite(write_micro("gemma3"), "gemma3-nowin.gguf", [](auto& kv) {
+        drop_key(kv, "gemma3.attention.sliding_window");
+    }), StatusCode::kNotFound, "gemma3.attention.sliding_window");
+    expect_error(rewrite(write_micro("gemma3"), "gemma3-yarn.gguf", [](auto& kv) {
+        set_key(kv, "gemma3.rope.scaling.type", str_value("yarn"));
+    }), StatusCode::kUnsupported, "yarn");
+}
+
+TEST(Arch, Phi3FusedProjectionsAndLongRope) {
+    auto m = load(write_micro("phi3"));
+    ASSERT_TRUE(m);
+    const ModelConfig& c = m->config();
+    const LayerWeights& L = m->layers()[1];
+    // the fused attn_qkv [64, 128] split into Q (64 rows), K (32) and V (32) views of one tensor
+    EXPECT_EQ(L.wq.n_out, 64);
+    EXPECT_EQ(L.wk.n_out, 32);
+    EXPECT_EQ(L.wv.n_out, 32);
+    EXPECT_EQ(static_cast<const uint8_t*>(L.wk.data), static_cast<const uint8_t*>(L.wq.data) + 64 * L.wq.row_bytes());
+    EXPECT_EQ(static_cast<const uint8_t*>(L.wv.data), static_cast<const uint8_t*>(L.wk.data) + 32 * L.wk.row_bytes());
+    EXPECT_EQ(static_cast<const uint8_t*>(L.w_up.data), static_cast<const uint8_t*>(L.w_gate.data) + 128 * L.w_gate.row_bytes());
+    EXPECT_EQ(c.rope.n_rot, 16);  // partial RoPE
+    EXPECT_EQ(c.n_ctx_orig, 64);
+    EXPECT_GT(c.rope.attn_factor, 1.0f);
+    EXPECT_EQ(c.rope_for(0, 64).freq_factors, c.rope_factors_short);  // up to the original context
+    EXPECT_EQ(c.rope_for(0, 65).freq_factors, c.rope_factors_long);
+    EXPECT_FALSE(m->tied_embeddings());
+    expect_error(rewrite(write_micro("phi3"), "phi3-qkv.gguf", nullptr, [](auto& ts) {
+        for (TensorEdit& t : ts)
+            if (t.name == "blk.0.attn_qkv.weight") t.dims[1] = 96;
+    }), StatusCode::kCorrupt, "blk.0.attn_qkv.weight");
+    expect_error(rewrite(write_micro("phi3"), "phi3-long.gguf", nullptr, [](auto& ts) {
+        for (TensorEdit& t : ts)
+            if (t.name == "rope_factors_long.weight") t.dims[0] = 7;
+    }), StatusCode::kCorrupt, "rope_factors_long.weight");
+    expect_error(rewrite(write_micro("phi3"), "phi3-short.gguf", nullptr, [](auto& ts) {
+        std::erase_if(ts, [](const TensorEdit& t) { return t.name == "rope_factors_short.weight"; });
+    }), StatusCode::kNotFound, "rope_factors_short.weight");
+}
+
+// Every architecture runs: finite logits, and a prompt longer than the windows (8) prefilled in
+// chunks of 7 gives the logits of one 64-token chunk (the window masks across chunk boundaries).
+TEST(Arch, ForwardChunkedEqualsOneChunk) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
+        SCOPED_TRACE(arch);
+        auto model = model_load(write_micro(arch, DType::kF16));
+        ASSERT_TRUE(model.ok()) << model.status().to_string();
+        std::vector<int32_t> prompt;
+        for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 37) % 300);
+        std::vector<float> one, chunked;
+        for (int32_t nb : {64, 7}) {
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = nb, .kv_type = 0});
+            ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+            std::vector<float> all;
+            ASSERT_TRUE((*ctx)->eval(prompt, &all).ok());
+            for (int step = 0; step < 3; ++step) {  // decode past the prompt
+                const int32_t t = 5 + step;
+                ASSERT_TRUE((*ctx)->eval({&t, 1}, &all).ok());
+            }
+            for (float v : all) ASSERT_TRUE(std::isfinite(v));
+            (nb == 64 ? one : chunked) = all;
+        }
+        ASSERT_EQ(one.size(), chunked.size());
+        double max_diff = 0, max_abs = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < one.size(); ++i) {
+            if (std::fabs(one[i] - chunked[i]) > max_diff) max_diff = std::fabs(one[i] - chunked[i]), at = i;
+            max_abs = std::max(max_abs, double(std::fabs(one[i])));
+        }
+        std::printf("%s: max diff %.3g at row %zu, max |logit| %.3g\n", arch, max_diff, at / 320, max_abs);
+        // The SIMD attention sums in an order that depends on the chunk's row count (tiles of 4 rows);
+        // these random micro models amplify that to ~4e-3 (HKV_ISA=scalar: bit-identical). A window
+        // applied wrongly across chunk boundaries moves the logits by O(1).
+        EXPECT_LT(max_diff, 2e-2);
+    }
+}
+
+}  // namespace
+}  // namespace hkv
