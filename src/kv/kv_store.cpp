@@ -52,17 +52,76 @@ uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s) const {
     return static_cast<uint8_t*>(pages[size_t(s / cfg_.page_size)]) + size_t(s % cfg_.page_size) * row_bytes_;
 }
 
+int32_t KvStore::granule() const {
+    return cfg_.tail_granule > 0 && cfg_.tail_granule < cfg_.page_size ? cfg_.tail_granule : 0;
+}
+
+int32_t KvStore::fine_cap(int32_t rows) const {
+    const int32_t g = granule();
+    return g > 0 ? std::min(cfg_.page_size, (rows + g - 1) / g * g) : cfg_.page_size;
+}
+
+void* KvStore::page_alloc(int32_t cap) {
+    if (cap == cfg_.page_size) return page_get();
+    const size_t align = 64, bytes = size_t(cap) * row_bytes_;
+    void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+    if (p) short_bytes_ += int64_t(bytes);
+    return p;
+}
+
+void KvStore::page_free(void* p, int32_t cap) {
+    if (cap == cfg_.page_size) {
+        page_put(p);
+    } else {
+        std::free(p);
+        short_bytes_ -= int64_t(cap) * int64_t(row_bytes_);
+    }
+}
+
+Status KvStore::last_page_resize(Head& h, int32_t rows, int32_t new_cap) {
+    void* nk = page_alloc(new_cap);
+    void* nv = nk ? page_alloc(new_cap) : nullptr;
+    if (!nk || !nv) {
+        if (nk) page_free(nk, new_cap);
+        return Status::out_of_memory("kv: out of memory resizing a page");
+    }
+    std::memcpy(nk, h.k_pages.back(), size_t(rows) * row_bytes_);
+    std::memcpy(nv, h.v_pages.back(), size_t(rows) * row_bytes_);
+    page_free(h.k_pages.back(), h.last_cap);
+    page_free(h.v_pages.back(), h.last_cap);
+    h.k_pages.back() = nk;
+    h.v_pages.back() = nv;
+    h.last_cap = new_cap;
+    return Status();
+}
+
+void KvStore::release_last(Head& h) {
+    page_free(h.k_pages.back(), h.last_cap);
+    page_free(h.v_pages.back(), h.last_cap);
+    h.k_pages.pop_back();
+    h.v_pages.pop_back();
+    h.last_cap = h.k_pages.empty() ? 0 : cfg_.page_size;
+}
+
+int64_t KvStore::head_page_bytes(const Head& h) const {
+    if (h.k_pages.empty()) return 0;
+    return 2 * (int64_t(h.k_pages.size() - 1) * int64_t(page_bytes_) + int64_t(h.last_cap) * int64_t(row_bytes_));
+}
+
 Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
                        const float* v, int64_t v_stride, const int32_t* pos) {
     if (n <= 0) return Status();
     Head& h = head(il, ih);
+    const int32_t ps = cfg_.page_size;
     const int64_t n_old = int64_t(h.pos.size());
     const int64_t n_new = n_old + n;
-    const size_t pages_need = size_t((n_new + cfg_.page_size - 1) / cfg_.page_size);
-    const size_t pages_add = pages_need - h.k_pages.size();
+    const size_t pages_need = size_t((n_new + ps - 1) / ps);
+    // the last page after the append: a whole page, or (fine heads) a short one
+    const int32_t cap_last = h.fine ? fine_cap(int32_t(n_new - int64_t(pages_need - 1) * ps)) : ps;
     if (cfg_.max_bytes > 0) {
-        const int64_t live_pages = pages_allocated_ - int64_t(free_.size());
-        if (int64_t(live_pages + 2 * pages_add) * int64_t(page_bytes_) > cfg_.max_bytes) {
+        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(page_bytes_) + short_bytes_;
+        const int64_t after = 2 * (int64_t(pages_need - 1) * int64_t(page_bytes_) + int64_t(cap_last) * int64_t(row_bytes_));
+        if (live - head_page_bytes(h) + after > cfg_.max_bytes) {
             return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
         }
     }
@@ -78,15 +137,25 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     } catch (const std::bad_alloc&) {
         return Status::out_of_memory("kv: out of memory growing head (%d, %d)", il, ih);
     }
-    for (size_t i = 0; i < pages_add; ++i) {
-        void* kp = page_get();
-        void* vp = kp ? page_get() : nullptr;
+    const size_t pages_old = h.k_pages.size();
+    if (pages_old > 0 && h.last_cap < ps) {  // a short last page grows (to a whole page if more follow)
+        const int32_t want = pages_need > pages_old ? ps : cap_last;
+        if (want > h.last_cap) {
+            HKV_TRY(last_page_resize(h, int32_t(n_old - int64_t(pages_old - 1) * ps), want));
+        }
+    }
+    for (size_t i = pages_old; i < pages_need; ++i) {
+        const int32_t cap = i + 1 == pages_need ? cap_last : ps;
+        void* kp = page_alloc(cap);
+        void* vp = kp ? page_alloc(cap) : nullptr;
         if (!kp || !vp) {
-            if (kp) page_put(kp);
+            if (kp) page_free(kp, cap);
+            while (h.k_pages.size() > pages_old) release_last(h);  // the head is left as it was
             return Status::out_of_memory("kv: out of memory allocating a page");
         }
         h.k_pages.push_back(kp);
         h.v_pages.push_back(vp);
+        h.last_cap = cap;
     }
     for (int32_t i = 0; i < n; ++i) {
         const int64_t s = n_old + i;
@@ -122,12 +191,15 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
         h.score.resize(size_t(n_keep));
         h.score.shrink_to_fit();
     }
-    const size_t pages_need = size_t((n_keep + cfg_.page_size - 1) / cfg_.page_size);
-    while (h.k_pages.size() > pages_need) {
-        page_put(h.k_pages.back());
-        page_put(h.v_pages.back());
-        h.k_pages.pop_back();
-        h.v_pages.pop_back();
+    const int32_t ps = cfg_.page_size;
+    const size_t pages_need = size_t((n_keep + ps - 1) / ps);
+    while (h.k_pages.size() > pages_need) release_last(h);
+    h.fine = granule() > 0;
+    if (h.fine && pages_need > 0) {  // the last page shrinks to its rows (rounded to the granule)
+        const int32_t rows = int32_t(n_keep - int64_t(pages_need - 1) * ps);
+        const int32_t want = fine_cap(rows);
+        // an allocation failure keeps the larger page: correct, only less memory is freed
+        if (want < h.last_cap) (void)last_page_resize(h, rows, want);
     }
     return Status();
 }
@@ -172,12 +244,10 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
 void KvStore::clear() {
     ++epoch_;
     for (Head& h : heads_) {
-        for (void* p : h.k_pages) page_put(p);
-        for (void* p : h.v_pages) page_put(p);
-        h.k_pages.clear();
-        h.v_pages.clear();
+        while (!h.k_pages.empty()) release_last(h);
         h.pos.clear();
         h.score.clear();
+        h.fine = false;
     }
 }
 
@@ -191,13 +261,12 @@ void KvStore::trim() {
 size_t KvStore::bytes_in_use() const {
     size_t b = 0;
     for (const Head& h : heads_) {
-        b += (h.k_pages.size() + h.v_pages.size()) * page_bytes_ + h.pos.size() * sizeof(int32_t) +
-             h.score.size() * sizeof(float);
+        b += size_t(head_page_bytes(h)) + h.pos.size() * sizeof(int32_t) + h.score.size() * sizeof(float);
     }
     return b;
 }
 
-size_t KvStore::bytes_reserved() const { return size_t(pages_allocated_) * page_bytes_; }
+size_t KvStore::bytes_reserved() const { return size_t(pages_allocated_) * page_bytes_ + size_t(short_bytes_); }
 
 int64_t KvStore::slots_total() const {
     int64_t n = 0;

@@ -6,9 +6,16 @@
 // Keys are stored after RoPE, so a slot keeps its position forever, whatever is evicted around it.
 // Pages come from a pool with a free list; a head holding n slots owns ceil(n / page_size) K pages
 // and as many V pages, so a head that keeps 5% of the tokens holds ~5% of the memory.
+// Compressed heads: once a head has been compacted, its LAST page is a short page sized to its
+// rows rounded up to tail_granule slots (shrunk at compaction, grown granule by granule as rows are
+// appended, replaced by a whole pool page when it fills), so a head compacted to cap slots holds
+// cap + less than tail_granule slots, not a whole page: equal budgets mean equal bytes. Heads that
+// were never compacted (the `full` policy) only ever hold whole pages. Readers address slot s as
+// page s / page_size, row s % page_size for s < n_slot, whatever the last page's size.
 //
-// Accounting: bytes_in_use() counts pages owned by heads plus position (and score) arrays, exactly;
-// bytes_reserved() adds the pool's free pages (returned to the system by trim()).
+// Accounting: bytes_in_use() counts the pages owned by heads (short last pages at their size) plus
+// position (and score) arrays, exactly; bytes_reserved() adds the pool's free pages (returned to the
+// system by trim()).
 // Not thread-safe for writes; view() results stay valid until the next mutation of that head.
 #pragma once
 
@@ -30,6 +37,8 @@ struct KvStoreConfig {
     DType kv_type = DType::kF16;  // f16 (default), bf16 or f32
     int64_t max_bytes = 0;        // page memory limit (K+V); 0 = unlimited. Exceeding it: kOutOfMemory
     bool score_lane = false;      // keep a float per slot (accumulated attention) that moves with compaction
+    int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
+                                  // >= page_size (or 0) keep whole pages everywhere
 };
 
 class KvStore {
@@ -94,6 +103,9 @@ private:
         std::vector<void*> k_pages, v_pages;  // [n_pages]
         std::vector<int32_t> pos;             // [n_slot]
         std::vector<float> score;             // [n_slot] if score_lane, else empty
+        int32_t last_cap = 0;                 // slots the last page holds: page_size, or less for a
+                                              // short page (then it is not a pool page)
+        bool fine = false;                    // compacted at least once: short last pages allowed
     };
     explicit KvStore(const KvStoreConfig& cfg);
     Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }
@@ -102,6 +114,21 @@ private:
     }
     void* page_get();
     void page_put(void* p);
+    // A page of cap slots: a pool page when cap == page_size, else a short page (counted in
+    // short_bytes_); page_free gives it back the same way.
+    void* page_alloc(int32_t cap);
+    void page_free(void* p, int32_t cap);
+    // A head's last page of `cap` slots (K and V) replaced by one of new_cap slots holding its
+    // first `rows` rows; a whole-page new_cap comes from the pool. kOutOfMemory leaves it unchanged.
+    Status last_page_resize(Head& h, int32_t rows, int32_t new_cap);
+    // Frees a head's last page (to the pool, or a short page to the system).
+    void release_last(Head& h);
+    // K + V bytes of a head's pages.
+    int64_t head_page_bytes(const Head& h) const;
+    // Slots per short-page step (0: whole pages only).
+    int32_t granule() const;
+    // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
+    int32_t fine_cap(int32_t rows) const;
     uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s) const;
 
     KvStoreConfig cfg_;
@@ -111,6 +138,7 @@ private:
     std::vector<Head> heads_;     // [n_layer * n_head_kv]
     std::vector<void*> free_;     // pool free list
     int64_t pages_allocated_ = 0; // live + free
+    int64_t short_bytes_ = 0;     // K + V bytes of the short last pages owned by heads
     uint64_t epoch_ = 0;          // see epoch()
 };
 

@@ -161,6 +161,82 @@ TEST(KvStore, WriteRowOverwritesOneSlotInItsType) {
     }
 }
 
+// Compressed heads: after a compaction the last page is short (rows rounded up to the granule) and
+// grows granule by granule as rows are appended; heads never compacted keep whole pages. Every
+// slot keeps its row through the moves, and bytes_in_use follows the short pages exactly.
+TEST(KvStore, CompactedHeadsHoldShortLastPages) {
+    KvStoreConfig c = small_cfg(DType::kF32, 16);
+    c.tail_granule = 4;
+    auto kv = KvStore::create(c);
+    ASSERT_TRUE(kv.ok());
+    KvStore& s = **kv;
+    const size_t row = 8 * 4;  // head_dim 8, f32
+    auto k = rows(64, 8, 0.0f);
+    std::vector<int32_t> pos(64);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 0, 40, k.data(), 8, k.data(), 8, pos.data()).ok());
+    ASSERT_TRUE(s.append(0, 1, 5, k.data(), 8, k.data(), 8, pos.data()).ok());  // never compacted
+    EXPECT_EQ(s.bytes_in_use(), 2 * (3 + 1) * s.page_bytes() + 45 * 4);
+    std::vector<int32_t> keep(21);
+    std::iota(keep.begin(), keep.end(), 19);  // slots 19..39
+    ASSERT_TRUE(s.compact(0, 0, keep.data(), 21).ok());
+    // head (0,0): one whole page + a short page of 8 rows for its 5 last rows
+    EXPECT_EQ(s.bytes_in_use(), 2 * (16 + 8) * row + 2 * s.page_bytes() + 26 * 4);
+    for (int i = 0; i < 21; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(19 + i));
+    auto check_tail = [&](int n_expect, size_t last_rows_cap) {
+        EXPECT_EQ(s.n_slot(0, 0), n_expect);
+        const size_t pages = size_t((n_expect + 15) / 16);
+        EXPECT_EQ(s.bytes_in_use(), 2 * ((pages - 1) * 16 + last_rows_cap) * row + 2 * s.page_bytes() +
+                                        size_t(n_expect + 5) * 4);
+        for (int i = 0; i < 21; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(19 + i));
+        for (int i = 21; i < n_expect; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(40 + i - 21));
+    };
+    auto more = rows(64, 8, 40.0f);
+    int n = 21;
+    auto add = [&](int m) {
+        ASSERT_TRUE(s.append(0, 0, m, more.data() + size_t(n - 21) * 8, 8, more.data() + size_t(n - 21) * 8, 8,
+                             pos.data()).ok());
+        n += m;
+    };
+    add(1);
+    check_tail(22, 8);   // 6 rows in the short page of 8
+    add(3);
+    check_tail(25, 12);  // 9 rows: grown to 12
+    add(8);
+    check_tail(33, 4);   // the short page became whole; a new short page of 4 holds row 32
+    add(15);
+    check_tail(48, 16);  // exactly three whole pages
+    // A compaction to 3 slots leaves one short page of 4 rows.
+    std::vector<int32_t> three = {0, 1, 47};
+    ASSERT_TRUE(s.compact(0, 0, three.data(), 3).ok());
+    EXPECT_EQ(s.bytes_in_use(), 2 * 4 * row + 2 * s.page_bytes() + 8 * 4);
+    EXPECT_EQ(read_k(s, 0, 0, 2), float(40 + 47 - 21));
+    s.clear();
+    EXPECT_EQ(s.bytes_in_use(), 0u);
+    EXPECT_EQ(s.bytes_reserved() % s.page_bytes(), 0u);  // only pool pages remain
+}
+
+// The memory limit counts short pages at their size: a compacted head frees room to the byte.
+TEST(KvStore, MemoryLimitCountsShortPages) {
+    KvStoreConfig c = small_cfg(DType::kF32, 16);
+    c.tail_granule = 4;
+    c.max_bytes = 2 * 16 * 8 * 4 + 2 * 4 * 8 * 4;  // one whole page + one 4-row page, K and V
+    auto kv = KvStore::create(c);
+    KvStore& s = **kv;
+    auto k = rows(16, 8, 0.0f);
+    std::vector<int32_t> pos(16);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 0, 16, k.data(), 8, k.data(), 8, pos.data()).ok());
+    EXPECT_EQ(s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data()).code(), StatusCode::kOutOfMemory);
+    std::vector<int32_t> keep = {3, 5};
+    ASSERT_TRUE(s.compact(0, 0, keep.data(), 2).ok());  // -> one 4-row page
+    ASSERT_TRUE(s.append(0, 1, 16, k.data(), 8, k.data(), 8, pos.data()).ok());
+    EXPECT_EQ(s.append(0, 0, 3, k.data(), 8, k.data(), 8, pos.data()).code(), StatusCode::kOutOfMemory);
+    EXPECT_EQ(s.n_slot(0, 0), 2);
+    EXPECT_EQ(read_k(s, 0, 0, 1), 5.0f);
+    ASSERT_TRUE(s.append(0, 0, 2, k.data(), 8, k.data(), 8, pos.data()).ok());  // fills its 4 rows
+}
+
 TEST(KvStore, RejectsBadConfig) {
     KvStoreConfig c = small_cfg();
     c.page_size = 0;
