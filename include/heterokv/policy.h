@@ -1,27 +1,81 @@
 // heterokv/policy.h — the KV compression policy interface.
 //
-// A policy DECIDES which KV slots each (layer, KV head) keeps; the KV store APPLIES it
-// (src/kv/kv_store.h: compact). Hooks are per layer per step with array arguments — never per token
-// or per head — so the virtual call is amortized. Budgets are per layer x per KV head and are
-// planned once per sequence. Every baseline and method (src/policy/*.cpp, one file each) plugs in here.
+// A policy DECIDES which KV slots each (layer, KV head) keeps; the KV store APPLIES the plan (the
+// store is the only thing that mutates the cache: src/kv/kv_store.h KvStore::apply). Hooks run per
+// layer per step with array arguments — never per token or per head — so the virtual call is
+// amortized. Budgets are per layer x per KV head. Every baseline and method is one file in
+// src/policy/ and is listed in src/policy/registry.cpp.
 //
-// Call sequence for one sequence (engine/context.cpp):
-//   plan_budget(shape, n_prompt, budget)               once, when the prompt arrives (resets state)
-//   for each prefill chunk, for each layer il:          after layer il's K/V for the chunk are written
-//       [engine computes view.scores if needs().attn_scores]
-//       on_prefill(view, plan)                          plan may keep a subset of slots per head
-//   for each decode step, for each layer il:
-//       select(view, q, sel)        only if needs().select: which pages each KV head attends to now
-//       [attention, scores]
-//       on_decode(view, plan)       only when some head holds more than budget + needs().decode_slack
-//                                   or, with needs().decode_every_step, after every step (view.q set)
-//   with needs().refresh, before select() of each decode step and layer:
-//       take_refresh(il, out)       in-place slot overwrites that became ready (HeteroCache), applied
-//                                   through KvStore::overwrite_slots before attention
+// ---- Writing a policy: a tutorial ----
+// A policy says what it is and what it needs in info(), sets budgets in begin(), and writes a
+// LayerPlan in on_layer(). The smallest useful one keeps the most recent `keep` tokens of each head:
 //
-// Threading: hooks run on the engine's thread, one at a time. Views are valid only during the call.
-// Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state only
-// between plan_budget() calls (plan_budget resets it).
+//   class Recent final : public Policy {
+//   public:
+//       PolicyInfo info() const override {
+//           PolicyInfo i;
+//           i.name = "recent";
+//           i.calls = kStepSegmentEnd;       // on_layer at the end of every prompt segment,
+//           i.decode = DecodeKv::kEvicts;    // and while decoding whenever a head holds more
+//           i.decode_slack = 64;             // than budget + 64 slots (evictions are batched)
+//           return i;
+//       }
+//       Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
+//           budget.init(shape.n_layer, shape.n_head_kv, keep_);
+//           return Status();
+//       }
+//       Status on_layer(const LayerView& v, LayerPlan& plan) override {
+//           for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+//               const int32_t n = v.n_live[size_t(ih)];
+//               if (n <= keep_) continue;                  // untouched heads keep everything
+//               int32_t* keep = plan.head(ih);             // surviving slot indices, ascending
+//               for (int32_t i = 0; i < keep_; ++i) keep[i] = n - keep_ + i;
+//               plan.n_keep[size_t(ih)] = keep_;
+//           }
+//           return Status();
+//       }
+//   private:
+//       int32_t keep_ = 256;
+//   };
+//
+// Slots of a head are in position order (appends go to the end; compaction keeps order), so "the
+// last w slots" are the w most recent tokens. A policy that ranks slots asks for statistics in
+// info().stats (e.g. SnapKV: the attention of the segment's last 32 queries, {StatKind::kAttention,
+// kStepSegmentEnd, 32, true}); the runtime computes each request at the steps it names, from one
+// table of statistics (src/engine/policy_stats.cpp), and hands the values to on_layer in
+// LayerView::stats in the same order. Keys and values are read through LayerView::kv as f32 rows
+// whatever the cache's element type, and q·K is computed in place there; a policy never sees
+// pages, element types or backend code. A merging policy writes f32 rows back (LayerPlan::writes,
+// EMS); a policy with a cold tier drives it with LayerPlan::cold (HeteroCache); a sparse-attention
+// policy narrows each decode step's attention in select() (Quest).
+//
+// ---- Call sequence ----
+//   begin(shape, prompt, budget)        once per sequence, at its first segment: budgets, state reset
+//   each prefill chunk (kStepChunk, or kStepSegmentEnd for a segment's last), each layer il, after
+//   the layer's K/V are appended and its attention computed:
+//       [the runtime computes the stats requested for the step]
+//       on_layer(view, plan)            when info().calls has the step
+//   each decode step (kStepDecode), each layer il:
+//       [cold-tier refreshes planned for layer il are applied, then]
+//       select(view, sel)               when info().select_pages: pages attended to by this step
+//       [attention, stats]
+//       on_layer(view, plan)            when info().calls has kStepDecode, or (decode = kEvicts)
+//                                       some head holds more than budget + decode_slack slots
+//
+// ---- The sequence contract ----
+// A sequence is made of SEGMENTS: every eval() of more than one token (or of the first token of
+// a sequence) is one segment; a one-token eval() after that is a decode step. The first segment is
+// the prompt: begin() plans budgets for its length and resets the policy's state. A later segment
+// (a question after a compressed context, a new chat turn, the next part of a prompt given in
+// several eval() calls) continues the same sequence under the same budgets: its tokens are
+// appended after what the cache holds and its last chunk is a kStepSegmentEnd, i.e. a "prompt end"
+// for the prompt-time policies, which compress the whole cache (old survivors and new tokens) back
+// to their budgets there. So a conversation stays bounded under every policy that evicts (see
+// DecodeKv). Each policy documents what it does at a later segment in its file.
+//
+// Threading: hooks run on the engine's thread, one at a time; views are valid only during the
+// call. Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state
+// only between begin() calls.
 #pragma once
 
 #include <cstdint>
@@ -35,21 +89,25 @@
 
 namespace hkv {
 
-class ThreadPool;  // core/thread_pool.h
+class KvStore;     // src/kv/kv_store.h (internal)
+class ThreadPool;  // src/core/thread_pool.h (internal)
 
-// What a policy is planned against.
+// ---- what a policy is planned against ----
+
+// Per-token flags (ModelShape::token_flags).
+enum TokenFlag : uint8_t {
+    kTokenSeparator = 1,  // the token's text holds a separator: . , ; : ! ? newline, a closing
+                          // quote or bracket (tokenizer/delimiters.h)
+};
+
 struct ModelShape {
     int32_t n_layer = 0;
     int32_t n_head = 0;
     int32_t n_head_kv = 0;
     int32_t head_dim = 0;
-    int32_t n_ctx = 0;       // the context's capacity
-    std::span<const uint8_t> delim_mask;  // [n_vocab] 1 = the token's text holds a separator
-                                          // (. , ; : ! ? newline, closing quote/bracket; see
-                                          // tokenizer/delimiters.h); empty when the engine has no
-                                          // tokenizer. Owned by the engine, valid for the context's life.
-    std::string kv_cold_dir; // where a policy with a cold tier (heterocache) keeps it: "" = host RAM,
-                             // else a folder for its files (ContextParams::kv_cold_dir)
+    int32_t n_ctx = 0;                      // the context's capacity in tokens
+    std::span<const uint8_t> token_flags;   // [n_vocab] TokenFlag bits; empty when the engine has no
+                                            // tokenizer. Owned by the engine, valid for the context's life.
 };
 
 // Per layer x per KV head slot budgets. -1 = unbounded (the head keeps everything).
@@ -66,131 +124,208 @@ struct KvBudget {
     int64_t total() const;  // sum of bounded budgets (unbounded heads count 0)
 };
 
-// What the engine must compute for the policy.
-struct PolicyNeeds {
-    bool attn_scores = false;   // per-slot attention mass in LayerView::scores (summed over the GQA group)
-    int32_t n_obs = 0;          // which queries' attention is summed: the last n_obs queries of the
-                                // prompt (SnapKV observation window), or 0 = every query (H2O)
-    bool accumulate = false;    // scores accumulate over chunks and decode steps (and move with compaction)
-    bool select = false;        // select() is called before decode attention (Quest-style)
-    int32_t decode_slack = 64;  // on_decode runs when a head holds > budget + decode_slack slots
-    int32_t n_local = 0;        // with accumulate: LayerView::local_scores = attention of the last
-                                // n_local queries of the step (prefill: of the chunk; decode: the
-                                // step's one query), summed over the GQA group; 0 = not wanted
-    bool lse_scores = false;    // with accumulate: the column sums come from the attention kernel's
-                                // row log-sum-exp in one pass (backend/cpu/scores.h attn_colsums)
-                                // instead of attn_scores' own two passes; same values up to rounding
-    bool prefill_every_chunk = false;  // window scores (last n_obs queries of the CHUNK) on every
-                                       // prefill chunk, not only the prompt's last (chunked eviction)
-    int32_t band = 0;           // > 0: LayerView::band_recent / band_count on every prefill chunk
-                                // (backend/cpu/scores.h attn_band_recent with this band width)
-    int32_t band_stride = 1;    // band statistics from every band_stride-th query of a chunk
-    bool band_full_norm = true; // band attention normalised over the whole row (true) or the band
-    bool decode_every_step = false;  // on_decode runs after every decode step's attention (with
-                                     // LayerView::q), whatever the heads hold (HeteroCache's monitor)
-    bool refresh = false;       // take_refresh() runs before every decode step's attention (in-place
-                                // slot overwrites prepared asynchronously, e.g. from a cold tier)
-    bool decode_no_positions = false;  // on_decode reads no LayerView::pos (nor scores): the runtime
-                                       // skips copying them each step (pos is then empty)
+// A segment of the sequence (see "The sequence contract" above).
+struct Segment {
+    int32_t index = 0;     // 0: the sequence's first segment (its prompt); then 1, 2, ...
+    int32_t pos0 = 0;      // position of its first token (= the tokens before it)
+    int32_t n_tokens = 0;  // its length
 };
 
-// Read-only state of one layer, valid only during a hook call.
+// The kinds of step a hook can run at (bits).
+enum PolicyStep : uint32_t {
+    kStepChunk = 1u << 0,       // a prefill chunk that is not its segment's last
+    kStepSegmentEnd = 1u << 1,  // the last chunk of a segment: a prompt's end
+    kStepDecode = 1u << 2,      // a one-token step after the prompt
+};
+inline constexpr uint32_t kStepPrefill = kStepChunk | kStepSegmentEnd;
+inline constexpr uint32_t kStepAll = kStepPrefill | kStepDecode;
+
+// ---- statistics the runtime serves ----
+
+enum class StatKind : uint8_t {
+    // Attention mass on each slot, summed over queries and the GQA group: values [n_head_kv,
+    // stride], sum over the step's queries t (the last n_query of them; 0 = all) and query heads h
+    // of KV head ih's group of softmax_s(scale * q[t,h]·K[s]) over the slots visible to t.
+    kAttention,
+    // kAttention of every query the sequence has had (prompt and generated), accumulated in a lane
+    // of the store that moves with compaction (H2O's heavy-hitter score). Added at each step in
+    // `steps`; the view shows the lane whenever on_layer runs. RowWrite::score sets a merged row's.
+    kAttentionSum,
+    // DynSplit-KV's band statistics over the step's queries (every `stride`-th, counted from the
+    // last, which is always in): for a slot s and a later query t with pos[s] < pos_t <= pos[s] +
+    // band, the attention mass t puts on the slots at positions >= pos[s] (normalised over t's
+    // whole row when full_norm, else over the band): sum in values, number of (query, query head)
+    // pairs in counts.
+    kBand,
+};
+
+struct StatRequest {
+    StatKind kind = StatKind::kAttention;
+    uint32_t steps = 0;           // PolicyStep bits: when it is computed
+    int32_t n_query = 0;          // kAttention: the last n_query queries of the step; 0 = all
+    bool segment_tail = false;    // kAttention: the engine makes a segment's last chunk hold at least
+                                  // n_query tokens, so at kStepSegmentEnd the queries are the
+                                  // SEGMENT's last n_query (SnapKV's observation window)
+    bool from_lse = false;        // kAttention(Sum): from the attention kernel's row log-sum-exp in
+                                  // one pass instead of two; the same values up to rounding
+    int32_t band = 0;             // kBand: band width in positions
+    int32_t stride = 1;           // kBand: query sampling stride
+    bool full_norm = true;        // kBand: normalise over the whole row (true) or the band
+};
+
+// One request's values for the layer (empty when it was not computed at this step).
+struct StatValues {
+    int32_t stride = 0;             // row stride: head ih's values start at ih * stride
+    std::span<const float> values;  // [n_head_kv, stride]; slot s of head ih at [ih * stride + s]
+    std::span<const float> counts;  // kBand only: [n_head_kv, stride]
+    const float* head(int32_t ih) const { return values.data() + size_t(ih) * size_t(stride); }
+    const float* head_counts(int32_t ih) const { return counts.data() + size_t(ih) * size_t(stride); }
+};
+
+// ---- decode behaviour (what the engine's KV bounds are computed from) ----
+
+enum class DecodeKv : uint8_t {
+    kAppends,  // keeps every generated token: a head grows by one slot per decode step
+    kEvicts,   // on_layer runs at a decode step in which some head holds more than budget +
+               // decode_slack slots, and brings every such head back to its budget
+};
+
+// What a policy is and what the runtime must do for it. A policy whose info is all defaults
+// (`full`) is never called and costs nothing.
+struct PolicyInfo {
+    std::string_view name;           // the registry name (static storage)
+    uint32_t calls = 0;              // PolicyStep bits at which on_layer runs (kStepDecode: every step)
+    DecodeKv decode = DecodeKv::kAppends;
+    int32_t decode_slack = 0;        // kEvicts: slots a head may hold above its budget while decoding
+    bool select_pages = false;       // select() runs before every decode step's attention
+    bool cold_tier = false;          // may plan ColdOps (ContextParams::kv_cold_dir holds the tier)
+    std::vector<StatRequest> stats;  // served in LayerView::stats, in this order
+};
+
+// ---- the views and plans a hook receives ----
+
+// Read-only access to one layer's keys and values, per KV head, whatever the cache's element type:
+// rows come out as f32 (post-RoPE keys). Valid during the hook call. Constructed by the runtime
+// (and by tests) over a KvStore; empty() when the caller gave no cache (synthetic score tests).
+class KvLayerView {
+public:
+    KvLayerView() = default;
+    KvLayerView(const KvStore* kv, int32_t il, ThreadPool* pool) : kv_(kv), il_(il), pool_(pool) {}
+    bool empty() const { return kv_ == nullptr; }
+    int32_t head_dim() const;
+    int32_t n_slot(int32_t ih) const;
+    // Slots are stored in pages of page_size() slots: slot s is in page s / page_size(). A page is
+    // the unit a select() picks.
+    int32_t page_size() const;
+    // Changes whenever slots may have been removed, moved or rewritten (compaction, merges,
+    // refreshes, truncation); while it is unchanged, heads only gained slots at their ends, so
+    // per-slot or per-page caches stay valid.
+    uint64_t epoch() const;
+    // f32 copies of rows [s0, s0 + n) of head ih: out [n, head_dim].
+    void keys(int32_t ih, int32_t s0, int32_t n, float* out) const;
+    void values(int32_t ih, int32_t s0, int32_t n, float* out) const;
+    // out[r * stride + s] = q[r, :] · K[s, :] for the slots s in [0, n) of head ih, reading the keys
+    // in place (SIMD, split over the engine's threads). q: [n_row, head_dim]; stride >= n.
+    void key_dots(int32_t ih, const float* q, int32_t n_row, int32_t n, float* out, int64_t stride) const;
+    // The same rows as probabilities: out[r, :] = softmax(scale * out[r, :]) over the n slots.
+    void key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n, float scale, float* out,
+                   int64_t stride) const;
+    // Folds the keys of slots [s0, s1) of head ih into the elementwise extremes mn, mx: [head_dim].
+    void key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, float* mx) const;
+    // Rows the cold tier holds for head ih (0 without a tier): row r holds position r.
+    int32_t cold_rows(int32_t ih) const;
+
+private:
+    const KvStore* kv_ = nullptr;
+    int32_t il_ = 0;
+    ThreadPool* pool_ = nullptr;
+};
+
+// The state of one layer at a step, valid only during the hook call.
 struct LayerView {
     int32_t il = 0;
-    int32_t n_layer = 0;
-    int32_t n_head_kv = 0;
-    int32_t head_dim = 0;
-    int32_t page_size = 0;
-    int32_t n_slot = 0;                // row stride of pos / scores: max live slots over heads
-    int32_t n_prompt = 0;              // prompt length given to plan_budget
-    int32_t n_past = 0;                // tokens of the sequence processed, including this step
-    bool prefill_last = false;         // on_prefill: this is the prompt's last chunk
-    std::span<const int32_t> n_live;   // [n_head_kv] live slots per head
-    std::span<const int32_t> pos;      // [n_head_kv, n_slot] original token position of each slot
-    std::span<const float> scores;     // [n_head_kv, n_slot]; empty unless needs().attn_scores
-    std::span<const void* const> k_pages;  // [n_head_kv] -> page table of keys (AttnKvHead layout,
-                                           // kv_type rows of head_dim; see backend/cpu/ops.h)
-    uint32_t kv_type = 1;              // DType id of K/V rows (1 = f16, 30 = bf16, 0 = f32)
-    uint64_t kv_epoch = 0;             // changes whenever slots may have been removed or moved
-                                       // (compaction, truncation); while equal, slots only gain
-                                       // rows after them, so per-page caches stay valid
-    const KvBudget* budget = nullptr;
-    std::span<const void* const> v_pages;  // [n_head_kv] -> page table of values (as k_pages)
-    std::span<const float> local_scores;   // [n_head_kv, n_slot]; empty unless needs().n_local > 0
-    std::span<const int32_t> tokens;   // [n_past] token id at each position of the sequence (slot
-                                       // s of head ih holds tokens[pos[ih * n_slot + s]])
-    std::span<const float> band_recent;  // [n_head_kv, n_slot] when needs().band > 0, prefill only:
-    std::span<const float> band_count;   // sum / count over (query, GQA head) pairs with
-                                         // pos[s] < qpos <= pos[s] + band of the query's attention
-                                         // mass on the slots at positions >= pos[s] (scores.h)
-    int32_t n_q = 0;                   // queries of this chunk / step (the chunk's tokens; 1 in decode)
-    std::span<const float> q;          // [n_q, n_head, head_dim] post-RoPE queries of the chunk
-    int32_t n_head = 0;                // query heads (q's middle dimension)
-    ThreadPool* pool = nullptr;        // the engine's workers, idle while a hook runs: a policy may
-                                       // run its own kernels on it (nullptr: single-threaded)
+    int32_t n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+    PolicyStep step = kStepSegmentEnd;
+    Segment segment;                        // the segment of the step (decode: the last segment)
+    int32_t n_past = 0;                     // tokens of the sequence processed, this step included
+    std::span<const int32_t> n_live;        // [n_head_kv] live slots per head
+    std::span<const int32_t* const> pos;    // [n_head_kv] -> [n_live[ih]] token position of each
+                                            // slot, ascending; pos[ih][s]
+    std::span<const StatValues> stats;      // [info().stats.size()] this step's statistics
+    const KvBudget* budget = nullptr;       // the plan of begin()
+    int32_t n_q = 0;                        // queries of the step (the chunk's tokens; 1 in decode)
+    std::span<const float> q;               // [n_q, n_head, head_dim] post-RoPE queries of the step
+    std::span<const int32_t> tokens;        // [n_past] token id at each position (slot s of head
+                                            // ih holds tokens[pos[ih][s]])
+    KvLayerView kv;                         // the layer's keys and values
 };
 
-// A merged row written into a surviving slot (merging policies: EMS). k, v: [head_dim] f32,
-// converted to the store's kv_type; they must stay valid until the hook's plan has been applied.
-struct SlotWrite {
+// A merged row written over a kept slot before the compaction (merging policies: EMS). k, v:
+// [head_dim] f32 (converted to the cache's type); valid until the plan has been applied.
+struct RowWrite {
     int32_t head = 0;          // KV head
     int32_t slot = 0;          // slot index BEFORE compaction; must be one of the head's kept slots
     const float* k = nullptr;  // [head_dim] new key (post-RoPE, at the slot's position)
     const float* v = nullptr;  // [head_dim] new value
-    float score = 0.0f;        // new score-lane value (accumulate policies); NaN = leave it
+    float score = 0.0f;        // new kAttentionSum lane value; NaN = leave it
 };
 
-// Written by on_prefill / on_decode. The engine sizes idx to [n_head_kv, n_slot] and presets
-// n_keep[ih] = -1 (keep everything). A policy that compacts head ih writes its surviving slot
-// indices, strictly ascending, into idx[ih * n_slot ...] and sets n_keep[ih]; n_keep[ih] must not
-// exceed the head's budget when the budget is bounded.
-struct KeepPlan {
-    int32_t n_slot = 0;            // row stride of idx
-    std::span<int32_t> idx;        // [n_head_kv, n_slot]
-    std::span<int32_t> n_keep;     // [n_head_kv]
-    std::span<const SlotWrite> writes;  // optional, policy-owned: rows overwritten (KvStore::write_row)
-                                        // before the compaction; empty = pure eviction
+// An operation on the cold tier: full-precision history kept outside the hot cache, in host RAM
+// or files under ContextParams::kv_cold_dir; row r of a head's tier holds position r. The store
+// creates the tier at the first spill and applies these.
+enum class ColdOpKind : uint8_t {
+    kSpill,    // append the head's slots at positions >= cold_rows(head) to its tier, before the
+               // plan's compaction; they must be the head's last slots at consecutive positions
+    kRefresh,  // overwrite slots [slot0, slot0 + rows.size()) with the tier rows `rows` (ascending):
+               // gathered in the background, applied before this layer's next attention
+};
+struct ColdOp {
+    ColdOpKind kind = ColdOpKind::kSpill;
+    int32_t head = 0;
+    int32_t slot0 = 0;               // kRefresh: first slot overwritten
+    std::span<const int32_t> rows;   // kRefresh: [n] tier rows; copied when the plan is applied
 };
 
-// Written by select(): for each KV head, the pages (indices into its page table) to attend to
-// this step, ascending. The engine presets n_pages[ih] = -1 (all pages).
+// Written by on_layer. The runtime sizes keep to [n_head_kv, stride] and presets n_keep[ih] = -1
+// (keep everything). A policy that compacts head ih writes its surviving slot indices, strictly
+// ascending, to head(ih) and sets n_keep[ih], which must not exceed the head's bounded budget.
+struct LayerPlan {
+    int32_t stride = 0;                 // row stride of keep
+    std::span<int32_t> keep;            // [n_head_kv, stride]
+    std::span<int32_t> n_keep;          // [n_head_kv]
+    std::span<const RowWrite> writes;   // policy-owned, optional: applied before the compaction
+    std::span<const ColdOp> cold;       // policy-owned, optional: spills before the compaction,
+                                        // refreshes after it
+    int32_t* head(int32_t ih) { return keep.data() + size_t(ih) * size_t(stride); }
+};
+
+// Written by select(): for each KV head, the pages (indices into its page table, ascending) to
+// attend to this step. The runtime presets n_pages[ih] = -1 (all pages).
 struct PageSelection {
     int32_t max_pages = 0;         // row stride of pages
     std::span<int32_t> pages;      // [n_head_kv, max_pages]
     std::span<int32_t> n_pages;    // [n_head_kv]
 };
 
-// Written by take_refresh(): slots to overwrite in place, each a run [slot0, slot0 + n) of KV head
-// ih with raw kv_type rows (KvStore::overwrite_slots). The pointers are owned by the policy and
-// stay valid until its next hook call. Used by HeteroCache to swap a satellite's hot set.
-struct SlotRefresh {
-    int32_t ih = 0, slot0 = 0, n = 0;
-    const void* k = nullptr;       // [n, head_dim] kv_type
-    const void* v = nullptr;       // [n, head_dim] kv_type
-    const int32_t* pos = nullptr;  // [n] original positions
-};
+// ---- the interface ----
 
 class Policy {
 public:
     virtual ~Policy() = default;
-    virtual std::string_view name() const = 0;
-    virtual PolicyNeeds needs() const = 0;
-    // Once per sequence, before its prompt: sets per-layer x per-head budgets (may be
-    // non-uniform: PyramidKV, AdaKV) and resets per-sequence state. Errors: infeasible budgets.
-    virtual Status plan_budget(const ModelShape& shape, int32_t n_prompt, KvBudget& budget) = 0;
-    // After layer view.il is written for a prefill chunk.
-    virtual Status on_prefill(const LayerView& view, KeepPlan& plan) = 0;
-    // During decoding, when some head exceeds its budget by more than needs().decode_slack.
-    virtual Status on_decode(const LayerView& view, KeepPlan& plan) = 0;
-    // Before decode attention when needs().select. q: [n_head, head_dim] post-RoPE query.
-    virtual Status select(const LayerView& view, std::span<const float> q, PageSelection& sel) {
-        return Status();
-    }
-    // Before decode attention of layer il when needs().refresh: the overwrites that became ready
-    // for this layer (may wait for them: the asynchronous fence). Appends to out.
-    virtual Status take_refresh(int32_t il, std::vector<SlotRefresh>& out) { return Status(); }
-    // Policy-specific counters for reports (one or more lines of text), empty when none.
+    // Name, the steps to be called at, decode behaviour, statistics. Constant for the object.
+    virtual PolicyInfo info() const = 0;
+    // Once per sequence, at its first segment (the prompt): sets per-layer x per-head budgets (may
+    // be non-uniform: PyramidKV, AdaKV) and resets per-sequence state. Errors: infeasible budgets
+    // or a spec that does not fit the model (policy_validate calls it with prompt.n_tokens = n_ctx).
+    virtual Status begin(const ModelShape& shape, const Segment& prompt, KvBudget& budget) = 0;
+    // After layer view.il's attention at a step of info().calls (see "Call sequence").
+    virtual Status on_layer(const LayerView& view, LayerPlan& plan) = 0;
+    // Before decode attention when info().select_pages. view.q holds the step's query.
+    virtual Status select(const LayerView& view, PageSelection& sel) { return Status(); }
+    // Policy-specific counters for reports (one line of text), empty when none.
     virtual std::string report() const { return std::string(); }
+
+    std::string_view name() const { return info().name; }
 };
 
 // Creates a policy from a spec "name:key=value,key=value", e.g. "snapkv:budget=1024,window=32".

@@ -24,7 +24,7 @@ struct Context::Impl {
     std::unique_ptr<KvStore> kv;
     std::unique_ptr<ThreadPool> pool;
     ForwardScratch scratch;
-    std::vector<uint8_t> delim_mask;  // [n_vocab] ModelShape::delim_mask (outlives `policy`)
+    std::vector<uint8_t> token_flags;  // [n_vocab] ModelShape::token_flags (outlives `policy`)
     std::vector<int32_t> tokens;      // [n_past + chunk] the sequence's tokens (LayerView::tokens)
     std::unique_ptr<PolicyRuntime> policy;
     std::unique_ptr<AttnTap> tap;  // set_attn_observer; null = no observation
@@ -57,13 +57,13 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         kc.max_bytes = p.kv_max_bytes;
         auto pol = policy_create(p.policy);
         if (!pol.ok()) return pol.status();
-        kc.score_lane = (*pol)->needs().attn_scores && (*pol)->needs().accumulate;
-        ModelShape shape = policy_shape(*model, p.n_ctx, &I.delim_mask);
-        shape.kv_cold_dir = p.kv_cold_dir;
+        const ModelShape shape = policy_shape(*model, p.n_ctx, &I.token_flags);
         KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval
-        HKV_TRY(policy_plan(**pol, shape, p.n_ctx, probe));
-        I.policy = std::make_unique<PolicyRuntime>(std::move(pol).value(), shape);
+        HKV_TRY(policy_plan(**pol, shape, Segment{0, 0, p.n_ctx}, probe));
+        HKV_ASSIGN_OR_RETURN(I.policy, PolicyRuntime::create(std::move(pol).value(), shape));
         I.policy->set_tokens(&I.tokens);
+        kc.score_lane = I.policy->needs_score_lane();
+        kc.cold_dir = p.kv_cold_dir;
         auto kv = KvStore::create(kc);
         if (!kv.ok()) return kv.status();
         I.kv = std::move(kv).value();
@@ -108,19 +108,20 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
     const int32_t nb = I.scratch.n_batch;
     const int32_t n_past0 = I.n_past;
     const bool decode = n == 1 && I.n_past > 0;
-    if (I.n_past == 0) {  // a new sequence: its first eval() is the prompt
-        Status st = I.policy->begin_sequence(int32_t(n));
+    const Segment seg0 = I.policy->segment();
+    if (!decode) {  // a new segment (heterokv/policy.h, "The sequence contract"); the first is the prompt
+        const Segment seg{I.n_past == 0 ? 0 : seg0.index + 1, I.n_past, int32_t(n)};
+        Status st = I.policy->begin_segment(seg);
         if (!st.ok()) return st;
     }
     // The policy's observation window must fall inside the last chunk: shorten the one before it.
-    const int64_t n_obs = I.policy->needs().n_obs;
+    const int64_t n_obs = I.policy->tail_min();
     for (int64_t done = 0; done < n;) {
         int32_t m = int32_t(std::min<int64_t>(nb, n - done));
         const int64_t rest = n - done - m;
         if (rest > 0 && rest < n_obs && m > n_obs - rest) m -= int32_t(n_obs - rest);
         ChunkInfo info;
-        info.decode = decode;
-        info.prefill_last = !decode && done + m == n;
+        info.step = decode ? kStepDecode : done + m == n ? kStepSegmentEnd : kStepChunk;
         info.tap = I.tap.get();
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
         I.tokens.resize(size_t(I.n_past));
@@ -128,6 +129,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
         Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info, tokens.data() + done, m,
                                   I.n_past, all_logits != nullptr, out);
         if (!st.ok()) {  // a failed eval leaves no partial state behind
+            I.policy->restore_segment(seg0);  // the segment before the failed one (no replan)
             I.kv->drop_from(n_past0);
             I.n_past = n_past0;
             I.tokens.resize(size_t(n_past0));
@@ -169,7 +171,7 @@ Status Context::truncate(int32_t n) {
 const Model& Context::model() const { return *impl_->model; }
 const KvStore& Context::kv() const { return *impl_->kv; }
 const Timings& Context::timings() const { return impl_->timings; }
-std::string Context::policy_report() const { return impl_->policy->policy().report(); }
+std::string Context::policy_report() const { return impl_->policy->report(*impl_->kv); }
 void Context::reset_timings() { impl_->timings = Timings(); }
 void Context::set_attn_observer(AttnObserver fn) {
     impl_->tap = fn ? std::make_unique<AttnTap>(std::move(fn)) : nullptr;

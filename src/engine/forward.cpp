@@ -122,17 +122,13 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                               n_kv, s.pos.data()));
         }
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) s.heads[size_t(ih)] = kv.view(il, ih);
-        if (rt && info.decode) HKV_TRY(rt->refresh(il, kv));
-        if (rt && info.decode) HKV_TRY(rt->select_pages(il, pos0 + n, kv, s.q.data(), s.heads.data()));
+        if (rt) HKV_TRY(rt->before_attention(il, info.step, pos0 + n, kv, pool, s.q.data(), s.heads.data()));
         attention(pool, ap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(),
-                  rt ? rt->lse_buffer(n) : nullptr);
-        if (info.tap && (info.decode || info.prefill_last)) {
-            HKV_TRY(info.tap->observe(il, info.decode, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
+                  rt ? rt->lse_buffer(info.step, n) : nullptr);
+        if (info.tap && info.step != kStepChunk) {
+            HKV_TRY(info.tap->observe(il, info.step == kStepDecode, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
         }
-        if (rt) {
-            HKV_TRY(rt->after_layer(il, info.decode, info.prefill_last, pos0 + n, kv, pool, ap, s.q.data(),
-                                    s.pos.data(), n));
-        }
+        if (rt) HKV_TRY(rt->after_layer(il, info.step, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
         residual_matmul(pool, L.wo, s.attn.data(), n, s, L.attn_post_norm, c.rms_eps);
 
         // ---- feed-forward (SwiGLU / GeGLU) ----

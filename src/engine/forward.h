@@ -35,9 +35,8 @@ struct ForwardScratch {
 
 // Where a chunk sits in the sequence, for the policy hooks.
 struct ChunkInfo {
-    bool decode = false;        // a single-token step after the prompt
-    bool prefill_last = false;  // the prompt's last chunk
-    AttnTap* tap = nullptr;     // attention observation (engine/attn_tap.h); null = none
+    PolicyStep step = kStepSegmentEnd;  // a prefill chunk, a segment's last chunk, or a decode step
+    AttnTap* tap = nullptr;             // attention observation (engine/attn_tap.h); null = none
 };
 
 // Runs tokens[0..n) at positions pos0.. through every layer, appending K/V to `kv`, and writes

@@ -14,9 +14,9 @@ namespace hkv {
 class Model;
 
 // The shape policies are planned against for a context of n_ctx tokens on this model (0 = the
-// model's training context). delim_mask receives the tokenizer's [n_vocab] delimiter bits that
-// shape.delim_mask points to: keep it alive as long as the shape.
-ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* delim_mask);
+// model's training context). token_flags receives the [n_vocab] TokenFlag bits computed from the
+// tokenizer that shape.token_flags points to: keep it alive as long as the shape.
+ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* token_flags);
 
 // policy_validate (policy/spec.h) against this model and a context of n_ctx tokens (0 = the
 // model's training context): unknown policies and options, impossible budgets, and the errors

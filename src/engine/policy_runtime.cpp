@@ -2,249 +2,107 @@
 #include "engine/policy_runtime.h"
 
 #include <chrono>
-#include <climits>
 #include <cmath>
+#include <cstdio>
 
-#include "backend/cpu/scores.h"
 #include "engine/policy_check.h"
+#include "engine/policy_stats.h"
 #include "model/model.h"
 #include "policy/spec.h"
 #include "tokenizer/delimiters.h"
 
 namespace hkv {
 
-ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* delim_mask) {
+ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* token_flags) {
     const ModelConfig& c = model.config();
     ModelShape shape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, n_ctx > 0 ? n_ctx : c.n_ctx_train};
-    *delim_mask = tokenizer_delimiter_mask(model.tokenizer());
-    shape.delim_mask = *delim_mask;
+    *token_flags = tokenizer_delimiter_mask(model.tokenizer());  // 1 = kTokenSeparator
+    shape.token_flags = *token_flags;
     return shape;
 }
 
 Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx) {
     if (n_ctx < 0) return Status::invalid("policy: context of %d tokens", n_ctx);
-    std::vector<uint8_t> delim;
-    return policy_validate(spec, policy_shape(model, n_ctx, &delim));
+    std::vector<uint8_t> flags;
+    return policy_validate(spec, policy_shape(model, n_ctx, &flags));
 }
 
 PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& shape)
-    : policy_(std::move(policy)), shape_(shape), needs_(policy_->needs()) {
-    active_ = policy_->name() != "full";
+    : policy_(std::move(policy)), info_(policy_->info()), shape_(shape) {
+    active_ = info_.calls != 0 || info_.decode != DecodeKv::kAppends || info_.select_pages || !info_.stats.empty();
+    for (size_t i = 0; i < info_.stats.size(); ++i) {
+        const StatRequest& r = info_.stats[i];
+        if (stat_entry(r.kind).lane) lane_ = int32_t(i);
+        if (r.kind == StatKind::kAttention && r.segment_tail && (r.steps & kStepSegmentEnd)) {
+            tail_min_ = std::max(tail_min_, r.n_query);
+        }
+    }
 }
 
-Status PolicyRuntime::begin_sequence(int32_t n_prompt) {
-    n_prompt_ = n_prompt;
-    stats_ = PolicyStats();
-    return policy_plan(*policy_, shape_, n_prompt, budget_);
+Expected<std::unique_ptr<PolicyRuntime>> PolicyRuntime::create(std::unique_ptr<Policy> policy,
+                                                               const ModelShape& shape) {
+    const PolicyInfo info = policy->info();
+    int32_t lanes = 0;
+    for (const StatRequest& r : info.stats) lanes += stat_entry(r.kind).lane ? 1 : 0;
+    if (lanes > 1) {
+        return Status::internal("policy %.*s asks for %d accumulated statistics; the store keeps one lane",
+                                int(info.name.size()), info.name.data(), lanes);
+    }
+    return std::unique_ptr<PolicyRuntime>(new PolicyRuntime(std::move(policy), shape));
 }
 
-void PolicyRuntime::build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores,
-                               bool with_pos) {
+Status PolicyRuntime::begin_segment(const Segment& seg) {
+    if (seg.index == 0) {
+        stats_ = PolicyStats();
+        HKV_TRY(policy_plan(*policy_, shape_, seg, budget_));
+    }
+    segment_ = seg;
+    return Status();
+}
+
+void PolicyRuntime::load_heads(int32_t il, const KvStore& kv) {
+    heads_.resize(size_t(shape_.n_head_kv));
+    for (int32_t ih = 0; ih < shape_.n_head_kv; ++ih) heads_[size_t(ih)] = kv.view(il, ih);
+}
+
+void PolicyRuntime::build_view(int32_t il, PolicyStep step, int32_t n_past, const KvStore& kv, ThreadPool* pool) {
     const int32_t nh = shape_.n_head_kv;
     n_live_.resize(size_t(nh));
+    pos_rows_.resize(size_t(nh));
     int32_t n_slot = 0;
     for (int32_t ih = 0; ih < nh; ++ih) {
         n_live_[size_t(ih)] = kv.n_slot(il, ih);
+        pos_rows_[size_t(ih)] = kv.positions(il, ih);
         n_slot = std::max(n_slot, n_live_[size_t(ih)]);
-    }
-    if (with_pos) {
-        pos_.assign(size_t(nh) * size_t(n_slot), INT_MAX);
-    } else {
-        pos_.clear();
-    }
-    k_tables_.resize(size_t(nh));
-    v_tables_.resize(size_t(nh));
-    for (int32_t ih = 0; ih < nh; ++ih) {
-        const int32_t* p = kv.positions(il, ih);
-        if (with_pos) std::copy(p, p + n_live_[size_t(ih)], pos_.begin() + long(ih) * n_slot);
-        k_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).k_pages);
-        v_tables_[size_t(ih)] = static_cast<const void*>(kv.view(il, ih).v_pages);
-    }
-    if (with_scores && needs_.accumulate) {  // the store's lanes are the scores
-        scores_.assign(size_t(nh) * size_t(n_slot), 0.0f);
-        for (int32_t ih = 0; ih < nh; ++ih) {
-            const float* sc = kv.scores(il, ih);
-            std::copy(sc, sc + n_live_[size_t(ih)], scores_.begin() + long(ih) * n_slot);
-        }
     }
     view_ = LayerView();
     view_.il = il;
     view_.n_layer = shape_.n_layer;
+    view_.n_head = shape_.n_head;
     view_.n_head_kv = nh;
     view_.head_dim = shape_.head_dim;
-    view_.page_size = kv.config().page_size;
-    view_.n_slot = n_slot;
-    view_.n_prompt = n_prompt_;
+    view_.step = step;
+    view_.segment = segment_;
     view_.n_past = n_past;
-    view_.prefill_last = prefill_last;
     view_.n_live = n_live_;
-    view_.pos = pos_;
-    view_.scores = with_scores ? std::span<const float>(scores_.data(), size_t(nh) * size_t(n_slot))
-                               : std::span<const float>();
-    view_.k_pages = std::span<const void* const>(k_tables_.data(), k_tables_.size());
-    view_.kv_type = uint32_t(kv.config().kv_type);
-    view_.kv_epoch = kv.epoch();
+    view_.pos = pos_rows_;
     view_.budget = &budget_;
-    view_.v_pages = std::span<const void* const>(v_tables_.data(), v_tables_.size());
     if (tokens_) view_.tokens = std::span<const int32_t>(tokens_->data(), std::min(tokens_->size(), size_t(n_past)));
-    view_.n_head = shape_.n_head;
-    idx_.resize(size_t(nh) * size_t(std::max(n_slot, 1)));
+    view_.kv = KvLayerView(&kv, il, pool);
+    const size_t stride = size_t(std::max(n_slot, 1));
+    keep_.resize(size_t(nh) * stride);
     n_keep_.assign(size_t(nh), -1);
 }
 
-Status PolicyRuntime::after_layer(int32_t il, bool decode, bool prefill_last, int32_t n_past, KvStore& kv,
-                                  ThreadPool& pool, const AttnParams& ap, const float* q, const int32_t* qpos,
-                                  int32_t n_tok) {
+Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
+                                       const float* q, AttnKvHead* heads) {
     if (!active_) return Status();
-    const auto t0 = std::chrono::steady_clock::now();
+    if (info_.cold_tier) HKV_TRY(kv.apply_pending(il));
+    if (step != kStepDecode || !info_.select_pages) return Status();
     const int32_t nh = shape_.n_head_kv;
-    // ---- statistics ----
-    std::vector<AttnKvHead>& heads = heads_;
-    heads.resize(static_cast<size_t>(nh));
-    auto views = [&] {
-        for (int32_t ih = 0; ih < nh; ++ih) heads[size_t(ih)] = kv.view(il, ih);
-    };
-    if (needs_.attn_scores && needs_.accumulate) {
-        // add every query's attention to the lanes
-        views();
-        int32_t n_slot = 0;
-        for (int32_t ih = 0; ih < nh; ++ih) n_slot = std::max(n_slot, heads[size_t(ih)].n_slot);
-        tmp_scores_.assign(size_t(nh) * size_t(n_slot), 0.0f);
-        if (lse_ready_) {  // one pass from the attention kernel's log-sum-exp
-            attn_colsums(pool, ap, q, qpos, n_tok, 0, lse_.data(), heads.data(), tmp_scores_.data(), n_slot);
-        } else {
-            attn_scores(pool, ap, q, qpos, n_tok, 0, heads.data(), tmp_scores_.data(), n_slot, false);
-        }
-        for (int32_t ih = 0; ih < nh; ++ih) {
-            float* lane = kv.scores(il, ih);
-            const float* add = tmp_scores_.data() + size_t(ih) * size_t(n_slot);
-            for (int32_t s = 0; s < heads[size_t(ih)].n_slot; ++s) lane[s] += add[s];
-        }
-    }
-    // ---- should the policy run? ----
-    bool call = false;
-    if (!decode) {
-        call = true;
-    } else {
-        for (int32_t ih = 0; ih < nh; ++ih) {
-            const int32_t b = budget_.at(il, ih);
-            if (b > 0 && int64_t(kv.n_slot(il, ih)) > int64_t(b) + needs_.decode_slack) call = true;
-        }
-        if (needs_.decode_every_step) call = true;
-    }
-    const bool lse_used = lse_ready_;
-    lse_ready_ = false;
-    if (!call) {
-        stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        return Status();
-    }
-    const bool want_window = needs_.attn_scores && !needs_.accumulate &&
-                             (decode || prefill_last || needs_.prefill_every_chunk);
-    const bool with_scores = needs_.attn_scores && (needs_.accumulate || want_window);
-    build_view(il, n_past, prefill_last, kv, with_scores, !(decode && needs_.decode_no_positions && !with_scores));
-    if (want_window) {
-        views();
-        const int32_t t_begin = needs_.n_obs > 0 ? std::max(0, n_tok - needs_.n_obs) : 0;
-        scores_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
-        attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), scores_.data(), view_.n_slot, false);
-        view_.scores = std::span<const float>(scores_.data(), scores_.size());
-    }
-    if (needs_.attn_scores && needs_.accumulate && needs_.n_local > 0) {  // recent queries' attention
-        views();
-        const int32_t t_begin = std::max(0, n_tok - needs_.n_local);
-        local_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
-        if (lse_used) {
-            attn_colsums(pool, ap, q, qpos, n_tok, t_begin, lse_.data(), heads.data(), local_.data(), view_.n_slot);
-        } else {
-            attn_scores(pool, ap, q, qpos, n_tok, t_begin, heads.data(), local_.data(), view_.n_slot, false);
-        }
-        view_.local_scores = std::span<const float>(local_.data(), local_.size());
-    }
-    if (needs_.band > 0 && !decode) {  // DD-Select statistics over this chunk's queries
-        views();
-        band_recent_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
-        band_count_.assign(size_t(nh) * size_t(view_.n_slot), 0.0f);
-        attn_band_recent(pool, ap, q, qpos, n_tok, 0, needs_.band_stride, needs_.band, needs_.band_full_norm,
-                         heads.data(), band_recent_.data(), band_count_.data(), view_.n_slot);
-        view_.band_recent = band_recent_;
-        view_.band_count = band_count_;
-    }
-    view_.n_q = n_tok;
-    view_.pool = &pool;
-    view_.q = std::span<const float>(q, size_t(n_tok) * size_t(shape_.n_head) * size_t(shape_.head_dim));
-    KeepPlan plan;
-    plan.n_slot = std::max(view_.n_slot, 1);
-    plan.idx = idx_;
-    plan.n_keep = n_keep_;
-    HKV_TRY(decode ? policy_->on_decode(view_, plan) : policy_->on_prefill(view_, plan));
-    HKV_TRY(apply_writes(il, kv, plan));
-    Status st = apply(il, kv, decode);
-    stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return st;
-}
-
-float* PolicyRuntime::lse_buffer(int32_t n_tok) {
-    lse_ready_ = false;
-    if (!active_ || !needs_.lse_scores || !needs_.attn_scores || !needs_.accumulate) return nullptr;
-    lse_.resize(size_t(n_tok) * size_t(shape_.n_head));
-    lse_ready_ = true;
-    return lse_.data();
-}
-
-Status PolicyRuntime::apply_writes(int32_t il, KvStore& kv, const KeepPlan& plan) {
-    for (const SlotWrite& w : plan.writes) {
-        if (w.head < 0 || w.head >= shape_.n_head_kv || !w.k || !w.v) {
-            return Status::internal("policy %.*s wrote a row to head %d of %d (or without data)",
-                                    int(policy_->name().size()), policy_->name().data(), w.head, shape_.n_head_kv);
-        }
-        HKV_TRY(kv.write_row(il, w.head, w.slot, w.k, w.v).with_context("policy " + std::string(policy_->name())));
-        if (kv.config().score_lane && !std::isnan(w.score)) kv.scores(il, w.head)[w.slot] = w.score;
-    }
-    return Status();
-}
-
-Status PolicyRuntime::apply(int32_t il, KvStore& kv, bool decode) {
-    const int32_t nh = shape_.n_head_kv;
-    bool any = false;
-    for (int32_t ih = 0; ih < nh; ++ih) {
-        const int32_t k = n_keep_[size_t(ih)];
-        const int32_t n = n_live_[size_t(ih)];
-        if (k < 0 || k == n) continue;
-        const int32_t b = budget_.at(il, ih);
-        if (k > n || (b > 0 && k > b)) {
-            return Status::internal("policy %.*s kept %d of %d slots in layer %d head %d (budget %d)",
-                                    int(policy_->name().size()), policy_->name().data(), k, n, il, ih, b);
-        }
-        HKV_TRY(kv.compact(il, ih, idx_.data() + size_t(ih) * size_t(std::max(view_.n_slot, 1)), k)
-                    .with_context("policy " + std::string(policy_->name())));
-        stats_.slots_evicted += n - k;
-        any = true;
-    }
-    if (any) ++(decode ? stats_.decode_calls : stats_.prefill_calls);
-    return Status();
-}
-
-Status PolicyRuntime::refresh(int32_t il, KvStore& kv) {
-    if (!active_ || !needs_.refresh) return Status();
-    const auto t0 = std::chrono::steady_clock::now();
-    refresh_.clear();
-    HKV_TRY(policy_->take_refresh(il, refresh_));
-    for (const SlotRefresh& r : refresh_) {
-        if (r.ih < 0 || r.ih >= shape_.n_head_kv) {
-            return Status::internal("policy %.*s refreshed KV head %d of %d", int(policy_->name().size()),
-                                    policy_->name().data(), r.ih, shape_.n_head_kv);
-        }
-        HKV_TRY(kv.overwrite_slots(il, r.ih, r.slot0, r.n, r.k, r.v, r.pos)
-                    .with_context("policy " + std::string(policy_->name())));
-    }
-    stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return Status();
-}
-
-Status PolicyRuntime::select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads) {
-    if (!active_ || !needs_.select) return Status();
-    const int32_t nh = shape_.n_head_kv;
-    build_view(il, n_past, false, kv, false);
+    build_view(il, step, n_past, kv, &pool);
+    view_.n_q = 1;
+    view_.q = std::span<const float>(q, size_t(shape_.n_head) * size_t(shape_.head_dim));
     const int32_t ps = kv.config().page_size;
     int32_t max_pages = 0;
     for (int32_t ih = 0; ih < nh; ++ih) max_pages = std::max(max_pages, (n_live_[size_t(ih)] + ps - 1) / ps);
@@ -254,7 +112,7 @@ Status PolicyRuntime::select_pages(int32_t il, int32_t n_past, KvStore& kv, cons
     sel.max_pages = std::max(max_pages, 1);
     sel.pages = sel_pages_;
     sel.n_pages = sel_n_;
-    HKV_TRY(policy_->select(view_, std::span<const float>(q, size_t(shape_.n_head) * size_t(shape_.head_dim)), sel));
+    HKV_TRY(policy_->select(view_, sel));
     sel_k_.resize(size_t(nh));
     sel_v_.resize(size_t(nh));
     sel_pos_.resize(size_t(nh));
@@ -274,7 +132,7 @@ Status PolicyRuntime::select_pages(int32_t il, int32_t n_past, KvStore& kv, cons
             const int32_t pg = sel_pages_[size_t(ih) * size_t(sel.max_pages) + size_t(i)];
             if (pg <= prev || pg >= n_pages_head) {
                 return Status::internal("policy %.*s selected page %d (of %d) out of order in layer %d head %d",
-                                        int(policy_->name().size()), policy_->name().data(), pg, n_pages_head, il, ih);
+                                        int(info_.name.size()), info_.name.data(), pg, n_pages_head, il, ih);
             }
             prev = pg;
             kp.push_back(full.k_pages[pg]);
@@ -291,6 +149,153 @@ Status PolicyRuntime::select_pages(int32_t il, int32_t n_past, KvStore& kv, cons
         heads[ih].n_slot = int32_t(pp.size());
     }
     return Status();
+}
+
+float* PolicyRuntime::lse_buffer(PolicyStep step, int32_t n_tok) {
+    lse_ready_ = false;
+    if (!active_) return nullptr;
+    for (const StatRequest& r : info_.stats) lse_ready_ = lse_ready_ || stat_wants_lse(r, step);
+    if (!lse_ready_) return nullptr;
+    lse_.resize(size_t(n_tok) * size_t(shape_.n_head));
+    return lse_.data();
+}
+
+Status PolicyRuntime::check_plan(int32_t il, const LayerPlan& plan) const {
+    const int32_t nh = shape_.n_head_kv;
+    for (const RowWrite& w : plan.writes) {
+        if (w.head < 0 || w.head >= nh || !w.k || !w.v) {
+            return Status::internal("policy %.*s wrote a row to head %d of %d (or without data)", int(info_.name.size()),
+                                    info_.name.data(), w.head, nh);
+        }
+    }
+    for (const ColdOp& op : plan.cold) {
+        if (!info_.cold_tier || op.head < 0 || op.head >= nh) {
+            return Status::internal("policy %.*s planned a cold-tier operation on head %d of %d%s",
+                                    int(info_.name.size()), info_.name.data(), op.head, nh,
+                                    info_.cold_tier ? "" : " without declaring a cold tier");
+        }
+    }
+    for (int32_t ih = 0; ih < nh; ++ih) {
+        const int32_t k = n_keep_[size_t(ih)];
+        const int32_t n = n_live_[size_t(ih)];
+        if (k < 0 || k == n) continue;
+        const int32_t b = budget_.at(il, ih);
+        if (k > n || (b > 0 && k > b)) {
+            return Status::internal("policy %.*s kept %d of %d slots in layer %d head %d (budget %d)",
+                                    int(info_.name.size()), info_.name.data(), k, n, il, ih, b);
+        }
+    }
+    return Status();
+}
+
+Status PolicyRuntime::after_layer(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
+                                  const AttnParams& ap, const float* q, const int32_t* qpos, int32_t n_tok) {
+    if (!active_) return Status();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int32_t nh = shape_.n_head_kv;
+    if (step == kStepDecode && il == 0) ++stats_.decode_steps;
+    StatStep in;
+    in.pool = &pool;
+    in.ap = &ap;
+    in.q = q;
+    in.qpos = qpos;
+    in.n_tok = n_tok;
+    in.lse = lse_ready_ ? lse_.data() : nullptr;
+    lse_ready_ = false;
+    // ---- the lane: every step the request names, whether or not the policy runs ----
+    if (lane_ >= 0 && (info_.stats[size_t(lane_)].steps & step)) {
+        load_heads(il, kv);
+        int32_t n_slot = 0;
+        for (int32_t ih = 0; ih < nh; ++ih) n_slot = std::max(n_slot, heads_[size_t(ih)].n_slot);
+        lane_add_.assign(size_t(nh) * size_t(n_slot), 0.0f);
+        in.heads = heads_.data();
+        in.stride = n_slot;
+        stat_entry(info_.stats[size_t(lane_)].kind).compute(info_.stats[size_t(lane_)], in, lane_add_.data(), nullptr);
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            float* lane = kv.scores(il, ih);
+            const float* add = lane_add_.data() + size_t(ih) * size_t(n_slot);
+            for (int32_t s = 0; s < heads_[size_t(ih)].n_slot; ++s) lane[s] += add[s];
+        }
+        touched_ = true;
+    }
+    // ---- does the policy run at this step? ----
+    bool call = (info_.calls & step) != 0;
+    if (!call && step == kStepDecode && info_.decode == DecodeKv::kEvicts) {
+        for (int32_t ih = 0; ih < nh && !call; ++ih) {
+            const int32_t b = budget_.at(il, ih);
+            call = b > 0 && int64_t(kv.n_slot(il, ih)) > int64_t(b) + info_.decode_slack;
+        }
+    }
+    if (!call) {
+        stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        return Status();
+    }
+    touched_ = true;
+    build_view(il, step, n_past, kv, &pool);
+    const int32_t n_slot = int32_t(keep_.size() / size_t(nh));
+    // ---- the statistics of this step, in the order of the requests ----
+    const size_t n_req = info_.stats.size();
+    stat_views_.assign(n_req, StatValues());
+    stat_values_.resize(n_req);
+    stat_counts_.resize(n_req);
+    if (n_req > 0) load_heads(il, kv);
+    in.heads = heads_.data();
+    in.stride = n_slot;
+    for (size_t i = 0; i < n_req; ++i) {
+        const StatRequest& r = info_.stats[i];
+        const StatEntry& e = stat_entry(r.kind);
+        std::vector<float>& values = stat_values_[i];
+        values.assign(size_t(nh) * size_t(n_slot), 0.0f);
+        if (e.lane) {  // the store's lanes are the values
+            for (int32_t ih = 0; ih < nh; ++ih) {
+                const float* lane = kv.scores(il, ih);
+                std::copy(lane, lane + n_live_[size_t(ih)], values.begin() + long(ih) * n_slot);
+            }
+        } else if (r.steps & step) {
+            if (e.counts) stat_counts_[i].assign(size_t(nh) * size_t(n_slot), 0.0f);
+            e.compute(r, in, values.data(), e.counts ? stat_counts_[i].data() : nullptr);
+        } else {
+            continue;
+        }
+        stat_views_[i].stride = n_slot;
+        stat_views_[i].values = values;
+        if (e.counts) stat_views_[i].counts = stat_counts_[i];
+    }
+    view_.stats = stat_views_;
+    view_.n_q = n_tok;
+    view_.q = std::span<const float>(q, size_t(n_tok) * size_t(shape_.n_head) * size_t(shape_.head_dim));
+    LayerPlan plan;
+    plan.stride = n_slot;
+    plan.keep = keep_;
+    plan.n_keep = n_keep_;
+    HKV_TRY(policy_->on_layer(view_, plan));
+    HKV_TRY(check_plan(il, plan));
+    bool compacted = false;
+    for (int32_t ih = 0; ih < nh; ++ih) {
+        const int32_t k = n_keep_[size_t(ih)];
+        if (k < 0 || k == n_live_[size_t(ih)]) continue;
+        stats_.slots_evicted += n_live_[size_t(ih)] - k;
+        compacted = true;
+    }
+    const Status st = kv.apply(il, plan).with_context("policy " + std::string(info_.name));
+    if (st.ok() && compacted) ++(step == kStepDecode ? stats_.decode_calls : stats_.prefill_calls);
+    stats_.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+}
+
+std::string PolicyRuntime::report(const KvStore& kv) const {
+    std::string r = policy_->report();
+    const ColdStats c = kv.cold_stats();
+    if (!c.exists) return r;
+    char line[384];
+    std::snprintf(line, sizeof line,
+                  "%scold tier %s %.2f MiB; %lld gathers applied, %.2f MiB = %.1f KiB/token over %lld decode tokens; "
+                  "I/O %.2f ms, exposed wait %.2f ms, hidden %.2f ms",
+                  r.empty() ? "" : "; ", c.on_disk ? "file" : "RAM", double(c.bytes_stored) / 1048576.0,
+                  (long long)c.refreshes, double(c.bytes_gathered) / 1048576.0,
+                  stats_.decode_steps ? double(c.bytes_gathered) / 1024.0 / double(stats_.decode_steps) : 0.0,
+                  (long long)stats_.decode_steps, c.io_ms, c.wait_ms, std::max(0.0, c.io_ms - c.wait_ms));
+    return r + line;
 }
 
 }  // namespace hkv

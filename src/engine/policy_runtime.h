@@ -1,9 +1,11 @@
-// engine/policy_runtime.h — runs a compression Policy inside the forward pass: computes the
-// statistics it asked for, builds its LayerView, calls its hooks, checks and applies its plans
-// through KvStore::compact, and restricts decode attention to the pages it selects.
+// engine/policy_runtime.h — runs a compression Policy inside the forward pass: tracks the
+// sequence's segments, computes the statistics the policy requested (through the table of
+// engine/policy_stats.h), builds its LayerView, calls its hooks at the steps it asked for, checks
+// its plans against the budgets and has the KV store apply them, and restricts decode attention to
+// the pages it selects.
 //
-// With the `full` policy the runtime is inactive and the forward pass is exactly the
-// uncompressed one (bit for bit).
+// A policy that asks for nothing (`full`) leaves the runtime inactive: the forward pass is then
+// exactly the uncompressed one (bit for bit).
 #pragma once
 
 #include <memory>
@@ -20,71 +22,85 @@ namespace hkv {
 struct PolicyStats {
     int64_t prefill_calls = 0, decode_calls = 0;  // hook invocations that compacted at least one head
     int64_t slots_evicted = 0;
-    double ms = 0.0;                              // time in scoring + hooks + compaction
+    int64_t decode_steps = 0;                     // decode steps of the sequence
+    double ms = 0.0;                              // time in statistics + hooks + plans
 };
 
 class PolicyRuntime {
 public:
-    PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& shape);
+    // kInternal for a policy whose info the runtime cannot serve (more than one lane statistic).
+    static Expected<std::unique_ptr<PolicyRuntime>> create(std::unique_ptr<Policy> policy, const ModelShape& shape);
 
     Policy& policy() { return *policy_; }
-    const PolicyNeeds& needs() const { return needs_; }
+    const PolicyInfo& info() const { return info_; }
     bool active() const { return active_; }
+    // The store must keep a score lane (a kAttentionSum statistic).
+    bool needs_score_lane() const { return lane_ >= 0; }
     const KvBudget& budget() const { return budget_; }
     const PolicyStats& stats() const { return stats_; }
+    const Segment& segment() const { return segment_; }
 
-    // Start of a sequence whose prompt has n_prompt tokens: plans budgets, resets the policy.
-    Status begin_sequence(int32_t n_prompt);
+    // A segment starts (heterokv/policy.h, "The sequence contract"): seg.index 0 plans the budgets
+    // (Policy::begin) and resets the counters.
+    Status begin_segment(const Segment& seg);
+    // Makes seg the current segment again without planning (after a failed eval rolled back).
+    void restore_segment(const Segment& seg) { segment_ = seg; }
+    // The segment's last chunk must hold at least this many tokens (segment_tail statistics).
+    int32_t tail_min() const { return tail_min_; }
+    // Marks the start of an eval(); touched() then says whether its steps changed state that
+    // dropping its tokens cannot undo (lanes of older slots, hook calls, applied plans).
+    void begin_eval() { touched_ = false; }
+    bool touched() const { return touched_; }
 
-    // After layer il's attention for a chunk of n_tok queries (q post-RoPE, positions qpos).
-    // decode: a single-token step after the prompt. prefill_last: the prompt's last chunk.
-    Status after_layer(int32_t il, bool decode, bool prefill_last, int32_t n_past, KvStore& kv,
-                       ThreadPool& pool, const AttnParams& ap, const float* q, const int32_t* qpos,
-                       int32_t n_tok);
+    // Before layer il's attention: applies the cold-tier refreshes pending for the layer, and at a
+    // decode step (info().select_pages) narrows heads[ih] to the selected pages; the narrowed
+    // views point into this runtime's scratch and stay valid until the next call.
+    Status before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
+                            const float* q, AttnKvHead* heads);
+    // Where the attention of layer il's step of n_tok queries should write its row log-sum-exp
+    // ([n_tok, n_head]), or nullptr when no requested statistic reads it.
+    float* lse_buffer(PolicyStep step, int32_t n_tok);
+    // After layer il's attention for a step of n_tok queries (q post-RoPE, positions qpos).
+    Status after_layer(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
+                       const AttnParams& ap, const float* q, const int32_t* qpos, int32_t n_tok);
 
-    // Where forward's attention should write its row log-sum-exp for layer il's step of n_tok
-    // queries ([n_tok, n_head]), or nullptr when the policy does not use it (needs().lse_scores).
-    float* lse_buffer(int32_t n_tok);
     // The sequence's token ids by position (LayerView::tokens); the vector is owned by the caller
     // (engine/context.cpp), holds at least n_past entries during every hook, and outlives the runtime.
     void set_tokens(const std::vector<int32_t>* tokens) { tokens_ = tokens; }
 
-    // Before decode attention (needs().select): narrows heads[ih] to the selected pages; the views
-    // point into this runtime's scratch and stay valid until the next call.
-    Status select_pages(int32_t il, int32_t n_past, KvStore& kv, const float* q, AttnKvHead* heads);
-
-    // Before decode attention of layer il (needs().refresh): applies the slot overwrites the policy
-    // has ready for this layer (HeteroCache's satellite refresh, waited for here).
-    Status refresh(int32_t il, KvStore& kv);
+    // The policy's report followed by the cold tier's counters (when the store has one).
+    std::string report(const KvStore& kv) const;
 
 private:
-    void build_view(int32_t il, int32_t n_past, bool prefill_last, const KvStore& kv, bool with_scores,
-                    bool with_pos = true);
-    Status apply(int32_t il, KvStore& kv, bool decode);
-    Status apply_writes(int32_t il, KvStore& kv, const KeepPlan& plan);  // merged rows, before compaction
+    PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& shape);
+    void build_view(int32_t il, PolicyStep step, int32_t n_past, const KvStore& kv, ThreadPool* pool);
+    void load_heads(int32_t il, const KvStore& kv);  // heads_ = the layer's attention views
+    Status check_plan(int32_t il, const LayerPlan& plan) const;
 
     std::unique_ptr<Policy> policy_;
+    PolicyInfo info_;
     ModelShape shape_;
-    PolicyNeeds needs_;
     bool active_ = false;
+    int32_t lane_ = -1;      // index of the kAttentionSum request, -1 = none
+    int32_t tail_min_ = 0;
     KvBudget budget_;
-    int32_t n_prompt_ = 0;
+    Segment segment_;
     PolicyStats stats_;
+    bool touched_ = false;
+    const std::vector<int32_t>* tokens_ = nullptr;  // [>= n_past] see set_tokens
     // scratch
     LayerView view_;
-    std::vector<int32_t> n_live_, pos_, idx_, n_keep_;  // [n_head_kv], [n_head_kv, n_slot] ...
-    std::vector<float> scores_, tmp_scores_;
-    std::vector<const void*> k_tables_;                 // [n_head_kv]
-    std::vector<const void*> v_tables_;                 // [n_head_kv]
-    std::vector<SlotRefresh> refresh_;
+    std::vector<int32_t> n_live_, keep_, n_keep_;       // [n_head_kv], [n_head_kv, n_slot], [n_head_kv]
+    std::vector<const int32_t*> pos_rows_;              // [n_head_kv]
     std::vector<AttnKvHead> heads_;                     // [n_head_kv]
-    std::vector<int32_t> sel_pages_, sel_n_;
-    std::vector<float> lse_, local_;                    // [n_tok, n_head], [n_head_kv, n_slot]
+    std::vector<StatValues> stat_views_;                // [requests]
+    std::vector<std::vector<float>> stat_values_, stat_counts_;  // [requests] -> [n_head_kv, n_slot]
+    std::vector<float> lane_add_;                       // [n_head_kv, n_slot]
+    std::vector<float> lse_;                            // [n_tok, n_head]
     bool lse_ready_ = false;                            // lse_ holds this step's rows
+    std::vector<int32_t> sel_pages_, sel_n_;
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;
-    const std::vector<int32_t>* tokens_ = nullptr;      // [>= n_past] see set_tokens
-    std::vector<float> band_recent_, band_count_;       // [n_head_kv, n_slot] needs().band
 };
 
 }  // namespace hkv

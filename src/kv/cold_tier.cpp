@@ -112,7 +112,7 @@ Status ColdTier::append(int32_t il, int32_t ih, int32_t n, const void* k, const 
                     done += size_t(w);
                 }
             }
-            h.extents.push_back(Extent{int32_t(h.pos.size()), n, off});
+            h.extents.push_back(Extent{int32_t(h.pos.size()), n, n, off});
             ends_[size_t(il)] = off + 2 * int64_t(bytes);
         }
         h.pos.insert(h.pos.end(), pos, pos + n);
@@ -169,11 +169,37 @@ Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, v
         while (i + m < n && idx[i + m] == r + m && r + m < e.row0 + e.n) ++m;
         const int64_t at = e.offset + int64_t(r - e.row0) * int64_t(rb);
         HKV_TRY(read_at(il, at, size_t(m) * rb, ko + size_t(i) * rb));
-        HKV_TRY(read_at(il, at + int64_t(e.n) * int64_t(rb), size_t(m) * rb, vo + size_t(i) * rb));
+        HKV_TRY(read_at(il, at + int64_t(e.written) * int64_t(rb), size_t(m) * rb, vo + size_t(i) * rb));
         for (int32_t j = 0; j < m; ++j) pos_out[i + j] = h.pos[size_t(r + j)];
         i += m;
     }
     return Status();
+}
+
+void ColdTier::drop_from(int32_t pos) {
+    if (pos <= 0) {
+        clear();
+        return;
+    }
+    const size_t rb = cfg_.row_bytes;
+    for (Head& h : heads_) {
+        const int32_t keep = int32_t(std::lower_bound(h.pos.begin(), h.pos.end(), pos) - h.pos.begin());
+        const int32_t rows = int32_t(h.pos.size());
+        if (keep == rows) continue;
+        bytes_stored_ -= 2 * int64_t(rows - keep) * int64_t(rb);
+        h.pos.resize(size_t(keep));
+        if (!on_disk()) {
+            h.k.resize(size_t(keep) * rb);
+            h.v.resize(size_t(keep) * rb);
+            continue;
+        }
+        // records past the cut are forgotten (their bytes stay as dead space in the unlinked file)
+        while (!h.extents.empty() && h.extents.back().row0 >= keep) h.extents.pop_back();
+        if (!h.extents.empty()) {
+            Extent& e = h.extents.back();
+            e.n = std::min(e.n, keep - e.row0);
+        }
+    }
 }
 
 void ColdTier::clear() {

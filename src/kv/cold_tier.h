@@ -1,6 +1,7 @@
-// kv/cold_tier.h — the cold tier of HeteroCache (../shared/docs/methods.md §1.4, §1.7): the full
-// prompt K/V rows (post-RoPE, kv_type) and positions of the heads whose hot set is compressed,
-// and a background I/O thread that gathers rows from it while the engine computes.
+// kv/cold_tier.h — the cold tier of the KV store (HeteroCache's, ../shared/docs/methods.md §1.4,
+// §1.7): the full prompt K/V rows (post-RoPE, kv_type) and positions of the heads whose hot set is
+// compressed, and a background I/O thread that gathers rows from it while the engine computes.
+// Owned and driven by KvStore (a policy plans ColdOps; KvStore::apply carries them out).
 //
 // Storage: in host RAM (one K and one V buffer per (layer, head)), or, with a folder, in one file
 // per layer (records appended with pwrite at prefill, rows read back with pread; the files are
@@ -53,6 +54,9 @@ public:
                   int32_t* pos_out) const;
     // Forgets every row (a new sequence); the files are truncated.
     void clear();
+    // Forgets, in every head, the rows from the first one at a position >= pos on (rows are
+    // appended in position order). Not while gathers are pending.
+    void drop_from(int32_t pos);
     // Bytes of K/V held (RAM or file) since the last clear().
     int64_t bytes_stored() const { return bytes_stored_; }
 
@@ -65,7 +69,8 @@ public:
 private:
     struct Extent {            // a record of rows [row0, row0 + n) of one head
         int32_t row0 = 0, n = 0;
-        int64_t offset = 0;    // file: K rows at offset, V rows at offset + n * row_bytes
+        int32_t written = 0;   // rows the record was written with (n shrinks in drop_from)
+        int64_t offset = 0;    // file: K rows at offset, V rows at offset + written * row_bytes
     };
     struct Head {
         std::vector<int32_t> pos;           // [rows]

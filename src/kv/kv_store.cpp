@@ -1,9 +1,12 @@
 #include "kv/kv_store.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include "kv/cold_tier.h"
 
 namespace hkv {
 
@@ -27,11 +30,33 @@ KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
     row_bytes_ = size_t(cfg.head_dim) * elt_size_;
     page_bytes_ = row_bytes_ * size_t(cfg.page_size);
     heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
+    pending_.resize(size_t(cfg.n_layer));
 }
 
 KvStore::~KvStore() {
     clear();
     trim();
+}
+
+Status KvStore::apply(int32_t il, const LayerPlan& plan) {
+    if (il < 0 || il >= cfg_.n_layer) return Status::invalid("kv: plan for layer %d outside the cache", il);
+    for (const ColdOp& op : plan.cold) {
+        if (op.kind == ColdOpKind::kSpill) HKV_TRY(cold_spill(il, op.head));
+    }
+    for (const RowWrite& w : plan.writes) {
+        if (!w.k || !w.v) return Status::invalid("kv: a row write to head %d slot %d without data", w.head, w.slot);
+        HKV_TRY(write_row(il, w.head, w.slot, w.k, w.v));
+        if (cfg_.score_lane && !std::isnan(w.score)) head(il, w.head).score[size_t(w.slot)] = w.score;
+    }
+    for (int32_t ih = 0; ih < cfg_.n_head_kv && ih < int32_t(plan.n_keep.size()); ++ih) {
+        const int32_t k = plan.n_keep[size_t(ih)];
+        if (k < 0 || k == n_slot(il, ih)) continue;
+        if (size_t(ih + 1) * size_t(plan.stride) > plan.keep.size() || k > plan.stride) {
+            return Status::invalid("kv: plan keeps %d slots of head %d in rows of %d", k, ih, plan.stride);
+        }
+        HKV_TRY(compact(il, ih, plan.keep.data() + size_t(ih) * size_t(plan.stride), k));
+    }
+    return cold_submit(il, plan);
 }
 
 void* KvStore::page_get() {
@@ -219,6 +244,9 @@ Status KvStore::write_row(int32_t il, int32_t ih, int32_t slot, const float* k, 
 }
 
 void KvStore::drop_from(int32_t pos) {
+    cold_drain();
+    if (cold_) cold_->drop_from(pos);
+    if (pos <= 0) cold_stats_ = ColdStats();
     for (int32_t il = 0; il < cfg_.n_layer; ++il) {
         for (int32_t ih = 0; ih < cfg_.n_head_kv; ++ih) {
             Head& h = head(il, ih);
@@ -242,6 +270,9 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
 }
 
 void KvStore::clear() {
+    cold_drain();
+    if (cold_) cold_->clear();
+    cold_stats_ = ColdStats();
     ++epoch_;
     for (Head& h : heads_) {
         while (!h.k_pages.empty()) release_last(h);

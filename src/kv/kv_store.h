@@ -17,17 +17,35 @@
 // position (and score) arrays, exactly; bytes_reserved() adds the pool's free pages (returned to the
 // system by trim()).
 // Not thread-safe for writes; view() results stay valid until the next mutation of that head.
+// The store is the only thing that mutates the cache: policies plan, apply() carries the plan out
+// (compaction, merged rows, and the cold tier — full-precision rows of compressed heads kept in
+// host RAM or files, kv/cold_tier.h — with its background refreshes).
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/ops.h"
 #include "core/dtype.h"
+#include "heterokv/policy.h"
 #include "heterokv/status.h"
 
 namespace hkv {
+
+class ColdTier;  // kv/cold_tier.h
+
+// Counters of the cold tier (KvStore::cold_stats), for reports.
+struct ColdStats {
+    bool exists = false, on_disk = false;
+    int64_t bytes_stored = 0;    // K/V bytes held (RAM or file)
+    int64_t bytes_gathered = 0;  // K/V bytes written back into the cache by refreshes
+    int64_t refreshes = 0;       // refresh plans applied (one per layer and drift check)
+    double io_ms = 0.0;          // gather time on the I/O thread
+    double wait_ms = 0.0;        // time the engine waited for gathers (the exposed part of io_ms)
+};
 
 struct KvStoreConfig {
     int32_t n_layer = 0;
@@ -39,6 +57,7 @@ struct KvStoreConfig {
     bool score_lane = false;      // keep a float per slot (accumulated attention) that moves with compaction
     int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
                                   // >= page_size (or 0) keep whole pages everywhere
+    std::string cold_dir;         // where a cold tier keeps its rows: "" = host RAM, else a folder
 };
 
 class KvStore {
@@ -72,7 +91,22 @@ public:
                            const int32_t* pos);
     size_t row_bytes() const { return row_bytes_; }  // one K or one V row (head_dim kv_type values)
 
-    // Removes, from every head, the slots whose position is >= pos (used to undo a failed step).
+    // Applies a policy's plan for layer il (heterokv/policy.h LayerPlan), in this order: cold-tier
+    // spills, row writes (RowWrite, with their score-lane values), the compaction of every head
+    // whose n_keep is set, cold-tier refreshes (gathered in the background; applied by
+    // apply_pending before the layer's next attention). The caller has checked the plan against
+    // the budgets; indices are checked here (kInvalidArgument), cold-tier I/O errors are kIoError.
+    Status apply(int32_t il, const LayerPlan& plan);
+    // Waits for the cold-tier refreshes planned for layer il and writes them over their slots
+    // (the asynchronous fence: called before the layer's attention). No-op when none is pending.
+    Status apply_pending(int32_t il);
+    // Rows the cold tier holds for head (il, ih); 0 without a tier.
+    int32_t cold_rows(int32_t il, int32_t ih) const;
+    const ColdTier* cold_tier() const { return cold_.get(); }
+    ColdStats cold_stats() const;
+
+    // Removes, from every head, the slots whose position is >= pos (used to undo a failed step and
+    // to rewind), and the cold-tier rows of those positions; pending refreshes are dropped.
     void drop_from(int32_t pos);
 
     // Read-only view for attention; valid until this head is next mutated.
@@ -85,7 +119,7 @@ public:
     float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
     const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }
 
-    // Drops every slot of every head (pages go back to the free list).
+    // Drops every slot of every head (pages go back to the free list) and the cold tier's rows.
     void clear();
     // Counts the calls that may have removed or moved slots (compact, drop_from, clear): while it is
     // unchanged, every slot only ever gained rows after it, so caches keyed by slot or page stay valid.
@@ -130,6 +164,23 @@ private:
     // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
     int32_t fine_cap(int32_t rows) const;
     uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s) const;
+    // ---- cold tier (kv/kv_cold.cpp) ----
+    struct Staged {                   // one head's refresh, gathered on the I/O thread
+        int32_t ih = 0, slot0 = 0, n = 0;
+        std::vector<int32_t> rows;    // [n] tier rows, ascending
+        std::vector<uint8_t> k, v;    // [n, row_bytes]
+        std::vector<int32_t> pos;     // [n]
+    };
+    struct Pending {                  // a layer's refresh in flight; buffers kept across refreshes
+        bool active = false;
+        std::vector<Staged> heads;
+        size_t n_heads = 0;
+        std::future<Status> done;
+        double io_ms = 0.0;           // written by the job, read after done.get()
+    };
+    Status cold_spill(int32_t il, int32_t ih);
+    Status cold_submit(int32_t il, const LayerPlan& plan);
+    void cold_drain();                // waits for every gather in flight and drops it
 
     KvStoreConfig cfg_;
     size_t elt_size_ = 2;
@@ -140,6 +191,10 @@ private:
     int64_t pages_allocated_ = 0; // live + free
     int64_t short_bytes_ = 0;     // K + V bytes of the short last pages owned by heads
     uint64_t epoch_ = 0;          // see epoch()
+    std::unique_ptr<ColdTier> cold_;  // created at the first spill
+    std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
+    std::vector<uint8_t> spill_k_, spill_v_;  // [n, row_bytes] staging of a spill
+    ColdStats cold_stats_;
 };
 
 }  // namespace hkv

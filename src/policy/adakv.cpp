@@ -10,10 +10,11 @@
 // dominate get more and every head keeps at least the floor alpha*B'. Default alpha = 0.2 (the
 // paper's LongBench setting; its library default is 0.5).
 //
-// Budgets: KvBudget is a per-head cap fixed before the scores exist, so plan_budget sets every
+// Budgets: KvBudget is a per-head cap fixed before the scores exist, so begin sets every
 // head's cap to the most allocation 3 can give one head, sinks + window + ceil((1-alpha)*H*B' +
 // alpha*B'), and the per-head b_h (and the per-layer total H*budget) are enforced here.
-// No compression during decoding.
+// No compression during decoding; a later segment is compressed at its end the same way, over the
+// survivors and the new tokens.
 #include <algorithm>
 #include <cmath>
 
@@ -24,19 +25,18 @@ namespace {
 
 class AdaKvPolicy final : public SnapFamilyPolicy {
 public:
-    AdaKvPolicy(const SnapOptions& o, double alpha) : SnapFamilyPolicy(o), alpha_(alpha) {}
-    std::string_view name() const override { return "adakv"; }
+    AdaKvPolicy(const SnapOptions& o, double alpha) : SnapFamilyPolicy("adakv", o), alpha_(alpha) {}
 
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         const double bsel = double(selected_per_head());
         const int32_t cap = fixed() + int32_t(std::ceil((1.0 - alpha_) * double(shape.n_head_kv) * bsel + alpha_ * bsel - 1e-9));
         budget.init(shape.n_layer, shape.n_head_kv, cap);
         return Status();
     }
 
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
-        if (!v.prefill_last) return Status();
+    Status on_layer(const LayerView& v, LayerPlan& plan) override {
         const int32_t nh = v.n_head_kv, bsel = selected_per_head(), s = opt_.evict.sinks;
+        const StatValues& scores = v.stats[0];
         // Heads that hold no more than the uniform budget keep everything and take no part.
         std::vector<int32_t> heads;
         for (int32_t ih = 0; ih < nh; ++ih) {
@@ -49,7 +49,7 @@ public:
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t ih = heads[j];
             const int32_t prefix = v.n_live[size_t(ih)] - opt_.evict.window;
-            const float* sc = v.scores.data() + size_t(ih) * size_t(v.n_slot);
+            const float* sc = scores.head(ih);
             pooled_.resize(size_t(prefix));
             pool1d(sc, prefix, opt_.kernel, opt_.pool, pooled_.data());
             flat_.insert(flat_.end(), pooled_.begin() + s, pooled_.end());
@@ -69,9 +69,8 @@ public:
         const std::vector<int32_t> b = round_to_total(want, total);
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t ih = heads[j];
-            const float* sc = v.scores.data() + size_t(ih) * size_t(v.n_slot);
-            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
-            plan.n_keep[size_t(ih)] = keep_scored(sc, v.n_live[size_t(ih)], fixed() + b[j], opt_, idx, scratch_);
+            plan.n_keep[size_t(ih)] =
+                keep_scored(scores.head(ih), v.n_live[size_t(ih)], fixed() + b[j], opt_, plan.head(ih), scratch_);
         }
         return Status();
     }

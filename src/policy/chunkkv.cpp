@@ -7,7 +7,8 @@
 // Layer-wise index reuse: with reuse=R, layers il with il % R != 0 keep the positions chosen by
 // layer il - il % R instead of scoring their own (the paper reports high cross-layer similarity).
 // Defaults: chunk=10 (the paper; kvpress uses 20), reuse=1 (every layer scores its own), window 32.
-// No compression during decoding.
+// No compression during decoding; a later segment is compressed at its end the same way, over the
+// survivors and the new tokens.
 #include <algorithm>
 #include <numeric>
 
@@ -19,18 +20,16 @@ namespace {
 class ChunkKvPolicy final : public SnapFamilyPolicy {
 public:
     ChunkKvPolicy(const SnapOptions& o, int32_t chunk, int32_t reuse)
-        : SnapFamilyPolicy(o), chunk_(chunk), reuse_(reuse) {}
-    std::string_view name() const override { return "chunkkv"; }
+        : SnapFamilyPolicy("chunkkv", o), chunk_(chunk), reuse_(reuse) {}
 
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, opt_.evict.budget);
         kept_il_ = -1;
         kept_pos_.clear();
         return Status();
     }
 
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
-        if (!v.prefill_last) return Status();
+    Status on_layer(const LayerView& v, LayerPlan& plan) override {
         const int32_t nh = v.n_head_kv, n = v.n_live[0];
         for (int32_t ih = 1; ih < nh; ++ih) {
             if (v.n_live[size_t(ih)] != n) {
@@ -44,12 +43,12 @@ public:
         choose(v);
         const int32_t k = int32_t(keep_.size());
         for (int32_t ih = 0; ih < nh; ++ih) {
-            std::copy(keep_.begin(), keep_.end(), plan.idx.data() + size_t(ih) * size_t(plan.n_slot));
+            std::copy(keep_.begin(), keep_.end(), plan.head(ih));
             plan.n_keep[size_t(ih)] = k;
         }
         kept_il_ = v.il;
         kept_pos_.resize(size_t(k));
-        for (int32_t i = 0; i < k; ++i) kept_pos_[size_t(i)] = v.pos[size_t(keep_[size_t(i)])];
+        for (int32_t i = 0; i < k; ++i) kept_pos_[size_t(i)] = v.pos[0][keep_[size_t(i)]];
         return Status();
     }
 
@@ -61,7 +60,7 @@ private:
         token_.assign(size_t(prefix), 0.0f);
         pooled_.resize(size_t(prefix));
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
-            pool1d(v.scores.data() + size_t(ih) * size_t(v.n_slot), prefix, opt_.kernel, opt_.pool, pooled_.data());
+            pool1d(v.stats[0].head(ih), prefix, opt_.kernel, opt_.pool, pooled_.data());
             for (int32_t i = 0; i < prefix; ++i) token_[size_t(i)] += pooled_[size_t(i)];
         }
         const int32_t n_chunk = (prefix - s + chunk_ - 1) / chunk_;
@@ -95,11 +94,11 @@ private:
     }
 
     // Keeps, in every head, the slots holding the positions layer kept_il_ kept.
-    Status reuse(const LayerView& v, KeepPlan& plan) const {
+    Status reuse(const LayerView& v, LayerPlan& plan) const {
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
-            const int32_t* pos = v.pos.data() + size_t(ih) * size_t(v.n_slot);
+            const int32_t* pos = v.pos[size_t(ih)];
             const int32_t n = v.n_live[size_t(ih)];
-            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+            int32_t* idx = plan.head(ih);
             int32_t k = 0;
             for (int32_t p : kept_pos_) {
                 const int32_t* it = std::lower_bound(pos, pos + n, p);

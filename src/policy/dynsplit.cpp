@@ -4,12 +4,12 @@
 //
 // Blocks (per layer, shared by the layer's KV heads), over the slots [sinks, n - window):
 //   split=dd (default): DD-Select. Candidates are the slots right after a delimiter token
-//     (ModelShape::delim_mask, tokenizer/delimiters.h; candidates=all: every slot). A candidate at
+//     (ModelShape::token_flags, tokenizer/delimiters.h; candidates=all: every slot). A candidate at
 //     position i scores s_i = r_i - alpha * (1 - r_i), where r_i is the mean, over the later queries
 //     q with i < q <= i + band (every qstride-th query of each chunk, and the GQA group), of the
 //     attention mass q puts on [i, q] (the rest is the distant context); norm=full normalises each
 //     query over its whole row, norm=band over the band only. These come from the band pass
-//     (backend/cpu/scores.h attn_band_recent) on every prefill chunk, accumulated by position.
+//     (StatKind::kBand) on every prefill chunk, accumulated by position.
 //     Candidates are accepted greedily by score at least min_len apart, until the mean block length
 //     reaches target (accept=target) or among those above mean + lambda * sd (accept=adaptive);
 //     blocks longer than max_len are split at their best inner candidate, else every max_len slots.
@@ -60,32 +60,29 @@ struct DynSplitOptions {
 
 class DynSplitPolicy final : public Policy {
 public:
-    explicit DynSplitPolicy(const DynSplitOptions& o) : o_(o) {}
-    std::string_view name() const override { return "dynsplit"; }
-    PolicyNeeds needs() const override {
-        PolicyNeeds n;
-        if (o_.mode == DynMode::kEvict) {
-            n.attn_scores = true;
-            n.n_obs = o_.snap.evict.window;
-            n.prefill_every_chunk = true;
-        } else {
-            n.select = true;
-        }
-        n.decode_slack = kNoDecodeEviction;
-        if (o_.split.kind == SplitKind::kDd) {
-            n.band = o_.band;
-            n.band_stride = o_.qstride;
-            n.band_full_norm = o_.full_norm;
-        }
-        return n;
+    explicit DynSplitPolicy(const DynSplitOptions& o) : o_(o) {
+        const bool evict = o_.mode == DynMode::kEvict, dd = o_.split.kind == SplitKind::kDd;
+        // SnapKV token scores of each chunk's last `window` queries (evict), DD-Select's band (dd)
+        const StatRequest window{StatKind::kAttention, kStepPrefill, o_.snap.evict.window, true};
+        StatRequest band{StatKind::kBand, kStepPrefill};
+        band.band = o_.band;
+        band.stride = o_.qstride;
+        band.full_norm = o_.full_norm;
+        if (evict) info_.stats = dd ? std::vector<StatRequest>{window, band} : std::vector<StatRequest>{window};
+        else if (dd) info_.stats = {band};
+        band_stat_ = dd ? int32_t(info_.stats.size()) - 1 : -1;
+        info_.name = "dynsplit";
+        info_.calls = evict || band_stat_ >= 0 ? kStepPrefill : 0;  // evict, or accumulate the band
+        info_.select_pages = !evict;
     }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    PolicyInfo info() const override { return info_; }
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         const bool need_mask = o_.split.kind == SplitKind::kPunct || (o_.split.kind == SplitKind::kDd && !o_.candidates_all);
-        if (need_mask && shape.delim_mask.empty()) {
+        if (need_mask && shape.token_flags.empty()) {
             return Status::invalid("dynsplit: split=%s needs the tokenizer's delimiter mask, which the engine did not give",
                                    o_.split.kind == SplitKind::kPunct ? "punct" : "dd");
         }
-        mask_ = shape.delim_mask;
+        flags_ = shape.token_flags;
         budget.init(shape.n_layer, shape.n_head_kv, o_.mode == DynMode::kEvict ? o_.snap.evict.budget : -1);
         dd_rec_.assign(size_t(shape.n_layer), {});
         dd_cnt_.assign(size_t(shape.n_layer), {});
@@ -94,9 +91,8 @@ public:
         epoch_ = 0;
         return Status();
     }
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override;
-    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
-    Status select(const LayerView& v, std::span<const float> q, PageSelection& sel) override;
+    Status on_layer(const LayerView& v, LayerPlan& plan) override;
+    Status select(const LayerView& v, PageSelection& sel) override;
 
 private:
     struct PageBounds {             // per (layer, KV head): min/max keys of each mapping page
@@ -104,23 +100,25 @@ private:
         std::vector<float> mn, mx;          // [n_pages, head_dim]
     };
     bool is_delim(int32_t token) const {
-        return token >= 0 && size_t(token) < mask_.size() && mask_[size_t(token)] != 0;
+        return token >= 0 && size_t(token) < flags_.size() && (flags_[size_t(token)] & kTokenSeparator) != 0;
     }
     void accumulate_band(const LayerView& v);
     // Splits slots [b, e) of head 0's layout into bounds_ (pos/tokens from the view).
     void split(const LayerView& v, int32_t b, int32_t e);
-    Status evict(const LayerView& v, KeepPlan& plan);
+    Status evict(const LayerView& v, LayerPlan& plan);
     void update_page_bounds(const LayerView& v, int32_t ih, PageBounds& pb);
 
     DynSplitOptions o_;
-    std::span<const uint8_t> mask_;                 // [n_vocab]
+    PolicyInfo info_;
+    int32_t band_stat_ = -1;                        // index of the kBand request, -1 = none
+    std::span<const uint8_t> flags_;                // [n_vocab] ModelShape::token_flags
     std::vector<std::vector<float>> dd_rec_, dd_cnt_;  // [n_layer][position] band sums over heads
     std::vector<std::vector<int32_t>> seg_;         // [n_layer] select mode: bounds fixed at first decode
     std::vector<PageBounds> bounds_cache_;          // [n_layer * n_head_kv]
     uint64_t epoch_ = 0;
     // scratch
     std::vector<uint8_t> cand_;                     // [n_slot]
-    std::vector<float> dd_score_, token_, pooled_, block_score_, qsum_, row_, page_bound_;
+    std::vector<float> dd_score_, token_, pooled_, block_score_, qsum_, page_bound_;
     std::vector<int32_t> bounds_, order_, keep_;
     std::vector<uint8_t> taken_, page_on_;
     BlockPages bp_;
@@ -128,7 +126,8 @@ private:
 };
 
 void DynSplitPolicy::accumulate_band(const LayerView& v) {
-    if (v.band_recent.empty()) return;
+    if (band_stat_ < 0 || v.stats[size_t(band_stat_)].values.empty()) return;
+    const StatValues& b = v.stats[size_t(band_stat_)];
     std::vector<float>& rec = dd_rec_[size_t(v.il)];
     std::vector<float>& cnt = dd_cnt_[size_t(v.il)];
     if (rec.size() < size_t(v.n_past)) {
@@ -136,12 +135,14 @@ void DynSplitPolicy::accumulate_band(const LayerView& v) {
         cnt.resize(size_t(v.n_past), 0.0f);
     }
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
-        const size_t row = size_t(ih) * size_t(v.n_slot);
+        const float* recent = b.head(ih);
+        const float* count = b.head_counts(ih);
+        const int32_t* pos = v.pos[size_t(ih)];
         for (int32_t s = 0; s < v.n_live[size_t(ih)]; ++s) {
-            const float c = v.band_count[row + size_t(s)];
-            const int32_t p = v.pos[row + size_t(s)];
+            const float c = count[s];
+            const int32_t p = pos[s];
             if (c == 0.0f || p < 0 || p >= v.n_past) continue;
-            rec[size_t(p)] += v.band_recent[row + size_t(s)];
+            rec[size_t(p)] += recent[s];
             cnt[size_t(p)] += c;
         }
     }
@@ -153,7 +154,7 @@ void DynSplitPolicy::split(const LayerView& v, int32_t b, int32_t e) {
         split_fixed(b, e, so.interval, bounds_);
         return;
     }
-    const int32_t* pos = v.pos.data();  // head 0: every head of the layer has the same layout
+    const int32_t* pos = v.pos[0];  // head 0: every head of the layer has the same layout
     cand_.assign(size_t(std::max(e, 1)), 0);
     for (int32_t i = b + 1; i < e; ++i) {
         const int32_t prev = pos[i - 1];
@@ -176,13 +177,13 @@ void DynSplitPolicy::split(const LayerView& v, int32_t b, int32_t e) {
     split_dd(cand_.data(), dd_score_.data(), b, e, so, bounds_);
 }
 
-Status DynSplitPolicy::on_prefill(const LayerView& v, KeepPlan& plan) {
+Status DynSplitPolicy::on_layer(const LayerView& v, LayerPlan& plan) {
     accumulate_band(v);
     if (o_.mode != DynMode::kEvict) return Status();
     return evict(v, plan);
 }
 
-Status DynSplitPolicy::evict(const LayerView& v, KeepPlan& plan) {
+Status DynSplitPolicy::evict(const LayerView& v, LayerPlan& plan) {
     const int32_t nh = v.n_head_kv, n = v.n_live[0];
     for (int32_t ih = 1; ih < nh; ++ih) {
         if (v.n_live[size_t(ih)] != n) {
@@ -197,7 +198,7 @@ Status DynSplitPolicy::evict(const LayerView& v, KeepPlan& plan) {
     token_.assign(size_t(prefix), 0.0f);
     pooled_.resize(size_t(prefix));
     for (int32_t ih = 0; ih < nh; ++ih) {
-        pool1d(v.scores.data() + size_t(ih) * size_t(v.n_slot), prefix, o_.snap.kernel, o_.snap.pool, pooled_.data());
+        pool1d(v.stats[0].head(ih), prefix, o_.snap.kernel, o_.snap.pool, pooled_.data());
         for (int32_t i = 0; i < prefix; ++i) token_[size_t(i)] += pooled_[size_t(i)];
     }
     split(v, s, prefix);
@@ -214,7 +215,7 @@ Status DynSplitPolicy::evict(const LayerView& v, KeepPlan& plan) {
     }
     for (int32_t i = prefix; i < n; ++i) keep_.push_back(i);
     for (int32_t ih = 0; ih < nh; ++ih) {
-        std::copy(keep_.begin(), keep_.end(), plan.idx.data() + size_t(ih) * size_t(plan.n_slot));
+        std::copy(keep_.begin(), keep_.end(), plan.head(ih));
         plan.n_keep[size_t(ih)] = int32_t(keep_.size());
     }
     return Status();
@@ -222,12 +223,10 @@ Status DynSplitPolicy::evict(const LayerView& v, KeepPlan& plan) {
 
 void DynSplitPolicy::update_page_bounds(const LayerView& v, int32_t ih, PageBounds& pb) {
     const int32_t hd = v.head_dim, np = bp_.n_pages();
-    const void* const* pages = static_cast<const void* const*>(v.k_pages[size_t(ih)]);
     pb.start.resize(size_t(np), -1);
     pb.valid.resize(size_t(np), 0);
     pb.mn.resize(size_t(np) * size_t(hd));
     pb.mx.resize(size_t(np) * size_t(hd));
-    row_.resize(size_t(hd));
     for (int32_t p = 0; p < np; ++p) {
         const int32_t b = bp_.page_start[size_t(p)], nv = bp_.page_valid[size_t(p)];
         if (pb.start[size_t(p)] == b && pb.valid[size_t(p)] == nv) continue;  // cached
@@ -235,23 +234,24 @@ void DynSplitPolicy::update_page_bounds(const LayerView& v, int32_t ih, PageBoun
         float* mx = pb.mx.data() + size_t(p) * size_t(hd);
         std::fill(mn, mn + hd, INFINITY);
         std::fill(mx, mx + hd, -INFINITY);
-        key_minmax_fold(v.kv_type, pages, v.page_size, hd, b, b + nv, mn, mx, row_.data());
+        v.kv.key_extremes(ih, b, b + nv, mn, mx);
         pb.start[size_t(p)] = b;
         pb.valid[size_t(p)] = nv;
     }
 }
 
-Status DynSplitPolicy::select(const LayerView& v, std::span<const float> q, PageSelection& sel) {
+Status DynSplitPolicy::select(const LayerView& v, PageSelection& sel) {
     if (v.il < o_.dense) return Status();
     if (seg_.size() != size_t(v.n_layer) || bounds_cache_.size() != size_t(v.n_layer) * size_t(v.n_head_kv)) {
-        return Status::internal("dynsplit: select() before plan_budget()");
+        return Status::internal("dynsplit: select() before begin()");
     }
-    if (v.kv_epoch != epoch_) {  // slots removed (truncation): blocks and bounds are stale
+    if (v.kv.epoch() != epoch_) {  // slots removed (truncation): blocks and bounds are stale
         for (auto& sg : seg_) sg.clear();
         for (PageBounds& pb : bounds_cache_) pb = PageBounds();
-        epoch_ = v.kv_epoch;
+        epoch_ = v.kv.epoch();
     }
-    const int32_t n = v.n_live[0], ps = v.page_size, hd = v.head_dim;
+    const std::span<const float> q = v.q;  // [n_head, head_dim] the step's query
+    const int32_t n = v.n_live[0], ps = v.kv.page_size(), hd = v.head_dim;
     const int32_t w = o_.snap.evict.window, s = o_.snap.evict.sinks;
     const int32_t n_store = (n + ps - 1) / ps, n_sel = std::max(3, o_.snap.evict.budget / ps);
     if (n_store <= n_sel || n - w <= s) return Status();
@@ -268,7 +268,7 @@ Status DynSplitPolicy::select(const LayerView& v, std::span<const float> q, Page
     for (int32_t b = seg.back() + o_.split.max_len; b < n - w; b += o_.split.max_len) bounds_.push_back(b);
     if (n - w > bounds_.back()) bounds_.push_back(n - w);
     block_pages_build(bounds_, o_.page, bp_);
-    const int32_t group = int32_t(q.size()) / hd / v.n_head_kv;
+    const int32_t group = v.n_head / v.n_head_kv;
     qsum_.resize(size_t(hd));
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
         PageBounds& pb = bounds_cache_[size_t(v.il) * size_t(v.n_head_kv) + size_t(ih)];

@@ -7,7 +7,7 @@
 //   global  s_G(j) = colsum(j) / (n_past - pos(j))    attention accumulated over every query that
 //           could see the key (prompt and generated), divided by how many there were (causal-bias
 //           correction); the column sums come from the attention kernel's log-sum-exp in one pass
-//           (needs().lse_scores, backend/cpu/scores.h attn_colsums), no n x n matrix
+//           (StatRequest::from_lse), no n x n matrix
 //   local   s_L(j) = attention of the last `window` queries of the step (decode: of the step's query)
 //   both divided by their maximum over the candidates, combined by score=max (default) | sum |
 //   global | local, then 1-D pooled (kernel, pool) for ranking.
@@ -16,10 +16,11 @@
 // goes to its most similar centre (cosine of keys) when the similarity reaches the head's threshold
 // (default: the mean best similarity of the head's candidates, D2O-style; theta=X fixes it), else
 // to the zero class (evicted). All heads of a layer go through one batched zero-class pass
-// (policy/ems_merge.h); merged centres are written back into their slots (KeepPlan::writes) with
+// (policy/ems_merge.h); merged centres are written back into their slots (LayerPlan::writes) with
 // their score lanes summed, so later compactions weigh them by everything they absorbed.
 // mode=evict (no merging) and mode=merge (every candidate merged) are the ablations.
-// When: at the prompt's last chunk, and during decoding whenever a head holds more than
+// When: at every prompt segment's end (a later segment: over the survivors, their lanes carrying
+// what they absorbed, and the new tokens), and during decoding whenever a head holds more than
 // budget + window slots (the tokens that left the window are evicted or merged the same way), so
 // a long generation runs in bounded memory (decode=0 turns this off: generated tokens are appended,
 // as in the SnapKV family, for side-by-side comparisons with it).
@@ -29,7 +30,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "backend/cpu/scores.h"
 #include "policy/ems_merge.h"
 #include "policy/select.h"
 
@@ -54,20 +54,23 @@ struct EmsOptions {
 class EmsPolicy final : public Policy {
 public:
     explicit EmsPolicy(const EmsOptions& o) : o_(o) {}
-    std::string_view name() const override { return "ems"; }
-
-    PolicyNeeds needs() const override {
-        PolicyNeeds n;
-        n.attn_scores = true;
-        n.accumulate = true;
-        n.lse_scores = true;
-        n.n_local = o_.snap.evict.window;
-        n.decode_slack = o_.decode ? o_.snap.evict.window  // compaction when a head exceeds budget + window
-                                   : kNoDecodeEviction;
-        return n;
+    PolicyInfo info() const override {
+        PolicyInfo i;
+        i.name = "ems";
+        i.calls = kStepSegmentEnd;
+        if (o_.decode) {  // compaction when a head exceeds budget + window
+            i.decode = DecodeKv::kEvicts;
+            i.decode_slack = o_.snap.evict.window;
+        }
+        StatRequest global{StatKind::kAttentionSum, kStepAll};  // column sums of every query
+        global.from_lse = true;
+        StatRequest local{StatKind::kAttention, kStepSegmentEnd | kStepDecode, o_.snap.evict.window};
+        local.from_lse = true;  // the last `window` queries of the step
+        i.stats = {global, local};
+        return i;
     }
 
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         int32_t cap = o_.snap.evict.budget;
         if (o_.adaptive) {
             const double bsel = double(selected());
@@ -77,11 +80,9 @@ public:
         return Status();
     }
 
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
-        if (!v.prefill_last) return Status();
-        return compress(v, plan);
-    }
-    Status on_decode(const LayerView& v, KeepPlan& plan) override { return compress(v, plan); }
+    // At a prompt segment's end (a later segment: over the survivors and the new tokens) and at a
+    // decode step in which a head holds more than budget + window slots.
+    Status on_layer(const LayerView& v, LayerPlan& plan) override { return compress(v, plan); }
 
 private:
     int32_t fixed() const { return o_.snap.evict.window + o_.snap.evict.sinks; }
@@ -91,9 +92,9 @@ private:
     void score_head(const LayerView& v, int32_t ih) {
         const int32_t n = v.n_live[size_t(ih)], s0 = o_.snap.evict.sinks, w = o_.snap.evict.window;
         const int32_t nc = n - w - s0;  // candidates [s0, n - w)
-        const float* lane = v.scores.data() + size_t(ih) * size_t(v.n_slot);
-        const float* loc = v.local_scores.data() + size_t(ih) * size_t(v.n_slot);
-        const int32_t* pos = v.pos.data() + size_t(ih) * size_t(v.n_slot);
+        const float* lane = v.stats[0].head(ih);
+        const float* loc = v.stats[1].head(ih);
+        const int32_t* pos = v.pos[size_t(ih)];
         std::vector<float>& g = sgl_[size_t(ih)];
         g.resize(size_t(nc));
         loc_.resize(size_t(nc));
@@ -151,7 +152,7 @@ private:
         }
     }
 
-    Status compress(const LayerView& v, KeepPlan& plan) {
+    Status compress(const LayerView& v, LayerPlan& plan) {
         const int32_t nh = v.n_head_kv, s0 = o_.snap.evict.sinks, w = o_.snap.evict.window, D = v.head_dim;
         sgl_.resize(size_t(nh)), rank_.resize(size_t(nh));
         bool any = false;
@@ -174,23 +175,22 @@ private:
             top_k_indices(rank_[size_t(ih)].data(), nc, k, centers_[size_t(ih)].data(), order_);
             n_center = std::max(n_center, k);
         }
-        batch_.resize(nh, v.n_slot, D, n_center);
+        const int32_t n_slot = v.stats[0].stride;  // the largest live count of the layer
+        batch_.resize(nh, n_slot, D, n_center);
         batch_.has_fixed_theta = o_.has_theta, batch_.fixed_theta = o_.theta;
         batch_.evict_only = o_.mode == Mode::kEvict, batch_.merge_all = o_.mode == Mode::kMerge;
         batch_.norm = o_.norm;
-        const DType kvt = static_cast<DType>(v.kv_type);
         for (int32_t ih = 0; ih < nh; ++ih) {
             if (keep_[size_t(ih)] < 0) continue;
             const int32_t n = v.n_live[size_t(ih)];
-            const size_t h0 = size_t(ih) * size_t(v.n_slot);
-            const auto* kp = static_cast<const void* const*>(v.k_pages[size_t(ih)]);
-            const auto* vp = static_cast<const void* const*>(v.v_pages[size_t(ih)]);
-            const float* lane = v.scores.data() + h0;
+            const size_t h0 = size_t(ih) * size_t(n_slot);
+            const float* lane = v.stats[0].head(ih);
+            // the candidates' keys and values as f32, [n - w - s0, D] each, into the batch
+            v.kv.keys(ih, s0, n - w - s0, batch_.khat.data() + (h0 + size_t(s0)) * size_t(D));
+            v.kv.values(ih, s0, n - w - s0, batch_.v.data() + (h0 + size_t(s0)) * size_t(D));
             for (int32_t s = s0; s < n - w; ++s) {
                 const size_t hs = h0 + size_t(s);
                 float* k = batch_.khat.data() + hs * size_t(D);
-                kv_read_row(kvt, kp, v.page_size, D, s, k);
-                kv_read_row(kvt, vp, v.page_size, D, s, batch_.v.data() + hs * size_t(D));
                 float nn = 0.0f;
                 for (int32_t d = 0; d < D; ++d) nn += k[d] * k[d];
                 nn = std::sqrt(nn);
@@ -214,7 +214,7 @@ private:
         for (int32_t ih = 0; ih < nh; ++ih) {
             if (keep_[size_t(ih)] < 0) continue;
             const int32_t n = v.n_live[size_t(ih)];
-            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+            int32_t* idx = plan.head(ih);
             int32_t m = 0;
             for (int32_t s = 0; s < s0; ++s) idx[m++] = s;
             const std::vector<int32_t>& cs = centers_[size_t(ih)];
@@ -222,7 +222,7 @@ private:
                 idx[m++] = s0 + cs[c];
                 const size_t hc = size_t(ih) * size_t(n_center + 1) + c + 1;
                 if (batch_.count[hc] <= 1) continue;  // nothing merged: the row stays bit for bit
-                SlotWrite sw;
+                RowWrite sw;
                 sw.head = ih, sw.slot = s0 + cs[c];
                 sw.k = batch_.out_k.data() + hc * size_t(D);
                 sw.v = batch_.out_v.data() + hc * size_t(D);
@@ -242,7 +242,7 @@ private:
     std::vector<float> loc_, flat_;
     std::vector<int32_t> keep_, picks_, order_;
     EmsBatch batch_;
-    std::vector<SlotWrite> writes_;
+    std::vector<RowWrite> writes_;
 };
 
 }  // namespace

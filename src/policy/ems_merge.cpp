@@ -1,12 +1,10 @@
 // policy/ems_merge.cpp — see ems_merge.h.
 #include "policy/ems_merge.h"
 
-#include "backend/cpu/scores.h"
-
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
+
+#include "core/vec.h"
 
 namespace hkv {
 
@@ -28,14 +26,8 @@ void EmsBatch::resize(int32_t heads, int32_t slots, int32_t dim, int32_t centers
 
 namespace {
 
-// Both variants use dot_f32 and axpy, so their sums are bit-identical (explicit FMA, fixed order).
-// y += a * x
-void axpy(float a, const float* x, float* y, int32_t n) {
-    const __m256 va = _mm256_set1_ps(a);
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
-}
+// Both variants use dot_f32 and axpy_f32 (core/vec.h), so their sums are bit-identical (explicit
+// FMA, fixed order).
 
 // Zeroes every class's sums.
 void clear_sums(EmsBatch& b) {
@@ -57,8 +49,8 @@ void add_to_class(EmsBatch& b, int32_t h, int32_t s, int32_t c) {
     b.acc_n[hc] = std::fma(ww, b.knorm[hs], b.acc_n[hc]);
     b.acc_lane[hc] += b.lane[hs];
     b.count[hc] += 1;
-    axpy(ww, b.khat.data() + hs * size_t(D), b.acc_k.data() + hc * size_t(D), D);
-    axpy(ww, b.v.data() + hs * size_t(D), b.acc_v.data() + hc * size_t(D), D);
+    axpy_f32(ww, b.khat.data() + hs * size_t(D), b.acc_k.data() + hc * size_t(D), D);
+    axpy_f32(ww, b.v.data() + hs * size_t(D), b.acc_v.data() + hc * size_t(D), D);
 }
 
 // The merged row of centre c of head h from its class sums (classes with a centre only).

@@ -1,5 +1,6 @@
-// policy/full.cpp — `full`: no compression. Every head is unbounded; the engine never calls the
-// hooks with anything to do. Logits are bit-identical to running without a policy.
+// policy/full.cpp — `full`: no compression. Its info asks for nothing, so the runtime stays
+// inactive and never calls it: logits are bit-identical to running without a policy. Every head
+// is unbounded; a later segment is appended like the first.
 #include "policy/spec.h"
 
 namespace hkv {
@@ -7,14 +8,16 @@ namespace {
 
 class FullPolicy final : public Policy {
 public:
-    std::string_view name() const override { return "full"; }
-    PolicyNeeds needs() const override { return PolicyNeeds{}; }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    PolicyInfo info() const override {
+        PolicyInfo i;
+        i.name = "full";
+        return i;
+    }
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, -1);
         return Status();
     }
-    Status on_prefill(const LayerView&, KeepPlan&) override { return Status(); }
-    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
+    Status on_layer(const LayerView&, LayerPlan&) override { return Status(); }
 };
 
 }  // namespace

@@ -3,7 +3,8 @@
 // new row added), summed over the GQA group; the engine keeps these sums in per-slot lanes of the
 // KV store that move with compaction. A head keeps its most recent `window` slots (and `sinks`
 // first slots, 0 by default) plus the heavy hitters: the highest accumulated scores among the
-// rest, budget slots in all. Eviction runs at the end of the prompt and, during decoding, when a
+// rest, budget slots in all. Eviction runs at the end of every prompt segment (a later segment: over
+// the survivors and the new tokens, by their accumulated scores) and, during decoding, when a
 // head holds more than budget + slack slots (slack=64 batches the compaction; slack=0 evicts
 // every step as the paper does). Default window = budget / 2 (the paper's equal heavy/recent split).
 #include "policy/select.h"
@@ -17,36 +18,32 @@ public:
         opt_.evict = o;
         opt_.kernel = 1;  // H2O ranks the raw accumulated scores
     }
-    std::string_view name() const override { return "h2o"; }
-    PolicyNeeds needs() const override {
-        PolicyNeeds n;
-        n.attn_scores = true;
-        n.n_obs = 0;  // every query
-        n.accumulate = true;
-        n.decode_slack = slack_;
-        return n;
+    PolicyInfo info() const override {
+        PolicyInfo i;
+        i.name = "h2o";
+        i.calls = kStepSegmentEnd;
+        i.decode = DecodeKv::kEvicts;
+        i.decode_slack = slack_;
+        i.stats = {StatRequest{StatKind::kAttentionSum, kStepAll}};  // every query's attention
+        return i;
     }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, opt_.evict.budget);
         return Status();
     }
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
-        return v.prefill_last ? evict(v, plan) : Status();
-    }
-    Status on_decode(const LayerView& v, KeepPlan& plan) override { return evict(v, plan); }
-
-private:
-    Status evict(const LayerView& v, KeepPlan& plan) {
+    // At a prompt segment's end and at a decode step over budget + slack: every head above budget
+    // keeps its window, sinks and heavy hitters.
+    Status on_layer(const LayerView& v, LayerPlan& plan) override {
+        const StatValues& acc = v.stats[0];
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
             const int32_t n = v.n_live[size_t(ih)];
             if (n <= opt_.evict.budget) continue;
-            const float* sc = v.scores.data() + size_t(ih) * size_t(v.n_slot);
-            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
-            plan.n_keep[size_t(ih)] = keep_scored(sc, n, opt_.evict.budget, opt_, idx, scratch_);
+            plan.n_keep[size_t(ih)] = keep_scored(acc.head(ih), n, opt_.evict.budget, opt_, plan.head(ih), scratch_);
         }
         return Status();
     }
 
+private:
     SnapOptions opt_;
     int32_t slack_;
     SelectScratch scratch_;

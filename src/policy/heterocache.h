@@ -6,36 +6,24 @@
 #include <cstdint>
 #include <vector>
 
+#include "heterokv/policy.h"
 #include "policy/heterocache_taxonomy.h"
 
 namespace hkv {
 
-// Last-row scores of one KV head, as the reference scores at prefill and in the drift monitor:
-// for each query head g of the group, p_g = softmax(scale * q_g · K^T) over the n keys, then
-// avg-pool (kernel `pool`, zero padding counted, as PyTorch's avg_pool1d), then the max over g.
-// q: [group, head_dim] f32; keys: [n, head_dim] f32; out: [n]; tmp: scratch.
-void hc_last_row_scores(const float* q, int32_t group, const float* keys, int32_t n, int32_t head_dim, float scale,
-                        int32_t pool, float* out, std::vector<float>& tmp);
+// Pools each of a KV head's group rows of probabilities (avg, kernel `pool`, zero padding counted,
+// as PyTorch's avg_pool1d) and takes the max over the group: probs [group, n] -> out [n].
+void hc_pool_max(const float* probs, int32_t group, int32_t n, int32_t pool, float* out, std::vector<float>& tmp);
 
-// The same from raw dot products: dots [group, n] = q_g · K^T (unscaled; overwritten).
-void hc_scores_from_dots(float* dots, int32_t group, int32_t n, float scale, int32_t pool, float* out,
-                         std::vector<float>& tmp);
-
-// The same reading the keys in place from a head's pages (kv_type: DType id, as LayerView::kv_type): the dot
-// products by backend qk_dots (AVX-512 f16 tiles where present). k_pages: [n_pages] -> [page_size,
-// head_dim].
-void hc_last_row_scores_paged(const float* q, int32_t group, const void* const* k_pages, uint32_t kv_type,
-                              int32_t page_size, int32_t n, int32_t head_dim, float scale, int32_t pool, float* out,
-                              std::vector<float>& tmp);
+// Last-row scores of KV head ih, as the reference scores at prefill and in the drift monitor: for
+// each query head g of the group, p_g = softmax(scale * q_g · K^T) over the head's first n slots
+// (read in place, KvLayerView::key_probs), then hc_pool_max. q: [group, head_dim]; out: [n];
+// probs, tmp: scratch.
+void hc_head_scores(const KvLayerView& kv, int32_t ih, const float* q, int32_t group, int32_t n, float scale,
+                    int32_t pool, float* out, std::vector<float>& probs, std::vector<float>& tmp);
 
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
-
-// The cold tier of a heterocache policy (nullptr for another policy, or before its first prefill
-// chunk): tests read back what the prefill spilled.
-class ColdTier;
-class Policy;
-const ColdTier* heterocache_cold_tier(const Policy& p);
 
 // Lower median (torch.median): the ((n - 1) / 2)-th smallest of v. v is reordered. n >= 1.
 double hc_lower_median(std::vector<double>& v);

@@ -5,7 +5,8 @@
 // and layer l keeps s + w + cap_l slots per head. If max > L - w - s it is clipped there and min
 // recomputed as 2V - max, so the mean stays V. Caps are rounded by largest remainder, so the
 // budgets never increase with depth and average exactly to C.
-// Default beta = 20 (the paper's); window 32, kernel 7, maxpool as SnapKV.
+// Default beta = 20 (the paper's); window 32, kernel 7, maxpool as SnapKV. The budgets are planned
+// from the first segment (the prompt) and kept for later segments, which compress to them.
 #include <algorithm>
 #include <vector>
 
@@ -16,9 +17,9 @@ namespace {
 
 class PyramidKvPolicy final : public SnapFamilyPolicy {
 public:
-    PyramidKvPolicy(const SnapOptions& o, double beta) : SnapFamilyPolicy(o), beta_(beta) {}
-    std::string_view name() const override { return "pyramidkv"; }
-    Status plan_budget(const ModelShape& shape, int32_t n_prompt, KvBudget& budget) override {
+    PyramidKvPolicy(const SnapOptions& o, double beta) : SnapFamilyPolicy("pyramidkv", o), beta_(beta) {}
+    Status begin(const ModelShape& shape, const Segment& prompt, KvBudget& budget) override {
+        const int32_t n_prompt = prompt.n_tokens;
         const int32_t fixed = opt_.evict.window + opt_.evict.sinks;
         const int32_t nl = shape.n_layer;
         budget.init(nl, shape.n_head_kv, opt_.evict.budget);

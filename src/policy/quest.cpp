@@ -10,11 +10,10 @@
 // Pages are the KV store's pages (--kv-page-size, 64 by default); the paper uses 16-token pages,
 // i.e. --kv-page-size 16. Page bounds are cached per (layer, head, page) and updated only with rows
 // appended since the previous step; the cache is dropped when the store's epoch changes (slots
-// removed: truncation, a failed step) or a page table entry changes.
+// removed or rewritten: truncation, a failed step). Every segment is appended; nothing is evicted.
 #include <algorithm>
 #include <cmath>
 
-#include "backend/cpu/scores.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -23,26 +22,24 @@ namespace {
 class QuestPolicy final : public Policy {
 public:
     QuestPolicy(int32_t budget, int32_t dense) : budget_(budget), dense_(dense) {}
-    std::string_view name() const override { return "quest"; }
-    PolicyNeeds needs() const override {
-        PolicyNeeds n;
-        n.select = true;
-        return n;
+    PolicyInfo info() const override {
+        PolicyInfo i;
+        i.name = "quest";
+        i.select_pages = true;
+        return i;
     }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, -1);  // nothing is evicted
         cache_.assign(size_t(shape.n_layer) * size_t(shape.n_head_kv), HeadBounds());
         n_head_kv_ = shape.n_head_kv;
         epoch_ = 0;
         return Status();
     }
-    Status on_prefill(const LayerView&, KeepPlan&) override { return Status(); }
-    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
-    Status select(const LayerView& v, std::span<const float> q, PageSelection& sel) override;
+    Status on_layer(const LayerView&, LayerPlan&) override { return Status(); }
+    Status select(const LayerView& v, PageSelection& sel) override;
 
 private:
     struct HeadBounds {
-        std::vector<const void*> page;  // [n_pages] the page each entry summarizes
         std::vector<int32_t> rows;      // [n_pages] rows folded into mn/mx so far
         std::vector<float> mn, mx;      // [n_pages, head_dim]
     };
@@ -52,45 +49,42 @@ private:
     int32_t n_head_kv_ = 0;
     uint64_t epoch_ = 0;
     std::vector<HeadBounds> cache_;     // [n_layer * n_head_kv]
-    std::vector<float> qsum_, row_, bound_;
+    std::vector<float> qsum_, bound_;
     std::vector<int32_t> scratch_;
 };
 
 void QuestPolicy::update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb) {
-    const int32_t ps = v.page_size, hd = v.head_dim, n = v.n_live[size_t(ih)];
+    const int32_t ps = v.kv.page_size(), hd = v.head_dim, n = v.n_live[size_t(ih)];
     const int32_t n_pages = (n + ps - 1) / ps;
-    const void* const* pages = static_cast<const void* const*>(v.k_pages[size_t(ih)]);
-    hb.page.resize(size_t(n_pages), nullptr);
     hb.rows.resize(size_t(n_pages), 0);
-    hb.mn.resize(size_t(n_pages) * size_t(hd));
-    hb.mx.resize(size_t(n_pages) * size_t(hd));
-    row_.resize(size_t(hd));
+    hb.mn.resize(size_t(n_pages) * size_t(hd), INFINITY);
+    hb.mx.resize(size_t(n_pages) * size_t(hd), -INFINITY);
     for (int32_t p = 0; p < n_pages; ++p) {
         const int32_t rows = std::min(ps, n - p * ps);
         float* mn = hb.mn.data() + size_t(p) * size_t(hd);
         float* mx = hb.mx.data() + size_t(p) * size_t(hd);
-        if (hb.page[size_t(p)] != pages[p] || hb.rows[size_t(p)] > rows) {
-            hb.page[size_t(p)] = pages[p];
+        if (hb.rows[size_t(p)] > rows) {  // cannot happen within an epoch; start the page over
             hb.rows[size_t(p)] = 0;
             std::fill(mn, mn + hd, INFINITY);
             std::fill(mx, mx + hd, -INFINITY);
         }
-        key_minmax_fold(v.kv_type, pages, ps, hd, p * ps + hb.rows[size_t(p)], p * ps + rows, mn, mx, row_.data());
+        v.kv.key_extremes(ih, p * ps + hb.rows[size_t(p)], p * ps + rows, mn, mx);
         hb.rows[size_t(p)] = rows;
     }
 }
 
-Status QuestPolicy::select(const LayerView& v, std::span<const float> q, PageSelection& sel) {
+Status QuestPolicy::select(const LayerView& v, PageSelection& sel) {
     if (v.il < dense_) return Status();
     if (cache_.size() != size_t(v.n_layer) * size_t(v.n_head_kv) || n_head_kv_ != v.n_head_kv) {
-        return Status::internal("quest: select() before plan_budget()");
+        return Status::internal("quest: select() before begin()");
     }
-    if (v.kv_epoch != epoch_) {  // slots were removed: no cached bound can be trusted
+    if (v.kv.epoch() != epoch_) {  // slots were removed or rewritten: no cached bound can be trusted
         for (HeadBounds& hb : cache_) hb = HeadBounds();
-        epoch_ = v.kv_epoch;
+        epoch_ = v.kv.epoch();
     }
-    const int32_t ps = v.page_size, hd = v.head_dim;
-    const int32_t n_head = int32_t(q.size()) / hd, group = n_head / v.n_head_kv;
+    const std::span<const float> q = v.q;  // [n_head, head_dim] the step's query
+    const int32_t ps = v.kv.page_size(), hd = v.head_dim;
+    const int32_t group = v.n_head / v.n_head_kv;
     const int32_t n_sel = std::max(3, budget_ / ps);
     qsum_.resize(size_t(hd));
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {

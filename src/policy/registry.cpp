@@ -200,10 +200,10 @@ Status read_evict_options(PolicySpec& spec, int32_t def_window, int32_t def_sink
     return Status();
 }
 
-Status policy_plan(Policy& policy, const ModelShape& shape, int32_t n_prompt, KvBudget& budget) {
+Status policy_plan(Policy& policy, const ModelShape& shape, const Segment& prompt, KvBudget& budget) {
     const std::string name(policy.name());
     budget = KvBudget();
-    HKV_TRY(policy.plan_budget(shape, n_prompt, budget));
+    HKV_TRY(policy.begin(shape, prompt, budget));
     if (budget.n_layer != shape.n_layer || budget.n_head_kv != shape.n_head_kv ||
         budget.n_keep.size() != size_t(shape.n_layer) * size_t(shape.n_head_kv)) {
         return Status::internal("policy %s planned a budget of the wrong shape", name.c_str());
@@ -222,7 +222,7 @@ Status policy_validate(std::string_view spec, const ModelShape& shape) {
     }
     HKV_ASSIGN_OR_RETURN(std::unique_ptr<Policy> p, policy_create(spec));
     KvBudget budget;
-    return policy_plan(*p, shape, shape.n_ctx, budget);
+    return policy_plan(*p, shape, Segment{0, 0, shape.n_ctx}, budget);
 }
 
 Expected<std::unique_ptr<Policy>> policy_create(std::string_view spec_str) {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "backend/cpu/scores.h"
 
 namespace hkv {
 
@@ -89,23 +88,22 @@ std::vector<int32_t> round_to_total(const std::vector<double>& want, int64_t tot
     return r;
 }
 
-PolicyNeeds SnapFamilyPolicy::needs() const {
-    PolicyNeeds n;
-    n.attn_scores = true;
-    n.n_obs = opt_.evict.window;  // SnapKV: the observation window is the recent window
-    n.decode_slack = kNoDecodeEviction;
-    return n;
+PolicyInfo SnapFamilyPolicy::info() const {
+    PolicyInfo i;
+    i.name = name_;
+    i.calls = kStepSegmentEnd;
+    // SnapKV: the observation window is the recent window, the segment's last `window` queries
+    i.stats = {StatRequest{StatKind::kAttention, kStepSegmentEnd, opt_.evict.window, true}};
+    return i;
 }
 
-Status SnapFamilyPolicy::on_prefill(const LayerView& v, KeepPlan& plan) {
-    if (!v.prefill_last) return Status();
+Status SnapFamilyPolicy::on_layer(const LayerView& v, LayerPlan& plan) {
+    const StatValues& sc = v.stats[0];
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
         const int32_t n = v.n_live[size_t(ih)];
         const int32_t b = v.budget->at(v.il, ih);
         if (b < 0 || n <= b) continue;
-        const float* sc = v.scores.data() + size_t(ih) * size_t(v.n_slot);
-        int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
-        plan.n_keep[size_t(ih)] = keep_scored(sc, n, b, opt_, idx, scratch_);
+        plan.n_keep[size_t(ih)] = keep_scored(sc.head(ih), n, b, opt_, plan.head(ih), scratch_);
     }
     return Status();
 }
@@ -125,17 +123,6 @@ void quest_bounds(const float* qsum, const float* mn, const float* mx, int32_t n
         float b = 0.0f;
         for (int32_t d = 0; d < head_dim; ++d) b += std::max(qsum[d] * hi[d], qsum[d] * lo[d]);
         out[p] = b;
-    }
-}
-
-void key_minmax_fold(uint32_t kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int32_t r0,
-                     int32_t r1, float* mn, float* mx, float* row) {
-    for (int32_t r = r0; r < r1; ++r) {
-        kv_read_row(DType(kv_type), pages, page_size, head_dim, r, row);
-        for (int32_t d = 0; d < head_dim; ++d) {
-            mn[d] = std::min(mn[d], row[d]);
-            mx[d] = std::max(mx[d], row[d]);
-        }
     }
 }
 

@@ -60,28 +60,21 @@ void gqa_query_sum(std::span<const float> q, int32_t ih, int32_t group, int32_t 
 // out[p] = sum_d max(qsum[d] * mx[p, d], qsum[d] * mn[p, d]) for p in [0, n): the upper bound of
 // qsum·k over keys k within the elementwise extremes mn, mx: [n, head_dim].
 void quest_bounds(const float* qsum, const float* mn, const float* mx, int32_t n, int32_t head_dim, float* out);
-// Folds key rows [r0, r1) of a paged table (kv_type: DType id) into the running extremes mn, mx
-// [head_dim]; row: scratch [head_dim].
-void key_minmax_fold(uint32_t kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int32_t r0,
-                     int32_t r1, float* mn, float* mx, float* row);
-
-// decode_slack of the prefill-only policies: on_decode is never called (new tokens are appended).
-inline constexpr int32_t kNoDecodeEviction = INT32_MAX;
-
-// Base of the prefill-only SnapKV family: scores = attention of the last `window` prompt queries
-// (summed over the GQA group), compression once at the prompt's last chunk, none during decoding
-// (as in the papers: generated tokens are appended, so a head holds at most its budget plus the
-// number of generated tokens). Subclasses set budgets in plan_budget and may replace on_prefill.
+// Base of the prompt-time SnapKV family: scores = attention of the last `window` queries of the
+// segment (summed over the GQA group), compression at every prompt segment's end, none during
+// decoding (as in the papers: generated tokens are appended, so a head holds at most its budget
+// plus the tokens generated since). At a later segment (a question, a chat turn) the whole cache —
+// the survivors and the segment — is compressed back to the budgets by the segment's last
+// `window` queries. Subclasses set budgets in begin and may replace on_layer.
 class SnapFamilyPolicy : public Policy {
 public:
-    explicit SnapFamilyPolicy(const SnapOptions& o) : opt_(o) {}
-    PolicyNeeds needs() const override;
+    SnapFamilyPolicy(std::string_view name, const SnapOptions& o) : name_(name), opt_(o) {}
+    PolicyInfo info() const override;
     // Per head: keep_scored with the head's budget (snapkv, pyramidkv).
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override;
-    // Never called (decode_slack = kNoDecodeEviction); keeps everything if it were.
-    Status on_decode(const LayerView&, KeepPlan&) override { return Status(); }
+    Status on_layer(const LayerView& v, LayerPlan& plan) override;
 
 protected:
+    std::string_view name_;
     SnapOptions opt_;
     SelectScratch scratch_;
 };

@@ -3,7 +3,8 @@
 // group) is max-pooled with kernel 7 over the non-window slots, and the head keeps the top
 // budget - window pooled slots plus the window itself. Defaults are the paper's LongBench configs
 // (window 32, kernel 7, maxpool); pool=avg and kernel=5 give the library's defaults. No compression
-// during decoding: generated tokens are appended.
+// during decoding: generated tokens are appended. A later segment (a question, a chat turn) ends
+// like a prompt: the whole cache is compressed back to budget by its last `window` queries.
 #include "policy/select.h"
 
 namespace hkv {
@@ -11,9 +12,8 @@ namespace {
 
 class SnapKvPolicy final : public SnapFamilyPolicy {
 public:
-    using SnapFamilyPolicy::SnapFamilyPolicy;
-    std::string_view name() const override { return "snapkv"; }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    explicit SnapKvPolicy(const SnapOptions& o) : SnapFamilyPolicy("snapkv", o) {}
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, opt_.evict.budget);
         return Status();
     }

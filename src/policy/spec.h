@@ -58,10 +58,10 @@ struct PolicyEntry {
 // Every registered policy, in the table's order.
 std::span<const PolicyEntry> policy_entries();
 
-// Plans a policy's budgets for a prompt of n_prompt tokens (Policy::plan_budget) and checks the
-// plan: the model's n_layer x n_head_kv shape, no head with 0 or fewer than -1 slots. Used by the
-// runtime at every sequence start and by policy_validate.
-Status policy_plan(Policy& policy, const ModelShape& shape, int32_t n_prompt, KvBudget& budget);
+// Plans a policy's budgets for a sequence's prompt (Policy::begin) and checks the plan: the
+// model's n_layer x n_head_kv shape, no head with 0 or fewer than -1 slots. Used by the runtime at
+// every sequence start and by policy_validate.
+Status policy_plan(Policy& policy, const ModelShape& shape, const Segment& prompt, KvBudget& budget);
 
 // Checks a spec against a model before any work starts: parses it, creates the policy and plans
 // its budgets for a prompt filling the context (shape.n_ctx tokens), so that every error a policy

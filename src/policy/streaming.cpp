@@ -1,7 +1,8 @@
 // policy/streaming.cpp — StreamingLLM (Xiao et al. 2023): keep `sinks` initial tokens (attention
 // sinks, default 4) and the most recent budget - sinks tokens. No scores needed. Applied at the end
-// of the prompt and, during decoding, whenever a head exceeds budget + slack (slack = 64 slots,
-// evicted in one batch so compaction is amortized).
+// of every prompt segment (a later segment: the sinks and the most recent tokens of everything) and,
+// during decoding, whenever a head exceeds budget + slack (slack = 64 slots, evicted in one batch so
+// compaction is amortized).
 #include "policy/spec.h"
 
 namespace hkv {
@@ -10,25 +11,24 @@ namespace {
 class StreamingPolicy final : public Policy {
 public:
     explicit StreamingPolicy(int32_t budget, int32_t sinks) : budget_(budget), sinks_(sinks) {}
-    std::string_view name() const override { return "streaming"; }
-    PolicyNeeds needs() const override { return PolicyNeeds{}; }
-    Status plan_budget(const ModelShape& shape, int32_t, KvBudget& budget) override {
+    PolicyInfo info() const override {
+        PolicyInfo i;
+        i.name = "streaming";
+        i.calls = kStepSegmentEnd;  // TODO(#4): stream within the prompt when memory-capped
+        i.decode = DecodeKv::kEvicts;
+        i.decode_slack = 64;
+        return i;
+    }
+    Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
         budget.init(shape.n_layer, shape.n_head_kv, budget_);
         return Status();
     }
-    Status on_prefill(const LayerView& v, KeepPlan& plan) override {
-        if (!v.prefill_last) return Status();  // TODO(#4): stream within the prompt when memory-capped
-        return keep_ends(v, plan);
-    }
-    Status on_decode(const LayerView& v, KeepPlan& plan) override { return keep_ends(v, plan); }
-
-private:
     // Per head: slots [0, sinks) and the last budget - sinks slots (slots are in position order).
-    Status keep_ends(const LayerView& v, KeepPlan& plan) const {
+    Status on_layer(const LayerView& v, LayerPlan& plan) override {
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
             const int32_t n = v.n_live[size_t(ih)];
             if (n <= budget_) continue;
-            int32_t* idx = plan.idx.data() + size_t(ih) * size_t(plan.n_slot);
+            int32_t* idx = plan.head(ih);
             int32_t k = 0;
             for (int32_t s = 0; s < sinks_; ++s) idx[k++] = s;
             for (int32_t s = n - (budget_ - sinks_); s < n; ++s) idx[k++] = s;
@@ -36,6 +36,8 @@ private:
         }
         return Status();
     }
+
+private:
     int32_t budget_, sinks_;
 };
 

@@ -192,7 +192,7 @@ TEST_F(HeteroCacheModel, SpillChunk) {
     ASSERT_TRUE(p.ok());
     KvBudget b;
     const ModelConfig& c = model_->config();
-    ASSERT_TRUE((*p)->plan_budget(ModelShape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, kCtx}, kPrompt, b).ok());
+    ASSERT_TRUE((*p)->begin(ModelShape{c.n_layer, c.n_head, c.n_head_kv, c.head_dim, kCtx}, Segment{0, 0, kPrompt}, b).ok());
     const int32_t max_cap = *std::max_element(b.n_keep.begin(), b.n_keep.end());
     ASSERT_LT(max_cap + 128, kPrompt);
     const HcRun ram = run(model_, spec + ",spill=chunk");

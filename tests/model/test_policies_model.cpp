@@ -80,7 +80,7 @@ KvBudget plan(const Model& model, const std::string& spec) {
     auto p = policy_create(spec);
     EXPECT_TRUE(p.ok());
     KvBudget b;
-    EXPECT_TRUE((*p)->plan_budget(ModelShape{mc.n_layer, mc.n_head, mc.n_head_kv, mc.head_dim, kCtx}, kPrompt, b).ok());
+    EXPECT_TRUE((*p)->begin(ModelShape{mc.n_layer, mc.n_head, mc.n_head_kv, mc.head_dim, kCtx}, Segment{0, 0, kPrompt}, b).ok());
     return b;
 }
 

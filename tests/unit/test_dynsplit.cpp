@@ -176,47 +176,50 @@ TEST(DynSplitSelect, TakesWholeBlocksBestFirstWithinRoom) {
 struct SynthLayer {
     int32_t nh = 2, n;
     std::vector<int32_t> n_live, pos, tokens, idx, n_keep;
+    std::vector<const int32_t*> pos_rows;
     std::vector<float> scores, band_recent, band_count;
     std::vector<uint8_t> mask;
+    std::vector<StatValues> stats;
     KvBudget budget;
     LayerView view;
-    KeepPlan plan;
+    LayerPlan plan;
     explicit SynthLayer(int32_t slots) : n(slots) {
         n_live.assign(size_t(nh), n);
         pos.resize(size_t(nh) * size_t(n));
         for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
-        mask = {0, 0, 1};  // token 2 is a delimiter
+        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
+        mask = {0, 0, kTokenSeparator};  // token 2 is a delimiter
         tokens.assign(size_t(n), 0);
         for (int32_t i = 9; i < n; i += 10) tokens[size_t(i)] = 2;  // blocks of 10 after the delimiter
         scores.assign(size_t(nh) * size_t(n), 0.001f);
         band_recent.assign(size_t(nh) * size_t(n), 0.5f);
         band_count.assign(size_t(nh) * size_t(n), 1.0f);
     }
+    // The prompt's end of a mode=evict, split=dd policy: statistics [window scores, band].
     Status run(Policy& p) {
         ModelShape shape{1, nh, nh, 8, 4096, mask};
-        HKV_TRY(p.plan_budget(shape, n, budget));
+        HKV_TRY(p.begin(shape, Segment{0, 0, n}, budget));
         view.il = 0;
         view.n_layer = 1;
+        view.n_head = nh;
         view.n_head_kv = nh;
         view.head_dim = 8;
-        view.page_size = 16;
-        view.n_slot = n;
-        view.n_prompt = n;
+        view.step = kStepSegmentEnd;
+        view.segment = Segment{0, 0, n};
         view.n_past = n;
-        view.prefill_last = true;
         view.n_live = n_live;
-        view.pos = pos;
-        view.scores = scores;
+        view.pos = pos_rows;
+        stats = {StatValues{n, scores, {}}};
+        if (p.info().stats.size() == 2) stats.push_back(StatValues{n, band_recent, band_count});
+        view.stats = stats;
         view.budget = &budget;
         view.tokens = tokens;
-        view.band_recent = band_recent;
-        view.band_count = band_count;
         idx.assign(size_t(nh) * size_t(n), -1);
         n_keep.assign(size_t(nh), -1);
-        plan.n_slot = n;
-        plan.idx = idx;
+        plan.stride = n;
+        plan.keep = idx;
         plan.n_keep = n_keep;
-        return p.on_prefill(view, plan);
+        return p.on_layer(view, plan);
     }
     std::vector<int32_t> kept(int32_t ih) const {
         return {idx.begin() + long(ih) * n, idx.begin() + long(ih) * n + n_keep[size_t(ih)]};
@@ -267,24 +270,27 @@ TEST(DynSplitPolicy, DdSelectSplitsWhereLaterQueriesStopLookingBack) {
     EXPECT_FALSE(std::binary_search(k.begin(), k.end(), 59)) << "the block boundary at 60 was not chosen";
 }
 
-TEST(DynSplitPolicy, NeedsDescribeTheModes) {
+TEST(DynSplitPolicy, InfoDescribesTheModes) {
     auto e = policy_create("dynsplit:budget=256");
     ASSERT_TRUE(e.ok());
-    const PolicyNeeds ne = (*e)->needs();
-    EXPECT_TRUE(ne.attn_scores && ne.prefill_every_chunk && !ne.select);
-    EXPECT_EQ(ne.n_obs, 32);
-    EXPECT_EQ(ne.band, 32);
-    EXPECT_EQ(ne.band_stride, 4);
+    const PolicyInfo ie = (*e)->info();
+    EXPECT_TRUE(ie.calls == kStepPrefill && !ie.select_pages && ie.decode == DecodeKv::kAppends);
+    ASSERT_EQ(ie.stats.size(), 2u);  // window scores of every chunk, then the band statistics
+    EXPECT_TRUE(ie.stats[0].kind == StatKind::kAttention && ie.stats[0].steps == kStepPrefill);
+    EXPECT_EQ(ie.stats[0].n_query, 32);
+    EXPECT_TRUE(ie.stats[0].segment_tail);
+    EXPECT_EQ(ie.stats[1].kind, StatKind::kBand);
+    EXPECT_EQ(ie.stats[1].band, 32);
+    EXPECT_EQ(ie.stats[1].stride, 4);
     auto s = policy_create("dynsplit:budget=256,mode=select,split=fixed");
     ASSERT_TRUE(s.ok());
-    const PolicyNeeds ns = (*s)->needs();
-    EXPECT_TRUE(ns.select && !ns.attn_scores);
-    EXPECT_EQ(ns.band, 0);
+    const PolicyInfo is = (*s)->info();
+    EXPECT_TRUE(is.select_pages && is.stats.empty() && is.calls == 0);
     KvBudget b;
-    ASSERT_TRUE((*s)->plan_budget(ModelShape{2, 2, 2, 8, 1024}, 100, b).ok());
+    ASSERT_TRUE((*s)->begin(ModelShape{2, 2, 2, 8, 1024}, Segment{0, 0, 100}, b).ok());
     EXPECT_EQ(b.at(1, 1), -1) << "select mode evicts nothing";
     // dd and punct need the delimiter mask
-    EXPECT_FALSE((*e)->plan_budget(ModelShape{2, 2, 2, 8, 1024}, 100, b).ok());
+    EXPECT_FALSE((*e)->begin(ModelShape{2, 2, 2, 8, 1024}, Segment{0, 0, 100}, b).ok());
 }
 
 TEST(DynSplitDelimiters, SeparatorsInText) {

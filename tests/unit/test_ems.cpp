@@ -30,10 +30,11 @@ struct StoreLayer {
     std::vector<float> keys, vals;  // [nh, n, hd]
     std::vector<float> lanes, local;  // [nh, n]
     std::vector<int32_t> n_live, pos, idx, n_keep;
-    std::vector<const void*> kt, vt;
+    std::vector<const int32_t*> pos_rows;
+    std::vector<StatValues> stats;
     KvBudget budget;
     LayerView view;
-    KeepPlan plan;
+    LayerPlan plan;
 
     StoreLayer(int32_t heads, int32_t slots, int32_t dim, uint32_t seed) : nh(heads), n(slots), hd(dim) {
         std::mt19937 rng(seed);
@@ -48,7 +49,7 @@ struct StoreLayer {
     float* key(int32_t ih, int32_t s) { return keys.data() + (size_t(ih) * size_t(n) + size_t(s)) * size_t(hd); }
     float* val(int32_t ih, int32_t s) { return vals.data() + (size_t(ih) * size_t(n) + size_t(s)) * size_t(hd); }
 
-    // Loads the store and runs the policy's prefill (or decode) hook.
+    // Loads the store and runs the policy at the prompt's end (or at a decode step).
     void run(Policy& p, bool decode = false) {
         KvStoreConfig c;
         c.n_layer = 1, c.n_head_kv = nh, c.head_dim = hd, c.page_size = 16, c.kv_type = DType::kF32;
@@ -57,23 +58,24 @@ struct StoreLayer {
         ASSERT_TRUE(made.ok());
         kv = std::move(made).value();
         pos.resize(size_t(nh) * size_t(n));
+        pos_rows.clear();
         for (int32_t ih = 0; ih < nh; ++ih) {
             std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
             ASSERT_TRUE(kv->append(0, ih, n, key(ih, 0), hd, val(ih, 0), hd, pos.data()).ok());
-            kt.push_back(kv->view(0, ih).k_pages);
-            vt.push_back(kv->view(0, ih).v_pages);
+            pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
         }
         ModelShape shape{1, nh, nh, hd, 4096};
-        ASSERT_TRUE(p.plan_budget(shape, n, budget).ok());
+        ASSERT_TRUE(p.begin(shape, Segment{0, 0, n}, budget).ok());
         n_live.assign(size_t(nh), n);
         idx.assign(size_t(nh) * size_t(n), -7);
         n_keep.assign(size_t(nh), -1);
-        view.il = 0, view.n_layer = 1, view.n_head_kv = nh, view.head_dim = hd, view.page_size = 16;
-        view.n_slot = n, view.n_prompt = n, view.n_past = n, view.prefill_last = true;
-        view.n_live = n_live, view.pos = pos, view.scores = lanes, view.local_scores = local;
-        view.k_pages = kt, view.v_pages = vt, view.kv_type = uint32_t(DType::kF32), view.budget = &budget;
-        plan.n_slot = n, plan.idx = idx, plan.n_keep = n_keep;
-        ASSERT_TRUE((decode ? p.on_decode(view, plan) : p.on_prefill(view, plan)).ok());
+        stats = {StatValues{n, lanes, {}}, StatValues{n, local, {}}};
+        view.il = 0, view.n_layer = 1, view.n_head = nh, view.n_head_kv = nh, view.head_dim = hd;
+        view.step = decode ? kStepDecode : kStepSegmentEnd, view.segment = Segment{0, 0, n}, view.n_past = n;
+        view.n_live = n_live, view.pos = pos_rows, view.stats = stats;
+        view.kv = KvLayerView(kv.get(), 0, nullptr), view.budget = &budget;
+        plan.stride = n, plan.keep = idx, plan.n_keep = n_keep;
+        ASSERT_TRUE(p.on_layer(view, plan).ok());
     }
     std::vector<int32_t> kept(int32_t ih) const {
         if (n_keep[size_t(ih)] < 0) {
@@ -83,8 +85,8 @@ struct StoreLayer {
         }
         return std::vector<int32_t>(idx.begin() + long(ih) * n, idx.begin() + long(ih) * n + n_keep[size_t(ih)]);
     }
-    const SlotWrite* write_of(int32_t ih, int32_t slot) const {
-        for (const SlotWrite& w : plan.writes)
+    const RowWrite* write_of(int32_t ih, int32_t slot) const {
+        for (const RowWrite& w : plan.writes)
             if (w.head == ih && w.slot == slot) return &w;
         return nullptr;
     }
@@ -209,7 +211,7 @@ TEST(EmsMerge, DuplicatedKeyIsMergedIntoItsCentre) {
         EXPECT_EQ(L.kept(ih), (std::vector<int32_t>{0, 1, 5, 10, 15, 20, 25, 30, 36, 37, 38, 39}));
     }
     ASSERT_EQ(L.plan.writes.size(), 1u);  // random 8-d keys are never 0.99-similar to a centre
-    const SlotWrite* w = L.write_of(0, 10);
+    const RowWrite* w = L.write_of(0, 10);
     ASSERT_NE(w, nullptr);
     // weights s_GL = g / max g (candidates [2, 36)), g = lane / (n - pos); + 1e-6
     const float gmax = 1.0f, w10 = 1.0f + 1e-6f, w33 = (0.1f * 7.0f / 7.0f) / gmax + 1e-6f;
@@ -242,9 +244,13 @@ TEST(EmsDecode, CompactsBackToBudgetAndAdaptiveKeepsLayerTotal) {
     for (float& x : L.lanes) x = u(rng) * u(rng);
     for (float& x : L.local) x = u(rng) * u(rng) * u(rng);
     auto p = make("ems:budget=40");
-    EXPECT_EQ(p->needs().decode_slack, 32);
-    EXPECT_TRUE(p->needs().lse_scores && p->needs().accumulate && p->needs().n_local == 32);
-    EXPECT_EQ(make("ems:budget=40,decode=0")->needs().decode_slack, INT32_MAX);
+    const PolicyInfo info = p->info();
+    EXPECT_EQ(info.decode, DecodeKv::kEvicts);
+    EXPECT_EQ(info.decode_slack, 32);
+    ASSERT_EQ(info.stats.size(), 2u);  // global: accumulated column sums; local: the last 32 queries
+    EXPECT_TRUE(info.stats[0].kind == StatKind::kAttentionSum && info.stats[0].from_lse);
+    EXPECT_TRUE(info.stats[1].kind == StatKind::kAttention && info.stats[1].from_lse && info.stats[1].n_query == 32);
+    EXPECT_EQ(make("ems:budget=40,decode=0")->info().decode, DecodeKv::kAppends);
     L.run(*p, true);
     for (int32_t ih = 0; ih < 3; ++ih) EXPECT_EQ(L.n_keep[size_t(ih)], 40);
     StoreLayer A(3, 100, 8, 6);

@@ -11,6 +11,7 @@
 
 #include "heterokv/policy.h"
 #include "kv/cold_tier.h"
+#include "kv/kv_store.h"
 #include "policy/heterocache.h"
 #include "policy/spec.h"
 #include "test_util.h"
@@ -74,6 +75,18 @@ void round_trip(const std::string& dir) {
     EXPECT_EQ(st.code(), StatusCode::kIoError);
     EXPECT_NE(st.message().find("injected"), std::string::npos);
     ct.inject_gather_failure(false);
+    // a rewind to position 1012 keeps rows 0..11: the V rows of the cut record are still found
+    ct.drop_from(1012);
+    EXPECT_EQ(ct.rows(1, 2), 12);
+    EXPECT_EQ(ct.rows(0, 0), 4);
+    EXPECT_EQ(ct.bytes_stored(), int64_t(16) * 2 * 16);
+    const std::vector<int32_t> tail = {9, 10, 11};
+    ASSERT_TRUE(ct.gather(1, 2, tail.data(), 3, ko.data(), vo.data(), po.data()).ok());
+    for (size_t i = 0; i < tail.size(); ++i) {
+        EXPECT_EQ(po[i], 1000 + tail[i]);
+        EXPECT_EQ(vo[i * 16 + 3], uint8_t((tail[i] * 13 + 3) & 0xff)) << "row " << tail[i];
+    }
+    EXPECT_EQ(ct.gather(1, 2, &bad, 1, ko.data(), vo.data(), po.data()).code(), StatusCode::kInvalidArgument);
     ct.clear();
     EXPECT_EQ(ct.rows(1, 2), 0);
     EXPECT_EQ(ct.bytes_stored(), 0);
@@ -113,20 +126,28 @@ TEST(HeteroCacheMonitor, OverlapAndMedian) {
 }
 
 TEST(HeteroCacheMonitor, LastRowScores) {
-    // 2 query heads, 6 keys of dim 2. Head 0 points at key 1, head 1 at key 4; pool 1 = none.
+    // 2 query heads, 6 keys of dim 2 in an f32 store. Head 0 points at key 1, head 1 at key 4;
+    // pool 1 = none.
     const float q[4] = {10, 0, 0, 10};
     const float keys[12] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-    std::vector<float> out(6), tmp;
-    hc_last_row_scores(q, 2, keys, 6, 2, 1.0f, 1, out.data(), tmp);
+    KvStoreConfig c;
+    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
+    auto kv = KvStore::create(c);
+    ASSERT_TRUE(kv.ok());
+    const int32_t pos[6] = {0, 1, 2, 3, 4, 5};
+    ASSERT_TRUE((*kv)->append(0, 0, 6, keys, 2, keys, 2, pos).ok());
+    const KvLayerView view(kv->get(), 0, nullptr);
+    std::vector<float> out(6), probs, tmp;
+    hc_head_scores(view, 0, q, 2, 6, 1.0f, 1, out.data(), probs, tmp);
     const float hi = std::exp(10.0f) / (std::exp(10.0f) + 5.0f), lo = 1.0f / (std::exp(10.0f) + 5.0f);
     EXPECT_NEAR(out[1], hi, 1e-6);  // GQA max: each head's own peak survives
     EXPECT_NEAR(out[4], hi, 1e-6);
     EXPECT_NEAR(out[0], lo, 1e-6);
     // pool 5 averages with zero padding counted: slot 0 sees slots 0..2 / 5
-    hc_last_row_scores(q, 1, keys, 6, 2, 1.0f, 5, out.data(), tmp);
+    hc_head_scores(view, 0, q, 1, 6, 1.0f, 5, out.data(), probs, tmp);
     EXPECT_NEAR(out[0], (lo + hi + lo) / 5.0f, 1e-6);
     float sum = 0.0f;
-    hc_last_row_scores(q, 1, keys, 6, 2, 1.0f, 1, out.data(), tmp);
+    hc_head_scores(view, 0, q, 1, 6, 1.0f, 1, out.data(), probs, tmp);
     for (float x : out) sum += x;
     EXPECT_NEAR(sum, 1.0f, 1e-5);
 }
@@ -146,7 +167,7 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
         ASSERT_TRUE(p.ok()) << p.status().to_string();
         KvBudget b;
         ModelShape shape{3, 32, 8, 64, 4096};
-        ASSERT_TRUE((*p)->plan_budget(shape, 1000, b).ok());
+        ASSERT_TRUE((*p)->begin(shape, Segment{0, 0, 1000}, b).ok());
         // base = floor((0.5 * 24 - 6) * 1000 / 18) = 333
         int64_t total = 0;
         for (int32_t il = 0; il < 3; ++il) {
@@ -165,7 +186,7 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     auto p = policy_create("heterocache:taxonomy=" + path);
     ASSERT_TRUE(p.ok());
     KvBudget b;
-    const Status st = (*p)->plan_budget(ModelShape{4, 32, 8, 64, 4096}, 100, b);
+    const Status st = (*p)->begin(ModelShape{4, 32, 8, 64, 4096}, Segment{0, 0, 100}, b);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
     EXPECT_NE(st.message().find("heterokv calibrate"), std::string::npos) << st.message();
     for (const std::string& spec : {std::string("heterocache"), std::string("heterocache:taxonomy=") + dir.file("none.json")}) {
@@ -176,7 +197,7 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     // the full heads alone above the ratio: a clear error, not a crash
     auto r = policy_create("heterocache:taxonomy=" + path + ",ratio=0.2");
     ASSERT_TRUE(r.ok());
-    EXPECT_FALSE((*r)->plan_budget(ModelShape{3, 32, 8, 64, 4096}, 100, b).ok());
+    EXPECT_FALSE((*r)->begin(ModelShape{3, 32, 8, 64, 4096}, Segment{0, 0, 100}, b).ok());
     // both come from the check against the model, before any work
     const Status ratio = policy_validate("heterocache:taxonomy=" + path + ",ratio=0.2", ModelShape{3, 32, 8, 64, 4096});
     EXPECT_EQ(ratio.code(), StatusCode::kInvalidArgument);

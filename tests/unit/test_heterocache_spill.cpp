@@ -1,4 +1,5 @@
-// HeteroCache's prefill with spill=chunk, driven through PolicyRuntime on synthetic K/V (no model):
+// HeteroCache's prefill with spill=chunk, driven through PolicyRuntime on synthetic K/V (no model);
+// the cold tier belongs to the KV store, which applies the policy's spills:
 //  - a prompt in one chunk: spill=chunk keeps the same slots and spills the same cold rows as
 //    spill=end, byte for byte;
 //  - a prompt in several chunks: every satellite's cold tier holds every prompt row in position
@@ -60,8 +61,11 @@ Prefill prefill(const std::string& spec, int32_t n, int32_t chunk) {
     shape.n_head_kv = kHeadsKv;
     shape.head_dim = kHeadDim;
     shape.n_ctx = n;
-    r.rt = std::make_unique<PolicyRuntime>(std::move(p).value(), shape);
-    EXPECT_TRUE(r.rt->begin_sequence(n).ok());
+    auto rt = PolicyRuntime::create(std::move(p).value(), shape);
+    EXPECT_TRUE(rt.ok()) << rt.status().to_string();
+    if (!rt.ok()) return r;
+    r.rt = std::move(rt).value();
+    EXPECT_TRUE(r.rt->begin_segment(Segment{0, 0, n}).ok());
     r.cap = r.rt->budget().n_keep;
     ThreadPool pool(1);
     AttnParams ap{kHeads, kHeadsKv, kHeadDim, kc.page_size, DType::kF16, 1.0f / std::sqrt(float(kHeadDim))};
@@ -88,7 +92,8 @@ Prefill prefill(const std::string& spec, int32_t n, int32_t chunk) {
                 }
             }
             for (size_t i = 0; i < q.size(); ++i) q[i] = value(il + 200, uint32_t(p0), uint32_t(i), 0);
-            const Status st = r.rt->after_layer(il, false, p0 + m == n, p0 + m, *r.kv, pool, ap, q.data(), pos.data(), m);
+            const PolicyStep step = p0 + m == n ? kStepSegmentEnd : kStepChunk;
+            const Status st = r.rt->after_layer(il, step, p0 + m, *r.kv, pool, ap, q.data(), pos.data(), m);
             EXPECT_TRUE(st.ok()) << st.to_string();
         }
     }
@@ -105,7 +110,7 @@ struct ColdRows {
 };
 ColdRows cold_rows(const Prefill& p, int32_t il, int32_t ih) {
     ColdRows c;
-    const ColdTier* ct = heterocache_cold_tier(p.rt->policy());
+    const ColdTier* ct = p.kv->cold_tier();
     EXPECT_NE(ct, nullptr);
     if (!ct) return c;
     const int32_t n = ct->rows(il, ih);

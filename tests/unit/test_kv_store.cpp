@@ -237,6 +237,94 @@ TEST(KvStore, MemoryLimitCountsShortPages) {
     ASSERT_TRUE(s.append(0, 0, 2, k.data(), 8, k.data(), 8, pos.data()).ok());  // fills its 4 rows
 }
 
+// apply (the only way a policy's plan reaches the cache): merged rows and their score lanes
+// before the compaction, which keeps the chosen slots.
+TEST(KvStore, ApplyWritesRowsThenCompacts) {
+    KvStoreConfig c = small_cfg();
+    c.score_lane = true;
+    auto kv = KvStore::create(c);
+    ASSERT_TRUE(kv.ok());
+    KvStore& s = **kv;
+    auto k = rows(8, 8, 0.0f), v = rows(8, 8, 100.0f);
+    std::vector<int32_t> pos(8);
+    std::iota(pos.begin(), pos.end(), 0);
+    for (int ih = 0; ih < 3; ++ih) ASSERT_TRUE(s.append(1, ih, 8, k.data(), 8, v.data(), 8, pos.data()).ok());
+    const std::vector<float> nk(8, 42.0f), nv(8, -1.0f);
+    const RowWrite w[1] = {RowWrite{1, 6, nk.data(), nv.data(), 3.5f}};
+    std::vector<int32_t> keep = {-1, -1, -1, -1, 0, 2, 6, -1, -1, -1, -1, -1}, n_keep = {-1, 3, 8};
+    LayerPlan plan;
+    plan.stride = 4;
+    plan.keep = keep;
+    plan.n_keep = n_keep;
+    plan.writes = w;
+    ASSERT_TRUE(s.apply(1, plan).ok());
+    EXPECT_EQ(s.n_slot(1, 0), 8);  // -1: untouched
+    EXPECT_EQ(s.n_slot(1, 2), 8);  // n_keep = n: untouched
+    ASSERT_EQ(s.n_slot(1, 1), 3);
+    EXPECT_EQ(std::vector<int32_t>(s.positions(1, 1), s.positions(1, 1) + 3), (std::vector<int32_t>{0, 2, 6}));
+    EXPECT_EQ(read_k(s, 1, 1, 2), 42.0f);  // the merged row moved with its slot
+    EXPECT_EQ(s.scores(1, 1)[2], 3.5f);
+    keep[4] = 2, keep[5] = 1;  // not ascending
+    n_keep = {-1, 2, -1};
+    EXPECT_EQ(s.apply(1, LayerPlan{4, keep, n_keep, {}, {}}).code(), StatusCode::kInvalidArgument);
+}
+
+// The cold tier belongs to the store: spills copy a head's newest rows into it before the plan's
+// compaction, refreshes gather rows back in the background and land before the next attention,
+// and drop_from / clear cut it with the cache.
+TEST(KvStore, ColdTierSpillRefreshAndRewind) {
+    auto kv = KvStore::create(small_cfg());
+    ASSERT_TRUE(kv.ok());
+    KvStore& s = **kv;
+    auto k = rows(12, 8, 0.0f), v = rows(12, 8, 100.0f);
+    std::vector<int32_t> pos(12);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 1, 8, k.data(), 8, v.data(), 8, pos.data()).ok());
+    EXPECT_EQ(s.cold_tier(), nullptr);
+    // spill + compaction to slots {1, 4, 7} in one plan: the tier gets all 8 rows
+    const ColdOp spill[1] = {ColdOp{ColdOpKind::kSpill, 1}};
+    std::vector<int32_t> keep(3 * 8, 0), n_keep = {-1, 3, -1};
+    keep[8] = 1, keep[9] = 4, keep[10] = 7;
+    ASSERT_TRUE(s.apply(0, LayerPlan{8, keep, n_keep, {}, spill}).ok());
+    ASSERT_NE(s.cold_tier(), nullptr);
+    EXPECT_EQ(s.cold_rows(0, 1), 8);
+    EXPECT_EQ(s.cold_rows(0, 0), 0);
+    EXPECT_EQ(s.n_slot(0, 1), 3);
+    // 4 more tokens (positions 8..11) then a spill: only the new rows go
+    ASSERT_TRUE(s.append(0, 1, 4, k.data() + 8 * 8, 8, v.data() + 8 * 8, 8, pos.data() + 8).ok());
+    n_keep = {-1, -1, -1};
+    ASSERT_TRUE(s.apply(0, LayerPlan{8, keep, n_keep, {}, spill}).ok());
+    EXPECT_EQ(s.cold_rows(0, 1), 12);
+    // a refresh of slots [0, 2) from tier rows {2, 5}: pending until apply_pending
+    const std::vector<int32_t> rows_wanted = {2, 5};
+    const ColdOp refresh[1] = {ColdOp{ColdOpKind::kRefresh, 1, 0, rows_wanted}};
+    ASSERT_TRUE(s.apply(0, LayerPlan{8, keep, n_keep, {}, refresh}).ok());
+    EXPECT_EQ(s.positions(0, 1)[0], 1);
+    EXPECT_EQ(s.apply(0, LayerPlan{8, keep, n_keep, {}, refresh}).code(), StatusCode::kInternal);  // one in flight
+    ASSERT_TRUE(s.apply_pending(0).ok());
+    EXPECT_EQ(std::vector<int32_t>(s.positions(0, 1), s.positions(0, 1) + 3), (std::vector<int32_t>{2, 5, 7}));
+    EXPECT_EQ(read_k(s, 0, 1, 0), 2.0f);
+    EXPECT_EQ(read_k(s, 0, 1, 1), 5.0f);
+    EXPECT_EQ(s.cold_stats().refreshes, 1);
+    EXPECT_EQ(s.cold_stats().bytes_gathered, 2 * 2 * 8 * 4);
+    ASSERT_TRUE(s.apply_pending(0).ok());  // nothing pending: a no-op
+    // rewinding to position 10 drops the tier's rows 10, 11 and a pending refresh
+    const std::vector<int32_t> other = {3, 6};
+    const ColdOp refresh2[1] = {ColdOp{ColdOpKind::kRefresh, 1, 0, other}};
+    ASSERT_TRUE(s.apply(0, LayerPlan{8, keep, n_keep, {}, refresh2}).ok());
+    s.drop_from(10);
+    EXPECT_EQ(s.cold_rows(0, 1), 10);
+    ASSERT_TRUE(s.apply_pending(0).ok());
+    EXPECT_EQ(s.positions(0, 1)[0], 2);  // the dropped refresh never landed
+    s.clear();
+    EXPECT_EQ(s.cold_rows(0, 1), 0);
+    EXPECT_EQ(s.cold_stats().refreshes, 0);
+    // a spill whose rows are not the head's newest at consecutive positions is a bug in the plan
+    const std::vector<int32_t> odd = {0, 1, 5};
+    ASSERT_TRUE(s.append(0, 1, 3, k.data(), 8, v.data(), 8, odd.data()).ok());
+    EXPECT_EQ(s.apply(0, LayerPlan{8, keep, n_keep, {}, spill}).code(), StatusCode::kInternal);
+}
+
 TEST(KvStore, RejectsBadConfig) {
     KvStoreConfig c = small_cfg();
     c.page_size = 0;

@@ -23,49 +23,52 @@ namespace {
 using test::error_of;
 using test::make;
 
-// A hand-built layer: heads with n slots each at positions 0..n-1 and given scores, plus the
-// plan buffers the engine would provide (n_keep preset to -1).
+// A hand-built layer: heads with n slots each at positions 0..n-1 and given scores (the policy's
+// first statistic), plus the plan buffers the runtime would provide (n_keep preset to -1).
 struct Layer {
     int32_t nh, n;
     std::vector<int32_t> n_live, pos, idx, n_keep;
+    std::vector<const int32_t*> pos_rows;  // [nh]
     std::vector<float> scores;  // [nh, n]
+    std::vector<StatValues> stats;
     KvBudget budget;
     LayerView view;
-    KeepPlan plan;
+    LayerPlan plan;
 
     Layer(int32_t heads, int32_t slots, std::vector<float> sc, int32_t il = 0, int32_t n_layer = 1)
         : nh(heads), n(slots), scores(std::move(sc)) {
         n_live.assign(size_t(nh), n);
         pos.resize(size_t(nh) * size_t(n));
         for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
+        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
         view.il = il;
         view.n_layer = n_layer;
+        view.n_head = nh;
         view.n_head_kv = nh;
         view.head_dim = 8;
-        view.page_size = 16;
-        view.n_slot = n;
-        view.n_prompt = n;
+        view.segment = Segment{0, 0, n};
         view.n_past = n;
-        view.prefill_last = true;
+        view.step = kStepSegmentEnd;
         reset_plan();
     }
     void reset_plan() {
         view.n_live = n_live;
-        view.pos = pos;
-        view.scores = scores;
+        view.pos = pos_rows;
+        stats.assign(1, StatValues{n, scores, {}});
+        view.stats = stats;
         view.budget = &budget;
         idx.assign(size_t(nh) * size_t(n), -7);
         n_keep.assign(size_t(nh), -1);
-        plan.n_slot = n;
-        plan.idx = idx;
+        plan.stride = n;
+        plan.keep = idx;
         plan.n_keep = n_keep;
     }
-    // Plans budgets for a model of n_layer x nh and runs on_prefill.
+    // Plans budgets for a model of n_layer x nh and runs the prompt's end.
     void run(Policy& p, int32_t n_layer = 1) {
         ModelShape shape{n_layer, nh, nh, 8, 4096};
-        ASSERT_TRUE(p.plan_budget(shape, n, budget).ok());
+        ASSERT_TRUE(p.begin(shape, Segment{0, 0, n}, budget).ok());
         reset_plan();
-        ASSERT_TRUE(p.on_prefill(view, plan).ok());
+        ASSERT_TRUE(p.on_layer(view, plan).ok());
     }
     // The slots head ih keeps (all of them when the plan leaves it alone).
     std::vector<int32_t> kept(int32_t ih) const {
@@ -129,16 +132,31 @@ TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
     }
     // + heterocache, which needs a taxonomy file (tests/unit/test_heterocache.cpp creates it)
     EXPECT_EQ(policy_entries().size(), names.size() + 1);
-    EXPECT_EQ(make("snapkv:budget=64")->needs().n_obs, 32);
-    EXPECT_EQ(make("snapkv:budget=64,window=8")->needs().n_obs, 8);
-    const PolicyNeeds h = make("h2o:budget=64")->needs();
-    EXPECT_TRUE(h.attn_scores && h.accumulate);
-    EXPECT_EQ(h.n_obs, 0);
+    // SnapKV: the attention of the segment's last `window` queries, at a prompt's end only
+    const PolicyInfo snap = make("snapkv:budget=64")->info();
+    ASSERT_EQ(snap.stats.size(), 1u);
+    EXPECT_EQ(snap.stats[0].kind, StatKind::kAttention);
+    EXPECT_EQ(snap.stats[0].n_query, 32);
+    EXPECT_TRUE(snap.stats[0].segment_tail);
+    EXPECT_EQ(snap.calls, uint32_t(kStepSegmentEnd));
+    EXPECT_EQ(snap.decode, DecodeKv::kAppends);
+    EXPECT_EQ(make("snapkv:budget=64,window=8")->info().stats[0].n_query, 8);
+    // H2O: every query's attention, accumulated; evicts back to budget while decoding
+    const PolicyInfo h = make("h2o:budget=64")->info();
+    ASSERT_EQ(h.stats.size(), 1u);
+    EXPECT_EQ(h.stats[0].kind, StatKind::kAttentionSum);
+    EXPECT_EQ(h.stats[0].n_query, 0);
+    EXPECT_EQ(h.stats[0].steps, kStepAll);
+    EXPECT_EQ(h.decode, DecodeKv::kEvicts);
     EXPECT_EQ(h.decode_slack, 64);
-    EXPECT_EQ(make("h2o:budget=64,slack=0")->needs().decode_slack, 0);
-    EXPECT_TRUE(make("quest:budget=64")->needs().select);
-    EXPECT_FALSE(make("quest:budget=64")->needs().attn_scores);
-    EXPECT_EQ(make("adakv:budget=64")->needs().decode_slack, kNoDecodeEviction);
+    EXPECT_EQ(make("h2o:budget=64,slack=0")->info().decode_slack, 0);
+    EXPECT_EQ(make("streaming:budget=64")->info().decode, DecodeKv::kEvicts);
+    EXPECT_TRUE(make("quest:budget=64")->info().select_pages);
+    EXPECT_TRUE(make("quest:budget=64")->info().stats.empty());
+    EXPECT_EQ(make("adakv:budget=64")->info().decode, DecodeKv::kAppends);
+    // `full` asks for nothing: the runtime never calls it
+    const PolicyInfo f = make("full")->info();
+    EXPECT_TRUE(f.calls == 0 && f.decode == DecodeKv::kAppends && !f.select_pages && f.stats.empty());
 }
 
 TEST(PolicySpec, ValidateAgainstTheModelBeforeAnyWork) {
@@ -257,14 +275,12 @@ TEST(H2o, KeepsHeavyHittersAndRecentWindow) {
     l.run(*p);
     EXPECT_EQ(l.kept(0), join({{3, 11, 17, 30}, range(36, 40)}));
     // During decoding the same rule applies to the accumulated lanes.
+    l.view.step = kStepDecode;
     l.reset_plan();
-    ASSERT_TRUE(p->on_decode(l.view, l.plan).ok());
+    ASSERT_TRUE(p->on_layer(l.view, l.plan).ok());
     EXPECT_EQ(l.kept(0), join({{3, 11, 17, 30}, range(36, 40)}));
-    // Only the prompt's last chunk compresses.
-    l.view.prefill_last = false;
-    l.reset_plan();
-    ASSERT_TRUE(p->on_prefill(l.view, l.plan).ok());
-    EXPECT_EQ(l.n_keep[0], -1);
+    // Only a prompt's last chunk compresses: the runtime does not call it at the others.
+    EXPECT_EQ(p->info().calls, uint32_t(kStepSegmentEnd));
 }
 
 // ---------------------------------------------------------------- SnapKV
@@ -304,7 +320,7 @@ TEST(SnapKv, DefaultsAreWindow32Kernel7MaxPool) {
 TEST(PyramidKv, LayerBudgetsDecreaseWithDepthAndAverageToBudget) {
     auto p = make("pyramidkv:budget=64,window=8");
     KvBudget b;
-    ASSERT_TRUE(p->plan_budget(ModelShape{8, 2, 2, 8, 4096}, 1000, b).ok());
+    ASSERT_TRUE(p->begin(ModelShape{8, 2, 2, 8, 4096}, Segment{0, 0, 1000}, b).ok());
     int64_t sum = 0;
     for (int32_t il = 0; il < 8; ++il) {
         EXPECT_EQ(b.at(il, 0), b.at(il, 1));
@@ -318,7 +334,7 @@ TEST(PyramidKv, LayerBudgetsDecreaseWithDepthAndAverageToBudget) {
     EXPECT_NEAR(b.at(0, 0), 8 + 109.2, 1.0);
     EXPECT_NEAR(b.at(7, 0), 8 + 2.8, 1.0);
     // A short prompt clips the first layer at the prompt length; the mean is kept.
-    ASSERT_TRUE(p->plan_budget(ModelShape{8, 2, 2, 8, 4096}, 100, b).ok());
+    ASSERT_TRUE(p->begin(ModelShape{8, 2, 2, 8, 4096}, Segment{0, 0, 100}, b).ok());
     EXPECT_EQ(b.at(0, 0), 100);
     sum = 0;
     for (int32_t il = 0; il < 8; ++il) sum += b.at(il, 0);
@@ -394,12 +410,12 @@ TEST(ChunkKv, LayerIndexReuseSharesTheLeadersChoice) {
     for (int32_t s = 0; s < 10; ++s) s1[size_t(s)] = 1.0f;  // layer 1 alone would keep chunk 0
     auto p = make("chunkkv:budget=14,window=4,kernel=1,reuse=2");
     KvBudget b;
-    ASSERT_TRUE(p->plan_budget(ModelShape{3, 1, 1, 8, 4096}, n, b).ok());
+    ASSERT_TRUE(p->begin(ModelShape{3, 1, 1, 8, 4096}, Segment{0, 0, n}, b).ok());
     Layer l0(1, n, s0, 0, 3), l1(1, n, s1, 1, 3), l2(1, n, s1, 2, 3);
     for (Layer* l : {&l0, &l1, &l2}) {
         l->budget = b;
         l->reset_plan();
-        ASSERT_TRUE(p->on_prefill(l->view, l->plan).ok());
+        ASSERT_TRUE(p->on_layer(l->view, l->plan).ok());
     }
     EXPECT_EQ(l0.kept(0), join({range(20, 30), range(60, 64)}));
     EXPECT_EQ(l1.kept(0), join({range(20, 30), range(60, 64)}));  // reused from layer 0
@@ -412,49 +428,58 @@ TEST(ChunkKv, LayerIndexReuseSharesTheLeadersChoice) {
 
 // ---------------------------------------------------------------- Quest
 
-// One layer of f32 keys in pages of page_size rows, head_dim 2, as the KV store lays them out.
+// One layer of f32 keys (head_dim 2) in a real KvStore with pages of 4 slots; values are zeros.
 struct QuestLayer {
-    int32_t ps = 4, hd = 2, nh;
-    std::vector<std::vector<float>> page_data;           // per head: pages back to back
-    std::vector<std::vector<const void*>> tables;        // [nh][n_pages]
-    std::vector<const void*> k_pages;                    // [nh]
-    std::vector<int32_t> n_live, pos, sel_pages, sel_n;
+    int32_t ps = 4, hd = 2, nh, il;
+    std::unique_ptr<KvStore> kv;
+    std::vector<int32_t> n_live, sel_pages, sel_n;
+    std::vector<const int32_t*> pos_rows;
     LayerView view;
     PageSelection sel;
-    QuestLayer(int32_t heads, const std::vector<std::vector<float>>& keys, int32_t il) : nh(heads) {
-        // keys[ih]: [n, hd]
-        const int32_t n = int32_t(keys[0].size()) / hd;
-        const int32_t n_pages = (n + ps - 1) / ps;
-        page_data.resize(size_t(nh));
-        tables.resize(size_t(nh));
-        for (int32_t ih = 0; ih < nh; ++ih) {
-            page_data[size_t(ih)].assign(size_t(n_pages * ps * hd), 0.0f);
-            std::copy(keys[size_t(ih)].begin(), keys[size_t(ih)].end(), page_data[size_t(ih)].begin());
-            for (int32_t p = 0; p < n_pages; ++p) tables[size_t(ih)].push_back(page_data[size_t(ih)].data() + p * ps * hd);
-            k_pages.push_back(tables[size_t(ih)].data());
+    // keys[ih]: [n, hd]; the first n_rows of them (all by default) go into the store
+    QuestLayer(int32_t heads, const std::vector<std::vector<float>>& keys, int32_t layer, int32_t n_rows = -1)
+        : nh(heads), il(layer) {
+        KvStoreConfig c;
+        c.n_layer = 4, c.n_head_kv = nh, c.head_dim = hd, c.page_size = ps, c.kv_type = DType::kF32;
+        kv = std::move(KvStore::create(c)).value();
+        const int32_t n = n_rows >= 0 ? n_rows : int32_t(keys[0].size()) / hd;
+        for (int32_t ih = 0; ih < nh; ++ih) append(ih, keys[size_t(ih)].data(), 0, n);
+    }
+    // Appends rows [r0, r0 + n) of key array k to head ih at positions r0...
+    void append(int32_t ih, const float* k, int32_t r0, int32_t n) {
+        const std::vector<float> v(size_t(n) * size_t(hd), 0.0f);
+        std::vector<int32_t> pos(static_cast<size_t>(n));
+        std::iota(pos.begin(), pos.end(), r0);
+        ASSERT_TRUE(kv->append(il, ih, n, k + size_t(r0) * size_t(hd), hd, v.data(), hd, pos.data()).ok());
+    }
+    std::vector<int32_t> run(Policy& p, const std::vector<float>& q, int32_t ih = 0) {
+        n_live.resize(size_t(nh));
+        pos_rows.resize(size_t(nh));
+        int32_t n_slot = 0;
+        for (int32_t h = 0; h < nh; ++h) {
+            n_live[size_t(h)] = kv->n_slot(il, h);
+            pos_rows[size_t(h)] = kv->positions(il, h);
+            n_slot = std::max(n_slot, n_live[size_t(h)]);
         }
-        n_live.assign(size_t(nh), n);
-        pos.resize(size_t(nh) * size_t(n));
-        for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
+        view = LayerView();
         view.il = il;
         view.n_layer = 4;
         view.n_head_kv = nh;
+        view.n_head = int32_t(q.size()) / hd;
         view.head_dim = hd;
-        view.page_size = ps;
-        view.n_slot = n;
-        view.kv_type = 0;  // f32
+        view.step = kStepDecode;
         view.n_live = n_live;
-        view.pos = pos;
-        view.k_pages = k_pages;
-    }
-    std::vector<int32_t> run(Policy& p, const std::vector<float>& q, int32_t ih = 0) {
-        const int32_t max_pages = (view.n_slot + ps - 1) / ps;
+        view.pos = pos_rows;
+        view.n_q = 1;
+        view.q = q;
+        view.kv = KvLayerView(kv.get(), il, nullptr);
+        const int32_t max_pages = (n_slot + ps - 1) / ps;
         sel_pages.assign(size_t(nh) * size_t(max_pages), -1);
         sel_n.assign(size_t(nh), -1);
         sel.max_pages = max_pages;
         sel.pages = sel_pages;
         sel.n_pages = sel_n;
-        EXPECT_TRUE(p.select(view, q, sel).ok());
+        EXPECT_TRUE(p.select(view, sel).ok());
         if (sel_n[size_t(ih)] < 0) return {-1};
         return std::vector<int32_t>(sel_pages.begin() + long(ih) * max_pages,
                                     sel_pages.begin() + long(ih) * max_pages + sel_n[size_t(ih)]);
@@ -480,7 +505,7 @@ TEST(Quest, PicksPagesWithTheHighestBoundAndTheLastPage) {
     auto p = make("quest:budget=8");  // max(3, 8/4) = 3 pages
     ASSERT_TRUE(p);
     KvBudget b;
-    ASSERT_TRUE(p->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 24, b).ok());
+    ASSERT_TRUE(p->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
     EXPECT_EQ(b.at(3, 0), -1);  // nothing is evicted
     QuestLayer l(1, {quest_keys()}, 2);
     EXPECT_EQ(l.run(*p, {1, 0}), (std::vector<int32_t>{1, 3, 5}));   // q·k bound: pages 1 (3), 3 (2)
@@ -491,25 +516,25 @@ TEST(Quest, PicksPagesWithTheHighestBoundAndTheLastPage) {
     EXPECT_EQ(dense.run(*p, {1, 0}), (std::vector<int32_t>{-1}));
     // A larger budget that covers every page selects nothing.
     auto all = make("quest:budget=24");
-    ASSERT_TRUE(all->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 24, b).ok());
+    ASSERT_TRUE(all->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
     EXPECT_EQ(l.run(*all, {1, 0}), (std::vector<int32_t>{-1}));
 }
 
 TEST(Quest, SumsTheGqaGroupsQueriesAndTracksAppendedRows) {
     auto p = make("quest:budget=8");
     KvBudget b;
-    ASSERT_TRUE(p->plan_budget(ModelShape{4, 2, 1, 2, 4096}, 24, b).ok());
-    QuestLayer l(1, {quest_keys()}, 3);
-    l.view.n_slot = l.n_live[0] = 14;  // pages 0..3, the last one half full
+    ASSERT_TRUE(p->begin(ModelShape{4, 2, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
+    std::vector<float> keys = quest_keys();
+    QuestLayer l(1, {keys}, 3, 14);  // pages 0..3, the last one half full
     // Two query heads share the KV head: (1, 0) + (0, 1) -> (1, 1): page 1 (3), page 0 (2.5).
     EXPECT_EQ(l.run(*p, {1, 0, 0, 1}), (std::vector<int32_t>{0, 1, 3}));
     // Rows appended to the cached half-full page 3 (the store grows in place) update its bound.
-    l.page_data[0][size_t(14 * 2 + 1)] = 9.0f;  // slot 14, dim 1
-    l.view.n_slot = l.n_live[0] = 24;
+    keys[size_t(14 * 2 + 1)] = 9.0f;  // slot 14, dim 1
+    l.append(0, keys.data(), 14, 10);
     EXPECT_EQ(l.run(*p, {0, 1, 0, 0}), (std::vector<int32_t>{0, 3, 5}));
-    // After the store removed slots (a new epoch), rewritten rows are read again.
-    l.page_data[0][size_t(5 * 2)] = 0.0f;  // page 1 loses its 3
-    l.view.kv_epoch = 1;
+    // After the store rewrote a row (a new epoch), the rewritten rows are read again.
+    const float zero[2] = {0.0f, 0.0f};
+    ASSERT_TRUE(l.kv->write_row(3, 0, 5, zero, zero).ok());  // page 1 loses its 3
     EXPECT_EQ(l.run(*p, {1, 0, 0, 0}), (std::vector<int32_t>{0, 3, 5}));
 }
 
@@ -520,7 +545,7 @@ TEST(Quest, SelectsTheTopBoundsOnRandomKeys) {
     for (float& x : keys) x = g(rng);
     auto p = make("quest:budget=16");  // max(3, 16/4) = 4 pages
     KvBudget b;
-    ASSERT_TRUE(p->plan_budget(ModelShape{4, 1, 1, 2, 4096}, 40, b).ok());
+    ASSERT_TRUE(p->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 40}, b).ok());
     QuestLayer l(1, {keys}, 2);
     for (int trial = 0; trial < 20; ++trial) {
         const std::vector<float> q = {g(rng), g(rng)};

@@ -10,6 +10,7 @@
 #include "backend/cpu/attn_kernels.h"
 #include "core/cpu.h"
 #include "core/fp16.h"
+#include "core/vec.h"
 
 namespace hkv {
 
@@ -30,17 +31,6 @@ void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int
         const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
         for (int32_t d = 0; d < head_dim; ++d) out[d] = bf16_to_fp32(h[d]);
     }
-}
-
-float dot_f32(const float* a, const float* b, int32_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    alignas(32) float t[8];
-    _mm256_store_ps(t, acc);
-    float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
 }
 
 namespace {

@@ -33,9 +33,6 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
 void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                   int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride);
 
-// sum a[i] * b[i] over n floats (AVX2 FMA, fixed summation order: the same inputs always give the
-// same result).
-float dot_f32(const float* a, const float* b, int32_t n);
 // attn_band_recent (DynSplit-KV's DD-Select statistics; a separate pass, the flash attention kernel
 // is untouched): for each sampled query row t in [t_begin, n_tok) (every t_stride-th, counted from
 // the last row backwards so the chunk's last query is always in) and each query head h of KV head

@@ -1,0 +1,119 @@
+// kv/kv_cold.cpp — KvStore's cold tier: spills of compressed heads' rows into it, and refreshes
+// that gather rows back on its I/O thread and write them over hot slots before the layer's next
+// attention (see kv_store.h: apply, apply_pending).
+#include <chrono>
+#include <cstring>
+
+#include "kv/cold_tier.h"
+#include "kv/kv_store.h"
+
+namespace hkv {
+
+Status KvStore::cold_spill(int32_t il, int32_t ih) {
+    if (ih < 0 || ih >= cfg_.n_head_kv) return Status::invalid("kv: cold spill of head %d of %d", ih, cfg_.n_head_kv);
+    if (!cold_) {
+        ColdTierConfig cc;
+        cc.n_layer = cfg_.n_layer;
+        cc.n_head_kv = cfg_.n_head_kv;
+        cc.row_bytes = row_bytes_;
+        cc.dir = cfg_.cold_dir;
+        HKV_ASSIGN_OR_RETURN(cold_, ColdTier::create(cc));
+    }
+    const Head& h = head(il, ih);
+    const int32_t n = int32_t(h.pos.size());
+    const int32_t rows = cold_->rows(il, ih);  // = the next position the tier expects
+    int32_t s0 = n;
+    while (s0 > 0 && h.pos[size_t(s0 - 1)] >= rows) --s0;
+    const int32_t n_new = n - s0;
+    if (n_new == 0) return Status();
+    for (int32_t i = 0; i < n_new; ++i) {
+        if (h.pos[size_t(s0 + i)] != rows + i) {
+            return Status::internal("kv: cold spill of layer %d head %d: slot %d holds position %d, not %d (the rows "
+                                    "to spill must be the head's last slots at consecutive positions)",
+                                    il, ih, s0 + i, h.pos[size_t(s0 + i)], rows + i);
+        }
+    }
+    spill_k_.resize(size_t(n_new) * row_bytes_);
+    spill_v_.resize(size_t(n_new) * row_bytes_);
+    for (int32_t i = 0; i < n_new; ++i) {
+        std::memcpy(spill_k_.data() + size_t(i) * row_bytes_, slot_ptr(h.k_pages, s0 + i), row_bytes_);
+        std::memcpy(spill_v_.data() + size_t(i) * row_bytes_, slot_ptr(h.v_pages, s0 + i), row_bytes_);
+    }
+    return cold_->append(il, ih, n_new, spill_k_.data(), spill_v_.data(), h.pos.data() + s0);
+}
+
+Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {
+    Pending& pend = pending_[size_t(il)];
+    size_t n = 0;
+    for (const ColdOp& op : plan.cold) {
+        if (op.kind != ColdOpKind::kRefresh) continue;
+        if (!cold_) return Status::invalid("kv: a cold-tier refresh of layer %d before any spill", il);
+        if (pend.active) {
+            return Status::internal("kv: layer %d has a cold-tier refresh pending since its last step", il);
+        }
+        if (op.head < 0 || op.head >= cfg_.n_head_kv) {
+            return Status::invalid("kv: cold-tier refresh of head %d of %d", op.head, cfg_.n_head_kv);
+        }
+        if (pend.heads.size() <= n) pend.heads.emplace_back();
+        Staged& st = pend.heads[n++];
+        st.ih = op.head;
+        st.slot0 = op.slot0;
+        st.n = int32_t(op.rows.size());
+        st.rows.assign(op.rows.begin(), op.rows.end());
+        st.k.resize(size_t(st.n) * row_bytes_);
+        st.v.resize(size_t(st.n) * row_bytes_);
+        st.pos.resize(size_t(st.n));
+    }
+    if (n == 0) return Status();
+    pend.n_heads = n;
+    pend.active = true;
+    ColdTier* cold = cold_.get();
+    pend.done = cold->submit([cold, il, &pend] {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (size_t i = 0; i < pend.n_heads; ++i) {
+            Staged& s = pend.heads[i];
+            HKV_TRY(cold->gather(il, s.ih, s.rows.data(), s.n, s.k.data(), s.v.data(), s.pos.data()));
+        }
+        pend.io_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        return Status();
+    });
+    return Status();
+}
+
+Status KvStore::apply_pending(int32_t il) {
+    Pending& p = pending_[size_t(il)];
+    if (!p.active) return Status();
+    p.active = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status st = p.done.get();
+    cold_stats_.wait_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    cold_stats_.io_ms += p.io_ms;
+    if (!st.ok()) return st.with_context("kv: cold-tier refresh of layer " + std::to_string(il));
+    for (size_t i = 0; i < p.n_heads; ++i) {
+        const Staged& s = p.heads[i];
+        HKV_TRY(overwrite_slots(il, s.ih, s.slot0, s.n, s.k.data(), s.v.data(), s.pos.data()));
+        cold_stats_.bytes_gathered += 2 * int64_t(s.n) * int64_t(row_bytes_);
+    }
+    ++cold_stats_.refreshes;
+    return Status();
+}
+
+void KvStore::cold_drain() {
+    for (Pending& p : pending_) {
+        if (!p.active) continue;
+        p.done.wait();
+        p.active = false;
+    }
+}
+
+int32_t KvStore::cold_rows(int32_t il, int32_t ih) const { return cold_ ? cold_->rows(il, ih) : 0; }
+
+ColdStats KvStore::cold_stats() const {
+    ColdStats s = cold_stats_;
+    s.exists = cold_ != nullptr;
+    s.on_disk = cold_ && cold_->on_disk();
+    s.bytes_stored = cold_ ? cold_->bytes_stored() : 0;
+    return s;
+}
+
+}  // namespace hkv
