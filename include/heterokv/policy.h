@@ -198,6 +198,10 @@ struct PolicyInfo {
     DecodeKv decode = DecodeKv::kAppends;
     int32_t decode_slack = 0;        // kEvicts: slots a head may hold above its budget while decoding
     bool select_pages = false;       // select() runs before every decode step's attention
+    int32_t select_page = 0;         // select_pages: slots per selected page; 0 = the cache's pages
+                                     // (KvLayerView::page_size()); else a divisor of them, so a
+                                     // policy selects finer than the cache stores (Quest's 16-token
+                                     // pages on 64-slot storage pages)
     bool cold_tier = false;          // may plan ColdOps (ContextParams::kv_cold_dir holds the tier)
     std::vector<StatRequest> stats;  // served in LayerView::stats, in this order
 };
@@ -299,9 +303,11 @@ struct LayerPlan {
     int32_t* head(int32_t ih) { return keep.data() + size_t(ih) * size_t(stride); }
 };
 
-// Written by select(): for each KV head, the pages (indices into its page table, ascending) to
-// attend to this step. The runtime presets n_pages[ih] = -1 (all pages).
+// Written by select(): for each KV head, the pages to attend to this step, ascending: page p holds
+// the head's slots [p * page_size, (p + 1) * page_size). The runtime presets n_pages[ih] = -1 (all
+// pages).
 struct PageSelection {
+    int32_t page_size = 0;         // slots per page: info().select_page, or the cache's page size
     int32_t max_pages = 0;         // row stride of pages
     std::span<int32_t> pages;      // [n_head_kv, max_pages]
     std::span<int32_t> n_pages;    // [n_head_kv]

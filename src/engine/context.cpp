@@ -60,7 +60,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         const ModelShape shape = policy_shape(*model, p.n_ctx, &I.token_flags);
         KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval
         HKV_TRY(policy_plan(**pol, shape, Segment{0, 0, p.n_ctx}, probe));
-        HKV_ASSIGN_OR_RETURN(I.policy, PolicyRuntime::create(std::move(pol).value(), shape));
+        HKV_ASSIGN_OR_RETURN(I.policy, PolicyRuntime::create(std::move(pol).value(), shape, p.kv_page_size));
         I.policy->set_tokens(&I.tokens);
         kc.score_lane = I.policy->needs_score_lane();
         kc.cold_dir = p.kv_cold_dir;

@@ -122,8 +122,12 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
                               n_kv, s.pos.data()));
         }
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) s.heads[size_t(ih)] = kv.view(il, ih);
-        if (rt) HKV_TRY(rt->before_attention(il, info.step, pos0 + n, kv, pool, s.q.data(), s.heads.data()));
-        attention(pool, ap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(),
+        AttnParams lap = ap;  // a sparse-attention policy may present the heads in finer pages
+        if (rt) {
+            HKV_TRY(rt->before_attention(il, info.step, pos0 + n, kv, pool, s.q.data(), s.heads.data(),
+                                         &lap.page_size));
+        }
+        attention(pool, lap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(),
                   rt ? rt->lse_buffer(info.step, n) : nullptr);
         if (info.tap && info.step != kStepChunk) {
             HKV_TRY(info.tap->observe(il, info.step == kStepDecode, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));

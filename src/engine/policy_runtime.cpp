@@ -40,8 +40,13 @@ PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& s
 }
 
 Expected<std::unique_ptr<PolicyRuntime>> PolicyRuntime::create(std::unique_ptr<Policy> policy,
-                                                               const ModelShape& shape) {
+                                                               const ModelShape& shape, int32_t kv_page_size) {
     const PolicyInfo info = policy->info();
+    const int32_t unit = info.select_page;
+    if (kv_page_size > 0 && info.select_pages && unit > 0 && (unit > kv_page_size || kv_page_size % unit != 0)) {
+        return Status::invalid("%.*s: pages of %d tokens must divide the KV cache's pages of %d (--kv-page-size)",
+                               int(info.name.size()), info.name.data(), unit, kv_page_size);
+    }
     int32_t lanes = 0;
     for (const StatRequest& r : info.stats) lanes += stat_entry(r.kind).lane ? 1 : 0;
     if (lanes > 1) {
@@ -95,20 +100,27 @@ void PolicyRuntime::build_view(int32_t il, PolicyStep step, int32_t n_past, cons
 }
 
 Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
-                                       const float* q, AttnKvHead* heads) {
+                                       const float* q, AttnKvHead* heads, int32_t* page_size) {
     if (!active_) return Status();
     if (info_.cold_tier) HKV_TRY(kv.apply_pending(il));
     if (step != kStepDecode || !info_.select_pages) return Status();
     const int32_t nh = shape_.n_head_kv;
+    const int32_t ps = kv.config().page_size;
+    const int32_t unit = info_.select_page > 0 ? info_.select_page : ps;  // slots per selected page
+    if (unit > ps || ps % unit != 0) {  // create() refused such a policy for this cache
+        return Status::internal("policy %.*s selects pages of %d slots on cache pages of %d",
+                                int(info_.name.size()), info_.name.data(), unit, ps);
+    }
+    const int32_t split = ps / unit;  // selected pages per cache page
     build_view(il, step, n_past, kv, &pool);
     view_.n_q = 1;
     view_.q = std::span<const float>(q, size_t(shape_.n_head) * size_t(shape_.head_dim));
-    const int32_t ps = kv.config().page_size;
     int32_t max_pages = 0;
-    for (int32_t ih = 0; ih < nh; ++ih) max_pages = std::max(max_pages, (n_live_[size_t(ih)] + ps - 1) / ps);
+    for (int32_t ih = 0; ih < nh; ++ih) max_pages = std::max(max_pages, (n_live_[size_t(ih)] + unit - 1) / unit);
     sel_pages_.assign(size_t(nh) * size_t(std::max(max_pages, 1)), 0);
     sel_n_.assign(size_t(nh), -1);
     PageSelection sel;
+    sel.page_size = unit;
     sel.max_pages = std::max(max_pages, 1);
     sel.pages = sel_pages_;
     sel.n_pages = sel_n_;
@@ -116,30 +128,41 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
     sel_k_.resize(size_t(nh));
     sel_v_.resize(size_t(nh));
     sel_pos_.resize(size_t(nh));
+    const size_t unit_bytes = size_t(unit) * kv.row_bytes();
     for (int32_t ih = 0; ih < nh; ++ih) {
         const int32_t np = sel_n_[size_t(ih)];
-        if (np < 0) continue;  // all pages
+        if (np < 0 && split == 1) continue;  // all pages: the cache's own table
         const AttnKvHead full = heads[ih];
-        const int32_t n_pages_head = (full.n_slot + ps - 1) / ps;
+        const int32_t n_units = (full.n_slot + unit - 1) / unit;
         auto& kp = sel_k_[size_t(ih)];
         auto& vp = sel_v_[size_t(ih)];
         auto& pp = sel_pos_[size_t(ih)];
         kp.clear();
         vp.clear();
         pp.clear();
+        // selected page u: the unit-slot run starting at row (u % split) * unit of cache page u / split
+        auto add = [&](int32_t u) {
+            kp.push_back(static_cast<const uint8_t*>(full.k_pages[u / split]) + size_t(u % split) * unit_bytes);
+            vp.push_back(static_cast<const uint8_t*>(full.v_pages[u / split]) + size_t(u % split) * unit_bytes);
+        };
+        if (np < 0) {  // all pages, in selection-sized pages (the slots and positions are unchanged)
+            for (int32_t u = 0; u < n_units; ++u) add(u);
+            heads[ih].k_pages = kp.data();
+            heads[ih].v_pages = vp.data();
+            continue;
+        }
         int32_t prev = -1;
         for (int32_t i = 0; i < np; ++i) {
-            const int32_t pg = sel_pages_[size_t(ih) * size_t(sel.max_pages) + size_t(i)];
-            if (pg <= prev || pg >= n_pages_head) {
+            const int32_t u = sel_pages_[size_t(ih) * size_t(sel.max_pages) + size_t(i)];
+            if (u <= prev || u >= n_units) {
                 return Status::internal("policy %.*s selected page %d (of %d) out of order in layer %d head %d",
-                                        int(info_.name.size()), info_.name.data(), pg, n_pages_head, il, ih);
+                                        int(info_.name.size()), info_.name.data(), u, n_units, il, ih);
             }
-            prev = pg;
-            kp.push_back(full.k_pages[pg]);
-            vp.push_back(full.v_pages[pg]);
-            const int32_t s_end = std::min(full.n_slot, (pg + 1) * ps);
-            for (int32_t s = pg * ps; s < s_end; ++s) pp.push_back(full.pos[s]);
-            if (s_end - pg * ps < ps && i + 1 < np) {
+            prev = u;
+            add(u);
+            const int32_t s_end = std::min(full.n_slot, (u + 1) * unit);
+            for (int32_t s = u * unit; s < s_end; ++s) pp.push_back(full.pos[s]);
+            if (s_end - u * unit < unit && i + 1 < np) {
                 return Status::internal("policy selected a partial page before the last");
             }
         }
@@ -148,6 +171,7 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
         heads[ih].pos = pp.data();
         heads[ih].n_slot = int32_t(pp.size());
     }
+    *page_size = unit;
     return Status();
 }
 

@@ -28,8 +28,11 @@ struct PolicyStats {
 
 class PolicyRuntime {
 public:
-    // kInternal for a policy whose info the runtime cannot serve (more than one lane statistic).
-    static Expected<std::unique_ptr<PolicyRuntime>> create(std::unique_ptr<Policy> policy, const ModelShape& shape);
+    // kInternal for a policy whose info the runtime cannot serve (more than one lane statistic);
+    // kInvalidArgument when it selects pages (info().select_page) that do not divide the cache's
+    // kv_page_size slots (0: not checked, the caller has no cache yet).
+    static Expected<std::unique_ptr<PolicyRuntime>> create(std::unique_ptr<Policy> policy, const ModelShape& shape,
+                                                           int32_t kv_page_size = 0);
 
     Policy& policy() { return *policy_; }
     const PolicyInfo& info() const { return info_; }
@@ -54,9 +57,12 @@ public:
 
     // Before layer il's attention: applies the cold-tier refreshes pending for the layer, and at a
     // decode step (info().select_pages) narrows heads[ih] to the selected pages; the narrowed
-    // views point into this runtime's scratch and stay valid until the next call.
+    // views point into this runtime's scratch and stay valid until the next call. When the policy
+    // selects pages finer than the cache's (info().select_page), every head's view is given in
+    // pages of that many slots and *page_size (the attention's page size, the cache's on entry)
+    // is set to it.
     Status before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
-                            const float* q, AttnKvHead* heads);
+                            const float* q, AttnKvHead* heads, int32_t* page_size);
     // Where the attention of layer il's step of n_tok queries should write its row log-sum-exp
     // ([n_tok, n_head]), or nullptr when no requested statistic reads it.
     float* lse_buffer(PolicyStep step, int32_t n_tok);

@@ -1,16 +1,20 @@
 // policy/quest.cpp — Quest (Tang et al. 2024): query-aware page selection, no eviction.
 // Every token stays in the cache; before each decode step's attention, per layer and KV head, each
-// page of the head's keys is scored by the upper bound of q·k over its keys,
+// page of `page` tokens (16 by default, the paper's) of the head's keys is scored by the upper
+// bound of q·k over its keys,
 //   bound(page) = sum_d max(q_d * max_d, q_d * min_d),
 // with min/max the elementwise extremes of the page's keys and q the sum of the GQA group's
 // post-RoPE queries (one selection per KV head, which the group shares). The head attends only to
-// the max(3, budget / page_size) pages of highest bound, always including the last page (which
-// holds the current token). The first `dense` layers (default 2) stay dense.
+// the max(3, budget / page) pages of highest bound, always including the last page (which holds
+// the current token), so a budget that is a multiple of the page attends to exactly `budget`
+// tokens. The first `dense` layers (default 2) stay dense.
 //
-// Pages are the KV store's pages (--kv-page-size, 64 by default); the paper uses 16-token pages,
-// i.e. --kv-page-size 16. Page bounds are cached per (layer, head, page) and updated only with rows
-// appended since the previous step; the cache is dropped when the store's epoch changes (slots
-// removed or rewritten: truncation, a failed step). Every segment is appended; nothing is evicted.
+// The selection page is independent of the KV store's page (--kv-page-size, 64 by default): it
+// must divide it, and the runtime presents the heads to attention in pages of `page` slots
+// (PolicyInfo::select_page). Page bounds are cached per (layer, head, page) and updated only with
+// rows appended since the previous step; the cache is dropped when the store's epoch changes
+// (slots removed or rewritten: truncation, a failed step). Every segment is appended; nothing is
+// evicted.
 #include <algorithm>
 #include <cmath>
 
@@ -21,11 +25,12 @@ namespace {
 
 class QuestPolicy final : public Policy {
 public:
-    QuestPolicy(int32_t budget, int32_t dense) : budget_(budget), dense_(dense) {}
+    QuestPolicy(int32_t budget, int32_t dense, int32_t page) : budget_(budget), dense_(dense), page_(page) {}
     PolicyInfo info() const override {
         PolicyInfo i;
         i.name = "quest";
         i.select_pages = true;
+        i.select_page = page_;
         return i;
     }
     Status begin(const ModelShape& shape, const Segment&, KvBudget& budget) override {
@@ -43,9 +48,9 @@ private:
         std::vector<int32_t> rows;      // [n_pages] rows folded into mn/mx so far
         std::vector<float> mn, mx;      // [n_pages, head_dim]
     };
-    void update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb);
+    void update_bounds(const LayerView& v, int32_t ih, int32_t ps, HeadBounds& hb);
 
-    int32_t budget_, dense_;
+    int32_t budget_, dense_, page_;
     int32_t n_head_kv_ = 0;
     uint64_t epoch_ = 0;
     std::vector<HeadBounds> cache_;     // [n_layer * n_head_kv]
@@ -53,8 +58,9 @@ private:
     std::vector<int32_t> scratch_;
 };
 
-void QuestPolicy::update_bounds(const LayerView& v, int32_t ih, HeadBounds& hb) {
-    const int32_t ps = v.kv.page_size(), hd = v.head_dim, n = v.n_live[size_t(ih)];
+// ps: slots per selected page.
+void QuestPolicy::update_bounds(const LayerView& v, int32_t ih, int32_t ps, HeadBounds& hb) {
+    const int32_t hd = v.head_dim, n = v.n_live[size_t(ih)];
     const int32_t n_pages = (n + ps - 1) / ps;
     hb.rows.resize(size_t(n_pages), 0);
     hb.mn.resize(size_t(n_pages) * size_t(hd), INFINITY);
@@ -83,7 +89,7 @@ Status QuestPolicy::select(const LayerView& v, PageSelection& sel) {
         epoch_ = v.kv.epoch();
     }
     const std::span<const float> q = v.q;  // [n_head, head_dim] the step's query
-    const int32_t ps = v.kv.page_size(), hd = v.head_dim;
+    const int32_t ps = sel.page_size > 0 ? sel.page_size : page_, hd = v.head_dim;  // the runtime's = page_
     const int32_t group = v.n_head / v.n_head_kv;
     const int32_t n_sel = std::max(3, budget_ / ps);
     qsum_.resize(size_t(hd));
@@ -91,7 +97,7 @@ Status QuestPolicy::select(const LayerView& v, PageSelection& sel) {
         const int32_t n_pages = (v.n_live[size_t(ih)] + ps - 1) / ps;
         if (n_pages <= n_sel) continue;  // everything fits: attend to all pages
         HeadBounds& hb = cache_[size_t(v.il) * size_t(v.n_head_kv) + size_t(ih)];
-        update_bounds(v, ih, hb);
+        update_bounds(v, ih, ps, hb);
         gqa_query_sum(q, ih, group, hd, qsum_.data());
         bound_.resize(size_t(n_pages));
         quest_bounds(qsum_.data(), hb.mn.data(), hb.mx.data(), n_pages, hd, bound_.data());
@@ -109,7 +115,8 @@ Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec) {
     if (!spec.has("budget")) return Status::invalid("quest: option budget=N (tokens attended per KV head) is required");
     HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
     HKV_ASSIGN_OR_RETURN(int64_t dense, spec.get_int("dense", 2, 0, 1 << 20));
-    return std::unique_ptr<Policy>(new QuestPolicy(int32_t(budget), int32_t(dense)));
+    HKV_ASSIGN_OR_RETURN(int64_t page, spec.get_int("page", 16, 1, 1 << 20));
+    return std::unique_ptr<Policy>(new QuestPolicy(int32_t(budget), int32_t(dense), int32_t(page)));
 }
 
 }  // namespace hkv

@@ -40,8 +40,9 @@ const PolicyEntry kPolicies[] = {
     {"chunkkv", "ChunkKV: whole fixed-length chunks by mean SnapKV score, shared by a layer's heads; "
                 "budget=N (required), chunk=10, reuse=1 (layers sharing indices), window=32, kernel=7, pool=max",
      chunkkv_create},
-    {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page_size) pages of highest "
-              "bound + the last page; budget=N tokens (required), dense=2 (first layers dense)",
+    {"quest", "Quest: keeps all KV, attends per KV head to the max(3, budget/page) pages of highest "
+              "bound + the last page; budget=N tokens (required), page=16 (tokens per selected page; "
+              "divides --kv-page-size), dense=2 (first layers dense)",
      quest_create},
     {"ems", "EMS: Global-Local score (causal-corrected global, local window, max), evict-then-merge per head "
             "with a zero class, at prompt end and when a head exceeds budget+window; budget=N (required), "

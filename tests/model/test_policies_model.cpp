@@ -3,7 +3,10 @@
 //    (the runtime computes scores and calls hooks, but must not perturb the forward pass);
 //  - with budget 64, a 400-token prompt and 50 greedy decode steps: after every eval no head holds
 //    more than its planned budget (+ the decode allowance the policy documents), and the KV bytes
-//    are far below full's; Quest evicts nothing but changes what decoding attends to.
+//    are far below full's; Quest evicts nothing but changes what decoding attends to;
+//  - Quest selects 16-token pages whatever the store's page: budgets 64, 128 and 256 decode three
+//    different ways, and its 16-token selection on 64-slot store pages equals the same selection
+//    on 16-slot store pages (the runtime presents the heads in 16-slot pages).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -151,7 +154,7 @@ TEST(PoliciesModel, Budget64StaysWithinBudgetAndSavesMemory) {
             }
         }
     }
-    // Quest keeps everything (same bytes as full) but attends to 3 of 8 pages in layers >= 2.
+    // Quest keeps everything (same bytes as full) but attends to 4 of 25 pages of 16 in layers >= 2.
     const PolicyRun quest = run_policy(model, "quest:budget=64", nullptr, 0);
     EXPECT_EQ(quest.kv_bytes, full.kv_bytes);
     const size_t nv = size_t(model->config().n_vocab);
@@ -162,6 +165,48 @@ TEST(PoliciesModel, Budget64StaysWithinBudgetAndSavesMemory) {
                           (quest.logits.size() - prompt_floats) * sizeof(float)),
               0)
         << "quest's page selection did not change decoding";
+}
+
+// The decode logits of a run (after the prompt's), for comparing runs.
+std::vector<float> decode_logits(const PolicyRun& r, const Model& model) {
+    const size_t skip = size_t(kPrompt) * size_t(model.config().n_vocab);
+    return std::vector<float>(r.logits.begin() + long(skip), r.logits.end());
+}
+
+TEST(PoliciesModel, QuestSelectionPageIsNotTheStoragePage) {
+    auto model = load();
+    if (!model) GTEST_SKIP() << "not present: " << kModel;
+    // Budgets 64, 128, 256 attend to 4, 8 and 16 pages of 16 tokens: three different decodes (with
+    // the store's 64-slot pages as the selection unit, 64 and 128 were both max(3, b/64) = 3 pages).
+    const auto q64 = decode_logits(run_policy(model, "quest:budget=64", nullptr, 0), *model);
+    const auto q128 = decode_logits(run_policy(model, "quest:budget=128", nullptr, 0), *model);
+    const auto q256 = decode_logits(run_policy(model, "quest:budget=256", nullptr, 0), *model);
+    ASSERT_FALSE(q64.empty());
+    EXPECT_NE(q64, q128);
+    EXPECT_NE(q128, q256);
+    EXPECT_NE(q64, q256);
+    // The same 16-token selection on 16-slot store pages: the same slots attended, the same logits
+    // up to the attention's summation order.
+    PolicyRun small;
+    {
+        auto ctx = Context::create(model, {.n_ctx = kCtx, .n_threads = 2, .kv_page_size = 16, .policy = "quest:budget=64"});
+        ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+        const std::vector<int32_t> prompt = prompt_tokens(*model);
+        ASSERT_TRUE((*ctx)->eval(prompt, &small.logits).ok());
+        for (int32_t step = 1; step <= kDecode; ++step) {
+            const int32_t tok = argmax((*ctx)->logits());
+            ASSERT_TRUE((*ctx)->eval({&tok, 1}).ok());
+            small.logits.insert(small.logits.end(), (*ctx)->logits().begin(), (*ctx)->logits().end());
+        }
+    }
+    const auto s64 = decode_logits(small, *model);
+    ASSERT_EQ(s64.size(), q64.size());
+    float worst = 0.0f;
+    for (size_t i = 0; i < s64.size(); ++i) worst = std::max(worst, std::abs(s64[i] - q64[i]));
+    EXPECT_LT(worst, 1e-3f);
+    // A selection page that does not divide the store's page is refused before any work.
+    auto bad = Context::create(model, {.n_ctx = kCtx, .kv_page_size = 24, .policy = "quest:budget=64"});
+    EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -431,6 +431,7 @@ TEST(ChunkKv, LayerIndexReuseSharesTheLeadersChoice) {
 // One layer of f32 keys (head_dim 2) in a real KvStore with pages of 4 slots; values are zeros.
 struct QuestLayer {
     int32_t ps = 4, hd = 2, nh, il;
+    int32_t unit = 4;  // slots per selected page (the policy's page; divides ps)
     std::unique_ptr<KvStore> kv;
     std::vector<int32_t> n_live, sel_pages, sel_n;
     std::vector<const int32_t*> pos_rows;
@@ -473,9 +474,10 @@ struct QuestLayer {
         view.n_q = 1;
         view.q = q;
         view.kv = KvLayerView(kv.get(), il, nullptr);
-        const int32_t max_pages = (n_slot + ps - 1) / ps;
+        const int32_t max_pages = (n_slot + unit - 1) / unit;
         sel_pages.assign(size_t(nh) * size_t(max_pages), -1);
         sel_n.assign(size_t(nh), -1);
+        sel.page_size = unit;
         sel.max_pages = max_pages;
         sel.pages = sel_pages;
         sel.n_pages = sel_n;
@@ -502,7 +504,7 @@ std::vector<float> quest_keys() {
 }
 
 TEST(Quest, PicksPagesWithTheHighestBoundAndTheLastPage) {
-    auto p = make("quest:budget=8");  // max(3, 8/4) = 3 pages
+    auto p = make("quest:budget=8,page=4");  // max(3, 8/4) = 3 pages
     ASSERT_TRUE(p);
     KvBudget b;
     ASSERT_TRUE(p->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
@@ -515,13 +517,34 @@ TEST(Quest, PicksPagesWithTheHighestBoundAndTheLastPage) {
     QuestLayer dense(1, {quest_keys()}, 1);
     EXPECT_EQ(dense.run(*p, {1, 0}), (std::vector<int32_t>{-1}));
     // A larger budget that covers every page selects nothing.
-    auto all = make("quest:budget=24");
+    auto all = make("quest:budget=24,page=4");
     ASSERT_TRUE(all->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
     EXPECT_EQ(l.run(*all, {1, 0}), (std::vector<int32_t>{-1}));
 }
 
+TEST(Quest, SelectionPagesFinerThanTheStorePages) {
+    // The same keys in store pages of 4, selected in pages of 2 (12 of them): the bounds are per
+    // 2-slot page, so a budget of 6 attends to 3 pages = 6 slots, not 3 store pages = 12.
+    auto p = make("quest:budget=6,page=2");
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->info().select_page, 2);
+    EXPECT_EQ(make("quest:budget=64")->info().select_page, 16);  // the paper's 16-token pages by default
+    KvBudget b;
+    ASSERT_TRUE(p->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
+    QuestLayer l(1, {quest_keys()}, 2);
+    l.unit = 2;
+    EXPECT_EQ(l.run(*p, {1, 0}), (std::vector<int32_t>{2, 6, 11}));   // slot 5 (3) in page 2, slot 13 (2) in 6
+    EXPECT_EQ(l.run(*p, {-1, 0}), (std::vector<int32_t>{4, 8, 11}));  // slot 9 (-4) in page 4, slot 17 (-1) in 8
+    // Budgets 6, 8 and 12 are three different selections (3, 4 and 6 pages).
+    for (int32_t budget : {8, 12}) {
+        auto q = make("quest:budget=" + std::to_string(budget) + ",page=2");
+        ASSERT_TRUE(q->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
+        EXPECT_EQ(l.run(*q, {1, 0}).size(), size_t(budget / 2));
+    }
+}
+
 TEST(Quest, SumsTheGqaGroupsQueriesAndTracksAppendedRows) {
-    auto p = make("quest:budget=8");
+    auto p = make("quest:budget=8,page=4");
     KvBudget b;
     ASSERT_TRUE(p->begin(ModelShape{4, 2, 1, 2, 4096}, Segment{0, 0, 24}, b).ok());
     std::vector<float> keys = quest_keys();
@@ -543,7 +566,7 @@ TEST(Quest, SelectsTheTopBoundsOnRandomKeys) {
     std::normal_distribution<float> g(0.0f, 1.0f);
     std::vector<float> keys(size_t(40 * 2));  // 10 pages of 4
     for (float& x : keys) x = g(rng);
-    auto p = make("quest:budget=16");  // max(3, 16/4) = 4 pages
+    auto p = make("quest:budget=16,page=4");  // max(3, 16/4) = 4 pages
     KvBudget b;
     ASSERT_TRUE(p->begin(ModelShape{4, 1, 1, 2, 4096}, Segment{0, 0, 40}, b).ok());
     QuestLayer l(1, {keys}, 2);
