@@ -15,6 +15,8 @@ Expected<std::unique_ptr<Policy>> pyramidkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> adakv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> knorm_create(PolicySpec& spec);
+Expected<std::unique_ptr<Policy>> tova_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec);
 Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec);
@@ -44,6 +46,12 @@ const PolicyEntry kPolicies[] = {
               "bound + the last page; budget=N tokens (required), page=16 (tokens per selected page; "
               "divides --kv-page-size), dense=2 (first layers dense)",
      quest_create},
+    {"knorm", "Knorm: the keys of smallest L2 norm, at prompt end only (kvpress KnormPress); budget=N "
+              "(required), window=0, sinks=0",
+     knorm_create},
+    {"tova", "TOVA: the latest query's attention averaged over the layer's heads, the same tokens for every "
+             "head + the latest, at prompt end and every slack tokens; budget=N (required), slack=64 (0: every step)",
+     tova_create},
     {"ems", "EMS: Global-Local score (causal-corrected global, local window, max), evict-then-merge per head "
             "with a zero class, at prompt end and when a head exceeds budget+window; budget=N (required), "
             "window=32, sinks=4, kernel=7, pool=max|avg, score=max|sum|global|local, mode=etm|evict|merge, "

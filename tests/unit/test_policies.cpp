@@ -123,7 +123,7 @@ TEST(PolicySpec, BadSpecsGiveClearErrors) {
 }
 
 TEST(PolicySpec, EveryRegisteredPolicyIsCreatedWithItsDefaults) {
-    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "ems", "dynsplit"};
+    const std::vector<std::string> names = {"full", "streaming", "h2o", "snapkv", "pyramidkv", "adakv", "chunkkv", "quest", "knorm", "tova", "ems", "dynsplit"};
     for (const std::string& name : names) {
         EXPECT_NE(policy_names().find(name), std::string::npos) << name;
         auto p = make(name == "full" ? name : name + ":budget=64");
@@ -424,6 +424,52 @@ TEST(ChunkKv, LayerIndexReuseSharesTheLeadersChoice) {
     Layer alone(1, n, s1, 1, 3);
     alone.run(*no_reuse, 3);
     EXPECT_EQ(alone.kept(0), join({range(0, 10), range(60, 64)}));
+}
+
+// ---------------------------------------------------------------- TOVA, Knorm
+
+TEST(Tova, LatestQuerysAttentionSummedOverHeadsSameTokensEveryHead) {
+    const int32_t n = 12;
+    std::vector<float> sc(size_t(2 * n), 0.0f);  // [2 heads, 12 slots]: the latest query's attention
+    sc[2] = 0.5f, sc[5] = 0.3f;                  // head 0
+    sc[size_t(n + 7)] = 0.6f, sc[size_t(n + 2)] = 0.1f;  // head 1
+    sc[size_t(n - 1)] = 0.0f;                    // the latest token itself scores nothing but stays
+    auto p = make("tova:budget=4");
+    ASSERT_TRUE(p);
+    const PolicyInfo i = p->info();
+    EXPECT_TRUE(i.calls == kStepSegmentEnd && i.decode == DecodeKv::kEvicts && i.decode_slack == 64);
+    ASSERT_EQ(i.stats.size(), 1u);
+    EXPECT_EQ(i.stats[0].n_query, 1);
+    EXPECT_TRUE(i.stats[0].steps & kStepDecode);
+    Layer l(2, n, sc);
+    l.run(*p);
+    const std::vector<int32_t> want = {2, 5, 7, 11};  // sums 0.6, 0.3, 0.6 + the latest
+    EXPECT_EQ(l.kept(0), want);
+    EXPECT_EQ(l.kept(1), want);
+    EXPECT_EQ(make("tova:budget=4,slack=0")->info().decode_slack, 0);
+    EXPECT_NE(error_of("tova:window=4").find("budget"), std::string::npos);
+}
+
+TEST(Knorm, KeepsTheKeysOfSmallestNorm) {
+    KvStoreConfig c;
+    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
+    auto kv = std::move(KvStore::create(c)).value();
+    std::vector<float> k(16, 0.0f), v(16, 0.0f);  // 8 slots: |k| = 1 + s except slots 3 (0.1) and 6 (0.2)
+    for (int32_t s = 0; s < 8; ++s) k[size_t(2 * s + 1)] = s == 3 ? 0.1f : s == 6 ? -0.2f : 1.0f + float(s);
+    std::vector<int32_t> pos(8);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(kv->append(0, 0, 8, k.data(), 2, v.data(), 2, pos.data()).ok());
+    for (const auto& [spec, want] : std::vector<std::pair<std::string, std::vector<int32_t>>>{
+             {"knorm:budget=3", {0, 3, 6}}, {"knorm:budget=3,window=2", {3, 6, 7}}}) {
+        auto p = make(spec);
+        ASSERT_TRUE(p);
+        EXPECT_TRUE(p->info().stats.empty());
+        Layer l(1, 8, std::vector<float>(8, 0.0f));
+        l.view.head_dim = 2;
+        l.view.kv = KvLayerView(kv.get(), 0, nullptr);
+        l.run(*p);
+        EXPECT_EQ(l.kept(0), want) << spec;
+    }
 }
 
 // ---------------------------------------------------------------- Quest

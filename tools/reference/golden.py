@@ -6,8 +6,8 @@ The golden holds what the test needs to rerun heterokv on the same windows and c
 the references without them: the eval settings and each window's token ids; Hugging Face's
 full-cache logits of the first and last scored prediction of each window; per reference run the
 positions each (layer, KV head) kept after the context (as [first, last] ranges), the positions
-that tie at the budget's boundary (HeteroCache: scores equal within compare.TIE_REL, where either
-choice is right), and the reference's mean KL(full || ref) over the window's scored tokens; whether
+that tie at the budget's boundary (HeteroCache, Knorm: scores equal within compare.TIE_REL, where
+either choice is right), and the reference's mean KL(full || ref) over the window's scored tokens; whether
 heterokv must reproduce the kept positions exactly (EXACT) or is pinned by the agreement it had
 (mean Jaccard) when the golden was made; heterokv's own KLD then, for reference.
 

@@ -132,16 +132,22 @@ def kvpress_press(kvpress, name, opts, n_ctx, n_layer):
 
 
 def run_kvpress(model, press, tokens, n_ctx):
-    """Prefill the context under the press, record the kept positions, decode the rest."""
+    """Prefill the context under the press, record the kept positions, decode the rest. For
+    KnormPress also its selection scores (-|k| per position, float64) as extra.scores64, so the
+    goldens can list the positions that tie at the budget's boundary."""
     from transformers import DynamicCache
     n_layer = model.config.num_hidden_layers
     kept = [None] * n_layer
+    scores = [None] * n_layer
+    knorm = type(press).__name__ == "KnormPress"
     hook = shims.press_hook_with_cache_position(press)
 
     def recording_hook(module, inputs, kwargs, output):
         cache = kwargs["past_key_values"]
         il = module.layer_idx
         before = cache.layers[il].keys[0].clone()  # [Hkv, n, d]
+        if knorm:
+            scores[il] = (-before.double().norm(dim=-1)).tolist()  # [Hkv, n]
         result = hook(module, inputs, kwargs, output)
         after = cache.layers[il].keys[0]
         heads = [match_rows(before[h], after[h]) for h in range(before.shape[0])]
@@ -161,7 +167,7 @@ def run_kvpress(model, press, tokens, n_ctx):
     rows = decode_rows(model, cache, tokens, n_ctx, first)
     for layer in model.model.layers:  # AdaKV leaves its masks on the modules
         layer.self_attn.masked_key_indices = None
-    return kept, rows
+    return kept, rows, ({"scores64": scores} if knorm else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,8 +375,8 @@ def main():
                     if name == "h2o":
                         eager = eager or load_eager(a.hf)
                         m = eager
-                    kept, rows = run_kvpress(m, press, tokens, n_ctx)
-                    runs.append((label, kept, rows, None))
+                    kept, rows, extra = run_kvpress(m, press, tokens, n_ctx)
+                    runs.append((label, kept, rows, extra))
             if kvpress is not None and name in paper_oracles.ORACLES:  # the masks need kvpress's patch
                 eager = eager or load_eager(a.hf)
                 kept, rows = run_oracle(eager, model, paper_oracles.ORACLES[name], opts, tokens, n_ctx)
