@@ -4,6 +4,9 @@
 // [sinks, n - window) are cut into chunks of `chunk` slots (the last one may be shorter); a chunk's
 // score is the mean of its token scores; chunks are taken best first while they fit in
 // budget - window - sinks, and every head of the layer keeps the same chunks plus sinks and window.
+// Room that whole chunks cannot fill (less than a chunk) goes to the latest candidates not taken,
+// i.e. the recent window grows, so a head holds exactly `budget` slots (the paper keeps
+// floor((budget - window) / chunk) chunks and leaves the rest unused).
 // Layer-wise index reuse: with reuse=R, layers il with il % R != 0 keep the positions chosen by
 // layer il - il % R instead of scoring their own (the paper reports high cross-layer similarity).
 // Defaults: chunk=10 (the paper; kvpress uses 20), reuse=1 (every layer scores its own), window 32.
@@ -84,11 +87,20 @@ private:
                 room -= len;
             }
         }
-        keep_.clear();
-        for (int32_t i = 0; i < s; ++i) keep_.push_back(i);
+        // [prefix] the candidates kept: the taken chunks, then the room whole chunks left goes to the
+        // latest candidates not taken (the recent window grows), so the budget is used exactly
+        token_kept_.assign(size_t(prefix), 0);
         for (int32_t c = 0; c < n_chunk; ++c) {
             if (!taken_[size_t(c)]) continue;
-            for (int32_t i = s + c * chunk_; i < std::min(prefix, s + (c + 1) * chunk_); ++i) keep_.push_back(i);
+            for (int32_t i = s + c * chunk_; i < std::min(prefix, s + (c + 1) * chunk_); ++i) token_kept_[size_t(i)] = 1;
+        }
+        for (int32_t i = prefix - 1; i >= s && room > 0; --i) {
+            if (!token_kept_[size_t(i)]) token_kept_[size_t(i)] = 1, --room;
+        }
+        keep_.clear();
+        for (int32_t i = 0; i < s; ++i) keep_.push_back(i);
+        for (int32_t i = s; i < prefix; ++i) {
+            if (token_kept_[size_t(i)]) keep_.push_back(i);
         }
         for (int32_t i = prefix; i < n; ++i) keep_.push_back(i);
     }
@@ -118,7 +130,7 @@ private:
     std::vector<int32_t> kept_pos_;   // [kept] positions kept by layer kept_il_
     std::vector<float> token_, pooled_, chunk_score_;
     std::vector<int32_t> order_, keep_;
-    std::vector<char> taken_;
+    std::vector<char> taken_, token_kept_;
 };
 
 }  // namespace
