@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/vec.h"
 #include "policy/ems_merge.h"
 #include "policy/select.h"
 
@@ -49,6 +50,7 @@ struct EmsOptions {
     bool adaptive = false;
     double alpha = 0.2;
     bool decode = true;  // decode-time compaction (decode=0: prompt only, as the SnapKV family)
+    bool attn_weights = false;  // weights=attn: attention-consistent merge weights (EmsBatch::qscale)
 };
 
 class EmsPolicy final : public Policy {
@@ -152,6 +154,26 @@ private:
         }
     }
 
+    // weights=attn: batch_.qscale[ih] = mean |q| / sqrt(head_dim) over the step's last `window`
+    // queries of the head's group (decode: the step's query).
+    void query_scales(const LayerView& v) {
+        batch_.qscale.clear();
+        if (!o_.attn_weights || v.n_q < 1 || v.q.empty()) return;
+        const int32_t nh = v.n_head_kv, D = v.head_dim, group = v.n_head / nh;
+        const int32_t t0 = std::max(0, v.n_q - o_.snap.evict.window);
+        batch_.qscale.assign(size_t(nh), 0.0f);
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            double sum = 0.0;
+            for (int32_t t = t0; t < v.n_q; ++t) {
+                for (int32_t g = 0; g < group; ++g) {
+                    const float* q = v.q.data() + (size_t(t) * size_t(v.n_head) + size_t(ih * group + g)) * size_t(D);
+                    sum += std::sqrt(double(dot_f32(q, q, D)));
+                }
+            }
+            batch_.qscale[size_t(ih)] = float(sum / double((v.n_q - t0) * group) / std::sqrt(double(D)));
+        }
+    }
+
     Status compress(const LayerView& v, LayerPlan& plan) {
         const int32_t nh = v.n_head_kv, s0 = o_.snap.evict.sinks, w = o_.snap.evict.window, D = v.head_dim;
         sgl_.resize(size_t(nh)), rank_.resize(size_t(nh));
@@ -180,6 +202,7 @@ private:
         batch_.has_fixed_theta = o_.has_theta, batch_.fixed_theta = o_.theta;
         batch_.evict_only = o_.mode == Mode::kEvict, batch_.merge_all = o_.mode == Mode::kMerge;
         batch_.norm = o_.norm;
+        query_scales(v);
         for (int32_t ih = 0; ih < nh; ++ih) {
             if (keep_[size_t(ih)] < 0) continue;
             const int32_t n = v.n_live[size_t(ih)];
@@ -278,6 +301,9 @@ Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
     if (spec.has("alpha") && !o.adaptive) return Status::invalid("ems: alpha needs adaptive=1");
     HKV_ASSIGN_OR_RETURN(int64_t decode, spec.get_int("decode", 1, 0, 1));
     o.decode = decode == 1;
+    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "score", {"score", "attn"}));
+    o.attn_weights = weights == "attn";
+    if (o.attn_weights && o.mode == Mode::kEvict) return Status::invalid("ems: weights=attn needs merging (mode=evict)");
     return std::unique_ptr<Policy>(new EmsPolicy(o));
 }
 

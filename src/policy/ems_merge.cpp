@@ -16,7 +16,7 @@ void EmsBatch::resize(int32_t heads, int32_t slots, int32_t dim, int32_t centers
     knorm.assign(hs, 0.0f), w.assign(hs, 0.0f), lane.assign(hs, 0.0f);
     role.assign(hs, kEmsFixed);
     center_slot.assign(hc, -1);
-    best.assign(hs, 0.0f), arg.assign(hs, 0), cls.assign(hs, 0);
+    best.assign(hs, 0.0f), arg.assign(hs, 0), cls.assign(hs, 0), wm.assign(hs, 0.0f);
     theta.assign(size_t(heads), 0.0f);
     count.assign(hc, 0);
     acc_w.assign(hc, 0.0f), acc_n.assign(hc, 0.0f), acc_lane.assign(hc, 0.0f);
@@ -44,7 +44,7 @@ void add_to_class(EmsBatch& b, int32_t h, int32_t s, int32_t c) {
     const int32_t D = b.head_dim;
     const size_t hs = size_t(h) * size_t(b.n_slot) + size_t(s);
     const size_t hc = size_t(h) * size_t(b.n_center + 1) + size_t(c);
-    const float ww = b.w[hs];
+    const float ww = b.wm[hs];
     b.acc_w[hc] += ww;
     b.acc_n[hc] = std::fma(ww, b.knorm[hs], b.acc_n[hc]);
     b.acc_lane[hc] += b.lane[hs];
@@ -71,6 +71,38 @@ void finalise_class(EmsBatch& b, int32_t h, int32_t c) {
     const float kscale = len > 0.0f ? nr / len : nr;
     const float vscale = aw > 0.0f ? 1.0f / aw : 0.0f;
     for (int32_t d = 0; d < D; ++d) ok[d] = dir[d] * kscale, ov[d] = av[d] * vscale;
+}
+
+// Merge weights wm of head h's slots from their classes (cls must be set): w as given, or with
+// qscale the attention-consistent weights of EmsBatch::qscale, shifted per class by its largest
+// exponent (the centre's is 0) so that every weight is at most its centre's w and none overflows.
+void merge_weights(EmsBatch& b, int32_t h) {
+    const int32_t S = b.n_slot, C1 = b.n_center + 1;
+    const size_t h0 = size_t(h) * size_t(S);
+    if (b.qscale.empty()) {
+        std::copy_n(b.w.data() + h0, S, b.wm.data() + h0);
+        return;
+    }
+    const float qs = b.qscale[size_t(h)];
+    thread_local std::vector<float> x, top;  // [S] exponents, [C+1] their per-class maximum
+    x.assign(size_t(S), 0.0f), top.assign(size_t(C1), 0.0f);
+    for (int32_t s = 0; s < S; ++s) {
+        const int32_t c = b.cls[h0 + size_t(s)];
+        if (b.role[h0 + size_t(s)] != kEmsTbm || c == 0) continue;
+        const int32_t r = b.center_slot[size_t(h) * size_t(C1) + size_t(c)];
+        x[size_t(s)] = qs * (b.knorm[h0 + size_t(s)] * b.best[h0 + size_t(s)] - b.knorm[h0 + size_t(r)]);
+        top[size_t(c)] = std::max(top[size_t(c)], x[size_t(s)]);
+    }
+    for (int32_t s = 0; s < S; ++s) {
+        const size_t hs = h0 + size_t(s);
+        const int32_t c = b.cls[hs], role = b.role[hs];
+        if (c == 0 || role == kEmsFixed) {
+            b.wm[hs] = b.w[hs];
+            continue;
+        }
+        const int32_t r = b.center_slot[size_t(h) * size_t(C1) + size_t(c)];
+        b.wm[hs] = b.w[h0 + size_t(r)] * std::exp(x[size_t(s)] - top[size_t(c)]);
+    }
 }
 
 // theta[h] from the rule, given the sum and count of the head's TBM best similarities.
@@ -139,6 +171,7 @@ void ems_merge_batched(EmsBatch& b) {
     // 4. one scatter-add of every slot into its class (class 0 collects the dropped ones)
     clear_sums(b);
     for (int32_t h = 0; h < H; ++h) {
+        merge_weights(b, h);
         for (int32_t s = 0; s < S; ++s) add_to_class(b, h, s, b.cls[size_t(h) * size_t(S) + size_t(s)]);
     }
     // 5. finalise classes 1..C; class 0 is discarded
@@ -179,13 +212,12 @@ void ems_merge_per_head(EmsBatch& b) {
         b.theta[size_t(h)] = theta;
         for (int32_t s = 0; s < S; ++s) {
             const int32_t r = b.role[h0 + size_t(s)];
-            if (r >= 1) {
-                b.cls[h0 + size_t(s)] = r;
-                add_to_class(b, h, s, r);
-            } else if (r == kEmsTbm && b.best[h0 + size_t(s)] >= theta) {
-                b.cls[h0 + size_t(s)] = b.arg[h0 + size_t(s)];
-                add_to_class(b, h, s, b.arg[h0 + size_t(s)]);
-            }
+            if (r >= 1) b.cls[h0 + size_t(s)] = r;
+            else if (r == kEmsTbm && b.best[h0 + size_t(s)] >= theta) b.cls[h0 + size_t(s)] = b.arg[h0 + size_t(s)];
+        }
+        merge_weights(b, h);
+        for (int32_t s = 0; s < S; ++s) {
+            if (b.cls[h0 + size_t(s)] != 0) add_to_class(b, h, s, b.cls[h0 + size_t(s)]);
         }
         for (int32_t c : centers) finalise_class(b, h, c);
     }

@@ -9,7 +9,8 @@
 // numbers of centres / merges need no per-head control flow (padding: centre slots that a head
 // does not have get similarity -inf, padding slots weight 0 and class 0).
 //
-// Merge rule for centre r and the slots t assigned to it (centre included, weights w = s_GL):
+// Merge rule for centre r and the slots t assigned to it (centre included, weights w = s_GL, or
+// attention-consistent weights, see EmsBatch::qscale):
 //   V_r' = sum_t w_t V_t / sum_t w_t
 //   K_r' = n_r * normalize(sum_t w_t khat_t),  khat = K / |K|,
 //   n_r  = |K_r| (norm=keep) or sum_t w_t |K_t| / sum_t w_t (norm=mean)
@@ -52,6 +53,11 @@ struct EmsBatch {
     bool has_fixed_theta = false, evict_only = false, merge_all = false;
     float fixed_theta = 0.0f;
     EmsNorm norm = EmsNorm::kKeep;
+    // merge weights (weights=attn): when non-empty, [n_head] |q| / sqrt(head_dim) of the head's
+    // recent queries; a slot t merged into centre r then weighs w_r * exp(qscale * (|K_t| cos(t, r)
+    // - |K_r|)), the attention t would get relative to r from a query along r's key, and the
+    // centre w_r (shifted per class by the largest exponent, so nothing overflows). Empty: w as given.
+    std::vector<float> qscale;
     // ---- outputs ----
     std::vector<float> best;           // [n_head, n_slot] best similarity to a centre (-inf: none)
     std::vector<int32_t> arg;          // [n_head, n_slot] its centre id
@@ -59,6 +65,7 @@ struct EmsBatch {
     std::vector<int32_t> cls;          // [n_head, n_slot] class: 0 = zero class (dropped) or fixed
     std::vector<int32_t> count;        // [n_head, n_center + 1] slots per class (centre included)
     std::vector<float> acc_w, acc_n, acc_lane;  // [n_head, n_center + 1]
+    std::vector<float> wm;             // [n_head, n_slot] weight each slot was merged with
     std::vector<float> acc_k, acc_v;   // [n_head, n_center + 1, head_dim]
     std::vector<float> out_k, out_v;   // [n_head, n_center + 1, head_dim] merged centre rows
 

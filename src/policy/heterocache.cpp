@@ -10,6 +10,11 @@
 // Prefill (prompt's last chunk): per KV head, the last prompt query's softmax over the keys,
 // avg-pooled (kernel `pool`), max over the GQA group; anchors/satellites keep their top cap_h
 // slots in position order (no window, no sinks); a pivot's reference set R_p = its top base.
+// weights=adaptive: per layer, the anchors and satellites share the sum of their uniform caps by
+// score, as AdaKV shares a layer's budget (floor alpha=0.2 of the uniform cap per head).
+// obs=N (N > 1): anchors and satellites are scored instead by the causal softmax rows of the
+// prompt's last N queries summed (an observation window, as SnapKV's), then pooled and maxed the
+// same way; pivots keep the last query, which is what the drift monitor compares against.
 // Decode: new tokens are appended to every head (no eviction). Every W steps, per pivot with
 // satellites, the W buffered queries of its group score the pivot's PROMPT keys (same scoring);
 // o_t = |top_base(A_t) ∩ R_p| / base; if median(o) < tau: R_p <- top_base(A_W) and each satellite
@@ -54,6 +59,38 @@ void hc_head_scores(const KvLayerView& kv, int32_t ih, const float* q, int32_t g
     probs.resize(size_t(group) * size_t(n));
     kv.key_probs(ih, q, group, n, scale, probs.data(), n);
     hc_pool_max(probs.data(), group, n, pool, out, tmp);
+}
+
+void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int32_t pool, float* out, HcScratch& sc) {
+    const int32_t hd = v.head_dim, group = v.n_head / v.n_head_kv;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    // the group's last m queries, [group, m, head_dim]
+    sc.q.resize(size_t(group) * size_t(m) * size_t(hd));
+    for (int32_t g = 0; g < group; ++g) {
+        for (int32_t i = 0; i < m; ++i) {
+            const int32_t t = v.n_q - m + i;
+            std::copy_n(v.q.data() + (size_t(t) * size_t(v.n_head) + size_t(ih * group + g)) * size_t(hd), hd,
+                        sc.q.data() + (size_t(g) * size_t(m) + size_t(i)) * size_t(hd));
+        }
+    }
+    sc.probs.resize(size_t(group) * size_t(m) * size_t(n));
+    v.kv.key_probs(ih, sc.q.data(), group * m, n, scale, sc.probs.data(), n);
+    // causal: query i (position n_past - m + i) sees the slots at or before it; its softmax over the
+    // visible slots is the full row renormalised over them. Summed over the window: sums [group, n].
+    const int32_t* pos = v.pos[size_t(ih)];
+    sc.sums.assign(size_t(group) * size_t(n), 0.0f);
+    for (int32_t g = 0; g < group; ++g) {
+        float* acc = sc.sums.data() + size_t(g) * size_t(n);
+        for (int32_t i = 0; i < m; ++i) {
+            const float* p = sc.probs.data() + (size_t(g) * size_t(m) + size_t(i)) * size_t(n);
+            const int32_t qpos = v.n_past - m + i;
+            double z = 0.0;
+            for (int32_t s = 0; s < n; ++s) z += pos[s] <= qpos ? double(p[s]) : 0.0;
+            const float inv = z > 0.0 ? float(1.0 / z) : 0.0f;
+            for (int32_t s = 0; s < n; ++s) acc[s] += pos[s] <= qpos ? p[s] * inv : 0.0f;
+        }
+    }
+    hc_pool_max(sc.sums.data(), group, n, pool, out, sc.tmp);
 }
 
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base) {
@@ -111,15 +148,18 @@ struct HcOptions {
     double tau = 0.5;
     RefreshMode refresh = RefreshMode::kDrift;
     bool uniform = false;
+    bool adaptive = false;  // weights=adaptive: the layer's anchor/satellite slots shared by score (AdaKV)
+    double alpha = 0.2;     // adaptive: each head's floor share of the uniform cap
     bool reference_select = false;
     int32_t pool = 5;
+    int32_t obs = 1;  // prompt queries scoring anchors / satellites (1: the reference's last query)
     bool spill_chunk = false;  // spill=chunk: cold-tier append and cut to cap after every prefill chunk
 };
 
 class HeteroCachePolicy final : public Policy {
 public:
     HeteroCachePolicy(const HcOptions& o, Taxonomy t) : opt_(o), tax_(std::move(t)) {
-        if (opt_.uniform) {
+        if (opt_.uniform || opt_.adaptive) {
             for (size_t i = 0; i < tax_.ratio.size(); ++i) {
                 if (tax_.ratio[i] > 0) tax_.ratio[i] = 1.0;
             }
@@ -145,6 +185,7 @@ public:
         shape_ = shape;
         HKV_ASSIGN_OR_RETURN(HcBudget b, heterocache_budget(tax_, opt_.ratio, prompt.n_tokens));
         hb_ = std::move(b);
+        hot_ = hb_.cap;
         n_prompt_ = prompt.n_tokens;
         budget.init(shape.n_layer, shape.n_head_kv, -1);
         for (int32_t il = 0; il < shape.n_layer; ++il) {
@@ -153,6 +194,12 @@ public:
                 if (r == HeadRole::kAnchor || r == HeadRole::kSatellite) {
                     budget.at(il, ih) = int32_t(hb_.cap[tax_.at(il, ih)]);
                 }
+            }
+            if (!opt_.adaptive) continue;
+            int64_t total = 0;  // the layer's compressed slots, any head may get most of them
+            for (int32_t ih = 0; ih < shape.n_head_kv; ++ih) total += compressed(il, ih) ? hb_.cap[tax_.at(il, ih)] : 0;
+            for (int32_t ih = 0; ih < shape.n_head_kv; ++ih) {
+                if (compressed(il, ih)) budget.at(il, ih) = int32_t(std::min<int64_t>(total, prompt.n_tokens));
             }
         }
         const size_t nl = size_t(shape.n_layer);
@@ -202,14 +249,21 @@ private:
         const float* q_last = v.q.data() + size_t(v.n_q - 1) * size_t(v.n_head) * size_t(hd);
         const float scale = 1.0f / std::sqrt(float(hd));
         cold_ops_.clear();
+        caps_.assign(size_t(nh), -1);
+        scores_.resize(size_t(nh));
         for (int32_t ih = 0; ih < nh; ++ih) {
             const HeadRole r = tax_.role_of(il, ih);
             if (r == HeadRole::kVolatile) continue;
             const int32_t n = v.n_live[size_t(ih)];
             if (r == HeadRole::kPivot && (!last || !has_satellites(il, ih))) continue;
             score_.resize(size_t(n));
-            hc_head_scores(v.kv, ih, q_last + size_t(ih) * size_t(group) * size_t(hd), group, n, scale, opt_.pool,
-                           score_.data(), probs_, tmp_);
+            const int32_t m = std::min(opt_.obs, v.n_q);
+            if (r == HeadRole::kPivot || m <= 1) {
+                hc_head_scores(v.kv, ih, q_last + size_t(ih) * size_t(group) * size_t(hd), group, n, scale, opt_.pool,
+                               score_.data(), probs_, tmp_);
+            } else {
+                hc_window_scores(v, ih, m, n, opt_.pool, score_.data(), scratch_);
+            }
             if (r == HeadRole::kPivot) {
                 const int32_t k = int32_t(std::min<int64_t>(hb_.base, n));
                 top_.resize(size_t(k));
@@ -221,13 +275,53 @@ private:
             }
             if (r == HeadRole::kSatellite) cold_ops_.push_back(ColdOp{ColdOpKind::kSpill, ih});
             peak_hot_ = std::max<int64_t>(peak_hot_, n);
-            const int32_t cap = int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, ih)], n));
-            if (cap >= n) continue;
-            top_k_indices(score_.data(), n, cap, plan.head(ih), order_);
+            scores_[size_t(ih)] = score_;
+            caps_[size_t(ih)] = int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, ih)], n));
+        }
+        if (opt_.adaptive && last) share_caps(v);
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            const int32_t n = v.n_live[size_t(ih)], cap = caps_[size_t(ih)];
+            if (cap >= 0) hot_[tax_.at(il, ih)] = cap;
+            if (cap < 0 || cap >= n) continue;
+            top_k_indices(scores_[size_t(ih)].data(), n, cap, plan.head(ih), order_);
             plan.n_keep[size_t(ih)] = cap;
         }
         plan.cold = cold_ops_;
         return Status();
+    }
+
+    bool compressed(int32_t il, int32_t ih) const {
+        const HeadRole r = tax_.role_of(il, ih);
+        return r == HeadRole::kAnchor || r == HeadRole::kSatellite;
+    }
+
+    // weights=adaptive: the layer's anchors and satellites share the sum of their caps (caps_) as
+    // AdaKV shares a layer's budget: the top-(sum) of their scores over all of them counts per head,
+    // each head gets alpha of its uniform cap plus (1 - alpha) of its count.
+    void share_caps(const LayerView& v) {
+        std::vector<int32_t> heads, offset{0};
+        int64_t total = 0;
+        flat_.clear();
+        for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+            if (caps_[size_t(ih)] < 0) continue;
+            heads.push_back(ih);
+            total += caps_[size_t(ih)];
+            flat_.insert(flat_.end(), scores_[size_t(ih)].begin(), scores_[size_t(ih)].end());
+            offset.push_back(int32_t(flat_.size()));
+        }
+        if (heads.size() < 2) return;
+        top_.resize(size_t(total));
+        top_k_indices(flat_.data(), int32_t(flat_.size()), int32_t(total), top_.data(), order_);  // ascending
+        std::vector<double> want(heads.size());
+        for (size_t j = 0, p = 0; j < heads.size(); ++j) {
+            int64_t c = 0;
+            while (p < top_.size() && top_[p] < offset[j + 1]) ++c, ++p;
+            want[j] = (1.0 - opt_.alpha) * double(c) + opt_.alpha * double(caps_[size_t(heads[j])]);
+        }
+        const std::vector<int32_t> b = round_to_total(want, total);
+        for (size_t j = 0; j < heads.size(); ++j) {
+            caps_[size_t(heads[j])] = std::min(b[j], offset[j + 1] - offset[j]);
+        }
     }
 
     // Every decode step: the step's query joins the layer's buffer; every `window` steps, monitor().
@@ -304,7 +398,7 @@ private:
             std::fill(mask.begin(), mask.end(), 0);
             for (int32_t s : top_) mask[size_t(s)] = 1;
             int32_t n_max = 0;
-            for (int32_t s : c.satellites) n_max = std::max(n_max, int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, s)], n)));
+            for (int32_t s : c.satellites) n_max = std::max(n_max, int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)));
             std::vector<int32_t>& union_idx = union_idx_;
             if (opt_.reference_select) {
                 union_idx.resize(size_t(n_max));
@@ -313,7 +407,7 @@ private:
             for (int32_t s : c.satellites) {
                 if (sat_rows_.size() <= n_rows) sat_rows_.emplace_back();
                 std::vector<int32_t>& rows = sat_rows_[n_rows++];
-                const int32_t n_s = std::min(int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, s)], n)), v.kv.cold_rows(s));
+                const int32_t n_s = std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s));
                 rows.resize(size_t(n_s));
                 if (opt_.reference_select) {
                     std::copy_n(union_idx.begin(), n_s, rows.begin());
@@ -331,6 +425,7 @@ private:
     Taxonomy tax_;
     ModelShape shape_;
     HcBudget hb_;
+    std::vector<int64_t> hot_;                    // [n_layer * n_head_kv] slots kept at the last cut (refresh size)
     int32_t n_prompt_ = 0;
     std::vector<std::vector<uint8_t>> ref_mask_;  // [n_layer * n_head_kv] -> [L] pivots' R_p
     std::vector<std::vector<float>> qbuf_;        // [n_layer] -> [W, n_head, head_dim]
@@ -340,6 +435,10 @@ private:
     int64_t peak_hot_ = 0;                        // most slots an anchor/satellite held at a prefill cut
     // scratch
     std::vector<float> keys_, score_, probs_, tmp_, aw_, dots_;
+    HcScratch scratch_;
+    std::vector<std::vector<float>> scores_;      // [n_head_kv] -> [n_live] prefill scores
+    std::vector<int32_t> caps_;                   // [n_head_kv] slots to keep at this cut (-1: none)
+    std::vector<float> flat_;
     std::vector<int32_t> top_, order_, union_idx_;
     std::vector<double> overlap_;                 // [W] the monitor's per-step overlaps
     std::vector<ColdOp> cold_ops_;                // the plan's cold-tier operations
@@ -357,13 +456,18 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(o.tau, spec.get_float("tau", 0.5, 0.0, 2.0));
     HKV_ASSIGN_OR_RETURN(std::string refresh, spec.get_choice("refresh", "drift", {"drift", "never", "always"}));
     o.refresh = refresh == "never" ? RefreshMode::kNever : refresh == "always" ? RefreshMode::kAlways : RefreshMode::kDrift;
-    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "taxonomy", {"taxonomy", "uniform"}));
+    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "taxonomy", {"taxonomy", "uniform", "adaptive"}));
     o.uniform = weights == "uniform";
+    o.adaptive = weights == "adaptive";
+    HKV_ASSIGN_OR_RETURN(o.alpha, spec.get_float("alpha", 0.2, 0.0, 1.0));
+    if (spec.has("alpha") && !o.adaptive) return Status::invalid("heterocache: alpha needs weights=adaptive");
     HKV_ASSIGN_OR_RETURN(std::string sel, spec.get_choice("select", "topk", {"topk", "reference"}));
     o.reference_select = sel == "reference";
     HKV_ASSIGN_OR_RETURN(int64_t pool, spec.get_int("pool", 5, 1, 255));
     if (pool % 2 == 0) return Status::invalid("heterocache: pool=%lld must be odd", (long long)pool);
     o.pool = int32_t(pool);
+    HKV_ASSIGN_OR_RETURN(int64_t obs, spec.get_int("obs", 1, 1, 4096));
+    o.obs = int32_t(obs);
     HKV_ASSIGN_OR_RETURN(std::string spill, spec.get_choice("spill", "end", {"end", "chunk"}));
     o.spill_chunk = spill == "chunk";
     if (o.taxonomy_path.empty()) {

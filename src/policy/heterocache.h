@@ -22,6 +22,16 @@ void hc_pool_max(const float* probs, int32_t group, int32_t n, int32_t pool, flo
 void hc_head_scores(const KvLayerView& kv, int32_t ih, const float* q, int32_t group, int32_t n, float scale,
                     int32_t pool, float* out, std::vector<float>& probs, std::vector<float>& tmp);
 
+// Scratch of hc_window_scores.
+struct HcScratch {
+    std::vector<float> q, probs, sums, tmp;
+};
+
+// Observation-window scores of KV head ih over its first n live slots: the group's last m queries
+// of the step (v.q), each query's softmax over the slots at or before its position (v.pos), summed
+// over the m queries, then hc_pool_max. out: [n].
+void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int32_t pool, float* out, HcScratch& sc);
+
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
 

@@ -65,8 +65,8 @@ const PolicyEntry kPolicies[] = {
      dynsplit_create},
     {"heterocache", "HeteroCache: per-head roles from a taxonomy (heterokv calibrate); pivots/volatile full, anchors "
                     "static, satellites hot set + cold tier refreshed on pivot drift; taxonomy=PATH (required), "
-                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=taxonomy|uniform, "
-                    "select=topk|reference, pool=5",
+                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=taxonomy|uniform|adaptive, alpha=0.2, "
+                    "select=topk|reference, pool=5, obs=1 (prompt queries scoring anchors/satellites), spill=end|chunk",
      heterocache_create},
 };
 

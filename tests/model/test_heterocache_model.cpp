@@ -147,6 +147,48 @@ TEST_F(HeteroCacheModel, RefreshVisibleAtNextStep) {
     EXPECT_EQ(p2[cap + 1], kPrompt + 1);
 }
 
+// weights=adaptive with an observation window: per layer the anchors and satellites keep, between
+// them, what uniform caps keep, split unevenly by score; refreshes at every step keep each
+// satellite at the size it was given (a refresh writes that many rows).
+TEST_F(HeteroCacheModel, AdaptiveSharesTheLayersSlots) {
+    const ModelConfig& c = model_->config();
+    auto counts = [&](const std::string& spec, std::vector<int32_t>* per_head) {
+        ContextParams cp;
+        cp.n_ctx = kCtx, cp.n_threads = 1, cp.n_batch = 128, cp.policy = spec;
+        auto ctx = Context::create(model_, cp);
+        EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
+        if (!ctx.ok()) return;
+        Context& cx = **ctx;
+        ASSERT_TRUE(cx.eval(prompt_tokens(*model_)).ok());
+        for (int32_t il = 0; il < c.n_layer; ++il) {
+            for (int32_t ih = 0; ih < c.n_head_kv; ++ih) per_head->push_back(cx.kv().n_slot(il, ih));
+        }
+        int32_t tok = 1;
+        for (int32_t i = 0; i < 4; ++i) ASSERT_TRUE(cx.eval({&tok, 1}).ok()) << spec;
+        EXPECT_GT(count_after(cx.policy_report(), "refreshes"), 0) << cx.policy_report();
+        for (int32_t il = 0; il < c.n_layer; ++il) {
+            for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+                EXPECT_EQ(cx.kv().n_slot(il, ih), (*per_head)[size_t(il * c.n_head_kv + ih)] + 4) << il << " " << ih;
+            }
+        }
+    };
+    std::vector<int32_t> uni, ada;
+    counts("heterocache:taxonomy=" + tax_ + ",weights=uniform,obs=16,window=1,tau=1.01", &uni);
+    counts("heterocache:taxonomy=" + tax_ + ",weights=adaptive,obs=16,window=1,tau=1.01", &ada);
+    ASSERT_EQ(uni.size(), ada.size());
+    bool uneven = false;
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        int32_t su = 0, sa = 0;
+        for (int32_t ih = 1; ih < c.n_head_kv; ++ih) {  // head 0: the pivot, full in both
+            su += uni[size_t(il * c.n_head_kv + ih)], sa += ada[size_t(il * c.n_head_kv + ih)];
+            uneven |= ada[size_t(il * c.n_head_kv + ih)] != uni[size_t(il * c.n_head_kv + ih)];
+        }
+        EXPECT_EQ(sa, su) << "layer " << il;
+        EXPECT_EQ(ada[size_t(il * c.n_head_kv)], kPrompt);
+    }
+    EXPECT_TRUE(uneven);
+}
+
 TEST_F(HeteroCacheModel, ColdDirMatchesRam) {
     const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
     const HcRun ram = run(model_, spec);

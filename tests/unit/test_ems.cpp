@@ -29,6 +29,7 @@ struct StoreLayer {
     std::unique_ptr<KvStore> kv;
     std::vector<float> keys, vals;  // [nh, n, hd]
     std::vector<float> lanes, local;  // [nh, n]
+    std::vector<float> q;             // [n_q, nh, hd] queries of the step (optional)
     std::vector<int32_t> n_live, pos, idx, n_keep;
     std::vector<const int32_t*> pos_rows;
     std::vector<StatValues> stats;
@@ -73,6 +74,7 @@ struct StoreLayer {
         view.il = 0, view.n_layer = 1, view.n_head = nh, view.n_head_kv = nh, view.head_dim = hd;
         view.step = decode ? kStepDecode : kStepSegmentEnd, view.segment = Segment{0, 0, n}, view.n_past = n;
         view.n_live = n_live, view.pos = pos_rows, view.stats = stats;
+        view.q = q, view.n_q = int32_t(q.size() / (size_t(nh) * size_t(hd)));
         view.kv = KvLayerView(kv.get(), 0, nullptr), view.budget = &budget;
         plan.stride = n, plan.keep = idx, plan.n_keep = n_keep;
         ASSERT_TRUE(p.on_layer(view, plan).ok());
@@ -101,7 +103,7 @@ TEST(EmsMerge, BatchedZeroClassEqualsPerHeadLoop) {
     std::mt19937 rng(5);
     std::normal_distribution<float> g(0.0f, 1.0f);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    for (int rule = 0; rule < 4; ++rule) {
+    for (int rule = 0; rule < 5; ++rule) {
         const int32_t H = 4, S = 70, D = 12;
         const std::vector<int32_t> n_cent = {9, 0, 4, 9}, n_live = {70, 30, 55, 64};
         EmsBatch a;
@@ -109,6 +111,7 @@ TEST(EmsMerge, BatchedZeroClassEqualsPerHeadLoop) {
         a.has_fixed_theta = rule == 1, a.fixed_theta = 0.2f;
         a.evict_only = rule == 2, a.merge_all = rule == 3;
         a.norm = rule == 1 ? EmsNorm::kMean : EmsNorm::kKeep;
+        if (rule == 4) a.qscale = {0.5f, 2.0f, 40.0f, 1.0f};  // attention-consistent weights
         for (int32_t h = 0; h < H; ++h) {
             std::vector<int32_t> cand;
             for (int32_t s = 2; s < n_live[size_t(h)] - 5; ++s) cand.push_back(s);
@@ -150,7 +153,8 @@ TEST(EmsMerge, BatchedZeroClassEqualsPerHeadLoop) {
                 ASSERT_EQ(0, std::memcmp(a.out_v.data() + hc * D, b.out_v.data() + hc * D, D * sizeof(float)));
             }
         }
-        if (rule == 0 || rule == 1) {
+        for (float x : a.out_v) ASSERT_TRUE(std::isfinite(x));
+        if (rule == 0 || rule == 1 || rule == 4) {
             EXPECT_TRUE(merged > 0 && dropped > 0);  // really evict-then-merge
         } else if (rule == 2) {
             EXPECT_EQ(merged, 0);
@@ -222,6 +226,35 @@ TEST(EmsMerge, DuplicatedKeyIsMergedIntoItsCentre) {
     EXPECT_FLOAT_EQ(w->score, 30.0f + 0.7f);
 }
 
+// weights=attn: the duplicate (same direction, 2.5x the norm) weighs what a query along the
+// centre's key would give it relative to the centre, exp(|q| / sqrt(hd) * (|K_t| - |K_r|)); the
+// centre keeps its own weight. Long queries make the exponent huge: the row stays finite and is the
+// duplicate's value (the centre's weight underflows), where exp() unshifted would overflow.
+TEST(EmsMerge, AttentionConsistentWeights) {
+    for (float qlen : {0.3f, 1000.0f}) {
+        StoreLayer L(1, 40, 8, 3);
+        const std::vector<int32_t> centres = {5, 10, 15, 20, 25, 30};
+        for (int32_t j = 0; j < 40; ++j) L.lanes[size_t(j)] = 0.1f * float(40 - j);
+        for (int32_t j : centres) L.lanes[size_t(j)] = float(40 - j);
+        for (int32_t d = 0; d < 8; ++d) L.key(0, 33)[d] = 2.5f * L.key(0, 10)[d];
+        L.q.assign(8, 0.0f);
+        L.q[0] = qlen;  // one query of the step, |q| = qlen
+        auto p = make("ems:budget=12,window=4,sinks=2,kernel=1,theta=0.99,weights=attn");
+        L.run(*p);
+        const RowWrite* w = L.write_of(0, 10);
+        ASSERT_NE(w, nullptr);
+        float kn = 0.0f;
+        for (int32_t d = 0; d < 8; ++d) kn += L.key(0, 10)[d] * L.key(0, 10)[d];
+        const double x = double(qlen) / std::sqrt(8.0) * 1.5 * std::sqrt(double(kn));  // exponent of slot 33
+        const double w33 = 1.0, w10 = std::exp(-x);  // shifted by the class maximum x (centre's w = 1)
+        for (int32_t d = 0; d < 8; ++d) {
+            ASSERT_TRUE(std::isfinite(w->v[d]));
+            EXPECT_NEAR(w->v[d], (w10 * L.val(0, 10)[d] + w33 * L.val(0, 33)[d]) / (w10 + w33), 1e-4) << d;
+            EXPECT_NEAR(w->k[d], L.key(0, 10)[d], 1e-5f) << d;
+        }
+    }
+}
+
 // mode=merge merges every candidate into some centre (no zero class); the adaptive threshold
 // merges some and drops others.
 TEST(EmsMerge, AblationsMergeAllOrSome) {
@@ -267,6 +300,8 @@ TEST(EmsDecode, CompactsBackToBudgetAndAdaptiveKeepsLayerTotal) {
 }
 
 TEST(EmsSpec, BadSpecsGiveClearErrors) {
+    EXPECT_NE(error_of("ems:budget=64,mode=evict,weights=attn").find("weights=attn"), std::string::npos);
+    EXPECT_NE(error_of("ems:budget=64,weights=xyz").find("weights"), std::string::npos);
     EXPECT_NE(error_of("ems").find("budget=N (slots per KV head) is required"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=36").find("sinks=4 + window=32 must be smaller than budget=36"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,score=min").find("not one of: global, local, max, sum"), std::string::npos);

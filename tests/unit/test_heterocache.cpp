@@ -125,18 +125,24 @@ TEST(HeteroCacheMonitor, OverlapAndMedian) {
     EXPECT_DOUBLE_EQ(hc_lower_median(even), 0.4);
 }
 
+// One layer, one KV head of 6 slots (positions 0..5) of dim 2 in an f32 store; keys = values.
+constexpr int32_t kSixPos[6] = {0, 1, 2, 3, 4, 5};
+std::unique_ptr<KvStore> six_keys(const float* keys) {
+    KvStoreConfig c;
+    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
+    auto kv = KvStore::create(c);
+    if (!kv.ok() || !(*kv)->append(0, 0, 6, keys, 2, keys, 2, kSixPos).ok()) return nullptr;
+    return std::move(kv).value();
+}
+
 TEST(HeteroCacheMonitor, LastRowScores) {
     // 2 query heads, 6 keys of dim 2 in an f32 store. Head 0 points at key 1, head 1 at key 4;
     // pool 1 = none.
     const float q[4] = {10, 0, 0, 10};
     const float keys[12] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-    KvStoreConfig c;
-    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
-    auto kv = KvStore::create(c);
-    ASSERT_TRUE(kv.ok());
-    const int32_t pos[6] = {0, 1, 2, 3, 4, 5};
-    ASSERT_TRUE((*kv)->append(0, 0, 6, keys, 2, keys, 2, pos).ok());
-    const KvLayerView view(kv->get(), 0, nullptr);
+    std::unique_ptr<KvStore> kv = six_keys(keys);
+    ASSERT_TRUE(kv);
+    const KvLayerView view(kv.get(), 0, nullptr);
     std::vector<float> out(6), probs, tmp;
     hc_head_scores(view, 0, q, 2, 6, 1.0f, 1, out.data(), probs, tmp);
     const float hi = std::exp(10.0f) / (std::exp(10.0f) + 5.0f), lo = 1.0f / (std::exp(10.0f) + 5.0f);
@@ -150,6 +156,33 @@ TEST(HeteroCacheMonitor, LastRowScores) {
     hc_head_scores(view, 0, q, 1, 6, 1.0f, 1, out.data(), probs, tmp);
     for (float x : out) sum += x;
     EXPECT_NEAR(sum, 1.0f, 1e-5);
+}
+
+// obs=N window scores: the step's last N queries, each softmaxed over the slots at or before its
+// own position only. Query 0 (position 4) points at key 5, which it cannot see: its row is uniform
+// over slots 0..4; query 1 (position 5) points at key 1.
+TEST(HeteroCacheMonitor, WindowScoresAreCausal) {
+    const float keys[12] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const std::vector<float> q = {0, 10, 10, 0};  // [n_q = 2, n_head = 1, head_dim = 2]
+    std::unique_ptr<KvStore> kv = six_keys(keys);
+    ASSERT_TRUE(kv);
+    const int32_t* rows[1] = {kSixPos};
+    LayerView v;
+    v.n_head = 1, v.n_head_kv = 1, v.head_dim = 2, v.n_past = 6, v.n_q = 2;
+    v.q = q, v.pos = rows, v.kv = KvLayerView(kv.get(), 0, nullptr);
+    std::vector<float> out(6);
+    HcScratch sc;
+    hc_window_scores(v, 0, 2, 6, 1, out.data(), sc);
+    const float e = std::exp(10.0f / std::sqrt(2.0f));
+    const float hi = e / (e + 5.0f), lo = 1.0f / (e + 5.0f);
+    EXPECT_NEAR(out[1], 0.2f + hi, 1e-5);
+    EXPECT_NEAR(out[0], 0.2f + lo, 1e-5);
+    EXPECT_NEAR(out[4], 0.2f + lo, 1e-5);
+    EXPECT_NEAR(out[5], lo, 1e-5);  // never seen by query 0
+    // m = 1 is the last query alone, as hc_head_scores
+    hc_window_scores(v, 0, 1, 6, 1, out.data(), sc);
+    EXPECT_NEAR(out[1], hi, 1e-5);
+    EXPECT_NEAR(out[5], lo, 1e-5);
 }
 
 TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
