@@ -21,7 +21,12 @@ ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>*
 // policy_validate (policy/spec.h) against this model and a context of n_ctx tokens (0 = the
 // model's training context): unknown policies and options, impossible budgets, and the errors
 // that depend on the model (heterocache's taxonomy shape and ratio, dynsplit's delimiters) as
-// one kInvalidArgument line.
-Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx);
+// one kInvalidArgument line. kv_page_size > 0: also the cache the spec will run on (a policy's
+// selection pages must divide its pages, policy_page_check).
+Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx, int32_t kv_page_size = 0);
+
+// A policy that selects pages (PolicyInfo::select_page) on a cache of kv_page_size slots per page:
+// kInvalidArgument unless its pages divide the cache's.
+Status policy_page_check(const PolicyInfo& info, int32_t kv_page_size);
 
 }  // namespace hkv

@@ -21,10 +21,22 @@ ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>*
     return shape;
 }
 
-Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx) {
+Status policy_page_check(const PolicyInfo& info, int32_t kv_page_size) {
+    const int32_t unit = info.select_page;
+    if (kv_page_size > 0 && info.select_pages && unit > 0 && (unit > kv_page_size || kv_page_size % unit != 0)) {
+        return Status::invalid("%.*s: pages of %d tokens must divide the KV cache's pages of %d (--kv-page-size)",
+                               int(info.name.size()), info.name.data(), unit, kv_page_size);
+    }
+    return Status();
+}
+
+Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx, int32_t kv_page_size) {
     if (n_ctx < 0) return Status::invalid("policy: context of %d tokens", n_ctx);
     std::vector<uint8_t> flags;
-    return policy_validate(spec, policy_shape(model, n_ctx, &flags));
+    HKV_TRY(policy_validate(spec, policy_shape(model, n_ctx, &flags)));
+    if (kv_page_size <= 0) return Status();
+    HKV_ASSIGN_OR_RETURN(std::unique_ptr<Policy> p, policy_create(spec));
+    return policy_page_check(p->info(), kv_page_size);
 }
 
 PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& shape)
@@ -42,11 +54,7 @@ PolicyRuntime::PolicyRuntime(std::unique_ptr<Policy> policy, const ModelShape& s
 Expected<std::unique_ptr<PolicyRuntime>> PolicyRuntime::create(std::unique_ptr<Policy> policy,
                                                                const ModelShape& shape, int32_t kv_page_size) {
     const PolicyInfo info = policy->info();
-    const int32_t unit = info.select_page;
-    if (kv_page_size > 0 && info.select_pages && unit > 0 && (unit > kv_page_size || kv_page_size % unit != 0)) {
-        return Status::invalid("%.*s: pages of %d tokens must divide the KV cache's pages of %d (--kv-page-size)",
-                               int(info.name.size()), info.name.data(), unit, kv_page_size);
-    }
+    HKV_TRY(policy_page_check(info, kv_page_size));
     int32_t lanes = 0;
     for (const StatRequest& r : info.stats) lanes += stat_entry(r.kind).lane ? 1 : 0;
     if (lanes > 1) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/policy_check.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "kv/kv_store.h"
@@ -207,6 +208,10 @@ TEST(PoliciesModel, QuestSelectionPageIsNotTheStoragePage) {
     // A selection page that does not divide the store's page is refused before any work.
     auto bad = Context::create(model, {.n_ctx = kCtx, .kv_page_size = 24, .policy = "quest:budget=64"});
     EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+    // ... and by the check tools run on every spec before their first window
+    EXPECT_EQ(policy_validate("quest:budget=64", *model, kCtx, 24).code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(policy_validate("quest:budget=64", *model, kCtx, 64).ok());
+    EXPECT_TRUE(policy_validate("quest:budget=64,page=8", *model, kCtx, 24).ok());
 }
 
 }  // namespace

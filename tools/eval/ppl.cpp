@@ -153,7 +153,7 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
     const int32_t limit = params.n_ctx > 0 ? params.n_ctx : c.n_ctx_train;
     HKV_ASSIGN_OR_RETURN(PplPlan plan, ppl_plan(int64_t(text.size()), bos, limit, params));
     for (const std::string& spec : policies) {  // every spec is checked against the model before any work
-        HKV_TRY(policy_validate(spec, *model, params.n_window > 0 ? params.n_window : limit));
+        HKV_TRY(policy_validate(spec, *model, params.n_window > 0 ? params.n_window : limit, params.kv_page_size));
     }
     if (params.n_batch < 0) return Status::invalid("batch size %d: expected >= 0 (0 = the whole context)", params.n_batch);
 
