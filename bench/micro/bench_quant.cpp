@@ -13,6 +13,7 @@
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
+#include "backend/cpu/repack.h"
 
 namespace hkv {
 namespace {
@@ -58,11 +59,30 @@ void bm_vec_dot(benchmark::State& state) {
     state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(k.isa));
 }
 
+// weights() repacked into the x16 layout (repack.h), or empty when the type has none
+const std::vector<uint8_t>& weights_x16(DType t, int64_t n_in, int64_t n_out) {
+    static std::map<std::pair<int, int64_t>, std::vector<uint8_t>> cache;
+    auto& w = cache[{int(t), n_in * 100000 + n_out}];
+    if (!w.empty() || !x16_supported(t) || !x16_kernels()) return w;
+    const std::vector<uint8_t>& rows = weights(t, n_in, n_out);
+    const size_t gb = dtype_row_size(t, n_in) * kX16Rows;
+    w.resize(rows.size());
+    for (int64_t g = 0; g < n_out / kX16Rows; ++g)
+        x16_pack_group(t, n_in, rows.data() + size_t(g) * gb, gb / kX16Rows, w.data() + size_t(g) * gb);
+    return w;
+}
+
+// range(2) = 1: the x16 layout (q4_K, q6_K, q8_0 only; others skip)
 void bm_matmul(benchmark::State& state) {
     const DType t = kTypes[state.range(0)];
     const int64_t m = state.range(1), n_in = 4096, n_out = 4096;
-    const std::vector<uint8_t>& wq = weights(t, n_in, n_out);
-    const WeightView w{wq.data(), t, n_in, n_out};
+    const bool x16 = state.range(2) != 0;
+    const std::vector<uint8_t>& wq = x16 ? weights_x16(t, n_in, n_out) : weights(t, n_in, n_out);
+    if (wq.empty()) {
+        state.SkipWithError("no x16 layout for this type");
+        return;
+    }
+    const WeightView w{wq.data(), t, n_in, n_out, x16 ? WeightLayout::kX16 : WeightLayout::kRows};
     const std::vector<float> x = randn(size_t(m * n_in), 3);
     std::vector<float> y(size_t(m * n_out));
     std::vector<uint8_t> scratch;
@@ -75,7 +95,7 @@ void bm_matmul(benchmark::State& state) {
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(wq.size()));
     state.counters["GFLOPS"] = benchmark::Counter(double(state.iterations()) * 2.0 * double(m * n_in * n_out) * 1e-9,
                                                   benchmark::Counter::kIsRate);
-    state.SetLabel(std::string(dtype_name(t)) + " threads=" + std::to_string(pool.n_threads()));
+    state.SetLabel(std::string(dtype_name(t)) + (x16 ? " x16" : "") + " threads=" + std::to_string(pool.n_threads()));
 }
 
 // One decode layer's Q/K/V and gate/up matvecs at llama-3.2-1b shapes (q4_K, n_embd 2048, KV 512,
@@ -118,11 +138,14 @@ void type_args(benchmark::internal::Benchmark* b) {
 }
 void matmul_args(benchmark::internal::Benchmark* b) {
     for (int64_t m : {1, 64})
-        for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i) b->Args({i, m});
+        for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i) {
+            b->Args({i, m, 0});
+            if (x16_supported(kTypes[i])) b->Args({i, m, 1});
+        }
 }
 
 BENCHMARK(bm_vec_dot)->Apply(type_args);
-BENCHMARK(bm_matmul)->Apply(matmul_args)->ArgNames({"type", "m"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(bm_matmul)->Apply(matmul_args)->ArgNames({"type", "m", "x16"})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(bm_decode_fused)->Arg(0)->Arg(1)->ArgName("fused")->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -17,4 +17,9 @@ LogLevel env_log_level() {
 
 const char* env_isa_override() { return std::getenv("HKV_ISA"); }
 
+bool env_repack() {
+    const char* v = std::getenv("HKV_REPACK");
+    return !v || std::strcmp(v, "0") != 0;
+}
+
 }  // namespace hkv

@@ -69,14 +69,10 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
     const ModelConfig& c = model.config();
     const int32_t d = c.n_embd, hd = c.head_dim;
     const int32_t n_kv = c.n_head_kv * hd;
-    const QuantKernels& qk = quant_kernels();
 
     // ---- embeddings: x[t] = tok_embd[tokens[t]] ----
-    const WeightView& emb = model.tok_embd();
-    const size_t emb_row = emb.row_bytes();
     for (int32_t t = 0; t < n; ++t) {
-        qk.dequantize_row(emb.type, static_cast<const uint8_t*>(emb.data) + size_t(tokens[t]) * emb_row,
-                          s.x.data() + size_t(t) * d, d);
+        weight_row_dequantize(model.tok_embd(), tokens[t], s.x.data() + size_t(t) * d);
         s.pos[size_t(t)] = pos0 + t;
     }
     if (c.embd_scale > 0.0f) {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -246,6 +247,15 @@ bool GgufValue::is_float() const { return type == GgufType::kF32 || type == Gguf
 
 GgufFile::~GgufFile() {
     if (map_) munmap(map_, map_size_);
+}
+
+void GgufFile::release_pages(const void* p, size_t n) const {
+    if (!map_) return;
+    const uintptr_t base = reinterpret_cast<uintptr_t>(map_), page = uintptr_t(sysconf(_SC_PAGESIZE));
+    uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + n;
+    b = std::max(b, base), e = std::min(e, base + map_size_);
+    b = (b + page - 1) / page * page, e = e / page * page;  // whole pages inside the range only
+    if (b < e) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 Expected<std::unique_ptr<GgufFile>> GgufFile::from_memory(const uint8_t* data, size_t size) {

@@ -98,6 +98,12 @@ public:
     const std::vector<GgufTensor>& tensors() const { return tensors_; }
     const GgufTensor* find_tensor(std::string_view name) const;  // nullptr if absent
 
+    // Tells the kernel the process no longer needs the whole pages inside [p, p + n) of the mapping
+    // (madvise MADV_DONTNEED): they leave the resident set. The bytes stay readable (a later access
+    // reads them from the file again). For a copy made at load (weights repacked into another
+    // layout) so that it replaces, not doubles, the resident weights. No-op for from_memory().
+    void release_pages(const void* p, size_t n) const;
+
 private:
     GgufFile() = default;
     Status parse(const uint8_t* data, size_t size);

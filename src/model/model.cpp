@@ -1,10 +1,17 @@
 // model/model.cpp — GGUF -> ModelConfig + weight views + tokenizer, with every tensor validated.
 #include "model/model.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <map>
 #include <new>
+#include <system_error>
+#include <thread>
 
 #include "backend/cpu/quant.h"
+#include "backend/cpu/repack.h"
+#include "core/env.h"
 #include "model/vocab_gguf.h"
 
 namespace hkv {
@@ -245,6 +252,67 @@ Status Model::init(std::unique_ptr<GgufFile> file) {
     for (const auto& [name, n] : type_count) {
         if (!summary_.empty()) summary_ += ", ";
         summary_ += name + " x " + std::to_string(n);
+    }
+    return repack();
+}
+
+Model::~Model() {
+    if (repacked_) munmap(repacked_, repacked_size_);
+}
+
+// The matrices the forward pass multiplies by (not an untied token embedding: only rows of it are
+// read) go into the x16 layout when their type and row count allow. One anonymous mapping holds
+// them all (transparent huge pages requested: decode streams all of it every token); each matrix's
+// file pages are released once it is copied, so the resident set holds the weights once.
+Status Model::repack() {
+    if (!env_repack() || !x16_kernels()) return Status();
+    std::vector<WeightView*> todo;
+    auto want = [&](WeightView& w) {
+        if (x16_supported(w.type) && w.n_out % kX16Rows == 0 && w.layout == WeightLayout::kRows) todo.push_back(&w);
+    };
+    want(output_);
+    for (LayerWeights& L : layers_)
+        for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) want(*w);
+    if (todo.empty()) return Status();
+    constexpr size_t kAlign = 64;
+    size_t total = 0;
+    for (const WeightView* w : todo) total += (w->row_bytes() * size_t(w->n_out) + kAlign - 1) / kAlign * kAlign;
+    void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        return Status::out_of_memory("model: %zu bytes for the repacked weights could not be mapped", total);
+    }
+    madvise(mem, total, MADV_HUGEPAGE);  // a hint: fine if the kernel declines
+    repacked_ = mem, repacked_size_ = total;
+    const int nth = std::clamp(int(std::thread::hardware_concurrency()), 1, 16);
+    uint8_t* dst = static_cast<uint8_t*>(mem);
+    for (WeightView* w : todo) {
+        const size_t rb = w->row_bytes(), gb = rb * kX16Rows;
+        const int64_t n_groups = w->n_out / kX16Rows;
+        const uint8_t* src = static_cast<const uint8_t*>(w->data);
+        auto pack = [&](int ith) {
+            const int64_t per = (n_groups + nth - 1) / nth;
+            for (int64_t g = per * ith; g < std::min(n_groups, per * (ith + 1)); ++g)
+                x16_pack_group(w->type, w->n_in, src + size_t(g) * gb, rb, dst + size_t(g) * gb);
+        };
+        if (nth == 1 || n_groups < 4 * nth) {
+            pack(0);
+        } else {
+            std::vector<std::thread> th;
+            for (int i = 1; i < nth; ++i) {
+                try {
+                    th.emplace_back(pack, i);
+                } catch (const std::system_error&) {
+                    pack(i);  // no thread to be had: this one does the share
+                }
+            }
+            pack(0);
+            for (std::thread& t : th) t.join();
+        }
+        file_->release_pages(src, rb * size_t(w->n_out));
+        const bool is_embd = tied_ && w == &output_;
+        w->data = dst, w->layout = WeightLayout::kX16;
+        if (is_embd) tok_embd_ = *w;
+        dst += (rb * size_t(w->n_out) + kAlign - 1) / kAlign * kAlign;
     }
     return Status();
 }

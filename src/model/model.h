@@ -122,6 +122,7 @@ public:
     static Expected<std::unique_ptr<Model>> load(const std::string& path);
     // Same, from an already-opened GGUF (takes ownership).
     static Expected<std::unique_ptr<Model>> from_gguf(std::unique_ptr<GgufFile> file);
+    ~Model();
 
     const ModelConfig& config() const { return config_; }
     const Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -133,12 +134,18 @@ public:
     bool tied_embeddings() const { return tied_; }
     const std::vector<LayerWeights>& layers() const { return layers_; }
     size_t weight_bytes() const { return weight_bytes_; }       // bytes of all tensors used
+    // Bytes of the matrices repacked at load into the x16 layout (backend/cpu/repack.h): q4_K, q6_K
+    // and q8_0 matrices with a multiple of 16 rows, when the CPU has x16 kernels and HKV_REPACK is
+    // not 0. They live in an anonymous mapping, and the file pages they came from are released, so
+    // the resident weights do not double. 0 = every matrix reads the mapped file.
+    size_t repacked_bytes() const { return repacked_size_; }
     // "f32 x 61, q4_K x 154, q6_K x 29"
     const std::string& weight_type_summary() const { return summary_; }
 
 private:
     Model() = default;
     Status init(std::unique_ptr<GgufFile> file);
+    Status repack();
 
     std::unique_ptr<GgufFile> file_;
     ModelConfig config_;
@@ -151,6 +158,8 @@ private:
     std::vector<LayerWeights> layers_;
     size_t weight_bytes_ = 0;
     std::string summary_;
+    void* repacked_ = nullptr;  // anonymous mapping of repacked_size_ bytes, or nullptr
+    size_t repacked_size_ = 0;
 };
 
 }  // namespace hkv

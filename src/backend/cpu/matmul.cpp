@@ -15,28 +15,40 @@
 
 #include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
+#include "backend/cpu/repack.h"
 #include "core/assert.h"
 
 namespace hkv {
 namespace {
 
 constexpr size_t kTileBytes = 48 * 1024;  // weight bytes per tile: stays in L2 next to the activations
-constexpr int64_t kRowQuantum = 4;         // vec_dot_rows does 4 rows per pass
+constexpr int64_t kRowQuantum = 4;         // vec_dot_rows does 4 rows per pass (kX16: one group of 16)
 constexpr int64_t kDecodeChunk = 64;       // most weight rows per work item of a matvec
 constexpr int kMaxFused = 4;               // most outputs of one fused matvec
 
-// Rows per work item of a matvec over n_out rows: a multiple of kRowQuantum (so every row goes
-// through the same 4-row kernel whatever the chunking), <= kDecodeChunk, ~8 items per thread.
-int64_t decode_chunk(int64_t n_out, int nth) {
-    return std::max<int64_t>(kRowQuantum, std::min<int64_t>(kDecodeChunk, (n_out / (8 * nth) + 3) / 4 * 4));
+// Rows the kernels take at a time: chunks and tiles are multiples of it.
+int64_t row_quantum(const WeightView& w) { return w.layout == WeightLayout::kX16 ? kX16Rows : kRowQuantum; }
+
+const X16Kernels& x16_or_die() {
+    const X16Kernels* k = x16_kernels();
+    HKV_ASSERT(k, "x16 weight layout without x16 kernels (HKV_ISA=scalar?)");
+    return *k;
 }
 
-// y[0, nr) = rows [r0, r0 + nr) of W · xq. The SIMD kernels take the rows kRowQuantum at a time and
+// Rows per work item of a matvec over n_out rows: a multiple of the row quantum q (so every row goes
+// through the same kernel whatever the chunking), <= kDecodeChunk, ~8 items per thread.
+int64_t decode_chunk(int64_t n_out, int nth, int64_t q) {
+    return std::max<int64_t>(q, std::min<int64_t>(kDecodeChunk, (n_out / (8 * nth) + q - 1) / q * q));
+}
+
+// y[0, nr) = rows [r0, r0 + nr) of W · xq. The row kernels take the rows kRowQuantum at a time and
 // prefetch the rows two passes ahead while they compute (decode streams every weight once from DRAM,
-// and the hardware prefetcher restarts at every chunk a thread jumps to).
+// and the hardware prefetcher restarts at every chunk a thread jumps to); kX16 takes whole groups.
 void matvec_rows(const QuantKernels& k, const WeightView& w, int64_t r0, int64_t nr, const void* xq, float* y) {
     const size_t rb = w.row_bytes();
-    k.vec_dot_rows(w.type, w.n_in, static_cast<const uint8_t*>(w.data) + size_t(r0) * rb, rb, nr, xq, y);
+    const uint8_t* wr = static_cast<const uint8_t*>(w.data) + size_t(r0) * rb;
+    if (w.layout == WeightLayout::kX16) return x16_or_die().gemm(w.type, w.n_in, wr, nr / kX16Rows, xq, 0, 1, y, 0);
+    k.vec_dot_rows(w.type, w.n_in, wr, rb, nr, xq, y);
 }
 
 // xq[i] = x [n_in] quantized to vec_dot_type(ws[i]->type), once per distinct type, in scratch
@@ -104,19 +116,24 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, fl
         matvec_multi(pool, &out, 1, x, scratch);
         return;
     }
+    const int64_t quantum = row_quantum(w);
     int64_t tile = int64_t(kTileBytes / std::max<size_t>(w_row, 1));
-    tile = std::clamp<int64_t>(tile / kRowQuantum * kRowQuantum, kRowQuantum, 256);
+    tile = std::clamp<int64_t>(tile / quantum * quantum, quantum, 256);
     // Prefer more, smaller tiles over idle threads when n_out is small.
     if ((n_out + tile - 1) / tile < pool.n_threads() * 4) {
-        tile = std::max<int64_t>(kRowQuantum, (n_out / (pool.n_threads() * 4) + kRowQuantum - 1) /
-                                                  kRowQuantum * kRowQuantum);
+        tile = std::max<int64_t>(quantum, (n_out / (pool.n_threads() * 4) + quantum - 1) / quantum * quantum);
     }
     const int64_t n_tiles = (n_out + tile - 1) / tile;
+    const X16Kernels* x16 = w.layout == WeightLayout::kX16 ? &x16_or_die() : nullptr;
     std::atomic<int64_t> next{0};
     auto work = [&](int, int) {
         for (int64_t it; (it = next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
             const int64_t r0 = it * tile, nr = std::min(n_out, r0 + tile) - r0;
-            k.gemm(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb, xq_row, m, y + r0, size_t(n_out));
+            if (x16) {
+                x16->gemm(w.type, n_in, wb + size_t(r0) * w_row, nr / kX16Rows, xb, xq_row, m, y + r0, size_t(n_out));
+            } else {
+                k.gemm(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb, xq_row, m, y + r0, size_t(n_out));
+            }
         }
     };
     if (n_tiles == 1) work(0, 1);
@@ -132,7 +149,7 @@ void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const flo
     int64_t chunk[kMaxFused], first[kMaxFused + 1];  // output i owns work items first[i] .. first[i+1]-1
     first[0] = 0;
     for (int i = 0; i < n_outs; ++i) {
-        chunk[i] = decode_chunk(ws[i]->n_out, pool.n_threads());
+        chunk[i] = decode_chunk(ws[i]->n_out, pool.n_threads(), row_quantum(*ws[i]));
         first[i + 1] = first[i] + (ws[i]->n_out + chunk[i] - 1) / chunk[i];
     }
     const QuantKernels& k = quant_kernels();
@@ -165,7 +182,8 @@ void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView&
     const void* xq[2];
     quantize_activation(ws, 2, x, scratch, xq);
     const int64_t n_ff = w_gate.n_out;
-    const int64_t chunk = decode_chunk(n_ff, pool.n_threads());
+    HKV_ASSERT(w_gate.layout == w_up.layout, "matvec_swiglu: gate and up in different layouts");
+    const int64_t chunk = decode_chunk(n_ff, pool.n_threads(), row_quantum(w_gate));
     const int64_t n_chunks = (n_ff + chunk - 1) / chunk;
     const QuantKernels& k = quant_kernels();
     std::atomic<int64_t> next{0};
@@ -182,11 +200,28 @@ void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView&
     else pool.run(work);
 }
 
+namespace {
+// Row r of W in GGUF layout: a pointer into W, or (kX16) the row unpacked into buf.
+const uint8_t* weight_row(const WeightView& w, int64_t r, std::vector<uint8_t>& buf) {
+    const size_t rb = w.row_bytes();
+    const uint8_t* base = static_cast<const uint8_t*>(w.data);
+    if (w.layout == WeightLayout::kRows) return base + size_t(r) * rb;
+    buf.resize(rb);
+    x16_unpack_row(w.type, w.n_in, base + size_t(r / kX16Rows) * kX16Rows * rb, int(r % kX16Rows), buf.data());
+    return buf.data();
+}
+}  // namespace
+
+void weight_row_dequantize(const WeightView& w, int64_t r, float* dst) {
+    thread_local std::vector<uint8_t> buf;  // [row_bytes] a kX16 row in GGUF layout
+    quant_kernels().dequantize_row(w.type, weight_row(w, r, buf), dst, w.n_in);
+}
+
 void matmul_ref(const WeightView& w, const float* x, int64_t m, float* y) {
     std::vector<float> row(size_t(w.n_in));  // [n_in]
-    const uint8_t* wb = static_cast<const uint8_t*>(w.data);
+    std::vector<uint8_t> buf;
     for (int64_t r = 0; r < w.n_out; ++r) {
-        dequantize_row_ref(w.type, wb + size_t(r) * w.row_bytes(), row.data(), w.n_in);
+        dequantize_row_ref(w.type, weight_row(w, r, buf), row.data(), w.n_in);
         for (int64_t i = 0; i < m; ++i) {
             const float* xi = x + i * w.n_in;
             double s = 0;
@@ -201,12 +236,10 @@ void matmul_ref_quantized(const WeightView& w, const float* x, int64_t m, float*
     const size_t xq_row = dtype_row_size(vt, w.n_in);
     std::vector<uint8_t> xq(size_t(m) * xq_row);  // [m, xq_row] bytes of type vt
     for (int64_t i = 0; i < m; ++i) quantize_row_ref(vt, x + i * w.n_in, xq.data() + size_t(i) * xq_row, w.n_in);
-    const uint8_t* wb = static_cast<const uint8_t*>(w.data);
-    for (int64_t i = 0; i < m; ++i) {
-        for (int64_t r = 0; r < w.n_out; ++r) {
-            y[i * w.n_out + r] = vec_dot_ref(w.type, w.n_in, wb + size_t(r) * w.row_bytes(),
-                                             xq.data() + size_t(i) * xq_row);
-        }
+    std::vector<uint8_t> buf;
+    for (int64_t r = 0; r < w.n_out; ++r) {
+        const uint8_t* wr = weight_row(w, r, buf);
+        for (int64_t i = 0; i < m; ++i) y[i * w.n_out + r] = vec_dot_ref(w.type, w.n_in, wr, xq.data() + size_t(i) * xq_row);
     }
 }
 

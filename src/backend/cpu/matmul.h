@@ -18,13 +18,24 @@
 
 namespace hkv {
 
+// How a matrix's rows are laid out in memory.
+enum class WeightLayout : uint8_t {
+    kRows,  // GGUF: row after row
+    kX16,   // groups of 16 rows interleaved for the x16 kernels (repack.h); n_out % 16 == 0
+};
+
 struct WeightView {
-    const void* data = nullptr;  // [n_out, n_in] in `type`
+    const void* data = nullptr;  // [n_out, n_in] in `type`, laid out per `layout`
     DType type = DType::kF32;
     int64_t n_in = 0;            // ne[0]
     int64_t n_out = 0;           // ne[1]
+    WeightLayout layout = WeightLayout::kRows;
+    // Bytes of one row (in kX16, a group of 16 rows takes 16 row_bytes()).
     size_t row_bytes() const { return dtype_row_size(type, n_in); }
 };
+
+// dst[n_in] = row r of W dequantized (either layout): embedding lookups.
+void weight_row_dequantize(const WeightView& w, int64_t r, float* dst);
 
 // Scratch is resized as needed and may be reused across calls (no allocation once warm).
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, float* y,
