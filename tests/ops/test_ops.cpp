@@ -479,6 +479,53 @@ AttnParams params_of(const AttnCase& c) {
     return p;
 }
 
+// Uneven heads (a compressed cache: a few heads keep every slot, others a handful or none): each
+// head is split into ranges by its own length; output and log-sum-exp against the reference.
+TEST(Attention, DecodeUnevenHeads) {
+    std::mt19937 rng(12);
+    const std::vector<std::vector<int32_t>> layouts = {
+        {3000, 3, 0, 600, 3000, 256, 513, 1},  // two long heads of eight
+        {5000, 5, 0, 1200},
+        {700, 700, 3000, 2},
+    };
+    int idx = 0;
+    for (const auto& lens : layouts) {
+        const int32_t n_head_kv = int32_t(lens.size());
+        const int32_t n_max = *std::max_element(lens.begin(), lens.end());
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+            const int32_t d = idx % 2 ? 128 : 64;
+            const int32_t ps = idx % 3 ? 256 : 16;
+            const int32_t n_tok = 1 + 2 * (idx % 2);
+            ++idx;
+            PagedKv kv(rng, t, n_head_kv, ps, d, n_max, gapped_positions(rng, n_max, 0));
+            for (int32_t h = 0; h < n_head_kv; ++h) kv.heads[size_t(h)].n_slot = lens[size_t(h)];
+            const AttnCase c{n_max, ps, d, 4, n_head_kv, t, 1};
+            const AttnParams p = params_of(c);
+            const auto q = randn(rng, size_t(n_tok * p.n_head * d), 3.0f);
+            for (int32_t last : {kv.pos.back() + 1, kv.pos[size_t(n_max / 3)]}) {
+                std::vector<int32_t> qpos(static_cast<size_t>(n_tok));
+                for (int32_t i = 0; i < n_tok; ++i) qpos[size_t(i)] = last - (n_tok - 1 - i);
+                const size_t n_rows = size_t(n_tok * p.n_head);
+                std::vector<float> out_ref(q.size()), lse_ref(n_rows);
+                ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), out_ref.data(), lse_ref.data());
+                for (int n_threads : {1, 2, 3}) {
+                    SCOPED_TRACE(testing::Message() << "heads=" << n_head_kv << " " << tname(t) << " d=" << d
+                                                    << " threads=" << n_threads << " n_tok=" << n_tok << " last qpos " << last);
+                    std::vector<float> out(q.size(), 12345.0f), lse(n_rows, 7.0f);
+                    attention(pool_of(n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
+                    const ErrStats e = compare(out.data(), out_ref.data(), out.size());
+                    ASSERT_LT(e.nmse, 1e-10);
+                    ASSERT_LT(e.max_abs, 2e-5);
+                    for (size_t i = 0; i < n_rows; ++i) {
+                        if (std::isinf(lse_ref[i])) ASSERT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << i;
+                        else ASSERT_NEAR(lse[i], lse_ref[i], 1e-4) << i;
+                    }
+                }
+            }
+        }
+    }
+}
+
 // The lse output of the fast kernel (single range and split-K) against the reference's, and the
 // output itself unchanged by asking for it; -inf for a query that sees nothing.
 TEST(AttentionLse, MatchesRef) {

@@ -247,8 +247,11 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 // read in place from their pages and converted to f32 in registers inside the dot and axpy loops
 // (head_dim not a multiple of 8 goes through zero-padded f32 side buffers instead), scores [rows, kTile]
 // are masked by position, and an online softmax (running max m, sum l, unnormalized acc) folds
-// the tile in. With few units and long caches (decode) the slots are split into n_split ranges
-// whose partial (m, l, acc) are merged with a log-sum-exp in a second pass.
+// the tile in. With few units and long caches (decode) each KV head's slots are split into ranges
+// of about equal length (flash-decoding): a head with more slots gets more ranges, so a few long
+// heads, or uneven per-head budgets (a compressed cache where two of eight heads keep every slot),
+// still give every thread work. The partial (m, l, acc) of a head's ranges are merged with a
+// log-sum-exp by whichever unit finishes that head last.
 namespace {
 
 constexpr int kTile = 64;          // slots per KV tile
@@ -430,10 +433,19 @@ struct AttnJob {
     int64_t n_tok;
     const AttnKvHead* heads;  // [n_head_kv]
     float* out;             // [n_tok, n_head, head_dim]
-    int32_t group, n_split;
+    int32_t group;
     int64_t D, Dp;
-    float* part_acc;        // [n_split, n_tok, n_head, head_dim] (n_split > 1)
-    float* part_ml;         // [n_split, n_tok, n_head, 2] running max and sum
+    // Split plan: head h's slots are split_n[h] ranges of split_len[h] slots (the last
+    // shorter); its ranges are partial blocks split_off[h] .. split_off[h] + split_n[h] - 1 of each
+    // query tile. total_splits = sum of split_n. With no head split, part_* are unused.
+    const int32_t* split_n;
+    const int32_t* split_len;
+    const int32_t* split_off;
+    int32_t total_splits;
+    bool any_split;
+    int64_t part_rows;      // rows per partial block: min(n_tok, kQTok) * group
+    float* part_acc;        // [n_qt, total_splits, part_rows, head_dim]
+    float* part_ml;         // [n_qt, total_splits, part_rows, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
     bool f16_512 = false;   // f16 rows, Dp % 16 == 0, AVX-512: QK and PV through attn512::
 };
@@ -465,12 +477,8 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         qmax = std::max(qmax, jb.qpos[it]);
         qmin = std::min(qmin, jb.qpos[it]);
     }
-    int32_t s_begin = 0, s_end = kv.n_slot;
-    if (jb.n_split > 1) {
-        const int32_t chunk = (kv.n_slot + jb.n_split - 1) / jb.n_split;
-        s_begin = std::min(kv.n_slot, chunk * split);
-        s_end = std::min(kv.n_slot, s_begin + chunk);
-    }
+    const int32_t s_begin = std::min(kv.n_slot, jb.split_len[kvh] * split);
+    const int32_t s_end = std::min(kv.n_slot, s_begin + jb.split_len[kvh]);
     for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
         const int n = std::min(kTile, s_end - s0);
         const int np = (n + 7) & ~7;
@@ -556,18 +564,19 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             default: break;
         }
     }
+    const int64_t pb = (t0 / kQTok) * jb.total_splits + jb.split_off[kvh] + split;  // partial block
     for (int r = 0; r < n_row; ++r) {
         const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
         const int64_t row = it * p.n_head + ih;
         const float* a = acc + r * Dp;
-        if (jb.n_split == 1) {
+        if (jb.split_n[kvh] == 1) {
             float* o = jb.out + row * D;
             const float l = ws.l[size_t(r)];
             const float inv = l > 0.0f ? 1.0f / l : 0.0f;
             for (int64_t d = 0; d < D; ++d) o[d] = a[d] * inv;
             if (jb.lse) jb.lse[row] = l > 0.0f ? ws.m[size_t(r)] + std::log(l) : -INFINITY;
         } else {
-            const int64_t prow = int64_t(split) * jb.n_tok * p.n_head + row;
+            const int64_t prow = pb * jb.part_rows + r;
             std::memcpy(jb.part_acc + prow * D, a, size_t(D) * sizeof(float));
             jb.part_ml[2 * prow] = ws.m[size_t(r)];
             jb.part_ml[2 * prow + 1] = ws.l[size_t(r)];
@@ -575,19 +584,23 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     }
 }
 
-// out row = sum_i w_i acc_i / sum_i w_i l_i with w_i = exp(m_i - max m): the split ranges merged.
-void attn_merge(const AttnJob& jb, int64_t row_begin, int64_t row_end) {
-    const int64_t n_rows = jb.n_tok * jb.p->n_head, D = jb.D;
-    for (int64_t row = row_begin; row < row_end; ++row) {
+// The split ranges of KV head kvh for tokens [t0, t1) merged into out (and lse): out row =
+// sum_i w_i acc_i / sum_i w_i l_i with w_i = exp(m_i - max m).
+void attn_merge(const AttnJob& jb, int32_t kvh, int64_t t0, int64_t t1) {
+    const int64_t D = jb.D, group = jb.group;
+    const int64_t pb0 = (t0 / kQTok) * jb.total_splits + jb.split_off[kvh];
+    const int n_split = jb.split_n[kvh];
+    for (int64_t r = 0; r < (t1 - t0) * group; ++r) {
+        const int64_t row = (t0 + r / group) * jb.p->n_head + int64_t(kvh) * group + r % group;
         float mx = -INFINITY;
-        for (int i = 0; i < jb.n_split; ++i) mx = std::max(mx, jb.part_ml[2 * (i * n_rows + row)]);
+        for (int i = 0; i < n_split; ++i) mx = std::max(mx, jb.part_ml[2 * ((pb0 + i) * jb.part_rows + r)]);
         float* o = jb.out + row * D;
         std::memset(o, 0, size_t(D) * sizeof(float));
         if (jb.lse) jb.lse[row] = -INFINITY;
         if (mx == -INFINITY) continue;
         float l = 0.0f;
-        for (int i = 0; i < jb.n_split; ++i) {
-            const int64_t prow = i * n_rows + row;
+        for (int i = 0; i < n_split; ++i) {
+            const int64_t prow = (pb0 + i) * jb.part_rows + r;
             const float m_i = jb.part_ml[2 * prow];
             if (m_i == -INFINITY) continue;
             const float w = simd::exp_scalar(m_i - mx);
@@ -624,31 +637,55 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     jb.D = p.head_dim, jb.Dp = (p.head_dim + 7) & ~int64_t(7);
     const int64_t n_qt = (n_tok + kQTok - 1) / kQTok;
     const int64_t n_base = n_qt * p.n_head_kv;
-    int32_t max_slot = 0;
-    for (int32_t i = 0; i < p.n_head_kv; ++i) max_slot = std::max(max_slot, heads[i].n_slot);
-    // split-K when there are too few units to keep every thread busy with balanced work
     const int nth = pool.n_threads();
-    jb.n_split = 1;
-    if (nth > 1 && n_base < 4 * nth) {
-        const int64_t want = (4 * nth + n_base - 1) / n_base;
-        jb.n_split = int32_t(std::max<int64_t>(1, std::min<int64_t>(want, max_slot / kMinSplit)));
+    // Split plan. Enough units to keep every thread busy (prefill chunks have n_qt * n_head_kv of
+    // them): one range per head. Otherwise ranges of about total / (8 * nth) slots, at least
+    // kMinSplit and a multiple of kTile, so that the units are about equal whatever the heads'
+    // lengths and the atomic counter balances them to within one small range.
+    // NOTE: thread_local so the plan and partial buffers of repeated decode calls are not reallocated
+    thread_local std::vector<int32_t> split_n, split_len, split_off, order;  // [n_head_kv] x3, [total]
+    split_n.assign(size_t(p.n_head_kv), 1), split_len.resize(size_t(p.n_head_kv)), split_off.resize(size_t(p.n_head_kv));
+    int64_t total_slots = 0;
+    for (int32_t h = 0; h < p.n_head_kv; ++h) total_slots += heads[h].n_slot;
+    const bool want_split = nth > 1 && n_base < 4 * nth;
+    const int64_t range = std::max<int64_t>(kMinSplit, ((total_slots / (8 * nth) + kTile - 1) / kTile) * kTile);
+    int32_t total_splits = 0;
+    for (int32_t h = 0; h < p.n_head_kv; ++h) {
+        const int32_t n = heads[h].n_slot;
+        if (want_split && n >= 2 * kMinSplit) split_n[size_t(h)] = int32_t((n + range - 1) / range);
+        const int32_t len = std::max<int32_t>(1, (n + split_n[size_t(h)] - 1) / split_n[size_t(h)]);
+        split_len[size_t(h)] = split_n[size_t(h)] > 1 ? (len + kTile - 1) / kTile * kTile : len;
+        split_off[size_t(h)] = total_splits;
+        total_splits += split_n[size_t(h)];
     }
-    // NOTE: thread_local so the partial buffers of repeated decode calls are not reallocated
+    jb.split_n = split_n.data(), jb.split_len = split_len.data(), jb.split_off = split_off.data();
+    jb.total_splits = total_splits;
+    jb.any_split = total_splits > p.n_head_kv;
+    jb.part_rows = std::min<int64_t>(n_tok, kQTok) * jb.group;
+    // Units of one query tile, longest ranges first (the last units handed out are the short ones).
+    order.resize(size_t(total_splits));
+    for (int32_t h = 0, u = 0; h < p.n_head_kv; ++h)
+        for (int32_t i = 0; i < split_n[size_t(h)]; ++i) order[size_t(u++)] = h << 16 | i;
+    if (jb.any_split) {
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+            return split_len[size_t(a >> 16)] > split_len[size_t(b >> 16)];
+        });
+    }
     thread_local std::vector<float> part_acc, part_ml;
-    if (jb.n_split > 1) {
-        const size_t rows = size_t(jb.n_split) * size_t(n_tok) * size_t(p.n_head);
+    if (jb.any_split) {
+        const size_t rows = size_t(n_qt) * size_t(total_splits) * size_t(jb.part_rows);
         if (part_acc.size() < rows * size_t(jb.D)) part_acc.resize(rows * size_t(jb.D));
         if (part_ml.size() < rows * 2) part_ml.resize(rows * 2);
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
-    const int64_t n_units = n_base * jb.n_split;
+    const int64_t n_units = n_qt * total_splits;
     jb.f16_512 = p.kv_type == DType::kF16 && jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
-    // Split-K: the unit that finishes last among the n_split units of one (query tile, KV head)
-    // merges their partial rows in the same pool run (no second fork-join per layer). The acq_rel
+    // Split-K: the unit that finishes last among the ranges of one (query tile, KV head) merges
+    // their partial rows in the same pool run (no second fork-join per layer). The acq_rel
     // increments order every unit's partial writes before the merge reads them.
     thread_local std::unique_ptr<std::atomic<int32_t>[]> split_done;
     thread_local int64_t split_done_cap = 0;
-    if (jb.n_split > 1) {
+    if (jb.any_split) {
         if (split_done_cap < n_base) split_done.reset(new std::atomic<int32_t>[size_t(n_base)]), split_done_cap = n_base;
         for (int64_t i = 0; i < n_base; ++i) split_done[size_t(i)].store(0, std::memory_order_relaxed);
     }
@@ -658,23 +695,20 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     const UnitFn unit = side ? attn_unit<0, true>
                         : p.kv_type == DType::kF16 ? attn_unit<1, false>
                         : p.kv_type == DType::kBF16 ? attn_unit<2, false> : attn_unit<0, false>;
+    const int32_t* ord = order.data();
     std::atomic<int64_t> next{0};
     auto work = [&](int, int) {
         thread_local AttnScratch ws;
         for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < n_units;) {
-            const int split = int(u % jb.n_split);
-            const int64_t rest = u / jb.n_split;
-            const int32_t kvh = int32_t(rest % p.n_head_kv);
-            const int64_t qt = n_qt - 1 - rest / p.n_head_kv;  // later tokens see more: start there
+            const int32_t o = ord[u % total_splits];
+            const int32_t kvh = o >> 16;
+            const int split = o & 0xffff;
+            const int64_t qt = n_qt - 1 - u / total_splits;  // later tokens see more: start there
             const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
             unit(jb, ws, kvh, t0, t1, split);
-            if (jb.n_split > 1 &&
-                done[rest].fetch_add(1, std::memory_order_acq_rel) == jb.n_split - 1) {
-                for (int64_t it = t0; it < t1; ++it) {
-                    const int64_t row0 = it * p.n_head + int64_t(kvh) * jb.group;
-                    attn_merge(jb, row0, row0 + jb.group);
-                }
-            }
+            const int32_t ns = jb.split_n[kvh];
+            if (ns > 1 && done[qt * p.n_head_kv + kvh].fetch_add(1, std::memory_order_acq_rel) == ns - 1)
+                attn_merge(jb, kvh, t0, t1);
         }
     };
     if (nth == 1 || n_units == 1) work(0, 1);
