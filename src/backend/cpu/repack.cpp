@@ -1,7 +1,7 @@
 // backend/cpu/repack.cpp — the x16 layout (see repack.h): packing, unpacking, kernel dispatch.
 //
-// Packing works element by element through the GGUF block accessors below; it runs once per
-// matrix at load and is bound by reading the mapped file, not by this arithmetic.
+// Packing moves 4 quants (32-bit words) at a time; it runs once per matrix at load. Unpacking (one
+// row: embedding lookups of a tied output matrix, tests) goes element by element.
 #include "backend/cpu/repack.h"
 
 #include <cstring>
@@ -14,23 +14,21 @@ namespace {
 
 constexpr int R = kX16Rows;
 
-// ---- GGUF element accessors (unsigned quants) ----
-// q4_K: element i (0..255) of a block
-inline uint8_t q4k_get(const BlockQ4_K& b, int i) {
-    const int k = i / 64, l = i % 64;
-    return l < 32 ? b.qs[32 * k + l] & 15 : b.qs[32 * k + l - 32] >> 4;
+inline uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
 }
+inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+// ---- GGUF element setters (unsigned quants), for unpacking ----
+// q4_K: element i (0..255) of a block
 inline void q4k_set(BlockQ4_K& b, int i, uint8_t q) {
     const int k = i / 64, l = i % 64;
     uint8_t& byte = b.qs[32 * k + (l < 32 ? l : l - 32)];
     byte = l < 32 ? uint8_t((byte & 0xf0) | q) : uint8_t((byte & 0x0f) | q << 4);
 }
 // q6_K: element i = 128h + 32k + l
-inline uint8_t q6k_get(const BlockQ6_K& b, int i) {
-    const int h = i / 128, k = (i % 128) / 32, l = i % 32;
-    const uint8_t lo = b.ql[64 * h + l + 32 * (k & 1)];
-    return uint8_t(((k < 2 ? lo & 15 : lo >> 4)) | ((b.qh[32 * h + l] >> (2 * k)) & 3) << 4);
-}
 inline void q6k_set(BlockQ6_K& b, int i, uint8_t q) {
     const int h = i / 128, k = (i % 128) / 32, l = i % 32;
     uint8_t& lo = b.ql[64 * h + l + 32 * (k & 1)];
@@ -82,17 +80,20 @@ void pack_q4_k(int64_t nb, const void* src, size_t stride, uint8_t* dst) {
             for (int j = 0; j < 4; ++j)
                 dst[kQ4KScHi + j * R + r] =
                     uint8_t(sc[j] >> 4 | (m[j] >> 4) << 2 | (sc[j + 4] >> 4) << 4 | (m[j + 4] >> 4) << 6);
-            uint8_t q[kQkK];  // the unsigned quants in element order
-            for (int i = 0; i < kQkK; ++i) q[i] = q4k_get(b, i);
-            for (int j = 0; j < 8; ++j)
+            // sub-block j = the low (j even) or high (j odd) nibbles of qs[32 (j / 2) .. + 31]
+            for (int j = 0; j < 8; ++j) {
+                const uint8_t* qs = b.qs + 32 * (j / 2);
+                const int sh = 4 * (j % 2);
                 for (int p = 0; p < 4; ++p) {
-                    uint8_t* o = dst + kQ4KQs + ((j * 4 + p) * R + r) * 4;
-                    const uint8_t* e = q + 32 * j + 8 * p;
-                    for (int k = 0; k < 4; ++k) o[k] = uint8_t(e[k] | e[k + 4] << 4);
+                    const uint32_t lo = (load_u32(qs + 8 * p) >> sh) & 0x0f0f0f0f;
+                    const uint32_t hi = (load_u32(qs + 8 * p + 4) >> sh) & 0x0f0f0f0f;
+                    store_u32(dst + kQ4KQs + ((j * 4 + p) * R + r) * 4, lo | hi << 4);
                 }
+            }
         }
     }
 }
+
 void unpack_q4_k(int64_t nb, const uint8_t* grp, int r, BlockQ4_K* out) {
     for (int64_t ib = 0; ib < nb; ++ib, grp += kQ4KGroup) {
         BlockQ4_K& b = out[ib];
@@ -122,20 +123,28 @@ void pack_q6_k(int64_t nb, const void* src, size_t stride, uint8_t* dst) {
             const BlockQ6_K& b = row_block<BlockQ6_K>(src, stride, r, ib);
             std::memcpy(dst + 2 * r, &b.d, 2);
             for (int j = 0; j < 16; ++j) dst[kQ6KSc + j * R + r] = uint8_t(b.scales[j]);
-            uint8_t q[kQkK];  // the unsigned quants in element order
-            for (int i = 0; i < kQkK; ++i) q[i] = q6k_get(b, i);
+            // sub-block j = elements 128 h + 32 k + l, l in [16 (j % 2), +16), h = j / 8, k = j % 8 / 2:
+            // low 4 bits in ql[64 h + 32 (k & 1) + l] (high nibble when k >= 2), high 2 bits at bit
+            // 2k of qh[32 h + l]
             for (int j = 0; j < 16; ++j) {
-                uint8_t* sub = dst + kQ6KSub + 192 * j + 4 * r;
-                const uint8_t* e = q + 16 * j;
-                for (int k = 0; k < 4; ++k) {
-                    sub[k] = uint8_t((e[k] & 15) | (e[k + 4] & 15) << 4);
-                    sub[64 + k] = uint8_t((e[k + 8] & 15) | (e[k + 12] & 15) << 4);
-                    sub[128 + k] = uint8_t(e[k] >> 4 | (e[k + 4] >> 4) << 2 | (e[k + 8] >> 4) << 4 | (e[k + 12] >> 4) << 6);
+                const int h = j / 8, k = (j % 8) / 2, l0 = 16 * (j % 2);
+                const uint8_t* ql = b.ql + 64 * h + 32 * (k & 1) + l0;
+                const uint8_t* qh = b.qh + 32 * h + l0;
+                const int sl = k >= 2 ? 4 : 0, shh = 2 * k;
+                uint32_t lo[4], hi[4];
+                for (int i = 0; i < 4; ++i) {
+                    lo[i] = (load_u32(ql + 4 * i) >> sl) & 0x0f0f0f0f;
+                    hi[i] = (load_u32(qh + 4 * i) >> shh) & 0x03030303;
                 }
+                uint8_t* sub = dst + kQ6KSub + 192 * j + 4 * r;
+                store_u32(sub, lo[0] | lo[1] << 4);
+                store_u32(sub + 64, lo[2] | lo[3] << 4);
+                store_u32(sub + 128, hi[0] | hi[1] << 2 | hi[2] << 4 | hi[3] << 6);
             }
         }
     }
 }
+
 void unpack_q6_k(int64_t nb, const uint8_t* grp, int r, BlockQ6_K* out) {
     for (int64_t ib = 0; ib < nb; ++ib, grp += kQ6KGroup) {
         BlockQ6_K& b = out[ib];
