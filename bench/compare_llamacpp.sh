@@ -3,7 +3,8 @@
 #
 #   bench/compare_llamacpp.sh [options] -m MODEL.gguf [-m MODEL2.gguf ...]
 #
-#   -m FILE      model file (repeat for several); required
+#   -m FILE[@LIST]  model file (repeat for several); required. FILE@0,8k,32k gives this model its own
+#                depths instead of -d's
 #   -d LIST      context depths, comma-separated, k suffix allowed   (default 0,4096,16384,32768)
 #   -p N         prompt length of the pp test                         (default 512)
 #   -n N         generation length of the tg test                     (default 64)
@@ -49,7 +50,10 @@ policies=()
 ref_from_hkv=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    -m) models+=("$(realpath "$2")"); shift 2 ;;
+    -m) case "$2" in
+          *@*) models+=("$(realpath "${2%@*}")@${2##*@}") ;;
+          *) models+=("$(realpath "$2")") ;;
+        esac; shift 2 ;;
     -d) depths=$2; shift 2 ;;
     -p) n_prompt=$2; shift 2 ;;
     -n) n_gen=$2; shift 2 ;;
@@ -61,7 +65,7 @@ while [ $# -gt 0 ]; do
     --table-only) table_only=1; shift ;;
     --policy) policies+=("$2"); shift 2 ;;
     --ref-from-hkv) ref_from_hkv=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,12 +79,22 @@ else
   mkdir -p "$raw"
 fi
 
-# depth list with k suffixes expanded
-IFS=, read -r -a dlist <<< "$depths"
-for i in "${!dlist[@]}"; do
-  d=${dlist[$i]}
-  case "$d" in *k|*K) d=$(( ${d%[kK]} * 1024 )) ;; esac
-  dlist[$i]=$d
+expand_depths() {  # "0,4k,32768" -> "0,4096,32768"
+  local out=() d
+  IFS=, read -r -a ds <<< "$1"
+  for d in "${ds[@]}"; do
+    case "$d" in *k|*K) d=$(( ${d%[kK]} * 1024 )) ;; esac
+    out+=("$d")
+  done
+  (IFS=,; echo "${out[*]}")
+}
+depths=$(expand_depths "$depths")
+# each model as PATH@DEPTHS (its own depths, or -d's)
+for i in "${!models[@]}"; do
+  case "${models[$i]}" in
+    *@*) models[$i]="${models[$i]%@*}@$(expand_depths "${models[$i]##*@}")" ;;
+    *) models[$i]="${models[$i]}@$depths" ;;
+  esac
 done
 
 run_hkv() {  # model depth out.csv [--policy SPEC]
@@ -125,7 +139,8 @@ step() {  # label command...: runs it with progress lines on stderr; a failure i
   fi
 }
 if [ "$ref_from_hkv" = 1 ]; then
-for m in "${models_to_run[@]}"; do
+for md in "${models_to_run[@]}"; do
+  m=${md%@*}; IFS=, read -r -a dlist <<< "${md##*@}"
   base="$raw/$(basename "$m" .gguf)"
   all=$(IFS=,; echo "${dlist[*]}")
   step "hkv $(basename "$m") depths $all, writing llama.cpp sessions" \
@@ -148,7 +163,8 @@ for m in "${models_to_run[@]}"; do
 done
 models_to_run=()  # the per-pair loop below has nothing left to do
 fi
-for m in "${models_to_run[@]}"; do
+for md in "${models_to_run[@]}"; do
+  m=${md%@*}; IFS=, read -r -a dlist <<< "${md##*@}"
   for d in "${dlist[@]}"; do
     tag="$(basename "$m" .gguf)_d$d"
     if [ $((pair % 2)) -eq 0 ]; then order="hkv ref"; else order="ref hkv"; fi
@@ -165,13 +181,15 @@ for m in "${models_to_run[@]}"; do
   done
 done
 
-REF_FROM_HKV=$ref_from_hkv python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- "${dlist[@]}" -- "${policies[@]}" <<'EOF'
+REF_FROM_HKV=$ref_from_hkv python3 - "$raw" "$n_prompt" "$n_gen" "$threads" "$reps" "${models[@]}" -- -- "${policies[@]}" <<'EOF'
 import csv, os, sys
 raw, n_prompt, n_gen, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 rest = sys.argv[6:]
 sep = rest.index("--")
 sep2 = rest.index("--", sep + 1)
-models, depths, policies = rest[:sep], [int(d) for d in rest[sep + 1:sep2]], rest[sep2 + 1:]
+# each model as PATH@D1,D2,...
+models = [(m.rsplit("@", 1)[0], [int(d) for d in m.rsplit("@", 1)[1].split(",")]) for m in rest[:sep]]
+policies = rest[sep2 + 1:]
 
 def hkv_rows(path):  # test -> (mean, sd, roofline, kv_bytes)
     out = {}
@@ -203,7 +221,7 @@ def cell(v):
 pp, tg = "pp%d" % n_prompt, "tg%d" % n_gen
 print("| model | depth | test | heterokv t/s | llama.cpp t/s | ratio | of roofline |")
 print("|---|---:|---|---:|---:|---:|---:|")
-for m in models:
+for m, depths in models:
     base = model_base(m)
     for d in depths:
         tag = "%s_d%d" % (base, d)
@@ -232,7 +250,7 @@ if policies:
     print()
     print("| model | depth | test | policy | t/s | KV MiB (full) | vs heterokv full | vs llama.cpp |")
     print("|---|---:|---|---|---:|---:|---:|---:|")
-    for m in models:
+    for m, depths in models:
         base = model_base(m)
         for d in depths:
             tag = "%s_d%d" % (base, d)
