@@ -28,9 +28,14 @@
 #include "core/cpu.h"
 #include "core/fp16.h"
 #include "core/thread_pool.h"
+#include "ops/quant_test_util.h"
 
 namespace hkv {
 namespace {
+
+using test::abs_dot;
+using test::quantize;
+using test::randn;
 
 const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0,   DType::kQ4_1,
                               DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,   DType::kQ3_K,
@@ -38,20 +43,6 @@ const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::k
 const Isa kIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 
 int block_of(DType t) { return dtype_info(t)->block_size; }
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& f : v) f = nd(rng);
-    return v;
-}
-
-std::vector<uint8_t> quantize(DType t, const std::vector<float>& x, int64_t rows, int64_t n) {
-    std::vector<uint8_t> q(dtype_row_size(t, n) * size_t(rows));
-    for (int64_t r = 0; r < rows; ++r) quantize_row_ref(t, x.data() + r * n, q.data() + size_t(r) * dtype_row_size(t, n), n);
-    return q;
-}
 
 double nmse(const float* a, const float* ref, size_t n) {
     double e = 0, s = 0;
@@ -345,16 +336,6 @@ TEST(QuantRoundTrip, ZerosAndConstants) {
 }
 
 // ---- vec_dot on every ISA ----
-
-// sum |w_i x_i| over the dequantized operands: the scale of float rounding in a dot product.
-double abs_dot(DType t, const uint8_t* w, const uint8_t* xq, int64_t n) {
-    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
-    dequantize_row_ref(t, w, a.data(), n);
-    dequantize_row_ref(vec_dot_type(t), xq, b.data(), n);
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += std::fabs(double(a[i]) * b[i]);
-    return s;
-}
 
 TEST(QuantVecDot, EveryIsaMatchesReference) {
     int n_isas = 0;

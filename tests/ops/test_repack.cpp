@@ -17,26 +17,16 @@
 #include "backend/cpu/repack.h"
 #include "core/cpu.h"
 #include "core/thread_pool.h"
+#include "ops/quant_test_util.h"
 
 namespace hkv {
 namespace {
 
+using test::abs_dot;
+using test::quantize;
+using test::randn;
+
 const DType kTypes[] = {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& f : v) f = nd(rng);
-    return v;
-}
-
-std::vector<uint8_t> quantize(DType t, const std::vector<float>& x, int64_t rows, int64_t n) {
-    const size_t rb = dtype_row_size(t, n);
-    std::vector<uint8_t> q(rb * size_t(rows));
-    for (int64_t r = 0; r < rows; ++r) quantize_row_ref(t, x.data() + r * n, q.data() + size_t(r) * rb, n);
-    return q;
-}
 
 std::vector<uint8_t> pack(DType t, const std::vector<uint8_t>& rows, int64_t n_out, int64_t n) {
     const size_t rb = dtype_row_size(t, n);
@@ -44,15 +34,6 @@ std::vector<uint8_t> pack(DType t, const std::vector<uint8_t>& rows, int64_t n_o
     for (int64_t g = 0; g < n_out / kX16Rows; ++g)
         x16_pack_group(t, n, rows.data() + size_t(g) * kX16Rows * rb, rb, out.data() + size_t(g) * kX16Rows * rb);
     return out;
-}
-
-double abs_dot(DType t, const uint8_t* w, const uint8_t* xq, int64_t n) {
-    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
-    dequantize_row_ref(t, w, a.data(), n);
-    dequantize_row_ref(vec_dot_type(t), xq, b.data(), n);
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += std::fabs(double(a[i]) * b[i]);
-    return s;
 }
 
 std::vector<int64_t> sizes(DType t) {

@@ -44,24 +44,28 @@ inline __m256i pairs_u8(__m128i a, __m128i b) { return _mm256_cvtepu8_epi16(_mm_
 inline __m256i pairs_s8(__m128i a, __m128i b) { return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b)); }
 inline __m256i madd_ones(__m256i p) { return _mm256_madd_epi16(p, _mm256_set1_epi16(1)); }
 
-template <typename YB, int NC>
-void act_rows(const uint8_t* xq, size_t xq_stride, int64_t ib, const YB* (&y)[NC]) {
-    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const YB*>(xq + size_t(c) * xq_stride) + ib;
-}
-
-// ---- q4_K: rows 8 hf .. 8 hf + 7 of a group ----
-constexpr size_t kQ4KGroup = R * sizeof(BlockQ4_K);
-
-template <int NC>
-void q4k_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
+// The loop every kernel shares, for the rows 8 hf .. 8 hf + 7 of one group: acc[c] = their outputs
+// for activation row c, over the nb blocks; K::block<NC>(b, h8, yb, acc) adds one block (group bytes
+// b, h8 = 8 hf, activation blocks yb[c]).
+template <typename K, int NC>
+void half_rows(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
     __m256 acc[NC];
     for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const size_t h8 = size_t(8 * hf);
     for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ4KGroup;
-        const BlockQ8_K* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+        const typename K::YB* yb[NC];
+        for (int c = 0; c < NC; ++c) yb[c] = reinterpret_cast<const typename K::YB*>(xq + size_t(c) * xq_stride) + ib;
+        K::template block<NC>(g + size_t(ib) * R * sizeof(typename K::WB), size_t(8 * hf), yb, acc);
+    }
+    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + size_t(c) * y_stride, acc[c]);
+}
+
+// ---- q4_K ----
+struct Q4K {
+    using WB = BlockQ4_K;
+    using YB = BlockQ8_K;
+    template <int NC>
+    static void block(const uint8_t* b, size_t h8, const YB* const* yb, __m256* acc) {
+        const __m256i m4 = _mm256_set1_epi8(0x0f);
         __m128i sc8[8], mn8[8];
         for (int j = 0; j < 8; ++j) {
             const __m128i lo = load64(b + 64 + 16 * j + h8);
@@ -103,21 +107,14 @@ void q4k_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq
             acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, yd), acc[c]);
         }
     }
-    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + size_t(c) * y_stride, acc[c]);
-}
+};
 
 // ---- q6_K ----
-constexpr size_t kQ6KGroup = R * sizeof(BlockQ6_K);
-
-template <int NC>
-void q6k_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    const size_t h8 = size_t(8 * hf);
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ6KGroup;
-        const BlockQ8_K* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+struct Q6K {
+    using WB = BlockQ6_K;
+    using YB = BlockQ8_K;
+    template <int NC>
+    static void block(const uint8_t* b, size_t h8, const YB* const* yb, __m256* acc) {
         __m256i isum[NC];
         for (int c = 0; c < NC; ++c) isum[c] = _mm256_setzero_si256();
         for (int j = 0; j < 16; ++j) {
@@ -149,21 +146,14 @@ void q6k_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, _mm256_set1_ps(yb[c]->d)), acc[c]);
         }
     }
-    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + size_t(c) * y_stride, acc[c]);
-}
+};
 
 // ---- q8_0 ----
-constexpr size_t kQ8_0Group = R * sizeof(BlockQ8_0);
-
-template <int NC>
-void q8_0_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    const size_t h8 = size_t(8 * hf);
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ8_0Group;
-        const BlockQ8_0* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+struct Q80 {
+    using WB = BlockQ8_0;
+    using YB = BlockQ8_0;
+    template <int NC>
+    static void block(const uint8_t* b, size_t h8, const YB* const* yb, __m256* acc) {
         __m256i s[NC];
         for (int c = 0; c < NC; ++c) s[c] = _mm256_setzero_si256();
         for (int k = 0; k < 8; ++k) {
@@ -178,8 +168,7 @@ void q8_0_half(int64_t nb, const uint8_t* g, int hf, const uint8_t* xq, size_t x
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]), _mm256_mul_ps(d, yd), acc[c]);
         }
     }
-    for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + size_t(c) * y_stride, acc[c]);
-}
+};
 
 // ---- driver ----
 
@@ -190,9 +179,9 @@ void gemm_x16_avx2(DType t, int64_t n, const void* w, int64_t n_groups, const vo
     HalfFn f1, f2;
     int64_t nb;
     switch (t) {
-        case DType::kQ4_K: f1 = q4k_half<1>, f2 = q4k_half<2>, nb = n / kQkK; break;
-        case DType::kQ6_K: f1 = q6k_half<1>, f2 = q6k_half<2>, nb = n / kQkK; break;
-        case DType::kQ8_0: f1 = q8_0_half<1>, f2 = q8_0_half<2>, nb = n / kQk; break;
+        case DType::kQ4_K: f1 = half_rows<Q4K, 1>, f2 = half_rows<Q4K, 2>, nb = n / kQkK; break;
+        case DType::kQ6_K: f1 = half_rows<Q6K, 1>, f2 = half_rows<Q6K, 2>, nb = n / kQkK; break;
+        case DType::kQ8_0: f1 = half_rows<Q80, 1>, f2 = half_rows<Q80, 2>, nb = n / kQk; break;
         default: return;
     }
     const size_t gbytes = size_t(R) * dtype_row_size(t, n);  // one group of 16 rows

@@ -50,30 +50,29 @@ inline __m512i pairs16(__m128i a, __m128i b) {
     else return _mm512_cvtepu8_epi16(ab);
 }
 
-template <typename YB, int NC>
-void act_rows(const uint8_t* xq, size_t xq_stride, int64_t ib, const YB* (&y)[NC]) {
-    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const YB*>(xq + size_t(c) * xq_stride) + ib;
-}
-
-template <int NC>
-void store_rows(const __m512 (&acc)[NC], float* y, size_t y_stride) {
+// The loop every kernel shares: acc[c] = the 16 outputs for activation row c, over the nb blocks of
+// one group; K::block<NC>(b, yb, acc) adds one block (group bytes b, activation blocks yb[c]).
+template <typename K, int NC>
+void group_rows(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
+    __m512 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const typename K::YB* yb[NC];
+        for (int c = 0; c < NC; ++c) yb[c] = reinterpret_cast<const typename K::YB*>(xq + size_t(c) * xq_stride) + ib;
+        K::template block<NC>(g + size_t(ib) * R * sizeof(typename K::WB), yb, acc);
+    }
     for (int c = 0; c < NC; ++c) _mm512_storeu_ps(y + size_t(c) * y_stride, acc[c]);
 }
 
 // ---- q4_K ----
-constexpr size_t kQ4KGroup = R * sizeof(BlockQ4_K);
-
-template <int NC>
-void q4k_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
-    __m512 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    // lanes of the packed (bsum 2i, bsum 2i + 1) pairs after madd + packs: dwords 0, 1, 4, 5
-    const __m512i pair_idx[4] = {_mm512_set1_epi32(0), _mm512_set1_epi32(1), _mm512_set1_epi32(4), _mm512_set1_epi32(5)};
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ4KGroup;
-        const BlockQ8_K* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+struct Q4K {
+    using WB = BlockQ4_K;
+    using YB = BlockQ8_K;
+    template <int NC>
+    static void block(const uint8_t* b, const YB* const* yb, __m512* acc) {
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+        // lanes of the packed (bsum 2i, bsum 2i + 1) pairs after madd + packs: dwords 0, 1, 4, 5
+        const __m512i pair_idx[4] = {_mm512_set1_epi32(0), _mm512_set1_epi32(1), _mm512_set1_epi32(4), _mm512_set1_epi32(5)};
         // scales and mins: 16 bytes (one per row) per sub-block, sub-blocks 0-3 / 4-7 in 128-bit lanes
         const __m512i lo0 = load512(b + 64), lo1 = load512(b + 128), hi = load512(b + 192);
         const __m512i sc03 = lo4_hi2(lo0, _mm512_slli_epi16(hi, 4));
@@ -133,20 +132,14 @@ void q4k_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride
             acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(dmin, yd), acc[c]);
         }
     }
-    store_rows(acc, y, y_stride);
-}
+};
 
 // ---- q6_K ----
-constexpr size_t kQ6KGroup = R * sizeof(BlockQ6_K);
-
-template <int NC>
-void q6k_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
-    __m512 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ6KGroup;
-        const BlockQ8_K* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+struct Q6K {
+    using WB = BlockQ6_K;
+    using YB = BlockQ8_K;
+    template <int NC>
+    static void block(const uint8_t* b, const YB* const* yb, __m512* acc) {
         __m512i isum[NC];
         for (int c = 0; c < NC; ++c) isum[c] = _mm512_setzero_si512();
         for (int j = 0; j < 16; ++j) {
@@ -183,21 +176,15 @@ void q6k_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(d, _mm512_set1_ps(yb[c]->d)), acc[c]);
         }
     }
-    store_rows(acc, y, y_stride);
-}
+};
 
 // ---- q8_0 ----
-constexpr size_t kQ8_0Group = R * sizeof(BlockQ8_0);
-
-template <int NC>
-void q8_0_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
-    __m512 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
-    const __m512i zero = _mm512_setzero_si512();
-    for (int64_t ib = 0; ib < nb; ++ib) {
-        const uint8_t* b = g + size_t(ib) * kQ8_0Group;
-        const BlockQ8_0* yb[NC];
-        act_rows(xq, xq_stride, ib, yb);
+struct Q80 {
+    using WB = BlockQ8_0;
+    using YB = BlockQ8_0;
+    template <int NC>
+    static void block(const uint8_t* b, const YB* const* yb, __m512* acc) {
+        const __m512i zero = _mm512_setzero_si512();
         __m512i s[NC];
         for (int c = 0; c < NC; ++c) s[c] = zero;
         for (int k = 0; k < 8; ++k) {
@@ -215,20 +202,16 @@ void q8_0_group(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_strid
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[c]), _mm512_mul_ps(d, yd), acc[c]);
         }
     }
-    store_rows(acc, y, y_stride);
-}
+};
 
 // ---- driver ----
 
 using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t);
 
-template <template <int> class K>
-struct Fns {
-    static constexpr GroupFn nc[5] = {nullptr, K<1>::f, K<2>::f, K<3>::f, K<4>::f};
+template <typename K>
+struct Fns {  // by number of activation rows per pass
+    static constexpr GroupFn nc[5] = {nullptr, group_rows<K, 1>, group_rows<K, 2>, group_rows<K, 3>, group_rows<K, 4>};
 };
-template <int NC> struct Q4K { static constexpr GroupFn f = q4k_group<NC>; };
-template <int NC> struct Q6K { static constexpr GroupFn f = q6k_group<NC>; };
-template <int NC> struct Q80 { static constexpr GroupFn f = q8_0_group<NC>; };
 
 void gemm_x16_vnni(DType t, int64_t n, const void* w, int64_t n_groups, const void* xq, size_t xq_stride,
                    int64_t m, float* y, size_t y_stride) {
