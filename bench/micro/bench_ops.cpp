@@ -3,6 +3,7 @@
 // every KV head, read once per GQA group).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -58,25 +59,31 @@ std::vector<float> bench_randn(size_t n) {
     return v;
 }
 
-// Args: n_slot, head_dim, kv_type id, threads. 8 KV heads, GQA 4, page 256, one query token.
-void BM_AttnDecode(benchmark::State& state) {
-    const int32_t n_slot = int32_t(state.range(0)), head_dim = int32_t(state.range(1));
-    const DType t = DType(state.range(2));
-    const int n_threads = int(state.range(3));
-    const int32_t n_head_kv = 8, n_head = 32;
-    const BenchKv kv(t, n_head_kv, 256, head_dim, n_slot);
+// One query token against kv's heads (8 KV heads, 32 query heads, page 256) at position = the longest
+// head's length; bytes processed = K and V of every slot the heads hold.
+void run_decode(benchmark::State& state, const BenchKv& kv, DType t, int32_t head_dim, int n_threads) {
     AttnParams p;
-    p.n_head = n_head, p.n_head_kv = n_head_kv, p.head_dim = head_dim, p.page_size = 256;
+    p.n_head = 32, p.n_head_kv = int32_t(kv.heads.size()), p.head_dim = head_dim, p.page_size = 256;
     p.kv_type = t, p.scale = 1.0f / std::sqrt(float(head_dim));
-    const auto q = bench_randn(size_t(n_head * head_dim));
+    const auto q = bench_randn(size_t(p.n_head * head_dim));
     std::vector<float> out(q.size());
-    const int32_t qpos = n_slot;
+    int32_t qpos = 0;
+    int64_t slots = 0;
+    for (const AttnKvHead& h : kv.heads) qpos = std::max(qpos, h.n_slot), slots += h.n_slot;
     for (auto _ : state) {
         attention(bench_pool(n_threads), p, q.data(), &qpos, 1, kv.heads.data(), out.data());
         benchmark::DoNotOptimize(out.data());
     }
-    state.SetBytesProcessed(int64_t(state.iterations()) * 2 * n_head_kv * int64_t(n_slot) *
-                            int64_t(dtype_row_size(t, head_dim)));
+    state.SetBytesProcessed(int64_t(state.iterations()) * 2 * slots * int64_t(dtype_row_size(t, head_dim)));
+}
+
+// Args: n_slot, head_dim, kv_type id, threads.
+void BM_AttnDecode(benchmark::State& state) {
+    const int32_t n_slot = int32_t(state.range(0)), head_dim = int32_t(state.range(1));
+    const DType t = DType(state.range(2));
+    const int n_threads = int(state.range(3));
+    const BenchKv kv(t, 8, 256, head_dim, n_slot);
+    run_decode(state, kv, t, head_dim, n_threads);
     state.SetLabel(dtype_name(t));
 }
 BENCHMARK(BM_AttnDecode)
@@ -84,6 +91,21 @@ BENCHMARK(BM_AttnDecode)
     ->Args({4096, 64, 1, 2})->Args({4096, 128, 1, 2})
     ->Args({32768, 64, 1, 2})->Args({32768, 128, 1, 2})
     ->Args({32768, 128, 1, 1})->Args({32768, 128, 30, 2})->Args({32768, 128, 0, 2})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// Uneven heads, as HeteroCache leaves them (its pivot and volatile heads keep every slot, the
+// satellites ~10%): Args n_slot, threads. 8 KV heads of head_dim 64 (llama-3.2-1b), GQA 4, f16;
+// heads 0 and 1 hold n_slot slots, heads 2-7 hold n_slot / 10. Bytes = the slots actually read.
+void BM_AttnDecodeUneven(benchmark::State& state) {
+    const int32_t n_slot = int32_t(state.range(0)), head_dim = 64;
+    const int n_threads = int(state.range(1));
+    BenchKv kv(DType::kF16, 8, 256, head_dim, n_slot);
+    for (size_t ih = 2; ih < kv.heads.size(); ++ih) kv.heads[ih].n_slot = n_slot / 10;
+    run_decode(state, kv, DType::kF16, head_dim, n_threads);
+}
+BENCHMARK(BM_AttnDecodeUneven)
+    ->ArgNames({"n_slot", "threads"})
+    ->Args({32768, 1})->Args({32768, 2})->Args({65536, 2})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Args: n_tok, head_dim, threads. Fresh prefill: n_slot = n_tok, causal; 8 KV heads, GQA 4, f16.

@@ -98,6 +98,35 @@ void bm_matmul(benchmark::State& state) {
     state.SetLabel(std::string(dtype_name(t)) + (x16 ? " x16" : "") + " threads=" + std::to_string(pool.n_threads()));
 }
 
+// The prefill kernels alone, one thread, weights and activations cache-resident (a 64-row tile of a
+// 2048-wide matrix, m activation rows): CPU time per call is the kernel's compute rate, which a
+// loaded machine does not distort much. range(1) = 1: x16 kernel (x16_kernels()->gemm), 0: the
+// GGUF-row kernel (quant_kernels().gemm).
+void bm_gemm_kernel(benchmark::State& state) {
+    const DType t = kTypes[state.range(0)];
+    const bool x16 = state.range(1) != 0;
+    const int64_t n_in = 2048, n_out = 64, m = state.range(2);
+    const std::vector<uint8_t>& w = x16 ? weights_x16(t, n_in, n_out) : weights(t, n_in, n_out);
+    if (w.empty()) {
+        state.SkipWithError("no x16 layout for this type");
+        return;
+    }
+    const DType vt = vec_dot_type(t);
+    const size_t xs = dtype_row_size(vt, n_in);
+    const std::vector<float> x = randn(size_t(m * n_in), 5);
+    std::vector<uint8_t> xq(xs * size_t(m));
+    for (int64_t i = 0; i < m; ++i) quantize_row_ref(vt, x.data() + i * n_in, xq.data() + size_t(i) * xs, n_in);
+    std::vector<float> y(size_t(m * n_out));
+    for (auto _ : state) {
+        if (x16) x16_kernels()->gemm(t, n_in, w.data(), n_out / kX16Rows, xq.data(), xs, m, y.data(), size_t(n_out));
+        else quant_kernels().gemm(t, n_in, w.data(), dtype_row_size(t, n_in), n_out, xq.data(), xs, m, y.data(), size_t(n_out));
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["GMAC/s"] = benchmark::Counter(double(state.iterations()) * double(m * n_in * n_out) * 1e-9,
+                                                  benchmark::Counter::kIsRate);
+    state.SetLabel(std::string(dtype_name(t)) + (x16 ? " x16" : " rows"));
+}
+
 // One decode layer's Q/K/V and gate/up matvecs at llama-3.2-1b shapes (q4_K, n_embd 2048, KV 512,
 // n_ff 8192): fused = 0 runs them as separate matmul() calls (+ swiglu), fused = 1 as matvec_multi
 // and matvec_swiglu (one pool run each). The difference is the fork-join cost of 3 pool runs.
@@ -146,6 +175,11 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(bm_vec_dot)->Apply(type_args);
 BENCHMARK(bm_matmul)->Apply(matmul_args)->ArgNames({"type", "m", "x16"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(bm_gemm_kernel)->ArgNames({"type", "x16", "m"})->Apply([](benchmark::internal::Benchmark* b) {
+    for (int i = 0; i < int(sizeof(kTypes) / sizeof(kTypes[0])); ++i)
+        if (x16_supported(kTypes[i]))
+            for (int64_t m : {1, 64}) b->Args({i, 0, m})->Args({i, 1, m});
+});
 BENCHMARK(bm_decode_fused)->Arg(0)->Arg(1)->ArgName("fused")->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
