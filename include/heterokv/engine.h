@@ -9,6 +9,9 @@
 // (the cache is a separate object the engine passes into each step, as in gemma.cpp) and its
 // scratch buffers; it is not thread-safe, but uses its own thread pool internally.
 // Errors come back as Status (never exceptions, never exit()).
+// The rest of the public API: heterokv/model.h (ModelInfo, tensors, tokenizer), tokenizer.h,
+// sampler.h, types.h (KvType), policy.h (the policy interface), calibrate.h, synthetic.h, system.h;
+// heterokv/heterokv.h includes them all.
 #pragma once
 
 #include <cstdint>
@@ -16,27 +19,59 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "heterokv/model.h"
 #include "heterokv/status.h"
+#include "heterokv/types.h"
 
 namespace hkv {
-
-class Model;
-class KvStore;
-
-// Loads and validates a GGUF model (see src/model/model.h for what is checked).
-Expected<std::shared_ptr<const Model>> model_load(const std::string& path);
 
 struct ContextParams {
     int32_t n_ctx = 0;          // max tokens in the sequence; 0 = the model's training context
     int32_t n_threads = 0;      // 0 = all hardware threads
     int32_t n_batch = 256;      // prefill chunk: tokens per forward pass (bounds scratch memory)
-    uint32_t kv_type = 1;       // DType id of the cache: 1 = f16 (default), 30 = bf16, 0 = f32
+    KvType kv_type = KvType::kF16;  // element type of the cache's K and V rows
     int32_t kv_page_size = 64;  // slots per KV page
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
     std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
     std::string kv_cold_dir;      // folder for a policy's cold tier (heterocache); "" = host RAM
+};
+
+// What a context's KV cache holds now (Context::kv_stats).
+struct KvStats {
+    int64_t bytes_in_use = 0;    // pages owned by heads (K and V) and their position / score lanes
+    int64_t bytes_reserved = 0;  // bytes_in_use + free pages the cache keeps for reuse
+    int64_t bytes_limit = 0;     // ContextParams::kv_max_bytes (0 = unlimited)
+    int64_t slots_total = 0;     // slots over every (layer, KV head)
+    int32_t n_layer = 0;
+    int32_t n_head_kv = 0;
+    int32_t page_size = 0;       // slots per page
+    KvType type = KvType::kF16;
+    std::vector<int32_t> n_slot;  // [n_layer, n_head_kv] live slots of each head (il * n_head_kv + ih)
+};
+
+// Read-only view of one (layer, KV head) of the cache: a paged table, as the attention reads it.
+// Slot s lives in page s / page_size, row s % page_size; rows are head_dim values of `type`, keys
+// after RoPE. Slots are in position order. Valid until the context's next eval(), truncate() or
+// reset().
+struct KvHeadView {
+    int32_t n_slot = 0;
+    int32_t page_size = 0;
+    KvType type = KvType::kF16;
+    size_t row_bytes = 0;                  // one K or V row: head_dim * kv_type_size(type)
+    std::span<const int32_t> pos;          // [n_slot] token position of each slot
+    std::span<const void* const> k_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type
+    std::span<const void* const> v_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type
+    // Row of slot s (0 <= s < n_slot): row_bytes bytes.
+    const void* k_row(int32_t s) const { return row(k_pages, s); }
+    const void* v_row(int32_t s) const { return row(v_pages, s); }
+
+private:
+    const void* row(std::span<const void* const> pages, int32_t s) const {
+        return static_cast<const uint8_t*>(pages[size_t(s / page_size)]) + size_t(s % page_size) * row_bytes;
+    }
 };
 
 // Wall-clock timings accumulated since the last reset_timings().
@@ -66,6 +101,15 @@ struct AttnObservation {
 // eval() (which then leaves the sequence as it was).
 using AttnObserver = std::function<Status(const AttnObservation&)>;
 
+// Checks a policy spec (ContextParams::policy, `--policy`) against a model and a context of n_ctx
+// tokens (0 = the model's training context) before any work starts: unknown policies and options,
+// malformed or impossible values, and the errors that depend on the model (a HeteroCache taxonomy
+// made for another model or a ratio it cannot meet, dynsplit's need for the tokenizer's
+// delimiters), as one kInvalidArgument line. kv_page_size > 0: also the cache the spec will run on
+// (a policy's selection pages must divide its pages). Context::create makes the same check. A file
+// the spec names (heterocache:taxonomy=FILE) is read.
+Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx, int32_t kv_page_size = 0);
+
 class Context {
 public:
     // Called during long evals with (tokens done, tokens total).
@@ -93,7 +137,11 @@ public:
     Status truncate(int32_t n);
 
     const Model& model() const;
-    const KvStore& kv() const;
+    // KV cache bytes in use now (KvStats::bytes_in_use; cheap: no per-head list).
+    int64_t kv_bytes() const;
+    KvStats kv_stats() const;
+    // Layer il, KV head ih (kInvalidArgument outside the model's n_layer x n_head_kv).
+    Expected<KvHeadView> kv_head(int32_t il, int32_t ih) const;
     const Timings& timings() const;
     // The policy's own counters (e.g. HeteroCache's refreshes and I/O), empty when it has none.
     std::string policy_report() const;

@@ -1,5 +1,9 @@
 #include "core/dtype.h"
 
+#include <string>
+
+#include "heterokv/types.h"
+
 namespace hkv {
 namespace {
 
@@ -51,5 +55,27 @@ size_t dtype_row_size(DType t, int64_t n) {
     const DTypeInfo* d = dtype_info(t);
     return d ? size_t(n / d->block_size) * size_t(d->type_size) : 0;
 }
+
+// ---- KvType (heterokv/types.h): the cache types, a subset of the table above by GGML id ----
+static_assert(uint32_t(KvType::kF32) == uint32_t(DType::kF32) && uint32_t(KvType::kF16) == uint32_t(DType::kF16) &&
+              uint32_t(KvType::kBF16) == uint32_t(DType::kBF16));
+
+const char* kv_type_name(KvType type) {
+    switch (type) {
+        case KvType::kF32: return "f32";
+        case KvType::kF16: return "f16";
+        case KvType::kBF16: return "bf16";
+    }
+    return "unknown";
+}
+
+Expected<KvType> kv_type_parse(std::string_view name) {
+    for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32}) {
+        if (name == kv_type_name(t)) return t;
+    }
+    return Status::invalid("'%s': expected f16, bf16 or f32", std::string(name).c_str());
+}
+
+size_t kv_type_size(KvType type) { return type == KvType::kF32 ? 4 : 2; }
 
 }  // namespace hkv

@@ -1,13 +1,12 @@
-// core/sysinfo.h — process memory figures for reports (Linux /proc; 0 where unavailable).
+// core/sysinfo.h — process memory figures and the CPU's name: public in include/heterokv/system.h.
 #pragma once
 
-#include <cstddef>
 #include <string>
+
+#include "heterokv/system.h"
 
 namespace hkv {
 
-size_t rss_peak_bytes();     // high-water mark of resident memory (VmHWM)
-size_t rss_current_bytes();  // resident memory now (VmRSS)
 std::string cpu_model_name();  // from /proc/cpuinfo, "" if unknown
 
 }  // namespace hkv

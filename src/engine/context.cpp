@@ -2,21 +2,14 @@
 #include <chrono>
 #include <new>
 
+#include "engine/context_setup.h"
 #include "engine/forward.h"
-#include "engine/policy_check.h"
 #include "engine/policy_runtime.h"
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
 #include "model/model.h"
-#include "policy/spec.h"
 
 namespace hkv {
-
-Expected<std::shared_ptr<const Model>> model_load(const std::string& path) {
-    auto m = Model::load(path);
-    if (!m.ok()) return m.status();
-    return std::shared_ptr<const Model>(std::move(m).value());
-}
 
 struct Context::Impl {
     std::shared_ptr<const Model> model;
@@ -40,31 +33,16 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
                                                    const ContextParams& params) {
     if (!model) return Status::invalid("context: no model");
     const ModelConfig& c = model->config();
-    ContextParams p = params;
-    if (p.n_ctx < 0) return Status::invalid("context: n_ctx %d < 0", p.n_ctx);
-    if (p.n_ctx == 0) p.n_ctx = c.n_ctx_train;
-    if (p.n_batch <= 0 || p.n_batch > 65536) return Status::invalid("context: n_batch %d not in [1, 65536]", p.n_batch);
-    if (p.n_threads < 0 || p.n_threads > 1024) return Status::invalid("context: n_threads %d not in [0, 1024]", p.n_threads);
     try {
+        ContextSetup S;
+        HKV_TRY(context_setup(*model, params, &S));
+        const ContextParams& p = S.params;
         std::unique_ptr<Context> ctx(new Context());
         Impl& I = *ctx->impl_;
-        KvStoreConfig kc;
-        kc.n_layer = c.n_layer;
-        kc.n_head_kv = c.n_head_kv;
-        kc.head_dim = c.head_dim;
-        kc.page_size = p.kv_page_size;
-        kc.kv_type = static_cast<DType>(p.kv_type);
-        kc.max_bytes = p.kv_max_bytes;
-        auto pol = policy_create(p.policy);
-        if (!pol.ok()) return pol.status();
-        const ModelShape shape = policy_shape(*model, p.n_ctx, &I.token_flags);
-        KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval
-        HKV_TRY(policy_plan(**pol, shape, Segment{0, 0, p.n_ctx}, probe));
-        HKV_ASSIGN_OR_RETURN(I.policy, PolicyRuntime::create(std::move(pol).value(), shape, p.kv_page_size));
+        I.token_flags = std::move(S.token_flags);  // the buffer moves: S.shape.token_flags stays valid
+        I.policy = std::move(S.policy);
         I.policy->set_tokens(&I.tokens);
-        kc.score_lane = I.policy->needs_score_lane();
-        kc.cold_dir = p.kv_cold_dir;
-        auto kv = KvStore::create(kc);
+        auto kv = KvStore::create(S.kv);
         if (!kv.ok()) return kv.status();
         I.kv = std::move(kv).value();
         I.model = std::move(model);
@@ -169,7 +147,44 @@ Status Context::truncate(int32_t n) {
 }
 
 const Model& Context::model() const { return *impl_->model; }
-const KvStore& Context::kv() const { return *impl_->kv; }
+int64_t Context::kv_bytes() const { return int64_t(impl_->kv->bytes_in_use()); }
+KvStats Context::kv_stats() const {
+    const KvStore& kv = *impl_->kv;
+    const KvStoreConfig& kc = kv.config();
+    KvStats s;
+    s.bytes_in_use = int64_t(kv.bytes_in_use());
+    s.bytes_reserved = int64_t(kv.bytes_reserved());
+    s.bytes_limit = kc.max_bytes;
+    s.slots_total = kv.slots_total();
+    s.n_layer = kc.n_layer;
+    s.n_head_kv = kc.n_head_kv;
+    s.page_size = kc.page_size;
+    s.type = impl_->params.kv_type;
+    s.n_slot.resize(size_t(kc.n_layer) * size_t(kc.n_head_kv));
+    for (int32_t il = 0; il < kc.n_layer; ++il) {
+        for (int32_t ih = 0; ih < kc.n_head_kv; ++ih) s.n_slot[size_t(il) * size_t(kc.n_head_kv) + size_t(ih)] = kv.n_slot(il, ih);
+    }
+    return s;
+}
+Expected<KvHeadView> Context::kv_head(int32_t il, int32_t ih) const {
+    const KvStore& kv = *impl_->kv;
+    const KvStoreConfig& kc = kv.config();
+    if (il < 0 || il >= kc.n_layer || ih < 0 || ih >= kc.n_head_kv) {
+        return Status::invalid("kv: head (%d, %d) outside the cache's %d layers x %d KV heads", il, ih, kc.n_layer,
+                               kc.n_head_kv);
+    }
+    const AttnKvHead h = kv.view(il, ih);
+    const size_t n_pages = size_t((h.n_slot + kc.page_size - 1) / kc.page_size);
+    KvHeadView v;
+    v.n_slot = h.n_slot;
+    v.page_size = kc.page_size;
+    v.type = impl_->params.kv_type;
+    v.row_bytes = kv.row_bytes();
+    v.pos = std::span<const int32_t>(h.pos, size_t(h.n_slot));
+    v.k_pages = std::span<const void* const>(h.k_pages, n_pages);
+    v.v_pages = std::span<const void* const>(h.v_pages, n_pages);
+    return v;
+}
 const Timings& Context::timings() const { return impl_->timings; }
 std::string Context::policy_report() const { return impl_->policy->report(*impl_->kv); }
 void Context::reset_timings() { impl_->timings = Timings(); }

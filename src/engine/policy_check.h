@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "heterokv/engine.h"
 #include "heterokv/policy.h"
 
 namespace hkv {
@@ -18,12 +19,7 @@ class Model;
 // tokenizer that shape.token_flags points to: keep it alive as long as the shape.
 ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>* token_flags);
 
-// policy_validate (policy/spec.h) against this model and a context of n_ctx tokens (0 = the
-// model's training context): unknown policies and options, impossible budgets, and the errors
-// that depend on the model (heterocache's taxonomy shape and ratio, dynsplit's delimiters) as
-// one kInvalidArgument line. kv_page_size > 0: also the cache the spec will run on (a policy's
-// selection pages must divide its pages, policy_page_check).
-Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx, int32_t kv_page_size = 0);
+// policy_validate(spec, model, n_ctx, kv_page_size) is public: include/heterokv/engine.h.
 
 // A policy that selects pages (PolicyInfo::select_page) on a cache of kv_page_size slots per page:
 // kInvalidArgument unless its pages divide the cache's.

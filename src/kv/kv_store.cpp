@@ -11,6 +11,11 @@
 namespace hkv {
 
 Expected<std::unique_ptr<KvStore>> KvStore::create(const KvStoreConfig& cfg) {
+    HKV_TRY(validate(cfg));
+    return std::unique_ptr<KvStore>(new KvStore(cfg));
+}
+
+Status KvStore::validate(const KvStoreConfig& cfg) {
     if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || cfg.head_dim <= 0) {
         return Status::invalid("kv: n_layer, n_head_kv and head_dim must be > 0");
     }
@@ -22,7 +27,7 @@ Expected<std::unique_ptr<KvStore>> KvStore::create(const KvStoreConfig& cfg) {
                                    dtype_name(cfg.kv_type));
     }
     if (cfg.max_bytes < 0) return Status::invalid("kv: max_bytes < 0");
-    return std::unique_ptr<KvStore>(new KvStore(cfg));
+    return Status();
 }
 
 KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {

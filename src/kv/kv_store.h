@@ -63,6 +63,8 @@ struct KvStoreConfig {
 class KvStore {
 public:
     static Expected<std::unique_ptr<KvStore>> create(const KvStoreConfig& cfg);
+    // The checks create() makes (sizes > 0, page size in [1, 65536], a cache type, max_bytes >= 0).
+    static Status validate(const KvStoreConfig& cfg);
     ~KvStore();
     KvStore(const KvStore&) = delete;
     KvStore& operator=(const KvStore&) = delete;

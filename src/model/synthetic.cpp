@@ -1,8 +1,10 @@
 // model/synthetic.cpp — deterministic synthetic GGUF models of named shapes.
 #include "model/synthetic.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "backend/cpu/quant.h"
 #include "core/fp16.h"
@@ -221,6 +223,29 @@ uint64_t synth_weight_bytes(const SynthShape& shape, DType wt) {
     return b;
 }
 
+Expected<SynthType> synth_type_parse(std::string_view name) {
+    std::string n(name);
+    for (char& ch : n) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    const std::pair<const char*, SynthType> types[] = {
+        {"f32", SynthType::kF32},   {"f16", SynthType::kF16},   {"q8_0", SynthType::kQ8_0},
+        {"q2_k", SynthType::kQ2_K}, {"q3_k", SynthType::kQ3_K}, {"q4_k", SynthType::kQ4_K},
+        {"iq4_nl", SynthType::kIQ4_NL}, {"iq4_xs", SynthType::kIQ4_XS}};
+    for (const auto& [tn, t] : types) {
+        if (n == tn) return t;
+    }
+    return Status::invalid("'%s': expected f32, f16, q8_0, q2_k, q3_k, q4_k, iq4_nl or iq4_xs", std::string(name).c_str());
+}
+
+uint64_t synth_weight_bytes(const SynthShape& shape, SynthType wt) {
+    return synth_weight_bytes(shape, DType(uint32_t(wt)));  // SynthType values are GGML / DType ids
+}
+
+Status synth_model_write(const SynthShape& shape, const TokenizerData& tok, const SynthOptions& opt,
+                         const std::string& path) {
+    ThreadPool pool(opt.n_threads);
+    return synth_model_write(shape, tok, opt, pool, path);
+}
+
 Expected<TokenizerData> synth_vocab(const SynthShape& s, const TokenizerData& tok_in) {
     TokenizerData tok = tok_in;
     if (tok.token_type.empty()) tok.token_type.assign(tok.tokens.size(), int32_t(TokenAttr::kNormal));
@@ -260,7 +285,7 @@ Expected<TokenizerData> synth_vocab(const SynthShape& s, const TokenizerData& to
 
 Status synth_model_write(const SynthShape& s, const TokenizerData& tok_in, const SynthOptions& opt,
                          ThreadPool& pool, const std::string& path) {
-    const DType wt = opt.weight_type;
+    const DType wt = DType(uint32_t(opt.weight_type));  // SynthType values are GGML / DType ids
     uint32_t file_type = 0;  // llama.cpp's general.file_type of the mix
     switch (wt) {
         case DType::kF32: file_type = 0; break;

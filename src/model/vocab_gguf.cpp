@@ -130,4 +130,12 @@ void tokenizer_data_to_gguf(const TokenizerData& d, GgufWriter& w) {
     if (!d.chat_template.empty()) w.set_str(kChatTemplate, d.chat_template);
 }
 
+Expected<TokenizerData> tokenizer_data_load(const std::string& path) {
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) {
+        HKV_ASSIGN_OR_RETURN(auto f, GgufFile::open(path));
+        return tokenizer_data_from_gguf(*f);
+    }
+    return tokenizer_data_from_hf_json(path);
+}
+
 }  // namespace hkv

@@ -10,14 +10,20 @@
 
 #include <cmath>
 
-#include "eval/calibrate.h"
+#include "heterokv/calibrate.h"
 #include "eval/ppl.h"
 #include "heterokv/engine.h"
 #include "model/model.h"
+#include "policy/heterocache_taxonomy.h"
 #include "test_util.h"
 
 namespace hkv::eval {
 namespace {
+
+using hkv::calibrate_run;
+using hkv::calibrate_topk;
+using hkv::CalibrateParams;
+using hkv::taxonomy_summary;
 
 const std::string kModel = test::shared_path("models/stories260K.gguf");
 const std::string kText = test::shared_path("data/text/stories260K-generated.txt");

@@ -51,19 +51,19 @@ DynRun run_spec(const std::shared_ptr<const Model>& model, const std::string& sp
     auto most = [&] {
         int32_t m = 0;
         for (int32_t il = 0; il < mc.n_layer; ++il) {
-            for (int32_t ih = 0; ih < mc.n_head_kv; ++ih) m = std::max(m, c.kv().n_slot(il, ih));
+            for (int32_t ih = 0; ih < mc.n_head_kv; ++ih) m = std::max(m, c.kv_head(il, ih)->n_slot);
         }
         return m;
     };
     EXPECT_TRUE(c.eval(prompt_tokens(*model), &r.logits, [&](int64_t, int64_t) {
                      r.max_after_chunk = std::max(r.max_after_chunk, most());
                  }).ok());
-    r.kv_bytes.push_back(c.kv().bytes_in_use());
+    r.kv_bytes.push_back(size_t(c.kv_bytes()));
     for (int32_t step = 0; step < kDecode; ++step) {
         const int32_t tok = argmax(c.logits());
         EXPECT_TRUE(c.eval({&tok, 1}).ok());
         r.logits.insert(r.logits.end(), c.logits().begin(), c.logits().end());
-        r.kv_bytes.push_back(c.kv().bytes_in_use());
+        r.kv_bytes.push_back(size_t(c.kv_bytes()));
     }
     return r;
 }

@@ -71,7 +71,7 @@ TEST_P(Fidelity, MatchesReferences) {
     params.max_windows = g["max_windows"];
     params.n_ctx = g["ctx"];
     params.n_threads = 1;
-    params.kv_type = 0;  // f32, as the golden
+    params.kv_type = KvType::kF32;  // as the golden
     test::TempDir dir;
     const std::string prefix = dir.file("d");
     auto dump = PplDump::open(prefix);

@@ -127,8 +127,8 @@ TEST_F(HeteroCacheModel, RefreshVisibleAtNextStep) {
     ASSERT_TRUE(cx.eval(prompt_tokens(*model_)).ok());
     // layer 0 head 1 is a satellite; its prefill segment holds cap slots
     auto slots = [&] {
-        const int32_t n = cx.kv().n_slot(0, 1);
-        return std::vector<int32_t>(cx.kv().positions(0, 1), cx.kv().positions(0, 1) + n);
+        const KvHeadView h = *cx.kv_head(0, 1);
+        return std::vector<int32_t>(h.pos.begin(), h.pos.end());
     };
     const std::vector<int32_t> p0 = slots();
     const size_t cap = p0.size();

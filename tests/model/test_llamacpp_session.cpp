@@ -48,7 +48,7 @@ TEST(LlamacppSession, MatchesLlamaCppsOwnFile) {
     ASSERT_TRUE((*ctx)->eval(std::span<const int32_t>(tokens).first(n_tok - 1)).ok());
     test::TempDir dir;
     const std::string path = dir.file("s.bin");
-    ASSERT_TRUE(eval::write_llamacpp_session(path, **model, (*ctx)->kv(), tokens, int32_t(n_tok - 1)).ok());
+    ASSERT_TRUE(eval::write_llamacpp_session(path, **ctx, tokens, int32_t(n_tok - 1)).ok());
     const std::string ours = test::read_file(path);
     ASSERT_EQ(ours.size(), ref.size());
 
@@ -89,21 +89,21 @@ TEST(LlamacppSession, RefusesACompressedCacheAndBadPaths) {
     for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t(1 + 7 * i % 500);
     ASSERT_TRUE((*ctx)->eval(tokens).ok());
     test::TempDir dir;
-    Status st = eval::write_llamacpp_session(dir.file("s.bin"), **model, (*ctx)->kv(), tokens, 39);
+    Status st = eval::write_llamacpp_session(dir.file("s.bin"), **ctx, tokens, 39);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
     EXPECT_FALSE(test::exists(dir.file("s.bin")));
-    st = eval::write_llamacpp_session(dir.file("s.bin"), **model, (*ctx)->kv(), tokens, 41);
+    st = eval::write_llamacpp_session(dir.file("s.bin"), **ctx, tokens, 41);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
 
     auto full = Context::create(*model, {.n_ctx = 128, .n_threads = 1});
     ASSERT_TRUE(full.ok());
     ASSERT_TRUE((*full)->eval(tokens).ok());
-    st = eval::write_llamacpp_session(dir.file("no/such/dir/s.bin"), **model, (*full)->kv(), tokens, 39);
+    st = eval::write_llamacpp_session(dir.file("no/such/dir/s.bin"), **full, tokens, 39);
     EXPECT_EQ(st.code(), StatusCode::kIoError) << st.to_string();
     // a device that refuses every write (disk full): an error, and the device is left alone
     std::error_code ec;
     if (std::filesystem::is_character_file("/dev/full", ec)) {
-        st = eval::write_llamacpp_session("/dev/full", **model, (*full)->kv(), tokens, 39);
+        st = eval::write_llamacpp_session("/dev/full", **full, tokens, 39);
         EXPECT_EQ(st.code(), StatusCode::kIoError) << st.to_string();
         EXPECT_TRUE(std::filesystem::is_character_file("/dev/full", ec));
     }

@@ -51,13 +51,13 @@ PolicyRun run_policy(const std::shared_ptr<const Model>& model, const std::strin
     const std::vector<int32_t> prompt = prompt_tokens(*model);
     EXPECT_TRUE(c.eval(prompt, &r.logits).ok());
     auto check = [&](int32_t step) {
-        r.kv_bytes.push_back(c.kv().bytes_in_use());
+        r.kv_bytes.push_back(size_t(c.kv_bytes()));
         if (!caps || !r.error.empty()) return;
         const int32_t extra = std::min(step, decode_allowance);
         for (int32_t il = 0; il < caps->n_layer; ++il) {
             int64_t layer = 0, layer_cap = 0;
             for (int32_t ih = 0; ih < caps->n_head_kv; ++ih) {
-                const int32_t n = c.kv().n_slot(il, ih);
+                const int32_t n = c.kv_head(il, ih)->n_slot;
                 layer += n;
                 layer_cap += int64_t(caps->at(il, ih)) + extra;
                 if (n > caps->at(il, ih) + extra) {
@@ -150,7 +150,7 @@ TEST(PoliciesModel, Budget64StaysWithinBudgetAndSavesMemory) {
             ASSERT_TRUE((*ctx)->eval(prompt_tokens(*model)).ok());
             for (int32_t il = 0; il < caps.n_layer; ++il) {
                 int64_t layer = 0;
-                for (int32_t ih = 0; ih < caps.n_head_kv; ++ih) layer += (*ctx)->kv().n_slot(il, ih);
+                for (int32_t ih = 0; ih < caps.n_head_kv; ++ih) layer += (*ctx)->kv_head(il, ih)->n_slot;
                 EXPECT_EQ(layer, int64_t(caps.n_head_kv) * 64) << "layer " << il;
             }
         }

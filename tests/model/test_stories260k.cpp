@@ -72,7 +72,7 @@ TEST(Stories260K, Greedy200MatchesReferenceText) {
     EXPECT_EQ(text, golden);
 }
 
-void check_probs(const std::string& golden_file, int n_threads, int n_batch, uint32_t kv_type = 1,
+void check_probs(const std::string& golden_file, int n_threads, int n_batch, KvType kv_type = KvType::kF16,
                  double tol = kLogprobTol) {
     auto model = load();
     ASSERT_TRUE(model);
@@ -116,8 +116,8 @@ TEST(Stories260K, LogprobsMatchReferenceAfterPromptAnyBatchAndThreads) {
 
 TEST(Stories260K, LogprobsMatchReferenceTightlyWithF32Cache) {
     HKV_REQUIRE_SHARED(kModel);
-    check_probs("golden/stories260K_prompt_probs_f32kv.json", 2, 256, /*f32*/ 0, kLogprobTolF32Kv);
-    check_probs("golden/stories260K_prompt_probs_f32kv.json", 1, 9, /*f32*/ 0, kLogprobTolF32Kv);
+    check_probs("golden/stories260K_prompt_probs_f32kv.json", 2, 256, KvType::kF32, kLogprobTolF32Kv);
+    check_probs("golden/stories260K_prompt_probs_f32kv.json", 1, 9, KvType::kF32, kLogprobTolF32Kv);
 }
 
 TEST(Stories260K, ChunkedPrefillEqualsOneShot) {

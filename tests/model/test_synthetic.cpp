@@ -30,7 +30,7 @@ constexpr double kQ8Tol = 0.25;
 
 const std::string kTokenizer = test::shared_path("models/smollm2-135m-tokenizer/tokenizer.json");
 
-void check_preset(const std::string& preset, DType wt, const std::string& golden, uint32_t kv_type,
+void check_preset(const std::string& preset, DType wt, const std::string& golden, KvType kv_type,
                   double tol) {
     HKV_REQUIRE_SHARED(kTokenizer);
     test::TempDir dir;
@@ -39,7 +39,7 @@ void check_preset(const std::string& preset, DType wt, const std::string& golden
     auto tok = tokenizer_data_from_hf_json(kTokenizer);
     ASSERT_TRUE(tok.ok()) << tok.status().to_string();
     SynthOptions so;
-    so.weight_type = wt;
+    so.weight_type = SynthType(uint32_t(wt));
     so.seed = 1;
     ThreadPool pool(2);
     const std::string path = dir.file(preset + ".gguf");
@@ -82,45 +82,45 @@ void check_preset(const std::string& preset, DType wt, const std::string& golden
 }
 
 TEST(Synthetic, TinyLlamaF16MatchesReference) {
-    check_preset("tiny-llama", DType::kF16, "tiny-llama_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-llama", DType::kF16, "tiny-llama_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyQwen2F16MatchesReference) {
-    check_preset("tiny-qwen2", DType::kF16, "tiny-qwen2_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-qwen2", DType::kF16, "tiny-qwen2_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyLlama3RopeFreqsUntiedMatchesReference) {
-    check_preset("tiny-llama3", DType::kF16, "tiny-llama3_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-llama3", DType::kF16, "tiny-llama3_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 // issue 20's architectures (the tiny presets' windows, 32, are shorter than the 86-token prompt)
 TEST(Synthetic, TinyQwen3F16MatchesReference) {
-    check_preset("tiny-qwen3", DType::kF16, "tiny-qwen3_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-qwen3", DType::kF16, "tiny-qwen3_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyGemma2F16MatchesReference) {
-    check_preset("tiny-gemma2", DType::kF16, "tiny-gemma2_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-gemma2", DType::kF16, "tiny-gemma2_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyGemma3F16MatchesReference) {
-    check_preset("tiny-gemma3", DType::kF16, "tiny-gemma3_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-gemma3", DType::kF16, "tiny-gemma3_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyPhi3F16MatchesReference) {
-    check_preset("tiny-phi3", DType::kF16, "tiny-phi3_f16_f32kv_probs.json", /*f32*/ 0, kF16Tol);
+    check_preset("tiny-phi3", DType::kF16, "tiny-phi3_f16_f32kv_probs.json", KvType::kF32, kF16Tol);
 }
 TEST(Synthetic, TinyQwen3Q8MatchesReference) {
-    check_preset("tiny-qwen3", DType::kQ8_0, "tiny-qwen3_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-qwen3", DType::kQ8_0, "tiny-qwen3_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 TEST(Synthetic, TinyGemma2Q8MatchesReference) {
-    check_preset("tiny-gemma2", DType::kQ8_0, "tiny-gemma2_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-gemma2", DType::kQ8_0, "tiny-gemma2_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 TEST(Synthetic, TinyGemma3Q8MatchesReference) {
-    check_preset("tiny-gemma3", DType::kQ8_0, "tiny-gemma3_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-gemma3", DType::kQ8_0, "tiny-gemma3_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 TEST(Synthetic, TinyPhi3Q8MatchesReference) {
-    check_preset("tiny-phi3", DType::kQ8_0, "tiny-phi3_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-phi3", DType::kQ8_0, "tiny-phi3_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 
 TEST(Synthetic, TinyLlamaQ8MatchesReference) {
-    check_preset("tiny-llama", DType::kQ8_0, "tiny-llama_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-llama", DType::kQ8_0, "tiny-llama_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 TEST(Synthetic, TinyQwen2Q8MatchesReference) {
-    check_preset("tiny-qwen2", DType::kQ8_0, "tiny-qwen2_q8_0_probs.json", /*f16*/ 1, kQ8Tol);
+    check_preset("tiny-qwen2", DType::kQ8_0, "tiny-qwen2_q8_0_probs.json", KvType::kF16, kQ8Tol);
 }
 
 }  // namespace

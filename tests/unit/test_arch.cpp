@@ -66,7 +66,7 @@ SynthShape micro_shape(const std::string& arch) {
 std::string write_micro(const std::string& arch, DType wt = DType::kF32) {
     const std::string path = temp_path("micro-" + arch + ".gguf");
     SynthOptions so;
-    so.weight_type = wt;
+    so.weight_type = SynthType(uint32_t(wt));  // SynthType values are DType ids
     ThreadPool pool(1);
     const Status st = synth_model_write(micro_shape(arch), micro_vocab(), so, pool, path);
     EXPECT_TRUE(st.ok()) << st.to_string();
@@ -296,7 +296,7 @@ TEST(Arch, ForwardChunkedEqualsOneChunk) {
         for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 37) % 300);
         std::vector<float> one, chunked;
         for (int32_t nb : {64, 7}) {
-            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = nb, .kv_type = 0});
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = nb, .kv_type = KvType::kF32});
             ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
             std::vector<float> all;
             ASSERT_TRUE((*ctx)->eval(prompt, &all).ok());

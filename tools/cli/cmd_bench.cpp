@@ -6,6 +6,8 @@
 // token + KV bytes at that depth) / measured memory bandwidth (a STREAM-style triad).
 // --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
 // from which llama.cpp can be timed at that depth without its own prefill.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -14,20 +16,14 @@
 
 #include "commands.h"
 #include "eval/llamacpp_session.h"
-#include "core/cpu.h"
-#include "core/sysinfo.h"
-#include "core/thread_pool.h"
 #include "heterokv/engine.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
+#include "heterokv/system.h"
 
 #ifndef HKV_GIT_COMMIT
 #define HKV_GIT_COMMIT "unknown"
 #endif
 
 namespace hkv::cli {
-
-Expected<uint32_t> parse_kv_type(const std::string& s);  // cmd_run.cpp
 
 namespace {
 
@@ -57,26 +53,6 @@ struct Row {
     size_t weight_bytes = 0;
 };
 
-// Best-of-5 triad a = b + s*c over three 128 MiB arrays, bytes counted as 3 * N * 4.
-double measure_bandwidth_gbs(ThreadPool& pool) {
-    const int64_t n = int64_t(32) << 20;
-    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.0f), c(static_cast<size_t>(n), 2.0f);
-    pool.parallel_for(n, [&](int64_t s, int64_t e, int) { for (int64_t i = s; i < e; ++i) a[size_t(i)] = 0.0f; });
-    double best = 0.0;
-    for (int rep = 0; rep < 5; ++rep) {
-        const auto t0 = std::chrono::steady_clock::now();
-        pool.parallel_for(n, [&](int64_t s, int64_t e, int) {
-            float* __restrict pa = a.data();
-            const float* __restrict pb = b.data();
-            const float* __restrict pc = c.data();
-            for (int64_t i = s; i < e; ++i) pa[i] = pb[i] + 3.0f * pc[i];
-        });
-        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        best = std::max(best, 3.0 * double(n) * 4.0 / sec / 1e9);
-    }
-    return best;
-}
-
 void stats(const std::vector<double>& v, double* mean, double* sd) {
     double s = 0;
     for (double x : v) s += x;
@@ -87,12 +63,11 @@ void stats(const std::vector<double>& v, double* mean, double* sd) {
 }
 
 
-Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& path, double bw_gbs,
+Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& path, double bw_gbs,
                    std::vector<Row>& rows) {
     auto model = model_load(path);
     if (!model.ok()) return model.status();
-    const Model& m = **model;
-    const ModelConfig& c = m.config();
+    const ModelInfo c = model_info(**model);
     int32_t max_p = 0, max_n = 0, max_d = 0;
     for (int32_t p : o.n_prompt) max_p = std::max(max_p, p);
     for (int32_t n : o.n_gen) max_n = std::max(max_n, n);
@@ -116,8 +91,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
         return t;
     };
     // Bytes a decode step reads: every matrix once (the embedding table only if it is also the output).
-    size_t per_token_weights = m.weight_bytes();
-    if (!m.tied_embeddings()) per_token_weights -= m.tok_embd().row_bytes() * size_t(m.tok_embd().n_out);
+    const size_t per_token_weights = size_t(c.weight_bytes_decode);
     std::string name = path.substr(path.find_last_of('/') + 1);
 
     // warm-up: page in the weights, spin up the pool
@@ -150,7 +124,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
             std::string path = o.session;
             const size_t at = path.find("%d");
             if (at != std::string::npos) path.replace(at, 2, std::to_string(d));
-            HKV_TRY(eval::write_llamacpp_session(path, m, cx.kv(), seq, d - 1));
+            HKV_TRY(eval::write_llamacpp_session(path, cx, seq, d - 1));
             std::fprintf(stderr, "heterokv: bench %s: wrote depth %d as llama.cpp session %s\n", name.c_str(), d,
                          path.c_str());
         }
@@ -167,13 +141,13 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
                 }
                 const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 tps.push_back(double(n) / sec);
-                kv_bytes = cx.kv().bytes_in_use();
+                kv_bytes = size_t(cx.kv_bytes());
                 HKV_TRY(cx.truncate(d));
             }
             Row row;
             row.model = name;
-            row.type_summary = m.weight_type_summary();
-            row.weight_bytes = m.weight_bytes();
+            row.type_summary = c.weight_types;
+            row.weight_bytes = size_t(c.weight_bytes);
             row.test = (prefill ? "pp" : "tg") + std::to_string(n);
             row.depth = d;
             row.n = n;
@@ -183,7 +157,7 @@ Status bench_model(const BenchOptions& o, uint32_t kv_type, const std::string& p
             if (!prefill && bw_gbs > 0) {
                 // KV read per token at the middle of the run (depth + n/2 slots).
                 const double kv_per_tok = double(2LL * c.n_layer * c.n_head_kv * c.head_dim) *
-                                          (kv_type == 0 ? 4.0 : 2.0) * (double(d) + double(n) / 2.0);
+                                          double(kv_type_size(kv_type)) * (double(d) + double(n) / 2.0);
                 row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
             }
             std::fprintf(stderr, "heterokv: bench %s %s @ d%d: %.2f ± %.2f tok/s\n", name.c_str(), row.test.c_str(),
@@ -262,22 +236,23 @@ Runner add_bench(CLI::App& app) {
         if (!o->session.empty() && o->models.size() > 1) {
             return fail(Status::invalid("--llamacpp-session takes one model (-m) per run"));
         }
-        ThreadPool pool(o->n_threads);
-        const double bw = o->no_bandwidth ? 0.0 : measure_bandwidth_gbs(pool);
-        if (bw > 0) std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", pool.n_threads(), bw);
+        const SystemInfo sys = system_info();
+        const int32_t n_threads = o->n_threads > 0 ? o->n_threads : sys.n_threads;
+        const double bw = o->no_bandwidth ? 0.0 : memory_bandwidth_gbs(n_threads);
+        if (bw > 0) std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", n_threads, bw);
         std::vector<Row> rows;
         for (const std::string& path : o->models) {
             Status st = bench_model(*o, *kv_type, path, bw, rows);
             if (!st.ok()) return fail(st);
         }
-        const char* isa = isa_name(cpu_isa());
+        const char* isa = sys.isa.c_str();
         if (o->output == "json") {
             nlohmann::json j;
             j["commit"] = HKV_GIT_COMMIT;
-            j["cpu"] = cpu_model_name();
-            j["cpu_flags"] = cpu_flags_string();
+            j["cpu"] = sys.cpu_name;
+            j["cpu_flags"] = sys.cpu_flags;
             j["isa"] = isa;
-            j["threads"] = pool.n_threads();
+            j["threads"] = n_threads;
             j["bandwidth_gbs"] = bw;
             j["kv_type"] = o->kv_type;
             j["policy"] = o->policy;
@@ -291,12 +266,12 @@ Runner add_bench(CLI::App& app) {
         } else if (o->output == "csv") {
             std::printf("commit,isa,threads,model,test,depth,tps_mean,tps_sd,kv_bytes,rss_peak_bytes,roofline_tps\n");
             for (const Row& r : rows) {
-                std::printf("%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f\n", HKV_GIT_COMMIT, isa, pool.n_threads(),
+                std::printf("%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f\n", HKV_GIT_COMMIT, isa, n_threads,
                             r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak, r.roofline);
             }
         } else {
             std::printf("heterokv %s, %s, isa %s, %d threads, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
-                        HKV_GIT_COMMIT, cpu_model_name().c_str(), isa, pool.n_threads(), o->kv_type.c_str(),
+                        HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, n_threads, o->kv_type.c_str(),
                         o->policy.c_str(), bw);
             std::printf("| model | size | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
             std::printf("|---|---:|---|---:|---:|---:|---:|---:|\n");

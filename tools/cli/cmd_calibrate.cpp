@@ -6,9 +6,8 @@
 #include <sstream>
 
 #include "commands.h"
-#include "eval/calibrate.h"
+#include "heterokv/calibrate.h"
 #include "heterokv/engine.h"
-#include "model/model.h"
 
 namespace hkv::cli {
 
@@ -16,7 +15,7 @@ Runner add_calibrate(CLI::App& app) {
     struct Opts {
         std::string model, file, output, show;
         std::string kv_type = "f16";
-        eval::CalibrateParams p;
+        CalibrateParams p;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF model file (required unless --show)")->check(CLI::ExistingFile);
@@ -44,7 +43,7 @@ Runner add_calibrate(CLI::App& app) {
         if (!o->show.empty()) {
             auto t = taxonomy_load(o->show);
             if (!t.ok()) return fail(t.status());
-            std::fputs(eval::taxonomy_summary(*t).c_str(), stdout);
+            std::fputs(taxonomy_summary(*t).c_str(), stdout);
             return 0;
         }
         if (o->model.empty() || o->file.empty()) return fail(Status::invalid("calibrate needs -m MODEL and -f TEXT (or --show FILE)"));
@@ -62,10 +61,10 @@ Runner add_calibrate(CLI::App& app) {
 
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
-        const ModelConfig& c = (*model)->config();
+        const ModelInfo c = model_info(**model);
         std::fprintf(stderr, "heterokv: calibrate %s: %d layers x %d KV heads (%d query heads)\n", o->model.c_str(),
                      c.n_layer, c.n_head_kv, c.n_head);
-        auto r = eval::calibrate_run(*model, text, o->p, [](const char* phase, int64_t done, int64_t total) {
+        auto r = calibrate_run(*model, text, o->p, [](const char* phase, int64_t done, int64_t total) {
             std::fprintf(stderr, "\rheterokv: %s %lld/%lld", phase, (long long)done, (long long)total);
             if (done == total) std::fputc('\n', stderr);
         });
@@ -93,7 +92,7 @@ Runner add_calibrate(CLI::App& app) {
         t.source = src;
         Status st = taxonomy_save(t, out);
         if (!st.ok()) return fail(st);
-        std::fputs(eval::taxonomy_summary(t).c_str(), stdout);
+        std::fputs(taxonomy_summary(t).c_str(), stdout);
         std::fprintf(stderr, "heterokv: wrote %s\n", out.c_str());
         return 0;
     };

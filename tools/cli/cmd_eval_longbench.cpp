@@ -43,6 +43,7 @@ Runner add_eval_longbench(CLI::App& app) {
         ContextParams cp;
         cp.n_threads = o->n_threads;
         cp.n_ctx = o->n_ctx;
+        if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         const std::string dataset = (*rows)[0].dataset;
         nlohmann::json j = {{"model", o->model}, {"file", o->file}, {"dataset", dataset}, {"rows", rows->size()}};
         std::printf("| policy | %s score | rows | mean prompt tokens | KV MiB |\n|---|---:|---:|---:|---:|\n",

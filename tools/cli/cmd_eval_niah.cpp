@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "eval_args.h"
 #include "eval/niah.h"
 #include "eval/plot.h"
 #include "heterokv/policy.h"
@@ -89,6 +90,7 @@ Runner add_eval_niah(CLI::App& app) {
         ContextParams cp;
         cp.n_threads = o->n_threads;
         cp.kv_cold_dir = o->kv_cold_dir;
+        if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j;
         j["model"] = o->model;
         j["protocol"] = o->protocol;

@@ -13,7 +13,7 @@
 #include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 #ifndef HKV_GIT_COMMIT
 #define HKV_GIT_COMMIT "unknown"
@@ -224,7 +224,7 @@ Runner add_eval_ppl(CLI::App& app) {
             meta.n_window = report->n_window;
             meta.n_context = report->plan.n_context;
             meta.n_scored = report->plan.n_scored;
-            meta.n_vocab = (*model)->config().n_vocab;
+            meta.n_vocab = model_info(**model).n_vocab;
             for (const eval::PplResult& x : report->results) meta.policies.push_back(x.policy);
             Status st = dump->finish(meta);
             if (!st.ok()) return fail(st);

@@ -11,8 +11,7 @@
 #include "eval/ruler.h"
 #include "eval_args.h"
 #include "heterokv/policy.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 namespace hkv::cli {
 
@@ -69,11 +68,12 @@ Runner add_eval_ruler(CLI::App& app) {
         if (!data.ok()) return fail(data.status());
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
-        const Tokenizer& tok = (*model)->tokenizer();
+        const Tokenizer& tok = model_tokenizer(**model);
         const int32_t n_bos = tok.add_bos() && tok.bos() >= 0 ? 1 : 0;
         const eval::TokenCounter count = [&](const std::string& s) { return n_bos + int32_t(tok.encode(s, false).size()); };
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j = {{"model", o->model}, {"protocol", o->protocol}, {"seed", o->seed}, {"samples", o->samples}};
         std::string md;
         for (int32_t len : *lengths) {

@@ -12,7 +12,7 @@
 #include "eval/ruler.h"
 #include "eval/sweep.h"
 #include "eval_args.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 namespace hkv::cli {
 
@@ -83,6 +83,7 @@ Runner add_eval_sweep(CLI::App& app) {
         if (!model.ok()) return fail(model.status());
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = policies_check(**model, cp.n_ctx, specs); !st.ok()) return fail(st);
         const std::string model_name = std::filesystem::path(o->model).stem().string();
         eval::SweepResult r;
         r.points = *points;
@@ -96,7 +97,7 @@ Runner add_eval_sweep(CLI::App& app) {
         if (o->task == "ruler") {
             auto data = eval::ruler_data_load(o->data);
             if (!data.ok()) return fail(data.status());
-            const Tokenizer& tok = (*model)->tokenizer();
+            const Tokenizer& tok = model_tokenizer(**model);
             const int32_t n_bos = tok.add_bos() && tok.bos() >= 0 ? 1 : 0;
             for (const std::string& name : csv_split(o->ruler_tasks)) {
                 auto t = eval::ruler_task(name);

@@ -1,14 +1,10 @@
 // heterokv make-model — writes a GGUF with deterministic synthetic weights of a named shape.
-#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "commands.h"
-#include "core/thread_pool.h"
-#include "model/gguf.h"
-#include "model/synthetic.h"
-#include "model/vocab_gguf.h"
+#include "heterokv/synthetic.h"
 
 namespace hkv::cli {
 
@@ -46,28 +42,12 @@ Runner add_make_model(CLI::App& app) {
         if (o->n_ctx < 0) return fail(Status::invalid("--ctx-size %d < 0", o->n_ctx));
         if (o->n_ctx > 0) shape->n_ctx = o->n_ctx;
         SynthOptions so;
-        const std::pair<const char*, DType> types[] = {
-            {"f32", DType::kF32},   {"f16", DType::kF16},     {"q8_0", DType::kQ8_0},     {"q2_k", DType::kQ2_K},
-            {"q3_k", DType::kQ3_K}, {"q4_k", DType::kQ4_K},   {"iq4_nl", DType::kIQ4_NL}, {"iq4_xs", DType::kIQ4_XS}};
-        std::string type = o->type;
-        for (char& ch : type) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-        bool found = false;
-        for (const auto& [name, t] : types) {
-            if (type == name) so.weight_type = t, found = true;
-        }
-        if (!found) {
-            return fail(Status::invalid("--type '%s': expected f32, f16, q8_0, q2_k, q3_k, q4_k, iq4_nl or iq4_xs",
-                                        o->type.c_str()));
-        }
+        auto type = synth_type_parse(o->type);
+        if (!type.ok()) return fail(Status::invalid("--type %s", type.status().message().c_str()));
+        so.weight_type = *type;
         so.seed = o->seed;
-        Expected<TokenizerData> tok = Status::internal("unset");
-        if (o->tokenizer.size() > 5 && o->tokenizer.compare(o->tokenizer.size() - 5, 5, ".gguf") == 0) {
-            auto f = GgufFile::open(o->tokenizer);
-            if (!f.ok()) return fail(f.status());
-            tok = tokenizer_data_from_gguf(**f);
-        } else {
-            tok = tokenizer_data_from_hf_json(o->tokenizer);
-        }
+        so.n_threads = o->n_threads;
+        auto tok = tokenizer_data_load(o->tokenizer);
         if (!tok.ok()) return fail(tok.status());
         if (!o->chat_template.empty()) {
             std::ifstream in(o->chat_template, std::ios::binary);
@@ -84,8 +64,7 @@ Runner add_make_model(CLI::App& app) {
                          total_mb);
             if (done == total) std::fprintf(stderr, "\n");
         };
-        ThreadPool pool(o->n_threads);
-        Status st = synth_model_write(*shape, *tok, so, pool, o->out);
+        Status st = synth_model_write(*shape, *tok, so, o->out);
         if (!st.ok()) return fail(st);
         std::fprintf(stderr, "heterokv: wrote %s\n", o->out.c_str());
         return 0;

@@ -9,9 +9,7 @@
 #include "commands.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
-#include "sample/sampler.h"
+#include "heterokv/sampler.h"
 
 namespace hkv::cli {
 namespace {
@@ -43,11 +41,10 @@ struct RunOptions {
 
 }  // namespace
 
-Expected<uint32_t> parse_kv_type(const std::string& s) {
-    if (s == "f16") return 1u;
-    if (s == "bf16") return 30u;
-    if (s == "f32") return 0u;
-    return Status::invalid("--kv-type '%s': expected f16, bf16 or f32", s.c_str());
+Expected<KvType> parse_kv_type(const std::string& s) {
+    auto t = kv_type_parse(s);
+    if (!t.ok()) return Status::invalid("--kv-type %s", t.status().message().c_str());
+    return t;
 }
 
 Runner add_run(CLI::App& app) {
@@ -97,11 +94,10 @@ Runner add_run(CLI::App& app) {
 
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
-        const Model& m = **model;
-        const ModelConfig& c = m.config();
+        const ModelInfo c = model_info(**model);
         std::fprintf(stderr, "heterokv: %s (%s), %d layers, %d/%d heads, head_dim %d, vocab %d, %s\n",
                      c.name.empty() ? "model" : c.name.c_str(), c.arch.c_str(), c.n_layer, c.n_head,
-                     c.n_head_kv, c.head_dim, c.n_vocab, m.weight_type_summary().c_str());
+                     c.n_head_kv, c.head_dim, c.n_vocab, c.weight_types.c_str());
 
         ContextParams cp;
         cp.n_ctx = o->n_ctx;
@@ -121,7 +117,7 @@ Runner add_run(CLI::App& app) {
         auto sampler = Sampler::create(sp);
         if (!sampler.ok()) return fail(sampler.status());
 
-        const Tokenizer& tok = m.tokenizer();
+        const Tokenizer& tok = model_tokenizer(**model);
         std::vector<int32_t> ids = tok.encode(prompt, !o->no_bos, o->special);
         if (o->no_bos && !ids.empty() && ids[0] == tok.bos()) ids.erase(ids.begin());
         if (ids.empty()) {
@@ -168,8 +164,9 @@ Runner add_run(CLI::App& app) {
                      t.prefill_ms, t.prefill_ms > 0 ? 1000.0 * double(t.n_prefill) / t.prefill_ms : 0.0);
         std::fprintf(stderr, "heterokv: decode  %lld tokens in %.1f ms (%.1f tok/s)\n", (long long)t.n_decode,
                      t.decode_ms, t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
+        const KvStats kv = cx.kv_stats();
         std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots)\n",
-                     double(cx.kv().bytes_in_use()) / (1024.0 * 1024.0), (long long)cx.kv().slots_total());
+                     double(kv.bytes_in_use) / (1024.0 * 1024.0), (long long)kv.slots_total);
         if (!cx.policy_report().empty()) std::fprintf(stderr, "heterokv: %s\n", cx.policy_report().c_str());
         return 0;
     };

@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 #include "server/chat_template.h"
 #include "server/http_server.h"
 

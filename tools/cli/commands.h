@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <functional>
 
-#include "heterokv/status.h"
 #include <string>
 
 #include "heterokv/status.h"
+#include "heterokv/types.h"
 
 namespace hkv::cli {
 
@@ -38,8 +38,8 @@ Runner add_eval_ruler(CLI::App& app);      // heterokv eval ruler: RULER synthet
 Runner add_eval_longbench(CLI::App& app);  // heterokv eval longbench: LongBench jsonl, official metrics
 Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x budgets, table and plot
 
-// --kv-type values: "f16", "bf16", "f32" -> DType id (cmd_run.cpp).
-Expected<uint32_t> parse_kv_type(const std::string& s);
+// --kv-type values: "f16", "bf16", "f32" (cmd_run.cpp).
+Expected<KvType> parse_kv_type(const std::string& s);
 
 // Expands --haystack arguments: a folder contributes its *.txt files (sorted), a file itself;
 // anything else is a kNotFound error naming it.

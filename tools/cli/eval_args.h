@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "heterokv/status.h"
 
@@ -67,6 +68,13 @@ inline Status policies_check(const std::vector<std::string>& specs) {
         auto pol = policy_create(p);
         if (!pol.ok()) return pol.status();
     }
+    return Status();
+}
+
+// Every spec against the loaded model and context size (policy_validate: e.g. a HeteroCache
+// taxonomy for another model), before the first run starts.
+inline Status policies_check(const Model& model, int32_t n_ctx, const std::vector<std::string>& specs) {
+    for (const std::string& p : specs) HKV_TRY(policy_validate(p, model, n_ctx));
     return Status();
 }
 

@@ -1,8 +1,8 @@
 // tools/eval/generate.cpp — see generate.h.
 #include "eval/generate.h"
 
-#include "model/model.h"
-#include "sample/sampler.h"
+#include "heterokv/model.h"
+#include "heterokv/sampler.h"
 
 namespace hkv::eval {
 
@@ -10,7 +10,7 @@ Expected<std::string> generate_greedy(Context& cx, std::span<const int32_t> cont
                                       std::span<const int32_t> question, const GenerateOptions& opt) {
     if (context.empty()) return Status::invalid("generate: empty prompt");
     if (opt.n_gen < 1) return Status::invalid("generate: n_gen must be >= 1");
-    const Tokenizer& tok = cx.model().tokenizer();
+    const Tokenizer& tok = model_tokenizer(cx.model());
     cx.reset();
     HKV_TRY(cx.eval(context));
     if (!question.empty()) HKV_TRY(cx.eval(question));

@@ -9,8 +9,6 @@
 
 #include <sys/stat.h>
 
-#include "kv/kv_store.h"
-#include "model/model.h"
 
 namespace hkv::eval {
 
@@ -35,22 +33,24 @@ private:
 
 }  // namespace
 
-Status write_llamacpp_session(const std::string& path, const Model& model, const KvStore& kv,
-                              std::span<const int32_t> tokens, int32_t n_cells) {
-    const ModelConfig& c = model.config();
-    const KvStoreConfig& kc = kv.config();
-    if (kc.kv_type != DType::kF16 && kc.kv_type != DType::kF32 && kc.kv_type != DType::kBF16) {
+Status write_llamacpp_session(const std::string& path, const Context& ctx, std::span<const int32_t> tokens,
+                              int32_t n_cells) {
+    const ModelInfo c = model_info(ctx.model());
+    const KvStats kv = ctx.kv_stats();
+    if (kv.type != KvType::kF16 && kv.type != KvType::kF32 && kv.type != KvType::kBF16) {
         return Status::unsupported("llama.cpp session: KV type %s has no llama.cpp cache equivalent",
-                                   dtype_name(kc.kv_type));
+                                   kv_type_name(kv.type));
     }
     if (n_cells < 0 || size_t(n_cells) > tokens.size()) {
         return Status::invalid("llama.cpp session: %d cells for %zu tokens", n_cells, tokens.size());
     }
+    std::vector<KvHeadView> heads;  // [n_layer, n_head_kv]
     for (int32_t il = 0; il < c.n_layer; ++il) {
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
-            const int32_t* pos = kv.positions(il, ih);
-            bool dense = kv.n_slot(il, ih) >= n_cells;
-            for (int32_t s = 0; dense && s < n_cells; ++s) dense = pos[s] == s;
+            HKV_ASSIGN_OR_RETURN(const KvHeadView h, ctx.kv_head(il, ih));
+            heads.push_back(h);
+            bool dense = h.n_slot >= n_cells;
+            for (int32_t s = 0; dense && s < n_cells; ++s) dense = h.pos[size_t(s)] == s;
             if (!dense) {
                 return Status::invalid("llama.cpp session: head %d of layer %d does not hold positions 0..%d "
                                        "in order (only an uncompressed cache can be exported)",
@@ -80,19 +80,20 @@ Status write_llamacpp_session(const std::string& path, const Model& model, const
     w.put(uint64_t(0));
 
     // One layer's rows, a block of cells at a time: row s = heads 0..n_head_kv-1 of slot s.
-    const size_t head_bytes = kv.row_bytes();
+    const size_t head_bytes = heads.empty() ? 0 : heads[0].row_bytes;
     const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
     constexpr int32_t kBlock = 1024;
     std::vector<uint8_t> buf(size_t(cell_bytes) * kBlock);
     for (int part = 0; part < 2 && w.ok(); ++part) {
         for (int32_t il = 0; il < c.n_layer && w.ok(); ++il) {
-            w.put(int32_t(kc.kv_type));
+            w.put(int32_t(kv.type));  // KvType values are GGML type ids
             w.put(cell_bytes);
             for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
                 const int32_t n = std::min(kBlock, n_cells - s0);
                 for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
                     for (int32_t i = 0; i < n; ++i) {
-                        const uint8_t* src = part == 0 ? kv.k_row(il, ih, s0 + i) : kv.v_row(il, ih, s0 + i);
+                        const KvHeadView& h = heads[size_t(il) * size_t(c.n_head_kv) + size_t(ih)];
+                        const void* src = part == 0 ? h.k_row(s0 + i) : h.v_row(s0 + i);
                         std::memcpy(buf.data() + size_t(i) * cell_bytes + size_t(ih) * head_bytes, src, head_bytes);
                     }
                 }

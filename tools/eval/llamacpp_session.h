@@ -23,20 +23,16 @@
 #include <span>
 #include <string>
 
+#include "heterokv/engine.h"
 #include "heterokv/status.h"
-
-namespace hkv {
-class Model;
-class KvStore;
-}
 
 namespace hkv::eval {
 
-// Writes `path` from the KV of an uncompressed sequence: every head must hold slots 0 .. n_cells-1
+// Writes `path` from the KV of ctx's uncompressed sequence: every head must hold slots 0 .. n_cells-1
 // at positions 0 .. n_cells-1 (kInvalidArgument otherwise, e.g. under a compressing policy); the
 // cache type must be f32, f16 or bf16. tokens: [n_tokens], n_cells <= n_tokens. A failed write
 // removes the partial file (when `path` is a regular file).
-Status write_llamacpp_session(const std::string& path, const Model& model, const KvStore& kv,
-                              std::span<const int32_t> tokens, int32_t n_cells);
+Status write_llamacpp_session(const std::string& path, const Context& ctx, std::span<const int32_t> tokens,
+                              int32_t n_cells);
 
 }  // namespace hkv::eval

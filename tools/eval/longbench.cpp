@@ -7,8 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/generate.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 namespace hkv::eval {
 namespace {
@@ -111,14 +110,14 @@ Expected<LongBenchResult> longbench_run(std::shared_ptr<const Model> model, Cont
     }
     HKV_TRY(longbench_score(dataset, "", {}, {}).status());  // a metric exists
     const int32_t max_gen = gen->second;
-    if (params.n_ctx <= 0) params.n_ctx = model->config().n_ctx_train;
+    if (params.n_ctx <= 0) params.n_ctx = model_info(*model).n_ctx_train;
     if (max_length <= 0) max_length = params.n_ctx - max_gen;
     if (max_length < 16) return Status::invalid("longbench: max length %d leaves no room (context %d, %d generated)", max_length, params.n_ctx, max_gen);
     params.n_ctx = std::max(params.n_ctx, max_length + max_gen);
     params.policy = policy;
     auto ctx = Context::create(model, params);
     if (!ctx.ok()) return ctx.status();
-    const Tokenizer& tok = model->tokenizer();
+    const Tokenizer& tok = model_tokenizer(*model);
     const bool bos = tok.add_bos() && tok.bos() >= 0;
     auto encode = [&](const std::string& text) {
         std::vector<int32_t> ids;
@@ -153,7 +152,7 @@ Expected<LongBenchResult> longbench_run(std::shared_ptr<const Model> model, Cont
         res.scores.push_back(*sc);
         res.prompt_tokens.push_back(int32_t(ids.size()));
         res.predictions.push_back(std::move(*answer));
-        res.kv_bytes = int64_t((*ctx)->kv().bytes_in_use());
+        res.kv_bytes = (*ctx)->kv_bytes();
         if (progress) progress(i + 1, rows.size());
     }
     return res;

@@ -5,8 +5,7 @@
 #include <random>
 #include <sstream>
 
-#include "kv/kv_store.h"
-#include "sample/sampler.h"
+#include "heterokv/sampler.h"
 
 namespace hkv::eval {
 namespace {
@@ -56,7 +55,7 @@ Expected<NiahResult> niah_run(std::shared_ptr<const Model> model, ContextParams 
         hay += ss.str();
         hay += "\n\n";
     }
-    const Tokenizer& tok = model->tokenizer();
+    const Tokenizer& tok = model_tokenizer(*model);
     const std::vector<int32_t> hay_ids = tok.encode(hay, false);
     std::vector<bool> sentence_end(hay_ids.size());
     for (size_t i = 0; i < hay_ids.size(); ++i) sentence_end[i] = ends_sentence(tok.token_to_piece(hay_ids[i]));
@@ -122,7 +121,7 @@ Expected<NiahResult> niah_run(std::shared_ptr<const Model> model, ContextParams 
                 cell.correct += answer.find(value) != std::string::npos;
                 cell.answers.push_back(answer);
                 cell.expected.push_back(value);
-                cell.kv_bytes = int64_t(cx.kv().bytes_in_use());
+                cell.kv_bytes = cx.kv_bytes();
                 cell.prompt_tokens = int32_t(context.size() + (cfg.query_aware ? 0 : question.size()));
             }
             res.cells.push_back(cell);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "heterokv/engine.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 namespace hkv::eval {
 

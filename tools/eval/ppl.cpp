@@ -7,13 +7,11 @@
 #include <cstdio>
 #include <new>
 
-#include "core/sysinfo.h"
-#include "engine/policy_check.h"
 #include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
+#include "heterokv/model.h"
+#include "heterokv/system.h"
 
 namespace hkv::eval {
 
@@ -86,7 +84,7 @@ Expected<PplPlan> ppl_plan(int64_t n_text, bool bos, int32_t n_ctx_limit, const 
 }
 
 std::vector<int32_t> ppl_tokenize(const Model& model, std::string_view text) {
-    std::vector<int32_t> ids = model.tokenizer().encode(text, /*add_special=*/false);
+    std::vector<int32_t> ids = model_tokenizer(model).encode(text, /*add_special=*/false);
     return ids;
 }
 
@@ -119,7 +117,7 @@ struct RunKv {
     size_t bytes_context = 0, bytes_end = 0;
 };
 
-// Runs one window under a policy with the schedule of the plan; on_context(kv) sees the cache
+// Runs one window under a policy with the schedule of the plan; on_context(ctx) sees the cache
 // right after the context, on_row(j, logits) the j-th scored prediction (of token first + j)
 // before that token is fed.
 template <typename OnContext, typename OnRow>
@@ -131,13 +129,13 @@ Expected<RunKv> run_window(const std::shared_ptr<const Model>& model, const Cont
     Context& cx = **ctx;
     RunKv kv;
     HKV_TRY(cx.eval(tokens.first(size_t(n_first))));
-    kv.bytes_context = cx.kv().bytes_in_use();
-    on_context(cx.kv());
+    kv.bytes_context = size_t(cx.kv_bytes());
+    HKV_TRY(on_context(cx));
     for (size_t it = size_t(n_first); it < tokens.size(); ++it) {
         HKV_TRY(on_row(int32_t(it) - n_first, cx.logits()));
         HKV_TRY(cx.eval(tokens.subspan(it, 1)));
     }
-    kv.bytes_end = cx.kv().bytes_in_use();
+    kv.bytes_end = size_t(cx.kv_bytes());
     return kv;
 }
 
@@ -147,8 +145,8 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
                             std::span<const std::string> policies, const PplParams& params,
                             const PplProgressFn& progress) {
     if (!model) return Status::invalid("eval ppl: no model");
-    const ModelConfig& c = model->config();
-    const Tokenizer& tok = model->tokenizer();
+    const ModelInfo c = model_info(*model);
+    const Tokenizer& tok = model_tokenizer(*model);
     const bool bos = tok.add_bos() && tok.bos() >= 0;
     const int32_t limit = params.n_ctx > 0 ? params.n_ctx : c.n_ctx_train;
     HKV_ASSIGN_OR_RETURN(PplPlan plan, ppl_plan(int64_t(text.size()), bos, limit, params));
@@ -199,8 +197,8 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
             const bool reset = rss_peak_reset();
             report.rss_per_policy = report.rss_per_policy && reset;
             const auto t0 = std::chrono::steady_clock::now();
-            auto on_context = [&](const KvStore& kv) {
-                if (params.dump) params.dump->begin_run(int32_t(ip), kv);
+            auto on_context = [&](const Context& cx) {
+                return params.dump ? params.dump->begin_run(int32_t(ip), cx) : Status();
             };
             auto on_row = [&](int32_t j, std::span<const float> row) -> Status {
                 const size_t jj = size_t(j);

@@ -31,11 +31,9 @@
 #include <string>
 #include <vector>
 
+#include "heterokv/model.h"
 #include "heterokv/status.h"
-
-namespace hkv {
-class Model;
-}
+#include "heterokv/types.h"
 
 namespace hkv::eval {
 
@@ -51,7 +49,7 @@ struct PplParams {
                                 // training context from the file (stories260K's file says 128)
     int32_t n_threads = 0;      // 0 = all hardware threads
     int32_t n_batch = 0;        // prefill chunk in tokens; 0 = the whole context in one chunk
-    uint32_t kv_type = 1;       // KV cache DType id (1 = f16, 30 = bf16, 0 = f32)
+    KvType kv_type = KvType::kF16;  // KV cache element type
     int32_t kv_page_size = 64;  // slots per KV page
     std::string kv_cold_dir;    // ContextParams::kv_cold_dir (heterocache's cold tier)
     PplDump* dump = nullptr;    // if set: every window's tokens, each run's kept positions after the

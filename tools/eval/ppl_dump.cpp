@@ -5,7 +5,6 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "kv/kv_store.h"
 
 namespace hkv::eval {
 
@@ -48,21 +47,23 @@ void PplDump::begin_window(int64_t start, std::span<const int32_t> tokens) {
     tokens_.emplace_back(tokens.begin(), tokens.end());
 }
 
-void PplDump::begin_run(int32_t ip, const KvStore& kv) {
+Status PplDump::begin_run(int32_t ip, const Context& ctx) {
     Run r;
     r.window = int32_t(tokens_.size()) - 1;
     r.policy = ip;
-    n_layer_ = kv.config().n_layer;
-    n_head_kv_ = kv.config().n_head_kv;
+    const KvStats kv = ctx.kv_stats();
+    n_layer_ = kv.n_layer;
+    n_head_kv_ = kv.n_head_kv;
     r.kept.resize(size_t(n_layer_));
     for (int32_t il = 0; il < n_layer_; ++il) {
         r.kept[size_t(il)].resize(size_t(n_head_kv_));
         for (int32_t ih = 0; ih < n_head_kv_; ++ih) {
-            const int32_t* pos = kv.positions(il, ih);
-            r.kept[size_t(il)][size_t(ih)].assign(pos, pos + kv.n_slot(il, ih));
+            HKV_ASSIGN_OR_RETURN(const KvHeadView h, ctx.kv_head(il, ih));
+            r.kept[size_t(il)][size_t(ih)].assign(h.pos.begin(), h.pos.end());
         }
     }
     runs_.push_back(std::move(r));
+    return Status();
 }
 
 Status PplDump::row(std::span<const float> logits, double kld, double nll) {

@@ -21,11 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "heterokv/engine.h"
 #include "heterokv/status.h"
-
-namespace hkv {
-class KvStore;
-}
 
 namespace hkv::eval {
 
@@ -44,7 +41,7 @@ public:
     // A new window (runs of every policy follow, baseline first).
     void begin_window(int64_t start, std::span<const int32_t> tokens);
     // A run of policy `ip` on the current window: the kept positions after the context.
-    void begin_run(int32_t ip, const KvStore& kv);
+    Status begin_run(int32_t ip, const Context& ctx);
     // One scored prediction of the current run: its logits row [n_vocab], KLD and NLL.
     Status row(std::span<const float> logits, double kld, double nll);
     // Writes PREFIX.json and renames both files into place.

@@ -4,8 +4,7 @@
 
 #include "eval/generate.h"
 #include "eval/ruler.h"
-#include "kv/kv_store.h"
-#include "model/model.h"
+#include "heterokv/model.h"
 
 namespace hkv::eval {
 namespace {
@@ -61,7 +60,7 @@ Expected<RulerResult> ruler_run(std::shared_ptr<const Model> model, ContextParam
                                 int32_t n_gen, const RulerProgress& progress) {
     if (samples.empty()) return Status::invalid("ruler: no samples");
     if (n_gen <= 0) n_gen = task.tokens_to_generate;
-    const Tokenizer& tok = model->tokenizer();
+    const Tokenizer& tok = model_tokenizer(*model);
     const bool bos = tok.add_bos() && tok.bos() >= 0;
     // Tokenized once: [BOS] context | question (+ answer prefix), split at question_at.
     std::vector<std::vector<int32_t>> ctx_ids, q_ids;
@@ -92,7 +91,7 @@ Expected<RulerResult> ruler_run(std::shared_ptr<const Model> model, ContextParam
         if (!answer.ok()) return answer.status();
         res.scores.push_back(ruler_string_match_all(*answer, samples[i].outputs));
         res.predictions.push_back(std::move(*answer));
-        res.kv_bytes = int64_t((*ctx)->kv().bytes_in_use());
+        res.kv_bytes = (*ctx)->kv_bytes();
         if (progress) progress(i + 1, samples.size());
     }
     return res;

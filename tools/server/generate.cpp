@@ -66,7 +66,7 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
                 GenResult* out) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
-    const Tokenizer& tok = ctx.model().tokenizer();
+    const Tokenizer& tok = model_tokenizer(ctx.model());
     auto sampler = Sampler::create(p.sampler);
     if (!sampler.ok()) return sampler.status();
     out->n_prompt = int32_t(prompt.size());
@@ -78,7 +78,7 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
         }
         const size_t n = std::min(prompt.size() - i, size_t(n_batch));
         HKV_TRY(ctx.eval(prompt.subspan(i, n)));
-        if (hooks.on_kv) hooks.on_kv(int64_t(ctx.kv().bytes_in_use()));
+        if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes());
     }
     for (int32_t id : prompt) sampler->accept(id);
 
@@ -108,16 +108,16 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
         }
         if (out->n_gen == p.max_tokens || ctx.n_past() >= ctx.n_ctx()) break;
         HKV_TRY(ctx.eval({&next, 1}));
-        if (hooks.on_kv) hooks.on_kv(int64_t(ctx.kv().bytes_in_use()));
+        if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes());
     }
     if (!send(stream.flush())) out->finish_reason = "cancelled";
     return Status();
 }
 
-Expected<int64_t> kv_bytes_estimate(const ModelConfig& c, uint32_t kv_type, int32_t page_size, int32_t n_batch,
+Expected<int64_t> kv_bytes_estimate(const ModelConfig& c, KvType kv_type, int32_t page_size, int32_t n_batch,
                                     const std::string& policy_spec, int64_t n_tokens) {
-    const DTypeInfo* ti = dtype_info(kv_type);
-    if (ti == nullptr || ti->block_size != 1) return Status::invalid("kv type %u is not a cache type", kv_type);
+    const DTypeInfo* ti = dtype_info(uint32_t(kv_type));
+    if (ti == nullptr || ti->block_size != 1) return Status::invalid("kv type %u is not a cache type", uint32_t(kv_type));
     if (page_size <= 0) return Status::invalid("page size %d <= 0", page_size);
     auto spec = PolicySpec::parse(policy_spec);
     if (!spec.ok()) return spec.status();

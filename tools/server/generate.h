@@ -68,7 +68,7 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
 // can occupy under `policy_spec` at its peak. Policies with a `budget` option (other than quest,
 // which keeps every token) hold about budget + max(n_batch, slack) slots per head; the estimate
 // never exceeds the full cache. Errors: a malformed spec.
-Expected<int64_t> kv_bytes_estimate(const ModelConfig& config, uint32_t kv_type, int32_t page_size,
+Expected<int64_t> kv_bytes_estimate(const ModelConfig& config, KvType kv_type, int32_t page_size,
                                     int32_t n_batch, const std::string& policy_spec, int64_t n_tokens);
 
 }  // namespace hkv::server

@@ -204,7 +204,7 @@ json HttpServer::Impl::final_body(const Job& job, const GenResult& r) const {
             {"model", model_id}, {"choices", json::array({choice})},
             {"usage", {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
                        {"total_tokens", r.n_prompt + r.n_gen}}},
-            {"heterokv", {{"kv_policy", job.policy}, {"kv_bytes", job.ctx ? int64_t(job.ctx->kv().bytes_in_use()) : 0},
+            {"heterokv", {{"kv_policy", job.policy}, {"kv_bytes", job.ctx ? job.ctx->kv_bytes() : 0},
                           {"kv_reserved_bytes", job.lease.bytes()}, {"ttft_ms", r.ttft_ms}}}};
 }
 

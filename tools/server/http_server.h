@@ -16,8 +16,9 @@
 #include <memory>
 #include <string>
 
+#include "heterokv/model.h"
 #include "heterokv/status.h"
-#include "model/model.h"
+#include "heterokv/types.h"
 #include "server/request.h"
 
 namespace hkv::server {
@@ -32,7 +33,7 @@ struct ServerOptions {
     int32_t n_ctx = 0;              // per request; 0 = the model's
     int32_t n_threads = 0;          // compute threads per slot; 0 = cores / n_parallel
     int32_t n_batch = 256;
-    uint32_t kv_type = 1;           // DType id (f16)
+    KvType kv_type = KvType::kF16;
     int32_t kv_page_size = 64;
     std::string policy = "full";    // default policy; a request's kv_policy overrides it
     std::string chat_template;      // family name forcing a format; empty = from the GGUF

@@ -1,17 +1,17 @@
-// tools/eval/calibrate.cpp — see calibrate.h.
-#include "eval/calibrate.h"
+// engine/calibrate.cpp — HeteroCache calibration on a Context (include/heterokv/calibrate.h).
+#include "heterokv/calibrate.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 
-#include "eval/ppl.h"
 #include "heterokv/engine.h"
 #include "model/model.h"
 #include "policy/heterocache_profile.h"
+#include "sample/sampler.h"
 
-namespace hkv::eval {
+namespace hkv {
 
 namespace {
 
@@ -122,11 +122,11 @@ Expected<CalibrateResult> calibrate_run(std::shared_ptr<const Model> model, std:
     }));
     const auto t1 = std::chrono::steady_clock::now();
     std::vector<int32_t> gen;
-    int32_t next = argmax(cx.logits());
+    int32_t next = sample_greedy(cx.logits());
     for (int32_t step = 0; step < p.n_decode; ++step) {
         gen.push_back(next);
         HKV_TRY(cx.eval({&next, 1}));
-        next = argmax(cx.logits());
+        next = sample_greedy(cx.logits());
         if (progress) progress("decode", step + 1, p.n_decode);
     }
     const auto t2 = std::chrono::steady_clock::now();
@@ -208,4 +208,4 @@ std::string taxonomy_summary(const Taxonomy& t) {
     return out;
 }
 
-}  // namespace hkv::eval
+}  // namespace hkv

@@ -1,0 +1,35 @@
+// engine/context_setup.cpp — see context_setup.h.
+#include "engine/context_setup.h"
+
+#include "engine/policy_check.h"
+#include "model/model.h"
+#include "policy/spec.h"
+
+namespace hkv {
+
+Status context_setup(const Model& model, const ContextParams& params, ContextSetup* out) {
+    const ModelConfig& c = model.config();
+    ContextParams& p = out->params;
+    p = params;
+    if (p.n_ctx < 0) return Status::invalid("context: n_ctx %d < 0", p.n_ctx);
+    if (p.n_ctx == 0) p.n_ctx = c.n_ctx_train;
+    if (p.n_batch <= 0 || p.n_batch > 65536) return Status::invalid("context: n_batch %d not in [1, 65536]", p.n_batch);
+    if (p.n_threads < 0 || p.n_threads > 1024) return Status::invalid("context: n_threads %d not in [0, 1024]", p.n_threads);
+    KvStoreConfig& kc = out->kv;
+    kc.n_layer = c.n_layer;
+    kc.n_head_kv = c.n_head_kv;
+    kc.head_dim = c.head_dim;
+    kc.page_size = p.kv_page_size;
+    kc.kv_type = static_cast<DType>(p.kv_type);  // KvType values are GGML / DType ids
+    kc.max_bytes = p.kv_max_bytes;
+    HKV_ASSIGN_OR_RETURN(auto pol, policy_create(p.policy));
+    out->shape = policy_shape(model, p.n_ctx, &out->token_flags);
+    KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval
+    HKV_TRY(policy_plan(*pol, out->shape, Segment{0, 0, p.n_ctx}, probe));
+    HKV_ASSIGN_OR_RETURN(out->policy, PolicyRuntime::create(std::move(pol), out->shape, p.kv_page_size));
+    kc.score_lane = out->policy->needs_score_lane();
+    kc.cold_dir = p.kv_cold_dir;
+    return KvStore::validate(kc);
+}
+
+}  // namespace hkv
