@@ -110,6 +110,23 @@ using AttnObserver = std::function<Status(const AttnObservation&)>;
 // the spec names (heterocache:taxonomy=FILE) is read.
 Status policy_validate(std::string_view spec, const Model& model, int32_t n_ctx, int32_t kv_page_size = 0);
 
+// The most KV cache bytes (KvStats::bytes_in_use: everything the cache allocates, K and V pages and
+// the per-slot position and score lanes) a context created with `params` holds at any moment while
+// it evaluates a prompt of n_prompt tokens in one eval() call and then generates n_gen tokens one
+// eval() at a time. Computed from the policy's own plan for that prompt (Policy::begin on the
+// model's shape) and the decode behaviour it declares (PolicyInfo::decode, decode_slack): per
+// (layer, KV head) with budget b and slack s,
+//   b = -1 (unbounded):  slots = n + g
+//   else:                kept   = min(n, b)                                   (after the prompt)
+//                        decode = kEvicts ? min(kept + g, b + s + 1) : kept + g
+//                        slots  = max(n, decode)              (the whole prompt until its end)
+//   bytes = sum over heads of ceil(slots / page_size) * (K page + V page + page_size lane entries).
+// Given as ContextParams::kv_max_bytes it caps the cache without ever failing that sequence (the
+// server reserves and caps each request with it). Errors: those of Context::create for params, and
+// kInvalidArgument / kOutOfRange for n_prompt < 1, n_gen < 0 or n_prompt + n_gen > the context.
+// Not counted: a policy's own memory outside the cache (HeteroCache's cold tier).
+Expected<int64_t> kv_bytes_bound(const Model& model, const ContextParams& params, int32_t n_prompt, int32_t n_gen);
+
 class Context {
 public:
     // Called during long evals with (tokens done, tokens total).

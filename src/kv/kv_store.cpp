@@ -30,7 +30,14 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
     return Status();
 }
 
+size_t KvStore::page_cost(const KvStoreConfig& cfg) {
+    const size_t elt = cfg.kv_type == DType::kF32 ? 4 : 2;
+    const size_t lane = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
+    return size_t(cfg.page_size) * (2 * size_t(cfg.head_dim) * elt + lane);
+}
+
 KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
+    lane_bytes_ = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
     elt_size_ = cfg.kv_type == DType::kF32 ? 4 : 2;
     row_bytes_ = size_t(cfg.head_dim) * elt_size_;
     page_bytes_ = row_bytes_ * size_t(cfg.page_size);
@@ -149,9 +156,11 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     // the last page after the append: a whole page, or (fine heads) a short one
     const int32_t cap_last = h.fine ? fine_cap(int32_t(n_new - int64_t(pages_need - 1) * ps)) : ps;
     if (cfg_.max_bytes > 0) {
-        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(page_bytes_) + short_bytes_;
+        // everything bytes_in_use() counts: pages, short pages and the lanes (issue 24 item 10)
+        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(page_bytes_) + short_bytes_ +
+                             slots_ * int64_t(lane_bytes_);
         const int64_t after = 2 * (int64_t(pages_need - 1) * int64_t(page_bytes_) + int64_t(cap_last) * int64_t(row_bytes_));
-        if (live - head_page_bytes(h) + after > cfg_.max_bytes) {
+        if (live - head_page_bytes(h) + after + int64_t(n) * int64_t(lane_bytes_) > cfg_.max_bytes) {
             return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
         }
     }
@@ -194,6 +203,7 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
         h.pos.push_back(pos[i]);
         if (cfg_.score_lane) h.score.push_back(0.0f);
     }
+    slots_ += n;
     return Status();
 }
 
@@ -215,6 +225,7 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
         h.pos[size_t(i)] = h.pos[size_t(s)];
         if (cfg_.score_lane) h.score[size_t(i)] = h.score[size_t(s)];
     }
+    slots_ -= n - n_keep;
     h.pos.resize(size_t(n_keep));
     h.pos.shrink_to_fit();
     if (cfg_.score_lane) {
@@ -285,6 +296,7 @@ void KvStore::clear() {
         h.score.clear();
         h.fine = false;
     }
+    slots_ = 0;
 }
 
 void KvStore::trim() {
@@ -302,7 +314,9 @@ size_t KvStore::bytes_in_use() const {
     return b;
 }
 
-size_t KvStore::bytes_reserved() const { return size_t(pages_allocated_) * page_bytes_ + size_t(short_bytes_); }
+size_t KvStore::bytes_reserved() const {
+    return size_t(pages_allocated_) * page_bytes_ + size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
+}
 
 int64_t KvStore::slots_total() const {
     int64_t n = 0;

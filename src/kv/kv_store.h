@@ -14,8 +14,9 @@
 // page s / page_size, row s % page_size for s < n_slot, whatever the last page's size.
 //
 // Accounting: bytes_in_use() counts the pages owned by heads (short last pages at their size) plus
-// position (and score) arrays, exactly; bytes_reserved() adds the pool's free pages (returned to the
-// system by trim()).
+// the position (and score) lanes of their slots, exactly, and max_bytes limits all of it; so a head
+// of n slots never costs more than ceil(n / page_size) * page_cost(config), what the engine's KV
+// bound counts. bytes_reserved() adds the pool's free pages (returned to the system by trim()).
 // Not thread-safe for writes; view() results stay valid until the next mutation of that head.
 // The store is the only thing that mutates the cache: policies plan, apply() carries the plan out
 // (compaction, merged rows, and the cold tier — full-precision rows of compressed heads kept in
@@ -65,6 +66,9 @@ public:
     static Expected<std::unique_ptr<KvStore>> create(const KvStoreConfig& cfg);
     // The checks create() makes (sizes > 0, page size in [1, 65536], a cache type, max_bytes >= 0).
     static Status validate(const KvStoreConfig& cfg);
+    // The most bytes one page of a head costs: a whole K and V page and the lanes of page_size slots
+    // (int32 position, and a float score with score_lane). cfg must be valid.
+    static size_t page_cost(const KvStoreConfig& cfg);
     ~KvStore();
     KvStore(const KvStore&) = delete;
     KvStore& operator=(const KvStore&) = delete;
@@ -192,6 +196,8 @@ private:
     std::vector<void*> free_;     // pool free list
     int64_t pages_allocated_ = 0; // live + free
     int64_t short_bytes_ = 0;     // K + V bytes of the short last pages owned by heads
+    int64_t slots_ = 0;           // live slots over every head: their lanes hold slots_ * lane_bytes_
+    size_t lane_bytes_ = 4;       // position, + score with score_lane
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes

@@ -176,9 +176,10 @@ TEST(ServerHttp, ClientErrorsAre400WithMessages) {
     EXPECT_TRUE(json::parse(nf->body).contains("error"));
 
     // The KV budget of 64 KiB holds a short request of the full cache but never a 64 KiB one:
-    // stories260K is 5 layers x 4 KV heads x head_dim 8, f16 pages of 64 slots = 2 KiB K+V each.
+    // stories260K is 5 layers x 4 KV heads x head_dim 8, f16 pages of 64 slots = 2 KiB K+V each
+    // and 256 bytes of positions.
     ServerOptions tiny = o;
-    tiny.kv_budget_bytes = 30 * 1024;  // less than one page per head (40 KiB)
+    tiny.kv_budget_bytes = 30 * 1024;  // less than one page per head (45 KiB)
     Running r2(tiny);
     auto c2 = r2.client();
     auto never = c2.Post("/v1/completions", R"({"prompt":"a","max_tokens":4})", "application/json");
@@ -266,6 +267,35 @@ TEST(ServerHttp, ChatWithForcedTemplateAndModels) {
     auto models = c.Get("/v1/models");
     ASSERT_TRUE(models);
     EXPECT_EQ(json::parse(models->body)["data"][0]["meta"]["chat_template"], "chatml");
+}
+
+// Issue 16: prompt-only policies keep every generated token. A 30-token prompt generating 450
+// tokens under snapkv / pyramidkv / adakv budget 64 was refused mid-generation (503 "cache limit
+// reached") by a reservation that assumed the budget held; the engine's kv_bytes_bound reserves what
+// the policy really keeps. Every response reports kv_bytes within its kv_reserved_bytes (issue 24
+// item 10: the reservation counts the position and score lanes too).
+TEST(ServerHttp, PromptOnlyPoliciesGenerateLongWithinTheirReservation) {
+    HKV_REQUIRE_SHARED(kModel);
+    ServerOptions o = options();
+    o.n_ctx = 512;
+    Running r(o);
+    auto c = r.client();
+    std::string prompt;
+    for (int i = 0; i < 7; ++i) prompt += "Once upon a time ";
+    for (const char* policy : {"snapkv:budget=64", "pyramidkv:budget=64", "adakv:budget=64", "h2o:budget=64",
+                               "streaming:budget=64", "full"}) {
+        const json req = {{"prompt", prompt}, {"max_tokens", 450}, {"temperature", 0}, {"ignore_eos", true},
+                          {"kv_policy", policy}};
+        auto res = c.Post("/v1/completions", req.dump(), "application/json");
+        ASSERT_TRUE(res);
+        ASSERT_EQ(res->status, 200) << policy << ": " << res->body;
+        const json j = json::parse(res->body);
+        EXPECT_EQ(j["usage"]["prompt_tokens"], 30) << policy;
+        EXPECT_EQ(j["usage"]["completion_tokens"], 450) << policy;
+        const int64_t used = j["heterokv"]["kv_bytes"], reserved = j["heterokv"]["kv_reserved_bytes"];
+        EXPECT_GT(used, 0) << policy;
+        EXPECT_LE(used, reserved) << policy;
+    }
 }
 
 }  // namespace

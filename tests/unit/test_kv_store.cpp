@@ -49,6 +49,7 @@ TEST(KvStore, AppendViewAndExactAccounting) {
     // 10 slots at page size 4 -> 3 K pages + 3 V pages of 4*8*4 bytes, plus 10 positions.
     EXPECT_EQ(s.page_bytes(), 4u * 8u * 4u);
     EXPECT_EQ(s.bytes_in_use(), 6u * 128u + 10u * 4u);
+    EXPECT_LE(s.bytes_in_use(), 3u * KvStore::page_cost(s.config()));
     for (int i = 0; i < 10; ++i) EXPECT_EQ(read_k(s, 1, 2, i), float(i));
     const AttnKvHead h = s.view(1, 2);
     EXPECT_EQ(h.n_slot, 10);
@@ -71,7 +72,7 @@ TEST(KvStore, CompactKeepsChosenSlotsInOrderAndFreesPages) {
         EXPECT_EQ(read_k(s, 0, 1, i), float(keep[size_t(i)]));
         EXPECT_EQ(s.positions(0, 1)[i], 100 + keep[size_t(i)]);
     }
-    EXPECT_EQ(s.bytes_in_use(), 2u * s.page_bytes() + 4u * 4u);  // 1 K + 1 V page
+    EXPECT_EQ(s.bytes_in_use(), 2u * s.page_bytes() + 4u * 4u);  // 1 K + 1 V page, 1 page of positions
     EXPECT_LT(s.bytes_in_use(), before);
     // Not ascending / out of range: rejected, head unchanged.
     std::vector<int32_t> bad = {2, 1};
@@ -108,13 +109,24 @@ TEST(KvStore, F16StorageRoundsLikeFp16) {
 
 TEST(KvStore, MemoryLimitIsEnforcedWithoutPartialAppend) {
     KvStoreConfig c = small_cfg();
-    c.max_bytes = 4 * 128;  // room for 2 pages of K + 2 of V
-    auto kv = KvStore::create(c);
-    KvStore& s = **kv;
+    c.score_lane = true;
     auto k = rows(12, 8, 0.0f);
     std::vector<int32_t> pos(12);
     std::iota(pos.begin(), pos.end(), 0);
+    {  // the limit covers the position and score lanes too (issue 24 item 10): K+V pages alone fit,
+       // the lanes do not
+        KvStoreConfig pages_only = c;
+        pages_only.max_bytes = 4 * 128;
+        auto kv = KvStore::create(pages_only);
+        EXPECT_EQ((*kv)->append(0, 0, 8, k.data(), 8, k.data(), 8, pos.data()).code(), StatusCode::kOutOfMemory);
+        EXPECT_EQ((*kv)->bytes_in_use(), 0u);
+    }
+    c.max_bytes = int64_t(2 * KvStore::page_cost(c));  // room for 2 head pages: K, V, positions, scores
+    EXPECT_EQ(KvStore::page_cost(c), 2u * 128u + 4u * (4u + 4u));
+    auto kv = KvStore::create(c);
+    KvStore& s = **kv;
     ASSERT_TRUE(s.append(0, 0, 8, k.data(), 8, k.data(), 8, pos.data()).ok());
+    EXPECT_EQ(int64_t(s.bytes_in_use()), c.max_bytes);
     Status st = s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data());
     EXPECT_EQ(st.code(), StatusCode::kOutOfMemory);
     EXPECT_EQ(s.n_slot(0, 1), 0);
@@ -122,6 +134,47 @@ TEST(KvStore, MemoryLimitIsEnforcedWithoutPartialAppend) {
     std::vector<int32_t> keep = {0};
     ASSERT_TRUE(s.compact(0, 0, keep.data(), 1).ok());
     EXPECT_TRUE(s.append(0, 1, 1, k.data(), 8, k.data(), 8, pos.data()).ok());
+}
+
+// A head of n slots never costs more than ceil(n / page_size) * page_cost (whole K and V pages and
+// the lanes of page_size slots: what the engine's kv_bytes_bound counts) and never less than its
+// rows and lanes, through appends one slot at a time (decode), compaction (short last pages),
+// truncation and clear.
+TEST(KvStore, AccountingIsBoundedByHeadPages) {
+    KvStoreConfig c = small_cfg(DType::kF16, 16);  // tail granule 8: compacted heads get short pages
+    c.score_lane = true;
+    auto kv = KvStore::create(c);
+    KvStore& s = **kv;
+    const size_t slot_bytes = 2u * 8u * 2u + 4u + 4u;  // K and V rows, position, score
+    auto pages = [&] {
+        size_t n = 0;
+        for (int il = 0; il < c.n_layer; ++il)
+            for (int ih = 0; ih < c.n_head_kv; ++ih) n += size_t((s.n_slot(il, ih) + c.page_size - 1) / c.page_size);
+        return n;
+    };
+    auto check = [&](const char* what) {
+        EXPECT_LE(s.bytes_in_use(), pages() * KvStore::page_cost(c)) << what;
+        EXPECT_GE(s.bytes_in_use(), size_t(s.slots_total()) * slot_bytes) << what;
+        EXPECT_GE(s.bytes_reserved(), s.bytes_in_use()) << what;
+    };
+    auto k = rows(40, 8, 0.0f);
+    std::vector<int32_t> pos(40);
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 0, 21, k.data(), 8, k.data(), 8, pos.data()).ok());
+    check("prefill");
+    for (int i = 21; i < 40; ++i) {
+        ASSERT_TRUE(s.append(0, 0, 1, k.data() + i * 8, 8, k.data() + i * 8, 8, pos.data() + i).ok());
+        ASSERT_TRUE(s.append(1, 2, 1, k.data() + i * 8, 8, k.data() + i * 8, 8, pos.data() + i).ok());
+        check("decode");
+    }
+    std::vector<int32_t> keep = {1, 5, 9, 20, 30};
+    ASSERT_TRUE(s.compact(0, 0, keep.data(), 5).ok());
+    check("compact");
+    s.drop_from(35);
+    check("drop_from");
+    s.clear();
+    check("clear");
+    EXPECT_EQ(s.bytes_in_use(), 0u);
 }
 
 // write_row (merging policies): overwrites one slot's K and V in the store's type, keeps its
@@ -220,7 +273,8 @@ TEST(KvStore, CompactedHeadsHoldShortLastPages) {
 TEST(KvStore, MemoryLimitCountsShortPages) {
     KvStoreConfig c = small_cfg(DType::kF32, 16);
     c.tail_granule = 4;
-    c.max_bytes = 2 * 16 * 8 * 4 + 2 * 4 * 8 * 4;  // one whole page + one 4-row page, K and V
+    // one whole page + one 4-row page, K and V, and the positions of the 20 slots they end with
+    c.max_bytes = 2 * 16 * 8 * 4 + 2 * 4 * 8 * 4 + 20 * 4;
     auto kv = KvStore::create(c);
     KvStore& s = **kv;
     auto k = rows(16, 8, 0.0f);

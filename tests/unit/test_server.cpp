@@ -257,25 +257,6 @@ TEST(Admission, BudgetBlocksUntilMemoryIsFree) {
     EXPECT_FALSE(a.acquire(1, std::chrono::milliseconds(1000)).ok());
 }
 
-TEST(KvEstimate, FullAndBudgetedPolicies) {
-    ModelConfig c;
-    c.n_layer = 2;
-    c.n_head_kv = 3;
-    c.head_dim = 8;
-    // full: ceil(100 / 64) = 2 pages per head, K and V, f16
-    auto full = kv_bytes_estimate(c, KvType::kF16, 64, 256, "full", 100);
-    ASSERT_TRUE(full.ok());
-    EXPECT_EQ(*full, 2 * 3 * 2 * 2 * 64 * 8 * 2);
-    auto big = kv_bytes_estimate(c, KvType::kF16, 64, 32, "streaming:budget=64", 10000);
-    ASSERT_TRUE(big.ok());
-    EXPECT_EQ(*big, 2 * 3 * (3 + 1) * 2 * 64 * 8 * 2);  // budget 64 + slack 64 + 1 -> 3 pages, +1
-    auto small = kv_bytes_estimate(c, KvType::kF16, 64, 32, "streaming:budget=64", 10);
-    EXPECT_EQ(*small, 2 * 3 * 1 * 2 * 64 * 8 * 2);      // never above the full cache
-    auto quest = kv_bytes_estimate(c, KvType::kF16, 64, 32, "quest:budget=64", 10000);
-    EXPECT_EQ(*quest, *kv_bytes_estimate(c, KvType::kF16, 64, 32, "full", 10000));
-    EXPECT_FALSE(kv_bytes_estimate(c, KvType::kF16, 64, 32, ":", 10).ok());
-}
-
 TEST(Metrics, PrometheusText) {
     Metrics m;
     m.on_request("/v1/completions", 200, 0.3);

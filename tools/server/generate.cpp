@@ -1,12 +1,9 @@
-// server/generate.cpp — generation loop, stop strings, KV estimate (see generate.h).
+// server/generate.cpp — generation loop and stop strings (see generate.h).
 #include "server/generate.h"
 
 #include <algorithm>
 #include <chrono>
 
-#include "core/dtype.h"
-#include "kv/kv_store.h"
-#include "policy/spec.h"
 
 namespace hkv::server {
 namespace {
@@ -112,30 +109,6 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
     }
     if (!send(stream.flush())) out->finish_reason = "cancelled";
     return Status();
-}
-
-Expected<int64_t> kv_bytes_estimate(const ModelConfig& c, KvType kv_type, int32_t page_size, int32_t n_batch,
-                                    const std::string& policy_spec, int64_t n_tokens) {
-    const DTypeInfo* ti = dtype_info(uint32_t(kv_type));
-    if (ti == nullptr || ti->block_size != 1) return Status::invalid("kv type %u is not a cache type", uint32_t(kv_type));
-    if (page_size <= 0) return Status::invalid("page size %d <= 0", page_size);
-    auto spec = PolicySpec::parse(policy_spec);
-    if (!spec.ok()) return spec.status();
-    const int64_t full_pages = (std::max<int64_t>(n_tokens, 1) + page_size - 1) / page_size;
-    int64_t pages = full_pages;
-    auto mode = spec->get_choice("mode", "evict", {"evict", "select"});  // dynsplit:mode=select keeps all KV
-    const bool keeps_all = spec->name() == "dynsplit" && mode.ok() && *mode == "select";
-    if (spec->name() != "full" && spec->name() != "quest" && !keeps_all && spec->has("budget")) {
-        auto budget = spec->get_int("budget", 0, 1, INT32_MAX);
-        auto slack = spec->get_int("slack", 64, 0, INT32_MAX);
-        if (budget.ok() && slack.ok()) {
-            // +1 page: per-head budgets (pyramidkv, adakv) round up separately
-            const int64_t slots = *budget + std::max<int64_t>(n_batch, *slack) + 1;
-            pages = std::min(full_pages, (slots + page_size - 1) / page_size + 1);
-        }
-    }
-    const int64_t page_bytes = int64_t(page_size) * c.head_dim * ti->type_size;
-    return int64_t(c.n_layer) * c.n_head_kv * pages * 2 * page_bytes;
 }
 
 }  // namespace hkv::server

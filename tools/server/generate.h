@@ -1,6 +1,6 @@
-// server/generate.h — one request's generation on a Context, the text stream with stop strings,
-// and the KV memory estimate used for admission. No sockets: the HTTP layer (http.cpp) and the
-// tests drive these directly.
+// server/generate.h — one request's generation on a Context and the text stream with stop
+// strings. No sockets: the HTTP layer (http_server.cpp) and the tests drive these directly. A
+// request's KV reservation is the engine's kv_bytes_bound (heterokv/engine.h).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +12,7 @@
 
 #include "heterokv/engine.h"
 #include "heterokv/status.h"
-#include "model/model.h"
-#include "sample/sampler.h"
+#include "heterokv/sampler.h"
 
 namespace hkv::server {
 
@@ -63,12 +62,5 @@ struct GenResult {
 // KV limit is hit, kOutOfRange past the context) and a Sampler parameter error.
 Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& params,
                 const GenHooks& hooks, GenResult* out);
-
-// KV cache bytes (K+V pages, as KvStore counts them against max_bytes) a sequence of n_tokens
-// can occupy under `policy_spec` at its peak. Policies with a `budget` option (other than quest,
-// which keeps every token) hold about budget + max(n_batch, slack) slots per head; the estimate
-// never exceeds the full cache. Errors: a malformed spec.
-Expected<int64_t> kv_bytes_estimate(const ModelConfig& config, KvType kv_type, int32_t page_size,
-                                    int32_t n_batch, const std::string& policy_spec, int64_t n_tokens);
 
 }  // namespace hkv::server

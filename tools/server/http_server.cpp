@@ -9,11 +9,10 @@
 #include <random>
 #include <thread>
 
-#include "core/sysinfo.h"
 #include "heterokv/engine.h"
 #include "heterokv/log.h"
 #include "heterokv/policy.h"
-#include "kv/kv_store.h"
+#include "heterokv/system.h"
 #include "server/admission.h"
 #include "server/chat_template.h"
 #include "server/generate.h"
@@ -115,7 +114,7 @@ struct HttpServer::Impl {
 };
 
 Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& hreq, Endpoint ep) {
-    const Tokenizer& tok = model->tokenizer();
+    const Tokenizer& tok = model_tokenizer(*model);
     auto job = std::make_unique<Job>();
     HKV_ASSIGN_OR_RETURN(job->req, parse_completion_request(hreq.body, ep, opt.limits, tok.n_vocab()));
     const CompletionRequest& r = job->req;
@@ -148,8 +147,16 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     job->policy = r.kv_policy.empty() ? opt.policy : r.kv_policy;
     auto pol = policy_create(job->policy);
     if (!pol.ok()) return pol.status().with_context("kv_policy");
-    HKV_ASSIGN_OR_RETURN(int64_t bytes, kv_bytes_estimate(model->config(), opt.kv_type, opt.kv_page_size,
-                                                          opt.n_batch, job->policy, n_prompt + max_tokens));
+    ContextParams cp;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = opt.n_threads;
+    cp.n_batch = opt.n_batch;
+    cp.kv_type = opt.kv_type;
+    cp.kv_page_size = opt.kv_page_size;
+    cp.policy = job->policy;
+    // The reservation and the cache's cap: the most this request's cache can hold, from the
+    // policy's own plan for this prompt and its decode behaviour (never hit by the request).
+    HKV_ASSIGN_OR_RETURN(const int64_t bytes, kv_bytes_bound(*model, cp, int32_t(n_prompt), max_tokens));
     GenParams& g = job->gen;
     g.max_tokens = max_tokens;
     g.stop = r.stop;
@@ -163,14 +170,7 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     g.sampler.seed = r.seed ? *r.seed : std::random_device{}();
 
     HKV_ASSIGN_OR_RETURN(job->lease, admission->acquire(bytes, std::chrono::milliseconds(opt.queue_timeout_ms)));
-    ContextParams cp;
-    cp.n_ctx = n_ctx;
-    cp.n_threads = opt.n_threads;
-    cp.n_batch = opt.n_batch;
-    cp.kv_type = opt.kv_type;
-    cp.kv_page_size = opt.kv_page_size;
     cp.kv_max_bytes = bytes;
-    cp.policy = job->policy;
     HKV_ASSIGN_OR_RETURN(job->ctx, Context::create(model, cp));
     const uint64_t n = next_id.fetch_add(1);
     job->id = std::string(ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(n);
@@ -304,7 +304,7 @@ void HttpServer::Impl::routes() {
         complete(q, r, Endpoint::kChat);
     });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
-        const ModelConfig& c = model->config();
+        const ModelInfo c = model_info(*model);
         json m = {{"id", model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "heterokv"},
                   {"meta", {{"arch", c.arch}, {"n_ctx", n_ctx}, {"n_vocab", c.n_vocab}, {"n_layer", c.n_layer},
                             {"chat_template", chat_family_name(family)}, {"kv_policy", opt.policy}}}};
@@ -343,20 +343,19 @@ Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const M
     if (o.queue_timeout_ms < 0) return Status::invalid("queue timeout %d ms < 0", o.queue_timeout_ms);
     if (o.kv_budget_bytes < 0) return Status::invalid("--kv-budget-mb < 0");
     if (o.port < 0 || o.port > 65535) return Status::invalid("--port %d not in [0, 65535]", o.port);
-    auto pol = policy_create(o.policy);
-    if (!pol.ok()) return pol.status().with_context("--policy");
     std::unique_ptr<HttpServer> s(new HttpServer());
     Impl& I = *s->impl_;
     I.opt = o;
-    const ModelConfig& c = model->config();
+    const ModelInfo c = model_info(*model);
     I.n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
     if (I.n_ctx < 2) return Status::invalid("context of %d tokens is too small", I.n_ctx);
+    if (Status st = policy_validate(o.policy, *model, I.n_ctx); !st.ok()) return st.with_context("--policy");
     if (I.opt.n_threads == 0) {
         const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
         I.opt.n_threads = std::max(1, hw / o.n_parallel);
     }
     if (o.chat_template.empty()) {
-        I.family = chat_family_detect(model->tokenizer().data().chat_template);
+        I.family = chat_family_detect(c.chat_template);
     } else {
         I.family = chat_family_from_name(o.chat_template);
         if (I.family == ChatFamily::kUnknown) {

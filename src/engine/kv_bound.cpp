@@ -1,0 +1,41 @@
+// engine/kv_bound.cpp — the most KV bytes a context can hold, from the policy's own plan and its
+// declared decode behaviour (engine.h kv_bytes_bound).
+#include <algorithm>
+
+#include "engine/context_setup.h"
+#include "heterokv/engine.h"
+#include "policy/spec.h"
+
+namespace hkv {
+
+Expected<int64_t> kv_bytes_bound(const Model& model, const ContextParams& params, int32_t n_prompt, int32_t n_gen) {
+    ContextSetup S;
+    HKV_TRY(context_setup(model, params, &S));
+    if (n_prompt < 1 || n_gen < 0) {
+        return Status::invalid("kv bound: a prompt of %d tokens and %d generated tokens", n_prompt, n_gen);
+    }
+    if (int64_t(n_prompt) + n_gen > S.params.n_ctx) {
+        return Status::out_of_range("kv bound: %d prompt + %d generated tokens exceed the context of %d tokens",
+                                    n_prompt, n_gen, S.params.n_ctx);
+    }
+    KvBudget budget;
+    HKV_TRY(policy_plan(S.policy->policy(), S.shape, Segment{0, 0, n_prompt}, budget));
+    const PolicyInfo& info = S.policy->info();
+    const bool evicts = info.decode == DecodeKv::kEvicts;
+    const int64_t n = n_prompt, g = n_gen, page = S.kv.page_size;
+    int64_t pages = 0;
+    for (int32_t b : budget.n_keep) {
+        int64_t slots = n + g;  // unbounded head (b = -1): everything stays
+        if (b >= 0) {
+            // the whole prompt until its end (PolicyInfo declares no eviction within a segment), then
+            // min(n, b) plus what decoding adds
+            const int64_t kept = std::min<int64_t>(n, b);
+            const int64_t decode = evicts ? std::min(kept + g, int64_t(b) + int64_t(info.decode_slack) + 1) : kept + g;
+            slots = std::max(n, decode);
+        }
+        pages += (slots + page - 1) / page;
+    }
+    return pages * int64_t(KvStore::page_cost(S.kv));
+}
+
+}  // namespace hkv
