@@ -1,6 +1,7 @@
 // heterokv/heterokv.h — the whole public API in one include.
 //
 //   engine.h     model_load, Context (eval, logits, KV statistics and views), kv_bytes_bound
+//   generate.h   the generation loop of `heterokv run`
 //   model.h      ModelInfo, tensors, the model's tokenizer
 //   tokenizer.h  text <-> token ids, special tokens
 //   sampler.h    the sampling chain (penalty, top-k, top-p, min-p, temperature)
@@ -14,6 +15,7 @@
 
 #include "heterokv/calibrate.h"
 #include "heterokv/engine.h"
+#include "heterokv/generate.h"
 #include "heterokv/log.h"
 #include "heterokv/model.h"
 #include "heterokv/policy.h"

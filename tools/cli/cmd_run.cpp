@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "heterokv/engine.h"
+#include "heterokv/generate.h"
 #include "heterokv/policy.h"
 #include "heterokv/sampler.h"
 
@@ -134,29 +135,19 @@ Runner add_run(CLI::App& app) {
             std::fwrite(echo.data(), 1, echo.size(), stdout);
             std::fflush(stdout);
         }
-        for (int32_t id : ids) sampler->accept(id);
-
         const bool show_progress = ids.size() > size_t(2 * o->n_batch);
-        Status st = cx.eval(ids, nullptr, [&](int64_t done, int64_t total) {
-            if (show_progress) std::fprintf(stderr, "\rheterokv: prefill %lld/%lld tokens", (long long)done, (long long)total);
-        });
-        if (show_progress) std::fprintf(stderr, "\n");
-        if (!st.ok()) return fail(st);
-
-        int32_t n_gen = 0;
-        const int32_t limit = o->n_predict < 0 ? cx.n_ctx() : o->n_predict;
-        while (n_gen < limit && cx.n_past() < cx.n_ctx()) {
-            const int32_t next = sampler->sample(cx.logits());
-            if (tok.is_eog(next) && !o->ignore_eos) break;
-            sampler->accept(next);
-            ++n_gen;
+        Status st = generate(cx, *sampler, ids, o->n_predict, o->ignore_eos, [&](int32_t next) {
             std::string piece = tok.token_to_piece(next, o->special);
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
-            if (n_gen == limit || cx.n_past() >= cx.n_ctx()) break;
-            st = cx.eval({&next, 1});
-            if (!st.ok()) return fail(st);
-        }
+            return true;
+        }, [&](int64_t done, int64_t total) {
+            if (!show_progress) return;
+            std::fprintf(stderr, "\rheterokv: prefill %lld/%lld tokens", (long long)done, (long long)total);
+            if (done == total) std::fprintf(stderr, "\n");
+        });
+        if (show_progress && cx.n_past() == 0) std::fprintf(stderr, "\n");  // the prefill failed
+        if (!st.ok()) return fail(st);
         std::fputs("\n\n", stdout);  // llama-completion ends its output the same way
         std::fflush(stdout);
         const Timings& t = cx.timings();
