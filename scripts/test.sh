@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build -DHKV_FATAL_WARNINGS=ON
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600
 scripts/check_corrupt_cli.sh build/bin/heterokv
+scripts/check_install.sh build  # cmake --install, then a consumer program built against the installed tree
 MODEL=../shared/models/stories260K.gguf
 if [ -f "$MODEL" ]; then  # the CLI prints exactly llama-completion's text (tests/data/golden)
   build/bin/heterokv run -m "$MODEL" -p "" -n 200 --temp 0 -c 512 2>/dev/null \
