@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Feeds `heterokv run` corrupt model files: each must end with a one-line error and a non-zero exit,
-# never a crash (exit code >= 128 means a signal) and nothing on stdout.
+# Feeds `heterokv run` corrupt model files, then every command hostile paths and out-of-range
+# options (FIFOs, devices, negative temperatures, seeds past 2^64-1, server options that no request
+# could use): each must end with a one-line error and a non-zero exit within 20 s, never a crash
+# (exit code >= 128 means a signal), never a hang, and nothing on stdout.
 #   scripts/check_corrupt_cli.sh path/to/heterokv
 set -uo pipefail
 BIN=${1:?usage: check_corrupt_cli.sh HETEROKV_BINARY}
@@ -10,14 +12,19 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fails=0; n=0
 check() {  # name file
+  check_cmd "$1" run -m "$2" -p "hi" -n 4 --temp 0
+}
+check_cmd() {  # name heterokv-arguments...
+  local name=$1
+  shift
   n=$((n + 1))
-  "$BIN" run -m "$2" -p "hi" -n 4 --temp 0 >"$TMP/out" 2>"$TMP/err"
+  timeout 20 "$BIN" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
   rc=$?
   lines=$(grep -c 'error' "$TMP/err")
   if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ] || [ -s "$TMP/out" ]; then
-    echo "FAIL $1: rc=$rc, error lines=$lines"; sed 's/^/    /' "$TMP/err" | head -5; fails=$((fails + 1))
+    echo "FAIL $name: rc=$rc, error lines=$lines"; sed 's/^/    /' "$TMP/err" | head -5; fails=$((fails + 1))
   else
-    echo "ok   $1: $(cat "$TMP/err")"
+    echo "ok   $name: $(grep error "$TMP/err")"
   fi
 }
 printf 'GGUF' > "$TMP/magic_only.gguf"; check "magic only" "$TMP/magic_only.gguf"
@@ -48,5 +55,36 @@ if [ -f "$MODEL" ]; then
     head -c "$len" "$MODEL" > "$TMP/trunc.gguf"; check "stories260K truncated to $len bytes" "$TMP/trunc.gguf"
   done
 fi
-echo "corrupt-model CLI checks: $((n - fails)) passed, $fails failed"
+# Hostile paths: a FIFO or device is refused without being opened (an open of a FIFO blocks), and
+# an output never replaces a device or a FIFO with a regular file.
+mkfifo "$TMP/fifo"
+check "model is a FIFO" "$TMP/fifo"
+check "model is a directory" "$TMP"
+if [ -f "$MODEL" ]; then
+  check_cmd "run -f FIFO" run -m "$MODEL" -f "$TMP/fifo" -n 1
+  check_cmd "run -f /dev/zero" run -m "$MODEL" -f /dev/zero -n 1
+  check_cmd "calibrate -f FIFO" calibrate -m "$MODEL" -f "$TMP/fifo"
+  printf 'Once upon a time there was a little girl. ' > "$TMP/text.txt"
+  check_cmd "calibrate -o FIFO" calibrate -m "$MODEL" -f "$TMP/text.txt" -o "$TMP/fifo"
+  check_cmd "calibrate --show FIFO" calibrate --show "$TMP/fifo"
+  check_cmd "heterocache taxonomy=FIFO" run -m "$MODEL" -p hi -n 1 --policy "heterocache:taxonomy=$TMP/fifo"
+  check_cmd "--temp -1" run -m "$MODEL" -p hi -n 1 --temp -1
+  check_cmd "--top-k -5" run -m "$MODEL" -p hi -n 1 --top-k -5
+  check_cmd "--seed -2" run -m "$MODEL" -p hi -n 1 --seed -2
+  check_cmd "--seed 2^64" run -m "$MODEL" -p hi -n 1 --seed 18446744073709551616
+  check_cmd "--kv-cold-dir under full" run -m "$MODEL" -p hi -n 1 --kv-cold-dir "$TMP"
+  check_cmd "--kv-cold-dir missing" run -m "$MODEL" -p hi -n 1 --kv-cold-dir "$TMP/nope" \
+    --policy "heterocache:taxonomy=$TMP/none.json"
+  check_cmd "eval niah --seed -2" eval niah -m "$MODEL" --haystack "$TMP/text.txt" --seed -2
+fi
+TOK="$HERE/../../shared/models/smollm2-135m-tokenizer/tokenizer.json"
+check_cmd "make-model --seed -2" make-model --preset tiny-llama3 --tokenizer "$TOK" --seed -2 -o "$TMP/m.gguf"
+# A device as the output: a private copy of /dev/full (needs root; a binary with the bug replaces
+# this node, not the system's).
+if mknod "$TMP/full" c 1 7 2>/dev/null && [ -f "$TOK" ]; then
+  check_cmd "make-model -o DEVICE" make-model --preset tiny-llama3 --tokenizer "$TOK" -o "$TMP/full"
+  [ -c "$TMP/full" ] || { echo "FAIL the device was replaced by a regular file"; fails=$((fails + 1)); }
+fi
+[ -p "$TMP/fifo" ] || { echo "FAIL the FIFO was replaced"; fails=$((fails + 1)); }
+echo "corrupt-model and hostile-input CLI checks: $((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]

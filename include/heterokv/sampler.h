@@ -1,7 +1,7 @@
 // heterokv/sampler.h — turns a logits row into the next token (the chain `heterokv run` uses).
 //
 // The chain follows the reference engine's order: repetition penalty (over the last
-// `penalty_last_n` tokens) -> top-k -> top-p -> min-p -> temperature -> draw. temp <= 0 is greedy
+// `penalty_last_n` tokens) -> top-k -> top-p -> min-p -> temperature -> draw. temp == 0 is greedy
 // (argmax, ties to the lowest id) and ignores the other filters except the penalty. Draws use a
 // std::mt19937_64 seeded with `seed`, so a run is reproducible. Not thread-safe (one per sequence).
 #pragma once
@@ -16,8 +16,8 @@
 namespace hkv {
 
 struct SamplerParams {
-    float temp = 0.8f;          // <= 0: greedy
-    int32_t top_k = 40;         // <= 0: off
+    float temp = 0.8f;          // >= 0; 0: greedy
+    int32_t top_k = 40;         // >= 0; 0: off
     float top_p = 0.95f;        // >= 1: off
     float min_p = 0.05f;        // <= 0: off
     float repeat_penalty = 1.0f;  // 1: off; > 1 discourages tokens seen in the last penalty_last_n
@@ -27,7 +27,8 @@ struct SamplerParams {
 
 class Sampler {
 public:
-    // Validates ranges (temp finite, top_p in (0, 1], min_p in [0, 1], penalty > 0, last_n >= 0).
+    // Validates ranges (temp finite and >= 0, top_k >= 0, top_p in (0, 1], min_p in [0, 1],
+    // penalty > 0, last_n >= 0); a negative temperature or top-k is an error, not "greedy"/"off".
     static Expected<Sampler> create(const SamplerParams& params);
 
     // Picks a token from logits [n_vocab]. The logits are not modified.

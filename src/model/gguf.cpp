@@ -23,6 +23,8 @@
 #include <limits>
 #include <new>
 
+#include "heterokv/file_io.h"
+
 namespace hkv {
 namespace {
 
@@ -273,23 +275,12 @@ Expected<std::unique_ptr<GgufFile>> GgufFile::from_memory(const uint8_t* data, s
 
 Expected<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
     try {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            const int err = errno;
-            if (err == ENOENT) return Status::not_found("gguf: %s: no such file", path.c_str());
-            return Status::io_error("gguf: %s: open failed: %s", path.c_str(), std::strerror(err));
-        }
-        struct stat sb {};
-        if (fstat(fd, &sb) != 0) {
-            const int err = errno;
-            ::close(fd);
-            return Status::io_error("gguf: %s: stat failed: %s", path.c_str(), std::strerror(err));
-        }
-        if (!S_ISREG(sb.st_mode)) {
-            ::close(fd);
-            return Status::io_error("gguf: %s: not a regular file", path.c_str());
-        }
-        const size_t size = size_t(sb.st_size);
+        // A regular file only: a FIFO or device is refused before it is opened (no blocking open).
+        uint64_t file_size = 0;
+        auto opened = file_open_read(path, &file_size, "gguf:");
+        if (!opened.ok()) return opened.status();
+        const int fd = *opened;
+        const size_t size = size_t(file_size);
         if (size == 0) {
             ::close(fd);
             return Status::corrupt("gguf: %s: empty file", path.c_str());

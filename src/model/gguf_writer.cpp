@@ -12,6 +12,8 @@
 #include <new>
 #include <set>
 
+#include "heterokv/file_io.h"
+
 namespace hkv {
 namespace {
 
@@ -85,9 +87,9 @@ GgufValue array_of(GgufType t) {
 }
 
 // Writes n bytes or reports the error; f is the open temp file.
-Status write_all(std::FILE* f, const void* p, size_t n, const std::string& tmp) {
+Status write_all(std::FILE* f, const void* p, size_t n, const std::string& path) {
     if (n && std::fwrite(p, 1, n, f) != n) {
-        return Status::io_error("gguf writer: %s: write of %zu bytes failed: %s", tmp.c_str(), n,
+        return Status::io_error("gguf writer: %s: write of %zu bytes failed: %s", path.c_str(), n,
                                 std::strerror(errno));
     }
     return Status();
@@ -200,9 +202,6 @@ Status GgufWriter::add_tensor(const std::string& name, DType type, std::vector<i
 }
 
 Status GgufWriter::write(const std::string& path, const Producer& produce) const {
-    const std::string tmp = path + ".tmp";
-    std::FILE* f = nullptr;
-    Status st;
     try {
         // --- alignment ---
         size_t alignment = kDefaultAlignment;
@@ -248,44 +247,33 @@ Status GgufWriter::write(const std::string& path, const Producer& produce) const
         }
         head.resize(align_up(head.size(), alignment), '\0');
 
-        // --- stream ---
-        f = std::fopen(tmp.c_str(), "wb");
-        if (!f) return Status::io_error("gguf writer: cannot create %s: %s", tmp.c_str(), std::strerror(errno));
-        st = write_all(f, head.data(), head.size(), tmp);
-        std::vector<uint8_t> buf;
-        for (size_t k = 0; k < tensors_.size() && st.ok(); ++k) {
-            const TensorDecl& t = tensors_[k];
-            buf.assign(t.nbytes, 0);
-            st = produce(k, t.name, std::span<uint8_t>(buf.data(), buf.size()));
-            if (!st.ok()) {
-                st = st.with_context("gguf writer: producer for tensor '" + t.name + "'");
-                break;
-            }
-            st = write_all(f, buf.data(), buf.size(), tmp);
-            const size_t pad = align_up(t.nbytes, alignment) - t.nbytes;
-            if (st.ok() && pad) {
-                buf.assign(pad, 0);
-                st = write_all(f, buf.data(), pad, tmp);
-            }
-        }
+        // --- stream: a new file renamed over `path` when complete (a device or FIFO target is
+        // refused, never replaced; heterokv/file_io.h) ---
+        return file_write_atomic(
+            path,
+            [&](std::FILE* f) -> Status {
+                HKV_TRY(write_all(f, head.data(), head.size(), path));
+                std::vector<uint8_t> buf;
+                for (size_t k = 0; k < tensors_.size(); ++k) {
+                    const TensorDecl& t = tensors_[k];
+                    buf.assign(t.nbytes, 0);
+                    Status st = produce(k, t.name, std::span<uint8_t>(buf.data(), buf.size()));
+                    if (!st.ok()) return st.with_context("gguf writer: producer for tensor '" + t.name + "'");
+                    HKV_TRY(write_all(f, buf.data(), buf.size(), path));
+                    const size_t pad = align_up(t.nbytes, alignment) - t.nbytes;
+                    if (pad) {
+                        buf.assign(pad, 0);
+                        HKV_TRY(write_all(f, buf.data(), pad, path));
+                    }
+                }
+                return Status();
+            },
+            "gguf writer:");
     } catch (const std::bad_alloc&) {
-        st = Status::out_of_memory("gguf writer: %s: out of memory", path.c_str());
+        return Status::out_of_memory("gguf writer: %s: out of memory", path.c_str());
     } catch (const std::exception& e) {
-        st = Status::internal("gguf writer: %s: unexpected exception: %s", path.c_str(), e.what());
+        return Status::internal("gguf writer: %s: unexpected exception: %s", path.c_str(), e.what());
     }
-    if (!f) return st;
-    if (std::fflush(f) != 0 && st.ok()) {
-        st = Status::io_error("gguf writer: %s: flush failed: %s", tmp.c_str(), std::strerror(errno));
-    }
-    if (std::fclose(f) != 0 && st.ok()) {
-        st = Status::io_error("gguf writer: %s: close failed: %s", tmp.c_str(), std::strerror(errno));
-    }
-    if (st.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-        st = Status::io_error("gguf writer: rename %s -> %s failed: %s", tmp.c_str(), path.c_str(),
-                              std::strerror(errno));
-    }
-    if (!st.ok()) std::remove(tmp.c_str());
-    return st;
 }
 
 }  // namespace hkv

@@ -5,10 +5,10 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "heterokv/file_io.h"
 
 namespace hkv {
 
@@ -247,12 +247,9 @@ Expected<Taxonomy> taxonomy_from_json(std::string_view text) {
 }
 
 Expected<Taxonomy> taxonomy_load(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return Status::not_found("taxonomy: cannot open '%s'", path.c_str());
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) return Status::io_error("taxonomy: cannot read '%s'", path.c_str());
-    auto t = taxonomy_from_json(ss.str());
+    auto text = file_read(path, kFileMaxJson, "taxonomy");  // a regular file, bounded
+    if (!text.ok()) return text.status();
+    auto t = taxonomy_from_json(*text);
     if (!t) return Status(t.status().code(), path + ": " + t.status().message());
     return t;
 }
@@ -293,22 +290,8 @@ std::string taxonomy_to_json(const Taxonomy& t) {
 
 Status taxonomy_save(const Taxonomy& t, const std::string& path) {
     HKV_TRY(taxonomy_validate(t));
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) return Status::io_error("taxonomy: cannot write '%s'", tmp.c_str());
-        f << taxonomy_to_json(t) << '\n';
-        f.flush();
-        if (!f) {
-            std::remove(tmp.c_str());
-            return Status::io_error("taxonomy: write to '%s' failed", tmp.c_str());
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return Status::io_error("taxonomy: cannot rename '%s' to '%s'", tmp.c_str(), path.c_str());
-    }
-    return Status();
+    // A new file renamed over the target; a device or FIFO target is refused, never replaced.
+    return file_write_atomic(path, taxonomy_to_json(t) + "\n", "taxonomy");
 }
 
 Expected<HcBudget> heterocache_budget(const Taxonomy& t, double cr, int64_t n_prompt) {

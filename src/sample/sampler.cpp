@@ -14,7 +14,10 @@ int32_t sample_greedy(std::span<const float> logits) {
 }
 
 Expected<Sampler> Sampler::create(const SamplerParams& p) {
-    if (!std::isfinite(p.temp)) return Status::invalid("sampler: temperature must be finite");
+    if (!std::isfinite(p.temp) || p.temp < 0.0f) {
+        return Status::invalid("sampler: temperature %g must be finite and >= 0 (0: greedy)", p.temp);
+    }
+    if (p.top_k < 0) return Status::invalid("sampler: top_k %d must be >= 0 (0: off)", p.top_k);
     if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return Status::invalid("sampler: top_p %g not in (0, 1]", p.top_p);
     if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return Status::invalid("sampler: min_p %g not in [0, 1]", p.min_p);
     if (!(p.repeat_penalty > 0.0f) || !std::isfinite(p.repeat_penalty)) {

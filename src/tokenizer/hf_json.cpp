@@ -19,11 +19,10 @@
 //       tokenizer_config.json or chat_template.jinja.
 // The normalizer must be absent or NFC for byte-level models (llama.cpp ignores NFC too).
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "heterokv/file_io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hkv {
@@ -40,12 +39,14 @@ const char* const kQwen2Regex =
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const char* const kGpt2Regex = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 
-bool read_file(const std::string& path, std::string* out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    *out = ss.str();
+// A regular file of at most kFileMaxJson bytes (heterokv/file_io.h); false when it cannot be read.
+bool read_file(const std::string& path, std::string* out, Status* why = nullptr) {
+    auto text = file_read(path, kFileMaxJson);
+    if (!text.ok()) {
+        if (why) *why = text.status();
+        return false;
+    }
+    *out = std::move(*text);
     return true;
 }
 
@@ -54,10 +55,15 @@ std::string dir_of(const std::string& path) {
     return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-// Parses an optional JSON file beside tokenizer.json; a missing file gives a null value.
+// Parses an optional JSON file beside tokenizer.json; a missing file gives a null value (one
+// that exists but is not a readable regular file is an error).
 Expected<json> read_optional_json(const std::string& path) {
     std::string text;
-    if (!read_file(path, &text)) return json();
+    Status why;
+    if (!read_file(path, &text, &why)) {
+        if (why.code() == StatusCode::kNotFound) return json();
+        return why;
+    }
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return Status::corrupt("%s: not valid JSON", path.c_str());
     return j;
@@ -298,7 +304,8 @@ Expected<TokenizerData> parse(const std::string& path, const json& root) {
 
 Expected<TokenizerData> tokenizer_data_from_hf_json(const std::string& path) {
     std::string text;
-    if (!read_file(path, &text)) return Status::not_found("%s: cannot open", path.c_str());
+    Status why;
+    if (!read_file(path, &text, &why)) return why;
     const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (root.is_discarded()) return Status::corrupt("%s: not valid JSON", path.c_str());
     try {

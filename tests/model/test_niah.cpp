@@ -46,7 +46,7 @@ TEST(Niah, ClearErrors) {
     ASSERT_TRUE(model.ok());
     NiahConfig c = config();
     c.haystack_files = {"/nonexistent/haystack.txt"};
-    EXPECT_EQ(niah_run(*model, {}, "full", c).status().code(), StatusCode::kIoError);
+    EXPECT_EQ(niah_run(*model, {}, "full", c).status().code(), StatusCode::kNotFound);
     c = config();
     c.lengths = {20};
     EXPECT_EQ(niah_run(*model, {}, "full", c).status().code(), StatusCode::kInvalidArgument);

@@ -115,7 +115,7 @@ TEST(LongBenchModel, MultiNewsEndToEnd) {
     EXPECT_GE(res->score(), 0.0);
     EXPECT_LE(res->score(), 100.0);
     EXPECT_FALSE(res->predictions[0].empty());
-    EXPECT_EQ(longbench_load("/nonexistent.jsonl").status().code(), StatusCode::kIoError);
+    EXPECT_EQ(longbench_load("/nonexistent.jsonl").status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

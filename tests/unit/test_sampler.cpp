@@ -58,6 +58,14 @@ TEST(Sampler, RejectsBadParams) {
     EXPECT_FALSE(Sampler::create({.min_p = 1.5f}).ok());
     EXPECT_FALSE(Sampler::create({.repeat_penalty = 0.0f}).ok());
     EXPECT_FALSE(Sampler::create({.penalty_last_n = -1}).ok());
+    // negative temperature / top-k are errors (they used to act as greedy / off silently)
+    auto t = Sampler::create({.temp = -1.0f});
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find("temperature -1"), std::string::npos) << t.status().to_string();
+    auto k = Sampler::create({.top_k = -5});
+    ASSERT_FALSE(k.ok());
+    EXPECT_NE(k.status().message().find("top_k -5"), std::string::npos) << k.status().to_string();
+    EXPECT_TRUE(Sampler::create({.temp = 0.0f, .top_k = 0}).ok());
 }
 
 }  // namespace

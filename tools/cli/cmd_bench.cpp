@@ -233,6 +233,7 @@ Runner add_bench(CLI::App& app) {
             return fail(Status::invalid("--llamacpp-session needs --policy full (a compressed cache has no "
                                         "llama.cpp equivalent)"));
         }
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
         if (!o->session.empty() && o->models.size() > 1) {
             return fail(Status::invalid("--llamacpp-session takes one model (-m) per run"));
         }

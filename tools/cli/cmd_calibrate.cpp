@@ -2,8 +2,6 @@
 // taxonomy JSON in the reference schema; --show prints the summary of any taxonomy file.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "commands.h"
 #include "heterokv/calibrate.h"
@@ -50,14 +48,14 @@ Runner add_calibrate(CLI::App& app) {
         auto kv_type = parse_kv_type(o->kv_type);
         if (!kv_type.ok()) return fail(kv_type.status());
         o->p.kv_type = *kv_type;
-        std::ifstream in(o->file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->file.c_str()));
-        const std::string text = ss.str();
+        auto text_read = file_read(o->file, kFileMaxText, "-f");
+        if (!text_read.ok()) return fail(text_read.status());
+        const std::string text = std::move(*text_read);
         const std::string out = !o->output.empty()
                                     ? o->output
                                     : std::filesystem::path(o->model).stem().string() + ".hc-taxonomy.json";
+        // Before the long run: the output must be a new or regular file (never a device or FIFO).
+        if (Status st = file_check_output(out, "-o"); !st.ok()) return fail(st);
 
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());

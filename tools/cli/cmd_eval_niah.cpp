@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <fstream>
 #include <sstream>
 
 #include "commands.h"
@@ -42,7 +41,7 @@ Runner add_eval_niah(CLI::App& app) {
     app.add_option("--protocol", o->protocol,
                    "agnostic: compress the context, then ask; aware: the question is in the compressed prompt")
         ->capture_default_str();
-    app.add_option("--seed", o->cfg.seed, "seed for keys and values")->capture_default_str();
+    app.add_option("--seed", o->cfg.seed, "seed for keys and values")->check(kU64Check)->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
@@ -75,7 +74,9 @@ Runner add_eval_niah(CLI::App& app) {
         }
         if (Status st = expand_haystack(o->haystack, &cfg.haystack_files); !st.ok()) return fail(st);
         if (!o->keys_file.empty()) {
-            std::ifstream in(o->keys_file);
+            auto keys = file_read(o->keys_file, kFileMaxSmall, "--keys-file");
+            if (!keys.ok()) return fail(keys.status());
+            std::istringstream in(*keys);
             for (std::string w; std::getline(in, w);) {
                 if (!w.empty() && w.find(' ') == std::string::npos) cfg.keys.push_back(w);
             }
@@ -85,6 +86,7 @@ Runner add_eval_niah(CLI::App& app) {
             auto pol = policy_create(p);
             if (!pol.ok()) return fail(pol.status());
         }
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, o->policies); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         ContextParams cp;

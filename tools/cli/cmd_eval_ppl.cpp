@@ -4,9 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "commands.h"
 #include "eval/ppl.h"
@@ -182,14 +180,13 @@ Runner add_eval_ppl(CLI::App& app) {
             auto pol = policy_create(spec);
             if (!pol.ok()) return fail(pol.status());
         }
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, o->policies); !st.ok()) return fail(st);
 
-        std::ifstream in(o->file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->file.c_str()));
+        auto text_read = file_read(o->file, kFileMaxText, "-f");
+        if (!text_read.ok()) return fail(text_read.status());
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
-        const std::string text = ss.str();
+        const std::string text = std::move(*text_read);
         std::fprintf(stderr, "heterokv: eval ppl: tokenizing %s (%zu bytes)\n", base_name(o->file).c_str(), text.size());
         const std::vector<int32_t> ids = eval::ppl_tokenize(**model, text);
 

@@ -39,7 +39,9 @@ Runner add_eval_ruler(CLI::App& app) {
                    "agnostic: compress the context, then ask; aware: the question is in the compressed prompt")
         ->capture_default_str();
     app.add_option("--n-gen", o->n_gen, "tokens generated per answer (0: the task's RULER value)")->capture_default_str();
-    app.add_option("--seed", o->seed, "seed of the generators (same samples for every policy)")->capture_default_str();
+    app.add_option("--seed", o->seed, "seed of the generators (same samples for every policy)")
+        ->check(kU64Check)
+        ->capture_default_str();
     app.add_option("--niah-needle", o->needle,
                    "niah: needle text instead of RULER's ({type_v} singular item name, {key}, {value})");
     app.add_option("--niah-question", o->question,

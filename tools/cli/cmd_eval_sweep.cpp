@@ -46,7 +46,7 @@ Runner add_eval_sweep(CLI::App& app) {
     app.add_option("--samples", o->samples, "ruler: samples per task")->capture_default_str();
     app.add_option("--data", o->data, "ruler: word lists and essay folder")->capture_default_str();
     app.add_option("--protocol", o->protocol, "ruler/niah: agnostic or aware")->capture_default_str();
-    app.add_option("--seed", o->seed, "ruler/niah: seed")->capture_default_str();
+    app.add_option("--seed", o->seed, "ruler/niah: seed")->check(kU64Check)->capture_default_str();
     app.add_option("--niah-needle", o->needle, "ruler: niah needle text instead of RULER's (see eval ruler)");
     app.add_option("--niah-question", o->question, "ruler: niah question instead of RULER's (see eval ruler)");
     app.add_option("--haystack", o->haystack, "niah: haystack files or folders")->capture_default_str();

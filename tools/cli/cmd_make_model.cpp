@@ -1,7 +1,5 @@
 // heterokv make-model — writes a GGUF with deterministic synthetic weights of a named shape.
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "commands.h"
 #include "heterokv/synthetic.h"
@@ -29,7 +27,7 @@ Runner add_make_model(CLI::App& app) {
                    "weight type: f32, f16, q8_0, q2_k, q3_k, q4_k, iq4_nl, iq4_xs (the K and IQ4 types keep the "
                    "output matrix in q6_K, as llama.cpp's Q*_K_M / IQ4 files)")
         ->capture_default_str();
-    app.add_option("--seed", o->seed, "weight seed (same seed, same file)")->capture_default_str();
+    app.add_option("--seed", o->seed, "weight seed (same seed, same file)")->check(kU64Check)->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context length written to the metadata (0: the preset's)")
         ->capture_default_str();
     app.add_option("--chat-template", o->chat_template,
@@ -40,6 +38,7 @@ Runner add_make_model(CLI::App& app) {
         auto shape = synth_preset(o->preset);
         if (!shape.ok()) return fail(shape.status());
         if (o->n_ctx < 0) return fail(Status::invalid("--ctx-size %d < 0", o->n_ctx));
+        if (Status st = file_check_output(o->out, "-o"); !st.ok()) return fail(st);  // before any work
         if (o->n_ctx > 0) shape->n_ctx = o->n_ctx;
         SynthOptions so;
         auto type = synth_type_parse(o->type);
@@ -50,11 +49,9 @@ Runner add_make_model(CLI::App& app) {
         auto tok = tokenizer_data_load(o->tokenizer);
         if (!tok.ok()) return fail(tok.status());
         if (!o->chat_template.empty()) {
-            std::ifstream in(o->chat_template, std::ios::binary);
-            std::stringstream ss;
-            ss << in.rdbuf();
-            if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->chat_template.c_str()));
-            tok->chat_template = ss.str();
+            auto text = file_read(o->chat_template, kFileMaxSmall, "--chat-template");
+            if (!text.ok()) return fail(text.status());
+            tok->chat_template = std::move(*text);
         }
         const double total_mb = double(synth_weight_bytes(*shape, so.weight_type)) / 1048576.0;
         std::fprintf(stderr, "heterokv: writing %s (%s, %s, %.1f MiB of weights) to %s\n", o->preset.c_str(),

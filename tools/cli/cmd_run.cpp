@@ -1,9 +1,8 @@
 // heterokv run — load a model, prefill a prompt, stream generated text to stdout, timings to stderr.
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <random>
 
 #include "commands.h"
@@ -32,7 +31,7 @@ struct RunOptions {
     float min_p = 0.05f;
     float repeat_penalty = 1.0f;
     int32_t repeat_last_n = 64;
-    int64_t seed = -1;
+    std::string seed = "-1";
     bool ignore_eos = false;
     bool no_bos = false;
     bool special = false;
@@ -46,6 +45,35 @@ Expected<KvType> parse_kv_type(const std::string& s) {
     auto t = kv_type_parse(s);
     if (!t.ok()) return Status::invalid("--kv-type %s", t.status().message().c_str());
     return t;
+}
+
+Expected<std::optional<uint64_t>> parse_seed(const std::string& s, const char* opt) {
+    if (s == "-1") return std::optional<uint64_t>();
+    uint64_t v = 0;
+    const char* end = s.data() + s.size();
+    auto [p, ec] = std::from_chars(s.data(), end, v);
+    if (s.empty() || ec != std::errc() || p != end) {
+        return Status::invalid("%s '%s': expected -1 (random) or an integer in [0, 18446744073709551615]", opt,
+                               s.c_str());
+    }
+    return std::optional<uint64_t>(v);
+}
+
+Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>& policies) {
+    if (dir.empty()) return Status();
+    // TODO(#16): ask the policy whether it has a cold tier once the public API says so.
+    bool used = false;
+    for (const std::string& p : policies) used = used || p.substr(0, p.find(':')) == "heterocache";
+    if (!used) {
+        return Status::invalid("--kv-cold-dir %s: no policy given has a cold tier (only heterocache keeps one); "
+                               "drop the option or use --policy heterocache:...", dir.c_str());
+    }
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+        return Status::invalid("--kv-cold-dir %s: %s", dir.c_str(),
+                               std::filesystem::exists(dir, ec) ? "not a folder" : "no such folder");
+    }
+    return Status();
 }
 
 Runner add_run(CLI::App& app) {
@@ -71,7 +99,8 @@ Runner add_run(CLI::App& app) {
     app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
     app.add_option("--repeat-last-n", o->repeat_last_n, "tokens the repetition penalty looks back")
         ->capture_default_str();
-    app.add_option("-s,--seed", o->seed, "random seed (-1: random, printed to stderr)")->capture_default_str();
+    app.add_option("-s,--seed", o->seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
+        ->capture_default_str();
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     app.add_flag("--no-bos", o->no_bos, "do not add the BOS token even if the model asks for it");
     app.add_flag("--special", o->special, "parse special tokens in the prompt and print them in the output");
@@ -83,15 +112,22 @@ Runner add_run(CLI::App& app) {
         }
         std::string prompt = o->prompt;
         if (!o->prompt_file.empty()) {
-            std::ifstream in(o->prompt_file, std::ios::binary);
-            std::stringstream ss;
-            ss << in.rdbuf();
-            if (!in.good() && !in.eof()) return fail(Status::io_error("cannot read %s", o->prompt_file.c_str()));
-            prompt = ss.str();
+            auto text = file_read(o->prompt_file, kFileMaxText, "-f");
+            if (!text.ok()) return fail(text.status());
+            prompt = std::move(*text);
         }
         auto kv_type = parse_kv_type(o->kv_type);
         if (!kv_type.ok()) return fail(kv_type.status());
         if (o->n_predict < -1) return fail(Status::invalid("-n %d: expected >= -1", o->n_predict));
+        // Sampling options and the cold-tier folder are checked before the model is loaded.
+        auto seed_opt = parse_seed(o->seed, "--seed");
+        if (!seed_opt.ok()) return fail(seed_opt.status());
+        const uint64_t seed = seed_opt->value_or(std::random_device{}());
+        if (!seed_opt->has_value()) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+        SamplerParams sp{o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
+        auto sampler = Sampler::create(sp);
+        if (!sampler.ok()) return fail(sampler.status());
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
 
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
@@ -112,11 +148,6 @@ Runner add_run(CLI::App& app) {
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;
 
-        uint64_t seed = o->seed < 0 ? std::random_device{}() : uint64_t(o->seed);
-        if (o->seed < 0) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
-        SamplerParams sp{o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
-        auto sampler = Sampler::create(sp);
-        if (!sampler.ok()) return fail(sampler.status());
 
         const Tokenizer& tok = model_tokenizer(**model);
         std::vector<int32_t> ids = tok.encode(prompt, !o->no_bos, o->special);

@@ -4,13 +4,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <filesystem>
-#include <vector>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
-
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "heterokv/file_io.h"
 #include "heterokv/status.h"
 #include "heterokv/types.h"
 
@@ -40,6 +41,25 @@ Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x bu
 
 // --kv-type values: "f16", "bf16", "f32" (cmd_run.cpp).
 Expected<KvType> parse_kv_type(const std::string& s);
+
+// A seed option: "-1" = random (nullopt), else a decimal integer in [0, 2^64-1]; anything else
+// ("-2", "18446744073709551616", "7x") is an error naming `opt` (cmd_run.cpp).
+Expected<std::optional<uint64_t>> parse_seed(const std::string& s, const char* opt);
+
+// NOTE: CLI11 2.1 clamps an out-of-range value of a 64-bit integer option to the type's limit and
+// wraps a negative one into an unsigned option ("--seed -2" became 2^64-2). Every uint64_t option
+// carries this check: a decimal integer that fits.
+inline const CLI::Validator kU64Check(
+    [](std::string& s) -> std::string {
+        auto v = parse_seed(s, "value");
+        if (!v.ok() || !v->has_value()) return "expected an integer in [0, 18446744073709551615], got '" + s + "'";
+        return std::string();
+    },
+    "UINT64");
+
+// --kv-cold-dir: empty (host RAM), or an existing folder given with at least one policy that has a
+// cold tier (heterocache); a folder that would be ignored or does not exist is an error (cmd_run.cpp).
+Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>& policies);
 
 // Expands --haystack arguments: a folder contributes its *.txt files (sorted), a file itself;
 // anything else is a kNotFound error naming it.

@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        // A bad option is an error like any other: one line in the project's format.
+        std::fprintf(stderr, "heterokv: error: invalid argument: %s (see --help)\n", e.what());
+        return e.get_exit_code();
     }
     for (auto& [sub, run] : runners) {
         if (sub->parsed()) return run();

@@ -7,8 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include <sys/stat.h>
-
+#include "heterokv/file_io.h"
 
 namespace hkv::eval {
 
@@ -59,56 +58,53 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
         }
     }
 
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) return Status::io_error("llama.cpp session: cannot create %s: %s", path.c_str(), std::strerror(errno));
-    Writer w(f);
-    w.put(kSessionMagic);
-    w.put(kSessionVersion);
-    w.put(uint32_t(tokens.size()));
-    w.raw(tokens.data(), tokens.size_bytes());
-    w.put(uint32_t(c.arch.size()));
-    w.raw(c.arch.data(), c.arch.size());
-    w.put(uint32_t(1));  // streams
-    w.put(uint32_t(n_cells));
-    for (int32_t s = 0; s < n_cells; ++s) {
-        w.put(int32_t(s));   // position
-        w.put(uint32_t(1));  // one sequence id
-        w.put(int32_t(0));   // sequence 0
-    }
-    w.put(uint32_t(0));  // V not transposed (flash attention)
-    w.put(uint32_t(c.n_layer));
-    w.put(uint64_t(0));
+    // A new file renamed over `path` when complete (a device or FIFO target is refused).
+    return file_write_atomic(path, [&](std::FILE* f) -> Status {
+        Writer w(f);
+        w.put(kSessionMagic);
+        w.put(kSessionVersion);
+        w.put(uint32_t(tokens.size()));
+        w.raw(tokens.data(), tokens.size_bytes());
+        w.put(uint32_t(c.arch.size()));
+        w.raw(c.arch.data(), c.arch.size());
+        w.put(uint32_t(1));  // streams
+        w.put(uint32_t(n_cells));
+        for (int32_t s = 0; s < n_cells; ++s) {
+            w.put(int32_t(s));   // position
+            w.put(uint32_t(1));  // one sequence id
+            w.put(int32_t(0));   // sequence 0
+        }
+        w.put(uint32_t(0));  // V not transposed (flash attention)
+        w.put(uint32_t(c.n_layer));
+        w.put(uint64_t(0));
 
-    // One layer's rows, a block of cells at a time: row s = heads 0..n_head_kv-1 of slot s.
-    const size_t head_bytes = heads.empty() ? 0 : heads[0].row_bytes;
-    const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
-    constexpr int32_t kBlock = 1024;
-    std::vector<uint8_t> buf(size_t(cell_bytes) * kBlock);
-    for (int part = 0; part < 2 && w.ok(); ++part) {
-        for (int32_t il = 0; il < c.n_layer && w.ok(); ++il) {
-            w.put(int32_t(kv.type));  // KvType values are GGML type ids
-            w.put(cell_bytes);
-            for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
-                const int32_t n = std::min(kBlock, n_cells - s0);
-                for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
-                    for (int32_t i = 0; i < n; ++i) {
-                        const KvHeadView& h = heads[size_t(il) * size_t(c.n_head_kv) + size_t(ih)];
-                        const void* src = part == 0 ? h.k_row(s0 + i) : h.v_row(s0 + i);
-                        std::memcpy(buf.data() + size_t(i) * cell_bytes + size_t(ih) * head_bytes, src, head_bytes);
+        // One layer's rows, a block of cells at a time: row s = heads 0..n_head_kv-1 of slot s.
+        const size_t head_bytes = heads.empty() ? 0 : heads[0].row_bytes;
+        const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
+        constexpr int32_t kBlock = 1024;
+        std::vector<uint8_t> buf(size_t(cell_bytes) * kBlock);
+        for (int part = 0; part < 2 && w.ok(); ++part) {
+            for (int32_t il = 0; il < c.n_layer && w.ok(); ++il) {
+                w.put(int32_t(kv.type));  // KvType values are GGML type ids
+                w.put(cell_bytes);
+                for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
+                    const int32_t n = std::min(kBlock, n_cells - s0);
+                    for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+                        for (int32_t i = 0; i < n; ++i) {
+                            const KvHeadView& h = heads[size_t(il) * size_t(c.n_head_kv) + size_t(ih)];
+                            const void* src = part == 0 ? h.k_row(s0 + i) : h.v_row(s0 + i);
+                            std::memcpy(buf.data() + size_t(i) * cell_bytes + size_t(ih) * head_bytes, src, head_bytes);
+                        }
                     }
+                    w.raw(buf.data(), size_t(n) * size_t(cell_bytes));
                 }
-                w.raw(buf.data(), size_t(n) * size_t(cell_bytes));
             }
         }
-    }
-    const bool ok = w.ok() && std::fflush(f) == 0;
-    const int err = errno;
-    if (std::fclose(f) != 0 || !ok) {
-        struct stat sb;  // remove the partial file, never a device or anything else that was there
-        if (::stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) std::remove(path.c_str());
-        return Status::io_error("llama.cpp session: writing %s failed: %s", path.c_str(), std::strerror(err ? err : EIO));
-    }
-    return Status();
+        if (!w.ok()) {
+            return Status::io_error("llama.cpp session: writing %s failed: %s", path.c_str(), std::strerror(errno ? errno : EIO));
+        }
+        return Status();
+    }, "llama.cpp session:");
 }
 
 }  // namespace hkv::eval

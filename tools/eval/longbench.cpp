@@ -3,19 +3,20 @@
 #include "eval/longbench.h"
 
 #include <cmath>
-#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "eval/generate.h"
+#include "heterokv/file_io.h"
 #include "heterokv/model.h"
 
 namespace hkv::eval {
 namespace {
 
 Expected<nlohmann::json> read_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::io_error("longbench: cannot read %s", path.c_str());
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    auto text = file_read(path, kFileMaxJson, "longbench:");
+    if (!text.ok()) return text.status();
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Status::invalid("longbench: %s is not a JSON object", path.c_str());
     return j;
 }
@@ -23,8 +24,9 @@ Expected<nlohmann::json> read_json(const std::string& path) {
 }  // namespace
 
 Expected<std::vector<LongBenchRow>> longbench_load(const std::string& path, int32_t max_rows) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::io_error("longbench: cannot read %s", path.c_str());
+    auto text = file_read(path, kFileMaxText, "longbench:");
+    if (!text.ok()) return text.status();
+    std::istringstream in(std::move(*text));
     std::vector<LongBenchRow> rows;
     int64_t line_no = 0;
     for (std::string line; std::getline(in, line);) {

@@ -1,10 +1,10 @@
 // tools/eval/niah.cpp — needle-in-a-haystack runner (see niah.h).
 #include "eval/niah.h"
 
-#include <fstream>
 #include <random>
 #include <sstream>
 
+#include "heterokv/file_io.h"
 #include "heterokv/sampler.h"
 
 namespace hkv::eval {
@@ -48,11 +48,9 @@ Expected<NiahResult> niah_run(std::shared_ptr<const Model> model, ContextParams 
     }
     std::string hay;
     for (const std::string& f : cfg.haystack_files) {
-        std::ifstream in(f, std::ios::binary);
-        if (!in) return Status::io_error("niah: cannot read haystack file %s", f.c_str());
-        std::stringstream ss;
-        ss << in.rdbuf();
-        hay += ss.str();
+        auto text = file_read(f, kFileMaxText, "niah: haystack");
+        if (!text.ok()) return text.status();
+        hay += *text;
         hay += "\n\n";
     }
     const Tokenizer& tok = model_tokenizer(*model);

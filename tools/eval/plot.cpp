@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include <zlib.h>
 
 #include "eval/font5x7.h"
+#include "heterokv/file_io.h"
 
 namespace hkv::eval {
 namespace {
@@ -332,11 +332,7 @@ std::vector<uint8_t> png_encode(const Image& img) {
 }
 
 Status write_file(const std::string& path, const std::string& data) {
-    std::ofstream f(path, std::ios::binary);
-    if (!f) return Status::io_error("cannot open %s for writing", path.c_str());
-    f.write(data.data(), std::streamsize(data.size()));
-    if (!f) return Status::io_error("cannot write %s", path.c_str());
-    return Status();
+    return file_write_atomic(path, data);  // a device or FIFO is refused, never replaced
 }
 
 Status write_file(const std::string& path, const std::vector<uint8_t>& data) {

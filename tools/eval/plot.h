@@ -43,7 +43,8 @@ Image line_chart_image(const LineChart& c);
 // Encodes a PNG (8-bit RGB, zlib deflate). Empty on a zlib failure.
 std::vector<uint8_t> png_encode(const Image& img);
 
-// Writes bytes/text to a file; kIoError naming the path on failure.
+// Writes bytes/text to a new file renamed over `path` (heterokv/file_io.h: a device or FIFO target
+// is refused); kIoError / kInvalidArgument naming the path on failure.
 Status write_file(const std::string& path, const std::string& data);
 Status write_file(const std::string& path, const std::vector<uint8_t>& data);
 

@@ -2,12 +2,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "eval/ruler.h"
 #include "eval/text_util.h"
+#include "heterokv/file_io.h"
 
 namespace hkv::eval {
 namespace {
@@ -293,8 +293,9 @@ Built fwe_build(const RulerTask& t, const std::vector<std::string>& vocab, doubl
 }
 
 Expected<std::vector<std::string>> read_words(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return Status::io_error("ruler: cannot read %s", path.c_str());
+    auto text = file_read(path, kFileMaxSmall * 16, "ruler:");
+    if (!text.ok()) return text.status();
+    std::istringstream in(std::move(*text));
     std::vector<std::string> out;
     for (std::string w; std::getline(in, w);) {
         while (!w.empty() && std::isspace(static_cast<unsigned char>(w.back()))) w.pop_back();
@@ -347,9 +348,9 @@ Expected<RulerData> ruler_data_load(const std::string& dir) {
     if (!verbs.ok()) return verbs.status();
     d.nouns = std::move(*nouns), d.adjs = std::move(*adjs), d.verbs = std::move(*verbs);
     const std::string essay = dir + "/haystack/PaulGrahamEssays.json";
-    std::ifstream in(essay, std::ios::binary);
-    if (!in) return Status::io_error("ruler: cannot read %s", essay.c_str());
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    auto text = file_read(essay, kFileMaxJson, "ruler:");
+    if (!text.ok()) return text.status();
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string()) {
         return Status::invalid("ruler: %s is not {\"text\": ...}", essay.c_str());
     }
