@@ -442,6 +442,77 @@ Status GgufFile::parse(const uint8_t* data, size_t size) {
         }
         t.data = data + data_start + t.offset;
     }
+    HKV_TRY(check_tensor_layout(data_avail));
+    return check_block_count();
+}
+
+// Writers (llama.cpp's gguf, gguf-py, ours) lay tensor data out back to back, each padded to the
+// alignment: sorted by offset, every tensor starts where the previous one's padded end is, and the
+// file ends at the last one's padded end. A tensor whose type or shape was changed (f32 -> f16
+// halves its size) leaves a gap; a moved offset makes two tensors overlap or leaves a gap. Either
+// means the described tensor is not the data behind it, so the file is refused.
+Status GgufFile::check_tensor_layout(size_t data_avail) const {
+    if (tensors_.empty()) return Status();
+    std::vector<size_t> order(tensors_.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return tensors_[a].offset != tensors_[b].offset ? tensors_[a].offset < tensors_[b].offset : a < b;
+    });
+    auto padded_end = [&](const GgufTensor& t) {  // no overflow: offset + nbytes <= data_avail
+        return (t.offset + t.nbytes + alignment_ - 1) / alignment_ * alignment_;
+    };
+    auto desc = [](const GgufTensor& t) {
+        char b[160];
+        std::snprintf(b, sizeof b, "'%.60s' (%s [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], %zu bytes at %" PRIu64 ")",
+                      t.name.c_str(), dtype_name(t.type), t.ne[0], t.ne[1], t.ne[2], t.ne[3], t.nbytes, t.offset);
+        return std::string(b);
+    };
+    const GgufTensor& first = tensors_[order[0]];
+    if (first.offset != 0) {
+        return Status::corrupt("gguf: the first tensor's data starts at offset %" PRIu64 " of the data section, not 0: "
+                               "tensor %s (a wrong offset)", first.offset, desc(first).c_str());
+    }
+    for (size_t k = 0; k + 1 < order.size(); ++k) {
+        const GgufTensor& a = tensors_[order[k]];
+        const GgufTensor& b = tensors_[order[k + 1]];
+        if (b.offset < a.offset + a.nbytes) {
+            return Status::corrupt("gguf: tensors %s and %s overlap (a wrong offset, type or shape)", desc(a).c_str(),
+                                   desc(b).c_str());
+        }
+        if (b.offset != padded_end(a)) {
+            return Status::corrupt("gguf: %" PRIu64 " unused bytes between tensor %s and tensor %s: the first is "
+                                   "smaller than its data (a wrong type or shape) or the second's offset is wrong",
+                                   b.offset - padded_end(a), desc(a).c_str(), desc(b).c_str());
+        }
+    }
+    const GgufTensor& last = tensors_[order.back()];
+    if (data_avail > padded_end(last)) {
+        return Status::corrupt("gguf: %zu bytes after the last tensor %s: it is smaller than its data (a wrong type "
+                               "or shape) or the file has trailing bytes", data_avail - size_t(padded_end(last)),
+                               desc(last).c_str());
+    }
+    return Status();
+}
+
+// Tensors of blocks the header does not count ("blk.N." with N >= <arch>.block_count) mean a
+// lowered block_count: the model would run without them, silently.
+Status GgufFile::check_block_count() const {
+    const GgufValue* arch = find("general.architecture");
+    if (!arch || arch->type != GgufType::kString) return Status();
+    const GgufValue* bc = find(arch->str + ".block_count");
+    if (!bc || !bc->is_integer()) return Status();
+    const int64_t n_block = bc->as_int();
+    for (const GgufTensor& t : tensors_) {
+        if (t.name.rfind("blk.", 0) != 0) continue;
+        int64_t il = 0;
+        size_t i = 4;
+        for (; i < t.name.size() && i < 14 && t.name[i] >= '0' && t.name[i] <= '9'; ++i) il = il * 10 + (t.name[i] - '0');
+        if (i == 4 || i >= t.name.size() || t.name[i] != '.') continue;
+        if (il >= n_block) {
+            return Status::corrupt("gguf: tensor '%.60s' belongs to block %" PRId64 " but %s.block_count is %" PRId64
+                                   " (a lowered block count?)", t.name.c_str(), il, arch->str.c_str(), n_block);
+        }
+    }
     return Status();
 }
 

@@ -3,7 +3,12 @@
 // Reader: GgufFile::open() maps the file read-only and parses header, metadata and tensor infos.
 // Every count, length, offset and size is validated against the file size *before* it is used, so
 // a truncated or hostile file yields a one-line Status (kCorrupt / kUnsupported / kIoError) naming
-// what is wrong — never a crash, never an allocation larger than the file could justify.
+// what is wrong — never a crash, never an allocation larger than the file could justify. The
+// tensors' data must be packed as every GGUF writer packs it (sorted by offset, each at the
+// previous one's end rounded up to the alignment, the file ending at the last one's), which
+// catches a tensor type or shape that does not match its data and a moved offset; and no tensor
+// may belong to a block past <arch>.block_count. Only regular files are opened (a FIFO or device
+// path is refused without being opened; heterokv/file_io.h).
 // The GgufFile owns the mapping; GgufTensor::data points into it and lives as long as the GgufFile.
 // All methods are const and thread-compatible after open().
 //
@@ -107,6 +112,11 @@ public:
 private:
     GgufFile() = default;
     Status parse(const uint8_t* data, size_t size);
+    // Tensor data packed back to back at the alignment, no overlap, no gap (a changed type, shape
+    // or offset shows up as one); data_avail: bytes of the data section.
+    Status check_tensor_layout(size_t data_avail) const;
+    // No "blk.N." tensor with N >= <arch>.block_count.
+    Status check_block_count() const;
 
     std::string path_;
     void* map_ = nullptr;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -344,7 +345,8 @@ TEST(GgufReader, OpenErrors) {
     const std::string empty = temp_path("empty.gguf");
     std::ofstream(empty).close();
     expect_code(GgufFile::open(empty).status(), StatusCode::kCorrupt, "empty");
-    expect_code(GgufFile::open(fs::temp_directory_path().string()).status(), StatusCode::kIoError);
+    expect_code(GgufFile::open(fs::temp_directory_path().string()).status(), StatusCode::kInvalidArgument,
+                "not a regular file (a directory)");
 }
 
 const std::string kStories = std::string(HKV_SHARED_DIR) + "/models/stories260K.gguf";
@@ -518,12 +520,12 @@ TEST(GgufCorrupt, Alignment) {
 }
 
 TEST(GgufCorrupt, TensorDims) {
-    auto one = [](std::vector<uint64_t> dims, uint32_t type = 0) {
+    auto one = [](std::vector<uint64_t> dims, uint32_t type = 0, size_t data = 320) {
         Raw r;
-        r.header(3, 1, 0).tensor("blk.0.attn_q.weight", std::move(dims), type, 0).pad().zeros(320);
+        r.header(3, 1, 0).tensor("blk.0.attn_q.weight", std::move(dims), type, 0).pad().zeros(data);
         return parse(r.b);
     };
-    EXPECT_TRUE(one({8, 2}).ok());
+    EXPECT_TRUE(one({8, 2}, 0, 64).ok());
     expect_code(one({}), StatusCode::kCorrupt, "n_dims 0");
     expect_code(one({1, 1, 1, 1, 1}), StatusCode::kCorrupt, "n_dims 5");
     expect_code(one({8, uint64_t(-1)}), StatusCode::kCorrupt, "negative");
@@ -532,6 +534,7 @@ TEST(GgufCorrupt, TensorDims) {
     expect_code(one({uint64_t(1) << 61}, 28), StatusCode::kCorrupt);  // f64: bytes overflow
     expect_code(one({16}, 2), StatusCode::kCorrupt, "block size");    // q4_0 needs 32 | ne0
     expect_code(one({8, 2}, 9999), StatusCode::kUnsupported, "9999");
+    expect_code(one({8, 2}), StatusCode::kCorrupt, "256 bytes after the last tensor");
     expect_code(one({8, 2}, 9999), StatusCode::kUnsupported, "'blk.0.attn_q.weight' (#0)");
     EXPECT_TRUE(one({256}, 15).ok()) << "q8_K is known but not supported: still readable";
 }
@@ -549,6 +552,72 @@ TEST(GgufCorrupt, TensorDataOffsets) {
     r = Raw();
     r.header(3, 1, 0).tensor("w", {8}, 0, UINT64_MAX - 31).pad().zeros(64);
     expect_code(parse(r.b), StatusCode::kCorrupt, "ends past end of file");
+}
+
+// Tensor data that does not match its description: issue 24's corrupted weights. Each case changes
+// one field of a tensor info in a writer-made file (which lays the data out packed).
+struct TensorInfoAt {
+    size_t type_pos, offset_pos;
+};
+// Where tensor `name`'s type and offset fields are in a file (found by the name's encoding).
+TensorInfoAt info_of(const std::vector<uint8_t>& bytes, const std::string& name, uint32_t n_dims) {
+    Raw key;
+    key.str(name).u32(n_dims);
+    auto it = std::search(bytes.begin(), bytes.end(), key.b.begin(), key.b.end());
+    EXPECT_NE(it, bytes.end()) << name;
+    const size_t type_pos = size_t(it - bytes.begin()) + key.b.size() + 8 * n_dims;
+    return {type_pos, type_pos + 4};
+}
+
+std::vector<uint8_t> packed_file(uint32_t block_count) {
+    GgufWriter w;
+    w.set_str("general.architecture", "llama");
+    w.set_u32("llama.block_count", block_count);
+    EXPECT_TRUE(w.add_tensor("blk.0.attn_norm.weight", DType::kF32, {64}).ok());
+    EXPECT_TRUE(w.add_tensor("blk.0.attn_q.weight", DType::kF32, {64, 4}).ok());
+    EXPECT_TRUE(w.add_tensor("blk.1.attn_norm.weight", DType::kF32, {64}).ok());
+    EXPECT_TRUE(w.add_tensor("output_norm.weight", DType::kF32, {64}).ok());
+    const std::string path = temp_path("packed.gguf");
+    EXPECT_TRUE(w.write(path, [](size_t, const std::string&, std::span<uint8_t> out) {
+        std::memset(out.data(), 0, out.size());
+        return Status();
+    }).ok());
+    return read_bytes(path);
+}
+
+TEST(GgufCorrupt, TensorTypeOffsetAndBlockCountMismatches) {
+    const std::vector<uint8_t> good = packed_file(2);
+    ASSERT_TRUE(parse(good).ok()) << parse(good).to_string();
+    {  // f32 -> f16 (type id 1): the tensor is half as long as its space
+        auto b = good;
+        const TensorInfoAt at = info_of(b, "blk.0.attn_q.weight", 2);
+        b[at.type_pos] = 1;
+        expect_code(parse(b), StatusCode::kCorrupt, "unused bytes between tensor 'blk.0.attn_q.weight' (f16");
+    }
+    {  // the same flip on the last tensor in the file
+        auto b = good;
+        b[info_of(b, "output_norm.weight", 1).type_pos] = 1;
+        expect_code(parse(b), StatusCode::kCorrupt, "after the last tensor 'output_norm.weight'");
+    }
+    {  // f32 -> f64 (type id 28): twice as long, runs into the next tensor
+        auto b = good;
+        b[info_of(b, "blk.0.attn_norm.weight", 1).type_pos] = 28;
+        expect_code(parse(b), StatusCode::kCorrupt, "overlap");
+    }
+    for (int64_t delta : {256, -256, 32}) {  // an offset moved: overlap or gap
+        auto b = good;
+        const TensorInfoAt at = info_of(b, "blk.1.attn_norm.weight", 1);
+        uint64_t off = 0;
+        std::memcpy(&off, &b[at.offset_pos], 8);
+        off = uint64_t(int64_t(off) + delta);
+        std::memcpy(&b[at.offset_pos], &off, 8);
+        const Status st = parse(b);
+        EXPECT_EQ(st.code(), StatusCode::kCorrupt) << "offset moved by " << delta << ": " << st.to_string();
+    }
+    // block_count lowered with block 1's tensors still there
+    expect_code(parse(packed_file(1)), StatusCode::kCorrupt,
+                "tensor 'blk.1.attn_norm.weight' belongs to block 1 but llama.block_count is 1");
+    EXPECT_TRUE(parse(packed_file(3)).ok());  // a missing block is the model loader's error, not the reader's
 }
 
 // A writer-made file with arrays, nested arrays and two tensors.
