@@ -76,6 +76,10 @@ if [ -f "$MODEL" ]; then
   check_cmd "--kv-cold-dir missing" run -m "$MODEL" -p hi -n 1 --kv-cold-dir "$TMP/nope" \
     --policy "heterocache:taxonomy=$TMP/none.json"
   check_cmd "eval niah --seed -2" eval niah -m "$MODEL" --haystack "$TMP/text.txt" --seed -2
+  for opt in "-c -1" "--kv-page-size 0" "-b 0" "-t 1025"; do
+    # shellcheck disable=SC2086
+    check_cmd "serve $opt" serve -m "$MODEL" --port 0 $opt
+  done
 fi
 TOK="$HERE/../../shared/models/smollm2-135m-tokenizer/tokenizer.json"
 check_cmd "make-model --seed -2" make-model --preset tiny-llama3 --tokenizer "$TOK" --seed -2 -o "$TMP/m.gguf"

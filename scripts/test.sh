@@ -22,7 +22,7 @@ scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DHKV_SANITIZE_ADDRESS=ON -
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -L 'unit|ops'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Stories260K'
-ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^ServerHttp'
+ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Server(Http|Hardening)'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Calibrate\.'
 scripts/check_corrupt_cli.sh build-asan/bin/heterokv
 # libFuzzer targets on their committed corpora for a bounded time each (FUZZ_SECONDS, default 60)

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "heterokv/status.h"
@@ -67,6 +68,12 @@ public:
     // Encodes text. add_special: prepend BOS (and append EOS) as the metadata says.
     // parse_special: "<|im_start|>" etc. in the text become their control tokens.
     std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = false) const;
+    // As encode(text, add_special, true), except inside the `literal` byte ranges {offset, length}
+    // of text (sorted, not overlapping; e.g. the messages' content in a rendered chat), where
+    // control-token text is plain text, as with parse_special = false: a user cannot write
+    // "<|im_end|>" into a conversation and have it become the control token.
+    std::vector<int32_t> encode(std::string_view text, bool add_special,
+                                std::span<const std::pair<size_t, size_t>> literal) const;
     // The bytes a token stands for (byte tokens give their byte; control tokens give "" unless
     // render_special). Concatenating pieces of consecutive tokens gives the decoded text (for SPM
     // the leading space of the first token after BOS is removed by decode(), as the reference does).
@@ -75,6 +82,8 @@ public:
 
 private:
     Tokenizer();
+    std::vector<int32_t> encode_impl(std::string_view text, bool add_special, bool parse_special,
+                                     std::span<const std::pair<size_t, size_t>> literal) const;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

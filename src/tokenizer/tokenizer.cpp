@@ -197,7 +197,16 @@ struct Fragment {
 // Splits out special tokens, longest text first, as llama.cpp's tokenizer_st_partition: each
 // special token in turn is searched for in the raw fragments left by the longer ones.
 // User-defined tokens always match; control and unknown tokens only with parse_special.
-std::vector<Fragment> partition(const VocabTables& v, std::string_view text, bool parse_special) {
+// Whether [off, off + len) overlaps one of the sorted literal ranges.
+bool overlaps(std::span<const std::pair<size_t, size_t>> literal, size_t off, size_t len) {
+    auto it = std::upper_bound(literal.begin(), literal.end(), off,
+                               [](size_t o, const std::pair<size_t, size_t>& r) { return o < r.first + r.second; });
+    return it != literal.end() && it->first < off + len;
+}
+
+// Control tokens inside `literal` ranges are not matched (user-defined tokens still are).
+std::vector<Fragment> partition(const VocabTables& v, std::string_view text, bool parse_special,
+                                std::span<const std::pair<size_t, size_t>> literal = {}) {
     std::vector<Fragment> frags;
     if (text.empty()) return frags;
     frags.push_back({-1, 0, text.size()});
@@ -215,12 +224,19 @@ std::vector<Fragment> partition(const VocabTables& v, std::string_view text, boo
             }
             size_t pos = f.off;
             const size_t end = f.off + f.len;
+            const bool controlled = a == TokenAttr::kControl || a == TokenAttr::kUnknown;
+            size_t from = pos;
             for (;;) {
-                const size_t hit = text.find(s, pos);
+                const size_t hit = text.find(s, from);
                 if (hit == std::string_view::npos || hit + s.size() > end) break;
+                if (controlled && !literal.empty() && overlaps(literal, hit, s.size())) {
+                    from = hit + 1;  // plain text here: look for the next occurrence
+                    continue;
+                }
                 if (hit > pos) next.push_back({-1, pos, hit - pos});
                 next.push_back({id, hit, s.size()});
                 pos = hit + s.size();
+                from = pos;
             }
             if (end > pos) next.push_back({-1, pos, end - pos});
         }
@@ -232,13 +248,23 @@ std::vector<Fragment> partition(const VocabTables& v, std::string_view text, boo
 }  // namespace
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+    return encode_impl(text, add_special, parse_special, {});
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
+                                       std::span<const std::pair<size_t, size_t>> literal) const {
+    return encode_impl(text, add_special, true, literal);
+}
+
+std::vector<int32_t> Tokenizer::encode_impl(std::string_view text, bool add_special, bool parse_special,
+                                            std::span<const std::pair<size_t, size_t>> literal) const {
     const Impl& v = *impl_;
     std::vector<int32_t> out;
     out.reserve(text.size() / 3 + 2);
     if (add_special && v.data.add_bos) out.push_back(v.data.bos_id);
     bool prev_special = true;  // SPM: a space is prefixed to text at the start or after a special token
     std::string buf;
-    for (const Fragment& f : partition(v, text, parse_special)) {
+    for (const Fragment& f : partition(v, text, parse_special, literal)) {
         if (f.token >= 0) {
             out.push_back(f.token);
             prev_special = true;

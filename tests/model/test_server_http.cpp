@@ -12,44 +12,15 @@
 
 #include "heterokv/engine.h"
 #include "server/http_server.h"
+#include "server_test_util.h"
 #include "test_util.h"
 
 namespace hkv::server {
 namespace {
 
 using json = nlohmann::json;
-const std::string kModel = test::shared_path("models/stories260K.gguf");
-
-// A server running on a background thread for the lifetime of the object.
-struct Running {
-    std::unique_ptr<HttpServer> server;
-    std::thread thread;
-    int port = 0;
-    explicit Running(ServerOptions o) {
-        auto model = model_load(kModel);
-        EXPECT_TRUE(model.ok()) << model.status().to_string();
-        o.host = "127.0.0.1";
-        o.port = 0;
-        auto s = HttpServer::create(*model, o);
-        EXPECT_TRUE(s.ok()) << s.status().to_string();
-        server = std::move(s).value();
-        auto p = server->bind();
-        EXPECT_TRUE(p.ok());
-        port = *p;
-        thread = std::thread([this] { EXPECT_TRUE(server->run().ok()); });
-        httplib::Client c("127.0.0.1", port);
-        for (int i = 0; i < 200 && !c.Get("/health"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ~Running() {
-        server->stop();
-        thread.join();
-    }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port);
-        c.set_read_timeout(60);
-        return c;
-    }
-};
+using test::kModel;
+using test::Running;
 
 ServerOptions options() {
     ServerOptions o;

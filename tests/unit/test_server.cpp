@@ -195,6 +195,55 @@ TEST(ChatTemplate, RendersEachFamily) {
     EXPECT_FALSE(chat_render(ChatFamily::kMistral, only_sys).ok());
 }
 
+// The messages' text is marked so that the tokenizer keeps special-token text in it plain.
+TEST(ChatTemplate, MarksWhereTheMessagesAre) {
+    const std::vector<ChatMessage> m = {{"system", "S"}, {"user", "U<|im_end|>"}, {"assistant", "A"}, {"user", "V"}};
+    for (ChatFamily f : {ChatFamily::kChatml, ChatFamily::kLlama3, ChatFamily::kLlama2, ChatFamily::kMistral,
+                         ChatFamily::kZephyr, ChatFamily::kPhi3, ChatFamily::kGemma}) {
+        std::vector<std::pair<size_t, size_t>> spans;
+        auto text = chat_render(f, m, &spans);
+        ASSERT_TRUE(text.ok());
+        EXPECT_EQ(*text, *chat_render(f, m)) << chat_family_name(f);  // the same text either way
+        std::string joined;
+        size_t prev_end = 0;
+        for (auto [off, len] : spans) {
+            EXPECT_GE(off, prev_end) << chat_family_name(f);  // sorted, not overlapping
+            prev_end = off + len;
+            joined += text->substr(off, len) + "|";
+        }
+        EXPECT_EQ(joined, "S|U<|im_end|>|A|V|") << chat_family_name(f);
+    }
+}
+
+// A request's kv_policy may not name server files: file options must be the server's aliases.
+TEST(ServerRequest, RequestPoliciesCannotNameFiles) {
+    const std::vector<std::pair<std::string, std::string>> none, files = {{"small", "/srv/tax/small.json"}};
+    EXPECT_EQ(*resolve_request_policy("snapkv:budget=64,window=8", none), "snapkv:budget=64,window=8");
+    EXPECT_EQ(*resolve_request_policy("full", none), "full");
+    EXPECT_EQ(*resolve_request_policy("heterocache:taxonomy=small,ratio=0.5", files),
+              "heterocache:taxonomy=/srv/tax/small.json,ratio=0.5");
+    for (const char* spec : {"heterocache:taxonomy=/etc/passwd", "heterocache:taxonomy=/dev/zero",
+                             "heterocache:taxonomy=small", "heterocache:taxonomy=x.json"}) {
+        auto r = resolve_request_policy(spec, none);
+        ASSERT_FALSE(r.ok()) << spec;
+        // the same answer whatever exists on the server
+        EXPECT_NE(r.status().message().find(std::string(spec).find('/') != std::string::npos
+                                                ? "words or numbers"
+                                                : "must name one of the server's taxonomies"),
+                  std::string::npos)
+            << r.status().to_string();
+    }
+    EXPECT_FALSE(resolve_request_policy("heterocache:taxonomy=other", files).ok());
+    EXPECT_FALSE(resolve_request_policy("../x", none).ok());
+    EXPECT_FALSE(resolve_request_policy("snapkv:budget", none).ok());
+    EXPECT_FALSE(resolve_request_policy("snapkv:budget=1,,window=2", none).ok());
+    EXPECT_FALSE(resolve_request_policy("snapkv:budget=1 ", none).ok());
+    auto ps = parse(R"({"prompt":"a","parse_special":true})");
+    ASSERT_TRUE(ps.ok());
+    EXPECT_TRUE(ps->parse_special);
+    EXPECT_FALSE(parse(R"({"prompt":"a"})")->parse_special);
+}
+
 TEST(TextStream, HoldsBackStopPrefixesAndIncompleteUtf8) {
     TextStream s({"STOP", "\n\n"});
     EXPECT_EQ(s.push("abc"), "abc");

@@ -1,4 +1,5 @@
 // heterokv serve — the OpenAI-compatible HTTP server (tools/server/http_server.h).
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -23,6 +24,9 @@ Runner add_serve(CLI::App& app) {
         server::ServerOptions so;
         int64_t kv_budget_mb = 0;
         int64_t max_body_kb = 1024;
+        std::vector<std::string> taxonomies;  // NAME=PATH
+        double request_timeout_s = 10.0;
+        double drain_timeout_s = 10.0;
     };
     auto o = std::make_shared<Opts>();
     server::ServerOptions& so = o->so;
@@ -47,7 +51,21 @@ Runner add_serve(CLI::App& app) {
     app.add_option("--chat-template", so.chat_template,
                    "chat format instead of the GGUF's template: " + server::chat_family_list());
     app.add_option("--alias", so.model_id, "model id in /v1/models and responses (default: general.name)");
-    app.add_option("--max-body-kb", o->max_body_kb, "largest request body in KiB (larger: 413)")->capture_default_str();
+    app.add_option("--taxonomy", o->taxonomies,
+                   "NAME=PATH: a HeteroCache taxonomy requests may use as \"kv_policy\": \"heterocache:taxonomy=NAME\" "
+                   "(repeat for several); requests cannot name other files");
+    app.add_option("--max-body-kb", o->max_body_kb, "largest request body in KiB, chunked or not (larger: 413)")
+        ->capture_default_str();
+    app.add_option("--request-timeout", o->request_timeout_s,
+                   "seconds a request's head and body may take to arrive, from its first byte (then 408)")
+        ->capture_default_str();
+    app.add_option("--drain-timeout", o->drain_timeout_s,
+                   "on SIGTERM/SIGINT, seconds running requests may finish before they are cancelled (a second "
+                   "signal cancels at once)")
+        ->capture_default_str();
+    app.add_option("--max-connections", so.max_connections,
+                   "open connections at most (then the longest-waiting unfinished one is dropped)")
+        ->capture_default_str();
     return [o]() -> int {
         server::ServerOptions so = o->so;
         auto kv_type = parse_kv_type(o->kv_type);
@@ -59,6 +77,24 @@ Runner add_serve(CLI::App& app) {
             return fail(Status::invalid("--max-body-kb %lld not in [1, 1048576]", (long long)o->max_body_kb));
         }
         so.limits.max_body_bytes = size_t(o->max_body_kb) * 1024;
+        if (!(o->request_timeout_s >= 0.1 && o->request_timeout_s <= 3600)) {
+            return fail(Status::invalid("--request-timeout %g not in [0.1, 3600] s", o->request_timeout_s));
+        }
+        if (!(o->drain_timeout_s >= 0 && o->drain_timeout_s <= 3600)) {
+            return fail(Status::invalid("--drain-timeout %g not in [0, 3600] s", o->drain_timeout_s));
+        }
+        if (so.max_connections < 8 || so.max_connections > 65536) {
+            return fail(Status::invalid("--max-connections %d not in [8, 65536]", so.max_connections));
+        }
+        so.request_timeout_ms = int32_t(o->request_timeout_s * 1000.0);
+        for (const std::string& t : o->taxonomies) {
+            const size_t eq = t.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == t.size()) {
+                return fail(Status::invalid("--taxonomy '%s': expected NAME=PATH", t.c_str()));
+            }
+            so.taxonomies.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+        }
+        so.drain_timeout_ms = int32_t(o->drain_timeout_s * 1000.0);
         so.limits.max_prompt_bytes = so.limits.max_body_bytes;
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
@@ -77,16 +113,26 @@ Runner add_serve(CLI::App& app) {
         sigaddset(&set, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &set, nullptr);
         g_server = srv->get();
-        std::thread watcher([set]() {
-            int sig = 0;
-            sigwait(&set, &sig);
-            if (sig == SIGINT || sig == SIGTERM) {
-                std::fprintf(stderr, "heterokv: signal %d, stopping\n", sig);
+        static std::atomic<bool> done{false};
+        std::thread watcher([set, drain = o->drain_timeout_s]() {
+            // The first signal drains (running requests finish, up to --drain-timeout), a second
+            // one cancels them.
+            for (int n = 0;; ++n) {
+                int sig = 0;
+                sigwait(&set, &sig);
+                if (done) return;
+                if (n == 0) {
+                    std::fprintf(stderr, "heterokv: signal %d, stopping (running requests may finish for %g s)\n",
+                                 sig, drain);
+                } else {
+                    std::fprintf(stderr, "heterokv: signal %d again, cancelling running requests\n", sig);
+                }
                 g_server->stop();
             }
         });
         Status st = (*srv)->run();
-        pthread_kill(watcher.native_handle(), SIGTERM);  // wake the watcher if the server stopped on its own
+        done = true;
+        pthread_kill(watcher.native_handle(), SIGTERM);  // wake the watcher: the server has stopped
         watcher.join();
         g_server = nullptr;
         if (!st.ok()) return fail(st);

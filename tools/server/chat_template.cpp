@@ -16,27 +16,46 @@ constexpr FamilyName kFamilies[] = {
 
 bool has(std::string_view s, std::string_view marker) { return s.find(marker) != std::string_view::npos; }
 
+// The rendered text, and where the messages' own text sits in it (template markers are outside).
+struct Out {
+    std::string text;
+    std::vector<std::pair<size_t, size_t>>* content;  // may be null
+    void markup(std::string_view s) { text += s; }
+    void message(std::string_view s) {
+        if (content && !s.empty()) content->emplace_back(text.size(), s.size());
+        text += s;
+    }
+};
+
 // Llama-2 / Mistral: system text goes into the first user turn; turns alternate user/assistant.
-Expected<std::string> render_inst(std::span<const ChatMessage> msgs, bool llama2) {
-    std::string system, out;
+Status render_inst(std::span<const ChatMessage> msgs, bool llama2, Out& out) {
+    std::vector<std::string_view> system;
     bool first_user = true;
     for (const ChatMessage& m : msgs) {
         if (m.role == "system") {
-            system += (system.empty() ? "" : "\n") + m.content;
+            system.push_back(m.content);
         } else if (m.role == "user") {
-            std::string text = m.content;
+            if (!first_user) out.markup("<s>");  // BOS of the first turn comes from the tokenizer
+            out.markup("[INST] ");
             if (first_user && !system.empty()) {
-                text = llama2 ? "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + text : system + "\n\n" + text;
+                if (llama2) out.markup("<<SYS>>\n");
+                for (size_t i = 0; i < system.size(); ++i) {
+                    if (i) out.markup("\n");
+                    out.message(system[i]);
+                }
+                out.markup(llama2 ? "\n<</SYS>>\n\n" : "\n\n");
             }
-            if (!first_user) out += "<s>";  // BOS of the first turn comes from the tokenizer
-            out += "[INST] " + text + " [/INST]";
+            out.message(m.content);
+            out.markup(" [/INST]");
             first_user = false;
         } else {
-            out += " " + m.content + " </s>";
+            out.markup(" ");
+            out.message(m.content);
+            out.markup(" </s>");
         }
     }
     if (first_user) return Status::invalid("'messages' has no user message");
-    return out;
+    return Status();
 }
 
 }  // namespace
@@ -71,8 +90,10 @@ std::string chat_family_list() {
     return r;
 }
 
-Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> msgs) {
-    std::string out;
+Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> msgs,
+                                  std::vector<std::pair<size_t, size_t>>* content) {
+    if (content) content->clear();
+    Out out{std::string(), content};
     switch (family) {
         case ChatFamily::kNone:
             return Status::invalid("the model has no chat template (GGUF key tokenizer.chat_template is absent); "
@@ -83,39 +104,56 @@ Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage
                                        "use /v1/completions, or start the server with --chat-template FAMILY",
                                        chat_family_list().c_str());
         case ChatFamily::kChatml:
-            for (const ChatMessage& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-            return out + "<|im_start|>assistant\n";
+            for (const ChatMessage& m : msgs) {
+                out.markup("<|im_start|>" + m.role + "\n");
+                out.message(m.content);
+                out.markup("<|im_end|>\n");
+            }
+            out.markup("<|im_start|>assistant\n");
+            return std::move(out.text);
         case ChatFamily::kLlama3:
             for (const ChatMessage& m : msgs) {
-                out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + m.content + "<|eot_id|>";
+                out.markup("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
+                out.message(m.content);
+                out.markup("<|eot_id|>");
             }
-            return out + "<|start_header_id|>assistant<|end_header_id|>\n\n";
+            out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
+            return std::move(out.text);
         case ChatFamily::kLlama2:
-            return render_inst(msgs, true);
         case ChatFamily::kMistral:
-            return render_inst(msgs, false);
+            HKV_TRY(render_inst(msgs, family == ChatFamily::kLlama2, out));
+            return std::move(out.text);
         case ChatFamily::kZephyr:
         case ChatFamily::kPhi3: {
             const char* end = family == ChatFamily::kZephyr ? "</s>" : "<|end|>";
-            for (const ChatMessage& m : msgs) out += "<|" + m.role + "|>\n" + m.content + end + "\n";
-            return out + "<|assistant|>\n";
+            for (const ChatMessage& m : msgs) {
+                out.markup("<|" + m.role + "|>\n");
+                out.message(m.content);
+                out.markup(std::string(end) + "\n");
+            }
+            out.markup("<|assistant|>\n");
+            return std::move(out.text);
         }
         case ChatFamily::kGemma: {  // no system role: system text opens the first user turn
-            std::string system;
+            std::vector<std::string_view> system;
             for (const ChatMessage& m : msgs) {
                 if (m.role == "system") {
-                    system += m.content + "\n\n";
+                    system.push_back(m.content);
                     continue;
                 }
-                const char* role = m.role == "assistant" ? "model" : "user";
-                std::string text = m.content;
-                if (m.role == "user" && !system.empty()) {
-                    text = system + text;
+                out.markup(std::string("<start_of_turn>") + (m.role == "assistant" ? "model" : "user") + "\n");
+                if (m.role == "user") {
+                    for (std::string_view s : system) {
+                        out.message(s);
+                        out.markup("\n\n");
+                    }
                     system.clear();
                 }
-                out += std::string("<start_of_turn>") + role + "\n" + text + "<end_of_turn>\n";
+                out.message(m.content);
+                out.markup("<end_of_turn>\n");
             }
-            return out + "<start_of_turn>model\n";
+            out.markup("<start_of_turn>model\n");
+            return std::move(out.text);
         }
     }
     return Status::internal("chat_render: bad family");

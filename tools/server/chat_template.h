@@ -10,13 +10,16 @@
 //   phi3     <|user|>\n...<|end|>\n<|assistant|>\n
 //   gemma    <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n
 // The BOS token is never rendered: the tokenizer adds it when the model asks for one. Special
-// tokens in the rendered text must be parsed as special tokens when it is tokenized.
+// tokens in the template's markup must be parsed as special tokens when it is tokenized; the
+// same text inside a message's content must not (unless the request opts in with parse_special).
 // Pure functions; thread-safe.
 #pragma once
 
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "heterokv/status.h"
 #include "server/request.h"
@@ -36,6 +39,10 @@ std::string chat_family_list();
 
 // Renders the conversation followed by the assistant's turn header. Errors: kInvalidArgument for
 // kNone/kUnknown (the message says why) or an impossible conversation (e.g. no user message).
-Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> messages);
+// content, if given, receives the {offset, length} of every message's text in the result, in
+// order: the tokenizer treats special-token text there as plain text (Tokenizer::encode with
+// literal ranges), so a message cannot inject "<|im_end|>" or a role header.
+Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> messages,
+                                  std::vector<std::pair<size_t, size_t>>* content = nullptr);
 
 }  // namespace hkv::server

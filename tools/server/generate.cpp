@@ -87,6 +87,10 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
     };
     out->finish_reason = "length";
     while (out->n_gen < p.max_tokens && ctx.n_past() < ctx.n_ctx()) {
+        if (hooks.alive && !hooks.alive()) {
+            out->finish_reason = "cancelled";
+            return Status();
+        }
         const int32_t next = sampler->sample(ctx.logits());
         if (out->n_gen == 0) out->ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (tok.is_eog(next) && !p.ignore_eos) {

@@ -43,7 +43,8 @@ struct GenParams {
 };
 
 // Callbacks, all optional. on_text returns false when the client is gone (generation stops);
-// alive is polled between prefill chunks; on_kv receives the cache's bytes in use after each step.
+// alive is polled between prefill chunks and before each decode step; on_kv receives the cache's
+// bytes in use after each step.
 struct GenHooks {
     std::function<bool(std::string_view text)> on_text;
     std::function<bool()> alive;

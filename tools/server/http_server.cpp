@@ -16,6 +16,7 @@
 #include "server/admission.h"
 #include "server/chat_template.h"
 #include "server/generate.h"
+#include "server/listener.h"
 #include "server/metrics.h"
 
 namespace hkv::server {
@@ -44,10 +45,13 @@ const char* error_type(int status) {
     return "invalid_request_error";
 }
 
+json error_json(int status, const std::string& msg) {
+    return {{"error", {{"message", msg}, {"type", error_type(status)}, {"code", status}}}};
+}
+
 void reply_error(httplib::Response& res, int status, const std::string& msg) {
-    json j = {{"error", {{"message", msg}, {"type", error_type(status)}, {"code", status}}}};
     res.status = status;
-    res.set_content(dump(j), "application/json");
+    res.set_content(dump(error_json(status, msg)), "application/json");
     if (status == 503) res.set_header("Retry-After", "1");
 }
 
@@ -64,6 +68,18 @@ const char* metrics_path(const std::string& p) {
     return "other";
 }
 
+// cpp-httplib's parsing, routing and response writing, driven by the Listener (server/listener.h)
+// one complete request at a time instead of by httplib's own accept loop.
+class Router : public httplib::Server {
+public:
+    Router() { serving(true); }
+    bool process(httplib::Stream& strm, bool close_connection, bool& connection_closed) {
+        return process_request(strm, close_connection, connection_closed, nullptr);
+    }
+    // httplib calls a chunked content provider only while its server socket looks open.
+    void serving(bool on) { svr_sock_ = on ? 0 : INVALID_SOCKET; }
+};
+
 }  // namespace
 
 // A request after validation, tokenization and admission, ready to generate.
@@ -71,7 +87,8 @@ struct Job {
     CompletionRequest req;
     std::vector<int32_t> prompt;   // [n_prompt] token ids
     GenParams gen;
-    std::string policy;
+    std::string policy;        // the spec the Context runs (file aliases resolved to paths)
+    std::string policy_label;  // the spec as the client gave it (reported back; no server paths)
     Lease lease;
     std::unique_ptr<Context> ctx;
     std::string id;
@@ -82,11 +99,13 @@ struct Job {
 struct HttpServer::Impl {
     std::shared_ptr<const Model> model;
     ServerOptions opt;
+    std::string policy_default;  // opt.policy with --taxonomy aliases resolved
     ChatFamily family = ChatFamily::kNone;
     std::string model_id;
     std::unique_ptr<Admission> admission;
     Metrics metrics;
-    httplib::Server http;
+    Router http;
+    std::unique_ptr<Listener> listener;
     int port = 0;
     int32_t n_ctx = 0;
     std::atomic<uint64_t> next_id{0};
@@ -96,6 +115,18 @@ struct HttpServer::Impl {
     void complete(const httplib::Request& hreq, httplib::Response& res, Endpoint ep);
     json chunk(const Job& job, const std::string& text, const char* finish) const;
     json final_body(const Job& job, const GenResult& r) const;
+    // The parameters of every request's Context (the probe at startup uses the same).
+    ContextParams context_params(const std::string& policy, int64_t kv_max_bytes) const {
+        ContextParams cp;
+        cp.n_ctx = n_ctx;
+        cp.n_threads = opt.n_threads;
+        cp.n_batch = opt.n_batch;
+        cp.kv_type = opt.kv_type;
+        cp.kv_page_size = opt.kv_page_size;
+        cp.kv_max_bytes = kv_max_bytes;
+        cp.policy = policy;
+        return cp;
+    }
     GenHooks kv_hooks(Job& job) {
         GenHooks h;
         h.on_kv = [this, &job](int64_t bytes) {
@@ -119,12 +150,15 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     HKV_ASSIGN_OR_RETURN(job->req, parse_completion_request(hreq.body, ep, opt.limits, tok.n_vocab()));
     const CompletionRequest& r = job->req;
     if (ep == Endpoint::kChat) {
-        HKV_ASSIGN_OR_RETURN(std::string text, chat_render(family, r.messages));
-        job->prompt = tok.encode(text, true, /*parse_special=*/true);
+        // The template's markup holds control tokens; the messages' text does not, unless the
+        // request opts in ("parse_special": true).
+        std::vector<std::pair<size_t, size_t>> content;
+        HKV_ASSIGN_OR_RETURN(std::string text, chat_render(family, r.messages, &content));
+        job->prompt = r.parse_special ? tok.encode(text, true, true) : tok.encode(text, true, content);
     } else if (r.prompt_is_tokens) {
         job->prompt = r.prompt_tokens;
     } else {
-        job->prompt = tok.encode(r.prompt, true, false);
+        job->prompt = tok.encode(r.prompt, true, r.parse_special);
     }
     if (job->prompt.empty()) {
         if (tok.bos() < 0) return Status::invalid("the prompt is empty and the model has no BOS token");
@@ -144,16 +178,16 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
         }
         max_tokens = *r.max_tokens;
     }
-    job->policy = r.kv_policy.empty() ? opt.policy : r.kv_policy;
+    if (r.kv_policy.empty()) {
+        job->policy = policy_default;
+        job->policy_label = opt.policy;
+    } else {  // never a path of the client's choosing: file options must be the server's aliases
+        HKV_ASSIGN_OR_RETURN(job->policy, resolve_request_policy(r.kv_policy, opt.taxonomies));
+        job->policy_label = r.kv_policy;
+    }
     auto pol = policy_create(job->policy);
     if (!pol.ok()) return pol.status().with_context("kv_policy");
-    ContextParams cp;
-    cp.n_ctx = n_ctx;
-    cp.n_threads = opt.n_threads;
-    cp.n_batch = opt.n_batch;
-    cp.kv_type = opt.kv_type;
-    cp.kv_page_size = opt.kv_page_size;
-    cp.policy = job->policy;
+    ContextParams cp = context_params(job->policy, 0);
     // The reservation and the cache's cap: the most this request's cache can hold, from the
     // policy's own plan for this prompt and its decode behaviour (never hit by the request).
     HKV_ASSIGN_OR_RETURN(const int64_t bytes, kv_bytes_bound(*model, cp, int32_t(n_prompt), max_tokens));
@@ -204,7 +238,7 @@ json HttpServer::Impl::final_body(const Job& job, const GenResult& r) const {
             {"model", model_id}, {"choices", json::array({choice})},
             {"usage", {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
                        {"total_tokens", r.n_prompt + r.n_gen}}},
-            {"heterokv", {{"kv_policy", job.policy}, {"kv_bytes", job.ctx ? job.ctx->kv_bytes() : 0},
+            {"heterokv", {{"kv_policy", job.policy_label}, {"kv_bytes", job.ctx ? job.ctx->kv_bytes() : 0},
                           {"kv_reserved_bytes", job.lease.bytes()}, {"ttft_ms", r.ttft_ms}}}};
 }
 
@@ -214,10 +248,15 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
     std::shared_ptr<Job> job = std::move(admitted).value();
     if (!job->req.stream) {
         GenResult r;
-        Status st = generate(*job->ctx, job->prompt, job->gen, kv_hooks(*job), &r);
+        GenHooks hooks = kv_hooks(*job);
+        hooks.alive = [] { return Listener::connection_alive(); };  // client gone or server cancelling
+        Status st = generate(*job->ctx, job->prompt, job->gen, hooks, &r);
         const json body = final_body(*job, r);
         finish_job(*job, r);
         if (!st.ok()) return reply_status(res, st.with_context("generation failed"));
+        if (r.finish_reason == "cancelled") {
+            return reply_error(res, 503, "generation cancelled: the server is shutting down or the client left");
+        }
         res.set_content(dump(body), "application/json");
         return;
     }
@@ -245,9 +284,7 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
         finish_job(*job, r);
         if (r.finish_reason == "cancelled") return false;  // the client is gone: drop the connection
         if (!st.ok()) {
-            json err = {{"error", {{"message", "generation failed: " + st.message()},
-                                   {"type", error_type(http_status_for(st))}, {"code", http_status_for(st)}}}};
-            event(dump(err));
+            event(dump(error_json(http_status_for(st), "generation failed: " + st.message())));
         } else {
             event(dump(chunk(*job, "", r.finish_reason.c_str())));
             if (job->req.include_usage) {
@@ -343,13 +380,33 @@ Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const M
     if (o.queue_timeout_ms < 0) return Status::invalid("queue timeout %d ms < 0", o.queue_timeout_ms);
     if (o.kv_budget_bytes < 0) return Status::invalid("--kv-budget-mb < 0");
     if (o.port < 0 || o.port > 65535) return Status::invalid("--port %d not in [0, 65535]", o.port);
+    // Options every request's Context would refuse are startup errors, not a 400 on every request.
+    if (o.n_ctx < 0) return Status::invalid("--ctx-size %d < 0 (0: the model's context)", o.n_ctx);
+    if (o.n_batch < 1 || o.n_batch > 65536) return Status::invalid("--batch-size %d not in [1, 65536]", o.n_batch);
+    if (o.n_threads < 0 || o.n_threads > 1024) return Status::invalid("--threads %d not in [0, 1024]", o.n_threads);
+    if (o.kv_page_size < 1 || o.kv_page_size > 65536) {
+        return Status::invalid("--kv-page-size %d not in [1, 65536]", o.kv_page_size);
+    }
+    for (const auto& [name, path] : o.taxonomies) {  // aliases requests may name: each must load
+        if (name.empty() || name.find_first_of(",=:/") != std::string::npos || path.find(',') != std::string::npos) {
+            return Status::invalid("--taxonomy '%s=%s': NAME must be a word and PATH must not hold a comma",
+                                   name.c_str(), path.c_str());
+        }
+        auto hc = policy_create("heterocache:taxonomy=" + path);
+        if (!hc.ok()) return hc.status().with_context("--taxonomy " + name);
+    }
     std::unique_ptr<HttpServer> s(new HttpServer());
     Impl& I = *s->impl_;
     I.opt = o;
+    // The operator's --policy may name a file directly or through an alias.
+    auto resolved = resolve_request_policy(o.policy, o.taxonomies);
+    I.policy_default = resolved.ok() ? *resolved : o.policy;
+    auto pol = policy_create(I.policy_default);
+    if (!pol.ok()) return pol.status().with_context("--policy");
     const ModelInfo c = model_info(*model);
     I.n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
     if (I.n_ctx < 2) return Status::invalid("context of %d tokens is too small", I.n_ctx);
-    if (Status st = policy_validate(o.policy, *model, I.n_ctx); !st.ok()) return st.with_context("--policy");
+    if (Status st = policy_validate(I.policy_default, *model, I.n_ctx); !st.ok()) return st.with_context("--policy");
     if (I.opt.n_threads == 0) {
         const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
         I.opt.n_threads = std::max(1, hw / o.n_parallel);
@@ -364,44 +421,55 @@ Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const M
         }
     }
     I.model_id = !o.model_id.empty() ? o.model_id : !c.name.empty() ? c.name : std::string("heterokv");
+    {  // one Context as every request will make it: whatever the engine refuses fails here
+        auto probe = Context::create(model, I.context_params(I.policy_default, 0));
+        if (!probe.ok()) return probe.status().with_context("server options");
+    }
     // The whole budget must hold at least one minimal request (one token of context).
     I.admission = std::make_unique<Admission>(AdmissionConfig{o.n_parallel, o.n_queue, o.kv_budget_bytes});
     I.model = std::move(model);
     I.http.set_payload_max_length(o.limits.max_body_bytes);
-    I.http.set_keep_alive_timeout(5);
-    I.http.set_read_timeout(10);
-    I.http.set_write_timeout(10);
-    // Enough workers for every running and queued request plus a few for /health and /metrics.
-    const size_t n_workers = size_t(o.n_parallel + o.n_queue + 4);
-    I.http.new_task_queue = [n_workers] { return new httplib::ThreadPool(n_workers); };
     I.routes();
     return s;
 }
 
 Expected<int> HttpServer::bind() {
     Impl& I = *impl_;
-    if (I.opt.port == 0) {
-        I.port = I.http.bind_to_any_port(I.opt.host);
-        if (I.port <= 0) return Status::io_error("cannot bind %s on any port", I.opt.host.c_str());
-    } else {
-        if (!I.http.bind_to_port(I.opt.host, I.opt.port)) {
-            return Status::io_error("cannot bind %s:%d (in use, or not a local address)", I.opt.host.c_str(),
-                                    I.opt.port);
-        }
-        I.port = I.opt.port;
-    }
+    if (I.listener) return Status::invalid("server: bind() twice");
+    ListenerOptions lo;
+    lo.host = I.opt.host;
+    lo.port = I.opt.port;
+    lo.max_connections = I.opt.max_connections;
+    lo.request_timeout_ms = I.opt.request_timeout_ms;
+    lo.drain_timeout_ms = I.opt.drain_timeout_ms;
+    lo.send_buffer_bytes = I.opt.send_buffer_bytes;
+    // Requests with a body: every running and queued one, plus two for quick refusals (400, 503);
+    // /health, /metrics and /v1/models have their own two workers.
+    lo.n_workers = I.opt.n_parallel + I.opt.n_queue + 2;
+    lo.n_light_workers = 2;
+    lo.limits.max_body_bytes = I.opt.limits.max_body_bytes;
+    lo.max_buffered_bytes = std::max<size_t>(size_t(16) << 20, 4 * I.opt.limits.max_body_bytes);
+    HKV_ASSIGN_OR_RETURN(I.listener, Listener::open(lo));
+    I.port = I.listener->port();
     return I.port;
 }
 
 Status HttpServer::run() {
-    if (impl_->port <= 0) return Status::invalid("server: run() before bind()");
-    if (!impl_->http.listen_after_bind()) return Status::io_error("server: listening on port %d failed", impl_->port);
-    return Status();
+    Impl& I = *impl_;
+    if (!I.listener) return Status::invalid("server: run() before bind()");
+    const Listener::Handler handler = [&I](httplib::Stream& strm, bool close, bool& closed) {
+        return I.http.process(strm, close, closed);
+    };
+    const Listener::ErrorBody error_body = [&I](int status, const std::string& msg) {
+        I.metrics.on_request("other", status, 0.0);
+        return dump(error_json(status, msg));
+    };
+    return I.listener->run(handler, error_body);
 }
 
 void HttpServer::stop() {
     if (impl_->admission) impl_->admission->shutdown();
-    impl_->http.stop();
+    if (impl_->listener) impl_->listener->stop();
 }
 
 int HttpServer::port() const { return impl_->port; }

@@ -5,16 +5,22 @@
 //
 // Each admitted request gets its own Context (its own KV cache, limited to the request's KV
 // estimate) on one of `n_parallel` slots; requests beyond the slots wait in a bounded FIFO queue
-// (Admission); more than that get 503 with Retry-After. Generation runs on the HTTP worker thread
-// that holds the request; a streaming client that disconnects stops its generation and frees its
-// slot. Errors are JSON {"error": {"message", "type", "code"}} with 400 (invalid request, prompt
-// longer than the context, a request that can never fit the KV budget), 404, 413 (body too large),
-// 501 (not implemented: unknown chat template family, n > 1, logprobs), 503 (busy) or 500.
+// (Admission); more than that get 503 with Retry-After. Generation runs on the worker thread that
+// holds the request; a client that disconnects stops its generation and frees its slot. Sockets,
+// request framing, timeouts and the drain are the Listener's (server/listener.h); httplib parses,
+// routes and writes complete requests. Errors are JSON {"error": {"message", "type", "code"}} with
+// 400 (invalid request, prompt longer than the context, a request that can never fit the KV budget,
+// malformed HTTP), 404, 408 (request not received within request_timeout_ms), 413 (body too large,
+// chunked or not), 415 (compressed body), 417, 431 (head too large), 501 (not implemented: unknown
+// chat template family, n > 1, logprobs, a transfer encoding other than chunked), 503 (busy, or
+// cancelled by a shutdown), 505 or 500.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "heterokv/model.h"
 #include "heterokv/status.h"
@@ -38,6 +44,13 @@ struct ServerOptions {
     std::string policy = "full";    // default policy; a request's kv_policy overrides it
     std::string chat_template;      // family name forcing a format; empty = from the GGUF
     std::string model_id;           // name in /v1/models and responses; empty = general.name or file
+    // Taxonomy files a request's kv_policy may use, by alias: "heterocache:taxonomy=NAME" runs
+    // with the file of NAME. A request can name no other file (server/request.h).
+    std::vector<std::pair<std::string, std::string>> taxonomies;  // {NAME, PATH}
+    int32_t max_connections = 512;  // open connections (server/listener.h)
+    int32_t request_timeout_ms = 10000;  // a request's head and body must arrive within this -> 408
+    int32_t drain_timeout_ms = 10000;    // stop(): running requests may finish for this long
+    int32_t send_buffer_bytes = 0;       // SO_SNDBUF per connection; 0: the kernel's (autotuned)
     RequestLimits limits;
 };
 
@@ -46,11 +59,14 @@ public:
     static Expected<std::unique_ptr<HttpServer>> create(std::shared_ptr<const Model> model,
                                                         const ServerOptions& options);
     ~HttpServer();
-    // Binds host:port (port 0: any free port). Returns the bound port.
+    // Binds host:port (port 0: any free port) and listens; a port in use is an error. Returns the
+    // bound port.
     Expected<int> bind();
-    // Serves until stop(); blocking. Call after bind().
+    // Serves until stop() and the drain are over; blocking. Call after bind().
     Status run();
-    // Stops accepting, wakes queued requests (503); safe from any thread or a signal-handling thread.
+    // Stops accepting and answers queued requests 503; running requests may finish for
+    // drain_timeout_ms, then they are cancelled; a second stop() cancels at once. Safe from any
+    // thread (a signal watcher).
     void stop();
     int port() const;
 

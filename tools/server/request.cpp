@@ -1,6 +1,8 @@
 // server/request.cpp — request body parsing and validation (see request.h).
 #include "server/request.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -207,6 +209,57 @@ Status check_neutral(const std::string& key, const json& v, Endpoint ep) {
 
 }  // namespace
 
+Expected<std::string> resolve_request_policy(std::string_view spec,
+                                             const std::vector<std::pair<std::string, std::string>>& files) {
+    // Policy options whose value is a file on the server.
+    struct FileOption {
+        const char* key;
+        const char* plural;
+    };
+    static const FileOption kFileOptions[] = {{"taxonomy", "taxonomies"}};
+    auto word = [](std::string_view s) {
+        if (s.empty() || s.size() > 64) return false;
+        for (unsigned char c : s) {
+            if (!std::isalnum(c) && c != '_' && c != '.' && c != '+' && c != '-') return false;
+        }
+        return true;
+    };
+    const size_t colon = spec.find(':');
+    const std::string_view name = spec.substr(0, colon);
+    if (!word(name)) return Status::invalid("kv_policy: '%.*s' is not a policy name", int(std::min<size_t>(name.size(), 64)), name.data());
+    std::string out(name);
+    if (colon == std::string_view::npos) return out;
+    out += ':';
+    std::string_view rest = spec.substr(colon + 1);
+    for (bool first = true;; first = false) {
+        const size_t comma = rest.find(',');
+        const std::string_view opt = rest.substr(0, comma);
+        const size_t eq = opt.find('=');
+        const std::string_view key = opt.substr(0, eq), value = eq == std::string_view::npos ? "" : opt.substr(eq + 1);
+        if (!word(key) || !word(value)) {
+            return Status::invalid("kv_policy: option '%.*s' must be key=value with words or numbers "
+                                   "(letters, digits, _ . + -)", int(std::min<size_t>(opt.size(), 64)), opt.data());
+        }
+        std::string resolved(value);
+        for (const FileOption& f : kFileOptions) {
+            if (key != f.key) continue;
+            auto it = std::find_if(files.begin(), files.end(), [&](const auto& e) { return e.first == value; });
+            if (it == files.end()) {
+                std::string offered;
+                for (const auto& e : files) offered += (offered.empty() ? "" : ", ") + e.first;
+                return Status::invalid("kv_policy: %s= must name one of the server's %s (serve --%s NAME=PATH): %s",
+                                       f.key, f.plural, f.key,
+                                       offered.empty() ? "none are offered" : ("offered: " + offered).c_str());
+            }
+            resolved = it->second;
+        }
+        out += (first ? "" : ",") + std::string(key) + "=" + resolved;
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+    }
+    return out;
+}
+
 int32_t json_depth(std::string_view text, int32_t cap) {
     int32_t depth = 0, max_depth = 0;
     bool in_str = false, esc = false;
@@ -293,6 +346,8 @@ Expected<CompletionRequest> parse_completion_request(std::string_view body, Endp
             HKV_TRY(get_bool(v, k, &r.echo));
         } else if (key == "ignore_eos") {
             HKV_TRY(get_bool(v, k, &r.ignore_eos));
+        } else if (key == "parse_special") {
+            HKV_TRY(get_bool(v, k, &r.parse_special));
         } else if (key == "kv_policy") {
             if (!v.is_null()) HKV_TRY(get_string(v, k, lim.max_string_bytes, &r.kv_policy));
         } else if (key == "user") {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "heterokv/status.h"
@@ -58,12 +59,22 @@ struct CompletionRequest {
     std::vector<std::string> stop;          // up to max_stop strings, none empty
     bool echo = false;                      // completions: prepend the prompt text to the output
     bool ignore_eos = false;                // extension
+    bool parse_special = false;             // extension: special-token text in the prompt / message
+                                            // content becomes control tokens (default: plain text)
     std::string kv_policy;                  // extension: policy spec for this request; empty = server's
 };
 
 // Parses and validates a request body. `n_vocab` bounds token ids in a token prompt (0 = unchecked).
 Expected<CompletionRequest> parse_completion_request(std::string_view body, Endpoint endpoint,
                                                      const RequestLimits& limits, int32_t n_vocab = 0);
+
+// A request's kv_policy spec made safe for the server: the spec must be "name" or
+// "name:key=value,..." whose names and values are words or numbers ([A-Za-z0-9_.+-]); a file
+// option (taxonomy=) must name one of `files` (the server's --taxonomy NAME=PATH aliases) and is
+// replaced by its path. A request can therefore never make the server open a path of its choosing,
+// and the error does not depend on what exists on the server. Errors: kInvalidArgument.
+Expected<std::string> resolve_request_policy(std::string_view spec,
+                                             const std::vector<std::pair<std::string, std::string>>& files);
 
 // Maximum nesting depth of a JSON text (brackets outside strings), stopping early past `cap`.
 // Used before parsing so that a deeply nested body is rejected cheaply.

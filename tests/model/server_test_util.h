@@ -1,0 +1,61 @@
+// tests/model/server_test_util.h — the HTTP server on an ephemeral loopback port, in process, for
+// the server tests (test_server_http.cpp, test_server_hardening.cpp).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "heterokv/engine.h"
+#include "server/http_server.h"
+#include "test_util.h"
+
+namespace hkv::server::test {
+
+inline const std::string kModel = hkv::test::shared_path("models/stories260K.gguf");
+
+// A server running on a background thread for the lifetime of the object.
+struct Running {
+    std::unique_ptr<HttpServer> server;
+    std::thread thread;
+    std::atomic<bool> finished{false};  // run() returned
+    int port = 0;
+    explicit Running(ServerOptions o, bool start = true) {
+        auto model = model_load(kModel);
+        EXPECT_TRUE(model.ok()) << model.status().to_string();
+        o.host = "127.0.0.1";
+        o.port = 0;
+        auto s = HttpServer::create(*model, o);
+        EXPECT_TRUE(s.ok()) << s.status().to_string();
+        server = std::move(s).value();
+        auto p = server->bind();
+        EXPECT_TRUE(p.ok());
+        port = *p;
+        if (start) this->start();
+    }
+    // Serves on a background thread (a test may look at the bound but not yet serving socket first).
+    void start() {
+        thread = std::thread([this] {
+            EXPECT_TRUE(server->run().ok());
+            finished = true;
+        });
+        httplib::Client c("127.0.0.1", port);
+        for (int i = 0; i < 200 && !c.Get("/health"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ~Running() {
+        server->stop();
+        if (thread.joinable()) thread.join();
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(60);
+        return c;
+    }
+};
+
+}  // namespace hkv::server::test
