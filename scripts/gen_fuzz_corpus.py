@@ -74,6 +74,14 @@ def main():
                        ("header_only.gguf", llama[:24])]:
         with open(os.path.join(ROOT, "fuzz_gguf", name), "wb") as f:
             f.write(blob)
+    # Mutation mode (tests/fuzz/fuzz_inputs.h): 0x01, n records (tensor, field, u64 value), a valid file.
+    def mutate(records, blob):
+        return bytes([1, len(records)]) + b"".join(struct.pack("<BBQ", t, fld, v) for t, fld, v in records) + blob
+    for name, recs, blob in [("mut_type_f16.bin", [(1, 0, 1)], llama), ("mut_offset.bin", [(3, 1, 256)], llama),
+                             ("mut_shift.bin", [(5, 2, 0xff)], qwen), ("mut_ne0.bin", [(2, 3, 4)], llama),
+                             ("mut_none.bin", [], qwen), ("mut_two.bin", [(0, 0, 28), (4, 2, 1)], llama)]:
+        with open(os.path.join(ROOT, "fuzz_gguf", name), "wb") as f:
+            f.write(mutate(recs, blob))
     bodies = [
         (0, {"prompt": "Once upon a time", "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "stream": True,
              "stream_options": {"include_usage": True}, "stop": ["\n", "."], "seed": 42, "kv_policy": "snapkv:budget=64"}),
@@ -92,6 +100,23 @@ def main():
     for i, raw in enumerate([b'\x00{"prompt": "a", "max_tokens": -1}', b'\x01[[[[[[[[', b'\x00{"prompt": "\\ud800"}']):
         with open(os.path.join(ROOT, "fuzz_request", "bad%d.json" % i), "wb") as f:
             f.write(raw)
+    # Raw HTTP for the framer (0x40, then the piece size byte) and kv_policy specs (0x80).
+    body = json.dumps({"prompt": "Once", "max_tokens": 2}).encode()
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    chunked = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in [body[:5], body[5:]]) + b"0\r\nT: 1\r\n\r\n"
+    http = [head + b"Content-Length: %d\r\n\r\n" % len(body) + body + b"GET /health HTTP/1.1\r\n\r\n",
+            head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked,
+            head + b"Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\nfffffff\r\nx",
+            head + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+            b"\r\nGET / HTTP/1.0\r\nX: \x7f\r\n\r\n"]
+    for i, raw in enumerate(http):
+        with open(os.path.join(ROOT, "fuzz_request", "http%d.bin" % i), "wb") as f:
+            f.write(bytes([0x40, i * 13]) + raw)
+    specs = [b"snapkv:budget=64,window=8", b"heterocache:taxonomy=t,ratio=0.5", b"heterocache:taxonomy=/etc/passwd",
+             b"streaming:budget=1", b"pyramidkv:budget=16,beta=20", b"quest:budget=64,page=16", b"nosuch", b"a:b=c,d"]
+    for i, spec in enumerate(specs):
+        with open(os.path.join(ROOT, "fuzz_request", "policy%d.bin" % i), "wb") as f:
+            f.write(bytes([0x80]) + spec)
 
 if __name__ == "__main__":
     main()

@@ -4,10 +4,7 @@
 
 #include <filesystem>
 
-#include "model/gguf.h"
-#include "model/model.h"
-#include "server/chat_template.h"
-#include "server/request.h"
+#include "fuzz/fuzz_inputs.h"
 #include "test_util.h"
 
 namespace hkv {
@@ -26,13 +23,7 @@ TEST(FuzzCorpus, GgufInputsLoadOrFailCleanly) {
     int loaded = 0;
     for (const std::string& f : files) {
         const std::string bytes = test::read_file(f);
-        auto file = GgufFile::from_memory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-        if (!file.ok()) continue;
-        auto model = Model::from_gguf(std::move(file).value());
-        loaded += model.ok();
-        if (!model.ok()) {
-            EXPECT_FALSE(model.status().message().empty()) << f;
-        }
+        loaded += fuzz::fuzz_gguf_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     }
     EXPECT_GE(loaded, 2);  // the two valid seed models
 }
@@ -42,13 +33,7 @@ TEST(FuzzCorpus, RequestInputsParseOrFailCleanly) {
     ASSERT_FALSE(files.empty());
     for (const std::string& f : files) {
         const std::string bytes = test::read_file(f);
-        if (bytes.empty()) continue;
-        const auto ep = (bytes[0] & 1) ? server::Endpoint::kChat : server::Endpoint::kCompletions;
-        auto r = server::parse_completion_request(std::string_view(bytes).substr(1), ep, server::RequestLimits{}, 512);
-        if (r.ok() && ep == server::Endpoint::kChat) (void)server::chat_render(server::ChatFamily::kChatml, r->messages);
-        if (!r.ok()) {
-            EXPECT_FALSE(r.status().message().empty()) << f;
-        }
+        fuzz::fuzz_request_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     }
 }
 
