@@ -19,6 +19,16 @@ namespace hkv::server::test {
 
 inline const std::string kModel = hkv::test::shared_path("models/stories260K.gguf");
 
+// A small server: one slot, no queue, one thread, n_ctx tokens of context.
+inline ServerOptions small_options(int32_t n_ctx) {
+    ServerOptions o;
+    o.n_ctx = n_ctx;
+    o.n_threads = 1;
+    o.n_parallel = 1;
+    o.n_queue = 0;
+    return o;
+}
+
 // A server running on a background thread for the lifetime of the object.
 struct Running {
     std::unique_ptr<HttpServer> server;

@@ -29,14 +29,7 @@ using test::kModel;
 using test::Running;
 using Clock = std::chrono::steady_clock;
 
-ServerOptions options() {
-    ServerOptions o;
-    o.n_ctx = 512;
-    o.n_threads = 1;
-    o.n_parallel = 1;
-    o.n_queue = 0;
-    return o;
-}
+ServerOptions options() { return test::small_options(512); }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -236,42 +229,47 @@ bool slot_busy(const Running& r) {
     return false;
 }
 
+// A server with a stuck stream running, and the stop() call's time.
+struct StoppedWhileBusy {
+    Running r;
+    StuckStream s;
+    Clock::time_point t0;
+    static ServerOptions opts(int32_t drain_ms) {
+        ServerOptions o = options();
+        o.drain_timeout_ms = drain_ms;
+        o.send_buffer_bytes = 4096;
+        return o;
+    }
+    explicit StoppedWhileBusy(int32_t drain_ms) : r(opts(drain_ms)), s(r.port) {
+        EXPECT_TRUE(slot_busy(r));
+        t0 = Clock::now();
+        r.server->stop();
+    }
+};
+
 // Item 12: stop() lets a running request finish (the client that resumes reading gets [DONE]).
 TEST(ServerHardening, StopDrainsARunningRequest) {
     HKV_REQUIRE_SHARED(kModel);
-    ServerOptions o = options();
-    o.drain_timeout_ms = 8000;
-    o.send_buffer_bytes = 4096;
-    Running r(o);
-    StuckStream s(r.port);
-    ASSERT_TRUE(slot_busy(r));
-    const auto t0 = Clock::now();
-    r.server->stop();
+    StoppedWhileBusy b(8000);
+    Running& r = b.r;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     // New connections are refused while the running request drains.
     httplib::Client late("127.0.0.1", r.port);
     late.set_connection_timeout(1);
     EXPECT_FALSE(late.Get("/health"));
     EXPECT_FALSE(r.finished) << "the server stopped before its running request finished";
-    const std::string res = s.c.recv(8.0, "data: [DONE]");
+    const std::string res = b.s.c.recv(8.0, "data: [DONE]");
     EXPECT_NE(res.find("data: [DONE]"), std::string::npos) << res.substr(0, 200);
     r.thread.join();
-    EXPECT_LT(seconds_since(t0), 8.0);
+    EXPECT_LT(seconds_since(b.t0), 8.0);
 }
 
 // Item 12: past the drain timeout the running request is cancelled and run() returns.
 TEST(ServerHardening, StopCancelsRunningRequestsAtTheDeadline) {
     HKV_REQUIRE_SHARED(kModel);
-    ServerOptions o = options();
-    o.drain_timeout_ms = 500;
-    o.send_buffer_bytes = 4096;
-    Running r(o);
-    StuckStream s(r.port);
-    ASSERT_TRUE(slot_busy(r));
-    const auto t0 = Clock::now();
-    r.server->stop();
-    r.thread.join();  // the old server waited for its write timeout (10 s), or forever
-    const double took = seconds_since(t0);
+    StoppedWhileBusy b(500);
+    b.r.thread.join();  // the old server waited for its write timeout (10 s), or forever
+    const double took = seconds_since(b.t0);
     EXPECT_GT(took, 0.4);
     EXPECT_LT(took, 3.0);
 }

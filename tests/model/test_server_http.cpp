@@ -22,14 +22,7 @@ using json = nlohmann::json;
 using test::kModel;
 using test::Running;
 
-ServerOptions options() {
-    ServerOptions o;
-    o.n_ctx = 256;
-    o.n_threads = 1;
-    o.n_parallel = 1;
-    o.n_queue = 0;
-    return o;
-}
+ServerOptions options() { return test::small_options(256); }
 
 // Concatenated text of an SSE completion stream; checks the framing.
 std::string sse_text(const std::string& body, json* usage, std::string* finish) {

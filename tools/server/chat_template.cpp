@@ -25,6 +25,17 @@ struct Out {
         if (content && !s.empty()) content->emplace_back(text.size(), s.size());
         text += s;
     }
+    // Every message as <open><role><role_end><content><close>.
+    void turns(std::span<const ChatMessage> msgs, std::string_view open, std::string_view role_end,
+               std::string_view close) {
+        for (const ChatMessage& m : msgs) {
+            markup(open);
+            markup(m.role);
+            markup(role_end);
+            message(m.content);
+            markup(close);
+        }
+    }
 };
 
 // Llama-2 / Mistral: system text goes into the first user turn; turns alternate user/assistant.
@@ -104,19 +115,11 @@ Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage
                                        "use /v1/completions, or start the server with --chat-template FAMILY",
                                        chat_family_list().c_str());
         case ChatFamily::kChatml:
-            for (const ChatMessage& m : msgs) {
-                out.markup("<|im_start|>" + m.role + "\n");
-                out.message(m.content);
-                out.markup("<|im_end|>\n");
-            }
+            out.turns(msgs, "<|im_start|>", "\n", "<|im_end|>\n");
             out.markup("<|im_start|>assistant\n");
             return std::move(out.text);
         case ChatFamily::kLlama3:
-            for (const ChatMessage& m : msgs) {
-                out.markup("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
-                out.message(m.content);
-                out.markup("<|eot_id|>");
-            }
+            out.turns(msgs, "<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>");
             out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
             return std::move(out.text);
         case ChatFamily::kLlama2:
@@ -125,12 +128,7 @@ Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage
             return std::move(out.text);
         case ChatFamily::kZephyr:
         case ChatFamily::kPhi3: {
-            const char* end = family == ChatFamily::kZephyr ? "</s>" : "<|end|>";
-            for (const ChatMessage& m : msgs) {
-                out.markup("<|" + m.role + "|>\n");
-                out.message(m.content);
-                out.markup(std::string(end) + "\n");
-            }
+            out.turns(msgs, "<|", "|>\n", family == ChatFamily::kZephyr ? "</s>\n" : "<|end|>\n");
             out.markup("<|assistant|>\n");
             return std::move(out.text);
         }

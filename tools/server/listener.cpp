@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -169,7 +170,7 @@ struct Listener::Impl {
     std::atomic<bool> stopping{false}, cancelled{false};
 
     std::mutex mu;  // guards everything below
-    std::condition_variable cv;
+    std::condition_variable heavy_cv, light_cv;  // one per queue: a probe wakes a light worker only
     std::deque<Conn*> heavy_q, light_q;
     std::vector<Conn*> returned;
     std::set<Conn*> active;
@@ -246,7 +247,7 @@ void Listener::Impl::dispatch(Conn* c) {
         std::lock_guard<std::mutex> lk(mu);
         (light ? light_q : heavy_q).push_back(c);
     }
-    cv.notify_all();
+    (light ? light_cv : heavy_cv).notify_one();
 }
 
 void Listener::Impl::serve(Conn* c) {
@@ -273,7 +274,9 @@ void Listener::Impl::serve(Conn* c) {
 }
 
 void Listener::Impl::worker(bool light) {
+    pthread_setname_np(pthread_self(), light ? "hkv-light" : "hkv-worker");  // visible in top -H, gdb
     std::deque<Conn*>& q = light ? light_q : heavy_q;
+    std::condition_variable& cv = light ? light_cv : heavy_cv;
     for (;;) {
         Conn* c = nullptr;
         {
@@ -524,7 +527,8 @@ Status Listener::run(const Handler& handler, const ErrorBody& error_body) {
         std::lock_guard<std::mutex> lk(I.mu);
         I.workers_exit = true;
     }
-    I.cv.notify_all();
+    I.heavy_cv.notify_all();
+    I.light_cv.notify_all();
     for (std::thread& t : threads) t.join();
     for (Conn* c : gate) I.close_conn(c);
     if (I.listen_fd >= 0) {
