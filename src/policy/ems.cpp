@@ -19,6 +19,12 @@
 // (policy/ems_merge.h); merged centres are written back into their slots (LayerPlan::writes) with
 // their score lanes summed, so later compactions weigh them by everything they absorbed.
 // mode=evict (no merging) and mode=merge (every candidate merged) are the ablations.
+// Merge weights: weights=score uses s_GL as above; weights=attn (default) the attention a query
+// along the centre's key would give each merged key relative to the centre (EmsBatch::qscale).
+// Defaults (issue 18, docs/accuracy.md "EMS at equal KV bytes"): score=local, weights=attn. The
+// paper's reconstruction is score=max,weights=score: on retrieval-1.4M its Global component and its
+// score-weighted value averages each lose every needle (the ablation there); score=local needs no
+// global sums, so no score lane, and holds SnapKV's bytes at the same budget.
 // When: at every prompt segment's end (a later segment: over the survivors, their lanes carrying
 // what they absorbed, and the new tokens), and during decoding whenever a head holds more than
 // budget + window slots (the tokens that left the window are evicted or merged the same way), so
@@ -42,7 +48,7 @@ enum class Mode { kEvictThenMerge, kEvict, kMerge };
 
 struct EmsOptions {
     SnapOptions snap;  // budget, window, sinks, kernel, pool
-    Combine combine = Combine::kMax;
+    Combine combine = Combine::kLocal;
     Mode mode = Mode::kEvictThenMerge;
     bool has_theta = false;
     float theta = 0.0f;
@@ -50,7 +56,7 @@ struct EmsOptions {
     bool adaptive = false;
     double alpha = 0.2;
     bool decode = true;  // decode-time compaction (decode=0: prompt only, as the SnapKV family)
-    bool attn_weights = false;  // weights=attn: attention-consistent merge weights (EmsBatch::qscale)
+    bool attn_weights = true;   // weights=attn: attention-consistent merge weights (EmsBatch::qscale)
 };
 
 class EmsPolicy final : public Policy {
@@ -68,7 +74,9 @@ public:
         global.from_lse = true;
         StatRequest local{StatKind::kAttention, kStepSegmentEnd | kStepDecode, o_.snap.evict.window};
         local.from_lse = true;  // the last `window` queries of the step
-        i.stats = {global, local};
+        // score=local needs no global sums, hence no score lane: the same bytes per slot as SnapKV
+        if (uses_global()) i.stats = {global, local};
+        else i.stats = {local};
         return i;
     }
 
@@ -88,14 +96,17 @@ public:
 
 private:
     int32_t fixed() const { return o_.snap.evict.window + o_.snap.evict.sinks; }
+    bool uses_global() const { return o_.combine != Combine::kLocal; }
+    // the global column sums (the score lane) when requested, else nullptr
+    const float* lane_of(const LayerView& v, int32_t ih) const { return uses_global() ? v.stats[0].head(ih) : nullptr; }
     int32_t selected() const { return o_.snap.evict.budget - fixed(); }
 
     // Global-Local scores of head ih's candidates into sgl_[ih] (raw) and rank_[ih] (pooled).
     void score_head(const LayerView& v, int32_t ih) {
         const int32_t n = v.n_live[size_t(ih)], s0 = o_.snap.evict.sinks, w = o_.snap.evict.window;
         const int32_t nc = n - w - s0;  // candidates [s0, n - w)
-        const float* lane = v.stats[0].head(ih);
-        const float* loc = v.stats[1].head(ih);
+        const float* lane = lane_of(v, ih);
+        const float* loc = v.stats.back().head(ih);
         const int32_t* pos = v.pos[size_t(ih)];
         std::vector<float>& g = sgl_[size_t(ih)];
         g.resize(size_t(nc));
@@ -103,7 +114,7 @@ private:
         float gm = 0.0f, lm = 0.0f;
         for (int32_t j = 0; j < nc; ++j) {
             const int32_t s = s0 + j;
-            g[size_t(j)] = lane[s] / float(std::max(1, v.n_past - pos[s]));
+            g[size_t(j)] = lane ? lane[s] / float(std::max(1, v.n_past - pos[s])) : 0.0f;
             loc_[size_t(j)] = loc[s];
             gm = std::max(gm, g[size_t(j)]), lm = std::max(lm, loc_[size_t(j)]);
         }
@@ -207,7 +218,7 @@ private:
             if (keep_[size_t(ih)] < 0) continue;
             const int32_t n = v.n_live[size_t(ih)];
             const size_t h0 = size_t(ih) * size_t(n_slot);
-            const float* lane = v.stats[0].head(ih);
+            const float* lane = lane_of(v, ih);
             // the candidates' keys and values as f32, [n - w - s0, D] each, into the batch
             v.kv.keys(ih, s0, n - w - s0, batch_.khat.data() + (h0 + size_t(s0)) * size_t(D));
             v.kv.values(ih, s0, n - w - s0, batch_.v.data() + (h0 + size_t(s0)) * size_t(D));
@@ -221,7 +232,7 @@ private:
                 for (int32_t d = 0; d < D; ++d) k[d] *= inv;
                 batch_.knorm[hs] = nn;
                 batch_.w[hs] = sgl_[size_t(ih)][size_t(s - s0)] + 1e-6f;  // never a zero total weight
-                batch_.lane[hs] = lane[s];
+                batch_.lane[hs] = lane ? lane[s] : 0.0f;
                 batch_.role[hs] = kEmsTbm;
             }
             const std::vector<int32_t>& cs = centers_[size_t(ih)];
@@ -249,7 +260,7 @@ private:
                 sw.head = ih, sw.slot = s0 + cs[c];
                 sw.k = batch_.out_k.data() + hc * size_t(D);
                 sw.v = batch_.out_v.data() + hc * size_t(D);
-                sw.score = batch_.acc_lane[hc];
+                sw.score = uses_global() ? batch_.acc_lane[hc] : NAN;  // no lane: leave it
                 writes_.push_back(sw);
             }
             for (int32_t s = n - w; s < n; ++s) idx[m++] = s;
@@ -281,7 +292,7 @@ Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
     o.snap.kernel = int32_t(kernel);
     HKV_ASSIGN_OR_RETURN(std::string pool, spec.get_choice("pool", "max", {"max", "avg"}));
     o.snap.pool = pool == "max" ? PoolKind::kMax : PoolKind::kAvg;
-    HKV_ASSIGN_OR_RETURN(std::string score, spec.get_choice("score", "max", {"max", "sum", "global", "local"}));
+    HKV_ASSIGN_OR_RETURN(std::string score, spec.get_choice("score", "local", {"max", "sum", "global", "local"}));
     o.combine = score == "max" ? Combine::kMax : score == "sum" ? Combine::kSum
                 : score == "global" ? Combine::kGlobal : Combine::kLocal;
     HKV_ASSIGN_OR_RETURN(std::string mode, spec.get_choice("mode", "etm", {"etm", "evict", "merge"}));
@@ -301,7 +312,7 @@ Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
     if (spec.has("alpha") && !o.adaptive) return Status::invalid("ems: alpha needs adaptive=1");
     HKV_ASSIGN_OR_RETURN(int64_t decode, spec.get_int("decode", 1, 0, 1));
     o.decode = decode == 1;
-    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "score", {"score", "attn"}));
+    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", o.mode == Mode::kEvict ? "score" : "attn", {"score", "attn"}));
     o.attn_weights = weights == "attn";
     if (o.attn_weights && o.mode == Mode::kEvict) return Status::invalid("ems: weights=attn needs merging (mode=evict)");
     return std::unique_ptr<Policy>(new EmsPolicy(o));

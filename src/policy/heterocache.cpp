@@ -10,6 +10,8 @@
 // Prefill (prompt's last chunk): per KV head, the last prompt query's softmax over the keys,
 // avg-pooled (kernel `pool`), max over the GQA group; anchors/satellites keep their top cap_h
 // slots in position order (no window, no sinks); a pivot's reference set R_p = its top base.
+// Defaults (issue 18, docs/accuracy.md): obs=32, weights=adaptive; the reference's selection is
+// obs=1,weights=taxonomy (the fidelity goldens pin it).
 // weights=adaptive: per layer, the anchors and satellites share the sum of their uniform caps by
 // score, as AdaKV shares a layer's budget (floor alpha=0.2 of the uniform cap per head).
 // obs=N (N > 1): anchors and satellites are scored instead by the causal softmax rows of the
@@ -152,7 +154,7 @@ struct HcOptions {
     double alpha = 0.2;     // adaptive: each head's floor share of the uniform cap
     bool reference_select = false;
     int32_t pool = 5;
-    int32_t obs = 1;  // prompt queries scoring anchors / satellites (1: the reference's last query)
+    int32_t obs = 32;  // prompt queries scoring anchors / satellites (1: the reference's last query)
     bool spill_chunk = false;  // spill=chunk: cold-tier append and cut to cap after every prefill chunk
 };
 
@@ -456,7 +458,7 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(o.tau, spec.get_float("tau", 0.5, 0.0, 2.0));
     HKV_ASSIGN_OR_RETURN(std::string refresh, spec.get_choice("refresh", "drift", {"drift", "never", "always"}));
     o.refresh = refresh == "never" ? RefreshMode::kNever : refresh == "always" ? RefreshMode::kAlways : RefreshMode::kDrift;
-    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "taxonomy", {"taxonomy", "uniform", "adaptive"}));
+    HKV_ASSIGN_OR_RETURN(std::string weights, spec.get_choice("weights", "adaptive", {"taxonomy", "uniform", "adaptive"}));
     o.uniform = weights == "uniform";
     o.adaptive = weights == "adaptive";
     HKV_ASSIGN_OR_RETURN(o.alpha, spec.get_float("alpha", 0.2, 0.0, 1.0));
@@ -466,7 +468,7 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(int64_t pool, spec.get_int("pool", 5, 1, 255));
     if (pool % 2 == 0) return Status::invalid("heterocache: pool=%lld must be odd", (long long)pool);
     o.pool = int32_t(pool);
-    HKV_ASSIGN_OR_RETURN(int64_t obs, spec.get_int("obs", 1, 1, 4096));
+    HKV_ASSIGN_OR_RETURN(int64_t obs, spec.get_int("obs", 32, 1, 4096));
     o.obs = int32_t(obs);
     HKV_ASSIGN_OR_RETURN(std::string spill, spec.get_choice("spill", "end", {"end", "chunk"}));
     o.spill_chunk = spill == "chunk";

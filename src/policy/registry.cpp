@@ -54,8 +54,8 @@ const PolicyEntry kPolicies[] = {
      tova_create},
     {"ems", "EMS: Global-Local score (causal-corrected global, local window, max), evict-then-merge per head "
             "with a zero class, at prompt end and when a head exceeds budget+window; budget=N (required), "
-            "window=32, sinks=4, kernel=7, pool=max|avg, score=max|sum|global|local, mode=etm|evict|merge, "
-            "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2, decode=1 (0: no decode compaction)",
+            "window=32, sinks=4, kernel=7, pool=max|avg, score=local|max|sum|global, mode=etm|evict|merge, "
+            "theta=X (fixed threshold; default per-head mean), norm=keep|mean, adaptive=0|1, alpha=0.2, decode=1 (0: no decode compaction), weights=attn|score (merge weights; the paper: score=max,weights=score)",
      ems_create},
     {"dynsplit", "DynSplit-KV: whole variable-length semantic blocks (DD-Select delimiters) on fixed-size pages; "
                  "budget=N (required), mode=evict|select (evict: after every prefill chunk; select: Quest-style "
@@ -65,8 +65,8 @@ const PolicyEntry kPolicies[] = {
      dynsplit_create},
     {"heterocache", "HeteroCache: per-head roles from a taxonomy (heterokv calibrate); pivots/volatile full, anchors "
                     "static, satellites hot set + cold tier refreshed on pivot drift; taxonomy=PATH (required), "
-                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=taxonomy|uniform|adaptive, alpha=0.2, "
-                    "select=topk|reference, pool=5, obs=1 (prompt queries scoring anchors/satellites), spill=end|chunk",
+                    "ratio=0.5, window=5, tau=0.5, refresh=drift|never|always, weights=adaptive|taxonomy|uniform, alpha=0.2, "
+                    "select=topk|reference, pool=5, obs=32 (prompt queries scoring anchors/satellites; 1: the reference's last query), spill=end|chunk",
      heterocache_create},
 };
 

@@ -224,7 +224,8 @@ TEST_F(HeteroCacheModel, ModelErrorsComeFromContextCreate) {
 }
 
 TEST_F(HeteroCacheModel, SpillChunk) {
-    const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
+    // the taxonomy's fixed caps (weights=adaptive would let one head take its layer's sum)
+    const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01,weights=taxonomy";
     const HcRun end1 = run(model_, spec, "", kPrompt);
     const HcRun chunk1 = run(model_, spec + ",spill=chunk", "", kPrompt);
     ASSERT_EQ(end1.logits.size(), chunk1.logits.size());

@@ -209,7 +209,7 @@ TEST(EmsMerge, DuplicatedKeyIsMergedIntoItsCentre) {
         for (int32_t j : centres) L.lanes[size_t(ih * 40 + j)] = float(40 - j);
     }
     for (int32_t d = 0; d < 8; ++d) L.key(0, 33)[d] = 2.5f * L.key(0, 10)[d];
-    auto p = make("ems:budget=12,window=4,sinks=2,kernel=1,theta=0.99");
+    auto p = make("ems:budget=12,window=4,sinks=2,kernel=1,theta=0.99,score=max,weights=score");
     L.run(*p);
     for (int32_t ih = 0; ih < 2; ++ih) {
         EXPECT_EQ(L.kept(ih), (std::vector<int32_t>{0, 1, 5, 10, 15, 20, 25, 30, 36, 37, 38, 39}));
@@ -239,7 +239,7 @@ TEST(EmsMerge, AttentionConsistentWeights) {
         for (int32_t d = 0; d < 8; ++d) L.key(0, 33)[d] = 2.5f * L.key(0, 10)[d];
         L.q.assign(8, 0.0f);
         L.q[0] = qlen;  // one query of the step, |q| = qlen
-        auto p = make("ems:budget=12,window=4,sinks=2,kernel=1,theta=0.99,weights=attn");
+        auto p = make("ems:budget=12,window=4,sinks=2,kernel=1,theta=0.99,score=max,weights=attn");
         L.run(*p);
         const RowWrite* w = L.write_of(0, 10);
         ASSERT_NE(w, nullptr);
@@ -255,13 +255,29 @@ TEST(EmsMerge, AttentionConsistentWeights) {
     }
 }
 
+// The defaults (score=local, weights=attn) rank by the local attention alone and merge without a
+// score lane: merged rows leave the lane alone (NaN), the lanes given play no part.
+TEST(EmsMerge, DefaultsUseLocalScoresOnly) {
+    StoreLayer L(1, 60, 8, 4);
+    for (int32_t j = 0; j < 60; ++j) L.lanes[size_t(j)] = float(60 - j), L.local[size_t(j)] = 0.01f;
+    for (int32_t j : {7, 20, 30, 41}) L.local[size_t(j)] = 1.0f;
+    L.q.assign(8, 0.5f);
+    auto p = make("ems:budget=10,window=4,sinks=2,kernel=1,mode=merge");
+    L.run(*p);
+    const std::vector<int32_t> k = L.kept(0);
+    for (int32_t j : {7, 20, 30, 41}) EXPECT_TRUE(std::binary_search(k.begin(), k.end(), j)) << j;
+    EXPECT_FALSE(std::binary_search(k.begin(), k.end(), 2));  // the largest lane, no local attention
+    ASSERT_GT(L.plan.writes.size(), 0u);
+    for (const RowWrite& w : L.plan.writes) EXPECT_TRUE(std::isnan(w.score));
+}
+
 // mode=merge merges every candidate into some centre (no zero class); the adaptive threshold
 // merges some and drops others.
 TEST(EmsMerge, AblationsMergeAllOrSome) {
     for (const char* mode : {"merge", "etm"}) {
         StoreLayer L(1, 60, 8, 4);
         for (int32_t j = 0; j < 60; ++j) L.lanes[size_t(j)] = float(60 - j) * (1.0f + 0.01f * float(j % 7));
-        auto p = make(std::string("ems:budget=16,window=4,sinks=2,mode=") + mode);
+        auto p = make(std::string("ems:budget=16,window=4,sinks=2,score=max,mode=") + mode);
         L.run(*p);
         EXPECT_EQ(L.n_keep[0], 16);
         EXPECT_GT(L.plan.writes.size(), 0u) << mode;
@@ -276,19 +292,23 @@ TEST(EmsDecode, CompactsBackToBudgetAndAdaptiveKeepsLayerTotal) {
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
     for (float& x : L.lanes) x = u(rng) * u(rng);
     for (float& x : L.local) x = u(rng) * u(rng) * u(rng);
-    auto p = make("ems:budget=40");
+    auto p = make("ems:budget=40,score=max");
     const PolicyInfo info = p->info();
     EXPECT_EQ(info.decode, DecodeKv::kEvicts);
     EXPECT_EQ(info.decode_slack, 32);
     ASSERT_EQ(info.stats.size(), 2u);  // global: accumulated column sums; local: the last 32 queries
     EXPECT_TRUE(info.stats[0].kind == StatKind::kAttentionSum && info.stats[0].from_lse);
     EXPECT_TRUE(info.stats[1].kind == StatKind::kAttention && info.stats[1].from_lse && info.stats[1].n_query == 32);
+    // the default score=local asks for the local attention only: no accumulated sums, no score lane
+    const PolicyInfo dflt = make("ems:budget=40")->info();
+    ASSERT_EQ(dflt.stats.size(), 1u);
+    EXPECT_TRUE(dflt.stats[0].kind == StatKind::kAttention && dflt.stats[0].n_query == 32);
     EXPECT_EQ(make("ems:budget=40,decode=0")->info().decode, DecodeKv::kAppends);
     L.run(*p, true);
     for (int32_t ih = 0; ih < 3; ++ih) EXPECT_EQ(L.n_keep[size_t(ih)], 40);
     StoreLayer A(3, 100, 8, 6);
     A.lanes = L.lanes, A.local = L.local;
-    auto pa = make("ems:budget=40,adaptive=1,alpha=0.2");
+    auto pa = make("ems:budget=40,score=max,adaptive=1,alpha=0.2");
     A.run(*pa, true);
     int32_t total = 0;
     for (int32_t ih = 0; ih < 3; ++ih) {

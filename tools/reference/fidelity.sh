@@ -65,7 +65,7 @@ run_model() {  # NAME GGUF TEXT CTX WINDOW CONTEXT WINDOWS "BUDGETS" TAXONOMY "R
     [ -f "$hf/model.safetensors" ] || py "$HERE/gguf_to_hf.py" "$gguf" "$hf" "$@"
     while read -r s; do
         valid "$gguf" "$s" && args+=(--policy "$s")
-    done < <(specs $budgets; for r in $ratios; do echo "heterocache:taxonomy=$tax,ratio=$r,select=reference"; done
+    done < <(specs $budgets; for r in $ratios; do echo "heterocache:taxonomy=$tax,ratio=$r,select=reference,obs=1,weights=taxonomy"; done
              for s in ${EXTRA:-}; do echo "$s"; done)
     echo "### $name: $(basename "$gguf") on $(basename "$text"), $windows windows of $window tokens ($context context + $((window - context)) scored)"
     echo
@@ -108,10 +108,10 @@ cd "$ROOT"
 if [ "$GOLDENS" = 1 ]; then
     golden stories260K "$SHARED/models/stories260K.gguf" data/text/stories260K-generated.txt 512 320 256 2 \
         streaming:budget=64 snapkv:budget=64,pool=avg chunkkv:budget=64,pool=avg adakv:budget=64,pool=avg \
-        knorm:budget=64 tova:budget=64 heterocache:taxonomy=tests/data/heterocache/stories260K_topk0.2.json,ratio=0.5,select=reference
+        knorm:budget=64 tova:budget=64 heterocache:taxonomy=tests/data/heterocache/stories260K_topk0.2.json,ratio=0.5,select=reference,obs=1,weights=taxonomy
     golden retrieval-1.4M "$SHARED/models/retrieval-1.4M.gguf" data/text/austen-emma.txt 2048 1088 1024 1 \
         streaming:budget=128 snapkv:budget=128,pool=avg chunkkv:budget=128,pool=avg adakv:budget=128,pool=avg \
-        knorm:budget=128 tova:budget=128 heterocache:taxonomy=tests/data/heterocache/retrieval-1.4M_topk0.2.json,ratio=0.7,select=reference
+        knorm:budget=128 tova:budget=128 heterocache:taxonomy=tests/data/heterocache/retrieval-1.4M_topk0.2.json,ratio=0.7,select=reference,obs=1,weights=taxonomy
     exit 0
 fi
 for m in $MODELS; do
