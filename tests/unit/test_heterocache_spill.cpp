@@ -130,7 +130,7 @@ protected:
         ASSERT_TRUE(taxonomy_save(taxonomy_structural(kLayers, kHeadsKv), tax_).ok());
     }
     std::string spec(const std::string& spill) const {
-        return "heterocache:taxonomy=" + tax_ + ",ratio=0.5,spill=" + spill;
+        return "heterocache:taxonomy=" + tax_ + ",ratio=0.5,weights=taxonomy,spill=" + spill;  // fixed caps per head
     }
     test::TempDir dir_;
     std::string tax_;
