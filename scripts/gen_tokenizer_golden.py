@@ -9,6 +9,16 @@ Inputs:  tests/data/tokenizer/corpus.json (the texts), ../shared/models/stories2
          ../shared/models/smollm2-135m-tokenizer/{tokenizer.json,config.json}.
 Outputs: tests/data/tokenizer/golden_stories260k.json, tests/data/tokenizer/golden_smollm2.json.
 
+With --family PRESET=MODEL.gguf (repeatable) it records only tests/data/tokenizer/golden_spm_families.json:
+the vocabulary heterokv make-model writes for a family preset from stories260K's SentencePiece one
+(Gemma: chat tokens, no leading space; Phi-3: chat tokens, whose trailing whitespace llama.cpp strips
+for models named phi-3/phi3), on the same corpus plus the chat_markup case with specials parsed:
+
+    for p in tiny-gemma3 tiny-phi3; do build/bin/heterokv make-model --preset $p --type f16 \
+        --tokenizer ../shared/models/stories260K.gguf -o /tmp/tok-$p.gguf; done
+    ../shared/tools/llamacpp-ref python3 scripts/gen_tokenizer_golden.py \
+        --family tiny-gemma3=/tmp/tok-tiny-gemma3.gguf --family tiny-phi3=/tmp/tok-tiny-phi3.gguf
+
 llama-server needs a loadable model, so for SmolLM2 the script writes a tiny llama GGUF (1 layer,
 n_embd 8, random weights) that carries the SmolLM2 tokenizer, once per pre-tokenizer name: the
 real one ("smollm") and, to exercise the other pre-tokenizers on the same vocab, "llama-bpe",
@@ -40,7 +50,8 @@ SMOL_PRES = ["smollm", "llama-bpe", "qwen2", "gpt-2", "default"]
 
 # (case name or "*", add_special, parse_special): which request variants to record.
 VARIANTS = [("*", False, False), ("specials", False, True), ("specials", True, True),
-            ("prose", True, False), ("edge_leading_space_word", True, False)]
+            ("prose", True, False), ("edge_leading_space_word", True, False),
+            ("chat_markup", False, True), ("chat_markup", True, True)]
 
 
 def free_port():
@@ -165,6 +176,20 @@ def main():
     version = subprocess.run(["llama-server", "--version"], capture_output=True, text=True)
     ref = " ".join((version.stdout + version.stderr).split()[:6])
     cmd = "../shared/tools/llamacpp-ref python3 scripts/gen_tokenizer_golden.py"
+
+    families = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
+    if families:
+        out = {"reference": ref, "command": cmd + " " + " ".join("--family " + "=".join(f) for f in families),
+               "model": "heterokv make-model --preset PRESET --tokenizer stories260K.gguf (SPM + the family's tokens)",
+               "runs": []}
+        for preset, path in families:
+            cases = with_server(path, lambda p: record(p, corpus))
+            out["runs"].append({"preset": preset, "cases": cases})
+            print(f"{preset}: {len(cases)} cases", file=sys.stderr)
+        with open(os.path.join(DATA, "golden_spm_families.json"), "w", encoding="utf-8") as f:
+            json.dump(out, f, separators=(",", ":"))
+            f.write("\n")
+        return
 
     stories = {"reference": ref, "command": cmd, "model": "stories260K.gguf (llama SPM)",
                "runs": [{"pre": "", "cases": with_server(STORIES, lambda p: record(p, corpus))}]}

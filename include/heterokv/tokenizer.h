@@ -41,6 +41,10 @@ struct TokenizerData {
     int32_t eot_id = -1;               // optional end-of-turn token (e.g. <|im_end|>)
     bool add_bos = false, add_eos = false;
     bool add_space_prefix = true;      // llama (SPM) only
+    // Whitespace right after a control or user-defined token (but <unk>, <s>, <|endoftext|>) is
+    // dropped: Phi-3's tokenizer marks its added tokens rstrip (llama.cpp sets the same attribute for
+    // Phi-3 models). Not a GGUF key: set by the architecture (model/arch/phi3.cpp).
+    bool special_rstrip = false;
     std::string chat_template;         // tokenizer.chat_template, may be empty
 };
 

@@ -218,6 +218,7 @@ Status Model::init(std::unique_ptr<GgufFile> file) {
 
     // ---- tokenizer ----
     HKV_ASSIGN_OR_RETURN(TokenizerData td, tokenizer_data_from_gguf(f));
+    if (spec->tokenizer_fixup) spec->tokenizer_fixup(td);
     HKV_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::create(td));
     c.n_vocab = tokenizer_->n_vocab();
 

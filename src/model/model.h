@@ -72,6 +72,8 @@ struct ArchSpec {
     Status (*read_hparams)(const GgufFile& f, ModelConfig& c);
     // Finds and checks the tensors of layer il.
     Status (*load_layer)(TensorLoader& t, const ModelConfig& c, int32_t il, LayerWeights& L);
+    // Optional: the family's tokenizer conventions that GGUF has no key for (phi3: special_rstrip).
+    void (*tokenizer_fixup)(TokenizerData& td) = nullptr;
 };
 // nullptr if `arch` is not supported.
 const ArchSpec* arch_find(const std::string& arch);

@@ -4,6 +4,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "heterokv/log.h"
@@ -196,7 +197,8 @@ struct Fragment {
 
 // Splits out special tokens, longest text first, as llama.cpp's tokenizer_st_partition: each
 // special token in turn is searched for in the raw fragments left by the longer ones.
-// User-defined tokens always match; control and unknown tokens only with parse_special.
+// User-defined tokens always match; control and unknown tokens only with parse_special. With
+// data.special_rstrip, whitespace after a match (within its raw fragment) is dropped.
 // Whether [off, off + len) overlaps one of the sorted literal ranges.
 bool overlaps(std::span<const std::pair<size_t, size_t>> literal, size_t off, size_t len) {
     auto it = std::upper_bound(literal.begin(), literal.end(), off,
@@ -216,6 +218,7 @@ std::vector<Fragment> partition(const VocabTables& v, std::string_view text, boo
         if (!parse_special && (a == TokenAttr::kControl || a == TokenAttr::kUnknown)) continue;
         const std::string& s = v.data.tokens[size_t(id)];
         if (text.find(s) == std::string_view::npos) continue;
+        const bool rstrip = v.data.special_rstrip && s != "<unk>" && s != "<s>" && s != "<|endoftext|>";
         next.clear();
         for (const Fragment& f : frags) {
             if (f.token >= 0) {
@@ -236,6 +239,9 @@ std::vector<Fragment> partition(const VocabTables& v, std::string_view text, boo
                 if (hit > pos) next.push_back({-1, pos, hit - pos});
                 next.push_back({id, hit, s.size()});
                 pos = hit + s.size();
+                if (rstrip) {
+                    while (pos < end && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
+                }
                 from = pos;
             }
             if (end > pos) next.push_back({-1, pos, end - pos});

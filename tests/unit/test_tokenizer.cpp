@@ -2,7 +2,8 @@
 //
 // Golden ids come from llama.cpp (scripts/gen_tokenizer_golden.py, run through
 // ../shared/tools/llamacpp-ref) on tests/data/tokenizer/corpus.json, for the stories260K vocab
-// and for the SmolLM2 vocab as is and, with digit tokens added, under five pre-tokenizers. Tests that need ../shared files skip
+// and for the SmolLM2 vocab as is and, with digit tokens added, under five pre-tokenizers, and for
+// the Gemma / Phi-3 presets' vocabularies (make-model's, from stories260K). Tests that need ../shared files skip
 // when they are absent; the rest use small hand-made vocabularies.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "model/gguf.h"
+#include "model/model.h"
+#include "model/synthetic.h"
 #include "model/vocab_gguf.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
@@ -76,7 +79,7 @@ int check_golden_run(const Tokenizer& tok, const json& run, const std::map<std::
         size_t i = 0;
         while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
         const size_t from = i > 3 ? i - 3 : 0;
-        ADD_FAILURE() << "pre '" << run["pre"].get<std::string>() << "' case '" << name << "' add_special=" << add_special
+        ADD_FAILURE() << "run '" << run.value("pre", run.value("preset", std::string())) << "' case '" << name << "' add_special=" << add_special
                       << " parse_special=" << parse_special << ": first difference at " << i << " of "
                       << want.size() << "\n  want: " << ids_str(want, from, 12) << "\n  got:  " << ids_str(got, from, 12);
     }
@@ -116,6 +119,40 @@ TEST(TokenizerGolden, Stories260k) {
     EXPECT_EQ(ok, n);
     EXPECT_GE(n, 20);
     std::printf("stories260K: %d/%d golden cases match\n", ok, n);
+}
+
+// The vocabularies make-model writes for the Gemma and Phi-3 presets from stories260K's SentencePiece
+// one (synth_vocab: chat tokens; Gemma: no leading space; Phi-3: whitespace after its chat tokens
+// dropped, the phi3 architecture's tokenizer_fixup), against llama.cpp on the files make-model wrote.
+TEST(TokenizerGolden, SpmFamilies) {
+    if (!fs::exists(kStories)) GTEST_SKIP() << kStories << " not found";
+    auto file = GgufFile::open(kStories);
+    ASSERT_TRUE(file.ok());
+    auto base = tokenizer_data_from_gguf(**file);
+    ASSERT_TRUE(base.ok());
+    const json golden = load_json(kData + "/golden_spm_families.json");
+    ASSERT_FALSE(golden.is_discarded());
+    const auto texts = corpus();
+    int n_runs = 0;
+    for (const json& run : golden["runs"]) {
+        const std::string preset = run["preset"];
+        auto shape = synth_preset(preset);
+        ASSERT_TRUE(shape.ok()) << preset;
+        auto data = synth_vocab(*shape, *base);
+        ASSERT_TRUE(data.ok()) << data.status().to_string();
+        const ArchSpec* arch = arch_find(shape->arch);
+        ASSERT_NE(arch, nullptr);
+        if (arch->tokenizer_fixup) arch->tokenizer_fixup(*data);
+        auto tok = make(*data);
+        ASSERT_TRUE(tok);
+        int n = 0;
+        const int ok = check_golden_run(*tok, run, texts, &n);
+        EXPECT_EQ(ok, n) << preset;
+        EXPECT_GE(n, 25);
+        std::printf("%s (stories260K SPM + family tokens): %d/%d golden cases match\n", preset.c_str(), ok, n);
+        ++n_runs;
+    }
+    EXPECT_EQ(n_runs, 2);
 }
 
 // The digit tokens scripts/gen_tokenizer_golden.py adds (digit_tokens()): "00".."99" then

@@ -6,7 +6,9 @@
 // models carry LongRoPE factors (rope_factors_short/long.weight, [n_rot/2]): a context longer than
 // rope.scaling.original_context_length uses the long ones (chosen per context, as llama.cpp does),
 // and rope.scaling.attn_factor scales the rotated Q and K. A sliding window shorter than the training
-// context (Phi-3-mini-4k: 2047) applies to every layer; llama.cpp currently disables it.
+// context (Phi-3-mini-4k: 2047) applies to every layer; llama.cpp currently disables it. Phi-3's
+// SentencePiece tokenizer drops the whitespace after its chat tokens (rstrip): special_rstrip.
+// NOTE: llama.cpp does the same only when general.name contains "phi-3" or "phi3".
 #include "model/model.h"
 
 namespace hkv {
@@ -51,8 +53,12 @@ Status load_layer(TensorLoader& t, const ModelConfig& c, int32_t il, LayerWeight
     return Status();
 }
 
+void tokenizer_fixup(TokenizerData& td) {
+    if (td.model == "llama") td.special_rstrip = true;
+}
+
 }  // namespace
 
 extern const ArchSpec kArchPhi3;
-const ArchSpec kArchPhi3 = {"phi3", RopeStyle::kNeox, /*qkv_bias=*/false, read_hparams, load_layer};
+const ArchSpec kArchPhi3 = {"phi3", RopeStyle::kNeox, /*qkv_bias=*/false, read_hparams, load_layer, tokenizer_fixup};
 }  // namespace hkv
