@@ -39,6 +39,8 @@ struct SynthShape {
     int32_t n_ctx_orig = 0;   // phi3 LongRoPE: rope.scaling.original_context_length, factors and attn_factor
     float attn_softcap = 0.0f, final_softcap = 0.0f;  // gemma2 soft-capping values
     std::string vocab_style;  // "gemma" or "phi3": the family's chat tokens and settings
+    std::string chat_style;   // "chatml", "gemma", "phi3", "mistral": a minimal chat template of the family
+                              // written when the tokenizer has none (synth_chat_template)
 };
 
 // Named presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.1-8b, qwen3-0.6b, qwen3-4b,

@@ -26,40 +26,43 @@ const SynthShape kPresets[] = {
     // issue 20: the published configs of Qwen3, Gemma 2/3, Phi-3.5-mini and Mistral 7B v0.1
     {.preset = "qwen3-0.6b", .arch = "qwen3", .n_vocab = 151936, .n_ctx = 40960, .n_embd = 1024, .n_layer = 28,
      .n_head = 16, .n_head_kv = 8, .n_ff = 3072, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 128},
+     .head_dim = 128, .chat_style = "chatml"},
     {.preset = "qwen3-4b", .arch = "qwen3", .n_vocab = 151936, .n_ctx = 40960, .n_embd = 2560, .n_layer = 36,
      .n_head = 32, .n_head_kv = 8, .n_ff = 9728, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 128},
+     .head_dim = 128, .chat_style = "chatml"},
     {.preset = "gemma2-2b", .arch = "gemma2", .n_vocab = 256000, .n_ctx = 8192, .n_embd = 2304, .n_layer = 26,
      .n_head = 8, .n_head_kv = 4, .n_ff = 9216, .rope_base = 10000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 256, .n_swa = 4096, .attn_softcap = 50.0f, .final_softcap = 30.0f, .vocab_style = "gemma"},
+     .head_dim = 256, .n_swa = 4096, .attn_softcap = 50.0f, .final_softcap = 30.0f, .vocab_style = "gemma", .chat_style = "gemma"},
     {.preset = "gemma3-1b", .arch = "gemma3", .n_vocab = 262144, .n_ctx = 32768, .n_embd = 1152, .n_layer = 26,
      .n_head = 4, .n_head_kv = 1, .n_ff = 6912, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 256, .n_swa = 512, .vocab_style = "gemma"},
+     .head_dim = 256, .n_swa = 512, .vocab_style = "gemma", .chat_style = "gemma"},
     {.preset = "gemma3-4b", .arch = "gemma3", .n_vocab = 262208, .n_ctx = 131072, .n_embd = 2560, .n_layer = 34,
      .n_head = 8, .n_head_kv = 4, .n_ff = 10240, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 256, .n_swa = 1024, .rope_linear = 8.0f, .vocab_style = "gemma"},
+     .head_dim = 256, .n_swa = 1024, .rope_linear = 8.0f, .vocab_style = "gemma", .chat_style = "gemma"},
     {.preset = "phi-3.5-mini", .arch = "phi3", .n_vocab = 32064, .n_ctx = 131072, .n_embd = 3072, .n_layer = 32,
      .n_head = 32, .n_head_kv = 32, .n_ff = 8192, .rope_base = 10000.0f, .rms_eps = 1e-5f, .tied = false,
-     .n_swa = 262144, .n_ctx_orig = 4096, .vocab_style = "phi3"},
+     .n_swa = 262144, .n_ctx_orig = 4096, .vocab_style = "phi3", .chat_style = "phi3"},
     {.preset = "mistral-7b", .arch = "llama", .n_vocab = 32000, .n_ctx = 32768, .n_embd = 4096, .n_layer = 32,
      .n_head = 32, .n_head_kv = 8, .n_ff = 14336, .rope_base = 10000.0f, .rms_eps = 1e-5f, .tied = false,
-     .n_swa = 4096},
+     .n_swa = 4096, .chat_style = "mistral"},
     // test shapes: windows shorter than the test prompts, small soft-caps so that they matter,
     // LongRoPE's long factors at any test context (original context 256), partial RoPE; 64 tokens
     // beyond SmolLM2's vocabulary for the family's chat tokens
+    // tiny-llama with stories260K's 512-token vocabulary, one layer: a quantized copy is committed (0.3 MB)
+    {.preset = "tiny-llama-512", .arch = "llama", .n_vocab = 512, .n_ctx = 2048, .n_embd = 256, .n_layer = 1,
+     .n_head = 4, .n_head_kv = 2, .n_ff = 256, .rope_base = 10000.0f, .rms_eps = 1e-5f, .tied = true},
     {.preset = "tiny-qwen3", .arch = "qwen3", .n_vocab = 49216, .n_ctx = 2048, .n_embd = 256, .n_layer = 2,
      .n_head = 4, .n_head_kv = 2, .n_ff = 512, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
      .head_dim = 128},
     {.preset = "tiny-gemma2", .arch = "gemma2", .n_vocab = 49216, .n_ctx = 2048, .n_embd = 256, .n_layer = 4,
      .n_head = 4, .n_head_kv = 2, .n_ff = 512, .rope_base = 10000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 128, .n_swa = 32, .attn_softcap = 4.0f, .final_softcap = 8.0f, .vocab_style = "gemma"},
+     .head_dim = 128, .n_swa = 32, .attn_softcap = 4.0f, .final_softcap = 8.0f, .vocab_style = "gemma", .chat_style = "gemma"},
     {.preset = "tiny-gemma3", .arch = "gemma3", .n_vocab = 49216, .n_ctx = 2048, .n_embd = 256, .n_layer = 6,
      .n_head = 4, .n_head_kv = 1, .n_ff = 512, .rope_base = 1000000.0f, .rms_eps = 1e-6f, .tied = true,
-     .head_dim = 128, .n_swa = 32, .rope_linear = 8.0f, .vocab_style = "gemma"},
+     .head_dim = 128, .n_swa = 32, .rope_linear = 8.0f, .vocab_style = "gemma", .chat_style = "gemma"},
     {.preset = "tiny-phi3", .arch = "phi3", .n_vocab = 49216, .n_ctx = 4096, .n_embd = 256, .n_layer = 2,
      .n_head = 4, .n_head_kv = 4, .n_ff = 512, .rope_base = 10000.0f, .rms_eps = 1e-5f, .tied = false,
-     .n_rot = 48, .n_ctx_orig = 256, .vocab_style = "phi3"},
+     .n_rot = 48, .n_ctx_orig = 256, .vocab_style = "phi3", .chat_style = "phi3"},
 };
 
 uint64_t splitmix64(uint64_t x) {
@@ -246,6 +249,28 @@ Status synth_model_write(const SynthShape& shape, const TokenizerData& tok, cons
     return synth_model_write(shape, tok, opt, pool, path);
 }
 
+std::string synth_chat_template(const std::string& style) {
+    // Written for heterokv: the turn markup of each family, nothing more (no tools, no reasoning).
+    if (style == "chatml") {
+        return "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+               "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    }
+    if (style == "gemma") {
+        return "{{ bos_token }}{% for m in messages %}{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
+               "{{ '<start_of_turn>' + role + '\\n' + m['content'] + '<end_of_turn>\\n' }}{% endfor %}"
+               "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}";
+    }
+    if (style == "phi3") {
+        return "{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + '<|end|>\\n' }}{% endfor %}"
+               "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
+    }
+    if (style == "mistral") {
+        return "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}{{ '[INST] ' + m['content'] + ' [/INST]' }}"
+               "{% else %}{{ ' ' + m['content'] + eos_token }}{% endif %}{% endfor %}";
+    }
+    return "";
+}
+
 Expected<TokenizerData> synth_vocab(const SynthShape& s, const TokenizerData& tok_in) {
     TokenizerData tok = tok_in;
     if (tok.token_type.empty()) tok.token_type.assign(tok.tokens.size(), int32_t(TokenAttr::kNormal));
@@ -271,6 +296,7 @@ Expected<TokenizerData> synth_vocab(const SynthShape& s, const TokenizerData& to
     } else if (!s.vocab_style.empty()) {
         return Status::invalid("make-model: unknown vocabulary style '%s'", s.vocab_style.c_str());
     }
+    if (tok.chat_template.empty()) tok.chat_template = synth_chat_template(s.chat_style);
     if (int64_t(tok.tokens.size()) > s.n_vocab) {
         return Status::invalid("make-model: tokenizer has %zu tokens, more than the shape's vocabulary %d",
                                tok.tokens.size(), s.n_vocab);

@@ -30,4 +30,8 @@ DType synth_type_for_row(DType t, int64_t n_in);
 // <|assistant|>, <|end|>, <|system|>, <|user|> control tokens (<|end|> = EOT). kInvalidArgument when tok is too large.
 Expected<TokenizerData> synth_vocab(const SynthShape& shape, const TokenizerData& tok);
 
+// A minimal Jinja chat template in the format of the family `style` (see SynthShape::chat_style;
+// heterokv's server recognises it by its markers), or "" for an unknown style.
+std::string synth_chat_template(const std::string& style);
+
 }  // namespace hkv

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "model/synthetic.h"
 #include "server/admission.h"
 #include "server/chat_template.h"
 #include "server/generate.h"
@@ -161,6 +162,24 @@ TEST(ChatTemplate, DetectsFamilies) {
     EXPECT_EQ(chat_family_detect("{{ messages }}"), ChatFamily::kUnknown);
     EXPECT_EQ(chat_family_from_name("llama3"), ChatFamily::kLlama3);
     EXPECT_EQ(chat_family_from_name("jinja"), ChatFamily::kUnknown);
+    // Phi-3.5's template builds the role marker from the role name
+    EXPECT_EQ(chat_family_detect("{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|end|>\\n' }}"
+                                 "{{ '<|assistant|>\\n' }}"),
+              ChatFamily::kPhi3);
+}
+
+// The templates make-model writes for the issue-20 presets (Qwen3: ChatML, Gemma 2/3, Phi-3.5,
+// Mistral) are recognised as their families.
+TEST(ChatTemplate, DetectsTheSyntheticPresetsTemplates) {
+    const std::pair<const char*, ChatFamily> want[] = {
+        {"qwen3-0.6b", ChatFamily::kChatml}, {"qwen3-4b", ChatFamily::kChatml}, {"gemma2-2b", ChatFamily::kGemma},
+        {"gemma3-1b", ChatFamily::kGemma},   {"gemma3-4b", ChatFamily::kGemma}, {"phi-3.5-mini", ChatFamily::kPhi3},
+        {"mistral-7b", ChatFamily::kMistral}};
+    for (const auto& [preset, family] : want) {
+        auto shape = synth_preset(preset);
+        ASSERT_TRUE(shape.ok()) << preset;
+        EXPECT_EQ(chat_family_detect(synth_chat_template(shape->chat_style)), family) << preset;
+    }
 }
 
 TEST(ChatTemplate, RendersEachFamily) {

@@ -77,7 +77,9 @@ ChatFamily chat_family_detect(std::string_view t) {
     if (has(t, "<|start_header_id|>")) return ChatFamily::kLlama3;
     if (has(t, "<start_of_turn>")) return ChatFamily::kGemma;
     if (has(t, "[INST]")) return has(t, "<<SYS>>") ? ChatFamily::kLlama2 : ChatFamily::kMistral;
-    if (has(t, "<|user|>")) return has(t, "<|end|>") ? ChatFamily::kPhi3 : ChatFamily::kZephyr;
+    // Phi-3: <|end|> closes each turn; the role marker may be built from the role name ('<|' + role + '|>')
+    if (has(t, "<|end|>") && (has(t, "<|user|>") || has(t, "<|assistant|>"))) return ChatFamily::kPhi3;
+    if (has(t, "<|user|>")) return ChatFamily::kZephyr;
     return ChatFamily::kUnknown;
 }
 
