@@ -3,7 +3,7 @@
 
 Usage (needs ../shared/tools/llamacpp-ref set up; run from the repository root):
   python3 scripts/golden_probs.py MODEL.gguf OUT.json [--prompt-file F | --prompt TEXT]
-      [--n-predict N] [--n-probs K] [--ctx C] [--port P]
+      [--n-predict N] [--n-probs K] [--ctx C] [--port P] [--server-args ARGS] [--max-prompt-tokens N]
 
 Writes {"model": basename, "prompt": text, "prompt_tokens": [...], "tokens": [...greedy ids...],
 "steps": [{"id": chosen, "top": [[id, logprob], ...]}, ...]} where step i holds the distribution that
@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--port", type=int, default=18931)
     ap.add_argument("--server-args", default="", help="extra llama-server arguments, e.g. \"-fa off\"")
+    ap.add_argument("--max-prompt-tokens", type=int, default=0,
+                    help="keep only the first N prompt tokens (BOS included); 0 = all")
     a = ap.parse_args()
     prompt = open(a.prompt_file, encoding="utf-8").read() if a.prompt_file else a.prompt
     model = os.path.abspath(a.model)
@@ -56,13 +58,17 @@ def main():
         else:
             sys.exit("llama-server did not start")
         toks = post(a.port, "/tokenize", {"content": prompt, "add_special": True})["tokens"]
+        if a.max_prompt_tokens > 0:
+            if len(toks) < a.max_prompt_tokens:
+                sys.exit(f"the prompt has {len(toks)} tokens, fewer than --max-prompt-tokens {a.max_prompt_tokens}")
+            toks = toks[:a.max_prompt_tokens]
         res = post(a.port, "/completion", {"prompt": toks, "n_predict": a.n_predict, "temperature": 0,
                                            "top_k": 1, "n_probs": a.n_probs, "cache_prompt": False,
                                            "samplers": ["top_k"], "return_tokens": True})
         steps = []
         for p in res["completion_probabilities"]:
             steps.append({"id": p["id"], "top": [[t["id"], t["logprob"]] for t in p["top_logprobs"]]})
-        out = {"model": os.path.basename(model), "prompt": prompt, "prompt_tokens": toks,
+        out = {"model": os.path.basename(model), "prompt": prompt if a.max_prompt_tokens <= 0 else "", "prompt_tokens": toks,
                "tokens": [s["id"] for s in steps], "steps": steps,
                "command": " ".join(sys.argv)}
         with open(a.out, "w", encoding="utf-8") as f:
