@@ -37,6 +37,11 @@ struct ContextParams {
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
     std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
     std::string kv_cold_dir;      // folder for a policy's cold tier (heterocache); "" = host RAM
+    // Sliding-window layers (Gemma 2/3's local layers, Mistral's window shorter than n_ctx): by
+    // default their slots are freed as they leave the window, so such a layer holds at most the
+    // window (+ one page) and a truncate() further back than the window cannot bring them back.
+    // true keeps every slot, as a global layer does (same logits, the memory of a global layer).
+    bool swa_full = false;
 };
 
 // What a context's KV cache holds now (Context::kv_stats).
@@ -150,7 +155,8 @@ public:
     // Forgets the sequence (cache cleared, position 0).
     void reset();
     // Rewinds the sequence to its first n tokens (0 <= n <= n_past): the cache drops every slot
-    // at a position >= n. logits() is stale until the next eval().
+    // at a position >= n. logits() is stale until the next eval(). Slots a compression policy
+    // evicted, or that left a sliding-window layer's window (ContextParams::swa_full), stay gone.
     Status truncate(int32_t n);
 
     const Model& model() const;

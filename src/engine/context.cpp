@@ -21,6 +21,7 @@ struct Context::Impl {
     std::vector<int32_t> tokens;      // [n_past + chunk] the sequence's tokens (LayerView::tokens)
     std::unique_ptr<PolicyRuntime> policy;
     std::unique_ptr<AttnTap> tap;  // set_attn_observer; null = no observation
+    std::vector<uint8_t> window_evict;  // [n_layer] ChunkInfo::window_evict; empty = none
     std::vector<float> logits;  // [n_vocab]
     int32_t n_past = 0;
     Timings timings;
@@ -42,6 +43,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
         I.token_flags = std::move(S.token_flags);  // the buffer moves: S.shape.token_flags stays valid
         I.policy = std::move(S.policy);
         I.policy->set_tokens(&I.tokens);
+        I.window_evict = std::move(S.window_evict);
         auto kv = KvStore::create(S.kv);
         if (!kv.ok()) return kv.status();
         I.kv = std::move(kv).value();
@@ -101,6 +103,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
         ChunkInfo info;
         info.step = decode ? kStepDecode : done + m == n ? kStepSegmentEnd : kStepChunk;
         info.tap = I.tap.get();
+        info.window_evict = I.window_evict.empty() ? nullptr : I.window_evict.data();
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
         I.tokens.resize(size_t(I.n_past));
         I.tokens.insert(I.tokens.end(), tokens.begin() + done, tokens.begin() + done + m);

@@ -20,6 +20,9 @@ struct ContextSetup {
     std::vector<uint8_t> token_flags;       // [n_vocab] ModelShape::token_flags (moving it keeps shape valid)
     ModelShape shape;                       // token_flags points into this->token_flags
     std::unique_ptr<PolicyRuntime> policy;  // created from params.policy against shape
+    // [n_layer] 1 = the store frees what leaves the layer's window (ChunkInfo::window_evict); empty =
+    // none. The runtime's local layers (policy_runtime.h set_local_layers) are set to match.
+    std::vector<uint8_t> window_evict;
 };
 
 // Fills *out (errors: kInvalidArgument for a range or the policy spec, kUnsupported for the cache

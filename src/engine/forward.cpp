@@ -129,6 +129,8 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
             HKV_TRY(info.tap->observe(il, info.step == kStepDecode, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
         }
         if (rt) HKV_TRY(rt->after_layer(il, info.step, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
+        // the next query (position pos0 + n) sees positions > pos0 + n - window only
+        if (info.window_evict && info.window_evict[il]) kv.drop_before(il, pos0 + n - ap.window + 1);
         residual_matmul(pool, L.wo, s.attn.data(), n, s, L.attn_post_norm, c.rms_eps);
 
         // ---- feed-forward (SwiGLU / GeGLU) ----

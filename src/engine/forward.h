@@ -37,6 +37,10 @@ struct ForwardScratch {
 struct ChunkInfo {
     PolicyStep step = kStepSegmentEnd;  // a prefill chunk, a segment's last chunk, or a decode step
     AttnTap* tap = nullptr;             // attention observation (engine/attn_tap.h); null = none
+    // [n_layer] or null: 1 = a sliding-window layer whose slots that left the window are freed
+    // after its attention (KvStore::drop_before), so it holds at most n_swa + page_size - 1 slots
+    // between steps
+    const uint8_t* window_evict = nullptr;
 };
 
 // Runs tokens[0..n) at positions pos0.. through every layer, appending K/V to `kv`, and writes

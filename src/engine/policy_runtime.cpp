@@ -68,6 +68,10 @@ Status PolicyRuntime::begin_segment(const Segment& seg) {
     if (seg.index == 0) {
         stats_ = PolicyStats();
         HKV_TRY(policy_plan(*policy_, shape_, seg, budget_));
+        for (int32_t il = 0; il < budget_.n_layer; ++il) {
+            if (!layer_local(il)) continue;
+            for (int32_t ih = 0; ih < budget_.n_head_kv; ++ih) budget_.at(il, ih) = -1;
+        }
     }
     segment_ = seg;
     return Status();
@@ -109,7 +113,7 @@ void PolicyRuntime::build_view(int32_t il, PolicyStep step, int32_t n_past, cons
 
 Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
                                        const float* q, AttnKvHead* heads, int32_t* page_size) {
-    if (!active_) return Status();
+    if (!active_ || layer_local(il)) return Status();
     if (info_.cold_tier) HKV_TRY(kv.apply_pending(il));
     if (step != kStepDecode || !info_.select_pages) return Status();
     const int32_t nh = shape_.n_head_kv;
@@ -222,7 +226,7 @@ Status PolicyRuntime::check_plan(int32_t il, const LayerPlan& plan) const {
 
 Status PolicyRuntime::after_layer(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
                                   const AttnParams& ap, const float* q, const int32_t* qpos, int32_t n_tok) {
-    if (!active_) return Status();
+    if (!active_ || layer_local(il)) return Status();
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t nh = shape_.n_head_kv;
     if (step == kStepDecode && il == 0) ++stats_.decode_steps;

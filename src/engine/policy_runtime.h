@@ -70,6 +70,12 @@ public:
     Status after_layer(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
                        const AttnParams& ap, const float* q, const int32_t* qpos, int32_t n_tok);
 
+    // Layers the policy never runs on ([n_layer], 1 = local): a model's sliding-window layers when it
+    // also has global ones (Gemma 2/3). Their budget is -1 (the window bounds them), and neither
+    // statistics, on_layer nor select run there. Set before the first segment.
+    void set_local_layers(std::vector<uint8_t> local) { local_ = std::move(local); }
+    bool layer_local(int32_t il) const { return !local_.empty() && local_[size_t(il)] != 0; }
+
     // The sequence's token ids by position (LayerView::tokens); the vector is owned by the caller
     // (engine/context.cpp), holds at least n_past entries during every hook, and outlives the runtime.
     void set_tokens(const std::vector<int32_t>* tokens) { tokens_ = tokens; }
@@ -94,6 +100,7 @@ private:
     PolicyStats stats_;
     bool touched_ = false;
     const std::vector<int32_t>* tokens_ = nullptr;  // [>= n_past] see set_tokens
+    std::vector<uint8_t> local_;                    // [n_layer] or empty: see set_local_layers
     // scratch
     LayerView view_;
     std::vector<int32_t> n_live_, keep_, n_keep_;       // [n_head_kv], [n_head_kv, n_slot], [n_head_kv]

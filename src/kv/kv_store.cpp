@@ -285,6 +285,28 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
     return v;
 }
 
+int64_t KvStore::drop_before(int32_t il, int32_t pos_min) {
+    const size_t ps = size_t(cfg_.page_size);
+    int64_t freed = 0;
+    for (int32_t ih = 0; ih < cfg_.n_head_kv; ++ih) {
+        Head& h = head(il, ih);
+        size_t n_drop = 0;  // leading pages out of the window; the last page always stays
+        while (n_drop + 1 < h.k_pages.size() && h.pos[(n_drop + 1) * ps - 1] < pos_min) ++n_drop;
+        if (n_drop == 0) continue;
+        for (size_t i = 0; i < n_drop; ++i) {
+            page_put(h.k_pages[i]);
+            page_put(h.v_pages[i]);
+        }
+        h.k_pages.erase(h.k_pages.begin(), h.k_pages.begin() + long(n_drop));
+        h.v_pages.erase(h.v_pages.begin(), h.v_pages.begin() + long(n_drop));
+        h.pos.erase(h.pos.begin(), h.pos.begin() + long(n_drop * ps));
+        if (cfg_.score_lane) h.score.erase(h.score.begin(), h.score.begin() + long(n_drop * ps));
+        freed += int64_t(n_drop * ps);
+    }
+    if (freed > 0) ++epoch_;
+    return freed;
+}
+
 void KvStore::clear() {
     cold_drain();
     if (cold_) cold_->clear();

@@ -111,6 +111,13 @@ public:
     const ColdTier* cold_tier() const { return cold_.get(); }
     ColdStats cold_stats() const;
 
+    // A sliding-window layer's slots that left its window: frees, in every head of layer il, the
+    // leading pages whose slots all hold positions < pos_min (whole pages only, never the last, so
+    // nothing is copied: a head keeps at most page_size - 1 older slots). Slot indices shift down by
+    // the slots freed; bumps epoch() when any were. Returns the slots freed. For heads whose slots
+    // are in position order and hold no cold-tier rows (layers no policy compresses).
+    int64_t drop_before(int32_t il, int32_t pos_min);
+
     // Removes, from every head, the slots whose position is >= pos (used to undo a failed step and
     // to rewind), and the cold-tier rows of those positions; pending refreshes are dropped.
     void drop_from(int32_t pos);

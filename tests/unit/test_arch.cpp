@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 #include "heterokv/engine.h"
+#include "kv/kv_store.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model/synthetic.h"
+#include "policy/heterocache.h"
+#include "policy/heterocache_taxonomy.h"
 
 namespace hkv {
 namespace {
@@ -49,12 +52,13 @@ TokenizerData micro_vocab() {
     return d;
 }
 
-// Micro shape of an architecture: 6 layers of 64 wide, 2 query heads of 32 over 1 KV head.
-SynthShape micro_shape(const std::string& arch) {
+// Micro shape of an architecture: 6 layers of 64 wide, 2 query heads of 32 per KV head (1 or 2).
+SynthShape micro_shape(const std::string& arch, int32_t n_head_kv = 1) {
     SynthShape s;
     s.preset = "micro-" + arch;
     s.arch = arch;
-    s.n_vocab = 320, s.n_ctx = 512, s.n_embd = 64, s.n_layer = 6, s.n_head = 2, s.n_head_kv = 1, s.n_ff = 128;
+    s.n_vocab = 320, s.n_ctx = 512, s.n_embd = 64 * n_head_kv, s.n_layer = 6, s.n_head = 2 * n_head_kv;
+    s.n_head_kv = n_head_kv, s.n_ff = 128;
     s.rope_base = 10000.0f, s.rms_eps = 1e-6f, s.tied = true, s.head_dim = 32;
     if (arch == "gemma2") s.n_swa = 8, s.attn_softcap = 4.0f, s.final_softcap = 8.0f, s.vocab_style = "gemma";
     if (arch == "gemma3") s.n_swa = 8, s.rope_linear = 8.0f, s.rope_base = 1000000.0f, s.vocab_style = "gemma";
@@ -63,12 +67,12 @@ SynthShape micro_shape(const std::string& arch) {
     return s;
 }
 
-std::string write_micro(const std::string& arch, DType wt = DType::kF32) {
-    const std::string path = temp_path("micro-" + arch + ".gguf");
+std::string write_micro(const std::string& arch, DType wt = DType::kF32, int32_t n_head_kv = 1) {
+    const std::string path = temp_path("micro-" + arch + "-" + std::to_string(n_head_kv) + ".gguf");
     SynthOptions so;
     so.weight_type = SynthType(uint32_t(wt));  // SynthType values are DType ids
     ThreadPool pool(1);
-    const Status st = synth_model_write(micro_shape(arch), micro_vocab(), so, pool, path);
+    const Status st = synth_model_write(micro_shape(arch, n_head_kv), micro_vocab(), so, pool, path);
     EXPECT_TRUE(st.ok()) << st.to_string();
     return path;
 }
@@ -319,6 +323,107 @@ TEST(Arch, ForwardChunkedEqualsOneChunk) {
         // these random micro models amplify that to ~4e-3 (HKV_ISA=scalar: bit-identical). A window
         // applied wrongly across chunk boundaries moves the logits by O(1).
         EXPECT_LT(max_diff, 2e-2);
+    }
+}
+
+
+// Sliding-window layers free the slots that leave their window (ContextParams::swa_full keeps them):
+// the logits are the same, a sliding layer holds at most window + page_size - 1 slots after every
+// step, a global one the whole sequence. Gemma 3 (5 local : 1 global), Gemma 2 (alternating) and a
+// Mistral-style window on every layer (no policy: every sliding layer frees).
+TEST(Arch, SlidingWindowLayersHoldOnlyTheWindow) {
+    constexpr int32_t kWindow = 8, kPage = 4;
+    for (const char* arch : {"gemma3", "gemma2", "llama"}) {
+        SCOPED_TRACE(arch);
+        auto model = model_load(write_micro(arch, DType::kF16));
+        ASSERT_TRUE(model.ok()) << model.status().to_string();
+        const ModelConfig& c = (*model)->config();
+        ASSERT_EQ(c.n_swa, kWindow);
+        std::vector<int32_t> prompt;
+        for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 37) % 300);
+        std::vector<float> logits[2];
+        size_t bytes[2] = {0, 0};
+        for (int full = 0; full < 2; ++full) {
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = 0,
+                                                .kv_page_size = kPage, .swa_full = full == 1});
+            ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+            auto check = [&] {
+                const KvStore& kv = (*ctx)->kv();
+                const int32_t n_past = (*ctx)->n_past();
+                for (int32_t il = 0; il < c.n_layer; ++il) {
+                    const int32_t n = kv.n_slot(il, 0);
+                    if (c.layer_swa(il) && !full) {
+                        EXPECT_LE(n, kWindow + kPage - 1) << "layer " << il << " at " << n_past;
+                        EXPECT_LE(kv.positions(il, 0)[0], n_past - kWindow + 1) << "layer " << il;  // the window is all there
+                    } else {
+                        EXPECT_EQ(n, n_past) << "layer " << il;
+                    }
+                }
+            };
+            ASSERT_TRUE((*ctx)->eval(prompt, &logits[full]).ok());
+            check();
+            for (int step = 0; step < 12; ++step) {
+                const int32_t t = 5 + step;
+                ASSERT_TRUE((*ctx)->eval({&t, 1}, &logits[full]).ok());
+                check();
+            }
+            bytes[full] = (*ctx)->kv().bytes_in_use();
+        }
+        ASSERT_EQ(logits[0].size(), logits[1].size());
+        double max_diff = 0;
+        for (size_t i = 0; i < logits[0].size(); ++i) max_diff = std::max(max_diff, double(std::fabs(logits[0][i] - logits[1][i])));
+        std::printf("%s: KV %zu bytes (window) vs %zu (swa_full), max logit diff %.3g\n", arch, bytes[0], bytes[1], max_diff);
+        EXPECT_LT(max_diff, 1e-4);  // the freed slots were masked: only the attention's split points move
+        EXPECT_LT(bytes[0], bytes[1]);
+    }
+}
+
+// Every policy runs on every architecture; on Gemma 3 the policy leaves the local layers alone
+// (they hold what `full` holds: the window) and compresses the global one.
+TEST(Arch, EveryPolicyRunsOnEveryArchitecture) {
+    const std::string tax = temp_path("micro-taxonomy.json");
+    ASSERT_TRUE(taxonomy_save(taxonomy_structural(6, 2), tax).ok());
+    const std::vector<std::string> specs = {
+        "full", "streaming:budget=16", "h2o:budget=16", "snapkv:budget=16,window=4", "pyramidkv:budget=16,window=4",
+        "adakv:budget=16,window=4", "chunkkv:budget=16,window=4,chunk=4", "quest:budget=8,dense=1",
+        "ems:budget=16,window=4,sinks=2", "dynsplit:budget=16,window=4,sinks=2",
+        "dynsplit:budget=16,mode=select,split=fixed,page=4,window=1,sinks=0", "heterocache:taxonomy=" + tax + ",ratio=0.8"};
+    for (const char* arch : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
+        auto model = model_load(write_micro(arch, DType::kF16, 2));
+        ASSERT_TRUE(model.ok()) << model.status().to_string();
+        const ModelConfig& c = (*model)->config();
+        std::vector<int32_t> prompt;
+        for (int i = 0; i < 48; ++i) prompt.push_back(3 + (i * 37) % 300);
+        std::vector<int32_t> full_slots;
+        for (const std::string& spec : specs) {
+            SCOPED_TRACE(std::string(arch) + " " + spec);
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = 0,
+                                                .kv_page_size = 4, .policy = spec});
+            ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+            ASSERT_TRUE((*ctx)->eval(prompt).ok());
+            for (int step = 0; step < 6; ++step) {
+                const int32_t t = 5 + step;
+                ASSERT_TRUE((*ctx)->eval({&t, 1}).ok());
+            }
+            for (float v : (*ctx)->logits()) ASSERT_TRUE(std::isfinite(v));
+            const KvStore& kv = (*ctx)->kv();
+            std::vector<int32_t> slots;
+            for (int32_t il = 0; il < c.n_layer; ++il) slots.push_back(kv.n_slot(il, 0) + kv.n_slot(il, 1));
+            if (spec == "full") {
+                full_slots = slots;
+                continue;
+            }
+            const bool has_global = std::string(arch) == "gemma2" || std::string(arch) == "gemma3";
+            for (int32_t il = 0; il < c.n_layer; ++il) {
+                if (has_global && c.layer_swa(il)) {
+                    EXPECT_EQ(slots[size_t(il)], full_slots[size_t(il)]) << "local layer " << il;
+                }
+            }
+            if (spec.rfind("quest", 0) != 0 && spec.find("mode=select") == std::string::npos && has_global) {
+                const int32_t g = std::string(arch) == "gemma3" ? 5 : 1;  // a global layer
+                EXPECT_LT(slots[size_t(g)], full_slots[size_t(g)]) << "global layer " << g;
+            }
+        }
     }
 }
 

@@ -96,6 +96,47 @@ TEST(KvStore, DropFromRemovesSuffixEverywhere) {
     EXPECT_EQ(s.slots_total(), 30);
 }
 
+// A sliding-window layer's slots that left the window: whole leading pages are freed (never the
+// last page), the rows left keep their values and positions, the score lane moves with them.
+TEST(KvStore, DropBeforeFreesLeadingPagesOfOneLayer) {
+    KvStoreConfig cfg = small_cfg();
+    cfg.score_lane = true;
+    auto kv = KvStore::create(cfg);
+    ASSERT_TRUE(kv.ok());
+    KvStore& s = **kv;
+    const int hd = cfg.head_dim;
+    const auto k = rows(14, hd, 100.0f), v = rows(14, hd, 200.0f);
+    std::vector<int32_t> pos(14);
+    std::iota(pos.begin(), pos.end(), 10);  // positions 10..23, pages of 4: [10..13] [14..17] [18..21] [22, 23]
+    for (int il = 0; il < 2; ++il)
+        for (int ih = 0; ih < 3; ++ih) ASSERT_TRUE(s.append(il, ih, 14, k.data(), hd, v.data(), hd, pos.data()).ok());
+    for (int i = 0; i < 14; ++i) s.scores(0, 1)[i] = float(i);
+    const size_t before = s.bytes_in_use();
+    const uint64_t epoch = s.epoch();
+    EXPECT_EQ(s.drop_before(0, 10), 0);  // nothing is older
+    EXPECT_EQ(s.epoch(), epoch);
+    EXPECT_EQ(s.drop_before(0, 17), 3 * 4);  // page [14..17] still holds 17: only the first page goes
+    for (int ih = 0; ih < 3; ++ih) {
+        ASSERT_EQ(s.n_slot(0, ih), 10);
+        EXPECT_EQ(s.positions(0, ih)[0], 14);
+        EXPECT_FLOAT_EQ(read_k(s, 0, ih, 0), 104.0f);
+        EXPECT_EQ(s.n_slot(1, ih), 14);  // the other layer is untouched
+    }
+    EXPECT_FLOAT_EQ(s.scores(0, 1)[0], 4.0f);
+    EXPECT_NE(s.epoch(), epoch);
+    EXPECT_EQ(s.bytes_in_use(), before - 3 * (2 * s.page_bytes() + 4 * (sizeof(int32_t) + sizeof(float))));
+    EXPECT_EQ(s.drop_before(0, 1000), 3 * 8);  // everything is old: the last page stays
+    for (int ih = 0; ih < 3; ++ih) {
+        ASSERT_EQ(s.n_slot(0, ih), 2);
+        EXPECT_EQ(s.positions(0, ih)[1], 23);
+        EXPECT_FLOAT_EQ(read_k(s, 0, ih, 1), 113.0f);
+    }
+    // freed pages are reused by the next append
+    const size_t reserved = s.bytes_reserved();
+    ASSERT_TRUE(s.append(0, 0, 4, k.data(), hd, v.data(), hd, pos.data()).ok());
+    EXPECT_EQ(s.bytes_reserved(), reserved);
+}
+
 TEST(KvStore, F16StorageRoundsLikeFp16) {
     auto kv = KvStore::create(small_cfg(DType::kF16));
     KvStore& s = **kv;

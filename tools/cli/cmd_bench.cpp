@@ -42,6 +42,7 @@ struct BenchOptions {
     std::string output = "md";
     std::string session;  // --llamacpp-session pattern ("%d" = depth), empty: none
     bool no_bandwidth = false;
+    bool swa_full = false;
 };
 
 struct Row {
@@ -80,6 +81,7 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
     cp.policy = o.policy;
+    cp.swa_full = o.swa_full;
     auto ctx = Context::create(*model, cp);
     if (!ctx.ok()) return ctx.status();
     Context& cx = **ctx;
@@ -216,6 +218,7 @@ Runner add_bench(CLI::App& app) {
     app.add_option("--llamacpp-session", o->session,
                    "after filling each depth D > 0, write the cache as a llama.cpp session file (for "
                    "llama-completion --prompt-cache FILE -p \"\"); %d in the path becomes D; policy full only");
+    app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
     return [o, lists]() -> int {
         bool ok1, ok2, ok3;

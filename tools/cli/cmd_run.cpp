@@ -25,6 +25,7 @@ struct RunOptions {
     int32_t page_size = 64;
     std::string kv_cold_dir;
     std::string policy = "full";
+    bool swa_full = false;
     float temp = 0.8f;
     int32_t top_k = 40;
     float top_p = 0.95f;
@@ -101,6 +102,7 @@ Runner add_run(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-s,--seed", o->seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
         ->capture_default_str();
+    app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     app.add_flag("--no-bos", o->no_bos, "do not add the BOS token even if the model asks for it");
     app.add_flag("--special", o->special, "parse special tokens in the prompt and print them in the output");
@@ -144,6 +146,7 @@ Runner add_run(CLI::App& app) {
         cp.kv_page_size = o->page_size;
         cp.kv_cold_dir = o->kv_cold_dir;
         cp.policy = o->policy;
+        cp.swa_full = o->swa_full;
         auto ctx = Context::create(*model, cp);
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;
