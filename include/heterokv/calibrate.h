@@ -61,6 +61,11 @@ struct Taxonomy {
     std::vector<std::vector<HeadCluster>> clusters;  // [n_layer] -> clusters, ascending by pivot
     // Optional calibration record (empty when the file had none).
     std::vector<double> stability;                   // [n_layer * n_head_kv] or empty
+    // [n_layer] or empty: the model's local (sliding-window) layers, which no policy compresses
+    // (a sliding-window layer of a model that also has global layers, e.g. Gemma 2/3). Their heads
+    // are volatile with no clusters, and the budget rule leaves them out. JSON: meta.local_layers,
+    // a 0/1 list.
+    std::vector<uint8_t> local_layers;
     double tau_stable = 0.5, tau_sim = 0.5;
     int32_t topk = 1024;
     std::string source;                              // free text: model and calibration text

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "engine/policy_check.h"
 #include "heterokv/engine.h"
 #include "model/model.h"
 #include "policy/heterocache_profile.h"
@@ -109,6 +110,7 @@ Expected<CalibrateResult> calibrate_run(std::shared_ptr<const Model> model, std:
     HcProfileParams hp;
     hp.tau_stable = p.tau_stable;
     hp.tau_sim = p.tau_sim;
+    hp.local_layers = model_local_layers(*model, cx.n_ctx());  // Gemma's sliding-window layers
     HcProfiler profiler(c.n_layer, c.n_head_kv, hp);
     Capture cap;
     cap.profiler = &profiler;

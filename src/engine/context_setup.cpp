@@ -30,19 +30,15 @@ Status context_setup(const Model& model, const ContextParams& params, ContextSet
     // Sliding-window layers: the policy leaves the local ones (a model's sliding layers when it
     // also has global ones) alone; the store frees what leaves the window of those, and of every
     // sliding layer when no policy compresses (Mistral's window under `full`).
-    std::vector<uint8_t> local(size_t(c.n_layer), 0);
-    bool any_global = false, any_local = false;
-    for (int32_t il = 0; il < c.n_layer; ++il) any_global = any_global || !c.layer_swa(il);
+    std::vector<uint8_t> local = model_local_layers(model, p.n_ctx);
     for (int32_t il = 0; il < c.n_layer; ++il) {
         const bool slides = c.layer_swa(il) && c.n_swa < p.n_ctx;
-        local[size_t(il)] = slides && any_global;
-        any_local = any_local || local[size_t(il)];
-        if (slides && !p.swa_full && (local[size_t(il)] || !out->policy->active())) {
+        if (slides && !p.swa_full && ((!local.empty() && local[size_t(il)]) || !out->policy->active())) {
             out->window_evict.resize(size_t(c.n_layer), 0);
             out->window_evict[size_t(il)] = 1;
         }
     }
-    if (any_local) out->policy->set_local_layers(std::move(local));
+    if (!local.empty()) out->policy->set_local_layers(std::move(local));
     kc.score_lane = out->policy->needs_score_lane();
     kc.cold_dir = p.kv_cold_dir;
     return KvStore::validate(kc);

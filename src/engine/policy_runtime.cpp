@@ -21,6 +21,19 @@ ModelShape policy_shape(const Model& model, int32_t n_ctx, std::vector<uint8_t>*
     return shape;
 }
 
+std::vector<uint8_t> model_local_layers(const Model& model, int32_t n_ctx) {
+    const ModelConfig& c = model.config();
+    if (n_ctx <= 0) n_ctx = c.n_ctx_train;
+    std::vector<uint8_t> local(size_t(c.n_layer), 0);
+    bool any_global = false, any_local = false;
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        local[size_t(il)] = c.layer_swa(il) && c.n_swa < n_ctx;
+        (c.layer_swa(il) ? any_local : any_global) = true;
+    }
+    if (!any_global || !any_local || c.n_swa >= n_ctx) local.clear();
+    return local;
+}
+
 Status policy_page_check(const PolicyInfo& info, int32_t kv_page_size) {
     const int32_t unit = info.select_page;
     if (kv_page_size > 0 && info.select_pages && unit > 0 && (unit > kv_page_size || kv_page_size % unit != 0)) {

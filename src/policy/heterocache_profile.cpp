@@ -114,8 +114,14 @@ Taxonomy hc_classify(int32_t n_layer, int32_t n_head_kv, const std::vector<doubl
     const size_t n = size_t(n_layer) * size_t(n_head_kv);
     t.role.assign(n, HeadRole::kVolatile);
     t.ratio.assign(n, -1.0);
+    t.local_layers = params.local_layers;
+    const bool any_local = !params.local_layers.empty();
     for (int32_t il = 0; il < n_layer; ++il) {
         auto& cl = clusters[size_t(il)];
+        if (any_local && params.local_layers[size_t(il)]) {  // stays volatile, ratio -1
+            cl.clear();
+            continue;
+        }
         for (const HeadCluster& c : cl) {
             t.role[t.at(il, c.pivot)] = HeadRole::kPivot;
             for (int32_t s : c.satellites) t.role[t.at(il, s)] = HeadRole::kSatellite;
@@ -188,6 +194,9 @@ Expected<std::vector<double>> HcProfiler::stability() const {
 
 Expected<Taxonomy> HcProfiler::finish() const {
     if (n_layer_ <= 0 || n_head_kv_ <= 0) return Status::invalid("hc profile: empty model shape");
+    if (!params_.local_layers.empty() && params_.local_layers.size() != size_t(n_layer_)) {
+        return Status::invalid("hc profile: %zu local-layer flags for %d layers", params_.local_layers.size(), n_layer_);
+    }
     auto st = stability();
     if (!st.ok()) return st.status();
     std::vector<std::vector<HeadCluster>> clusters(static_cast<size_t>(n_layer_));

@@ -71,6 +71,10 @@ std::vector<HeadCluster> hc_star_clusters(std::span<const uint8_t> adj, int32_t 
 struct HcProfileParams {
     double tau_stable = 0.5;  // anchor if stability >= tau_stable, else volatile
     double tau_sim = 0.5;     // similarity threshold of the graph
+    // [n_layer] or empty: local layers (Taxonomy::local_layers), which no policy compresses. Their
+    // heads are written volatile with no clusters and stay out of the ratio normalisation, so the
+    // global layers' ratios are those of a model made of them alone.
+    std::vector<uint8_t> local_layers;
 };
 
 // Collects the sets step by step and builds the taxonomy. Memory: the prefill sets

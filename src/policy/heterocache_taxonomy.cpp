@@ -85,6 +85,20 @@ Status taxonomy_validate(const Taxonomy& t) {
     if (!t.stability.empty() && t.stability.size() != n) {
         return Status::invalid("taxonomy: stability has %zu entries, expected %zu", t.stability.size(), n);
     }
+    if (!t.local_layers.empty()) {
+        if (t.local_layers.size() != size_t(t.n_layer)) {
+            return Status::invalid("taxonomy: local_layers has %zu entries for %d layers", t.local_layers.size(), t.n_layer);
+        }
+        for (int32_t il = 0; il < t.n_layer; ++il) {
+            if (!t.local_layers[size_t(il)]) continue;
+            for (int32_t ih = 0; ih < t.n_head_kv; ++ih) {
+                if (t.role_of(il, ih) != HeadRole::kVolatile) {
+                    return Status::invalid("taxonomy: layer %d is local but head %d is %s (local heads are volatile)", il,
+                                           ih, head_role_name(t.role_of(il, ih)));
+                }
+            }
+        }
+    }
     for (int32_t il = 0; il < t.n_layer; ++il) {
         std::vector<int> member(size_t(t.n_head_kv), 0);  // times seen in a cluster (as pivot or satellite)
         for (const HeadCluster& c : t.clusters[size_t(il)]) {
@@ -241,6 +255,16 @@ Expected<Taxonomy> taxonomy_from_json(std::string_view text) {
             HKV_TRY(read_matrix(wrap, "stability", &nl, &nh, &st));
             t.stability = std::move(st);
         }
+        if (meta.contains("local_layers")) {
+            const json& ll = meta["local_layers"];
+            if (!ll.is_array()) return Status::invalid("taxonomy: meta.local_layers must be a list of 0/1");
+            for (const json& e : ll) {
+                if (!e.is_number_integer() || (e.get<int64_t>() != 0 && e.get<int64_t>() != 1)) {
+                    return Status::invalid("taxonomy: meta.local_layers must be a list of 0/1");
+                }
+                t.local_layers.push_back(uint8_t(e.get<int64_t>()));
+            }
+        }
     }
     HKV_TRY(taxonomy_validate(t));
     return t;
@@ -282,6 +306,11 @@ std::string taxonomy_to_json(const Taxonomy& t) {
         lm.push_back(std::move(rel));
     }
     if (!t.stability.empty()) meta["stability"] = std::move(stab);
+    if (!t.local_layers.empty()) {
+        json ll = json::array();
+        for (uint8_t v : t.local_layers) ll.push_back(int(v));
+        meta["local_layers"] = std::move(ll);
+    }
     j["classification_matrix"] = std::move(cls);
     j["allocation_matrix"] = std::move(alloc);
     j["leader_member_relations"] = std::move(lm);
@@ -297,10 +326,16 @@ Status taxonomy_save(const Taxonomy& t, const std::string& path) {
 Expected<HcBudget> heterocache_budget(const Taxonomy& t, double cr, int64_t n_prompt) {
     if (!(cr > 0.0 && cr <= 1.0)) return Status::invalid("heterocache: ratio %g must be in (0, 1]", cr);
     if (n_prompt < 1) return Status::invalid("heterocache: empty prompt");
-    const int64_t n_total = int64_t(t.n_layer) * t.n_head_kv;
-    const int64_t n_full = t.n_full();
+    auto is_local = [&](int64_t i) { return !t.local_layers.empty() && t.local_layers[size_t(i / t.n_head_kv)] != 0; };
+    const int64_t n_heads = int64_t(t.n_layer) * t.n_head_kv;
+    int64_t n_total = 0, n_full = 0;  // over the global layers
+    for (int64_t i = 0; i < n_heads; ++i) {
+        if (is_local(i)) continue;
+        ++n_total;
+        n_full += is_full(t.role[size_t(i)]) ? 1 : 0;
+    }
     HcBudget b;
-    b.cap.assign(size_t(n_total), n_prompt);
+    b.cap.assign(size_t(n_heads), n_prompt);
     if (n_full == n_total) {  // nothing to compress: every head keeps its KV
         b.base = n_prompt;
         return b;
@@ -311,8 +346,8 @@ Expected<HcBudget> heterocache_budget(const Taxonomy& t, double cr, int64_t n_pr
                                (long long)n_full, double(n_full) / double(n_total));
     }
     b.base = int64_t(std::floor((cr * double(n_total) - double(n_full)) * double(n_prompt) / double(n_total - n_full)));
-    for (int64_t i = 0; i < n_total; ++i) {
-        if (is_full(t.role[size_t(i)])) continue;
+    for (int64_t i = 0; i < n_heads; ++i) {
+        if (is_full(t.role[size_t(i)]) || is_local(i)) continue;
         // The reference floors; a head is never left with zero slots (it would attend to nothing).
         const int64_t cap = int64_t(std::floor(double(b.base) * t.ratio[size_t(i)]));
         b.cap[size_t(i)] = std::clamp<int64_t>(cap, 1, n_prompt);

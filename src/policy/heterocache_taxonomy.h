@@ -33,6 +33,8 @@ std::string taxonomy_to_json(const Taxonomy& t);
 //   base = floor((cr * N_total - N_full) * L / (N_total - N_full)),
 //   cap_h = min(floor(base * ratio_h), L) for anchors / satellites, L for full heads.
 // Errors: cr outside (0, 1], L < 1, or cr * N_total <= N_full (the full heads alone exceed it).
+// N_total and N_full count the heads of the global layers only (t.local_layers; a local head's
+// cap is L, unused: the runtime leaves local layers alone).
 struct HcBudget {
     int64_t base = 0;
     std::vector<int64_t> cap;   // [n_layer * n_head_kv]

@@ -13,7 +13,11 @@
 #include "heterokv/calibrate.h"
 #include "eval/ppl.h"
 #include "heterokv/engine.h"
+#include "kv/kv_store.h"
+#include "model/gguf.h"
 #include "model/model.h"
+#include "model/synthetic.h"
+#include "model/vocab_gguf.h"
 #include "policy/heterocache_taxonomy.h"
 #include "test_util.h"
 
@@ -212,6 +216,53 @@ TEST(Calibrate, RejectsBadParameters) {
     EXPECT_EQ(*calibrate_topk(0.001, 300), 1);
     EXPECT_FALSE(calibrate_topk(0, 300).ok());
     EXPECT_FALSE(calibrate_topk(2.5, 300).ok());
+}
+
+// A model whose layers differ (Gemma 3-like: 5 sliding-window layers of window 16 to 1 global, on
+// stories260K's vocabulary): calibration marks the local layers, writes their heads volatile, and
+// heterocache runs on the taxonomy with its budget over the global layer; the local layers hold
+// their window.
+TEST(Calibrate, GemmaLikeModelMarksItsLocalLayers) {
+    HKV_REQUIRE_SHARED(kModel);
+    HKV_REQUIRE_SHARED(kText);
+    test::TempDir dir;
+    auto f = GgufFile::open(kModel);
+    ASSERT_TRUE(f.ok());
+    auto vocab = tokenizer_data_from_gguf(**f);
+    ASSERT_TRUE(vocab.ok());
+    SynthShape s;
+    s.preset = "gemma3-like";
+    s.arch = "gemma3";
+    s.n_vocab = 512, s.n_ctx = 1024, s.n_embd = 128, s.n_layer = 6, s.n_head = 4, s.n_head_kv = 2, s.n_ff = 256;
+    s.rope_base = 1000000.0f, s.rms_eps = 1e-6f, s.tied = true, s.head_dim = 32, s.n_swa = 16;
+    ThreadPool pool(2);
+    const std::string path = dir.file("gemma3-like.gguf");
+    ASSERT_TRUE(synth_model_write(s, *vocab, SynthOptions{}, pool, path).ok());
+    auto model = model_load(path);
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+
+    CalibrateParams p;
+    p.n_tokens = 200, p.n_decode = 8, p.topk = 16, p.n_ctx = 512, p.n_threads = 2;
+    auto r = calibrate_run(*model, test::read_file(kText), p);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    const Taxonomy& t = r->taxonomy;
+    EXPECT_EQ(t.local_layers, (std::vector<uint8_t>{1, 1, 1, 1, 1, 0}));
+    for (int32_t il = 0; il < 5; ++il) {
+        for (int32_t ih = 0; ih < 2; ++ih) EXPECT_EQ(t.role_of(il, ih), HeadRole::kVolatile);
+    }
+    const std::string tax = dir.file("tax.json");
+    ASSERT_TRUE(taxonomy_save(t, tax).ok());
+    auto ctx = Context::create(*model, {.n_ctx = 512, .n_threads = 2, .n_batch = 64, .policy = "heterocache:taxonomy=" + tax + ",ratio=0.8"});
+    ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+    ASSERT_TRUE((*ctx)->eval(prompt_tokens(**model, 200)).ok());
+    int32_t next = argmax((*ctx)->logits());
+    for (int step = 0; step < 4; ++step) {
+        ASSERT_TRUE((*ctx)->eval({&next, 1}).ok());
+        next = argmax((*ctx)->logits());
+    }
+    const KvStore& kv = (*ctx)->kv();
+    for (int32_t il = 0; il < 5; ++il) EXPECT_LE(kv.n_slot(il, 0), 16 + 64 - 1) << il;  // window + one page
+    std::printf("gemma3-like taxonomy: %s", taxonomy_summary(t).c_str());
 }
 
 }  // namespace

@@ -156,6 +156,30 @@ TEST(HcProfile, ProfilerClassifies) {
     EXPECT_TRUE(taxonomy_validate(*t).ok());
 }
 
+// A model whose layers differ (Gemma: sliding-window local layers): local heads are written volatile
+// with no clusters and stay out of the ratio normalisation.
+TEST(HcProfile, ClassifyLeavesLocalLayersOut) {
+    HcProfileParams params;
+    params.local_layers = {1, 0};
+    const std::vector<double> stab = {0.5, 0.9, 0.25, 1.0};  // 2 layers x 2 heads
+    HeadCluster c;
+    c.pivot = 0;
+    c.satellites = {1};
+    Taxonomy t = hc_classify(2, 2, stab, {{c}, {}}, params);
+    EXPECT_EQ(t.role_of(0, 0), HeadRole::kVolatile);
+    EXPECT_EQ(t.role_of(0, 1), HeadRole::kVolatile);
+    EXPECT_TRUE(t.clusters[0].empty());
+    EXPECT_EQ(t.role_of(1, 0), HeadRole::kVolatile);
+    EXPECT_EQ(t.role_of(1, 1), HeadRole::kAnchor);
+    EXPECT_NEAR(t.ratio[t.at(1, 1)], 1.0, 1e-9);  // the only compressed head: mean 1 over itself
+    EXPECT_EQ(t.local_layers, params.local_layers);
+    EXPECT_TRUE(taxonomy_validate(t).ok());
+    // a profiler given flags for another number of layers fails at finish
+    params.local_layers = {1, 0, 0};
+    HcProfiler p(2, 2, params);
+    EXPECT_FALSE(p.finish().ok());
+}
+
 // The threshold is inclusive (S >= tau_stable is an anchor) and ratios are global over layers.
 TEST(HcProfile, ClassifyThresholdAndGlobalRatios) {
     HcProfileParams params;

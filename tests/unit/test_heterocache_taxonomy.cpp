@@ -111,6 +111,33 @@ TEST(HcTaxonomy, SaveLoadRoundTrip) {
     EXPECT_FALSE(taxonomy_load(dir.file("missing.json")).ok());
 }
 
+// A calibrated taxonomy of a model with local layers writes their heads volatile: counted, they would
+// make the full heads exceed the ratio; the budget counts the global layers only.
+TEST(HcTaxonomy, BudgetOverTheGlobalLayers) {
+    auto t = taxonomy_from_json(R"({"meta": {"type_map": {"anchor": 1, "volatile": 2, "pivot": 3, "satellite": 4}},
+        "classification_matrix": [[2, 2, 2, 2], [2, 1, 1, 1]],
+        "allocation_matrix": [[-1, -1, -1, -1], [-1, 1.0, 2.0, 0.25]], "leader_member_relations": [{}, {}]})");
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    EXPECT_FALSE(heterocache_budget(*t, 0.5, 1000).ok());  // 5 of 8 heads full > 0.5 * 8
+    Taxonomy marked = *t;
+    marked.local_layers = {1, 0};
+    ASSERT_TRUE(taxonomy_validate(marked).ok());
+    auto b = heterocache_budget(marked, 0.5, 1000);
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    EXPECT_EQ(b->base, 333);  // N_total 4, N_full 1: floor((2 - 1) * 1000 / 3)
+    EXPECT_EQ(b->cap[t->at(1, 2)], 666);
+    EXPECT_EQ(b->cap[t->at(0, 1)], 1000);
+    // saved and read back; a local layer with a non-volatile head, or flags of another length, is an error
+    auto back = taxonomy_from_json(taxonomy_to_json(marked));
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(back->local_layers, marked.local_layers);
+    marked.local_layers = {0, 1};
+    EXPECT_NE(taxonomy_validate(marked).message().find("layer 1 is local but head 1 is anchor"), std::string::npos)
+        << taxonomy_validate(marked).message();
+    marked.local_layers = {1};
+    EXPECT_FALSE(taxonomy_validate(marked).ok());
+}
+
 TEST(HcTaxonomy, BudgetFollowsReference) {
     auto t = taxonomy_from_json(kSmall);
     ASSERT_TRUE(t.ok());
