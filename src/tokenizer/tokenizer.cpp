@@ -195,10 +195,6 @@ struct Fragment {
     size_t off, len;
 };
 
-// Splits out special tokens, longest text first, as llama.cpp's tokenizer_st_partition: each
-// special token in turn is searched for in the raw fragments left by the longer ones.
-// User-defined tokens always match; control and unknown tokens only with parse_special. With
-// data.special_rstrip, whitespace after a match (within its raw fragment) is dropped.
 // Whether [off, off + len) overlaps one of the sorted literal ranges.
 bool overlaps(std::span<const std::pair<size_t, size_t>> literal, size_t off, size_t len) {
     auto it = std::upper_bound(literal.begin(), literal.end(), off,
@@ -206,7 +202,11 @@ bool overlaps(std::span<const std::pair<size_t, size_t>> literal, size_t off, si
     return it != literal.end() && it->first < off + len;
 }
 
-// Control tokens inside `literal` ranges are not matched (user-defined tokens still are).
+// Splits out special tokens, longest text first, as llama.cpp's tokenizer_st_partition: each
+// special token in turn is searched for in the raw fragments left by the longer ones.
+// User-defined tokens always match; control and unknown tokens only with parse_special, and not
+// inside the `literal` ranges. With data.special_rstrip, whitespace after a match (within its raw
+// fragment) is dropped.
 std::vector<Fragment> partition(const VocabTables& v, std::string_view text, bool parse_special,
                                 std::span<const std::pair<size_t, size_t>> literal = {}) {
     std::vector<Fragment> frags;
