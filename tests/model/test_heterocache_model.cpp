@@ -161,14 +161,14 @@ TEST_F(HeteroCacheModel, AdaptiveSharesTheLayersSlots) {
         Context& cx = **ctx;
         ASSERT_TRUE(cx.eval(prompt_tokens(*model_)).ok());
         for (int32_t il = 0; il < c.n_layer; ++il) {
-            for (int32_t ih = 0; ih < c.n_head_kv; ++ih) per_head->push_back(cx.kv().n_slot(il, ih));
+            for (int32_t ih = 0; ih < c.n_head_kv; ++ih) per_head->push_back(cx.kv_stats().n_slot[size_t(il * c.n_head_kv + ih)]);
         }
         int32_t tok = 1;
         for (int32_t i = 0; i < 4; ++i) ASSERT_TRUE(cx.eval({&tok, 1}).ok()) << spec;
         EXPECT_GT(count_after(cx.policy_report(), "refreshes"), 0) << cx.policy_report();
         for (int32_t il = 0; il < c.n_layer; ++il) {
             for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
-                EXPECT_EQ(cx.kv().n_slot(il, ih), (*per_head)[size_t(il * c.n_head_kv + ih)] + 4) << il << " " << ih;
+                EXPECT_EQ(cx.kv_stats().n_slot[size_t(il * c.n_head_kv + ih)], (*per_head)[size_t(il * c.n_head_kv + ih)] + 4) << il << " " << ih;
             }
         }
     };

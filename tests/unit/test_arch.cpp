@@ -344,17 +344,19 @@ TEST(Arch, SlidingWindowLayersHoldOnlyTheWindow) {
         std::vector<float> logits[2];
         size_t bytes[2] = {0, 0};
         for (int full = 0; full < 2; ++full) {
-            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = 0,
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = KvType::kF32,
                                                 .kv_page_size = kPage, .swa_full = full == 1});
             ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
             auto check = [&] {
-                const KvStore& kv = (*ctx)->kv();
+                const KvStats kv = (*ctx)->kv_stats();
                 const int32_t n_past = (*ctx)->n_past();
                 for (int32_t il = 0; il < c.n_layer; ++il) {
-                    const int32_t n = kv.n_slot(il, 0);
+                    const int32_t n = kv.n_slot[size_t(il) * size_t(kv.n_head_kv)];
                     if (c.layer_swa(il) && !full) {
                         EXPECT_LE(n, kWindow + kPage - 1) << "layer " << il << " at " << n_past;
-                        EXPECT_LE(kv.positions(il, 0)[0], n_past - kWindow + 1) << "layer " << il;  // the window is all there
+                        auto head = (*ctx)->kv_head(il, 0);
+                        ASSERT_TRUE(head.ok());
+                        EXPECT_LE(head->pos[0], n_past - kWindow + 1) << "layer " << il;  // the window is all there
                     } else {
                         EXPECT_EQ(n, n_past) << "layer " << il;
                     }
@@ -367,7 +369,7 @@ TEST(Arch, SlidingWindowLayersHoldOnlyTheWindow) {
                 ASSERT_TRUE((*ctx)->eval({&t, 1}, &logits[full]).ok());
                 check();
             }
-            bytes[full] = (*ctx)->kv().bytes_in_use();
+            bytes[full] = size_t((*ctx)->kv_bytes());
         }
         ASSERT_EQ(logits[0].size(), logits[1].size());
         double max_diff = 0;
@@ -397,7 +399,7 @@ TEST(Arch, EveryPolicyRunsOnEveryArchitecture) {
         std::vector<int32_t> full_slots;
         for (const std::string& spec : specs) {
             SCOPED_TRACE(std::string(arch) + " " + spec);
-            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = 0,
+            auto ctx = Context::create(*model, {.n_ctx = 128, .n_threads = 2, .n_batch = 16, .kv_type = KvType::kF32,
                                                 .kv_page_size = 4, .policy = spec});
             ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
             ASSERT_TRUE((*ctx)->eval(prompt).ok());
@@ -406,9 +408,11 @@ TEST(Arch, EveryPolicyRunsOnEveryArchitecture) {
                 ASSERT_TRUE((*ctx)->eval({&t, 1}).ok());
             }
             for (float v : (*ctx)->logits()) ASSERT_TRUE(std::isfinite(v));
-            const KvStore& kv = (*ctx)->kv();
+            const KvStats kv = (*ctx)->kv_stats();
             std::vector<int32_t> slots;
-            for (int32_t il = 0; il < c.n_layer; ++il) slots.push_back(kv.n_slot(il, 0) + kv.n_slot(il, 1));
+            for (int32_t il = 0; il < c.n_layer; ++il) {
+                slots.push_back(kv.n_slot[size_t(il) * size_t(kv.n_head_kv)] + kv.n_slot[size_t(il) * size_t(kv.n_head_kv) + 1]);
+            }
             if (spec == "full") {
                 full_slots = slots;
                 continue;
