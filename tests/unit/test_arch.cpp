@@ -387,7 +387,7 @@ TEST(Arch, EveryPolicyRunsOnEveryArchitecture) {
     ASSERT_TRUE(taxonomy_save(taxonomy_structural(6, 2), tax).ok());
     const std::vector<std::string> specs = {
         "full", "streaming:budget=16", "h2o:budget=16", "snapkv:budget=16,window=4", "pyramidkv:budget=16,window=4",
-        "adakv:budget=16,window=4", "chunkkv:budget=16,window=4,chunk=4", "quest:budget=8,dense=1",
+        "adakv:budget=16,window=4", "chunkkv:budget=16,window=4,chunk=4", "quest:budget=8,dense=1,page=4",
         "ems:budget=16,window=4,sinks=2", "dynsplit:budget=16,window=4,sinks=2",
         "dynsplit:budget=16,mode=select,split=fixed,page=4,window=1,sinks=0", "heterocache:taxonomy=" + tax + ",ratio=0.8"};
     for (const char* arch : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
