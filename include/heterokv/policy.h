@@ -337,8 +337,42 @@ public:
 // Creates a policy from a spec "name:key=value,key=value", e.g. "snapkv:budget=1024,window=32".
 // Unknown names or keys, malformed values, and impossible combinations (budget <= 0, window >=
 // budget) are kInvalidArgument errors that say what is wrong and what is accepted.
+//
+// Every policy but `full` takes its size either as `budget=N` (slots per layer and KV head) or as
+// `ratio=F` (0 < F <= 1: the fraction of the prompt's tokens kept, resolved against the prompt's
+// length when each sequence starts: budget = max(1, floor(F * n_prompt)), raised to the smallest
+// budget the policy's window and sinks allow) or `compression_ratio=F` (kvpress's name and meaning,
+// the fraction removed: 0 <= F < 1, the same as ratio=1-F). HeteroCache's own `ratio` is this
+// fraction kept (of the full prompt KV, full heads included).
 Expected<std::unique_ptr<Policy>> policy_create(std::string_view spec);
 // Names of the registered policies, comma-separated.
 std::string policy_names();
+
+// ---- the catalog: what each registered policy does, for users (`heterokv policies`) ----
+
+// One option of a policy spec.
+struct PolicyOptionDoc {
+    std::string_view key;      // "window"
+    std::string_view def;      // default as text: "32", "budget/2", "required", "max"
+    std::string_view meaning;  // one line
+};
+
+// A registered policy described from its registry entry (src/policy/registry.cpp). The tests check
+// the catalog against the policies themselves: every documented option is accepted, every option
+// a policy reads is documented, and `decode` is what the policy's info() declares.
+struct PolicyDoc {
+    std::string_view name;
+    std::string_view method;   // the method and its source: "SnapKV (Li et al. 2024)"
+    std::string_view keeps;    // what each (layer, KV head) keeps
+    std::string_view decoding; // memory while generating: what happens to new tokens
+    std::string_view use;      // when to choose it
+    DecodeKv decode = DecodeKv::kAppends;  // as PolicyInfo::decode
+    bool sparse = false;       // keeps every slot and attends to a subset (PolicyInfo::select_pages)
+    std::span<const PolicyOptionDoc> options;  // the policy's own options (the size options
+                                               // budget / ratio / compression_ratio included)
+};
+
+// Every registered policy, in the registry's order. Static storage.
+std::span<const PolicyDoc> policy_catalog();
 
 }  // namespace hkv

@@ -112,7 +112,7 @@ Status QuestPolicy::select(const LayerView& v, PageSelection& sel) {
 }  // namespace
 
 Expected<std::unique_ptr<Policy>> quest_create(PolicySpec& spec) {
-    if (!spec.has("budget")) return Status::invalid("quest: option budget=N (tokens attended per KV head) is required");
+    if (!spec.has("budget")) return Status::invalid("quest: option budget=N (tokens attended per KV head) is required, or ratio=F (the fraction of the prompt kept)");
     HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
     HKV_ASSIGN_OR_RETURN(int64_t dense, spec.get_int("dense", 2, 0, 1 << 20));
     HKV_ASSIGN_OR_RETURN(int64_t page, spec.get_int("page", 16, 1, 1 << 20));

@@ -27,6 +27,14 @@ public:
     // Free-text option (e.g. a file path), `def` when absent.
     std::string get_string(const std::string& key, const std::string& def);
     bool has(const std::string& key) const { return kv_.count(key) > 0; }
+    // Sets or removes an option (the registry resolves ratio= into budget= with these).
+    void set(const std::string& key, const std::string& value) { kv_[key] = value; }
+    void erase(const std::string& key) {
+        kv_.erase(key);
+        read_.erase(key);
+    }
+    // The keys a policy's factory read (its options), for the catalog's tests.
+    const std::set<std::string>& read_keys() const { return read_; }
     // kInvalidArgument if any key was never read by a getter.
     Status finish() const;
 
@@ -51,8 +59,7 @@ Status read_evict_options(PolicySpec& spec, int32_t def_window, int32_t def_sink
 // linking cannot drop a policy).
 using PolicyFactory = Expected<std::unique_ptr<Policy>> (*)(PolicySpec& spec);
 struct PolicyEntry {
-    const char* name;
-    const char* summary;  // one line for --help: what it keeps, its options and defaults
+    const char* name;  // its PolicyDoc in policy_catalog() is at the same index
     PolicyFactory create;
 };
 // Every registered policy, in the table's order.

@@ -44,7 +44,7 @@ private:
 }  // namespace
 
 Expected<std::unique_ptr<Policy>> streaming_create(PolicySpec& spec) {
-    if (!spec.has("budget")) return Status::invalid("streaming: option budget=N (slots per KV head) is required");
+    if (!spec.has("budget")) return Status::invalid("streaming: option budget=N (slots per KV head) is required, or ratio=F (the fraction of the prompt kept)");
     HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
     const bool sinks_given = spec.has("sinks");
     HKV_ASSIGN_OR_RETURN(int64_t sinks, spec.get_int("sinks", 4, 0, budget - 1));

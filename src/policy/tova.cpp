@@ -62,7 +62,7 @@ private:
 }  // namespace
 
 Expected<std::unique_ptr<Policy>> tova_create(PolicySpec& spec) {
-    if (!spec.has("budget")) return Status::invalid("tova: option budget=N (slots per KV head) is required");
+    if (!spec.has("budget")) return Status::invalid("tova: option budget=N (slots per KV head) is required, or ratio=F (the fraction of the prompt kept)");
     HKV_ASSIGN_OR_RETURN(int64_t budget, spec.get_int("budget", 0, 1, int64_t(1) << 30));
     HKV_ASSIGN_OR_RETURN(int64_t slack, spec.get_int("slack", 64, 0, int64_t(1) << 30));
     return std::unique_ptr<Policy>(new TovaPolicy(int32_t(budget), int32_t(slack)));

@@ -323,7 +323,7 @@ TEST(EmsSpec, BadSpecsGiveClearErrors) {
     EXPECT_NE(error_of("ems:budget=64,mode=evict,weights=attn").find("weights=attn"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,weights=xyz").find("weights"), std::string::npos);
     EXPECT_NE(error_of("ems").find("budget=N (slots per KV head) is required"), std::string::npos);
-    EXPECT_NE(error_of("ems:budget=36").find("sinks=4 + window=32 must be smaller than budget=36"), std::string::npos);
+    EXPECT_NE(error_of("ems:budget=36,window=32").find("sinks=4 + window=32 must be smaller than budget=36"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,score=min").find("not one of: global, local, max, sum"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,mode=both").find("not one of: etm, evict, merge"), std::string::npos);
     EXPECT_NE(error_of("ems:budget=64,theta=1.5").find("out of range [-1, 1]"), std::string::npos);
