@@ -90,5 +90,54 @@ if mknod "$TMP/full" c 1 7 2>/dev/null && [ -f "$TOK" ]; then
   [ -c "$TMP/full" ] || { echo "FAIL the device was replaced by a regular file"; fails=$((fails + 1)); }
 fi
 [ -p "$TMP/fifo" ] || { echo "FAIL the FIFO was replaced"; fails=$((fails + 1)); }
+# Command lines that do not parse: one line, exit code 2 (never CLI11's 104-109), nothing on stdout.
+check_usage() {  # name heterokv-arguments...
+  check_cmd "$@"
+  [ "$rc" -eq 2 ] || { echo "FAIL $1: exit code $rc, want 2"; fails=$((fails + 1)); }
+}
+check_usage "unknown option" policies --bogus
+check_usage "missing value" run -m
+check_usage "not a number" bench -m "$TMP/text.txt" -r many
+check_usage "unknown command" frobnicate
+check_usage "eval without a kind" eval
+check_usage "--version with a command" --version run
+# What must succeed: usage without a command, --version, the policy list, llama.cpp's GPU options.
+check_ok() {  # name pattern-on-stdout heterokv-arguments...
+  local name=$1 pattern=$2
+  shift 2
+  n=$((n + 1))
+  timeout 20 "$BIN" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+  rc=$?
+  if [ $rc -ne 0 ] || ! grep -q -- "$pattern" "$TMP/out" || grep -q error "$TMP/err"; then
+    echo "FAIL $name: rc=$rc"; sed 's/^/    /' "$TMP/err" | head -5; fails=$((fails + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+check_ok "no command: usage" "usage: heterokv COMMAND"
+check_ok "--version" "commit"
+check_ok "policies" "compression_ratio" policies
+check_ok "policies snapkv --format md" "| \`snapkv\`" policies snapkv --format md
+if [ -f "$MODEL" ]; then
+  check_ok "-ngl 99 ignored" "Once" run -m "$MODEL" -p "Once" -n 2 --temp 0 -ngl 99 -fa --no-mmap
+  grep -q "note: '-ngl 99' ignored" "$TMP/err" || { echo "FAIL -ngl: no note"; fails=$((fails + 1)); }
+  check_ok "ratio= in run" "Once" run -m "$MODEL" -p "Once upon a time" -n 2 --temp 0 --policy snapkv:ratio=0.5
+  # say what happens: the context end, a context beyond training, the full cache's size, and
+  # progress without carriage returns when stderr is not a terminal
+  check_stderr() {  # name pattern-on-stderr heterokv-arguments...
+    local name=$1 pattern=$2
+    shift 2
+    check_ok "$name" "" "$@"
+    grep -q -- "$pattern" "$TMP/err" || { echo "FAIL $name: no '$pattern' on stderr"; fails=$((fails + 1)); }
+  }
+  check_stderr "run -n 500 -c 128 warns" "generation stops there" run -m "$MODEL" -p hi -n 500 -c 128 --temp 0
+  check_stderr "run -c 512 beyond training warns" "longer than the model's training context" \
+    run -m "$MODEL" -p hi -n 1 -c 512 --temp 0
+  check_stderr "run: KV against the full cache" "the full cache: .* MiB (" \
+    run -m "$MODEL" -p "Once upon a time" -n 8 --temp 0 --policy streaming:budget=6
+  for i in $(seq 25); do printf 'Once upon a time there was a little girl. ' ; done > "$TMP/long.txt"
+  check_stderr "prefill progress as lines" "prefill .*(100%)" run -m "$MODEL" -f "$TMP/long.txt" -c 512 -b 16 -n 1
+  if grep -q $'\r' "$TMP/err"; then echo "FAIL progress: carriage returns in a non-terminal log"; fails=$((fails + 1)); fi
+fi
 echo "corrupt-model and hostile-input CLI checks: $((n - fails)) passed, $fails failed"
 [ $fails -eq 0 ]

@@ -10,13 +10,18 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "commands.h"
+#include "record.h"
+#include "progress.h"
 #include "eval/llamacpp_session.h"
 #include "heterokv/engine.h"
+#include "heterokv/model.h"
+#include "heterokv/policy.h"
 #include "heterokv/system.h"
 
 #ifndef HKV_GIT_COMMIT
@@ -33,13 +38,13 @@ struct BenchOptions {
     std::vector<int32_t> n_gen = {64};
     std::vector<int32_t> depths = {0};
     int32_t reps = 3;
-    int32_t n_threads = 0;
+    std::vector<int32_t> threads = {0};  // -t: one run per value (0: every core)
     int32_t n_batch = 512;
     int32_t page_size = 64;
     std::string kv_cold_dir;
     std::string kv_type = "f16";
-    std::string policy = "full";
-    std::string output = "md";
+    std::vector<std::string> policies = {"full"};  // --policy, repeatable: one run per spec
+    ReportOutput out;  // -o FILE, --format md|csv|json
     std::string session;  // --llamacpp-session pattern ("%d" = depth), empty: none
     bool no_bandwidth = false;
     bool swa_full = false;
@@ -47,6 +52,10 @@ struct BenchOptions {
 
 struct Row {
     std::string model, test, type_summary;
+    std::string model_type;       // llama-bench's: "<arch> <params> <main weight type>"
+    int64_t n_params = 0;
+    std::string policy;
+    int32_t n_threads = 0;
     int32_t depth = 0, n = 0;
     double mean = 0, sd = 0;      // tok/s
     size_t kv_bytes = 0, rss_peak = 0;
@@ -64,23 +73,46 @@ void stats(const std::vector<double>& v, double* mean, double* sd) {
 }
 
 
-Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& path, double bw_gbs,
-                   std::vector<Row>& rows) {
+// "llama 1.2B q4_K": the architecture, the parameter count and the type holding the most bytes.
+std::string model_type(const Model& model, int64_t* n_params) {
+    std::map<std::string, int64_t> bytes;
+    *n_params = 0;
+    for (const TensorInfo& t : model_tensors(model)) {
+        *n_params += t.ne[0] * t.ne[1] * t.ne[2] * t.ne[3];
+        bytes[t.type] += t.n_bytes;
+    }
+    std::string main_type;
+    int64_t most = -1;
+    for (const auto& [type, b] : bytes) {
+        if (b > most) most = b, main_type = type;
+    }
+    char size[32];
+    const double n = double(*n_params);
+    if (n >= 1e9) std::snprintf(size, sizeof(size), "%.1fB", n / 1e9);
+    else if (n >= 1e6) std::snprintf(size, sizeof(size), "%.0fM", n / 1e6);
+    else std::snprintf(size, sizeof(size), "%.0fK", n / 1e3);
+    return model_info(model).arch + " " + size + " " + main_type;
+}
+
+Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& path, const std::string& policy,
+                   int32_t n_threads, double bw_gbs, std::vector<Row>& rows) {
     auto model = model_load(path);
     if (!model.ok()) return model.status();
     const ModelInfo c = model_info(**model);
+    int64_t n_params = 0;
+    const std::string mtype = model_type(**model, &n_params);
     int32_t max_p = 0, max_n = 0, max_d = 0;
     for (int32_t p : o.n_prompt) max_p = std::max(max_p, p);
     for (int32_t n : o.n_gen) max_n = std::max(max_n, n);
     for (int32_t d : o.depths) max_d = std::max(max_d, d);
     ContextParams cp;
     cp.n_ctx = max_d + std::max(max_p, max_n) + 1;
-    cp.n_threads = o.n_threads;
+    cp.n_threads = n_threads;
     cp.n_batch = o.n_batch;
     cp.kv_type = kv_type;
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
-    cp.policy = o.policy;
+    cp.policy = policy;
     cp.swa_full = o.swa_full;
     auto ctx = Context::create(*model, cp);
     if (!ctx.ok()) return ctx.status();
@@ -106,7 +138,7 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
     // Under `full` a deeper depth extends the previous fill (the same cache as one long prompt). A
     // compressing policy treats a sequence's first eval as its prompt, so there each depth is filled
     // from scratch in one eval: the policy compresses a prompt of exactly that depth.
-    const bool refill = o.policy != "full";
+    const bool refill = policy != "full";
     for (int32_t d : depths) {
         if (refill && cx.n_past() > 0 && d > cx.n_past()) {
             HKV_TRY(cx.truncate(0));
@@ -114,11 +146,8 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
         }
         if (d > cx.n_past()) {
             std::vector<int32_t> fill = random_tokens(d - cx.n_past());
-            HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) {
-                std::fprintf(stderr, "\rheterokv: bench %s: filling depth %d: %lld/%lld", name.c_str(), d,
-                             (long long)done, (long long)total);
-            }));
-            std::fprintf(stderr, "\n");
+            Progress bar("bench " + name + ": filling depth " + std::to_string(d), "tokens");
+            HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) { bar.update(done, total); }));
             seq.insert(seq.end(), fill.begin(), fill.end());
         }
         if (!o.session.empty() && d > 0) {
@@ -149,6 +178,10 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
             Row row;
             row.model = name;
             row.type_summary = c.weight_types;
+            row.model_type = mtype;
+            row.n_params = n_params;
+            row.policy = policy;
+            row.n_threads = n_threads;
             row.weight_bytes = size_t(c.weight_bytes);
             row.test = (prefill ? "pp" : "tg") + std::to_string(n);
             row.depth = d;
@@ -162,8 +195,8 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
                                           double(kv_type_size(kv_type)) * (double(d) + double(n) / 2.0);
                 row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
             }
-            std::fprintf(stderr, "heterokv: bench %s %s @ d%d: %.2f ± %.2f tok/s\n", name.c_str(), row.test.c_str(),
-                         d, row.mean, row.sd);
+            std::fprintf(stderr, "heterokv: bench %s %s @ d%d, %s, %d threads: %.2f ± %.2f tok/s\n", name.c_str(),
+                         row.test.c_str(), d, policy.c_str(), n_threads, row.mean, row.sd);
             rows.push_back(row);
             return Status();
         };
@@ -208,88 +241,122 @@ Runner add_bench(CLI::App& app) {
     app.add_option("-n,--n-gen", (*lists)[1], "generation lengths for tg tests (0: none)")->capture_default_str();
     app.add_option("-d,--depth", (*lists)[2], "context depths, e.g. 0,4096,16k,32k")->capture_default_str();
     app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    auto threads = std::make_shared<std::string>("0");
+    app.add_option("-t,--threads", *threads, "thread counts, comma-separated: one run each (0: all cores)")
+        ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size")->capture_default_str();
     app.add_option("--kv-type", o->kv_type, "KV cache type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
-    app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
-    app.add_option("--policy", o->policy, "KV compression policy spec (default: full)")->capture_default_str();
+    add_report_output(app, &o->out);
+    app.add_option("--policy", o->policies, "KV compression policy spec; repeat for several, one run each (default: full)")
+        ->capture_default_str();
     app.add_option("--llamacpp-session", o->session,
                    "after filling each depth D > 0, write the cache as a llama.cpp session file (for "
                    "llama-completion --prompt-cache FILE -p \"\"); %d in the path becomes D; policy full only");
     app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
-    return [o, lists]() -> int {
-        bool ok1, ok2, ok3;
+    return [o, lists, threads]() -> int {
+        bool ok1, ok2, ok3, ok4;
         o->n_prompt = parse_list((*lists)[0], &ok1);
         o->n_gen = parse_list((*lists)[1], &ok2);
         o->depths = parse_list((*lists)[2], &ok3);
+        o->threads = parse_list(*threads, &ok4);
         if (!ok1 || !ok2 || !ok3) return fail(Status::invalid("-p, -n and -d take comma-separated counts >= 0"));
+        for (int32_t t : o->threads) ok4 = ok4 && t <= 1024;
+        if (!ok4) return fail(Status::invalid("-t '%s': expected comma-separated thread counts in 0 .. 1024", threads->c_str()));
         if (o->reps < 1) return fail(Status::invalid("-r %d: at least 1 repetition", o->reps));
-        if (o->output != "md" && o->output != "csv" && o->output != "json") {
-            return fail(Status::invalid("-o '%s': expected md, csv or json", o->output.c_str()));
-        }
+        if (Status st = resolve_report_output(&o->out); !st.ok()) return fail(st);
         auto kv_type = parse_kv_type(o->kv_type);
         if (!kv_type.ok()) return fail(kv_type.status());
-        if (!o->session.empty() && o->policy != "full") {
+        const bool only_full = o->policies.size() == 1 && o->policies[0] == "full";
+        if (!o->session.empty() && !only_full) {
             return fail(Status::invalid("--llamacpp-session needs --policy full (a compressed cache has no "
                                         "llama.cpp equivalent)"));
         }
-        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, o->policies); !st.ok()) return fail(st);
+        for (const std::string& spec : o->policies) {  // every spec before the first run
+            if (auto p = policy_create(spec); !p.ok()) return fail(p.status());
+        }
         if (!o->session.empty() && o->models.size() > 1) {
             return fail(Status::invalid("--llamacpp-session takes one model (-m) per run"));
         }
         const SystemInfo sys = system_info();
-        const int32_t n_threads = o->n_threads > 0 ? o->n_threads : sys.n_threads;
-        const double bw = o->no_bandwidth ? 0.0 : memory_bandwidth_gbs(n_threads);
-        if (bw > 0) std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", n_threads, bw);
+        std::vector<int32_t> thread_counts;
+        std::map<int32_t, double> bw_at;  // bandwidth per thread count, measured once each
+        for (int32_t t : o->threads) {
+            const int32_t n = t > 0 ? t : sys.n_threads;
+            thread_counts.push_back(n);
+            if (o->no_bandwidth || bw_at.count(n)) continue;
+            bw_at[n] = memory_bandwidth_gbs(n);
+            std::fprintf(stderr, "heterokv: memory bandwidth (triad, %d threads): %.1f GB/s\n", n, bw_at[n]);
+        }
+        const int32_t n_threads = thread_counts[0];
+        const double bw = o->no_bandwidth ? 0.0 : bw_at[n_threads];
         std::vector<Row> rows;
         for (const std::string& path : o->models) {
-            Status st = bench_model(*o, *kv_type, path, bw, rows);
-            if (!st.ok()) return fail(st);
-        }
-        const char* isa = sys.isa.c_str();
-        if (o->output == "json") {
-            nlohmann::json j;
-            j["commit"] = HKV_GIT_COMMIT;
-            j["cpu"] = sys.cpu_name;
-            j["cpu_flags"] = sys.cpu_flags;
-            j["isa"] = isa;
-            j["threads"] = n_threads;
-            j["bandwidth_gbs"] = bw;
-            j["kv_type"] = o->kv_type;
-            j["policy"] = o->policy;
-            for (const Row& r : rows) {
-                j["results"].push_back({{"model", r.model}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
-                                        {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
-                                        {"kv_bytes", r.kv_bytes}, {"rss_peak_bytes", r.rss_peak},
-                                        {"roofline_tps", r.roofline}});
-            }
-            std::printf("%s\n", j.dump(1).c_str());
-        } else if (o->output == "csv") {
-            std::printf("commit,isa,threads,model,test,depth,tps_mean,tps_sd,kv_bytes,rss_peak_bytes,roofline_tps\n");
-            for (const Row& r : rows) {
-                std::printf("%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f\n", HKV_GIT_COMMIT, isa, n_threads,
-                            r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak, r.roofline);
-            }
-        } else {
-            std::printf("heterokv %s, %s, isa %s, %d threads, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
-                        HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, n_threads, o->kv_type.c_str(),
-                        o->policy.c_str(), bw);
-            std::printf("| model | size | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
-            std::printf("|---|---:|---|---:|---:|---:|---:|---:|\n");
-            for (const Row& r : rows) {
-                char roof[64] = "", frac[32] = "";
-                if (r.roofline > 0) {
-                    std::snprintf(roof, sizeof(roof), "%.2f", r.roofline);
-                    std::snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * r.mean / r.roofline);
+            for (const std::string& policy : o->policies) {
+                for (int32_t n : thread_counts) {
+                    Status st = bench_model(*o, *kv_type, path, policy, n, o->no_bandwidth ? 0.0 : bw_at[n], rows);
+                    if (!st.ok()) return fail(st);
                 }
-                std::printf("| %s | %.1f MiB | %s @ d%d | %.2f ± %.2f | %.1f | %.1f | %s | %s |\n", r.model.c_str(),
-                            double(r.weight_bytes) / 1048576.0, r.test.c_str(), r.depth, r.mean, r.sd,
-                            double(r.kv_bytes) / 1048576.0, double(r.rss_peak) / 1048576.0, roof, frac);
             }
         }
+        std::string policies_joined, threads_joined;
+        for (const std::string& p : o->policies) policies_joined += (policies_joined.empty() ? "" : "; ") + p;
+        for (int32_t n : thread_counts) threads_joined += (threads_joined.empty() ? "" : ",") + std::to_string(n);
+        const char* isa = sys.isa.c_str();
+        Status st = emit_report(o->out, [&](std::FILE* f) {
+            if (o->out.format == "json") {
+                nlohmann::json j;
+                record_run(j, n_threads);
+                j["cpu"] = sys.cpu_name;
+                j["cpu_flags"] = sys.cpu_flags;
+                j["bandwidth_gbs"] = bw;
+                j["kv_type"] = o->kv_type;
+                j["policy"] = o->policies;
+                j["threads"] = thread_counts;
+                for (const Row& r : rows) {
+                    j["results"].push_back({{"model", r.model}, {"model_type", r.model_type}, {"model_n_params", r.n_params},
+                                            {"policy", r.policy}, {"threads", r.n_threads}, {"type_k", o->kv_type},
+                                            {"type_v", o->kv_type}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
+                                            {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
+                                            {"kv_bytes", r.kv_bytes}, {"rss_peak_bytes", r.rss_peak},
+                                            {"roofline_tps", r.roofline}});
+                }
+                std::fprintf(f, "%s\n", j.dump(1).c_str());
+            } else if (o->out.format == "csv") {
+                // the first 11 columns as before (bench/compare_llamacpp.sh reads depth as column 6); a
+                // spec with commas is quoted
+                std::fprintf(f, "commit,isa,threads,model,test,depth,tps_mean,tps_sd,kv_bytes,rss_peak_bytes,roofline_tps,"
+                                "policy,type_k,type_v,model_type,model_size,model_n_params\n");
+                for (const Row& r : rows) {
+                    const std::string pol = r.policy.find(',') == std::string::npos ? r.policy : "\"" + r.policy + "\"";
+                    std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld\n", HKV_GIT_COMMIT, isa,
+                                 r.n_threads, r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak,
+                                 r.roofline, pol.c_str(), o->kv_type.c_str(), o->kv_type.c_str(), r.model_type.c_str(),
+                                 r.weight_bytes, (long long)r.n_params);
+                }
+            } else {
+                std::fprintf(f, "heterokv %s, %s, isa %s, threads %s, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
+                            HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_type.c_str(),
+                            policies_joined.c_str(), bw);
+                std::fprintf(f, "| model | size | policy | threads | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
+                std::fprintf(f, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|\n");
+                for (const Row& r : rows) {
+                    char roof[64] = "", frac[32] = "";
+                    if (r.roofline > 0) {
+                        std::snprintf(roof, sizeof(roof), "%.2f", r.roofline);
+                        std::snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * r.mean / r.roofline);
+                    }
+                    std::fprintf(f, "| %s (%s) | %.1f MiB | %s | %d | %s @ d%d | %.2f ± %.2f | %.1f | %.1f | %s | %s |\n",
+                                r.model.c_str(), r.model_type.c_str(), double(r.weight_bytes) / 1048576.0,
+                                r.policy.c_str(), r.n_threads, r.test.c_str(), r.depth, r.mean, r.sd,
+                                double(r.kv_bytes) / 1048576.0, double(r.rss_peak) / 1048576.0, roof, frac);
+                }
+            }
+        });
+        if (!st.ok()) return fail(st);
         return 0;
     };
 }

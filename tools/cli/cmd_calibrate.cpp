@@ -2,8 +2,10 @@
 // taxonomy JSON in the reference schema; --show prints the summary of any taxonomy file.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "commands.h"
+#include "progress.h"
 #include "heterokv/calibrate.h"
 #include "heterokv/engine.h"
 
@@ -62,14 +64,14 @@ Runner add_calibrate(CLI::App& app) {
         const ModelInfo c = model_info(**model);
         std::fprintf(stderr, "heterokv: calibrate %s: %d layers x %d KV heads (%d query heads)\n", o->model.c_str(),
                      c.n_layer, c.n_head_kv, c.n_head);
-        auto r = calibrate_run(*model, text, o->p, [](const char* phase, int64_t done, int64_t total) {
-            std::fprintf(stderr, "\rheterokv: %s %lld/%lld", phase, (long long)done, (long long)total);
-            if (done == total) std::fputc('\n', stderr);
+        std::unique_ptr<Progress> bar;
+        std::string bar_phase;
+        auto r = calibrate_run(*model, text, o->p, [&](const char* phase, int64_t done, int64_t total) {
+            if (!bar || bar_phase != phase) bar = std::make_unique<Progress>(bar_phase = phase, "");
+            bar->update(done, total);
         });
-        if (!r.ok()) {
-            std::fputc('\n', stderr);
-            return fail(r.status());
-        }
+        if (bar) bar->end();
+        if (!r.ok()) return fail(r.status());
         if (r->n_prompt < o->p.n_tokens) {
             std::fprintf(stderr, "heterokv: L0 = %d tokens (asked %d; %s)\n", r->n_prompt, o->p.n_tokens,
                          r->n_prompt < r->n_cap ? "the text is shorter" : "capped to the context minus --decode");

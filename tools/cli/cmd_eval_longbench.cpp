@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "record.h"
 #include "eval/longbench.h"
 #include "eval/plot.h"
 #include "eval_args.h"
@@ -46,6 +47,7 @@ Runner add_eval_longbench(CLI::App& app) {
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         const std::string dataset = (*rows)[0].dataset;
         nlohmann::json j = {{"model", o->model}, {"file", o->file}, {"dataset", dataset}, {"rows", rows->size()}};
+        record_run(j, o->n_threads);
         std::printf("| policy | %s score | rows | mean prompt tokens | KV MiB |\n|---|---:|---:|---:|---:|\n",
                     dataset.c_str());
         for (const std::string& p : o->policies) {

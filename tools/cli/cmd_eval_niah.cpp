@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "commands.h"
+#include "record.h"
+#include "progress.h"
 #include "eval_args.h"
 #include "eval/niah.h"
 #include "eval/plot.h"
@@ -89,11 +91,19 @@ Runner add_eval_niah(CLI::App& app) {
         if (Status st = check_kv_cold_dir(o->kv_cold_dir, o->policies); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
+        const int32_t n_train = model_info(**model).n_ctx_train;
+        for (int32_t len : cfg.lengths) {  // a needle the model was never trained to reach scores 0 silently
+            if (n_train > 0 && len + cfg.n_gen > n_train) {
+                std::fprintf(stderr, "heterokv: warning: --lengths %d (+ %d answer tokens) is beyond the model's "
+                             "training context of %d tokens; expect accuracy near 0 there\n", len, cfg.n_gen, n_train);
+            }
+        }
         ContextParams cp;
         cp.n_threads = o->n_threads;
         cp.kv_cold_dir = o->kv_cold_dir;
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j;
+        record_run(j, o->n_threads);
         j["model"] = o->model;
         j["protocol"] = o->protocol;
         j["trials"] = cfg.trials;
@@ -103,12 +113,14 @@ Runner add_eval_niah(CLI::App& app) {
         j["question"] = cfg.question;
         j["seed"] = cfg.seed;
         for (const std::string& p : o->policies) {
-            auto res = eval::niah_run(*model, cp, p, cfg, [](const std::string& pol, size_t done, size_t total,
-                                                             const eval::NiahCell& c) {
-                std::fprintf(stderr, "\rheterokv: niah %s: cell %zu/%zu (len %d, depth %.2f: %d/%d)   ", pol.c_str(), done,
-                             total, c.length, c.depth, c.correct, c.trials);
-                if (done == total) std::fprintf(stderr, "\n");
+            Progress bar("niah " + p, "cells");
+            auto res = eval::niah_run(*model, cp, p, cfg, [&bar](const std::string&, size_t done, size_t total,
+                                                                 const eval::NiahCell& c) {
+                char detail[96];
+                std::snprintf(detail, sizeof(detail), "len %d, depth %.2f: %d/%d", c.length, c.depth, c.correct, c.trials);
+                bar.update(int64_t(done), int64_t(total), detail);
             });
+            bar.end();
             if (!res.ok()) return fail(res.status());
             eval::Heatmap h;
             h.title = "NIAH " + p + " (" + o->protocol + ")";

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "record.h"
+#include "progress.h"
 #include "eval/ppl.h"
 #include "eval/ppl_dump.h"
 #include "heterokv/engine.h"
@@ -34,7 +36,7 @@ struct PplOptions {
     std::string kv_type = "f16";
     int32_t page_size = 64;
     std::string kv_cold_dir;
-    std::string output = "md";
+    ReportOutput out;  // -o FILE, --format md|csv|json
     std::string dump;
 };
 
@@ -60,12 +62,12 @@ Expected<int32_t> parse_context(const std::string& s, int32_t n_window) {
 
 std::string base_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
 
-void print_report(const PplOptions& o, const eval::PplReport& r) {
+void print_report(std::FILE* f, const PplOptions& o, const eval::PplReport& r) {
     const eval::PplPlan& p = r.plan;
     const std::string mode = o.stream ? "stream" : "context";
-    if (o.output == "json") {
+    if (o.out.format == "json") {
         nlohmann::json j;
-        j["commit"] = HKV_GIT_COMMIT;
+        record_run(j, o.n_threads);
         j["model"] = base_name(o.model);
         j["file"] = base_name(o.file);
         j["mode"] = mode;
@@ -85,16 +87,16 @@ void print_report(const PplOptions& o, const eval::PplReport& r) {
                                     {"kv_bytes_context", x.kv_bytes_context}, {"kv_bytes_end", x.kv_bytes_end},
                                     {"rss_peak_bytes", x.rss_peak}, {"seconds", x.seconds}});
         }
-        std::printf("%s\n", j.dump(1).c_str());
+        std::fprintf(f, "%s\n", j.dump(1).c_str());
         return;
     }
-    if (o.output == "csv") {
-        std::printf("commit,model,file,mode,window,context,windows,policy,baseline,n_scored,ppl,kld_mean,kld_p99,"
+    if (o.out.format == "csv") {
+        std::fprintf(f, "commit,model,file,mode,window,context,windows,policy,baseline,n_scored,ppl,kld_mean,kld_p99,"
                     "kld_max,top1,kv_bytes_context,kv_bytes_end,rss_peak_bytes,seconds\n");
         for (const eval::PplResult& x : r.results) {
             // a spec with commas is quoted
             const std::string pol = x.policy.find(',') == std::string::npos ? x.policy : "\"" + x.policy + "\"";
-            std::printf("%s,%s,%s,%s,%d,%d,%zu,%s,%d,%lld,%.6f,%.6g,%.6g,%.6g,%.6f,%.0f,%.0f,%zu,%.3f\n",
+            std::fprintf(f, "%s,%s,%s,%s,%d,%d,%zu,%s,%d,%lld,%.6f,%.6g,%.6g,%.6g,%.6f,%.0f,%.0f,%zu,%.3f\n",
                         HKV_GIT_COMMIT, base_name(o.model).c_str(), base_name(o.file).c_str(), mode.c_str(),
                         r.n_window, p.n_context, p.starts.size(), pol.c_str(), x.baseline ? 1 : 0,
                         (long long)x.n_scored, x.ppl, x.kld_mean, x.kld_p99, x.kld_max, x.top1, x.kv_bytes_context,
@@ -102,20 +104,20 @@ void print_report(const PplOptions& o, const eval::PplReport& r) {
         }
         return;
     }
-    std::printf("heterokv %s eval ppl: %s on %s, %zu of %d windows of %d tokens, %s mode: %d context + %d "
+    std::fprintf(f, "heterokv %s eval ppl: %s on %s, %zu of %d windows of %d tokens, %s mode: %d context + %d "
                 "scored tokens per window, KV %s\n\n",
                 HKV_GIT_COMMIT, base_name(o.model).c_str(), base_name(o.file).c_str(), p.starts.size(),
                 p.n_available, r.n_window, mode.c_str(), p.n_context, p.n_scored, o.kv_type.c_str());
-    std::printf("| policy | PPL | KLD mean | KLD p99 | top-1 | KV after context KiB | KV at end KiB | "
+    std::fprintf(f, "| policy | PPL | KLD mean | KLD p99 | top-1 | KV after context KiB | KV at end KiB | "
                 "peak RSS MiB | time s |\n");
-    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const eval::PplResult& x : r.results) {
-        std::printf("| %s%s | %.3f | %.5f | %.5f | %.4f | %.1f | %.1f | %.1f | %.1f |\n", x.policy.c_str(),
+        std::fprintf(f, "| %s%s | %.3f | %.5f | %.5f | %.4f | %.1f | %.1f | %.1f | %.1f |\n", x.policy.c_str(),
                     x.baseline ? " (baseline)" : "", x.ppl, x.kld_mean, x.kld_p99, x.top1,
                     x.kv_bytes_context / 1024.0, x.kv_bytes_end / 1024.0, double(x.rss_peak) / 1048576.0,
                     x.seconds);
     }
-    if (!r.rss_per_policy) std::printf("\npeak RSS: the process's high-water mark (could not be reset per run)\n");
+    if (!r.rss_per_policy) std::fprintf(f, "\npeak RSS: the process's high-water mark (could not be reset per run)\n");
 }
 
 }  // namespace
@@ -146,15 +148,13 @@ Runner add_eval_ppl(CLI::App& app) {
     app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
-    app.add_option("-o,--output", o->output, "output format: md, csv, json")->capture_default_str();
+    add_report_output(app, &o->out);
     app.add_option("--dump", o->dump,
                    "also write PREFIX.json (each window's tokens; per run the positions every layer and KV head "
                    "keeps after the context, and each scored token's KLD and NLL) and PREFIX.logits.f32 (every "
                    "scored logits row), for tools/reference/");
     return [o, &app]() -> int {
-        if (o->output != "md" && o->output != "csv" && o->output != "json") {
-            return fail(Status::invalid("-o '%s': expected md, csv or json", o->output.c_str()));
-        }
+        if (Status st = resolve_report_output(&o->out); !st.ok()) return fail(st);
         if (o->stream && app.count("--context") > 0) {
             return fail(Status::invalid("--stream has no context (every token after the first is scored); drop --context"));
         }
@@ -198,20 +198,11 @@ Runner add_eval_ppl(CLI::App& app) {
             p.dump = dump.get();
         }
 
-        bool bar_shown = false;
-        auto bar = [&bar_shown](int64_t done, int64_t total) {
-            bar_shown = true;
-            const int width = 30;
-            const int fill = total > 0 ? int(double(width) * double(done) / double(total)) : width;
-            std::fprintf(stderr, "\rheterokv: eval ppl [%.*s%*s] %lld/%lld runs", fill,
-                         "##############################", width - fill, "", (long long)done, (long long)total);
-            if (done == total) std::fprintf(stderr, "\n");
-        };
-        auto report = eval::ppl_run(*model, ids, o->policies, p, bar);
-        if (!report.ok()) {
-            if (bar_shown) std::fprintf(stderr, "\n");
-            return fail(report.status());
-        }
+        Progress bar("eval ppl", "runs");
+        auto report = eval::ppl_run(*model, ids, o->policies, p,
+                                    [&bar](int64_t done, int64_t total) { bar.update(done, total); });
+        bar.end();
+        if (!report.ok()) return fail(report.status());
         if (dump) {
             eval::PplDumpMeta meta;
             meta.model = o->model;
@@ -226,7 +217,9 @@ Runner add_eval_ppl(CLI::App& app) {
             Status st = dump->finish(meta);
             if (!st.ok()) return fail(st);
         }
-        print_report(*o, *report);
+        if (Status st = emit_report(o->out, [&](std::FILE* f) { print_report(f, *o, *report); }); !st.ok()) {
+            return fail(st);
+        }
         return 0;
     };
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "record.h"
 #include "eval/plot.h"
 #include "eval/ruler.h"
 #include "eval_args.h"
@@ -17,7 +18,7 @@ namespace hkv::cli {
 
 Runner add_eval_ruler(CLI::App& app) {
     struct Opts {
-        std::string model, out = "ruler", data = "../shared/data", protocol = "agnostic";
+        std::string model, out = "ruler", data = default_data_dir(), protocol = "agnostic";
         std::string tasks = "niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,"
                             "niah_multivalue,niah_multiquery,vt,cwe,fwe";
         std::string lengths = "1024";
@@ -77,6 +78,7 @@ Runner add_eval_ruler(CLI::App& app) {
         cp.n_threads = o->n_threads;
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j = {{"model", o->model}, {"protocol", o->protocol}, {"seed", o->seed}, {"samples", o->samples}};
+        record_run(j, o->n_threads);
         std::string md;
         for (int32_t len : *lengths) {
             // [n_task][n_policy] scores (percent) and KV MiB

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "record.h"
 #include "eval/longbench.h"
 #include "eval/niah.h"
 #include "eval/plot.h"
@@ -21,11 +22,11 @@ Runner add_eval_sweep(CLI::App& app) {
         std::string model, task = "ruler", out = "sweep", budgets = "64,128,256", extra;
         std::vector<std::string> policies = {"snapkv", "streaming", "quest"};
         // ruler
-        std::string ruler_tasks = "niah_single_1", data = "../shared/data", protocol = "agnostic", needle, question;
+        std::string ruler_tasks = "niah_single_1", data = default_data_dir(), protocol = "agnostic", needle, question;
         int32_t length = 1024, samples = 10;
         uint64_t seed = 42;
         // niah
-        std::vector<std::string> haystack = {"../shared/data/haystack/essays"};
+        std::vector<std::string> haystack = {default_data_dir() + "/haystack/essays"};
         std::string lengths = "1024,2048", depths = "0,0.25,0.5,0.75,1";
         int32_t trials = 2;
         // longbench
@@ -162,6 +163,7 @@ Runner add_eval_sweep(CLI::App& app) {
             };
         }
         nlohmann::json j = {{"model", o->model}, {"task", o->task}, {"title", r.title}, {"seed", o->seed}};
+        record_run(j, o->n_threads);
         for (size_t i = 0; i < r.points.size(); ++i) {
             std::fprintf(stderr, "heterokv: sweep point %zu/%zu: %s\n", i + 1, r.points.size(), r.points[i].spec.c_str());
             auto v = run(r.points[i].spec);

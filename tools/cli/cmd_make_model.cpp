@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "progress.h"
 #include "heterokv/synthetic.h"
 
 namespace hkv::cli {
@@ -56,12 +57,14 @@ Runner add_make_model(CLI::App& app) {
         const double total_mb = double(synth_weight_bytes(*shape, so.weight_type)) / 1048576.0;
         std::fprintf(stderr, "heterokv: writing %s (%s, %s, %.1f MiB of weights) to %s\n", o->preset.c_str(),
                      shape->arch.c_str(), o->type.c_str(), total_mb, o->out.c_str());
+        Progress bar("writing", "tensors");
         so.progress = [&](size_t done, size_t total, uint64_t bytes) {
-            std::fprintf(stderr, "\rheterokv: tensor %zu/%zu, %.1f/%.1f MiB", done, total, double(bytes) / 1048576.0,
-                         total_mb);
-            if (done == total) std::fprintf(stderr, "\n");
+            char detail[64];
+            std::snprintf(detail, sizeof(detail), "%.1f/%.1f MiB", double(bytes) / 1048576.0, total_mb);
+            bar.update(int64_t(done), int64_t(total), detail);
         };
         Status st = synth_model_write(*shape, *tok, so, o->out);
+        bar.end();
         if (!st.ok()) return fail(st);
         std::fprintf(stderr, "heterokv: wrote %s\n", o->out.c_str());
         return 0;

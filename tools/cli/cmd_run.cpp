@@ -3,9 +3,11 @@
 
 #include <charconv>
 #include <cstdio>
+#include <algorithm>
 #include <random>
 
 #include "commands.h"
+#include "progress.h"
 #include "heterokv/engine.h"
 #include "heterokv/generate.h"
 #include "heterokv/policy.h"
@@ -150,6 +152,10 @@ Runner add_run(CLI::App& app) {
         auto ctx = Context::create(*model, cp);
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;
+        if (c.n_ctx_train > 0 && cx.n_ctx() > c.n_ctx_train) {
+            std::fprintf(stderr, "heterokv: warning: the context (-c %d) is longer than the model's training context "
+                         "(%d tokens); beyond it the output usually degrades\n", cx.n_ctx(), c.n_ctx_train);
+        }
 
 
         const Tokenizer& tok = model_tokenizer(**model);
@@ -169,18 +175,26 @@ Runner add_run(CLI::App& app) {
             std::fwrite(echo.data(), 1, echo.size(), stdout);
             std::fflush(stdout);
         }
+        // generation stops when the context is full: say so before, not only by stopping short
+        const int64_t room = int64_t(cx.n_ctx()) - int64_t(ids.size());
+        if (o->n_predict > room) {
+            std::fprintf(stderr, "heterokv: warning: -n %d: the context (-c %d) holds %lld more tokens after the "
+                         "%zu-token prompt; generation stops there (raise -c)\n", o->n_predict, cx.n_ctx(),
+                         (long long)room, ids.size());
+        }
         const bool show_progress = ids.size() > size_t(2 * o->n_batch);
+        Progress bar("prefill", "tokens");
+        int64_t n_generated = 0;
         Status st = generate(cx, *sampler, ids, o->n_predict, o->ignore_eos, [&](int32_t next) {
+            ++n_generated;
             std::string piece = tok.token_to_piece(next, o->special);
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
             return true;
         }, [&](int64_t done, int64_t total) {
-            if (!show_progress) return;
-            std::fprintf(stderr, "\rheterokv: prefill %lld/%lld tokens", (long long)done, (long long)total);
-            if (done == total) std::fprintf(stderr, "\n");
+            if (show_progress) bar.update(done, total);
         });
-        if (show_progress && cx.n_past() == 0) std::fprintf(stderr, "\n");  // the prefill failed
+        bar.end();
         if (!st.ok()) return fail(st);
         std::fputs("\n\n", stdout);  // llama-completion ends its output the same way
         std::fflush(stdout);
@@ -190,8 +204,22 @@ Runner add_run(CLI::App& app) {
         std::fprintf(stderr, "heterokv: decode  %lld tokens in %.1f ms (%.1f tok/s)\n", (long long)t.n_decode,
                      t.decode_ms, t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
         const KvStats kv = cx.kv_stats();
-        std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots)\n",
-                     double(kv.bytes_in_use) / (1024.0 * 1024.0), (long long)kv.slots_total);
+        // against what the full cache would hold for the same prompt and generated tokens
+        ContextParams full = cp;
+        full.policy = "full";
+        full.kv_cold_dir.clear();
+        full.kv_page_size = 8;  // a head's last page holds its rows rounded up to 8 slots, as the store cuts it
+        const int32_t n_prompt = int32_t(ids.size());
+        const int32_t n_gen = int32_t(std::min<int64_t>(n_generated, int64_t(cx.n_ctx()) - n_prompt));
+        auto full_bytes = kv_bytes_bound(**model, full, n_prompt, std::max(n_gen - 1, 0));
+        if (full_bytes.ok() && *full_bytes > 0) {
+            std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots); the full cache: %.2f MiB (%.1f%%)\n",
+                         double(kv.bytes_in_use) / (1024.0 * 1024.0), (long long)kv.slots_total,
+                         double(*full_bytes) / (1024.0 * 1024.0), 100.0 * double(kv.bytes_in_use) / double(*full_bytes));
+        } else {
+            std::fprintf(stderr, "heterokv: KV cache %.2f MiB in use (%lld slots)\n",
+                         double(kv.bytes_in_use) / (1024.0 * 1024.0), (long long)kv.slots_total);
+        }
         if (!cx.policy_report().empty()) std::fprintf(stderr, "heterokv: %s\n", cx.policy_report().c_str());
         return 0;
     };

@@ -39,6 +39,25 @@ Runner add_eval_ruler(CLI::App& app);      // heterokv eval ruler: RULER synthet
 Runner add_eval_longbench(CLI::App& app);  // heterokv eval longbench: LongBench jsonl, official metrics
 Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x budgets, table and plot
 
+Runner add_policies(CLI::App& app);    // heterokv policies: every policy, its options and memory
+
+// The version line: "heterokv 0.1.0 (commit abc1234)" (main.cpp).
+std::string version_string();
+
+// ---- -o FILE and --format, the same in every command that writes a report ----
+// -o always names where output goes (a file; a prefix for commands that write several files);
+// --format chooses md, csv or json. `-o md|csv|json` (llama-bench's spelling, and heterokv's
+// before: bench, eval ppl) is read as --format, with a note.
+struct ReportOutput {
+    std::string path;           // -o: empty = stdout
+    std::string format = "md";  // --format
+};
+void add_report_output(CLI::App& app, ReportOutput* out);
+// Checks the format and resolves the old spelling; call first in the runner.
+Status resolve_report_output(ReportOutput* out);
+// Runs `write` on stdout, or on a new file that replaces out.path when complete.
+Status emit_report(const ReportOutput& out, const std::function<void(std::FILE*)>& write);
+
 // --kv-type values: "f16", "bf16", "f32" (cmd_run.cpp).
 Expected<KvType> parse_kv_type(const std::string& s);
 
@@ -60,6 +79,20 @@ inline const CLI::Validator kU64Check(
 // --kv-cold-dir: empty (host RAM), or an existing folder given with at least one policy that has a
 // cold tier (heterocache); a folder that would be ignored or does not exist is an error (cmd_run.cpp).
 Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>& policies);
+
+// The shared data folder (word lists, essays, haystacks) when --data is not given: ../shared/data
+// from the current folder if it exists, else the one beside the checkout the binary was built in
+// (BIN/../../../shared/data for build/bin/heterokv), so eval ruler and sweep run from any folder.
+inline std::string default_data_dir() {
+    std::error_code ec;
+    if (std::filesystem::is_directory("../shared/data", ec)) return "../shared/data";
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        const std::filesystem::path d = exe.parent_path() / "../../../shared/data";
+        if (std::filesystem::is_directory(d, ec)) return std::filesystem::weakly_canonical(d, ec).string();
+    }
+    return "../shared/data";
+}
 
 // Expands --haystack arguments: a folder contributes its *.txt files (sorted), a file itself;
 // anything else is a kNotFound error naming it.
