@@ -39,6 +39,7 @@ Runner add_eval_longbench(CLI::App& app) {
         if (!cfg.ok()) return fail(cfg.status());
         auto rows = eval::longbench_load(o->file, o->rows);
         if (!rows.ok()) return fail(rows.status());
+        if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         ContextParams cp;

@@ -89,6 +89,7 @@ Runner add_eval_niah(CLI::App& app) {
             if (!pol.ok()) return fail(pol.status());
         }
         if (Status st = check_kv_cold_dir(o->kv_cold_dir, o->policies); !st.ok()) return fail(st);
+        if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         const int32_t n_train = model_info(**model).n_ctx_train;

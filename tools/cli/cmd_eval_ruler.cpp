@@ -69,6 +69,7 @@ Runner add_eval_ruler(CLI::App& app) {
         if (Status st = policies_check(o->policies); !st.ok()) return fail(st);
         auto data = eval::ruler_data_load(o->data);
         if (!data.ok()) return fail(data.status());
+        if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         const Tokenizer& tok = model_tokenizer(**model);

@@ -80,6 +80,7 @@ Runner add_eval_sweep(CLI::App& app) {
         std::vector<std::string> specs;
         for (const auto& p : *points) specs.push_back(p.spec);
         if (Status st = policies_check(specs); !st.ok()) return fail(st);
+        if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         ContextParams cp;

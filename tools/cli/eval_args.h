@@ -2,8 +2,11 @@
 // longbench, sweep): comma lists, file-name slugs, policy checks, progress lines.
 #pragma once
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -78,12 +81,34 @@ inline Status policies_check(const Model& model, int32_t n_ctx, const std::vecto
     return Status();
 }
 
-// "\rheterokv: <what> [#####.....] done/total" on stderr; a newline when done == total.
+// Progress of a run over samples: on a terminal "\rheterokv: <what> [#####.....] done/total" redrawn
+// in place; otherwise (a log, a pipe) a line at each tenth of the work (progress.h's rule; the
+// callers report every sample, so crossing a tenth is seen).
 inline void progress_bar(const std::string& what, size_t done, size_t total) {
+    if (isatty(2) != 1) {
+        if (total == 0) return;
+        if (done == total || 10 * done / total > 10 * (done - (done > 0)) / total) {
+            std::fprintf(stderr, "heterokv: %s %zu/%zu (%zu%%)\n", what.c_str(), done, total, 100 * done / total);
+        }
+        return;
+    }
     const int width = 24, fill = total ? int(width * done / total) : width;
-    std::fprintf(stderr, "\rheterokv: %s [%s%s] %zu/%zu   ", what.c_str(), std::string(size_t(fill), '#').c_str(),
+    std::fprintf(stderr, "\r\033[Kheterokv: %s [%s%s] %zu/%zu", what.c_str(), std::string(size_t(fill), '#').c_str(),
                  std::string(size_t(width - fill), '.').c_str(), done, total);
     if (done == total) std::fprintf(stderr, "\n");
+}
+
+// Creates the folder of an output prefix (-o out/sweep: out/) before a long run, so the results
+// are not lost at its end; an error names the folder.
+inline Status prepare_output_prefix(const std::string& prefix) {
+    const std::filesystem::path dir = std::filesystem::path(prefix).parent_path();
+    if (dir.empty()) return Status();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || !std::filesystem::is_directory(dir, ec)) {
+        return Status::io_error("-o %s: cannot create the folder %s", prefix.c_str(), dir.string().c_str());
+    }
+    return Status();
 }
 
 }  // namespace hkv::cli
