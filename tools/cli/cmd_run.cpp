@@ -127,7 +127,9 @@ Runner add_run(CLI::App& app) {
         auto seed_opt = parse_seed(o->seed, "--seed");
         if (!seed_opt.ok()) return fail(seed_opt.status());
         const uint64_t seed = seed_opt->value_or(std::random_device{}());
-        if (!seed_opt->has_value()) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+        if (!seed_opt->has_value() && o->temp > 0.0f) {  // greedy decoding (--temp 0) draws no random numbers
+            std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+        }
         SamplerParams sp{o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
         auto sampler = Sampler::create(sp);
         if (!sampler.ok()) return fail(sampler.status());
