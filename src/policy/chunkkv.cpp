@@ -140,9 +140,11 @@ Expected<std::unique_ptr<Policy>> chunkkv_create(PolicySpec& spec) {
     HKV_TRY(read_snap_options(spec, &o));
     HKV_ASSIGN_OR_RETURN(int64_t chunk, spec.get_int("chunk", 10, 1, 1 << 20));
     HKV_ASSIGN_OR_RETURN(int64_t reuse, spec.get_int("reuse", 1, 1, 1 << 20));
-    if (chunk > o.evict.budget - o.evict.window - o.evict.sinks) {
-        return Status::invalid("chunkkv: chunk=%lld does not fit in budget - window - sinks = %d", (long long)chunk,
-                               o.evict.budget - o.evict.window - o.evict.sinks);
+    const int32_t room = o.evict.budget - o.evict.window - o.evict.sinks;
+    if (!spec.has("chunk") && chunk > room) chunk = room;  // a small budget in a sweep: the default shrinks
+    if (chunk > room) {
+        return Status::invalid("chunkkv: chunk=%lld does not fit in budget - window - sinks = %d (lower chunk= or "
+                               "window=, or raise budget=)", (long long)chunk, room);
     }
     return std::unique_ptr<Policy>(new ChunkKvPolicy(o, int32_t(chunk), int32_t(reuse)));
 }

@@ -60,7 +60,7 @@ constexpr PolicyOptionDoc kAdaOpts[] = {
 };
 constexpr PolicyOptionDoc kChunkOpts[] = {
     HKV_SIZE_OPTIONS("slots per layer and KV head"), HKV_SNAP_OPTIONS,
-    {"chunk", "10", "tokens per chunk"},
+    {"chunk", "10", "tokens per chunk (without chunk=: at most budget - window - sinks)"},
     {"reuse", "1", "layers sharing one layer's chunk indices"},
 };
 constexpr PolicyOptionDoc kQuestOpts[] = {

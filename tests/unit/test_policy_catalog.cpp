@@ -167,7 +167,7 @@ TEST_F(Catalog, SizeOptionErrorsAreClear) {
 // A budget sweep reaches 16 and 32 with the default window 32: the default shrinks to half of
 // what the sinks leave; a window given explicitly is checked as given, and the error names the fix.
 TEST(PolicyWindow, DefaultWindowShrinksUnderSmallBudgets) {
-    for (const char* name : {"snapkv", "pyramidkv", "adakv", "ems", "dynsplit"}) {
+    for (const char* name : {"snapkv", "pyramidkv", "adakv", "chunkkv", "ems", "dynsplit"}) {
         for (int budget : {16, 32}) {
             auto p = make(std::string(name) + ":budget=" + std::to_string(budget));
             ASSERT_TRUE(p) << name << " " << budget;
@@ -182,6 +182,7 @@ TEST(PolicyWindow, DefaultWindowShrinksUnderSmallBudgets) {
     EXPECT_EQ(make("ems:budget=32")->info().decode_slack, 14);  // (32 - 4 sinks) / 2
     EXPECT_EQ(make("snapkv:budget=33")->info().stats.at(0).n_query, 32);
     EXPECT_NE(error_of("snapkv:budget=32,window=32").find("lower window= or raise budget="), std::string::npos);
+    EXPECT_NE(error_of("chunkkv:budget=16,chunk=10").find("lower chunk= or window=, or raise budget="), std::string::npos);
 }
 
 }  // namespace
