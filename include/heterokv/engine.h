@@ -136,6 +136,10 @@ class Context {
 public:
     // Called during long evals with (tokens done, tokens total).
     using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+    // Polled before each chunk of an eval() (n_batch tokens); true stops the eval, which then fails
+    // with kCancelled and, as any failed eval, leaves the sequence as it was. Lets a front end stop a
+    // long prompt (a client gone) while the prompt stays one eval() call, i.e. one policy segment.
+    using CancelFn = std::function<bool()>;
 
     static Expected<std::unique_ptr<Context>> create(std::shared_ptr<const Model> model,
                                                      const ContextParams& params);
@@ -145,9 +149,10 @@ public:
     // to the cache. Afterwards logits() holds the last token's next-token logits [n_vocab]; if
     // all_logits is given, the logits of every token are appended to it ([n, n_vocab]).
     // Errors: kOutOfRange if the sequence would exceed n_ctx (nothing is changed), kInvalidArgument
-    // for a token id outside the vocabulary, kOutOfMemory from the cache limit.
+    // for a token id outside the vocabulary, kOutOfMemory from the cache limit, kCancelled when
+    // cancel returned true.
     Status eval(std::span<const int32_t> tokens, std::vector<float>* all_logits = nullptr,
-                const ProgressFn& progress = {});
+                const ProgressFn& progress = {}, const CancelFn& cancel = {});
 
     std::span<const float> logits() const;
     int32_t n_past() const;

@@ -28,6 +28,7 @@ enum class StatusCode {
     kOutOfMemory,      // an allocation or a configured memory limit would be exceeded
     kOutOfRange,       // e.g. a prompt longer than the context
     kInternal,         // should not happen; a bug
+    kCancelled,        // the caller asked to stop (Context::eval's cancel hook)
 };
 
 const char* status_code_name(StatusCode code);

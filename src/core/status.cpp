@@ -15,6 +15,7 @@ const char* status_code_name(StatusCode code) {
         case StatusCode::kOutOfMemory: return "out of memory";
         case StatusCode::kOutOfRange: return "out of range";
         case StatusCode::kInternal: return "internal error";
+        case StatusCode::kCancelled: return "cancelled";
     }
     return "unknown";
 }

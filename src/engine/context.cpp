@@ -1,6 +1,7 @@
 // engine/context.cpp — a sequence: KV cache + scratch + thread pool; chunked prefill and decode.
 #include <chrono>
 #include <new>
+#include <string>
 
 #include "engine/context_setup.h"
 #include "engine/forward.h"
@@ -59,7 +60,7 @@ Expected<std::unique_ptr<Context>> Context::create(std::shared_ptr<const Model> 
 }
 
 Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_logits,
-                     const ProgressFn& progress) {
+                     const ProgressFn& progress, const CancelFn& cancel) {
     Impl& I = *impl_;
     const ModelConfig& c = I.model->config();
     const int64_t n = int64_t(tokens.size());
@@ -107,8 +108,11 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
         float* out = all_logits ? all_logits->data() + base + size_t(done) * nv : I.logits.data();
         I.tokens.resize(size_t(I.n_past));
         I.tokens.insert(I.tokens.end(), tokens.begin() + done, tokens.begin() + done + m);
-        Status st = forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info, tokens.data() + done, m,
-                                  I.n_past, all_logits != nullptr, out);
+        Status st = cancel && cancel()
+                        ? Status(StatusCode::kCancelled, "context: eval cancelled after " + std::to_string(done) +
+                                                             " of " + std::to_string(n) + " tokens")
+                        : forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info,
+                                        tokens.data() + done, m, I.n_past, all_logits != nullptr, out);
         if (!st.ok()) {  // a failed eval leaves no partial state behind
             I.policy->restore_segment(seg0);  // the segment before the failed one (no replan)
             I.kv->drop_from(n_past0);

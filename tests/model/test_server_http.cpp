@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "heterokv/engine.h"
+#include "heterokv/generate.h"
 #include "server/http_server.h"
 #include "server_test_util.h"
 #include "test_util.h"
@@ -259,6 +260,49 @@ TEST(ServerHttp, PromptOnlyPoliciesGenerateLongWithinTheirReservation) {
         const int64_t used = j["heterokv"]["kv_bytes"], reserved = j["heterokv"]["kv_reserved_bytes"];
         EXPECT_GT(used, 0) << policy;
         EXPECT_LE(used, reserved) << policy;
+    }
+}
+
+// Issue 24 item 5: a prompt longer than -b is one eval() in the server, as in `heterokv run` (the
+// engine chunks it), so compressing policies see one prompt end and the server's greedy text equals
+// the public generate()'s. The server used to call eval() once per -b chunk: with -b 100 h2o, ems,
+// snapkv and pyramidkv saw two segments and wrote other text.
+TEST(ServerHttp, LongPromptUnderCompressionMatchesGenerate) {
+    HKV_REQUIRE_SHARED(kModel);
+    ServerOptions o = options();
+    o.n_ctx = 512;
+    o.n_batch = 100;
+    Running r(o);
+    auto c = r.client();
+    auto model = model_load(kModel);
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    const Tokenizer& tok = model_tokenizer(**model);
+    const std::string prompt =
+        "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+        "friend Tom. One day, they found a big red ball under a tree. Tom said, \"Let's play catch!\" Lily "
+        "threw the ball high in the sky and laughed. Then a big dog ran to them and took the ball away. Lily "
+        "and Tom ran after the dog, and the dog was happy to play with them.";
+    const std::vector<int32_t> ids = tok.encode(prompt, true);
+    ASSERT_GT(ids.size(), 120u);  // two chunks of -b 100, the first longer than the budgets
+    const int32_t n_gen = 48;
+    for (const char* policy : {"h2o:budget=48", "ems:budget=48", "snapkv:budget=48", "pyramidkv:budget=48"}) {
+        const json req = {{"prompt", prompt}, {"max_tokens", n_gen}, {"temperature", 0}, {"ignore_eos", true},
+                          {"kv_policy", policy}};
+        auto res = c.Post("/v1/completions", req.dump(), "application/json");
+        ASSERT_TRUE(res);
+        ASSERT_EQ(res->status, 200) << policy << ": " << res->body;
+        const std::string served = json::parse(res->body)["choices"][0]["text"];
+
+        auto ctx = Context::create(*model, {.n_ctx = 512, .n_threads = 1, .n_batch = 100, .policy = policy});
+        ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+        auto sampler = Sampler::create({.temp = 0.0f});
+        ASSERT_TRUE(sampler.ok());
+        std::string text;
+        ASSERT_TRUE(generate(**ctx, *sampler, ids, n_gen, true, [&](int32_t id) {
+                        text += tok.token_to_piece(id);
+                        return true;
+                    }).ok());
+        EXPECT_EQ(served, text) << policy;
     }
 }
 

@@ -7,6 +7,7 @@
 //  - corrupt copies of the file fail to load with a one-line error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -149,6 +150,37 @@ TEST(Stories260K, ContextOverflowIsAnErrorAndChangesNothing) {
     EXPECT_EQ((*ctx)->n_past(), 10);
     std::vector<int32_t> bad = {100000};
     EXPECT_EQ((*ctx)->eval(bad).code(), StatusCode::kInvalidArgument);
+}
+
+// Context::eval's cancel hook (issue 24 item 5): polled before each n_batch chunk; a cancel after
+// the first chunk fails with kCancelled and leaves the sequence as it was, under a compressing
+// policy too, so the same prompt evaluated afterwards gives the logits of an uncancelled run.
+TEST(Stories260K, CancelledEvalChangesNothing) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    std::vector<int32_t> toks = model->tokenizer().encode(
+        "Lily and Ben went to the park. They saw a big tree and a small dog. The dog was happy.", true);
+    for (const char* policy : {"full", "snapkv:budget=16,window=4"}) {
+        const ContextParams cp{.n_ctx = 512, .n_threads = 1, .n_batch = 8, .policy = policy};
+        auto ref = Context::create(model, cp);
+        ASSERT_TRUE(ref.ok());
+        ASSERT_TRUE((*ref)->eval(toks).ok());
+        auto ctx = Context::create(model, cp);
+        ASSERT_TRUE(ctx.ok());
+        int polls = 0;
+        Status st = (*ctx)->eval(toks, nullptr, {}, [&] { return ++polls == 2; });
+        EXPECT_EQ(st.code(), StatusCode::kCancelled) << policy << ": " << st.to_string();
+        EXPECT_NE(st.message().find("cancelled after 8 of"), std::string::npos) << st.message();
+        EXPECT_EQ((*ctx)->n_past(), 0) << policy;
+        EXPECT_EQ((*ctx)->kv_stats().slots_total, 0) << policy;
+        polls = 0;
+        ASSERT_TRUE((*ctx)->eval(toks, nullptr, {}, [&] { return ++polls < 0; }).ok());
+        EXPECT_GE(polls, int((toks.size() + 7) / 8)) << "one poll per chunk";
+        const auto a = (*ref)->logits(), b = (*ctx)->logits();
+        EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << policy;
+        EXPECT_EQ((*ctx)->kv_stats().n_slot, (*ref)->kv_stats().n_slot) << policy;
+    }
 }
 
 TEST(Stories260K, TruncatedCopiesFailCleanly) {

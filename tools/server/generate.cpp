@@ -67,16 +67,17 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
     auto sampler = Sampler::create(p.sampler);
     if (!sampler.ok()) return sampler.status();
     out->n_prompt = int32_t(prompt.size());
-    const int32_t n_batch = std::max(1, p.n_batch);
-    for (size_t i = 0; i < prompt.size(); i += size_t(n_batch)) {
-        if (hooks.alive && !hooks.alive()) {
-            out->finish_reason = "cancelled";
-            return Status();
-        }
-        const size_t n = std::min(prompt.size() - i, size_t(n_batch));
-        HKV_TRY(ctx.eval(prompt.subspan(i, n)));
-        if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes());
+    // The prompt is one eval() call, as in `heterokv run` and hkv::generate: the engine chunks it
+    // (ContextParams::n_batch) and the policy sees one prompt, so the text is the CLI's (issue 24
+    // item 5). The client is polled before each chunk through the eval's cancel hook.
+    Status st = ctx.eval(
+        prompt, nullptr, [&](int64_t, int64_t) { if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes()); },
+        [&] { return hooks.alive && !hooks.alive(); });
+    if (st.code() == StatusCode::kCancelled) {
+        out->finish_reason = "cancelled";
+        return Status();
     }
+    HKV_TRY(st);
     for (int32_t id : prompt) sampler->accept(id);
 
     TextStream stream(p.stop);

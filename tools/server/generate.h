@@ -39,12 +39,12 @@ struct GenParams {
     SamplerParams sampler;
     std::vector<std::string> stop;
     bool ignore_eos = false;
-    int32_t n_batch = 256;           // prefill chunk; cancellation is checked between chunks
 };
 
 // Callbacks, all optional. on_text returns false when the client is gone (generation stops);
-// alive is polled between prefill chunks and before each decode step; on_kv receives the cache's
-// bytes in use after each step.
+// alive is polled before each prefill chunk (the context's n_batch, through Context::eval's cancel
+// hook) and before each decode step; on_kv receives the cache's bytes in use after each chunk and
+// step.
 struct GenHooks {
     std::function<bool(std::string_view text)> on_text;
     std::function<bool()> alive;

@@ -195,7 +195,6 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     g.max_tokens = max_tokens;
     g.stop = r.stop;
     g.ignore_eos = r.ignore_eos;
-    g.n_batch = opt.n_batch;
     g.sampler.temp = r.temperature;
     g.sampler.top_k = r.top_k;
     g.sampler.top_p = r.top_p;
