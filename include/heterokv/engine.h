@@ -164,6 +164,11 @@ public:
     // evicted, or that left a sliding-window layer's window (ContextParams::swa_full), stay gone.
     Status truncate(int32_t n);
 
+    // Changes the cache's memory limit (ContextParams::kv_max_bytes; 0 = unlimited) for the steps
+    // to come, e.g. when a kept context serves a new request with its own reservation. What the
+    // cache holds already stays (kInvalidArgument for bytes < 0).
+    Status set_kv_max_bytes(int64_t bytes);
+
     const Model& model() const;
     // KV cache bytes in use now (KvStats::bytes_in_use; cheap: no per-head list).
     int64_t kv_bytes() const;

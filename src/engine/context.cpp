@@ -153,6 +153,13 @@ Status Context::truncate(int32_t n) {
     return Status();
 }
 
+Status Context::set_kv_max_bytes(int64_t bytes) {
+    if (bytes < 0) return Status::invalid("context: kv_max_bytes %lld < 0", (long long)bytes);
+    impl_->kv->set_max_bytes(bytes);
+    impl_->params.kv_max_bytes = bytes;
+    return Status();
+}
+
 const Model& Context::model() const { return *impl_->model; }
 int64_t Context::kv_bytes() const { return int64_t(impl_->kv->bytes_in_use()); }
 KvStats Context::kv_stats() const {

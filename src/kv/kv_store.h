@@ -74,6 +74,8 @@ public:
     KvStore& operator=(const KvStore&) = delete;
 
     const KvStoreConfig& config() const { return cfg_; }
+    // Changes the page memory limit (0 = unlimited); what the cache holds already stays.
+    void set_max_bytes(int64_t bytes) { cfg_.max_bytes = bytes; }
     int32_t n_slot(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
 
     // Appends n slots to head (il, ih). k, v: [n, head_dim] f32 rows at the given row strides

@@ -325,6 +325,39 @@ TEST(Admission, BudgetBlocksUntilMemoryIsFree) {
     EXPECT_FALSE(a.acquire(1, std::chrono::milliseconds(1000)).ok());
 }
 
+// Prompt reuse: a released lease's kept bytes stay counted until the slot is taken again (then the
+// request's reservation covers them) or the room is needed (then the idle slot's context is dropped).
+TEST(Admission, KeptContextsCountUntilTakenOrDropped) {
+    Admission a(AdmissionConfig{2, 4, 1000});
+    std::vector<int32_t> dropped;
+    a.set_drop_kept([&](int32_t s) { dropped.push_back(s); });
+    auto l1 = a.acquire(600, std::chrono::milliseconds(0));
+    ASSERT_TRUE(l1.ok());
+    const int32_t s1 = l1->slot();
+    l1->keep(500);
+    l1->release();
+    EXPECT_EQ(a.stats().kept_bytes, 500);
+    EXPECT_EQ(a.stats().reserved_bytes, 0);
+    // The preferred slot is taken back: its kept bytes become part of the new reservation.
+    auto l2 = a.acquire(700, std::chrono::milliseconds(0), s1);
+    ASSERT_TRUE(l2.ok());
+    EXPECT_EQ(l2->slot(), s1);
+    EXPECT_EQ(a.stats().kept_bytes, 0);
+    l2->keep(400);
+    l2->release();
+    // Without a preference the free slot keeping nothing is chosen, and 700 bytes fit only once the
+    // 400 kept bytes of the other idle slot are dropped.
+    auto l3 = a.acquire(700, std::chrono::milliseconds(0));
+    ASSERT_TRUE(l3.ok());
+    EXPECT_NE(l3->slot(), s1);
+    EXPECT_EQ(dropped, std::vector<int32_t>{s1});
+    EXPECT_EQ(a.stats().kept_bytes, 0);
+    EXPECT_EQ(a.stats().reserved_bytes, 700);
+    l3->keep(5000);  // never more than the lease's own bytes
+    l3->release();
+    EXPECT_EQ(a.stats().kept_bytes, 700);
+}
+
 TEST(Metrics, PrometheusText) {
     Metrics m;
     m.on_request("/v1/completions", 200, 0.3);

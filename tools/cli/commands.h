@@ -26,6 +26,7 @@ inline int fail(const Status& s) {
 }
 
 Runner add_run(CLI::App& app);         // heterokv run: generate text
+Runner add_chat(CLI::App& app);        // heterokv chat (run -cnv): a conversation with the chat template
 Runner add_make_model(CLI::App& app);  // heterokv make-model: synthetic GGUF of a preset shape
 Runner add_info(CLI::App& app);        // heterokv info: a model's configuration and tensors
 Runner add_bench(CLI::App& app);       // heterokv bench: prefill/decode speed at depth, KV bytes, RSS

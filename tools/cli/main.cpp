@@ -83,6 +83,21 @@ std::string one_line(std::string s) {
     return s;
 }
 
+// llama.cpp's spellings: `run -cnv` (or --conversation) is `chat`, and chat's -sys is
+// --system-prompt (CLI11 has no multi-letter single-dash options).
+void conversation_spellings(std::vector<std::string>& args) {
+    if (args.size() < 2 || (args[1] != "run" && args[1] != "chat")) return;
+    for (size_t i = 2; i < args.size(); ++i) {
+        if (args[i] == "-cnv" || args[i] == "--conversation") {
+            args[1] = "chat";
+            args.erase(args.begin() + std::ptrdiff_t(i--));
+        }
+    }
+    for (size_t i = 2; i < args.size() && args[1] == "chat"; ++i) {
+        if (args[i] == "-sys") args[i] = "--system-prompt";
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +111,8 @@ int main(int argc, char** argv) {
         runners[sub] = fn(*sub);
     };
     add("run", "generate text from a prompt", hkv::cli::add_run);
+    add("chat", "a conversation with the model's chat template (run -cnv): one line per turn, /reset, /stats, /exit",
+        hkv::cli::add_chat);
     add("make-model", "write a GGUF model with synthetic weights for a named shape preset",
         hkv::cli::add_make_model);
     add("bench", "prefill and decode speed at context depths (llama-bench style)", hkv::cli::add_bench);
@@ -108,7 +125,8 @@ int main(int argc, char** argv) {
     add("policies", "list the KV compression policies: what they keep, memory while decoding, options",
         hkv::cli::add_policies);
 
-    const std::vector<std::string> args = drop_ignored(argc, argv);
+    std::vector<std::string> args = drop_ignored(argc, argv);
+    conversation_spellings(args);
     for (int i = 0; i < argc; ++i) {  // for JSON results (record.h); a path's folders are dropped from argv[0]
         std::string a = i == 0 ? std::string("heterokv") : std::string(argv[i]);
         if (a.find_first_of(" \t\"'") != std::string::npos) a = "'" + a + "'";

@@ -6,6 +6,11 @@
 // order (a large request at the head of the queue is not overtaken). Errors:
 //   kOutOfRange   bytes > the whole budget: it can never fit (HTTP 400)
 //   kOutOfMemory  the queue is full, or the wait exceeded the timeout, or shutdown (HTTP 503)
+// Kept contexts (prompt reuse): a lease may keep() the bytes of the context its slot holds after the
+// request; they stay counted against the budget while the slot is idle, until a request acquires
+// that slot (its reservation then covers them) or the room is needed: then the kept context of an
+// idle slot is dropped (the drop_kept callback frees it, under the admission's lock) before any
+// request waits for bytes that only kept contexts hold.
 // Thread-safe.
 #pragma once
 
@@ -13,6 +18,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -36,6 +42,8 @@ public:
     Lease& operator=(Lease&& o) noexcept;
     ~Lease() { release(); }
     void release();
+    // The slot keeps a context of `bytes` (at most bytes()) when the lease is released.
+    void keep(int64_t bytes) { kept_ = bytes; }
     int32_t slot() const { return slot_; }
     int64_t bytes() const { return bytes_; }
     bool valid() const { return owner_ != nullptr; }
@@ -45,26 +53,38 @@ private:
     Admission* owner_ = nullptr;
     int32_t slot_ = -1;
     int64_t bytes_ = 0;
+    int64_t kept_ = 0;
 };
 
 class Admission {
 public:
     explicit Admission(const AdmissionConfig& cfg);
-    Expected<Lease> acquire(int64_t bytes, std::chrono::milliseconds timeout);
+    // prefer: the slot to take when it is free (the one holding the request's longest cached
+    // prefix); otherwise a free slot with no kept context, else the free slot keeping the least.
+    Expected<Lease> acquire(int64_t bytes, std::chrono::milliseconds timeout, int32_t prefer = -1);
+    // Called (under the admission's lock: it must not call back into Admission) when the kept
+    // context of idle slot s must be freed to make room.
+    void set_drop_kept(std::function<void(int32_t slot)> fn) { drop_kept_ = std::move(fn); }
     // Wakes every waiter with kOutOfMemory; later acquire() calls fail at once.
     void shutdown();
 
     struct Stats {
         int32_t active = 0;
         int32_t queued = 0;
-        int64_t reserved_bytes = 0;
+        int64_t reserved_bytes = 0;  // running requests' reservations
+        int64_t kept_bytes = 0;      // contexts idle slots keep
     };
     Stats stats() const;
     const AdmissionConfig& config() const { return cfg_; }
 
 private:
     friend class Lease;
-    void release(int32_t slot, int64_t bytes);
+    void release(int32_t slot, int64_t bytes, int64_t kept);
+    // Under mu_: the free slot a request would take (-1: none).
+    int32_t pick(int32_t prefer) const;
+    // Under mu_: whether `bytes` fit on `slot` once idle slots' kept contexts are dropped as needed
+    // (then drops them).
+    bool make_room(int32_t slot, int64_t bytes);
     AdmissionConfig cfg_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -73,6 +93,9 @@ private:
     uint64_t next_ticket_ = 0;
     int32_t active_ = 0;
     int64_t reserved_ = 0;
+    std::vector<int64_t> kept_;    // [n_slots] bytes kept by idle slots
+    int64_t kept_total_ = 0;
+    std::function<void(int32_t)> drop_kept_;
     bool shutdown_ = false;
 };
 

@@ -104,7 +104,7 @@ std::string chat_family_list() {
 }
 
 Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> msgs,
-                                  std::vector<std::pair<size_t, size_t>>* content) {
+                                  std::vector<std::pair<size_t, size_t>>* content, bool add_generation_prompt) {
     if (content) content->clear();
     Out out{std::string(), content};
     switch (family) {
@@ -118,20 +118,20 @@ Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage
                                        chat_family_list().c_str());
         case ChatFamily::kChatml:
             out.turns(msgs, "<|im_start|>", "\n", "<|im_end|>\n");
-            out.markup("<|im_start|>assistant\n");
+            if (add_generation_prompt) out.markup("<|im_start|>assistant\n");
             return std::move(out.text);
         case ChatFamily::kLlama3:
             out.turns(msgs, "<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>");
-            out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
+            if (add_generation_prompt) out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
             return std::move(out.text);
         case ChatFamily::kLlama2:
-        case ChatFamily::kMistral:
+        case ChatFamily::kMistral:  // "[/INST]" ends each user turn: there is no separate header
             HKV_TRY(render_inst(msgs, family == ChatFamily::kLlama2, out));
             return std::move(out.text);
         case ChatFamily::kZephyr:
         case ChatFamily::kPhi3: {
             out.turns(msgs, "<|", "|>\n", family == ChatFamily::kZephyr ? "</s>\n" : "<|end|>\n");
-            out.markup("<|assistant|>\n");
+            if (add_generation_prompt) out.markup("<|assistant|>\n");
             return std::move(out.text);
         }
         case ChatFamily::kGemma: {  // no system role: system text opens the first user turn
@@ -152,7 +152,7 @@ Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage
                 out.message(m.content);
                 out.markup("<end_of_turn>\n");
             }
-            out.markup("<start_of_turn>model\n");
+            if (add_generation_prompt) out.markup("<start_of_turn>model\n");
             return std::move(out.text);
         }
     }

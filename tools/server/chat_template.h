@@ -37,12 +37,14 @@ ChatFamily chat_family_from_name(std::string_view name);
 // The renderable family names, comma-separated (for messages).
 std::string chat_family_list();
 
-// Renders the conversation followed by the assistant's turn header. Errors: kInvalidArgument for
+// Renders the conversation followed by the assistant's turn header (add_generation_prompt; false:
+// the conversation alone, as a chat of several turns is rendered up to a reply's end). Errors: kInvalidArgument for
 // kNone/kUnknown (the message says why) or an impossible conversation (e.g. no user message).
 // content, if given, receives the {offset, length} of every message's text in the result, in
 // order: the tokenizer treats special-token text there as plain text (Tokenizer::encode with
 // literal ranges), so a message cannot inject "<|im_end|>" or a role header.
 Expected<std::string> chat_render(ChatFamily family, std::span<const ChatMessage> messages,
-                                  std::vector<std::pair<size_t, size_t>>* content = nullptr);
+                                  std::vector<std::pair<size_t, size_t>>* content = nullptr,
+                                  bool add_generation_prompt = true);
 
 }  // namespace hkv::server

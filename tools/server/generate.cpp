@@ -67,11 +67,17 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
     auto sampler = Sampler::create(p.sampler);
     if (!sampler.ok()) return sampler.status();
     out->n_prompt = int32_t(prompt.size());
+    if (p.n_cached < 0 || size_t(p.n_cached) >= prompt.size() || ctx.n_past() != p.n_cached) {
+        return Status::internal("generate: %d cached tokens for a prompt of %zu on a context of %d", p.n_cached,
+                                prompt.size(), ctx.n_past());
+    }
     // The prompt is one eval() call, as in `heterokv run` and hkv::generate: the engine chunks it
     // (ContextParams::n_batch) and the policy sees one prompt, so the text is the CLI's (issue 24
     // item 5). The client is polled before each chunk through the eval's cancel hook.
+    // With prompt reuse only the tokens after the cached prefix are evaluated (a later segment).
     Status st = ctx.eval(
-        prompt, nullptr, [&](int64_t, int64_t) { if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes()); },
+        prompt.subspan(size_t(p.n_cached)), nullptr,
+        [&](int64_t, int64_t) { if (hooks.on_kv) hooks.on_kv(ctx.kv_bytes()); },
         [&] { return hooks.alive && !hooks.alive(); });
     if (st.code() == StatusCode::kCancelled) {
         out->finish_reason = "cancelled";
@@ -100,6 +106,7 @@ Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& 
         }
         sampler->accept(next);
         ++out->n_gen;
+        out->tokens.push_back(next);
         if (!send(stream.push(tok.token_to_piece(next)))) {
             out->finish_reason = "cancelled";
             return Status();

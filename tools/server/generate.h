@@ -39,6 +39,8 @@ struct GenParams {
     SamplerParams sampler;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    int32_t n_cached = 0;            // the prompt's first tokens the context already holds (prompt
+                                     // reuse): only the rest is evaluated
 };
 
 // Callbacks, all optional. on_text returns false when the client is gone (generation stops);
@@ -56,10 +58,12 @@ struct GenResult {
     std::string finish_reason = "length";  // "stop" (end of generation or stop string), "length", "cancelled"
     int32_t n_prompt = 0;
     int32_t n_gen = 0;
+    std::vector<int32_t> tokens;         // [n_gen] generated ids (the last one is not evaluated)
     double ttft_ms = 0.0;                // prefill + first sample
 };
 
-// Prefills `prompt` on a fresh context and generates. Errors: the context's (kOutOfMemory when the
+// Prefills `prompt` (after its first n_cached tokens, which the context holds: n_past() must equal
+// n_cached) and generates. Errors: the context's (kOutOfMemory when the
 // KV limit is hit, kOutOfRange past the context) and a Sampler parameter error.
 Status generate(Context& ctx, std::span<const int32_t> prompt, const GenParams& params,
                 const GenHooks& hooks, GenResult* out);

@@ -91,6 +91,8 @@ struct Job {
     std::string policy_label;  // the spec as the client gave it (reported back; no server paths)
     Lease lease;
     std::unique_ptr<Context> ctx;
+    bool reusable = false;         // the policy never changes the cache: its prefixes are exact
+    int32_t n_cached = 0;          // prompt tokens reused from the slot's kept context
     std::string id;
     int64_t created = 0;
     int64_t kv_reported = 0;       // last bytes added to the metrics' in-use gauge
@@ -109,12 +111,23 @@ struct HttpServer::Impl {
     int port = 0;
     int32_t n_ctx = 0;
     std::atomic<uint64_t> next_id{0};
+    // Prompt reuse: what each slot keeps of its last request (its Context and the tokens it holds).
+    // An active slot's entry is empty (the job owns the context). Lock order: the admission's lock,
+    // then slots_mu (the admission's drop_kept callback); never call Admission with slots_mu held.
+    struct SlotCache {
+        std::unique_ptr<Context> ctx;
+        std::vector<int32_t> tokens;  // [ctx->n_past()]
+        std::string policy;
+    };
+    std::mutex slots_mu;
+    std::vector<SlotCache> slots;  // [n_parallel]
 
     void routes();
     Expected<std::unique_ptr<Job>> admit(const httplib::Request& hreq, Endpoint ep);
     void complete(const httplib::Request& hreq, httplib::Response& res, Endpoint ep);
     json chunk(const Job& job, const std::string& text, const char* finish) const;
     json final_body(const Job& job, const GenResult& r) const;
+    static json usage(const Job& job, const GenResult& r);
     // The parameters of every request's Context (the probe at startup uses the same).
     ContextParams context_params(const std::string& policy, int64_t kv_max_bytes) const {
         ContextParams cp;
@@ -135,10 +148,67 @@ struct HttpServer::Impl {
         };
         return h;
     }
-    void finish_job(Job& job, const GenResult& r) {
+    // The idle slot whose kept context shares the longest prefix with the prompt (-1: none).
+    int32_t best_slot(const std::vector<int32_t>& prompt, const std::string& policy) {
+        std::lock_guard<std::mutex> lk(slots_mu);
+        int32_t best = -1;
+        size_t best_n = 0;
+        for (size_t i = 0; i < slots.size(); ++i) {
+            const SlotCache& c = slots[i];
+            if (!c.ctx || c.policy != policy) continue;
+            const size_t n = common_prefix(c.tokens, prompt);
+            if (n > best_n) {
+                best = int32_t(i);
+                best_n = n;
+            }
+        }
+        return best;
+    }
+    static size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+        const size_t n = std::min(a.size(), b.size());
+        size_t i = 0;
+        while (i < n && a[i] == b[i]) ++i;
+        return i;
+    }
+    // Takes the leased slot's kept context when its prefix can serve this request: truncated back to
+    // the common prefix (at most n_prompt - 1 tokens, so the prompt's last token is evaluated),
+    // which is exact only under a policy that never changed the cache and while every head still
+    // holds every position (no sliding-window slot left). Otherwise the kept context is freed.
+    void take_slot(Job& job) {
+        SlotCache c;
+        {
+            std::lock_guard<std::mutex> lk(slots_mu);
+            c = std::move(slots[size_t(job.lease.slot())]);
+            slots[size_t(job.lease.slot())] = SlotCache();
+        }
+        if (!c.ctx || !job.reusable || !job.req.cache_prompt || c.policy != job.policy) return;
+        const int32_t n = int32_t(std::min(common_prefix(c.tokens, job.prompt), job.prompt.size() - 1));
+        if (n < 1 || !c.ctx->truncate(n).ok()) return;
+        const KvStats st = c.ctx->kv_stats();
+        for (int32_t slots_of_head : st.n_slot) {
+            if (slots_of_head != n) return;
+        }
+        if (!c.ctx->set_kv_max_bytes(job.lease.bytes()).ok()) return;
+        job.ctx = std::move(c.ctx);
+        job.n_cached = n;
+    }
+    void finish_job(Job& job, const GenResult& r, bool keep) {
         metrics.add_kv_in_use(-job.kv_reported);
         job.kv_reported = 0;
         metrics.add_tokens(r.n_prompt, r.n_gen);
+        if (keep && job.ctx && job.lease.valid()) {  // the slot keeps the context for the next request
+            SlotCache c;
+            c.tokens = job.prompt;
+            c.tokens.insert(c.tokens.end(), r.tokens.begin(), r.tokens.end());
+            c.tokens.resize(size_t(std::min<int64_t>(job.ctx->n_past(), int64_t(c.tokens.size()))));
+            if (int64_t(c.tokens.size()) == job.ctx->n_past()) {
+                job.lease.keep(job.ctx->kv_bytes());
+                c.ctx = std::move(job.ctx);
+                c.policy = job.policy;
+                std::lock_guard<std::mutex> lk(slots_mu);
+                slots[size_t(job.lease.slot())] = std::move(c);
+            }
+        }
         job.ctx.reset();
         job.lease.release();
     }
@@ -187,6 +257,10 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     }
     auto pol = policy_create(job->policy);
     if (!pol.ok()) return pol.status().with_context("kv_policy");
+    {
+        const PolicyInfo pi = (*pol)->info();
+        job->reusable = pi.calls == 0 && !pi.select_pages && pi.decode == DecodeKv::kAppends && !pi.cold_tier;
+    }
     ContextParams cp = context_params(job->policy, 0);
     // The reservation and the cache's cap: the most this request's cache can hold, from the
     // policy's own plan for this prompt and its decode behaviour (never hit by the request).
@@ -202,9 +276,14 @@ Expected<std::unique_ptr<Job>> HttpServer::Impl::admit(const httplib::Request& h
     g.sampler.repeat_penalty = r.repeat_penalty;
     g.sampler.seed = r.seed ? *r.seed : std::random_device{}();
 
-    HKV_ASSIGN_OR_RETURN(job->lease, admission->acquire(bytes, std::chrono::milliseconds(opt.queue_timeout_ms)));
-    cp.kv_max_bytes = bytes;
-    HKV_ASSIGN_OR_RETURN(job->ctx, Context::create(model, cp));
+    const int32_t prefer = job->reusable && r.cache_prompt ? best_slot(job->prompt, job->policy) : -1;
+    HKV_ASSIGN_OR_RETURN(job->lease, admission->acquire(bytes, std::chrono::milliseconds(opt.queue_timeout_ms), prefer));
+    take_slot(*job);
+    if (!job->ctx) {
+        cp.kv_max_bytes = bytes;
+        HKV_ASSIGN_OR_RETURN(job->ctx, Context::create(model, cp));
+    }
+    g.n_cached = job->n_cached;
     const uint64_t n = next_id.fetch_add(1);
     job->id = std::string(ep == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(n);
     job->created = int64_t(std::time(nullptr));
@@ -224,6 +303,11 @@ json HttpServer::Impl::chunk(const Job& job, const std::string& text, const char
             {"created", job.created}, {"model", model_id}, {"choices", json::array({choice})}};
 }
 
+json HttpServer::Impl::usage(const Job& job, const GenResult& r) {
+    return {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen}, {"total_tokens", r.n_prompt + r.n_gen},
+            {"prompt_tokens_details", {{"cached_tokens", job.n_cached}}}};
+}
+
 json HttpServer::Impl::final_body(const Job& job, const GenResult& r) const {
     const bool chat = job.req.endpoint == Endpoint::kChat;
     json choice = {{"index", 0}, {"finish_reason", r.finish_reason}};
@@ -235,8 +319,7 @@ json HttpServer::Impl::final_body(const Job& job, const GenResult& r) const {
     }
     return {{"id", job.id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", job.created},
             {"model", model_id}, {"choices", json::array({choice})},
-            {"usage", {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
-                       {"total_tokens", r.n_prompt + r.n_gen}}},
+            {"usage", usage(job, r)},
             {"heterokv", {{"kv_policy", job.policy_label}, {"kv_bytes", job.ctx ? job.ctx->kv_bytes() : 0},
                           {"kv_reserved_bytes", job.lease.bytes()}, {"ttft_ms", r.ttft_ms}}}};
 }
@@ -251,7 +334,7 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
         hooks.alive = [] { return Listener::connection_alive(); };  // client gone or server cancelling
         Status st = generate(*job->ctx, job->prompt, job->gen, hooks, &r);
         const json body = final_body(*job, r);
-        finish_job(*job, r);
+        finish_job(*job, r, st.ok() && r.finish_reason != "cancelled");
         if (!st.ok()) return reply_status(res, st.with_context("generation failed"));
         if (r.finish_reason == "cancelled") {
             return reply_error(res, 503, "generation cancelled: the server is shutting down or the client left");
@@ -280,7 +363,7 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
         hooks.alive = [&] { return sink.is_writable(); };
         Status st = ok ? generate(*job->ctx, job->prompt, job->gen, hooks, &r) : Status();
         if (!ok) r.finish_reason = "cancelled";
-        finish_job(*job, r);
+        finish_job(*job, r, st.ok() && r.finish_reason != "cancelled");
         if (r.finish_reason == "cancelled") return false;  // the client is gone: drop the connection
         if (!st.ok()) {
             event(dump(error_json(http_status_for(st), "generation failed: " + st.message())));
@@ -289,8 +372,7 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
             if (job->req.include_usage) {
                 json u = chunk(*job, "", nullptr);
                 u["choices"] = json::array();
-                u["usage"] = {{"prompt_tokens", r.n_prompt}, {"completion_tokens", r.n_gen},
-                              {"total_tokens", r.n_prompt + r.n_gen}};
+                u["usage"] = usage(*job, r);
                 event(dump(u));
             }
         }
@@ -301,7 +383,7 @@ void HttpServer::Impl::complete(const httplib::Request& hreq, httplib::Response&
     // The releaser runs when the response is finished or abandoned; finish_job is idempotent.
     res.set_chunked_content_provider("text/event-stream", provider, [this, job](bool) {
         GenResult none;
-        if (job->lease.valid()) finish_job(*job, none);
+        if (job->lease.valid()) finish_job(*job, none, false);
     });
 }
 
@@ -360,6 +442,7 @@ void HttpServer::Impl::routes() {
         g.queued = s.queued;
         g.kv_budget_bytes = opt.kv_budget_bytes;
         g.kv_reserved_bytes = s.reserved_bytes;
+        g.kv_kept_bytes = s.kept_bytes;
         g.rss_bytes = int64_t(rss_current_bytes());
         r.set_content(metrics.render(g), "text/plain; version=0.0.4");
     });
@@ -426,6 +509,11 @@ Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const M
     }
     // The whole budget must hold at least one minimal request (one token of context).
     I.admission = std::make_unique<Admission>(AdmissionConfig{o.n_parallel, o.n_queue, o.kv_budget_bytes});
+    I.slots.resize(size_t(o.n_parallel));
+    I.admission->set_drop_kept([&I](int32_t slot) {  // under the admission's lock
+        std::lock_guard<std::mutex> lk(I.slots_mu);
+        I.slots[size_t(slot)] = Impl::SlotCache();
+    });
     I.model = std::move(model);
     I.http.set_payload_max_length(o.limits.max_body_bytes);
     I.routes();

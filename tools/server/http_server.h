@@ -3,8 +3,12 @@
 //   POST /v1/completions, /v1/chat/completions   (JSON or SSE with "stream": true)
 //   GET  /v1/models, /health, /metrics
 //
-// Each admitted request gets its own Context (its own KV cache, limited to the request's KV
-// estimate) on one of `n_parallel` slots; requests beyond the slots wait in a bounded FIFO queue
+// Each admitted request runs on a Context (its own KV cache, limited to the request's KV estimate)
+// on one of `n_parallel` slots. Prompt reuse: a slot keeps the Context and tokens of its last
+// request; a request goes to the idle slot sharing its longest prefix and evaluates only the rest
+// when that is exact (a policy that never changes the cache: `full`), reported as
+// usage.prompt_tokens_details.cached_tokens ("cache_prompt": false opts out). Kept contexts count
+// against the KV budget and are dropped when a request needs the room (server/admission.h); requests beyond the slots wait in a bounded FIFO queue
 // (Admission); more than that get 503 with Retry-After. Generation runs on the worker thread that
 // holds the request; a client that disconnects stops its generation and frees its slot. Sockets,
 // request framing, timeouts and the drain are the Listener's (server/listener.h); httplib parses,

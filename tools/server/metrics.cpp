@@ -64,6 +64,8 @@ std::string Metrics::render(const MetricsGauges& g) const {
     line(&out, "heterokv_kv_bytes_in_use %lld", (long long)kv_in_use_.load());
     header(&out, "heterokv_kv_bytes_reserved", "gauge", "KV cache bytes reserved by admission for running requests");
     line(&out, "heterokv_kv_bytes_reserved %lld", (long long)g.kv_reserved_bytes);
+    header(&out, "heterokv_kv_bytes_kept", "gauge", "KV cache bytes idle slots keep for prompt reuse");
+    line(&out, "heterokv_kv_bytes_kept %lld", (long long)g.kv_kept_bytes);
     header(&out, "heterokv_kv_bytes_budget", "gauge", "KV cache budget (--kv-budget-mb); 0 = unlimited");
     line(&out, "heterokv_kv_bytes_budget %lld", (long long)g.kv_budget_bytes);
     header(&out, "heterokv_slots", "gauge", "generation slots (--parallel)");

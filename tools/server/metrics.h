@@ -20,6 +20,7 @@ struct MetricsGauges {
     int64_t kv_budget_bytes = 0;    // 0 = unlimited
     int64_t kv_reserved_bytes = 0;  // sum of running requests' estimates
     int64_t rss_bytes = 0;          // process resident set
+    int64_t kv_kept_bytes = 0;      // contexts idle slots keep for prompt reuse (counted in the budget)
 };
 
 class Metrics {

@@ -348,6 +348,8 @@ Expected<CompletionRequest> parse_completion_request(std::string_view body, Endp
             HKV_TRY(get_bool(v, k, &r.ignore_eos));
         } else if (key == "parse_special") {
             HKV_TRY(get_bool(v, k, &r.parse_special));
+        } else if (key == "cache_prompt") {
+            HKV_TRY(get_bool(v, k, &r.cache_prompt));
         } else if (key == "kv_policy") {
             if (!v.is_null()) HKV_TRY(get_string(v, k, lim.max_string_bytes, &r.kv_policy));
         } else if (key == "user") {

@@ -62,6 +62,7 @@ struct CompletionRequest {
     bool parse_special = false;             // extension: special-token text in the prompt / message
                                             // content becomes control tokens (default: plain text)
     std::string kv_policy;                  // extension: policy spec for this request; empty = server's
+    bool cache_prompt = true;               // extension (llama.cpp's): reuse the slot's cached prefix
 };
 
 // Parses and validates a request body. `n_vocab` bounds token ids in a token prompt (0 = unchecked).

@@ -1,0 +1,238 @@
+// heterokv chat (and `heterokv run -cnv`) — a conversation with the GGUF's chat template: one
+// line of input per user turn (from a terminal or a pipe), the reply streamed to stdout as it is
+// generated, commands /reset, /stats, /exit. Each turn evaluates only its new
+// tokens (server/chat_session.h).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "commands.h"
+#include "heterokv/calibrate.h"
+#include "heterokv/engine.h"
+#include "heterokv/model.h"
+#include "heterokv/policy.h"
+#include "heterokv/system.h"
+#include "server/chat_session.h"
+
+namespace hkv::cli {
+namespace {
+
+struct ChatCliOptions {
+    std::string model, system, chat_template;
+    int32_t n_predict = -1;
+    int32_t n_ctx = 0;
+    int32_t n_threads = 0;
+    int32_t n_batch = 256;
+    std::string kv_type = "f16";
+    int32_t page_size = 64;
+    std::string kv_cold_dir;
+    std::string policy = "full";
+    bool swa_full = false;
+    float temp = 0.8f;
+    int32_t top_k = 40;
+    float top_p = 0.95f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    int32_t repeat_last_n = 64;
+    std::string seed = "-1";
+    bool special = false;
+};
+
+constexpr const char* kHelp =
+    "commands: /reset (start over), /stats (KV cache), /exit (or end of input)";
+
+// The taxonomy file a heterocache spec names ("" for any other policy).
+std::string taxonomy_of(const std::string& spec) {
+    if (spec.rfind("heterocache", 0) != 0) return "";
+    const size_t at = spec.find("taxonomy=");
+    if (at == std::string::npos) return "";
+    const size_t from = at + 9;
+    return spec.substr(from, spec.find(',', from) - from);
+}
+
+// KV bytes and slots, and per class of head when the policy has classes (HeteroCache's roles).
+std::string stats_text(const Context& ctx, const std::string& policy) {
+    const KvStats kv = ctx.kv_stats();
+    char line[512];
+    std::snprintf(line, sizeof line, "KV cache: %.2f MiB in use (%.2f MiB reserved), %lld slots over %d layers x %d KV heads, %d of %d positions\n",
+                  double(kv.bytes_in_use) / 1048576.0, double(kv.bytes_reserved) / 1048576.0,
+                  (long long)kv.slots_total, kv.n_layer, kv.n_head_kv, ctx.n_past(), ctx.n_ctx());
+    std::string out = line;
+    struct Group {
+        int64_t heads = 0, slots = 0;
+        int32_t min = std::numeric_limits<int32_t>::max(), max = 0;
+        void add(int32_t n) {
+            ++heads;
+            slots += n;
+            min = std::min(min, n);
+            max = std::max(max, n);
+        }
+    };
+    auto row = [&](const char* name, const Group& g) {
+        if (g.heads == 0) return;
+        std::snprintf(line, sizeof line, "  %-10s %4lld heads, %8lld slots (per head %d..%d)\n", name,
+                      (long long)g.heads, (long long)g.slots, g.min, g.max);
+        out += line;
+    };
+    const std::string tax_path = taxonomy_of(policy);
+    auto tax = tax_path.empty() ? Expected<Taxonomy>(Status::not_found("none")) : taxonomy_load(tax_path);
+    if (tax.ok() && tax->n_layer == kv.n_layer && tax->n_head_kv == kv.n_head_kv) {
+        const HeadRole roles[] = {HeadRole::kAnchor, HeadRole::kVolatile, HeadRole::kPivot, HeadRole::kSatellite};
+        for (HeadRole r : roles) {
+            Group g;
+            for (int32_t il = 0; il < kv.n_layer; ++il) {
+                for (int32_t ih = 0; ih < kv.n_head_kv; ++ih) {
+                    if (tax->role_of(il, ih) == r) g.add(kv.n_slot[tax->at(il, ih)]);
+                }
+            }
+            row(head_role_name(r), g);
+        }
+    } else {
+        Group g;
+        for (int32_t n : kv.n_slot) g.add(n);
+        row("all", g);
+    }
+    if (!ctx.policy_report().empty()) out += "  " + ctx.policy_report() + "\n";
+    const Timings& t = ctx.timings();  // cumulative: bench/chat_turns.sh takes differences per turn
+    std::snprintf(line, sizeof line, "  process RSS %.2f MiB; prefill %lld tokens in %.1f ms; decode %lld tokens in %.1f ms\n",
+                  double(rss_current_bytes()) / 1048576.0, (long long)t.n_prefill, t.prefill_ms,
+                  (long long)t.n_decode, t.decode_ms);
+    out += line;
+    return out;
+}
+
+void print_timings(const Context& cx) {
+    const Timings& t = cx.timings();
+    std::fprintf(stderr, "heterokv: prefill %lld tokens in %.1f ms, decode %lld tokens in %.1f ms (%.1f tok/s)\n",
+                 (long long)t.n_prefill, t.prefill_ms, (long long)t.n_decode, t.decode_ms,
+                 t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
+}
+
+}  // namespace
+
+Runner add_chat(CLI::App& app) {
+    auto o = std::make_shared<ChatCliOptions>();
+    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+    app.add_option("-p,--system-prompt", o->system, "system prompt (also -sys; as with llama.cpp's -cnv, -p sets it)");
+    app.add_option("--chat-template", o->chat_template, "chat format: chatml, llama3, llama2, mistral, zephyr, phi3, gemma (default: from the GGUF)");
+    app.add_option("-n,--n-predict", o->n_predict, "reply tokens at most (-1: until the end of the turn)")
+        ->capture_default_str();
+    app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0: the model's training context)")
+        ->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for a policy's cold tier (heterocache)");
+    app.add_option("--policy", o->policy, "KV compression policy spec (policies: " + policy_names() + ")")
+        ->capture_default_str();
+    app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
+    app.add_option("--top-k", o->top_k, "top-k filter (0: off)")->capture_default_str();
+    app.add_option("--top-p", o->top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
+    app.add_option("--min-p", o->min_p, "min-p filter (0: off)")->capture_default_str();
+    app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+    app.add_option("--repeat-last-n", o->repeat_last_n, "tokens the repetition penalty looks back")
+        ->capture_default_str();
+    app.add_option("-s,--seed", o->seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
+        ->capture_default_str();
+    app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers");
+    app.add_flag("--special", o->special, "special-token text in messages becomes control tokens; print them");
+    return [o]() -> int {
+        auto kv_type = parse_kv_type(o->kv_type);
+        if (!kv_type.ok()) return fail(kv_type.status());
+        auto seed_opt = parse_seed(o->seed, "--seed");
+        if (!seed_opt.ok()) return fail(seed_opt.status());
+        const uint64_t seed = seed_opt->value_or(std::random_device{}());
+        if (!seed_opt->has_value()) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
+        server::ChatOptions co;
+        co.system = o->system;
+        co.n_predict = o->n_predict;
+        co.parse_special = o->special;
+        co.sampler = {o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
+        if (!o->chat_template.empty()) {
+            co.family = server::chat_family_from_name(o->chat_template);
+            if (co.family == server::ChatFamily::kUnknown) {
+                return fail(Status::invalid("--chat-template '%s': expected one of %s", o->chat_template.c_str(),
+                                            server::chat_family_list().c_str()));
+            }
+        }
+        if (o->n_predict < -1) return fail(Status::invalid("-n %d: expected >= -1", o->n_predict));
+
+        auto model = model_load(o->model);
+        if (!model.ok()) return fail(model.status());
+        const ModelInfo info = model_info(**model);
+        if (o->chat_template.empty()) co.family = server::chat_family_detect(info.chat_template);
+        ContextParams cp;
+        cp.n_ctx = o->n_ctx;
+        cp.n_threads = o->n_threads;
+        cp.n_batch = o->n_batch;
+        cp.kv_type = *kv_type;
+        cp.kv_page_size = o->page_size;
+        cp.kv_cold_dir = o->kv_cold_dir;
+        cp.policy = o->policy;
+        cp.swa_full = o->swa_full;
+        auto ctx = Context::create(*model, cp);
+        if (!ctx.ok()) return fail(ctx.status());
+        Context& cx = **ctx;
+        auto chat = server::ChatSession::create(cx, co);
+        if (!chat.ok()) return fail(chat.status());
+        std::fprintf(stderr, "heterokv: %s (%s), %s chat format, context %d tokens, policy %s\nheterokv: %s\n",
+                     info.name.empty() ? "model" : info.name.c_str(), info.arch.c_str(),
+                     server::chat_family_name(co.family), cx.n_ctx(), o->policy.c_str(), kHelp);
+
+        const bool tty = isatty(STDIN_FILENO) != 0;
+        std::string line;
+        for (;;) {
+            if (tty) {
+                std::fputs("> ", stdout);
+                std::fflush(stdout);
+            }
+            if (!std::getline(std::cin, line)) break;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.empty()) continue;
+            if (line[0] == '/') {
+                const size_t sp = line.find(' ');
+                const std::string cmd = line.substr(0, sp);
+                const size_t a = sp == std::string::npos ? std::string::npos : line.find_first_not_of(' ', sp);
+                const std::string arg = a == std::string::npos ? "" : line.substr(a);
+                if (cmd == "/exit" || cmd == "/quit") break;
+                if (cmd == "/reset") {
+                    (*chat)->reset();
+                    std::fputs("heterokv: conversation reset\n", stderr);
+                } else if (cmd == "/stats") {
+                    std::fputs(stats_text(cx, o->policy).c_str(), stderr);
+                } else if (cmd == "/help") {
+                    std::fprintf(stderr, "heterokv: %s\n", kHelp);
+                } else {
+                    std::fprintf(stderr, "heterokv: unknown command '%s'; %s\n", cmd.c_str(), kHelp);
+                }
+                (void)arg;
+                continue;
+            }
+            auto turn = (*chat)->turn(line, [](std::string_view text) {
+                std::fwrite(text.data(), 1, text.size(), stdout);
+                std::fflush(stdout);
+                return true;
+            });
+            if (!turn.ok()) return fail(turn.status());
+            if (turn->n_eval > 0) std::fputc('\n', stdout);
+            std::fflush(stdout);
+            if (turn->finish == "context") {
+                std::fprintf(stderr,
+                             "heterokv: the context is full (%d of %d positions): the conversation ends here "
+                             "(start it with a larger -c; a policy that evicts bounds the KV memory, not the "
+                             "positions)\n",
+                             cx.n_past(), cx.n_ctx());
+                break;
+            }
+        }
+        print_timings(cx);
+        return 0;
+    };
+}
+
+}  // namespace hkv::cli
