@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
-#include <random>
 
 #include "commands.h"
 #include "heterokv/calibrate.h"
@@ -23,21 +22,7 @@ namespace {
 struct ChatCliOptions {
     std::string model, system, chat_template;
     int32_t n_predict = -1;
-    int32_t n_ctx = 0;
-    int32_t n_threads = 0;
-    int32_t n_batch = 256;
-    std::string kv_type = "f16";
-    int32_t page_size = 64;
-    std::string kv_cold_dir;
-    std::string policy = "full";
-    bool swa_full = false;
-    float temp = 0.8f;
-    int32_t top_k = 40;
-    float top_p = 0.95f;
-    float min_p = 0.05f;
-    float repeat_penalty = 1.0f;
-    int32_t repeat_last_n = 64;
-    std::string seed = "-1";
+    GenOptions gen;
     bool special = false;
 };
 
@@ -120,39 +105,18 @@ Runner add_chat(CLI::App& app) {
     app.add_option("--chat-template", o->chat_template, "chat format: chatml, llama3, llama2, mistral, zephyr, phi3, gemma (default: from the GGUF)");
     app.add_option("-n,--n-predict", o->n_predict, "reply tokens at most (-1: until the end of the turn)")
         ->capture_default_str();
-    app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0: the model's training context)")
-        ->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
-    app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
-    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for a policy's cold tier (heterocache)");
-    app.add_option("--policy", o->policy, "KV compression policy spec (policies: " + policy_names() + ")")
-        ->capture_default_str();
-    app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
-    app.add_option("--top-k", o->top_k, "top-k filter (0: off)")->capture_default_str();
-    app.add_option("--top-p", o->top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
-    app.add_option("--min-p", o->min_p, "min-p filter (0: off)")->capture_default_str();
-    app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
-    app.add_option("--repeat-last-n", o->repeat_last_n, "tokens the repetition penalty looks back")
-        ->capture_default_str();
-    app.add_option("-s,--seed", o->seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
-        ->capture_default_str();
-    app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers");
+    add_gen_options(app, o->gen);
     app.add_flag("--special", o->special, "special-token text in messages becomes control tokens; print them");
     return [o]() -> int {
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
-        auto seed_opt = parse_seed(o->seed, "--seed");
-        if (!seed_opt.ok()) return fail(seed_opt.status());
-        const uint64_t seed = seed_opt->value_or(std::random_device{}());
-        if (!seed_opt->has_value()) std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
-        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
+        auto cp = gen_context_params(o->gen);
+        if (!cp.ok()) return fail(cp.status());
+        auto sp = gen_sampler_params(o->gen);
+        if (!sp.ok()) return fail(sp.status());
         server::ChatOptions co;
         co.system = o->system;
         co.n_predict = o->n_predict;
         co.parse_special = o->special;
-        co.sampler = {o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
+        co.sampler = *sp;
         if (!o->chat_template.empty()) {
             co.family = server::chat_family_from_name(o->chat_template);
             if (co.family == server::ChatFamily::kUnknown) {
@@ -166,23 +130,14 @@ Runner add_chat(CLI::App& app) {
         if (!model.ok()) return fail(model.status());
         const ModelInfo info = model_info(**model);
         if (o->chat_template.empty()) co.family = server::chat_family_detect(info.chat_template);
-        ContextParams cp;
-        cp.n_ctx = o->n_ctx;
-        cp.n_threads = o->n_threads;
-        cp.n_batch = o->n_batch;
-        cp.kv_type = *kv_type;
-        cp.kv_page_size = o->page_size;
-        cp.kv_cold_dir = o->kv_cold_dir;
-        cp.policy = o->policy;
-        cp.swa_full = o->swa_full;
-        auto ctx = Context::create(*model, cp);
+        auto ctx = Context::create(*model, *cp);
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;
         auto chat = server::ChatSession::create(cx, co);
         if (!chat.ok()) return fail(chat.status());
         std::fprintf(stderr, "heterokv: %s (%s), %s chat format, context %d tokens, policy %s\nheterokv: %s\n",
                      info.name.empty() ? "model" : info.name.c_str(), info.arch.c_str(),
-                     server::chat_family_name(co.family), cx.n_ctx(), o->policy.c_str(), kHelp);
+                     server::chat_family_name(co.family), cx.n_ctx(), o->gen.policy.c_str(), kHelp);
 
         const bool tty = isatty(STDIN_FILENO) != 0;
         std::string line;
@@ -204,7 +159,7 @@ Runner add_chat(CLI::App& app) {
                     (*chat)->reset();
                     std::fputs("heterokv: conversation reset\n", stderr);
                 } else if (cmd == "/stats") {
-                    std::fputs(stats_text(cx, o->policy).c_str(), stderr);
+                    std::fputs(stats_text(cx, o->gen.policy).c_str(), stderr);
                 } else if (cmd == "/help") {
                     std::fprintf(stderr, "heterokv: %s\n", kHelp);
                 } else {

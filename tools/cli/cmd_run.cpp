@@ -20,21 +20,7 @@ struct RunOptions {
     std::string model, prompt, prompt_file;
     bool prompt_set = false;
     int32_t n_predict = 128;
-    int32_t n_ctx = 0;
-    int32_t n_threads = 0;
-    int32_t n_batch = 256;
-    std::string kv_type = "f16";
-    int32_t page_size = 64;
-    std::string kv_cold_dir;
-    std::string policy = "full";
-    bool swa_full = false;
-    float temp = 0.8f;
-    int32_t top_k = 40;
-    float top_p = 0.95f;
-    float min_p = 0.05f;
-    float repeat_penalty = 1.0f;
-    int32_t repeat_last_n = 64;
-    std::string seed = "-1";
+    GenOptions gen;
     bool ignore_eos = false;
     bool no_bos = false;
     bool special = false;
@@ -79,6 +65,52 @@ Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>&
     return Status();
 }
 
+void add_gen_options(CLI::App& app, GenOptions& o) {
+    app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0: the model's training context)")
+        ->capture_default_str();
+    app.add_option("-t,--threads", o.n_threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("-b,--batch-size", o.n_batch, "prefill chunk size in tokens")->capture_default_str();
+    app.add_option("--kv-type", o.kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    app.add_option("--kv-page-size", o.page_size, "KV cache page size in slots")->capture_default_str();
+    app.add_option("--kv-cold-dir", o.kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
+    app.add_option("--policy", o.policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
+                   policy_names() + ")")->capture_default_str();
+    app.add_option("--temp", o.temp, "temperature (0: greedy)")->capture_default_str();
+    app.add_option("--top-k", o.top_k, "top-k filter (0: off)")->capture_default_str();
+    app.add_option("--top-p", o.top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
+    app.add_option("--min-p", o.min_p, "min-p filter (0: off)")->capture_default_str();
+    app.add_option("--repeat-penalty", o.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
+    app.add_option("--repeat-last-n", o.repeat_last_n, "tokens the repetition penalty looks back")
+        ->capture_default_str();
+    app.add_option("-s,--seed", o.seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
+        ->capture_default_str();
+    app.add_flag("--swa-full", o.swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
+}
+
+Expected<ContextParams> gen_context_params(const GenOptions& o) {
+    HKV_ASSIGN_OR_RETURN(const KvType kv_type, parse_kv_type(o.kv_type));
+    HKV_TRY(check_kv_cold_dir(o.kv_cold_dir, {o.policy}));
+    ContextParams cp;
+    cp.n_ctx = o.n_ctx;
+    cp.n_threads = o.n_threads;
+    cp.n_batch = o.n_batch;
+    cp.kv_type = kv_type;
+    cp.kv_page_size = o.page_size;
+    cp.kv_cold_dir = o.kv_cold_dir;
+    cp.policy = o.policy;
+    cp.swa_full = o.swa_full;
+    return cp;
+}
+
+Expected<SamplerParams> gen_sampler_params(const GenOptions& o) {
+    HKV_ASSIGN_OR_RETURN(const std::optional<uint64_t> seed_opt, parse_seed(o.seed, "--seed"));
+    const uint64_t seed = seed_opt.value_or(std::random_device{}());
+    if (!seed_opt.has_value() && o.temp > 0.0f) {  // greedy decoding (--temp 0) draws no random numbers
+        std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
+    }
+    return SamplerParams{o.temp, o.top_k, o.top_p, o.min_p, o.repeat_penalty, o.repeat_last_n, seed};
+}
+
 Runner add_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
@@ -86,25 +118,7 @@ Runner add_run(CLI::App& app) {
     app.add_option("-f,--file", o->prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1: until EOS or the context is full)")
         ->capture_default_str();
-    app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0: the model's training context)")
-        ->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size in tokens")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
-    app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
-    app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
-    app.add_option("--policy", o->policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
-                   policy_names() + ")")->capture_default_str();
-    app.add_option("--temp", o->temp, "temperature (0: greedy)")->capture_default_str();
-    app.add_option("--top-k", o->top_k, "top-k filter (0: off)")->capture_default_str();
-    app.add_option("--top-p", o->top_p, "top-p (nucleus) filter (1: off)")->capture_default_str();
-    app.add_option("--min-p", o->min_p, "min-p filter (0: off)")->capture_default_str();
-    app.add_option("--repeat-penalty", o->repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
-    app.add_option("--repeat-last-n", o->repeat_last_n, "tokens the repetition penalty looks back")
-        ->capture_default_str();
-    app.add_option("-s,--seed", o->seed, "random seed in [0, 2^64-1] (-1: random, printed to stderr)")
-        ->capture_default_str();
-    app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
+    add_gen_options(app, o->gen);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating after an end-of-generation token");
     app.add_flag("--no-bos", o->no_bos, "do not add the BOS token even if the model asks for it");
     app.add_flag("--special", o->special, "parse special tokens in the prompt and print them in the output");
@@ -120,20 +134,14 @@ Runner add_run(CLI::App& app) {
             if (!text.ok()) return fail(text.status());
             prompt = std::move(*text);
         }
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
         if (o->n_predict < -1) return fail(Status::invalid("-n %d: expected >= -1", o->n_predict));
         // Sampling options and the cold-tier folder are checked before the model is loaded.
-        auto seed_opt = parse_seed(o->seed, "--seed");
-        if (!seed_opt.ok()) return fail(seed_opt.status());
-        const uint64_t seed = seed_opt->value_or(std::random_device{}());
-        if (!seed_opt->has_value() && o->temp > 0.0f) {  // greedy decoding (--temp 0) draws no random numbers
-            std::fprintf(stderr, "heterokv: seed %llu\n", (unsigned long long)seed);
-        }
-        SamplerParams sp{o->temp, o->top_k, o->top_p, o->min_p, o->repeat_penalty, o->repeat_last_n, seed};
-        auto sampler = Sampler::create(sp);
+        auto cp = gen_context_params(o->gen);
+        if (!cp.ok()) return fail(cp.status());
+        auto sp = gen_sampler_params(o->gen);
+        if (!sp.ok()) return fail(sp.status());
+        auto sampler = Sampler::create(*sp);
         if (!sampler.ok()) return fail(sampler.status());
-        if (Status st = check_kv_cold_dir(o->kv_cold_dir, {o->policy}); !st.ok()) return fail(st);
 
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
@@ -142,16 +150,7 @@ Runner add_run(CLI::App& app) {
                      c.name.empty() ? "model" : c.name.c_str(), c.arch.c_str(), c.n_layer, c.n_head,
                      c.n_head_kv, c.head_dim, c.n_vocab, c.weight_types.c_str());
 
-        ContextParams cp;
-        cp.n_ctx = o->n_ctx;
-        cp.n_threads = o->n_threads;
-        cp.n_batch = o->n_batch;
-        cp.kv_type = *kv_type;
-        cp.kv_page_size = o->page_size;
-        cp.kv_cold_dir = o->kv_cold_dir;
-        cp.policy = o->policy;
-        cp.swa_full = o->swa_full;
-        auto ctx = Context::create(*model, cp);
+        auto ctx = Context::create(*model, *cp);
         if (!ctx.ok()) return fail(ctx.status());
         Context& cx = **ctx;
         if (c.n_ctx_train > 0 && cx.n_ctx() > c.n_ctx_train) {
@@ -184,7 +183,7 @@ Runner add_run(CLI::App& app) {
                          "%zu-token prompt; generation stops there (raise -c)\n", o->n_predict, cx.n_ctx(),
                          (long long)room, ids.size());
         }
-        const bool show_progress = ids.size() > size_t(2 * o->n_batch);
+        const bool show_progress = ids.size() > size_t(2 * o->gen.n_batch);
         Progress bar("prefill", "tokens");
         int64_t n_generated = 0;
         Status st = generate(cx, *sampler, ids, o->n_predict, o->ignore_eos, [&](int32_t next) {

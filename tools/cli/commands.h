@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "heterokv/engine.h"
 #include "heterokv/file_io.h"
+#include "heterokv/sampler.h"
 #include "heterokv/status.h"
 #include "heterokv/types.h"
 
@@ -58,6 +60,32 @@ void add_report_output(CLI::App& app, ReportOutput* out);
 Status resolve_report_output(ReportOutput* out);
 // Runs `write` on stdout, or on a new file that replaces out.path when complete.
 Status emit_report(const ReportOutput& out, const std::function<void(std::FILE*)>& write);
+
+// The context and sampling options `run` and `chat` share (cmd_run.cpp).
+struct GenOptions {
+    int32_t n_ctx = 0;
+    int32_t n_threads = 0;
+    int32_t n_batch = 256;
+    std::string kv_type = "f16";
+    int32_t page_size = 64;
+    std::string kv_cold_dir;
+    std::string policy = "full";
+    bool swa_full = false;
+    float temp = 0.8f;
+    int32_t top_k = 40;
+    float top_p = 0.95f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    int32_t repeat_last_n = 64;
+    std::string seed = "-1";
+};
+// Registers -c, -t, -b, --kv-type, --kv-page-size, --kv-cold-dir, --policy, the sampling options,
+// --seed and --swa-full on app.
+void add_gen_options(CLI::App& app, GenOptions& o);
+// The checked ContextParams (also --kv-cold-dir against the policy).
+Expected<ContextParams> gen_context_params(const GenOptions& o);
+// The sampler parameters; a random seed (-1) is drawn, and printed to stderr when sampling (--temp > 0).
+Expected<SamplerParams> gen_sampler_params(const GenOptions& o);
 
 // --kv-type values: "f16", "bf16", "f32" (cmd_run.cpp).
 Expected<KvType> parse_kv_type(const std::string& s);

@@ -27,13 +27,16 @@ Admission::Admission(const AdmissionConfig& cfg) : cfg_(cfg) {
     cfg_.max_queue = std::max(0, cfg_.max_queue);
     busy_.assign(size_t(cfg_.n_slots), false);
     kept_.assign(size_t(cfg_.n_slots), 0);
+    released_.assign(size_t(cfg_.n_slots), 0);
 }
 
 int32_t Admission::pick(int32_t prefer) const {
     if (prefer >= 0 && prefer < cfg_.n_slots && !busy_[size_t(prefer)]) return prefer;
     int32_t best = -1;
     for (int32_t i = 0; i < cfg_.n_slots; ++i) {
-        if (!busy_[size_t(i)] && (best < 0 || kept_[size_t(i)] < kept_[size_t(best)])) best = i;
+        if (busy_[size_t(i)]) continue;
+        if (kept_[size_t(i)] == 0) return i;
+        if (best < 0 || released_[size_t(i)] < released_[size_t(best)]) best = i;
     }
     return best;
 }
@@ -103,6 +106,7 @@ void Admission::release(int32_t slot, int64_t bytes, int64_t kept) {
             busy_[size_t(slot)] = false;
             kept_[size_t(slot)] = kept;
             kept_total_ += kept;
+            released_[size_t(slot)] = ++n_released_;
         }
         --active_;
         reserved_ -= bytes;

@@ -60,7 +60,8 @@ class Admission {
 public:
     explicit Admission(const AdmissionConfig& cfg);
     // prefer: the slot to take when it is free (the one holding the request's longest cached
-    // prefix); otherwise a free slot with no kept context, else the free slot keeping the least.
+    // prefix); otherwise a free slot with no kept context, else the free slot released longest ago
+    // (so the conversations still going keep their contexts).
     Expected<Lease> acquire(int64_t bytes, std::chrono::milliseconds timeout, int32_t prefer = -1);
     // Called (under the admission's lock: it must not call back into Admission) when the kept
     // context of idle slot s must be freed to make room.
@@ -94,6 +95,8 @@ private:
     int32_t active_ = 0;
     int64_t reserved_ = 0;
     std::vector<int64_t> kept_;    // [n_slots] bytes kept by idle slots
+    std::vector<uint64_t> released_;  // [n_slots] release count at the slot's last release (LRU)
+    uint64_t n_released_ = 0;
     int64_t kept_total_ = 0;
     std::function<void(int32_t)> drop_kept_;
     bool shutdown_ = false;

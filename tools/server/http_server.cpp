@@ -148,7 +148,9 @@ struct HttpServer::Impl {
         };
         return h;
     }
-    // The idle slot whose kept context shares the longest prefix with the prompt (-1: none).
+    // The idle slot whose kept context shares the longest prefix with the prompt, if that prefix is
+    // at least half of what the slot keeps (-1: none): a prompt sharing only a few tokens (a BOS, a
+    // common preamble) does not take the context another conversation is still using.
     int32_t best_slot(const std::vector<int32_t>& prompt, const std::string& policy) {
         std::lock_guard<std::mutex> lk(slots_mu);
         int32_t best = -1;
@@ -157,7 +159,7 @@ struct HttpServer::Impl {
             const SlotCache& c = slots[i];
             if (!c.ctx || c.policy != policy) continue;
             const size_t n = common_prefix(c.tokens, prompt);
-            if (n > best_n) {
+            if (n > best_n && 2 * n >= c.tokens.size()) {
                 best = int32_t(i);
                 best_n = n;
             }
