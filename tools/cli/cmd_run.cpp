@@ -206,7 +206,7 @@ Runner add_run(CLI::App& app) {
                      t.decode_ms, t.decode_ms > 0 ? 1000.0 * double(t.n_decode) / t.decode_ms : 0.0);
         const KvStats kv = cx.kv_stats();
         // against what the full cache would hold for the same prompt and generated tokens
-        ContextParams full = cp;
+        ContextParams full = *cp;
         full.policy = "full";
         full.kv_cold_dir.clear();
         full.kv_page_size = 8;  // a head's last page holds its rows rounded up to 8 slots, as the store cuts it
