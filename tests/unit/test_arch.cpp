@@ -5,6 +5,7 @@
 // shorter than the prompt). Agreement with llama.cpp is in tests/model/test_synthetic.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,8 @@
 #include "model/synthetic.h"
 #include "policy/heterocache.h"
 #include "policy/heterocache_taxonomy.h"
+#include "policy/spec.h"
+#include "test_util.h"
 
 namespace hkv {
 namespace {
@@ -155,6 +158,30 @@ TEST(Arch, EveryArchitectureIsListed) {
         EXPECT_NE(arch_find(a), nullptr) << a;
         EXPECT_NE(arch_list().find(a), std::string::npos) << a;
     }
+}
+
+// README's architecture table and weight-type line name every architecture and every type that loads.
+TEST(Arch, ReadmeListsEveryArchitectureAndWeightType) {
+    const std::string readme = test::read_file(test::data_path("../../README.md"));
+    ASSERT_FALSE(readme.empty());
+    const std::string archs = arch_list();
+    for (size_t b = 0; b < archs.size();) {
+        const size_t e = std::min(archs.find(',', b), archs.size());
+        const std::string a = archs.substr(b, e - b);
+        EXPECT_NE(readme.find("| `" + a + "` |"), std::string::npos) << "README has no row for architecture " << a;
+        b = e + 2;
+    }
+    const size_t at = readme.find("Weight types:");
+    ASSERT_NE(at, std::string::npos);
+    const std::string line = readme.substr(at, readme.find('\n', at) - at) + ",";  // "Weight types: f32, f16, ..., iq4_xs"
+    int n = 0;
+    for (uint32_t id = 0; id < 64; ++id) {
+        const DTypeInfo* d = dtype_info(id);
+        if (!d || !d->supported) continue;
+        ++n;
+        EXPECT_NE(line.find(std::string(" ") + d->name + ","), std::string::npos) << "README's weight types lack " << d->name;
+    }
+    EXPECT_GE(n, 15);
 }
 
 TEST(Arch, LlamaSlidingWindowFromMistralMetadata) {
@@ -380,18 +407,34 @@ TEST(Arch, SlidingWindowLayersHoldOnlyTheWindow) {
     }
 }
 
-// Every policy runs on every architecture; on Gemma 3 the policy leaves the local layers alone
-// (they hold what `full` holds: the window) and compresses the global one.
+// Every registered policy runs on every architecture (the micro `llama` is Mistral-like, a window on
+// every layer; "llama-nowin" is plain Llama); on Gemma 2/3 the policy leaves the local layers alone
+// (they hold what `full` holds: the window) and compresses a global one.
 TEST(Arch, EveryPolicyRunsOnEveryArchitecture) {
     const std::string tax = temp_path("micro-taxonomy.json");
     ASSERT_TRUE(taxonomy_save(taxonomy_structural(6, 2), tax).ok());
     const std::vector<std::string> specs = {
         "full", "streaming:budget=16", "h2o:budget=16", "snapkv:budget=16,window=4", "pyramidkv:budget=16,window=4",
         "adakv:budget=16,window=4", "chunkkv:budget=16,window=4,chunk=4", "quest:budget=8,dense=1,page=4",
-        "ems:budget=16,window=4,sinks=2", "dynsplit:budget=16,window=4,sinks=2",
+        "knorm:budget=16", "tova:budget=16", "ems:budget=16,window=4,sinks=2", "dynsplit:budget=16,window=4,sinks=2",
         "dynsplit:budget=16,mode=select,split=fixed,page=4,window=1,sinks=0", "heterocache:taxonomy=" + tax + ",ratio=0.8"};
-    for (const char* arch : {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
-        auto model = model_load(write_micro(arch, DType::kF16, 2));
+    // a policy registered later must be added here
+    for (const PolicyEntry& e : policy_entries()) {
+        EXPECT_TRUE(std::any_of(specs.begin(), specs.end(),
+                                [&](const std::string& s) { return s.substr(0, s.find(':')) == e.name; }))
+            << "policy " << e.name << " is not run on the architectures";
+    }
+    const std::string nowin = temp_path("micro-llama-nowin.gguf");
+    {
+        SynthShape s = micro_shape("llama", 2);
+        s.n_swa = 0;
+        SynthOptions so;
+        so.weight_type = SynthType(uint32_t(DType::kF16));
+        ThreadPool pool(1);
+        ASSERT_TRUE(synth_model_write(s, micro_vocab(), so, pool, nowin).ok());
+    }
+    for (const char* arch : {"llama", "llama-nowin", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
+        auto model = model_load(std::string(arch) == "llama-nowin" ? nowin : write_micro(arch, DType::kF16, 2));
         ASSERT_TRUE(model.ok()) << model.status().to_string();
         const ModelConfig& c = (*model)->config();
         std::vector<int32_t> prompt;
