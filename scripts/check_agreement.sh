@@ -8,8 +8,10 @@
 #
 #   scripts/check_agreement.sh [--regen] [--keep DIR] [PRESET:TYPE ...]
 #
-# --regen re-records the goldens with llama.cpp (needs ../shared/tools/llamacpp-ref set up);
-# --keep DIR keeps the model files there (default: a temp folder, removed at the end).
+# --regen re-records the goldens with llama.cpp (needs ../shared/tools/llamacpp-ref set up) and writes
+# the make-model command into each ("make_model"; a fast test checks the goldens against it);
+# --keep DIR keeps the model files there (default: a temp folder, removed at the end). PORT=N picks
+# llama-server's port (default 18931), to run two presets at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CASES_DEFAULT="qwen3-0.6b:q8_0 qwen3-0.6b:q3_k qwen3-0.6b:iq4_xs qwen3-4b:q8_0 gemma2-2b:q8_0 gemma3-1b:q8_0 gemma3-1b:q2_k gemma3-4b:q8_0 phi-3.5-mini:q8_0 mistral-7b:q8_0"
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --regen) REGEN=1 ;;
     --keep) KEEP="$2"; shift ;;
-    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
     *) CASES+=("$1") ;;
   esac
   shift
@@ -41,7 +43,14 @@ for c in "${CASES[@]}"; do
     -o "$model" 2>/dev/null
   if [ "$REGEN" = 1 ]; then
     python3 scripts/golden_probs.py "$model" "$golden" --prompt-file "$GOLD/prompt.txt" --max-prompt-tokens 512 \
-      --n-predict 64 --ctx 1024
+      --n-predict 64 --ctx 1024 --port "${PORT:-18931}"
+    # the golden names the command that made its model (tests/model/test_synthetic.cpp reads it)
+    python3 - "$golden" "heterokv make-model --preset $preset --type $type --seed 1 --tokenizer $tok -o $preset-$type.gguf" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1], encoding="utf-8"))
+g["make_model"] = sys.argv[2]
+json.dump(g, open(sys.argv[1], "w", encoding="utf-8"), indent=1)
+PY
   fi
   echo "== $preset $type"
   if nice -n 10 "$AGREE" "$model" "$golden" 2 | tail -3; then :; else fail=1; fi

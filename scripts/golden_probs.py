@@ -4,6 +4,7 @@
 Usage (needs ../shared/tools/llamacpp-ref set up; run from the repository root):
   python3 scripts/golden_probs.py MODEL.gguf OUT.json [--prompt-file F | --prompt TEXT]
       [--n-predict N] [--n-probs K] [--ctx C] [--port P] [--server-args ARGS] [--max-prompt-tokens N]
+      [--start-timeout S]
 
 Writes {"model": basename, "prompt": text, "prompt_tokens": [...], "tokens": [...greedy ids...],
 "steps": [{"id": chosen, "top": [[id, logprob], ...]}, ...]} where step i holds the distribution that
@@ -24,7 +25,7 @@ REF = os.path.join(HERE, "..", "..", "shared", "tools", "llamacpp-ref")
 def post(port, path, body):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=600) as r:
+    with urllib.request.urlopen(req, timeout=3600) as r:  # a 7B model on 2 loaded cores
         return json.loads(r.read())
 
 
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--port", type=int, default=18931)
     ap.add_argument("--server-args", default="", help="extra llama-server arguments, e.g. \"-fa off\"")
+    ap.add_argument("--start-timeout", type=int, default=900, help="seconds to wait for llama-server to load")
     ap.add_argument("--max-prompt-tokens", type=int, default=0,
                     help="keep only the first N prompt tokens (BOS included); 0 = all")
     a = ap.parse_args()
@@ -48,15 +50,19 @@ def main():
                             "-t", "2", "--host", "127.0.0.1", "-np", "1"] + a.server_args.split(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
+        # a multi-GB model on a loaded machine takes minutes to load (gemma2-2b: 97 s at load 20)
+        deadline = time.time() + a.start_timeout
+        while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{a.port}/health", timeout=2) as r:
                     if r.status == 200:
                         break
             except Exception:
-                time.sleep(0.2)
-        else:
-            sys.exit("llama-server did not start")
+                if srv.poll() is not None:
+                    sys.exit(f"llama-server exited with status {srv.returncode}")
+                if time.time() > deadline:
+                    sys.exit(f"llama-server did not start in {a.start_timeout} s")
+                time.sleep(0.5)
         toks = post(a.port, "/tokenize", {"content": prompt, "add_special": True})["tokens"]
         if a.max_prompt_tokens > 0:
             if len(toks) < a.max_prompt_tokens:

@@ -13,7 +13,9 @@
 //    tolerance kQ8Tol, and top-1 must agree wherever the reference's top-2 gap exceeds kQ8Tol.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "heterokv/engine.h"
@@ -136,6 +138,79 @@ TEST(Synthetic, LlamaQuantizeQ3KMFileMatchesReference) {
     const std::string types = (*model)->weight_type_summary();
     for (const char* t : {"q3_K", "q4_K", "q5_K", "q6_K"}) EXPECT_NE(types.find(t), std::string::npos) << types;
     check_golden(*model, "tiny-llama-512_q3_k_m_probs.json", KvType::kF16, kQ8Tol);
+}
+
+// The goldens of scripts/check_agreement.sh (llama.cpp on the real-shape presets; the slow check runs
+// heterokv on them): each holds the make-model command of its file, llama.cpp's greedy path (64 steps,
+// every chosen token llama.cpp's top-1, top-10 log-probabilities in order) and a prompt that is the
+// first 512 tokens of prompt.txt under the preset's own vocabulary, so a golden that no longer matches
+// what make-model writes fails here, in seconds, without the GB-sized model.
+TEST(Synthetic, RealShapeAgreementGoldensMatchTheirPresets) {
+    const std::string dir = test::data_path("golden/agreement");
+    const std::string text = test::read_file(dir + "/prompt.txt");
+    ASSERT_FALSE(text.empty());
+    std::vector<std::string> seen;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        const std::string name = entry.path().filename().string();
+        if (!name.ends_with("_probs.json")) continue;
+        SCOPED_TRACE(name);
+        const nlohmann::json g = nlohmann::json::parse(test::read_file(entry.path().string()));
+        // "heterokv make-model --preset P --type T --seed 1 --tokenizer TOK -o FILE"
+        const std::string mm = g.value("make_model", "");
+        auto arg = [&](const std::string& flag) {
+            const size_t at = mm.find(" " + flag + " ");
+            if (at == std::string::npos) return std::string();
+            const size_t b = at + flag.size() + 2;
+            return mm.substr(b, mm.find(' ', b) - b);
+        };
+        const std::string preset = arg("--preset"), type = arg("--type"), tok_path = arg("--tokenizer");
+        ASSERT_FALSE(preset.empty() || type.empty() || tok_path.empty()) << "make_model: " << mm;
+        EXPECT_EQ(arg("--seed"), "1");
+        EXPECT_EQ(name, preset + "_" + type + "_probs.json");
+        EXPECT_EQ(g["model"].get<std::string>(), preset + "-" + type + ".gguf");
+        seen.push_back(preset);
+        auto shape = synth_preset(preset);
+        ASSERT_TRUE(shape.ok()) << shape.status().to_string();
+
+        const auto steps = g["steps"];
+        ASSERT_EQ(steps.size(), 64u);
+        ASSERT_EQ(g["tokens"].size(), 64u);
+        for (size_t i = 0; i < steps.size(); ++i) {
+            const auto& top = steps[i]["top"];
+            ASSERT_EQ(top.size(), 10u) << "step " << i;
+            EXPECT_EQ(steps[i]["id"], g["tokens"][i]) << "step " << i;
+            EXPECT_EQ(steps[i]["id"], top[0][0]) << "step " << i << ": the greedy path takes the top-1";
+            for (size_t k = 0; k < top.size(); ++k) {
+                EXPECT_LT(top[k][0].get<int64_t>(), shape->n_vocab);
+                EXPECT_LE(top[k][1].get<double>(), 1e-6);
+                if (k > 0) {
+                    EXPECT_LE(top[k][1].get<double>(), top[k - 1][1].get<double>()) << "step " << i;
+                }
+            }
+        }
+
+        const std::string rel = tok_path.substr(0, 10) == "../shared/" ? tok_path.substr(10) : tok_path;
+        const std::string shared_tok = test::shared_path(rel);
+        if (!test::exists(shared_tok)) continue;  // the prompt check needs ../shared's vocabulary
+        auto base = tokenizer_data_load(shared_tok);
+        ASSERT_TRUE(base.ok()) << base.status().to_string();
+        auto td = synth_vocab(*shape, *base);
+        ASSERT_TRUE(td.ok()) << td.status().to_string();
+        const ArchSpec* spec = arch_find(shape->arch);
+        ASSERT_NE(spec, nullptr);
+        if (spec->tokenizer_fixup) spec->tokenizer_fixup(*td);
+        auto tok = Tokenizer::create(*td);
+        ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+        std::vector<int32_t> want = (*tok)->encode(text, true);
+        ASSERT_GE(want.size(), 512u);
+        want.resize(512);
+        EXPECT_EQ(g["prompt_tokens"].get<std::vector<int32_t>>(), want);
+    }
+    // gemma2-2b, phi-3.5-mini and mistral-7b have no golden yet (scripts/check_agreement.sh --regen;
+    // docs/performance.md says why)
+    for (const char* p : {"qwen3-0.6b", "gemma3-1b"}) {
+        EXPECT_NE(std::find(seen.begin(), seen.end(), p), seen.end()) << "no agreement golden for " << p;
+    }
 }
 
 }  // namespace
