@@ -28,8 +28,10 @@ using TokenFn = std::function<bool(int32_t token)>;
 // ignore_eos), on_token returned false, or the context is full. The prompt's tokens and every
 // generated token are accepted by the sampler (repetition penalty). The last generated token is
 // reported but not evaluated. Errors: the context's (eval) — a context that already holds a
-// sequence continues it.
+// sequence continues it; kCancelled when cancel (the prompt's eval cancel hook, Context::CancelFn)
+// stopped the prompt.
 Status generate(Context& ctx, Sampler& sampler, std::span<const int32_t> prompt, int32_t n_predict, bool ignore_eos,
-                const TokenFn& on_token, const Context::ProgressFn& progress = {});
+                const TokenFn& on_token, const Context::ProgressFn& progress = {},
+                const Context::CancelFn& cancel = {});
 
 }  // namespace hkv

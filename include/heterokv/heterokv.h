@@ -5,6 +5,7 @@
 //   model.h      ModelInfo, tensors, the model's tokenizer
 //   tokenizer.h  text <-> token ids, special tokens
 //   sampler.h    the sampling chain (penalty, top-k, top-p, min-p, temperature)
+//   score.h      per-token scoring: log-sum-exp, KL divergence (eval ppl, Python score())
 //   policy.h     the KV compression policy interface and policy_create / policy_names
 //   types.h      KvType
 //   calibrate.h  HeteroCache calibration and head taxonomies
@@ -20,6 +21,7 @@
 #include "heterokv/model.h"
 #include "heterokv/policy.h"
 #include "heterokv/sampler.h"
+#include "heterokv/score.h"
 #include "heterokv/status.h"
 #include "heterokv/synthetic.h"
 #include "heterokv/system.h"

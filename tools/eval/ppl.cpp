@@ -17,30 +17,12 @@ namespace hkv::eval {
 
 // ---- per-token arithmetic ----
 
-double log_sum_exp(std::span<const float> logits) {
-    double mx = -INFINITY;
-    for (float v : logits) mx = std::max(mx, double(v));
-    double s = 0.0;
-    for (float v : logits) s += std::exp(double(v) - mx);
-    return mx + std::log(s);
-}
-
 int32_t argmax(std::span<const float> logits) {
     int32_t best = 0;
     for (size_t i = 1; i < logits.size(); ++i) {
         if (logits[i] > logits[size_t(best)]) best = int32_t(i);
     }
     return best;
-}
-
-double kl_divergence(std::span<const float> p, double lse_p, std::span<const float> q, double lse_q) {
-    double kl = 0.0;
-    for (size_t i = 0; i < p.size(); ++i) {
-        const double lp = double(p[i]) - lse_p;
-        const double lq = double(q[i]) - lse_q;
-        kl += std::exp(lp) * (lp - lq);
-    }
-    return std::max(kl, 0.0);  // rounding can leave -1e-17 for equal rows
 }
 
 double percentile(std::vector<float> values, double pct) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "heterokv/model.h"
+#include "heterokv/score.h"
 #include "heterokv/status.h"
 #include "heterokv/types.h"
 
@@ -110,11 +111,11 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
                             const PplProgressFn& progress = {});
 
 // ---- the per-token arithmetic (exposed for tests) ----
-// All in double from f32 logits; a row is [n_vocab].
-double log_sum_exp(std::span<const float> logits);
+// All in double from f32 logits; a row is [n_vocab]. log_sum_exp and kl_divergence are the
+// library's (heterokv/score.h), shared with the Python bindings.
+using hkv::kl_divergence;
+using hkv::log_sum_exp;
 int32_t argmax(std::span<const float> logits);  // first index of the maximum
-// KL(P || Q) with P = softmax(p), Q = softmax(q) and their log-sum-exps given; >= 0.
-double kl_divergence(std::span<const float> p, double lse_p, std::span<const float> q, double lse_q);
 // Nearest-rank percentile (0 < pct <= 100) of values; 0 for an empty set.
 double percentile(std::vector<float> values, double pct);
 
