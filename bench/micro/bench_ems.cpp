@@ -101,7 +101,7 @@ void BM_PrefillScores(benchmark::State& st) {
     std::vector<AttnKvHead> heads;
     for (int32_t ih = 0; ih < hkv; ++ih) heads.push_back({pages[size_t(ih)].data(), pages[size_t(hkv + ih)].data(), pos.data(), n});
     AttnParams p;
-    p.n_head = hkv * group, p.n_head_kv = hkv, p.head_dim = D, p.page_size = ps, p.kv_type = DType::kF16;
+    p.n_head = hkv * group, p.n_head_kv = hkv, p.head_dim = D, p.page_size = ps, p.k_type = p.v_type = DType::kF16;
     p.scale = 1.0f / std::sqrt(float(D));
     std::vector<float> q(size_t(n) * size_t(p.n_head) * size_t(D));
     for (float& x : q) x = g(rng);

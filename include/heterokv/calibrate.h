@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <string>
@@ -98,7 +99,8 @@ struct CalibrateParams {
     int32_t n_ctx = 0;         // context size; 0 = the model's training context
     int32_t n_threads = 0;     // 0 = all hardware threads
     int32_t n_batch = 256;     // prefill chunk in tokens
-    KvType kv_type = KvType::kF16;  // KV cache element type
+    KvType kv_type = KvType::kF16;  // KV cache element type (K and V, unless type_k / type_v are set)
+    std::optional<KvType> type_k, type_v;  // as ContextParams::type_k / type_v
 };
 
 struct CalibrateResult {

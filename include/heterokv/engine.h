@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,7 +33,12 @@ struct ContextParams {
     int32_t n_ctx = 0;          // max tokens in the sequence; 0 = the model's training context
     int32_t n_threads = 0;      // 0 = all hardware threads
     int32_t n_batch = 256;      // prefill chunk: tokens per forward pass (bounds scratch memory)
-    KvType kv_type = KvType::kF16;  // element type of the cache's K and V rows
+    KvType kv_type = KvType::kF16;  // element type of the cache's K and V rows (both, unless set below)
+    // The K rows' and the V rows' types separately (llama.cpp's type_k / type_v, `-ctk` / `-ctv`);
+    // unset = kv_type. Block types (q8_0, q4_0) need a head_dim that is a multiple of 32.
+    std::optional<KvType> type_k, type_v;
+    KvType k_type() const { return type_k.value_or(kv_type); }
+    KvType v_type() const { return type_v.value_or(kv_type); }
     int32_t kv_page_size = 64;  // slots per KV page
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
     std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
@@ -53,29 +59,32 @@ struct KvStats {
     int32_t n_layer = 0;
     int32_t n_head_kv = 0;
     int32_t page_size = 0;       // slots per page
-    KvType type = KvType::kF16;
+    KvType type = KvType::kF16;    // the K rows' type (ContextParams::k_type())
+    KvType type_v = KvType::kF16;  // the V rows' type (ContextParams::v_type())
     std::vector<int32_t> n_slot;  // [n_layer, n_head_kv] live slots of each head (il * n_head_kv + ih)
 };
 
 // Read-only view of one (layer, KV head) of the cache: a paged table, as the attention reads it.
-// Slot s lives in page s / page_size, row s % page_size; rows are head_dim values of `type`, keys
-// after RoPE. Slots are in position order. Valid until the context's next eval(), truncate() or
+// Slot s lives in page s / page_size, row s % page_size; K rows are head_dim values of `type` (keys
+// after RoPE), V rows of `type_v` (in block types, head_dim / 32 blocks of llama.cpp's layout). Slots are in position order. Valid until the context's next eval(), truncate() or
 // reset().
 struct KvHeadView {
     int32_t n_slot = 0;
     int32_t page_size = 0;
-    KvType type = KvType::kF16;
-    size_t row_bytes = 0;                  // one K or V row: head_dim * kv_type_size(type)
+    KvType type = KvType::kF16;            // K rows
+    KvType type_v = KvType::kF16;          // V rows
+    size_t row_bytes = 0;                  // one K row: kv_type_row_size(type, head_dim)
+    size_t v_row_bytes = 0;                // one V row: kv_type_row_size(type_v, head_dim)
     std::span<const int32_t> pos;          // [n_slot] token position of each slot
     std::span<const void* const> k_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type
-    std::span<const void* const> v_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type
-    // Row of slot s (0 <= s < n_slot): row_bytes bytes.
-    const void* k_row(int32_t s) const { return row(k_pages, s); }
-    const void* v_row(int32_t s) const { return row(v_pages, s); }
+    std::span<const void* const> v_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type_v
+    // Row of slot s (0 <= s < n_slot): row_bytes (K) or v_row_bytes (V) bytes.
+    const void* k_row(int32_t s) const { return row(k_pages, s, row_bytes); }
+    const void* v_row(int32_t s) const { return row(v_pages, s, v_row_bytes); }
 
 private:
-    const void* row(std::span<const void* const> pages, int32_t s) const {
-        return static_cast<const uint8_t*>(pages[size_t(s / page_size)]) + size_t(s % page_size) * row_bytes;
+    const void* row(std::span<const void* const> pages, int32_t s, size_t rb) const {
+        return static_cast<const uint8_t*>(pages[size_t(s / page_size)]) + size_t(s % page_size) * rb;
     }
 };
 

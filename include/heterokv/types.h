@@ -9,22 +9,36 @@
 
 namespace hkv {
 
-// Element type of the KV cache (ContextParams::kv_type, `--kv-type`). The enum's values are GGML's
-// type ids, the numbers GGUF files and llama.cpp session files store, so a KvType is written to
-// such a file as uint32_t(type). Quantized cache types (q8_0 = 8, q4_0 = 2; issue 19) will take
-// their GGML ids here.
+// Element type of the KV cache's K or V rows (ContextParams::kv_type / type_k / type_v, `--kv-type`,
+// `-ctk`, `-ctv`). The enum's values are GGML's type ids, the numbers GGUF files and llama.cpp
+// session files store, so a KvType is written to such a file as uint32_t(type).
+// The quantized types use llama.cpp's block layouts: 32 values per block, q8_0 = f16 scale + 32
+// int8 (34 bytes, 1.0625 bytes per value), q4_0 = f16 scale + 16 bytes of nibbles (18 bytes, 0.5625
+// bytes per value); a row of head_dim values is head_dim / 32 blocks, so head_dim must be a multiple
+// of 32 (kv_type_check).
 enum class KvType : uint32_t {
     kF32 = 0,
     kF16 = 1,   // the default
+    kQ4_0 = 2,
+    kQ8_0 = 8,
     kBF16 = 30,
 };
 
-// "f32", "f16", "bf16"; "unknown" for a value outside the enum.
+// "f32", "f16", "bf16", "q8_0", "q4_0"; "unknown" for a value outside the enum.
 const char* kv_type_name(KvType type);
-// Parses the names above. Error (kInvalidArgument): "'<name>': expected f16, bf16 or f32" — a
-// caller adds its option's name in front ("--kv-type 'x': expected ...").
+// Parses the names above. Error (kInvalidArgument): "'<name>': expected f16, bf16, f32, q8_0 or
+// q4_0" — a caller adds its option's name in front ("--kv-type 'x': expected ...").
 Expected<KvType> kv_type_parse(std::string_view name);
-// Bytes of one element (f32: 4, f16 / bf16: 2).
+// Values per block: 32 for q8_0 / q4_0, 1 for the float types.
+int32_t kv_type_block(KvType type);
+// Bytes of one block (f32: 4, f16 / bf16: 2, q8_0: 34, q4_0: 18): for the float types the bytes of
+// one element.
 size_t kv_type_size(KvType type);
+// Bytes of a row of n values (n a multiple of kv_type_block(type)).
+size_t kv_type_row_size(KvType type, int64_t n);
+// Whether rows of head_dim values can be stored as `type`. Error (kUnsupported) for a block type and
+// a head_dim that is not a multiple of its block: "<what>: cache type q8_0 needs a head size that is
+// a multiple of 32; the model's head size is 8".
+Status kv_type_check(KvType type, int64_t head_dim, std::string_view what);
 
 }  // namespace hkv

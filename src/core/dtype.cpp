@@ -58,24 +58,47 @@ size_t dtype_row_size(DType t, int64_t n) {
 
 // ---- KvType (heterokv/types.h): the cache types, a subset of the table above by GGML id ----
 static_assert(uint32_t(KvType::kF32) == uint32_t(DType::kF32) && uint32_t(KvType::kF16) == uint32_t(DType::kF16) &&
-              uint32_t(KvType::kBF16) == uint32_t(DType::kBF16));
+              uint32_t(KvType::kBF16) == uint32_t(DType::kBF16) && uint32_t(KvType::kQ8_0) == uint32_t(DType::kQ8_0) &&
+              uint32_t(KvType::kQ4_0) == uint32_t(DType::kQ4_0));
 
 const char* kv_type_name(KvType type) {
     switch (type) {
         case KvType::kF32: return "f32";
         case KvType::kF16: return "f16";
         case KvType::kBF16: return "bf16";
+        case KvType::kQ8_0: return "q8_0";
+        case KvType::kQ4_0: return "q4_0";
     }
     return "unknown";
 }
 
 Expected<KvType> kv_type_parse(std::string_view name) {
-    for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32}) {
+    for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8_0, KvType::kQ4_0}) {
         if (name == kv_type_name(t)) return t;
     }
-    return Status::invalid("'%s': expected f16, bf16 or f32", std::string(name).c_str());
+    return Status::invalid("'%s': expected f16, bf16, f32, q8_0 or q4_0", std::string(name).c_str());
 }
 
-size_t kv_type_size(KvType type) { return type == KvType::kF32 ? 4 : 2; }
+int32_t kv_type_block(KvType type) {
+    const DTypeInfo* d = dtype_info(uint32_t(type));
+    return d ? d->block_size : 1;
+}
+
+size_t kv_type_size(KvType type) {
+    const DTypeInfo* d = dtype_info(uint32_t(type));
+    return d ? size_t(d->type_size) : 0;
+}
+
+size_t kv_type_row_size(KvType type, int64_t n) { return dtype_row_size(DType(uint32_t(type)), n); }
+
+Status kv_type_check(KvType type, int64_t head_dim, std::string_view what) {
+    const int32_t blk = kv_type_block(type);
+    if (head_dim % blk != 0) {
+        return Status::unsupported("%.*s: cache type %s needs a head size that is a multiple of %d; the model's "
+                                   "head size is %lld (use f16, bf16 or f32)",
+                                   int(what.size()), what.data(), kv_type_name(type), blk, (long long)head_dim);
+    }
+    return Status();
+}
 
 }  // namespace hkv

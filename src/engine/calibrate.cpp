@@ -87,6 +87,8 @@ Expected<CalibrateResult> calibrate_run(std::shared_ptr<const Model> model, std:
     cp.n_threads = p.n_threads;
     cp.n_batch = p.n_batch;
     cp.kv_type = p.kv_type;
+    cp.type_k = p.type_k;
+    cp.type_v = p.type_v;
     auto ctx = Context::create(model, cp);
     if (!ctx.ok()) return ctx.status();
     Context& cx = **ctx;

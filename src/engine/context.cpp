@@ -173,7 +173,8 @@ KvStats Context::kv_stats() const {
     s.n_layer = kc.n_layer;
     s.n_head_kv = kc.n_head_kv;
     s.page_size = kc.page_size;
-    s.type = impl_->params.kv_type;
+    s.type = impl_->params.k_type();
+    s.type_v = impl_->params.v_type();
     s.n_slot.resize(size_t(kc.n_layer) * size_t(kc.n_head_kv));
     for (int32_t il = 0; il < kc.n_layer; ++il) {
         for (int32_t ih = 0; ih < kc.n_head_kv; ++ih) s.n_slot[size_t(il) * size_t(kc.n_head_kv) + size_t(ih)] = kv.n_slot(il, ih);
@@ -192,8 +193,10 @@ Expected<KvHeadView> Context::kv_head(int32_t il, int32_t ih) const {
     KvHeadView v;
     v.n_slot = h.n_slot;
     v.page_size = kc.page_size;
-    v.type = impl_->params.kv_type;
-    v.row_bytes = kv.row_bytes();
+    v.type = impl_->params.k_type();
+    v.type_v = impl_->params.v_type();
+    v.row_bytes = kv.k_row_bytes();
+    v.v_row_bytes = kv.v_row_bytes();
     v.pos = std::span<const int32_t>(h.pos, size_t(h.n_slot));
     v.k_pages = std::span<const void* const>(h.k_pages, n_pages);
     v.v_pages = std::span<const void* const>(h.v_pages, n_pages);

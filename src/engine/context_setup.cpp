@@ -20,7 +20,12 @@ Status context_setup(const Model& model, const ContextParams& params, ContextSet
     kc.n_head_kv = c.n_head_kv;
     kc.head_dim = c.head_dim;
     kc.page_size = p.kv_page_size;
-    kc.kv_type = static_cast<DType>(p.kv_type);  // KvType values are GGML / DType ids
+    // KvType values are GGML / DType ids. Block types need whole blocks per row (llama.cpp refuses
+    // the same: a q8_0 cache on a head size of 8 is an error, not a padded row).
+    HKV_TRY(kv_type_check(p.k_type(), c.head_dim, "context (K rows)"));
+    HKV_TRY(kv_type_check(p.v_type(), c.head_dim, "context (V rows)"));
+    kc.k_type = static_cast<DType>(p.k_type());
+    kc.v_type = static_cast<DType>(p.v_type());
     kc.max_bytes = p.kv_max_bytes;
     HKV_ASSIGN_OR_RETURN(auto pol, policy_create(p.policy));
     out->shape = policy_shape(model, p.n_ctx, &out->token_flags);

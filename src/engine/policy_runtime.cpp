@@ -153,7 +153,7 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
     sel_k_.resize(size_t(nh));
     sel_v_.resize(size_t(nh));
     sel_pos_.resize(size_t(nh));
-    const size_t unit_bytes = size_t(unit) * kv.row_bytes();
+    const size_t k_unit_bytes = size_t(unit) * kv.k_row_bytes(), v_unit_bytes = size_t(unit) * kv.v_row_bytes();
     for (int32_t ih = 0; ih < nh; ++ih) {
         const int32_t np = sel_n_[size_t(ih)];
         if (np < 0 && split == 1) continue;  // all pages: the cache's own table
@@ -167,8 +167,8 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
         pp.clear();
         // selected page u: the unit-slot run starting at row (u % split) * unit of cache page u / split
         auto add = [&](int32_t u) {
-            kp.push_back(static_cast<const uint8_t*>(full.k_pages[u / split]) + size_t(u % split) * unit_bytes);
-            vp.push_back(static_cast<const uint8_t*>(full.v_pages[u / split]) + size_t(u % split) * unit_bytes);
+            kp.push_back(static_cast<const uint8_t*>(full.k_pages[u / split]) + size_t(u % split) * k_unit_bytes);
+            vp.push_back(static_cast<const uint8_t*>(full.v_pages[u / split]) + size_t(u % split) * v_unit_bytes);
         };
         if (np < 0) {  // all pages, in selection-sized pages (the slots and positions are unchanged)
             for (int32_t u = 0; u < n_units; ++u) add(u);

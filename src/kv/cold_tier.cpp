@@ -14,9 +14,9 @@ namespace hkv {
 ColdTier::ColdTier(const ColdTierConfig& cfg) : cfg_(cfg) {}
 
 Expected<std::unique_ptr<ColdTier>> ColdTier::create(const ColdTierConfig& cfg) {
-    if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || cfg.row_bytes == 0) {
-        return Status::invalid("cold tier: bad shape (%d layers, %d heads, %zu-byte rows)", cfg.n_layer,
-                               cfg.n_head_kv, cfg.row_bytes);
+    if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || cfg.k_row_bytes == 0 || cfg.v_row_bytes == 0) {
+        return Status::invalid("cold tier: bad shape (%d layers, %d heads, %zu-byte K / %zu-byte V rows)", cfg.n_layer,
+                               cfg.n_head_kv, cfg.k_row_bytes, cfg.v_row_bytes);
     }
     std::unique_ptr<ColdTier> t(new ColdTier(cfg));
     t->heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
@@ -90,20 +90,23 @@ Status ColdTier::append(int32_t il, int32_t ih, int32_t n, const void* k, const 
     }
     if (n == 0) return Status();
     Head& h = head(il, ih);
-    const size_t bytes = size_t(n) * cfg_.row_bytes;
+    const size_t k_bytes = size_t(n) * cfg_.k_row_bytes, v_bytes = size_t(n) * cfg_.v_row_bytes;
     try {
         if (!on_disk()) {
-            h.k.insert(h.k.end(), static_cast<const uint8_t*>(k), static_cast<const uint8_t*>(k) + bytes);
-            h.v.insert(h.v.end(), static_cast<const uint8_t*>(v), static_cast<const uint8_t*>(v) + bytes);
+            h.k.insert(h.k.end(), static_cast<const uint8_t*>(k), static_cast<const uint8_t*>(k) + k_bytes);
+            h.v.insert(h.v.end(), static_cast<const uint8_t*>(v), static_cast<const uint8_t*>(v) + v_bytes);
         } else {
             const int fd = fds_[size_t(il)];
             const int64_t off = ends_[size_t(il)];
             const void* bufs[2] = {k, v};
+            const size_t sizes[2] = {k_bytes, v_bytes};
             for (int part = 0; part < 2; ++part) {
                 const auto* p = static_cast<const uint8_t*>(bufs[part]);
+                const size_t bytes = sizes[part];
+                const int64_t at = off + (part == 1 ? int64_t(k_bytes) : 0);
                 size_t done = 0;
                 while (done < bytes) {
-                    const ssize_t w = ::pwrite(fd, p + done, bytes - done, off + int64_t(part) * int64_t(bytes) + int64_t(done));
+                    const ssize_t w = ::pwrite(fd, p + done, bytes - done, at + int64_t(done));
                     if (w < 0 && errno == EINTR) continue;
                     if (w <= 0) {
                         return Status::io_error("cold tier: writing %zu bytes to --kv-cold-dir %s failed: %s", bytes,
@@ -113,13 +116,13 @@ Status ColdTier::append(int32_t il, int32_t ih, int32_t n, const void* k, const 
                 }
             }
             h.extents.push_back(Extent{int32_t(h.pos.size()), n, n, off});
-            ends_[size_t(il)] = off + 2 * int64_t(bytes);
+            ends_[size_t(il)] = off + int64_t(k_bytes + v_bytes);
         }
         h.pos.insert(h.pos.end(), pos, pos + n);
     } catch (const std::bad_alloc&) {
         return Status::out_of_memory("cold tier: no memory for %d rows of layer %d head %d", n, il, ih);
     }
-    bytes_stored_ += 2 * int64_t(bytes);
+    bytes_stored_ += int64_t(k_bytes + v_bytes);
     return Status();
 }
 
@@ -146,7 +149,7 @@ Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, v
     }
     const Head& h = head(il, ih);
     const int32_t rows = int32_t(h.pos.size());
-    const size_t rb = cfg_.row_bytes;
+    const size_t kb = cfg_.k_row_bytes, vb = cfg_.v_row_bytes;
     auto* ko = static_cast<uint8_t*>(k_out);
     auto* vo = static_cast<uint8_t*>(v_out);
     for (int32_t i = 0; i < n;) {
@@ -155,8 +158,8 @@ Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, v
             return Status::invalid("cold tier: row %d of layer %d head %d (holds %d)", r, il, ih, rows);
         }
         if (!on_disk()) {
-            std::memcpy(ko + size_t(i) * rb, h.k.data() + size_t(r) * rb, rb);
-            std::memcpy(vo + size_t(i) * rb, h.v.data() + size_t(r) * rb, rb);
+            std::memcpy(ko + size_t(i) * kb, h.k.data() + size_t(r) * kb, kb);
+            std::memcpy(vo + size_t(i) * vb, h.v.data() + size_t(r) * vb, vb);
             pos_out[i] = h.pos[size_t(r)];
             ++i;
             continue;
@@ -167,9 +170,10 @@ Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, v
         const Extent& e = *(it - 1);
         int32_t m = 1;
         while (i + m < n && idx[i + m] == r + m && r + m < e.row0 + e.n) ++m;
-        const int64_t at = e.offset + int64_t(r - e.row0) * int64_t(rb);
-        HKV_TRY(read_at(il, at, size_t(m) * rb, ko + size_t(i) * rb));
-        HKV_TRY(read_at(il, at + int64_t(e.written) * int64_t(rb), size_t(m) * rb, vo + size_t(i) * rb));
+        const int64_t k_at = e.offset + int64_t(r - e.row0) * int64_t(kb);
+        const int64_t v_at = e.offset + int64_t(e.written) * int64_t(kb) + int64_t(r - e.row0) * int64_t(vb);
+        HKV_TRY(read_at(il, k_at, size_t(m) * kb, ko + size_t(i) * kb));
+        HKV_TRY(read_at(il, v_at, size_t(m) * vb, vo + size_t(i) * vb));
         for (int32_t j = 0; j < m; ++j) pos_out[i + j] = h.pos[size_t(r + j)];
         i += m;
     }
@@ -181,16 +185,16 @@ void ColdTier::drop_from(int32_t pos) {
         clear();
         return;
     }
-    const size_t rb = cfg_.row_bytes;
+    const size_t kb = cfg_.k_row_bytes, vb = cfg_.v_row_bytes;
     for (Head& h : heads_) {
         const int32_t keep = int32_t(std::lower_bound(h.pos.begin(), h.pos.end(), pos) - h.pos.begin());
         const int32_t rows = int32_t(h.pos.size());
         if (keep == rows) continue;
-        bytes_stored_ -= 2 * int64_t(rows - keep) * int64_t(rb);
+        bytes_stored_ -= int64_t(rows - keep) * int64_t(kb + vb);
         h.pos.resize(size_t(keep));
         if (!on_disk()) {
-            h.k.resize(size_t(keep) * rb);
-            h.v.resize(size_t(keep) * rb);
+            h.k.resize(size_t(keep) * kb);
+            h.v.resize(size_t(keep) * vb);
             continue;
         }
         // records past the cut are forgotten (their bytes stay as dead space in the unlinked file)

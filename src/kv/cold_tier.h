@@ -6,7 +6,7 @@
 // Storage: in host RAM (one K and one V buffer per (layer, head)), or, with a folder, in one file
 // per layer (records appended with pwrite at prefill, rows read back with pread; the files are
 // unlinked as soon as they are opened, so they vanish with the process). Positions ([n] int32 per
-// head) always stay in RAM: 4 bytes per row against 2 * row_bytes of K and V.
+// head) always stay in RAM: 4 bytes per row against k_row_bytes + v_row_bytes of K and V.
 //
 // Threading: append() and clear() run on the engine's thread and must not overlap pending gathers
 // (the owner waits for its tickets first); gather() is const and may run on the I/O thread.
@@ -32,7 +32,8 @@ namespace hkv {
 struct ColdTierConfig {
     int32_t n_layer = 0;
     int32_t n_head_kv = 0;
-    size_t row_bytes = 0;  // one K (or V) row: head_dim * kv_type size
+    size_t k_row_bytes = 0;  // one K row as the cache stores it (quantized types: whole blocks)
+    size_t v_row_bytes = 0;  // one V row
     std::string dir;       // "" = host RAM, else a folder for one file per layer
 };
 
@@ -45,10 +46,10 @@ public:
     ColdTier& operator=(const ColdTier&) = delete;
 
     bool on_disk() const { return !cfg_.dir.empty(); }
-    // Appends n rows to head (il, ih). k, v: [n, row_bytes] contiguous; pos: [n].
+    // Appends n rows to head (il, ih). k: [n, k_row_bytes], v: [n, v_row_bytes] contiguous; pos: [n].
     Status append(int32_t il, int32_t ih, int32_t n, const void* k, const void* v, const int32_t* pos);
     int32_t rows(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
-    // Rows idx[0..n) (each < rows(il, ih)) of head (il, ih) into k_out, v_out: [n, row_bytes] and
+    // Rows idx[0..n) (each < rows(il, ih)) of head (il, ih) into k_out, v_out (as append) and
     // pos_out: [n]. Consecutive indices are read in one call per record.
     Status gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, void* k_out, void* v_out,
                   int32_t* pos_out) const;
@@ -70,11 +71,11 @@ private:
     struct Extent {            // a record of rows [row0, row0 + n) of one head
         int32_t row0 = 0, n = 0;
         int32_t written = 0;   // rows the record was written with (n shrinks in drop_from)
-        int64_t offset = 0;    // file: K rows at offset, V rows at offset + written * row_bytes
+        int64_t offset = 0;    // file: K rows at offset, V rows at offset + written * k_row_bytes
     };
     struct Head {
         std::vector<int32_t> pos;           // [rows]
-        std::vector<uint8_t> k, v;          // RAM tier: [rows, row_bytes]
+        std::vector<uint8_t> k, v;          // RAM tier: [rows, k_row_bytes], [rows, v_row_bytes]
         std::vector<Extent> extents;        // file tier
     };
     explicit ColdTier(const ColdTierConfig& cfg);

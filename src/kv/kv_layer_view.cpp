@@ -19,29 +19,29 @@ int32_t KvLayerView::cold_rows(int32_t ih) const { return kv_->cold_rows(il_, ih
 
 namespace {
 
-void rows_f32(const KvStoreConfig& c, const void* const* pages, int32_t s0, int32_t n, float* out) {
+void rows_f32(const KvStoreConfig& c, DType t, const void* const* pages, int32_t s0, int32_t n, float* out) {
     for (int32_t i = 0; i < n; ++i) {
-        kv_read_row(c.kv_type, pages, c.page_size, c.head_dim, s0 + i, out + size_t(i) * size_t(c.head_dim));
+        kv_read_row(t, pages, c.page_size, c.head_dim, s0 + i, out + size_t(i) * size_t(c.head_dim));
     }
 }
 
 }  // namespace
 
 void KvLayerView::keys(int32_t ih, int32_t s0, int32_t n, float* out) const {
-    rows_f32(kv_->config(), kv_->view(il_, ih).k_pages, s0, n, out);
+    rows_f32(kv_->config(), kv_->config().k_type, kv_->view(il_, ih).k_pages, s0, n, out);
 }
 
 void KvLayerView::values(int32_t ih, int32_t s0, int32_t n, float* out) const {
-    rows_f32(kv_->config(), kv_->view(il_, ih).v_pages, s0, n, out);
+    rows_f32(kv_->config(), kv_->config().v_type, kv_->view(il_, ih).v_pages, s0, n, out);
 }
 
 void KvLayerView::key_dots(int32_t ih, const float* q, int32_t n_row, int32_t n, float* out, int64_t stride) const {
     const KvStoreConfig& c = kv_->config();
     const void* const* pages = kv_->view(il_, ih).k_pages;
     if (pool_) {
-        qk_dots(*pool_, c.kv_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
+        qk_dots(*pool_, c.k_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
     } else {
-        qk_dots(c.kv_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
+        qk_dots(c.k_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
     }
 }
 
@@ -69,7 +69,7 @@ void KvLayerView::key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, fl
     thread_local std::vector<float> row;  // [head_dim]
     row.resize(size_t(c.head_dim));
     for (int32_t s = s0; s < s1; ++s) {
-        kv_read_row(c.kv_type, pages, c.page_size, c.head_dim, s, row.data());
+        kv_read_row(c.k_type, pages, c.page_size, c.head_dim, s, row.data());
         for (int32_t d = 0; d < c.head_dim; ++d) {
             mn[d] = std::min(mn[d], row[size_t(d)]);
             mx[d] = std::max(mx[d], row[size_t(d)]);

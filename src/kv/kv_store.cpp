@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "heterokv/types.h"
 #include "kv/cold_tier.h"
 
 namespace hkv {
@@ -22,25 +23,28 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
     if (cfg.page_size <= 0 || cfg.page_size > (1 << 16)) {
         return Status::invalid("kv: page size %d not in [1, 65536]", cfg.page_size);
     }
-    if (cfg.kv_type != DType::kF16 && cfg.kv_type != DType::kBF16 && cfg.kv_type != DType::kF32) {
-        return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32)",
-                                   dtype_name(cfg.kv_type));
+    for (DType t : {cfg.k_type, cfg.v_type}) {
+        if (t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kQ8_0 && t != DType::kQ4_0) {
+            return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32, q8_0, q4_0)",
+                                       dtype_name(t));
+        }
+        HKV_TRY(kv_type_check(KvType(uint32_t(t)), cfg.head_dim, "kv"));
     }
     if (cfg.max_bytes < 0) return Status::invalid("kv: max_bytes < 0");
     return Status();
 }
 
 size_t KvStore::page_cost(const KvStoreConfig& cfg) {
-    const size_t elt = cfg.kv_type == DType::kF32 ? 4 : 2;
     const size_t lane = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
-    return size_t(cfg.page_size) * (2 * size_t(cfg.head_dim) * elt + lane);
+    return size_t(cfg.page_size) *
+           (dtype_row_size(cfg.k_type, cfg.head_dim) + dtype_row_size(cfg.v_type, cfg.head_dim) + lane);
 }
 
 KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
     lane_bytes_ = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
-    elt_size_ = cfg.kv_type == DType::kF32 ? 4 : 2;
-    row_bytes_ = size_t(cfg.head_dim) * elt_size_;
-    page_bytes_ = row_bytes_ * size_t(cfg.page_size);
+    k_row_bytes_ = dtype_row_size(cfg.k_type, cfg.head_dim);
+    v_row_bytes_ = dtype_row_size(cfg.v_type, cfg.head_dim);
+    pair_bytes_ = (k_row_bytes_ + v_row_bytes_) * size_t(cfg.page_size);
     heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
     pending_.resize(size_t(cfg.n_layer));
 }
@@ -78,15 +82,21 @@ void* KvStore::page_get() {
         return p;
     }
     const size_t align = 64;
-    void* p = std::aligned_alloc(align, (page_bytes_ + align - 1) / align * align);
+    void* p = std::aligned_alloc(align, (pair_bytes_ + align - 1) / align * align);
     if (p) ++pages_allocated_;
     return p;
 }
 
 void KvStore::page_put(void* p) { free_.push_back(p); }
 
-uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s) const {
-    return static_cast<uint8_t*>(pages[size_t(s / cfg_.page_size)]) + size_t(s % cfg_.page_size) * row_bytes_;
+uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s, size_t row_bytes) const {
+    return static_cast<uint8_t*>(pages[size_t(s / cfg_.page_size)]) + size_t(s % cfg_.page_size) * row_bytes;
+}
+
+void KvStore::push_pair(Head& h, void* p, int32_t cap) {
+    h.k_pages.push_back(p);
+    h.v_pages.push_back(static_cast<uint8_t*>(p) + size_t(cap) * k_row_bytes_);
+    h.last_cap = cap;
 }
 
 int32_t KvStore::granule() const {
@@ -100,7 +110,7 @@ int32_t KvStore::fine_cap(int32_t rows) const {
 
 void* KvStore::page_alloc(int32_t cap) {
     if (cap == cfg_.page_size) return page_get();
-    const size_t align = 64, bytes = size_t(cap) * row_bytes_;
+    const size_t align = 64, bytes = size_t(cap) * (k_row_bytes_ + v_row_bytes_);
     void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
     if (p) short_bytes_ += int64_t(bytes);
     return p;
@@ -111,22 +121,18 @@ void KvStore::page_free(void* p, int32_t cap) {
         page_put(p);
     } else {
         std::free(p);
-        short_bytes_ -= int64_t(cap) * int64_t(row_bytes_);
+        short_bytes_ -= int64_t(cap) * int64_t(k_row_bytes_ + v_row_bytes_);
     }
 }
 
 Status KvStore::last_page_resize(Head& h, int32_t rows, int32_t new_cap) {
-    void* nk = page_alloc(new_cap);
-    void* nv = nk ? page_alloc(new_cap) : nullptr;
-    if (!nk || !nv) {
-        if (nk) page_free(nk, new_cap);
-        return Status::out_of_memory("kv: out of memory resizing a page");
-    }
-    std::memcpy(nk, h.k_pages.back(), size_t(rows) * row_bytes_);
-    std::memcpy(nv, h.v_pages.back(), size_t(rows) * row_bytes_);
+    void* np = page_alloc(new_cap);
+    if (!np) return Status::out_of_memory("kv: out of memory resizing a page");
+    uint8_t* nv = static_cast<uint8_t*>(np) + size_t(new_cap) * k_row_bytes_;
+    std::memcpy(np, h.k_pages.back(), size_t(rows) * k_row_bytes_);
+    std::memcpy(nv, h.v_pages.back(), size_t(rows) * v_row_bytes_);
     page_free(h.k_pages.back(), h.last_cap);
-    page_free(h.v_pages.back(), h.last_cap);
-    h.k_pages.back() = nk;
+    h.k_pages.back() = np;
     h.v_pages.back() = nv;
     h.last_cap = new_cap;
     return Status();
@@ -134,7 +140,6 @@ Status KvStore::last_page_resize(Head& h, int32_t rows, int32_t new_cap) {
 
 void KvStore::release_last(Head& h) {
     page_free(h.k_pages.back(), h.last_cap);
-    page_free(h.v_pages.back(), h.last_cap);
     h.k_pages.pop_back();
     h.v_pages.pop_back();
     h.last_cap = h.k_pages.empty() ? 0 : cfg_.page_size;
@@ -142,7 +147,7 @@ void KvStore::release_last(Head& h) {
 
 int64_t KvStore::head_page_bytes(const Head& h) const {
     if (h.k_pages.empty()) return 0;
-    return 2 * (int64_t(h.k_pages.size() - 1) * int64_t(page_bytes_) + int64_t(h.last_cap) * int64_t(row_bytes_));
+    return int64_t(h.k_pages.size() - 1) * int64_t(pair_bytes_) + int64_t(h.last_cap) * int64_t(k_row_bytes_ + v_row_bytes_);
 }
 
 Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
@@ -157,9 +162,10 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     const int32_t cap_last = h.fine ? fine_cap(int32_t(n_new - int64_t(pages_need - 1) * ps)) : ps;
     if (cfg_.max_bytes > 0) {
         // everything bytes_in_use() counts: pages, short pages and the lanes (issue 24 item 10)
-        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(page_bytes_) + short_bytes_ +
+        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(pair_bytes_) + short_bytes_ +
                              slots_ * int64_t(lane_bytes_);
-        const int64_t after = 2 * (int64_t(pages_need - 1) * int64_t(page_bytes_) + int64_t(cap_last) * int64_t(row_bytes_));
+        const int64_t after = int64_t(pages_need - 1) * int64_t(pair_bytes_) +
+                              int64_t(cap_last) * int64_t(k_row_bytes_ + v_row_bytes_);
         if (live - head_page_bytes(h) + after + int64_t(n) * int64_t(lane_bytes_) > cfg_.max_bytes) {
             return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
         }
@@ -185,21 +191,17 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     }
     for (size_t i = pages_old; i < pages_need; ++i) {
         const int32_t cap = i + 1 == pages_need ? cap_last : ps;
-        void* kp = page_alloc(cap);
-        void* vp = kp ? page_alloc(cap) : nullptr;
-        if (!kp || !vp) {
-            if (kp) page_free(kp, cap);
+        void* pp = page_alloc(cap);
+        if (!pp) {
             while (h.k_pages.size() > pages_old) release_last(h);  // the head is left as it was
             return Status::out_of_memory("kv: out of memory allocating a page");
         }
-        h.k_pages.push_back(kp);
-        h.v_pages.push_back(vp);
-        h.last_cap = cap;
+        push_pair(h, pp, cap);
     }
     for (int32_t i = 0; i < n; ++i) {
         const int64_t s = n_old + i;
-        kv_convert_row(cfg_.kv_type, k + i * k_stride, slot_ptr(h.k_pages, s), cfg_.head_dim);
-        kv_convert_row(cfg_.kv_type, v + i * v_stride, slot_ptr(h.v_pages, s), cfg_.head_dim);
+        kv_convert_row(cfg_.k_type, k + i * k_stride, k_ptr(h, s), cfg_.head_dim);
+        kv_convert_row(cfg_.v_type, v + i * v_stride, v_ptr(h, s), cfg_.head_dim);
         h.pos.push_back(pos[i]);
         if (cfg_.score_lane) h.score.push_back(0.0f);
     }
@@ -220,8 +222,8 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
     for (int32_t i = 0; i < n_keep; ++i) {
         const int32_t s = keep[i];
         if (s == i) continue;
-        std::memcpy(slot_ptr(h.k_pages, i), slot_ptr(h.k_pages, s), row_bytes_);
-        std::memcpy(slot_ptr(h.v_pages, i), slot_ptr(h.v_pages, s), row_bytes_);
+        std::memcpy(k_ptr(h, i), k_ptr(h, s), k_row_bytes_);  // quantized rows move as whole blocks
+        std::memcpy(v_ptr(h, i), v_ptr(h, s), v_row_bytes_);
         h.pos[size_t(i)] = h.pos[size_t(s)];
         if (cfg_.score_lane) h.score[size_t(i)] = h.score[size_t(s)];
     }
@@ -254,8 +256,8 @@ Status KvStore::write_row(int32_t il, int32_t ih, int32_t slot, const float* k, 
         return Status::invalid("kv: write_row to slot %d of a head holding %d", slot, int32_t(h.pos.size()));
     }
     ++epoch_;  // per-page caches (Quest bounds) keyed by slot no longer describe the row
-    kv_convert_row(cfg_.kv_type, k, slot_ptr(h.k_pages, slot), cfg_.head_dim);
-    kv_convert_row(cfg_.kv_type, v, slot_ptr(h.v_pages, slot), cfg_.head_dim);
+    kv_convert_row(cfg_.k_type, k, k_ptr(h, slot), cfg_.head_dim);
+    kv_convert_row(cfg_.v_type, v, v_ptr(h, slot), cfg_.head_dim);
     return Status();
 }
 
@@ -293,10 +295,7 @@ int64_t KvStore::drop_before(int32_t il, int32_t pos_min) {
         size_t n_drop = 0;  // leading pages out of the window; the last page always stays
         while (n_drop + 1 < h.k_pages.size() && h.pos[(n_drop + 1) * ps - 1] < pos_min) ++n_drop;
         if (n_drop == 0) continue;
-        for (size_t i = 0; i < n_drop; ++i) {
-            page_put(h.k_pages[i]);
-            page_put(h.v_pages[i]);
-        }
+        for (size_t i = 0; i < n_drop; ++i) page_put(h.k_pages[i]);
         h.k_pages.erase(h.k_pages.begin(), h.k_pages.begin() + long(n_drop));
         h.v_pages.erase(h.v_pages.begin(), h.v_pages.begin() + long(n_drop));
         h.pos.erase(h.pos.begin(), h.pos.begin() + long(n_drop * ps));
@@ -337,7 +336,7 @@ size_t KvStore::bytes_in_use() const {
 }
 
 size_t KvStore::bytes_reserved() const {
-    return size_t(pages_allocated_) * page_bytes_ + size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
+    return size_t(pages_allocated_) * pair_bytes_ + size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
 }
 
 int64_t KvStore::slots_total() const {
@@ -357,8 +356,8 @@ Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n
     const auto* kb = static_cast<const uint8_t*>(k);
     const auto* vb = static_cast<const uint8_t*>(v);
     for (int32_t i = 0; i < n; ++i) {
-        std::memcpy(slot_ptr(h.k_pages, slot0 + i), kb + size_t(i) * row_bytes_, row_bytes_);
-        std::memcpy(slot_ptr(h.v_pages, slot0 + i), vb + size_t(i) * row_bytes_, row_bytes_);
+        std::memcpy(k_ptr(h, slot0 + i), kb + size_t(i) * k_row_bytes_, k_row_bytes_);
+        std::memcpy(v_ptr(h, slot0 + i), vb + size_t(i) * v_row_bytes_, v_row_bytes_);
         h.pos[size_t(slot0 + i)] = pos[i];
         if (cfg_.score_lane) h.score[size_t(slot0 + i)] = 0.0f;
     }

@@ -1,7 +1,10 @@
 // kv/kv_store.h — the KV cache: per layer, per KV head, a variable number of slots in fixed-size pages.
 //
 // Layout (FlashInfer-style paged, but ragged per head):
-//   head (il, ih) owns a page table: k_pages[i], v_pages[i] -> [page_size, head_dim] kv_type
+//   head (il, ih) owns a page table: k_pages[i] -> [page_size, head_dim] k_type, v_pages[i] ->
+//   [page_size, head_dim] v_type (one allocation holds page i's K rows then its V rows)
+//   A row of a block type (q8_0, q4_0) is head_dim / 32 blocks in llama.cpp's layout, so a q8_0 head
+//   really takes 34/64 of the bytes of an f16 one.
 //   slot s lives in page s / page_size, row s % page_size; pos[s] is its original token position.
 // Keys are stored after RoPE, so a slot keeps its position forever, whatever is evicted around it.
 // Pages come from a pool with a free list; a head holding n slots owns ceil(n / page_size) K pages
@@ -53,7 +56,8 @@ struct KvStoreConfig {
     int32_t n_head_kv = 0;
     int32_t head_dim = 0;
     int32_t page_size = 64;       // slots per page
-    DType kv_type = DType::kF16;  // f16 (default), bf16 or f32
+    DType k_type = DType::kF16;   // K rows: f16 (default), bf16, f32, q8_0 or q4_0
+    DType v_type = DType::kF16;   // V rows: the same choices
     int64_t max_bytes = 0;        // page memory limit (K+V); 0 = unlimited. Exceeding it: kOutOfMemory
     bool score_lane = false;      // keep a float per slot (accumulated attention) that moves with compaction
     int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
@@ -64,7 +68,8 @@ struct KvStoreConfig {
 class KvStore {
 public:
     static Expected<std::unique_ptr<KvStore>> create(const KvStoreConfig& cfg);
-    // The checks create() makes (sizes > 0, page size in [1, 65536], a cache type, max_bytes >= 0).
+    // The checks create() makes (sizes > 0, page size in [1, 65536], cache types, a head_dim of whole
+    // blocks for block types, max_bytes >= 0).
     static Status validate(const KvStoreConfig& cfg);
     // The most bytes one page of a head costs: a whole K and V page and the lanes of page_size slots
     // (int32 position, and a float score with score_lane). cfg must be valid.
@@ -79,7 +84,7 @@ public:
     int32_t n_slot(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
 
     // Appends n slots to head (il, ih). k, v: [n, head_dim] f32 rows at the given row strides
-    // (in floats); pos: [n]. Converts to kv_type. kOutOfMemory if max_bytes would be exceeded
+    // (in floats); pos: [n]. Converts (quantizes) to k_type / v_type. kOutOfMemory if max_bytes would be exceeded
     // (the head is left unchanged).
     Status append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
                   const float* v, int64_t v_stride, const int32_t* pos);
@@ -89,15 +94,16 @@ public:
     Status compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_keep);
 
     // Overwrites the K and V rows of slot `slot` of head (il, ih) (merging policies); k, v:
-    // [head_dim] f32, converted to kv_type. The slot keeps its position. Bumps epoch().
+    // [head_dim] f32, converted (requantized) to k_type / v_type. The slot keeps its position. Bumps epoch().
     Status write_row(int32_t il, int32_t ih, int32_t slot, const float* k, const float* v);
     // HeteroCache refresh: overwrites slots [slot0, slot0 + n) of head (il, ih) in place with raw
-    // kv_type rows k, v: [n, head_dim] (row_bytes() each) and positions pos: [n]. The slot count is
+    // rows k: [n, k_row_bytes()], v: [n, v_row_bytes()] and positions pos: [n]. The slot count is
     // unchanged; the caller keeps the head's slots in position order. kInvalidArgument when the
     // range is not inside the head's live slots.
     Status overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n, const void* k, const void* v,
                            const int32_t* pos);
-    size_t row_bytes() const { return row_bytes_; }  // one K or one V row (head_dim kv_type values)
+    size_t k_row_bytes() const { return k_row_bytes_; }  // one K row (head_dim k_type values)
+    size_t v_row_bytes() const { return v_row_bytes_; }  // one V row (head_dim v_type values)
 
     // Applies a policy's plan for layer il (heterokv/policy.h LayerPlan), in this order: cold-tier
     // spills, row writes (RowWrite, with their score-lane values), the compaction of every head
@@ -127,9 +133,9 @@ public:
     // Read-only view for attention; valid until this head is next mutated.
     AttnKvHead view(int32_t il, int32_t ih) const;
     const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
-    // The K / V row of slot s of head (il, ih): row_bytes() of kv_type. 0 <= s < n_slot(il, ih).
-    const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).k_pages, s); }
-    const uint8_t* v_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).v_pages, s); }
+    // The K / V row of slot s of head (il, ih): k_row_bytes() / v_row_bytes(). 0 <= s < n_slot(il, ih).
+    const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).k_pages, s, k_row_bytes_); }
+    const uint8_t* v_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).v_pages, s, v_row_bytes_); }
     // The score lane of head (il, ih): [n_slot] floats, zero for new slots (config().score_lane only).
     float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
     const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }
@@ -142,7 +148,8 @@ public:
     // Returns free pages to the system.
     void trim();
 
-    size_t page_bytes() const { return page_bytes_; }  // one K or one V page
+    size_t page_bytes() const { return k_row_bytes_ * size_t(cfg_.page_size); }    // one K page
+    size_t v_page_bytes() const { return v_row_bytes_ * size_t(cfg_.page_size); }  // one V page
     size_t bytes_in_use() const;
     size_t bytes_reserved() const;
     int64_t slots_total() const;
@@ -161,12 +168,16 @@ private:
     const Head& head(int32_t il, int32_t ih) const {
         return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)];
     }
+    // Pages are allocated as pairs: one block of cap * (k_row_bytes + v_row_bytes) bytes, the K rows
+    // first; a head's k_pages[i] is the block, v_pages[i] = k_pages[i] + cap * k_row_bytes.
     void* page_get();
     void page_put(void* p);
-    // A page of cap slots: a pool page when cap == page_size, else a short page (counted in
-    // short_bytes_); page_free gives it back the same way.
+    // A pair of cap slots: a pool pair when cap == page_size, else a short one (counted in
+    // short_bytes_); page_free gives it back the same way (p: the block, i.e. the K page).
     void* page_alloc(int32_t cap);
     void page_free(void* p, int32_t cap);
+    // Appends the pair p of cap slots to h's page tables.
+    void push_pair(Head& h, void* p, int32_t cap);
     // A head's last page of `cap` slots (K and V) replaced by one of new_cap slots holding its
     // first `rows` rows; a whole-page new_cap comes from the pool. kOutOfMemory leaves it unchanged.
     Status last_page_resize(Head& h, int32_t rows, int32_t new_cap);
@@ -178,12 +189,14 @@ private:
     int32_t granule() const;
     // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
     int32_t fine_cap(int32_t rows) const;
-    uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s) const;
+    uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s, size_t row_bytes) const;
+    uint8_t* k_ptr(const Head& h, int64_t s) const { return slot_ptr(h.k_pages, s, k_row_bytes_); }
+    uint8_t* v_ptr(const Head& h, int64_t s) const { return slot_ptr(h.v_pages, s, v_row_bytes_); }
     // ---- cold tier (kv/kv_cold.cpp) ----
     struct Staged {                   // one head's refresh, gathered on the I/O thread
         int32_t ih = 0, slot0 = 0, n = 0;
         std::vector<int32_t> rows;    // [n] tier rows, ascending
-        std::vector<uint8_t> k, v;    // [n, row_bytes]
+        std::vector<uint8_t> k, v;    // [n, k_row_bytes], [n, v_row_bytes]
         std::vector<int32_t> pos;     // [n]
     };
     struct Pending {                  // a layer's refresh in flight; buffers kept across refreshes
@@ -198,9 +211,8 @@ private:
     void cold_drain();                // waits for every gather in flight and drops it
 
     KvStoreConfig cfg_;
-    size_t elt_size_ = 2;
-    size_t row_bytes_ = 0;
-    size_t page_bytes_ = 0;
+    size_t k_row_bytes_ = 0, v_row_bytes_ = 0;
+    size_t pair_bytes_ = 0;       // one K + V page pair of page_size slots
     std::vector<Head> heads_;     // [n_layer * n_head_kv]
     std::vector<void*> free_;     // pool free list
     int64_t pages_allocated_ = 0; // live + free
@@ -210,7 +222,7 @@ private:
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
-    std::vector<uint8_t> spill_k_, spill_v_;  // [n, row_bytes] staging of a spill
+    std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] staging of a spill
     ColdStats cold_stats_;
 };
 

@@ -53,7 +53,7 @@ TEST(BandScores, MatchesTheReference) {
         ap.n_head_kv = nh_kv;
         ap.head_dim = hd;
         ap.page_size = c.page_size;
-        ap.kv_type = DType::kF32;
+        ap.k_type = ap.v_type = DType::kF32;
         ap.scale = 1.0f / std::sqrt(float(hd));
         std::vector<float> rec(size_t(nh_kv) * size_t(c.n_slot), 0.0f), cnt(rec.size(), 0.0f);
         attn_band_recent(pool, ap, q.data(), qpos.data(), c.n_tok, 0, c.stride, c.band, c.full_norm, heads.data(),

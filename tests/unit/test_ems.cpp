@@ -53,7 +53,7 @@ struct StoreLayer {
     // Loads the store and runs the policy at the prompt's end (or at a decode step).
     void run(Policy& p, bool decode = false) {
         KvStoreConfig c;
-        c.n_layer = 1, c.n_head_kv = nh, c.head_dim = hd, c.page_size = 16, c.kv_type = DType::kF32;
+        c.n_layer = 1, c.n_head_kv = nh, c.head_dim = hd, c.page_size = 16, c.k_type = c.v_type = DType::kF32;
         c.score_lane = true;
         auto made = KvStore::create(c);
         ASSERT_TRUE(made.ok());

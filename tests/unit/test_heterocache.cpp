@@ -129,7 +129,7 @@ TEST(HeteroCacheMonitor, OverlapAndMedian) {
 constexpr int32_t kSixPos[6] = {0, 1, 2, 3, 4, 5};
 std::unique_ptr<KvStore> six_keys(const float* keys) {
     KvStoreConfig c;
-    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
+    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.k_type = c.v_type = DType::kF32;
     auto kv = KvStore::create(c);
     if (!kv.ok() || !(*kv)->append(0, 0, 6, keys, 2, keys, 2, kSixPos).ok()) return nullptr;
     return std::move(kv).value();

@@ -1,10 +1,14 @@
 // Unit tests for the paged per-head KV store: append, views, compaction, accounting, limits.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
+#include "backend/cpu/quant.h"
 #include "core/fp16.h"
+#include "kv/cold_tier.h"
 #include "kv/kv_store.h"
 
 namespace hkv {
@@ -16,7 +20,7 @@ KvStoreConfig small_cfg(DType t = DType::kF32, int32_t page = 4) {
     c.n_head_kv = 3;
     c.head_dim = 8;
     c.page_size = page;
-    c.kv_type = t;
+    c.k_type = c.v_type = t;
     return c;
 }
 
@@ -426,11 +430,69 @@ TEST(KvStore, RejectsBadConfig) {
     c.page_size = 0;
     EXPECT_FALSE(KvStore::create(c).ok());
     c = small_cfg();
-    c.kv_type = DType::kQ4_0;
+    c.k_type = DType::kQ4_0;  // head_dim 8: not whole blocks of 32
+    EXPECT_EQ(KvStore::create(c).status().code(), StatusCode::kUnsupported);
+    c = small_cfg();
+    c.v_type = DType::kQ5_0;  // not a cache type
     EXPECT_EQ(KvStore::create(c).status().code(), StatusCode::kUnsupported);
     c = small_cfg();
     c.n_head_kv = 0;
     EXPECT_FALSE(KvStore::create(c).ok());
+}
+
+// Quantized rows (issue 19): q8_0 K and q4_0 V pages hold llama.cpp's blocks (the bytes shrink
+// accordingly), compaction moves whole blocks bit for bit, write_row requantizes, the cold tier
+// stores and returns the quantized rows (fewer bytes than f16).
+TEST(KvStore, QuantizedRowsCompactWriteAndSpill) {
+    KvStoreConfig c;
+    c.n_layer = 1, c.n_head_kv = 2, c.head_dim = 64, c.page_size = 16;
+    c.k_type = DType::kQ8_0, c.v_type = DType::kQ4_0;
+    auto st = KvStore::create(c);
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    KvStore& s = **st;
+    EXPECT_EQ(s.k_row_bytes(), 2u * 34u);
+    EXPECT_EQ(s.v_row_bytes(), 2u * 18u);
+    EXPECT_EQ(KvStore::page_cost(c), 16u * (68u + 36u + 4u));
+    const int n = 40;
+    std::vector<float> k(size_t(n) * 64), v(k.size());
+    for (size_t i = 0; i < k.size(); ++i) k[i] = std::sin(float(i) * 0.37f) * 3.0f, v[i] = std::cos(float(i) * 0.11f);
+    std::vector<int32_t> pos(static_cast<size_t>(n));
+    std::iota(pos.begin(), pos.end(), 0);
+    ASSERT_TRUE(s.append(0, 0, n, k.data(), 64, v.data(), 64, pos.data()).ok());
+    EXPECT_EQ(s.bytes_in_use(), 3u * 16u * (68u + 36u) + size_t(n) * 4u);  // 3 whole pages (never compacted)
+    std::vector<uint8_t> qk(68), qv(36);
+    for (int i = 0; i < n; ++i) {
+        quantize_row_ref(DType::kQ8_0, k.data() + i * 64, qk.data(), 64);
+        quantize_row_ref(DType::kQ4_0, v.data() + i * 64, qv.data(), 64);
+        ASSERT_EQ(std::memcmp(s.k_row(0, 0, i), qk.data(), 68), 0) << i;
+        ASSERT_EQ(std::memcmp(s.v_row(0, 0, i), qv.data(), 36), 0) << i;
+    }
+    // compaction: slots 3, 17, 39 move to 0, 1, 2 bit for bit; the last page shrinks to 8 rows
+    std::vector<uint8_t> k17(s.k_row(0, 0, 17), s.k_row(0, 0, 17) + 68), v39(s.v_row(0, 0, 39), s.v_row(0, 0, 39) + 36);
+    const int32_t keep[] = {3, 17, 39};
+    ASSERT_TRUE(s.compact(0, 0, keep, 3).ok());
+    EXPECT_EQ(std::memcmp(s.k_row(0, 0, 1), k17.data(), 68), 0);
+    EXPECT_EQ(std::memcmp(s.v_row(0, 0, 2), v39.data(), 36), 0);
+    EXPECT_EQ(s.bytes_in_use(), 8u * (68u + 36u) + 3u * 4u);
+    // write_row (EMS merges): the f32 row is requantized in place
+    ASSERT_TRUE(s.write_row(0, 0, 1, v.data(), k.data()).ok());
+    quantize_row_ref(DType::kQ8_0, v.data(), qk.data(), 64);
+    quantize_row_ref(DType::kQ4_0, k.data(), qv.data(), 64);
+    EXPECT_EQ(std::memcmp(s.k_row(0, 0, 1), qk.data(), 68), 0);
+    EXPECT_EQ(std::memcmp(s.v_row(0, 0, 1), qv.data(), 36), 0);
+    // cold tier: head 1's rows spilled as they are (68 + 36 bytes a row, not 2 x 128)
+    ASSERT_TRUE(s.append(0, 1, n, k.data(), 64, v.data(), 64, pos.data()).ok());
+    std::vector<int32_t> keep_all(16 * 2), n_keep = {-1, -1};
+    const ColdOp spill[] = {ColdOp{ColdOpKind::kSpill, 1, 0, {}}};
+    ASSERT_TRUE(s.apply(0, LayerPlan{16, keep_all, n_keep, {}, spill}).ok());
+    EXPECT_EQ(s.cold_stats().bytes_stored, int64_t(n) * (68 + 36));
+    std::vector<int32_t> idx = {5, 6};
+    std::vector<uint8_t> gk(2 * 68), gv(2 * 36);
+    std::vector<int32_t> gp(2);
+    ASSERT_TRUE(s.cold_tier()->gather(0, 1, idx.data(), 2, gk.data(), gv.data(), gp.data()).ok());
+    EXPECT_EQ(std::memcmp(gk.data() + 68, s.k_row(0, 1, 6), 68), 0);
+    EXPECT_EQ(std::memcmp(gv.data(), s.v_row(0, 1, 5), 36), 0);
+    EXPECT_EQ(gp, (std::vector<int32_t>{5, 6}));
 }
 
 }  // namespace

@@ -453,7 +453,7 @@ TEST(Tova, LatestQuerysAttentionSummedOverHeadsSameTokensEveryHead) {
 
 TEST(Knorm, KeepsTheKeysOfSmallestNorm) {
     KvStoreConfig c;
-    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.kv_type = DType::kF32;
+    c.n_layer = 1, c.n_head_kv = 1, c.head_dim = 2, c.page_size = 4, c.k_type = c.v_type = DType::kF32;
     auto kv = std::move(KvStore::create(c)).value();
     std::vector<float> k(16, 0.0f), v(16, 0.0f);  // 8 slots: |k| = 1 + s except slots 3 (0.1) and 6 (0.2)
     for (int32_t s = 0; s < 8; ++s) k[size_t(2 * s + 1)] = s == 3 ? 0.1f : s == 6 ? -0.2f : 1.0f + float(s);
@@ -488,7 +488,7 @@ struct QuestLayer {
     QuestLayer(int32_t heads, const std::vector<std::vector<float>>& keys, int32_t layer, int32_t n_rows = -1)
         : nh(heads), il(layer) {
         KvStoreConfig c;
-        c.n_layer = 4, c.n_head_kv = nh, c.head_dim = hd, c.page_size = ps, c.kv_type = DType::kF32;
+        c.n_layer = 4, c.n_head_kv = nh, c.head_dim = hd, c.page_size = ps, c.k_type = c.v_type = DType::kF32;
         kv = std::move(KvStore::create(c)).value();
         const int32_t n = n_rows >= 0 ? n_rows : int32_t(keys[0].size()) / hd;
         for (int32_t ih = 0; ih < nh; ++ih) append(ih, keys[size_t(ih)].data(), 0, n);
@@ -651,7 +651,7 @@ TEST(Quest, StoreEpochChangesExactlyWhenSlotsMayBeRemoved) {
     cfg.n_head_kv = 1;
     cfg.head_dim = 2;
     cfg.page_size = 4;
-    cfg.kv_type = DType::kF32;
+    cfg.k_type = cfg.v_type = DType::kF32;
     auto kv = KvStore::create(cfg);
     ASSERT_TRUE(kv.ok());
     const std::vector<float> rows(12, 1.0f);

@@ -42,7 +42,7 @@ struct BenchOptions {
     int32_t n_batch = 512;
     int32_t page_size = 64;
     std::string kv_cold_dir;
-    std::string kv_type = "f16";
+    KvTypeOptions kv_types;  // --kv-type, -ctk, -ctv
     std::vector<std::string> policies = {"full"};  // --policy, repeatable: one run per spec
     ReportOutput out;  // -o FILE, --format md|csv|json
     std::string session;  // --llamacpp-session pattern ("%d" = depth), empty: none
@@ -94,7 +94,7 @@ std::string model_type(const Model& model, int64_t* n_params) {
     return model_info(model).arch + " " + size + " " + main_type;
 }
 
-Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& path, const std::string& policy,
+Status bench_model(const BenchOptions& o, const std::string& path, const std::string& policy,
                    int32_t n_threads, double bw_gbs, std::vector<Row>& rows) {
     auto model = model_load(path);
     if (!model.ok()) return model.status();
@@ -109,7 +109,7 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
     cp.n_ctx = max_d + std::max(max_p, max_n) + 1;
     cp.n_threads = n_threads;
     cp.n_batch = o.n_batch;
-    cp.kv_type = kv_type;
+    HKV_TRY(o.kv_types.apply(cp));
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
     cp.policy = policy;
@@ -191,8 +191,9 @@ Status bench_model(const BenchOptions& o, KvType kv_type, const std::string& pat
             row.rss_peak = rss_peak_bytes();
             if (!prefill && bw_gbs > 0) {
                 // KV read per token at the middle of the run (depth + n/2 slots).
-                const double kv_per_tok = double(2LL * c.n_layer * c.n_head_kv * c.head_dim) *
-                                          double(kv_type_size(kv_type)) * (double(d) + double(n) / 2.0);
+                const double row_bytes = double(kv_type_row_size(cp.k_type(), c.head_dim) +
+                                                kv_type_row_size(cp.v_type(), c.head_dim));
+                const double kv_per_tok = double(c.n_layer) * double(c.n_head_kv) * row_bytes * (double(d) + double(n) / 2.0);
                 row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
             }
             std::fprintf(stderr, "heterokv: bench %s %s @ d%d, %s, %d threads: %.2f ± %.2f tok/s\n", name.c_str(),
@@ -245,7 +246,7 @@ Runner add_bench(CLI::App& app) {
     app.add_option("-t,--threads", *threads, "thread counts, comma-separated: one run each (0: all cores)")
         ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk size")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache type: f16, bf16, f32")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     add_report_output(app, &o->out);
@@ -267,8 +268,10 @@ Runner add_bench(CLI::App& app) {
         if (!ok4) return fail(Status::invalid("-t '%s': expected comma-separated thread counts in 0 .. 1024", threads->c_str()));
         if (o->reps < 1) return fail(Status::invalid("-r %d: at least 1 repetition", o->reps));
         if (Status st = resolve_report_output(&o->out); !st.ok()) return fail(st);
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
+        {
+            ContextParams probe;
+            if (Status st = o->kv_types.apply(probe); !st.ok()) return fail(st);
+        }
         const bool only_full = o->policies.size() == 1 && o->policies[0] == "full";
         if (!o->session.empty() && !only_full) {
             return fail(Status::invalid("--llamacpp-session needs --policy full (a compressed cache has no "
@@ -297,7 +300,7 @@ Runner add_bench(CLI::App& app) {
         for (const std::string& path : o->models) {
             for (const std::string& policy : o->policies) {
                 for (int32_t n : thread_counts) {
-                    Status st = bench_model(*o, *kv_type, path, policy, n, o->no_bandwidth ? 0.0 : bw_at[n], rows);
+                    Status st = bench_model(*o, path, policy, n, o->no_bandwidth ? 0.0 : bw_at[n], rows);
                     if (!st.ok()) return fail(st);
                 }
             }
@@ -313,13 +316,13 @@ Runner add_bench(CLI::App& app) {
                 j["cpu"] = sys.cpu_name;
                 j["cpu_flags"] = sys.cpu_flags;
                 j["bandwidth_gbs"] = bw;
-                j["kv_type"] = o->kv_type;
+                j["kv_type"] = o->kv_types.label();
                 j["policy"] = o->policies;
                 j["threads"] = thread_counts;
                 for (const Row& r : rows) {
                     j["results"].push_back({{"model", r.model}, {"model_type", r.model_type}, {"model_n_params", r.n_params},
-                                            {"policy", r.policy}, {"threads", r.n_threads}, {"type_k", o->kv_type},
-                                            {"type_v", o->kv_type}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
+                                            {"policy", r.policy}, {"threads", r.n_threads}, {"type_k", o->kv_types.k_name()},
+                                            {"type_v", o->kv_types.v_name()}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
                                             {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
                                             {"kv_bytes", r.kv_bytes}, {"rss_peak_bytes", r.rss_peak},
                                             {"roofline_tps", r.roofline}});
@@ -334,12 +337,12 @@ Runner add_bench(CLI::App& app) {
                     const std::string pol = r.policy.find(',') == std::string::npos ? r.policy : "\"" + r.policy + "\"";
                     std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld\n", HKV_GIT_COMMIT, isa,
                                  r.n_threads, r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak,
-                                 r.roofline, pol.c_str(), o->kv_type.c_str(), o->kv_type.c_str(), r.model_type.c_str(),
+                                 r.roofline, pol.c_str(), o->kv_types.k_name().c_str(), o->kv_types.v_name().c_str(), r.model_type.c_str(),
                                  r.weight_bytes, (long long)r.n_params);
                 }
             } else {
                 std::fprintf(f, "heterokv %s, %s, isa %s, threads %s, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
-                            HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_type.c_str(),
+                            HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_types.label().c_str(),
                             policies_joined.c_str(), bw);
                 std::fprintf(f, "| model | size | policy | threads | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
                 std::fprintf(f, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|\n");

@@ -14,7 +14,7 @@ namespace hkv::cli {
 Runner add_calibrate(CLI::App& app) {
     struct Opts {
         std::string model, file, output, show;
-        std::string kv_type = "f16";
+        KvTypeOptions kv_types;
         CalibrateParams p;
     };
     auto o = std::make_shared<Opts>();
@@ -36,7 +36,7 @@ Runner add_calibrate(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-t,--threads", o->p.n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("-b,--batch-size", o->p.n_batch, "prefill chunk size in tokens")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("--show", o->show, "print the summary of a taxonomy file (ours or the reference's) and exit")
         ->check(CLI::ExistingFile);
     return [o]() -> int {
@@ -47,9 +47,7 @@ Runner add_calibrate(CLI::App& app) {
             return 0;
         }
         if (o->model.empty() || o->file.empty()) return fail(Status::invalid("calibrate needs -m MODEL and -f TEXT (or --show FILE)"));
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
-        o->p.kv_type = *kv_type;
+        if (Status st = o->kv_types.apply(o->p); !st.ok()) return fail(st);
         auto text_read = file_read(o->file, kFileMaxText, "-f");
         if (!text_read.ok()) return fail(text_read.status());
         const std::string text = std::move(*text_read);

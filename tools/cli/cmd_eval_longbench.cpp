@@ -15,6 +15,7 @@ namespace hkv::cli {
 
 Runner add_eval_longbench(CLI::App& app) {
     struct Opts {
+        KvTypeOptions kv_types;
         std::string model, file, config_dir, out = "longbench";
         std::vector<std::string> policies = {"full"};
         int32_t rows = 0, max_length = 0, n_ctx = 0, n_threads = 0;
@@ -30,6 +31,7 @@ Runner add_eval_longbench(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "context size (0: the model's)")->capture_default_str();
     app.add_option("--policy", o->policies, "policy spec(s); repeat for several")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json")->capture_default_str();
     return [o]() -> int {
         if (Status st = policies_check(o->policies); !st.ok()) return fail(st);
@@ -44,6 +46,7 @@ Runner add_eval_longbench(CLI::App& app) {
         if (!model.ok()) return fail(model.status());
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = o->kv_types.apply(cp); !st.ok()) return fail(st);
         cp.n_ctx = o->n_ctx;
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         const std::string dataset = (*rows)[0].dataset;

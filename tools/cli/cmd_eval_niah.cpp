@@ -18,6 +18,7 @@ namespace hkv::cli {
 
 Runner add_eval_niah(CLI::App& app) {
     struct Opts {
+        KvTypeOptions kv_types;
         std::string model, out = "niah";
         std::vector<std::string> haystack, policies = {"full"};
         std::string lengths = "512,1024,2048", depths = "0,0.25,0.5,0.75,1";
@@ -45,6 +46,7 @@ Runner add_eval_niah(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--seed", o->cfg.seed, "seed for keys and values")->check(kU64Check)->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
     return [o]() -> int {
@@ -101,6 +103,7 @@ Runner add_eval_niah(CLI::App& app) {
         }
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = o->kv_types.apply(cp); !st.ok()) return fail(st);
         cp.kv_cold_dir = o->kv_cold_dir;
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j;

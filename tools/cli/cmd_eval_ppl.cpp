@@ -33,7 +33,8 @@ struct PplOptions {
     int32_t n_ctx = 0;
     int32_t n_threads = 0;
     int32_t n_batch = 0;
-    std::string kv_type = "f16";
+    KvTypeOptions kv_types;
+    std::string base_kv_type;  // empty: the baseline runs with the policies' types
     int32_t page_size = 64;
     std::string kv_cold_dir;
     ReportOutput out;  // -o FILE, --format md|csv|json
@@ -77,7 +78,8 @@ void print_report(std::FILE* f, const PplOptions& o, const eval::PplReport& r) {
         j["windows"] = p.starts.size();
         j["windows_available"] = p.n_available;
         j["text_tokens"] = p.n_text;
-        j["kv_type"] = o.kv_type;
+        j["kv_type"] = o.kv_types.label();
+        j["base_kv_type"] = o.base_kv_type.empty() ? o.kv_types.label() : o.base_kv_type;
         j["rss_per_policy"] = r.rss_per_policy;
         j["results"] = nlohmann::json::array();
         for (const eval::PplResult& x : r.results) {
@@ -105,9 +107,10 @@ void print_report(std::FILE* f, const PplOptions& o, const eval::PplReport& r) {
         return;
     }
     std::fprintf(f, "heterokv %s eval ppl: %s on %s, %zu of %d windows of %d tokens, %s mode: %d context + %d "
-                "scored tokens per window, KV %s\n\n",
+                "scored tokens per window, KV %s (baseline full: %s)\n\n",
                 HKV_GIT_COMMIT, base_name(o.model).c_str(), base_name(o.file).c_str(), p.starts.size(),
-                p.n_available, r.n_window, mode.c_str(), p.n_context, p.n_scored, o.kv_type.c_str());
+                p.n_available, r.n_window, mode.c_str(), p.n_context, p.n_scored, o.kv_types.label().c_str(),
+                o.base_kv_type.empty() ? o.kv_types.label().c_str() : o.base_kv_type.c_str());
     std::fprintf(f, "| policy | PPL | KLD mean | KLD p99 | top-1 | KV after context KiB | KV at end KiB | "
                 "peak RSS MiB | time s |\n");
     std::fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -145,7 +148,10 @@ Runner add_eval_ppl(CLI::App& app) {
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prefill chunk in tokens (0: the whole context in one chunk)")
         ->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    o->kv_types.add(app);
+    app.add_option("--base-kv-type", o->base_kv_type,
+                   "KV type (K and V) of the baseline full run that KLD and top-1 compare against, e.g. f16 to "
+                   "measure a q8_0 cache (default: the same types as the policies)");
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     add_report_output(app, &o->out);
@@ -173,9 +179,12 @@ Runner add_eval_ppl(CLI::App& app) {
         p.n_batch = o->n_batch;
         p.kv_page_size = o->page_size;
         p.kv_cold_dir = o->kv_cold_dir;
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
-        p.kv_type = *kv_type;
+        if (Status st = o->kv_types.apply(p); !st.ok()) return fail(st);
+        if (!o->base_kv_type.empty()) {
+            auto bt = kv_type_parse(o->base_kv_type);
+            if (!bt.ok()) return fail(Status::invalid("--base-kv-type %s", bt.status().message().c_str()));
+            p.base_type = *bt;
+        }
         for (const std::string& spec : o->policies) {
             auto pol = policy_create(spec);
             if (!pol.ok()) return fail(pol.status());
@@ -208,7 +217,7 @@ Runner add_eval_ppl(CLI::App& app) {
             meta.model = o->model;
             meta.file = o->file;
             meta.commit = HKV_GIT_COMMIT;
-            meta.kv_type = o->kv_type;
+            meta.kv_type = o->kv_types.label();
             meta.n_window = report->n_window;
             meta.n_context = report->plan.n_context;
             meta.n_scored = report->plan.n_scored;

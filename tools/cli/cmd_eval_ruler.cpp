@@ -18,6 +18,7 @@ namespace hkv::cli {
 
 Runner add_eval_ruler(CLI::App& app) {
     struct Opts {
+        KvTypeOptions kv_types;
         std::string model, out = "ruler", data = default_data_dir(), protocol = "agnostic";
         std::string tasks = "niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,niah_multikey_3,"
                             "niah_multivalue,niah_multiquery,vt,cwe,fwe";
@@ -49,6 +50,7 @@ Runner add_eval_ruler(CLI::App& app) {
                    "niah: question + answer prefix instead of RULER's ({type_v}, {query}; \\n = newline)");
     app.add_flag("--dump-samples", o->dump, "also write PREFIX_<task>_<length>.jsonl in RULER's format");
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX.md, PREFIX_<length>.svg/.png")
         ->capture_default_str();
     return [o]() -> int {
@@ -77,6 +79,7 @@ Runner add_eval_ruler(CLI::App& app) {
         const eval::TokenCounter count = [&](const std::string& s) { return n_bos + int32_t(tok.encode(s, false).size()); };
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = o->kv_types.apply(cp); !st.ok()) return fail(st);
         if (Status st = policies_check(**model, cp.n_ctx, o->policies); !st.ok()) return fail(st);
         nlohmann::json j = {{"model", o->model}, {"protocol", o->protocol}, {"seed", o->seed}, {"samples", o->samples}};
         record_run(j, o->n_threads);

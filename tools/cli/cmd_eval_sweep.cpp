@@ -19,6 +19,7 @@ namespace hkv::cli {
 
 Runner add_eval_sweep(CLI::App& app) {
     struct Opts {
+        KvTypeOptions kv_types;
         std::string model, task = "ruler", out = "sweep", budgets = "64,128,256", extra;
         std::vector<std::string> policies = {"snapkv", "streaming", "quest"};
         // ruler
@@ -57,6 +58,7 @@ Runner add_eval_sweep(CLI::App& app) {
     app.add_option("-f,--file", o->file, "longbench: LongBench-format jsonl (config files beside it)");
     app.add_option("--rows", o->rows, "longbench: first N rows")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.md, PREFIX.json, PREFIX.svg/.png")->capture_default_str();
     return [o]() -> int {
         if (o->task != "ruler" && o->task != "niah" && o->task != "longbench") {
@@ -85,6 +87,7 @@ Runner add_eval_sweep(CLI::App& app) {
         if (!model.ok()) return fail(model.status());
         ContextParams cp;
         cp.n_threads = o->n_threads;
+        if (Status st = o->kv_types.apply(cp); !st.ok()) return fail(st);
         if (Status st = policies_check(**model, cp.n_ctx, specs); !st.ok()) return fail(st);
         const std::string model_name = std::filesystem::path(o->model).stem().string();
         eval::SweepResult r;

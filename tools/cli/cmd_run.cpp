@@ -27,13 +27,37 @@ struct RunOptions {
     bool no_echo = false;
 };
 
-
 }  // namespace
 
 Expected<KvType> parse_kv_type(const std::string& s) {
     auto t = kv_type_parse(s);
     if (!t.ok()) return Status::invalid("--kv-type %s", t.status().message().c_str());
     return t;
+}
+
+void KvTypeOptions::add(CLI::App& app) {
+    app.add_option("--kv-type", both, "KV cache element type of K and V: f16, bf16, f32, q8_0, q4_0")
+        ->capture_default_str();
+    // -ctk / -ctv (llama.cpp's spelling) are rewritten to these names in main.cpp
+    app.add_option("--cache-type-k", k, "KV cache type of K, also -ctk (overrides --kv-type): f16, bf16, f32, q8_0, q4_0");
+    app.add_option("--cache-type-v", v, "KV cache type of V, also -ctv (overrides --kv-type): f16, bf16, f32, q8_0, q4_0");
+}
+
+Status KvTypeOptions::parse(KvType out[3]) const {
+    const std::string* names[3] = {&both, &k, &v};
+    const char* opts[3] = {"--kv-type", "--cache-type-k", "--cache-type-v"};
+    for (int i = 0; i < 3; ++i) {
+        if (i > 0 && names[i]->empty()) continue;
+        auto t = kv_type_parse(*names[i]);
+        if (!t.ok()) return Status::invalid("%s %s", opts[i], t.status().message().c_str());
+        out[i] = *t;
+    }
+    return Status();
+}
+
+std::string KvTypeOptions::label() const {
+    const std::string kk = k.empty() ? both : k, vv = v.empty() ? both : v;
+    return kk == vv ? kk : kk + "/" + vv;
 }
 
 Expected<std::optional<uint64_t>> parse_seed(const std::string& s, const char* opt) {
@@ -70,7 +94,7 @@ void add_gen_options(CLI::App& app, GenOptions& o) {
         ->capture_default_str();
     app.add_option("-t,--threads", o.n_threads, "threads (0: all cores)")->capture_default_str();
     app.add_option("-b,--batch-size", o.n_batch, "prefill chunk size in tokens")->capture_default_str();
-    app.add_option("--kv-type", o.kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    o.kv_types.add(app);
     app.add_option("--kv-page-size", o.page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o.kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("--policy", o.policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
@@ -88,13 +112,12 @@ void add_gen_options(CLI::App& app, GenOptions& o) {
 }
 
 Expected<ContextParams> gen_context_params(const GenOptions& o) {
-    HKV_ASSIGN_OR_RETURN(const KvType kv_type, parse_kv_type(o.kv_type));
     HKV_TRY(check_kv_cold_dir(o.kv_cold_dir, {o.policy}));
     ContextParams cp;
+    HKV_TRY(o.kv_types.apply(cp));
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
     cp.n_batch = o.n_batch;
-    cp.kv_type = kv_type;
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
     cp.policy = o.policy;

@@ -20,7 +20,8 @@ server::HttpServer* g_server = nullptr;
 
 Runner add_serve(CLI::App& app) {
     struct Opts {
-        std::string model, kv_type = "f16";
+        std::string model;
+        KvTypeOptions kv_types;
         server::ServerOptions so;
         int64_t kv_budget_mb = 0;
         int64_t max_body_kb = 1024;
@@ -46,7 +47,7 @@ Runner add_serve(CLI::App& app) {
     app.add_option("-c,--ctx-size", so.n_ctx, "context per request in tokens (0: the model's)")->capture_default_str();
     app.add_option("-t,--threads", so.n_threads, "compute threads per slot (0: cores / parallel)")->capture_default_str();
     app.add_option("-b,--batch-size", so.n_batch, "prefill chunk in tokens")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type: f16, bf16, f32")->capture_default_str();
+    o->kv_types.add(app);
     app.add_option("--kv-page-size", so.kv_page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--chat-template", so.chat_template,
                    "chat format instead of the GGUF's template: " + server::chat_family_list());
@@ -68,9 +69,7 @@ Runner add_serve(CLI::App& app) {
         ->capture_default_str();
     return [o]() -> int {
         server::ServerOptions so = o->so;
-        auto kv_type = parse_kv_type(o->kv_type);
-        if (!kv_type.ok()) return fail(kv_type.status());
-        so.kv_type = *kv_type;
+        if (Status st = o->kv_types.apply(so); !st.ok()) return fail(st);
         if (o->kv_budget_mb < 0) return fail(Status::invalid("--kv-budget-mb %lld < 0", (long long)o->kv_budget_mb));
         so.kv_budget_bytes = o->kv_budget_mb * 1024 * 1024;
         if (o->max_body_kb < 1 || o->max_body_kb > 1024 * 1024) {

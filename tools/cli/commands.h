@@ -61,12 +61,26 @@ Status resolve_report_output(ReportOutput* out);
 // Runs `write` on stdout, or on a new file that replaces out.path when complete.
 Status emit_report(const ReportOutput& out, const std::function<void(std::FILE*)>& write);
 
+// --kv-type values: "f16", "bf16", "f32", "q8_0", "q4_0" (cmd_run.cpp).
+Expected<KvType> parse_kv_type(const std::string& s);
+
+// The KV cache's element types: --kv-type (K and V), --cache-type-k / -ctk and --cache-type-v / -ctv
+// (llama.cpp's names; each overrides --kv-type for its half). cmd_run.cpp.
+struct KvTypeOptions {
+    std::string both = "f16", k, v;
+    void add(CLI::App& app);
+    // Parses the options into kv_type / type_k / type_v of a ContextParams-like struct; an unknown
+    // name is an error naming its option.
+    template <class P>
+    Status apply(P& p) const {
+        KvType t[3] = {KvType::kF16, KvType::kF16, KvType::kF16};
+
 // The context and sampling options `run` and `chat` share (cmd_run.cpp).
 struct GenOptions {
     int32_t n_ctx = 0;
     int32_t n_threads = 0;
     int32_t n_batch = 256;
-    std::string kv_type = "f16";
+    KvTypeOptions kv_types;             // --kv-type, -ctk, -ctv
     int32_t page_size = 64;
     std::string kv_cold_dir;
     std::string policy = "full";
@@ -79,7 +93,7 @@ struct GenOptions {
     int32_t repeat_last_n = 64;
     std::string seed = "-1";
 };
-// Registers -c, -t, -b, --kv-type, --kv-page-size, --kv-cold-dir, --policy, the sampling options,
+// Registers -c, -t, -b, --kv-type/-ctk/-ctv, --kv-page-size, --kv-cold-dir, --policy, the sampling options,
 // --seed and --swa-full on app.
 void add_gen_options(CLI::App& app, GenOptions& o);
 // The checked ContextParams (also --kv-cold-dir against the policy).
@@ -87,8 +101,20 @@ Expected<ContextParams> gen_context_params(const GenOptions& o);
 // The sampler parameters; a random seed (-1) is drawn, and printed to stderr when sampling (--temp > 0).
 Expected<SamplerParams> gen_sampler_params(const GenOptions& o);
 
-// --kv-type values: "f16", "bf16", "f32" (cmd_run.cpp).
-Expected<KvType> parse_kv_type(const std::string& s);
+        HKV_TRY(parse(t));
+        p.kv_type = t[0];
+        if (!k.empty()) p.type_k = t[1];
+        if (!v.empty()) p.type_v = t[2];
+        return Status();
+    }
+    // "f16", or "K/V" ("q8_0/f16") when the halves differ: for reports.
+    std::string label() const;
+    std::string k_name() const { return k.empty() ? both : k; }  // the K rows' type name
+    std::string v_name() const { return v.empty() ? both : v; }  // the V rows' type name
+
+private:
+    Status parse(KvType out[3]) const;  // --kv-type, -ctk (if given), -ctv (if given)
+};
 
 // A seed option: "-1" = random (nullopt), else a decimal integer in [0, 2^64-1]; anything else
 // ("-2", "18446744073709551616", "7x") is an error naming `opt` (cmd_run.cpp).

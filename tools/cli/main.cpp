@@ -161,6 +161,12 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::vector<std::string> rev(args.rbegin(), args.rend() - 1);  // CLI11 takes them reversed, without argv[0]
+    // llama.cpp's multi-letter short options (-ctk q8_0, -ctv q8_0) are their long names here: CLI11
+    // would read "-ctk" as the short options -c -t -k.
+    for (std::string& a : rev) {
+        if (a == "-ctk") a = "--cache-type-k";
+        else if (a == "-ctv") a = "--cache-type-v";
+    }
     try {
         app.parse(rev);
     } catch (const CLI::ParseError& e) {

@@ -36,9 +36,12 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
                               int32_t n_cells) {
     const ModelInfo c = model_info(ctx.model());
     const KvStats kv = ctx.kv_stats();
-    if (kv.type != KvType::kF16 && kv.type != KvType::kF32 && kv.type != KvType::kBF16) {
-        return Status::unsupported("llama.cpp session: KV type %s has no llama.cpp cache equivalent",
-                                   kv_type_name(kv.type));
+    // Every cache type is one of llama.cpp's (same GGML ids; q8_0 / q4_0 rows are whole blocks per
+    // head, so a cell's row is the heads' rows back to back, as llama.cpp's ggml_row_size of n_embd_k_gqa).
+    for (KvType t : {kv.type, kv.type_v}) {
+        if (t != KvType::kF16 && t != KvType::kF32 && t != KvType::kBF16 && t != KvType::kQ8_0 && t != KvType::kQ4_0) {
+            return Status::unsupported("llama.cpp session: KV type %s has no llama.cpp cache equivalent", kv_type_name(t));
+        }
     }
     if (n_cells < 0 || size_t(n_cells) > tokens.size()) {
         return Status::invalid("llama.cpp session: %d cells for %zu tokens", n_cells, tokens.size());
@@ -79,13 +82,14 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
         w.put(uint64_t(0));
 
         // One layer's rows, a block of cells at a time: row s = heads 0..n_head_kv-1 of slot s.
-        const size_t head_bytes = heads.empty() ? 0 : heads[0].row_bytes;
-        const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
         constexpr int32_t kBlock = 1024;
-        std::vector<uint8_t> buf(size_t(cell_bytes) * kBlock);
+        std::vector<uint8_t> buf;
         for (int part = 0; part < 2 && w.ok(); ++part) {
+            const size_t head_bytes = heads.empty() ? 0 : part == 0 ? heads[0].row_bytes : heads[0].v_row_bytes;
+            const uint64_t cell_bytes = uint64_t(head_bytes) * uint64_t(c.n_head_kv);
+            buf.resize(size_t(cell_bytes) * kBlock);
             for (int32_t il = 0; il < c.n_layer && w.ok(); ++il) {
-                w.put(int32_t(kv.type));  // KvType values are GGML type ids
+                w.put(int32_t(part == 0 ? kv.type : kv.type_v));  // KvType values are GGML type ids
                 w.put(cell_bytes);
                 for (int32_t s0 = 0; s0 < n_cells && w.ok(); s0 += kBlock) {
                     const int32_t n = std::min(kBlock, n_cells - s0);

@@ -12,6 +12,8 @@
 //   { i32 pos, u32 n_seq = 1, i32 seq = 0 } [n_cells]
 //   u32 v_trans = 0, u32 n_layer, u64 0
 //   K, then V: per layer { i32 ggml type, u64 row bytes, row[n_cells] }, row = [n_head_kv * head_dim]
+//   of the K (V) type: f16/bf16/f32 values, or for q8_0 / q4_0 (-ctk / -ctv) each head's head_dim / 32
+//   blocks back to back, which is llama.cpp's row of n_head_kv * head_dim values in those types
 //
 // The layout was read from llama.cpp's own files (build 11669) and is pinned by a model test against
 // a session file that llama.cpp wrote (tests/golden). llama-completion replays the last token when

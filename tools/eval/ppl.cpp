@@ -146,6 +146,8 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
     cp.n_threads = params.n_threads;
     cp.n_batch = params.n_batch > 0 ? params.n_batch : std::max(n_first, 1);
     cp.kv_type = params.kv_type;
+    cp.type_k = params.type_k;
+    cp.type_v = params.type_v;
     cp.kv_page_size = params.kv_page_size;
     cp.kv_cold_dir = params.kv_cold_dir;
 
@@ -175,6 +177,10 @@ Expected<PplReport> ppl_run(std::shared_ptr<const Model> model, std::span<const 
         for (size_t ip = 0; ip < acc.size(); ++ip) {
             const bool is_base = ip == 0;
             cp.policy = is_base ? std::string("full") : policies[ip - 1];
+            const bool base_own_type = is_base && params.base_type.has_value();
+            cp.kv_type = base_own_type ? *params.base_type : params.kv_type;
+            cp.type_k = base_own_type ? std::nullopt : params.type_k;
+            cp.type_v = base_own_type ? std::nullopt : params.type_v;
             Accum& a = acc[ip];
             const bool reset = rss_peak_reset();
             report.rss_per_policy = report.rss_per_policy && reset;

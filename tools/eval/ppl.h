@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <span>
@@ -50,7 +51,11 @@ struct PplParams {
                                 // training context from the file (stories260K's file says 128)
     int32_t n_threads = 0;      // 0 = all hardware threads
     int32_t n_batch = 0;        // prefill chunk in tokens; 0 = the whole context in one chunk
-    KvType kv_type = KvType::kF16;  // KV cache element type
+    KvType kv_type = KvType::kF16;  // KV cache element type (K and V unless type_k / type_v are set)
+    std::optional<KvType> type_k, type_v;  // ContextParams::type_k / type_v (-ctk / -ctv)
+    std::optional<KvType> base_type;  // the baseline `full` run's K and V type (--base-kv-type), so KLD
+                                      // and top-1 measure a quantized cache against f16; unset: the
+                                      // policies' types
     int32_t kv_page_size = 64;  // slots per KV page
     std::string kv_cold_dir;    // ContextParams::kv_cold_dir (heterocache's cold tier)
     PplDump* dump = nullptr;    // if set: every window's tokens, each run's kept positions after the

@@ -135,6 +135,8 @@ struct HttpServer::Impl {
         cp.n_threads = opt.n_threads;
         cp.n_batch = opt.n_batch;
         cp.kv_type = opt.kv_type;
+        cp.type_k = opt.type_k;
+        cp.type_v = opt.type_v;
         cp.kv_page_size = opt.kv_page_size;
         cp.kv_max_bytes = kv_max_bytes;
         cp.policy = policy;

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,7 @@ struct ServerOptions {
     int32_t n_threads = 0;          // compute threads per slot; 0 = cores / n_parallel
     int32_t n_batch = 256;
     KvType kv_type = KvType::kF16;
+    std::optional<KvType> type_k, type_v;  // ContextParams::type_k / type_v (-ctk / -ctv)
     int32_t kv_page_size = 64;
     std::string policy = "full";    // default policy; a request's kv_policy overrides it
     std::string chat_template;      // family name forcing a format; empty = from the GGUF

@@ -1,4 +1,5 @@
-// backend/cpu/attn_avx512.cpp — AVX-512 QK dot products and PV accumulation over f16 KV rows.
+// backend/cpu/attn_avx512.cpp — AVX-512 QK dot products and PV accumulation over f16, q8_0 and q4_0
+// KV rows (attn_kernels.h).
 //
 // Compiled with AVX-512 flags (the _avx512.cpp suffix) and reached only after runtime detection;
 // like quant_avx512.cpp it uses nothing inline from shared headers. 16 f32 lanes per vector:
@@ -19,8 +20,26 @@
 namespace hkv::attn512 {
 namespace {
 
-inline __m512 load_f16(const void* row, int64_t d) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + d)));
+// Sixteen values d .. d+15 (d a multiple of 16) of a row of kind 1 (f16), 3 (q8_0) or 4 (q4_0) as f32.
+// Block types: block d / 32 is (f16 scale, payload); q8_0 values are int8, q4_0 values the low
+// (first half of the block) or high (second half) nibbles of its 16 bytes, minus 8.
+template <int kKind>
+inline __m512 load16(const void* row, int64_t d) {
+    if constexpr (kKind == 1) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + d)));
+    } else {
+        constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
+        const uint8_t* b = static_cast<const uint8_t*>(row) + (d >> 5) * kBlockBytes;
+        const __m512 scale = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(*reinterpret_cast<const uint16_t*>(b))));
+        if constexpr (kKind == 3) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + (d & 31)));
+            return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), scale);
+        } else {
+            const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
+            const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
+            return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8))), scale);
+        }
+    }
 }
 
 // Lane 4q + k of the result = sum of the 16 lanes of v[q + 4k].
@@ -39,7 +58,7 @@ inline __m512 reduce16(const __m512 v[16]) {
                          _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-template <int R>
+template <int R, int kKind>
 void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc, int sc_stride) {
     int j = 0;
     for (; j + 4 <= n; j += 4) {
@@ -47,7 +66,7 @@ void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc,
         for (int i = 0; i < 16; ++i) a[i] = _mm512_setzero_ps();
         for (int64_t d = 0; d < Dp; d += 16) {
             __m512 kv[4];
-            for (int c = 0; c < 4; ++c) kv[c] = load_f16(k[j + c], d);
+            for (int c = 0; c < 4; ++c) kv[c] = load16<kKind>(k[j + c], d);
             for (int r = 0; r < R; ++r) {
                 const __m512 qv = _mm512_loadu_ps(q + r * Dp + d);
                 for (int c = 0; c < 4; ++c) a[r + 4 * c] = _mm512_fmadd_ps(qv, kv[c], a[r + 4 * c]);
@@ -61,7 +80,7 @@ void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc,
         __m512 a[R];
         for (int r = 0; r < R; ++r) a[r] = _mm512_setzero_ps();
         for (int64_t d = 0; d < Dp; d += 16) {
-            const __m512 kv = load_f16(k[j], d);
+            const __m512 kv = load16<kKind>(k[j], d);
             for (int r = 0; r < R; ++r) a[r] = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * Dp + d), kv, a[r]);
         }
         for (int r = 0; r < R; ++r) sc[r * sc_stride + j] = _mm512_reduce_add_ps(a[r]);
@@ -69,7 +88,7 @@ void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc,
 }
 
 // Columns [d0, d0 + 16 * NV) of R rows.
-template <int R, int NV>
+template <int R, int NV, int kKind>
 void pv_cols(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
              int64_t d0, float* acc) {
     __m512 a[R][NV];
@@ -79,7 +98,7 @@ void pv_cols(const float* p, int p_stride, const float* alpha, const void* const
     }
     for (int j = 0; j < n; ++j) {
         __m512 vv[NV];
-        for (int c = 0; c < NV; ++c) vv[c] = load_f16(v[j], d0 + 16 * c);
+        for (int c = 0; c < NV; ++c) vv[c] = load16<kKind>(v[j], d0 + 16 * c);
         for (int r = 0; r < R; ++r) {
             const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
             for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(pr, vv[c], a[r][c]);
@@ -89,38 +108,59 @@ void pv_cols(const float* p, int p_stride, const float* alpha, const void* const
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
 }
 
-template <int R>
+template <int R, int kKind>
 void pv_rows(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
              float* acc) {
     int64_t d = 0;
-    for (; d + 64 <= Dp; d += 64) pv_cols<R, 4>(p, p_stride, alpha, v, n, Dp, d, acc);
+    for (; d + 64 <= Dp; d += 64) pv_cols<R, 4, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
     switch ((Dp - d) / 16) {
-        case 3: pv_cols<R, 3>(p, p_stride, alpha, v, n, Dp, d, acc); break;
-        case 2: pv_cols<R, 2>(p, p_stride, alpha, v, n, Dp, d, acc); break;
-        case 1: pv_cols<R, 1>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        case 3: pv_cols<R, 3, kKind>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        case 2: pv_cols<R, 2, kKind>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        case 1: pv_cols<R, 1, kKind>(p, p_stride, alpha, v, n, Dp, d, acc); break;
+        default: break;
+    }
+}
+
+template <int kKind>
+void qk_kind(const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride) {
+    switch (n_row) {
+        case 4: qk_rows<4, kKind>(q, krows, n, Dp, sc, sc_stride); break;
+        case 3: qk_rows<3, kKind>(q, krows, n, Dp, sc, sc_stride); break;
+        case 2: qk_rows<2, kKind>(q, krows, n, Dp, sc, sc_stride); break;
+        case 1: qk_rows<1, kKind>(q, krows, n, Dp, sc, sc_stride); break;
+        default: break;
+    }
+}
+
+template <int kKind>
+void pv_kind(const float* p, int p_stride, const float* alpha, int n_row, const void* const* vrows, int n,
+             int64_t Dp, float* acc) {
+    switch (n_row) {
+        case 4: pv_rows<4, kKind>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 3: pv_rows<3, kKind>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 2: pv_rows<2, kKind>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+        case 1: pv_rows<1, kKind>(p, p_stride, alpha, vrows, n, Dp, acc); break;
         default: break;
     }
 }
 
 }  // namespace
 
-void qk_f16(const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride) {
-    switch (n_row) {
-        case 4: qk_rows<4>(q, krows, n, Dp, sc, sc_stride); break;
-        case 3: qk_rows<3>(q, krows, n, Dp, sc, sc_stride); break;
-        case 2: qk_rows<2>(q, krows, n, Dp, sc, sc_stride); break;
-        case 1: qk_rows<1>(q, krows, n, Dp, sc, sc_stride); break;
+void qk(int kind, const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride) {
+    switch (kind) {
+        case 1: qk_kind<1>(q, n_row, krows, n, Dp, sc, sc_stride); break;
+        case 3: qk_kind<3>(q, n_row, krows, n, Dp, sc, sc_stride); break;
+        case 4: qk_kind<4>(q, n_row, krows, n, Dp, sc, sc_stride); break;
         default: break;
     }
 }
 
-void pv_f16(const float* p, int p_stride, const float* alpha, int n_row, const void* const* vrows, int n,
-            int64_t Dp, float* acc) {
-    switch (n_row) {
-        case 4: pv_rows<4>(p, p_stride, alpha, vrows, n, Dp, acc); break;
-        case 3: pv_rows<3>(p, p_stride, alpha, vrows, n, Dp, acc); break;
-        case 2: pv_rows<2>(p, p_stride, alpha, vrows, n, Dp, acc); break;
-        case 1: pv_rows<1>(p, p_stride, alpha, vrows, n, Dp, acc); break;
+void pv(int kind, const float* p, int p_stride, const float* alpha, int n_row, const void* const* vrows, int n,
+        int64_t Dp, float* acc) {
+    switch (kind) {
+        case 1: pv_kind<1>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
+        case 3: pv_kind<3>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
+        case 4: pv_kind<4>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
         default: break;
     }
 }

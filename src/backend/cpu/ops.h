@@ -53,10 +53,11 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 
 // ---- attention over a paged KV store ----
 // One (layer, KV head): its slots live in pages of page_size slots; slot s is row (s % page_size)
-// of page (s / page_size). Each row is head_dim elements of kv_type (f32, f16 or bf16).
+// of page (s / page_size). Each K row is head_dim elements of k_type, each V row of v_type (f32, f16,
+// bf16, or q8_0 / q4_0: head_dim / 32 blocks of llama.cpp's layout, read in place by the kernels).
 struct AttnKvHead {
-    const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] kv_type
-    const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] kv_type
+    const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] k_type
+    const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] v_type
     const int32_t* pos = nullptr;          // [n_slot] original token position of each slot
     int32_t n_slot = 0;
 };
@@ -65,7 +66,8 @@ struct AttnParams {
     int32_t n_head_kv = 0;   // KV heads; query head h reads KV head h / (n_head / n_head_kv)
     int32_t head_dim = 0;
     int32_t page_size = 0;
-    DType kv_type = DType::kF16;
+    DType k_type = DType::kF16;  // K rows
+    DType v_type = DType::kF16;  // V rows (block types need head_dim % 32 == 0)
     float scale = 0.0f;      // usually 1/sqrt(head_dim)
     int32_t window = 0;      // > 0: sliding window, a slot is visible iff qpos - window < pos <= qpos
     float softcap = 0.0f;    // > 0: each scaled score s becomes softcap * tanh(s / softcap) (Gemma 2)
@@ -100,7 +102,8 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 // x[i] = e^(x[i] - sub) for n values (-inf gives 0), vectorised (max relative error ~2e-7).
 void exp_shifted(float* x, int64_t n, float sub);
 
-// Converts n f32 values to kv_type (f32/f16/bf16) at dst (KV writes).
+// Converts n f32 values to kv_type (f32/f16/bf16, or quantizes to q8_0/q4_0 blocks as llama.cpp
+// does; n a multiple of 32 then) at dst (KV writes).
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n);
 
 namespace ref {

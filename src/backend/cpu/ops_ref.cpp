@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/quant_blocks.h"
 #include "core/assert.h"
 #include "core/fp16.h"
 
@@ -88,6 +89,16 @@ double kv_at(DType t, const void* row, int64_t d) {
         case DType::kF32: return static_cast<const float*>(row)[d];
         case DType::kF16: return fp16_to_fp32(static_cast<const uint16_t*>(row)[d]);
         case DType::kBF16: return bf16_to_fp32(static_cast<const uint16_t*>(row)[d]);
+        case DType::kQ8_0: {  // block d / 32: f16 scale, int8 qs[32]
+            const auto& b = static_cast<const BlockQ8_0*>(row)[d / kQk];
+            return double(fp16_to_fp32(b.d)) * b.qs[d % kQk];
+        }
+        case DType::kQ4_0: {  // block d / 32: f16 scale, qs[16]: element j < 16 low nibble of qs[j], else high of qs[j - 16]
+            const auto& b = static_cast<const BlockQ4_0*>(row)[d / kQk];
+            const int j = int(d % kQk);
+            const int q = j < kQk / 2 ? b.qs[j] & 15 : b.qs[j - kQk / 2] >> 4;
+            return double(fp16_to_fp32(b.d)) * (q - 8);
+        }
         default: HKV_ASSERT(false, "kv type %s unsupported", dtype_name(t));
     }
     return 0.0;
@@ -120,9 +131,9 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             auto visible = [&](int32_t s) { return attn_visible(p, kv.pos[s], qpos[it]); };
             for (int32_t s = 0; s < kv.n_slot; ++s) {
                 if (!visible(s)) continue;
-                const void* kr = kv_row(kv.k_pages, p.kv_type, p.page_size, p.head_dim, s);
+                const void* kr = kv_row(kv.k_pages, p.k_type, p.page_size, p.head_dim, s);
                 double dot = 0.0;
-                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * kv_at(p.kv_type, kr, d);
+                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * kv_at(p.k_type, kr, d);
                 score[size_t(s)] = dot * double(p.scale);
                 if (p.softcap > 0.0f) score[size_t(s)] = p.softcap * std::tanh(score[size_t(s)] / p.softcap);
                 mx = std::max(mx, score[size_t(s)]);
@@ -133,8 +144,8 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
                 if (!visible(s)) continue;
                 const double e = std::exp(score[size_t(s)] - mx);
                 sum += e;
-                const void* vr = kv_row(kv.v_pages, p.kv_type, p.page_size, p.head_dim, s);
-                for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * kv_at(p.kv_type, vr, d);
+                const void* vr = kv_row(kv.v_pages, p.v_type, p.page_size, p.head_dim, s);
+                for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * kv_at(p.v_type, vr, d);
             }
             for (int64_t d = 0; d < D; ++d) o[d] = sum > 0.0 ? float(acc[size_t(d)] / sum) : 0.0f;
             if (lse) lse[it * p.n_head + ih] = sum > 0.0 ? float(mx + std::log(sum)) : -INFINITY;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/quant.h"
 #include "core/cpu.h"
 #include "core/fp16.h"
 #include "core/vec.h"
@@ -16,9 +17,11 @@ namespace hkv {
 
 void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
                  float* out) {
-    const size_t elt = kv_type == DType::kF32 ? 4 : 2;
-    const uint8_t* row = static_cast<const uint8_t*>(pages[s / page_size]) + size_t(s % page_size) * size_t(head_dim) * elt;
-    if (kv_type == DType::kF32) {
+    const uint8_t* row = static_cast<const uint8_t*>(pages[s / page_size]) +
+                         size_t(s % page_size) * dtype_row_size(kv_type, head_dim);
+    if (kv_type == DType::kQ8_0 || kv_type == DType::kQ4_0) {  // blocks of 32: dequantized in place
+        quant_kernels().dequantize_row(kv_type, row, out, head_dim);
+    } else if (kv_type == DType::kF32) {
         for (int32_t d = 0; d < head_dim; ++d) out[d] = reinterpret_cast<const float*>(row)[d];
     } else if (kv_type == DType::kF16) {
         const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
@@ -38,10 +41,11 @@ namespace {
 // qk_dots over the slots [s_begin, s_end) (out columns of the same indices).
 void qk_dots_range(DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim, const float* q,
                    int32_t n_row, int32_t s_begin, int32_t s_end, float* out, int64_t stride) {
-    if (kv_type == DType::kF16 && head_dim % 16 == 0 && cpu_isa() == Isa::kAvx512) {
+    const int kind = kv_type == DType::kF16 ? 1 : kv_type == DType::kQ8_0 ? 3 : kv_type == DType::kQ4_0 ? 4 : 0;
+    if (kind != 0 && head_dim % 16 == 0 && cpu_isa() == Isa::kAvx512) {
         constexpr int kTile = 64;
-        const void* krows[kTile];  // [tile] -> [head_dim] f16
-        const size_t row_bytes = size_t(head_dim) * 2;
+        const void* krows[kTile];  // [tile] -> [head_dim] of kv_type
+        const size_t row_bytes = dtype_row_size(kv_type, head_dim);
         for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
             const int nt = std::min(kTile, s_end - s0);
             for (int j = 0; j < nt; ++j) {
@@ -49,7 +53,7 @@ void qk_dots_range(DType kv_type, const void* const* k_pages, int32_t page_size,
                 krows[j] = static_cast<const uint8_t*>(k_pages[s / page_size]) + size_t(s % page_size) * row_bytes;
             }
             for (int32_t r = 0; r < n_row; r += 4) {
-                attn512::qk_f16(q + size_t(r) * size_t(head_dim), std::min(4, n_row - r), krows, nt, head_dim,
+                attn512::qk(kind, q + size_t(r) * size_t(head_dim), std::min(4, n_row - r), krows, nt, head_dim,
                                 out + r * stride + s0, int(stride));
             }
         }
@@ -96,7 +100,7 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
             if (h.n_slot == 0) continue;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = 0; s < h.n_slot; ++s) {
-                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             sc.resize(size_t(h.n_slot));
             for (int64_t t = t_begin; t < n_tok; ++t) {
@@ -139,7 +143,7 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
             keys.resize(size_t(h.n_slot) * size_t(hd));
             sc.resize(size_t(h.n_slot));
             for (int64_t s = 0; s < h.n_slot; ++s) {
-                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             for (int64_t t = t_begin; t < n_tok; ++t) {
                 for (int32_t g = 0; g < group; ++g) {
@@ -178,7 +182,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                                            : std::lower_bound(h.pos, h.pos + h.n_slot, qpos[t_begin] - band) - h.pos;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = s_lo; s < h.n_slot; ++s) {
-                kv_read_row(p.kv_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             sc.resize(size_t(h.n_slot));
             for (int64_t t = n_tok - 1; t >= t_begin; t -= step) {
