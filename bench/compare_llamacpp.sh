@@ -18,6 +18,9 @@
 #                against heterokv full and llama.cpp (same depth, same run)
 #   --table-only print the table from the CSVs already in --raw DIR (no runs), e.g. after an
 #                interrupted run
+#   -ctk T, -ctv T  KV cache types of K and V for both engines (f16, q8_0, q4_0; default f16): heterokv
+#                bench -ctk/-ctv, llama.cpp -ctk/-ctv with flash attention on (-fa on; llama.cpp needs
+#                it for a quantized V cache), also when it resumes heterokv's session
 #   --ref-from-hkv  llama.cpp decodes from heterokv's cache instead of filling each depth itself
 #                (its own prefill of 64K takes hours on 2 cores): heterokv full fills all depths in one
 #                process and writes each as a llama.cpp session (bench --llamacpp-session), then
@@ -28,9 +31,9 @@
 # For every (model, depth) pair both engines run back to back as separate processes, and the engine
 # that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
 # thermals) lands on both. Each process fills its depth once (untimed; heterokv rewinds between
-# repetitions, llama-bench refills or restores per its own rules), then times pp and tg. Both use an
-# f16 KV cache and default batch sizes; llama-bench keeps its defaults (flash attention auto, weight
-# repacking on). Prints a markdown table to stdout: tok/s of both engines, the ratio heterokv /
+# repetitions, llama-bench refills or restores per its own rules), then times pp and tg. Both use the
+# same KV cache types (-ctk/-ctv, f16 by default) and default batch sizes; llama-bench keeps its
+# defaults (flash attention auto, weight repacking on) unless -ctk/-ctv are given (then -fa on). Prints a markdown table to stdout: tok/s of both engines, the ratio heterokv /
 # llama.cpp (> 1 = heterokv faster), and heterokv's decode rate as a fraction of its bandwidth
 # roofline (weights + KV bytes per token / measured triad bandwidth). Progress goes to stderr.
 set -euo pipefail
@@ -48,6 +51,8 @@ raw=""
 table_only=0
 policies=()
 ref_from_hkv=0
+ctk=""
+ctv=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) case "$2" in
@@ -65,7 +70,9 @@ while [ $# -gt 0 ]; do
     --table-only) table_only=1; shift ;;
     --policy) policies+=("$2"); shift 2 ;;
     --ref-from-hkv) ref_from_hkv=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -ctk|--cache-type-k) ctk=$2; shift 2 ;;
+    -ctv|--cache-type-v) ctv=$2; shift 2 ;;
+    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -97,12 +104,17 @@ for i in "${!models[@]}"; do
   esac
 done
 
+# the KV cache types for each engine (none given: each engine's defaults, f16)
+hkv_kv=(); ref_kv=()
+[ -n "$ctk" ] && { hkv_kv+=(--cache-type-k "$ctk"); ref_kv+=(-ctk "$ctk"); }
+[ -n "$ctv" ] && { hkv_kv+=(--cache-type-v "$ctv"); ref_kv+=(-ctv "$ctv"); }
+ref_fa=(); [ ${#ref_kv[@]} -gt 0 ] && ref_fa=(-fa on)
 run_hkv() {  # model depth out.csv [--policy SPEC]
-  "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv "${@:4}" \
+  "$hkv" bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv "${hkv_kv[@]}" "${@:4}" \
     2> "${3%.csv}.log" > "$3"
 }
 run_ref() {  # model depth out.csv
-  "$ref" llama-bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv \
+  "$ref" llama-bench -m "$1" -p "$n_prompt" -n "$n_gen" -d "$2" -r "$reps" -t "$threads" -o csv "${ref_kv[@]}" "${ref_fa[@]}" \
     2> "${3%.csv}.log" > "$3"
 }
 
@@ -111,7 +123,7 @@ run_ref_state() {  # model depth session out.csv: llama-completion resumes the s
   : > "$log"
   for i in $(seq "$reps"); do
     "$ref" llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
-      -fa on -t "$threads" --prompt-cache "$3" --prompt-cache-ro > /dev/null 2>> "$log" || return 1
+      -fa on "${ref_kv[@]}" -t "$threads" --prompt-cache "$3" --prompt-cache-ro > /dev/null 2>> "$log" || return 1
   done
   # "eval time = 1279.89 ms / 16 runs" -> tok/s per repetition, then mean and sd as llama-bench prints them
   grep -E 'eval time' "$log" | grep -v 'prompt eval' | sed -E 's/.*= *([0-9.]+) ms \/ *([0-9]+) runs.*/\1 \2/' |
@@ -124,7 +136,7 @@ split_depths() {  # all.csv prefix suffix: one CSV per depth, prefix_d<depth><su
 }
 
 echo "compare_llamacpp: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)," \
-     "threads $threads, reps $reps, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+     "threads $threads, reps $reps, KV ${ctk:-f16}/${ctv:-f16}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 pair=0
 [ "$table_only" = 1 ] && models_to_run=() || models_to_run=("${models[@]}")
 step() {  # label command...: runs it with progress lines on stderr; a failure is reported and the

@@ -36,7 +36,7 @@ void make_rows(int32_t row0, int32_t n, size_t rb, std::vector<uint8_t>& k, std:
 }
 
 void round_trip(const std::string& dir) {
-    ColdTierConfig cc{2, 3, 16, dir};
+    ColdTierConfig cc{2, 3, 16, 16, dir};
     auto t = ColdTier::create(cc);
     ASSERT_TRUE(t.ok()) << t.status().to_string();
     ColdTier& ct = **t;
@@ -108,7 +108,7 @@ TEST(ColdTier, FileRoundTrip) {
 }
 
 TEST(ColdTier, BadFolderIsAnIoError) {
-    auto t = ColdTier::create(ColdTierConfig{1, 1, 8, "/nonexistent/hkv-cold"});
+    auto t = ColdTier::create(ColdTierConfig{1, 1, 8, 8, "/nonexistent/hkv-cold"});
     ASSERT_FALSE(t.ok());
     EXPECT_EQ(t.status().code(), StatusCode::kIoError);
     EXPECT_NE(t.status().message().find("--kv-cold-dir"), std::string::npos);
