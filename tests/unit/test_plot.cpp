@@ -117,5 +117,22 @@ TEST(Plot, SvgHasEveryLabelAndCell) {
     EXPECT_EQ(decode(png_encode(line_chart_image(c))).width, 720);
 }
 
+TEST(Plot, ErrorBarsAreDrawnAndWidenTheRange) {
+    LineChart c;
+    c.series = {{"a", {100, 200}, {0.5, 0.6}, {0.1, 0.0}}};
+    const std::string svg = line_chart_svg(c);
+    size_t bars = 0;
+    for (size_t p = svg.find("<line x1="); p != std::string::npos; p = svg.find("<line x1=", p + 1)) ++bars;
+    c.series[0].y_err.clear();
+    const std::string plain = line_chart_svg(c);
+    size_t lines = 0;
+    for (size_t p = plain.find("<line x1="); p != std::string::npos; p = plain.find("<line x1=", p + 1)) ++lines;
+    EXPECT_EQ(bars, lines + 1) << "one bar: the point with error 0 has none";
+    EXPECT_NE(svg.find(">0.39<"), std::string::npos) << "the y axis reaches 0.5 - 0.1 (less 5% padding)";
+    const Image with = line_chart_image({"", "", "", false, {{"a", {100, 200}, {0.5, 0.6}, {0.1, 0.0}}}});
+    const Image without = line_chart_image({"", "", "", false, {{"a", {100, 200}, {0.5, 0.6}}}});
+    EXPECT_NE(with.rgb, without.rgb);
+}
+
 }  // namespace
 }  // namespace hkv::eval

@@ -20,6 +20,7 @@ Runner add_eval(CLI::App& app) {
     add("longbench", "a LongBench jsonl with the official prompts, truncation and metrics, per policy",
         add_eval_longbench);
     add("sweep", "one task over policies x budgets: markdown table and budget-accuracy plot", add_eval_sweep);
+    add("equal", "seed methods against every baseline at equal KV bytes: KLD, top-1, NIAH, plots", add_eval_equal);
     return [runners]() -> int {
         for (auto& [sub, run] : *runners) {
             if (sub->parsed()) return run();

@@ -41,6 +41,7 @@ Runner add_calibrate(CLI::App& app);   // heterokv calibrate: HeteroCache head t
 Runner add_eval_ruler(CLI::App& app);      // heterokv eval ruler: RULER synthetic tasks per policy
 Runner add_eval_longbench(CLI::App& app);  // heterokv eval longbench: LongBench jsonl, official metrics
 Runner add_eval_sweep(CLI::App& app);      // heterokv eval sweep: policies x budgets, table and plot
+Runner add_eval_equal(CLI::App& app);      // heterokv eval equal: seed methods vs baselines at equal KV bytes
 
 Runner add_policies(CLI::App& app);    // heterokv policies: every policy, its options and memory
 

@@ -101,13 +101,10 @@ Expected<NiahResult> niah_run(std::shared_ptr<const Model> model, ContextParams 
                 context.insert(context.end(), needle.begin(), needle.end());
                 context.insert(context.end(), hay_ids.begin() + at, hay_ids.begin() + n_hay);
                 cx.reset();
-                if (cfg.query_aware) {
-                    context.insert(context.end(), question.begin(), question.end());
-                    HKV_TRY(cx.eval(context));
-                } else {
-                    HKV_TRY(cx.eval(context));
-                    HKV_TRY(cx.eval(question));
-                }
+                if (cfg.query_aware) context.insert(context.end(), question.begin(), question.end());
+                HKV_TRY(cx.eval(context));
+                cell.kv_bytes_context += double(cx.kv_bytes()) / double(cfg.trials);
+                if (!cfg.query_aware) HKV_TRY(cx.eval(question));
                 std::string answer;
                 for (int32_t g = 0; g < cfg.n_gen; ++g) {
                     const int32_t next = sample_greedy(cx.logits());

@@ -39,6 +39,8 @@ struct NiahCell {
     double depth = 0.0;
     int32_t trials = 0, correct = 0;
     int64_t kv_bytes = 0;      // cache bytes after the answer (last trial)
+    double kv_bytes_context = 0.0;  // cache bytes right after the compressed prompt (aware: with the
+                                    // question; agnostic: the context before it), mean over trials
     int32_t prompt_tokens = 0; // actual tokens of context + question (last trial)
     std::vector<std::string> answers;  // generated text per trial
     std::vector<std::string> expected; // value per trial

@@ -124,7 +124,8 @@ void chart_ranges(const LineChart& c, Range* xr, Range* yr) {
         for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
             if (!std::isfinite(s.y[i])) continue;
             x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
-            y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+            const double e = i < s.y_err.size() && std::isfinite(s.y_err[i]) ? s.y_err[i] : 0.0;
+            y0 = std::min(y0, s.y[i] - e), y1 = std::max(y1, s.y[i] + e);
         }
     }
     if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
@@ -253,7 +254,14 @@ std::string line_chart_svg(const LineChart& c) {
         for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
             if (std::isfinite(s.y[i])) o << xr.map(s.x[i], l, W - r) << "," << yr.map(s.y[i], H - b, t) << " ";
         }
-        o << "'/>\n<text x='" << W - r + 12 << "' y='" << t + 16 + 18 * int(si) << "' fill='" << col << "'>"
+        o << "'/>\n";
+        for (size_t i = 0; i < s.y_err.size() && i < s.x.size() && i < s.y.size(); ++i) {
+            if (!std::isfinite(s.y[i]) || !(s.y_err[i] > 0)) continue;
+            const double x = xr.map(s.x[i], l, W - r);
+            o << "<line x1='" << x << "' x2='" << x << "' y1='" << yr.map(s.y[i] - s.y_err[i], H - b, t) << "' y2='"
+              << yr.map(s.y[i] + s.y_err[i], H - b, t) << "' stroke='" << col << "'/>\n";
+        }
+        o << "<text x='" << W - r + 12 << "' y='" << t + 16 + 18 * int(si) << "' fill='" << col << "'>"
           << esc(s.name) << "</text>\n";
     }
     o << "<text x='" << (l + W - r) / 2 << "' y='" << H - 16 << "' text-anchor='middle'>" << esc(c.x_label)
@@ -296,6 +304,11 @@ Image line_chart_image(const LineChart& c) {
             const int x = int(xr.map(s.x[i], l, W - r)), y = int(yr.map(s.y[i], H - b, t));
             if (px >= 0) cv.line(px, py, x, y, col, 2);
             cv.rect(x - 3, y - 3, 7, 7, col);
+            if (i < s.y_err.size() && s.y_err[i] > 0) {
+                const int y_lo = int(yr.map(s.y[i] - s.y_err[i], H - b, t)), y_hi = int(yr.map(s.y[i] + s.y_err[i], H - b, t));
+                cv.line(x, y_lo, x, y_hi, col);
+                cv.line(x - 4, y_lo, x + 4, y_lo, col), cv.line(x - 4, y_hi, x + 4, y_hi, col);
+            }
             px = x, py = y;
         }
         cv.rect(W - r + 10, t + 6 + 20 * int(si), 12, 12, col);

@@ -26,6 +26,7 @@ struct LineChart {
     struct Series {
         std::string name;
         std::vector<double> x, y;
+        std::vector<double> y_err = {};  // [x.size()] or empty: error bars y ± y_err[i]
     };
     std::vector<Series> series;
 };
