@@ -76,6 +76,12 @@ if [ -f "$MODEL" ]; then
   check_cmd "--kv-cold-dir missing" run -m "$MODEL" -p hi -n 1 --kv-cold-dir "$TMP/nope" \
     --policy "heterocache:taxonomy=$TMP/none.json"
   check_cmd "eval niah --seed -2" eval niah -m "$MODEL" --haystack "$TMP/text.txt" --seed -2
+  EQ=(eval equal -m "$MODEL" -c 512 --window 128 --context 64 -f "$TMP/text.txt" --method ems:budget=48)
+  check_cmd "eval equal -f FIFO" eval equal -m "$MODEL" -f "$TMP/fifo" --method ems:budget=48
+  check_cmd "eval equal --tolerance 2" "${EQ[@]}" --tolerance 2
+  check_cmd "eval equal baseline with budget" "${EQ[@]}" --baselines snapkv:budget=4
+  check_cmd "eval equal --method nosuch" eval equal -m "$MODEL" -f "$TMP/text.txt" --method nosuch:budget=8
+  check_cmd "eval equal text shorter than a window" "${EQ[@]}"
   for opt in "-c -1" "--kv-page-size 0" "-b 0" "-t 1025"; do
     # shellcheck disable=SC2086
     check_cmd "serve $opt" serve -m "$MODEL" --port 0 $opt
