@@ -19,20 +19,21 @@ else                         # checked on these
 fi
 HAYARGS=""
 for e in $ESSAYS; do HAYARGS="$HAYARGS --haystack $E/$e.txt"; done
-RUN="nice -n 10 $BIN eval equal -t 1"
+RUN="nice -n 10 $BIN eval equal -t 1 --probe-windows 1"
 
 if [ "$WHICH" = all ] || [ "$WHICH" = retrieval ]; then
     TAX=tests/data/heterocache/retrieval-1.4M_topk0.2.json
+    R="-m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 2 \
+       -f $T/austen-emma.txt -f $T/melville-moby_dick.txt $HAYARGS --length 2048 --depths 0.1,0.3,0.5,0.7,0.9 --trials 4"
+    # two processes (one thread each): EMS and DynSplit-KV at budgets 128 and 256; HeteroCache at two ratios
+    # (7 of its 12 KV heads are full, so the ratio must exceed 7/12)
     # shellcheck disable=SC2086
-    $RUN -m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 4 \
-        -f $T/austen-emma.txt -f $T/melville-moby_dick.txt $HAYARGS --length 2048 \
-        --depths 0.1,0.3,0.5,0.7,0.9 --trials 4 \
-        --method ems:budget=128,decode=0 --method ems:budget=256,decode=0 \
-        --method dynsplit:budget=128 --method dynsplit:budget=256 \
-        --method heterocache:taxonomy=$TAX,ratio=0.65 --method heterocache:taxonomy=$TAX,ratio=0.75 \
-        --method dynsplit:budget=256,split=fixed,interval=16 --method dynsplit:budget=256,kernel=15 \
-        --method dynsplit:budget=256,block_score=max \
-        -o "$OUT/retrieval_$HAY"
+    $RUN $R --method ems:budget=128,decode=0 --method ems:budget=256,decode=0 \
+        --method dynsplit:budget=128 --method dynsplit:budget=256 -o "$OUT/retrieval_${HAY}_budget" &
+    # shellcheck disable=SC2086
+    $RUN $R --method heterocache:taxonomy=$TAX,ratio=0.65 --method heterocache:taxonomy=$TAX,ratio=0.75 \
+        -o "$OUT/retrieval_${HAY}_hc" &
+    wait
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = stories ]; then
     TAX=tests/data/heterocache/stories260K_topk0.2.json
@@ -45,4 +46,23 @@ if [ "$WHICH" = all ] || [ "$WHICH" = stories ]; then
         --method dynsplit:budget=64,split=fixed,interval=16 --method dynsplit:budget=64,kernel=15 \
         --method dynsplit:budget=64,block_score=max \
         -o "$OUT/stories"
+fi
+if [ "$WHICH" = all ] || [ "$WHICH" = dynsplit ]; then
+    # DynSplit-KV ablation (stories260K, budget 64): block length from 1 (token-level, one selection per
+    # layer) to 16, against the three best baselines
+    $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 \
+        -f $T/austen-emma.txt -f $T/melville-moby_dick.txt --baselines snapkv,adakv,chunkkv \
+        --method dynsplit:budget=64,split=fixed,interval=1 --method dynsplit:budget=64,split=fixed,interval=2 \
+        --method dynsplit:budget=64,split=fixed,interval=4 --method dynsplit:budget=64,split=fixed,interval=8 \
+        --method dynsplit:budget=64,target=8,min_len=2 --method dynsplit:budget=64,split=punct \
+        -o "$OUT/stories_dynsplit_ablation"
+fi
+if [ "$WHICH" = all ] || [ "$WHICH" = dynsplit_retrieval ]; then
+    # DynSplit-KV's shorter blocks on retrieval-1.4M at budget 256, against the three best baselines
+    # shellcheck disable=SC2086
+    $RUN -m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 2 \
+        -f $T/austen-emma.txt -f $T/melville-moby_dick.txt $HAYARGS --length 2048 --depths 0.1,0.3,0.5,0.7,0.9 \
+        --trials 4 --baselines snapkv,adakv,chunkkv \
+        --method dynsplit:budget=256,target=8,min_len=2 --method dynsplit:budget=256,split=punct \
+        -o "$OUT/retrieval_${HAY}_dynsplit_variants"
 fi

@@ -1,7 +1,7 @@
 // heterokv eval equal — the standard equal-memory comparison (tools/eval/equal.h): each seed-method
 // spec against every baseline at the same KV bytes after the context; KLD/top-1 on texts, NIAH in
-// both protocols; writes PREFIX.md, PREFIX.json and the plots PREFIX_kld / PREFIX_niah_<protocol>
-// (.svg/.png).
+// both protocols; writes PREFIX.md, PREFIX.json and per seed policy the plots PREFIX_kld_<policy> and
+// PREFIX_niah_<protocol>_<policy> (.svg/.png).
 #include <cstdio>
 #include <filesystem>
 
@@ -13,6 +13,32 @@
 
 namespace hkv::cli {
 
+namespace {
+
+// PREFIX.md and the plots (the table also to stdout).
+template <typename Opts>
+int write_outputs(const Opts& o, const eval::EqualConfig& cfg, const eval::EqualReport& rep) {
+    const std::string md = eval::equal_table_md(rep, cfg);
+    std::printf("%s", md.c_str());
+    Status st = eval::write_file(o.out + ".md", md);
+    std::vector<std::pair<std::string, eval::LineChart>> charts;
+    for (const std::string& name : eval::equal_method_names(rep)) {
+        charts.push_back({"_kld_" + name, eval::equal_kld_chart(rep, name)});
+        if (cfg.niah.haystack_files.empty()) continue;
+        for (bool aware : cfg.protocols) {
+            const std::string p = aware ? "aware" : "agnostic";
+            charts.push_back({"_niah_" + p + "_" + name, eval::equal_niah_chart(rep, p, name)});
+        }
+    }
+    for (const auto& [suffix, chart] : charts) {
+        if (st.ok()) st = eval::write_file(o.out + suffix + ".svg", eval::line_chart_svg(chart));
+        if (st.ok()) st = eval::write_file(o.out + suffix + ".png", eval::png_encode(eval::line_chart_image(chart)));
+    }
+    return st.ok() ? 0 : fail(st);
+}
+
+}  // namespace
+
 Runner add_eval_equal(CLI::App& app) {
     struct Opts {
         std::string model, out = "equal", depths = "0.1,0.3,0.5,0.7,0.9", protocols = "aware,agnostic";
@@ -22,16 +48,19 @@ Runner add_eval_equal(CLI::App& app) {
         int32_t length = 2048, trials = 4, probe_windows = 2;
         uint64_t seed = 1;
         double tolerance = 0.03;
-        std::string kv_cold_dir;
+        std::string kv_cold_dir, replot;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
-    app.add_option("--method", o->methods, "seed-method spec, one memory point each (repeat), e.g. ems:budget=256")
-        ->required();
+    app.add_option("-m,--model", o->model, "GGUF model file (required unless --replot)")->check(CLI::ExistingFile);
+    app.add_option("--method", o->methods,
+                   "seed-method spec, one memory point each (repeat, required unless --replot), e.g. ems:budget=256");
     app.add_option("--baselines", o->baselines,
                    "baseline families (comma-separated names, or one `name:k=v,...` per option; no budget)")
         ->capture_default_str();
-    app.add_option("-f,--file", o->files, "text files for KLD/top-1 (repeat)")->required()->check(CLI::ExistingFile);
+    app.add_option("-f,--file", o->files, "text files for KLD/top-1 (repeat; required unless --replot)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--replot", o->replot, "re-render PREFIX.md and the plots from a PREFIX.json of an earlier run "
+                                          "(nothing is run)");
     app.add_option("--window", o->n_window, "eval ppl: tokens per window")->capture_default_str();
     app.add_option("--context", o->n_context, "eval ppl: context tokens per window (the bytes matched)")
         ->capture_default_str();
@@ -50,11 +79,21 @@ Runner add_eval_equal(CLI::App& app) {
     app.add_option("--kv-page-size", o->page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for heterocache's cold tier (default: host RAM)");
     app.add_option("-t,--threads", o->n_threads, "threads (0: all cores)")->capture_default_str();
-    app.add_option("-o,--out", o->out, "output prefix: PREFIX.md, PREFIX.json, PREFIX_kld.svg/.png, "
-                                       "PREFIX_niah_<protocol>.svg/.png")
+    app.add_option("-o,--out", o->out, "output prefix: PREFIX.md, PREFIX.json, per seed policy PREFIX_kld_<policy> and "
+                                       "PREFIX_niah_<protocol>_<policy> (.svg/.png)")
         ->capture_default_str();
     return [o]() -> int {
         eval::EqualConfig cfg;
+        if (!o->replot.empty()) {
+            auto text = file_read(o->replot, kFileMaxJson, "--replot");
+            if (!text.ok()) return fail(text.status());
+            auto rep = eval::equal_from_json(*text, &cfg);
+            if (!rep.ok()) return fail(rep.status());
+            return write_outputs(*o, cfg, *rep);
+        }
+        if (o->model.empty() || o->methods.empty() || o->files.empty()) {
+            return fail(Status::invalid("eval equal: -m, --method and -f are required (or --replot FILE)"));
+        }
         cfg.methods = o->methods;
         cfg.baselines.clear();
         for (const std::string& b : o->baselines) {
@@ -123,23 +162,8 @@ Runner add_eval_equal(CLI::App& app) {
         auto rep = eval::equal_run(*model, cfg, [](const std::string& s) { std::fprintf(stderr, "heterokv: %s\n", s.c_str()); });
         if (!rep.ok()) return fail(rep.status());
         rep->model = std::filesystem::path(o->model).stem().string();
-        const std::string md = eval::equal_table_md(*rep, cfg);
-        std::printf("%s", md.c_str());
-        Status st = eval::write_file(o->out + ".md", md);
-        if (st.ok()) st = eval::write_file(o->out + ".json", eval::equal_json(*rep, cfg));
-        std::vector<std::pair<std::string, eval::LineChart>> charts = {{"_kld", eval::equal_kld_chart(*rep)}};
-        if (!cfg.niah.haystack_files.empty()) {
-            for (bool aware : cfg.protocols) {
-                const std::string p = aware ? "aware" : "agnostic";
-                charts.push_back({"_niah_" + p, eval::equal_niah_chart(*rep, p)});
-            }
-        }
-        for (const auto& [suffix, chart] : charts) {
-            if (st.ok()) st = eval::write_file(o->out + suffix + ".svg", eval::line_chart_svg(chart));
-            if (st.ok()) st = eval::write_file(o->out + suffix + ".png", eval::png_encode(eval::line_chart_image(chart)));
-        }
-        if (!st.ok()) return fail(st);
-        return 0;
+        if (Status st = eval::write_file(o->out + ".json", eval::equal_json(*rep, cfg)); !st.ok()) return fail(st);
+        return write_outputs(*o, cfg, *rep);
     };
 }
 

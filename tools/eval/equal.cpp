@@ -39,36 +39,44 @@ Expected<BudgetMatch> match_budget(const std::string& family, double target, int
     };
     const std::optional<double> at_hi = f(hi);
     if (!at_hi) return last.with_context("equal: baseline '" + family + "'");
-    // The smallest budget whose bytes reach the target (hi when none does).
+    // The smallest budget whose bytes reach the target (hi when none does): a bracket [a, z] with
+    // f(a - 1) < target <= f(z), narrowed by interpolation (bytes grow about linearly with the
+    // budget), with a bisection step whenever an interpolation did not halve the bracket.
     int32_t a = lo, z = hi;
+    std::optional<double> fa;  // f(a - 1) when known and valid; below budget 1, about nothing
+    if (lo == 1) fa = 0.0;
     if (*at_hi >= target) {
+        bool bisect = false;
         while (a < z) {
-            const int32_t m = a + (z - a) / 2;
+            int32_t m = a + (z - a) / 2;
+            const double zb = *f(z);
+            if (!bisect && fa && zb > *fa) {  // where the line through (a - 1, fa) and (z, zb) meets target
+                const double t = (target - *fa) / (zb - *fa);
+                m = std::clamp(int32_t(std::lround(double(a - 1) + t * double(z - a + 1))), a, z - 1);
+            }
+            const int32_t width = z - a;
             const std::optional<double> v = f(m);
             if (v && *v >= target) z = m;
-            else a = m + 1;
+            else a = m + 1, fa = v;
+            bisect = !bisect && (z - a) * 2 > width;  // interpolation was slow: bisect next
         }
     }
     int32_t best = z;
     double best_bytes = *f(z);
-    if (z > lo) {  // the budget below may be closer from under the target
+    if (z > lo) {  // the budget below (the largest under the target) may be closer
         const std::optional<double> below = f(z - 1);
         if (below && std::fabs(*below - target) < std::fabs(best_bytes - target)) best = z - 1, best_bytes = *below;
     }
-    // Of the budgets holding the same bytes (pages and 8-slot tails), the largest.
-    if (best < hi) {
-        const std::optional<double> top = f(hi);
-        if (top && *top == best_bytes) {
-            best = hi;
-        } else {
-            int32_t same = best, more = hi;  // f(same) == best_bytes < f(more)
-            while (more - same > 1) {
-                const int32_t m = same + (more - same) / 2;
-                const std::optional<double> v = f(m);
-                if (v && *v == best_bytes) same = m;
-                else more = m;
+    // Of the budgets holding the same bytes the largest: z - 1 already is; from z, the store rounds a
+    // compressed head's tail up to 8 slots, so look 7, 3 and 1 budgets up.
+    if (best == z) {
+        for (int32_t step : {7, 3, 1}) {
+            if (z + step > hi) continue;
+            const std::optional<double> v = f(z + step);
+            if (v && *v == best_bytes) {
+                best = z + step;
+                break;
             }
-            best = same;
         }
     }
     return BudgetMatch{budget_spec(family, best), best, best_bytes, target};
@@ -332,7 +340,10 @@ std::string equal_table_md(const EqualReport& r, const EqualConfig& cfg) {
 
 namespace {
 
-LineChart chart_by_family(const EqualReport& r, const std::function<bool(const EqualRun&, double*, double*, double*)>& xy) {
+std::string policy_name(const std::string& spec) { return spec.substr(0, spec.find(':')); }
+
+LineChart chart_by_family(const EqualReport& r, const std::string& method_name,
+                          const std::function<bool(const EqualRun&, double*, double*, double*)>& xy) {
     LineChart c;
     c.log_x = true;
     std::vector<std::string> order;
@@ -346,8 +357,11 @@ LineChart chart_by_family(const EqualReport& r, const std::function<bool(const E
         auto& v = pts[f];
         if (std::none_of(v.begin(), v.end(), [&](const auto& p) { return p[0] == x && p[1] == y; })) v.push_back({x, y, e});
     };
-    for (const EqualPoint& pt : r.points) add(pt.method);
     for (const EqualPoint& pt : r.points) {
+        if (policy_name(pt.method) == method_name) add(pt.method);
+    }
+    for (const EqualPoint& pt : r.points) {
+        if (policy_name(pt.method) != method_name) continue;
         for (const BudgetMatch& m : pt.ppl_match) add(m.spec);
         for (const BudgetMatch& m : pt.niah_match) add(m.spec);
     }
@@ -363,20 +377,40 @@ LineChart chart_by_family(const EqualReport& r, const std::function<bool(const E
 
 }  // namespace
 
-LineChart equal_kld_chart(const EqualReport& r) {
-    LineChart c = chart_by_family(r, [](const EqualRun& run, double* x, double* y, double* e) {
+std::vector<std::string> equal_method_names(const EqualReport& r) {
+    std::vector<std::string> out;
+    for (const EqualPoint& pt : r.points) {
+        const std::string n = policy_name(pt.method);
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+    return out;
+}
+
+LineChart equal_kld_chart(const EqualReport& r, const std::string& method_name) {
+    LineChart c = chart_by_family(r, method_name, [](const EqualRun& run, double* x, double* y, double* e) {
         if (run.ppl.empty()) return false;
         *x = run.kv_context / 1024.0, *y = run.kld_mean, *e = 0.0;
         return true;
     });
-    c.title = "KLD vs KV after the context, " + r.model;
+    double top = 0.0;  // the methods' largest KLD
+    for (const auto& s : c.series) {
+        if (policy_name(s.name) == method_name) top = std::max(top, *std::max_element(s.y.begin(), s.y.end()));
+    }
+    std::string off;
+    std::erase_if(c.series, [&](const LineChart::Series& s) {
+        const bool drop = policy_name(s.name) != method_name && top > 0.0 &&
+                          *std::min_element(s.y.begin(), s.y.end()) > 2.5 * top;
+        if (drop) off += (off.empty() ? "" : ", ") + s.name;
+        return drop;
+    });
+    c.title = method_name + " vs baselines at equal KV, " + r.model + (off.empty() ? "" : " (off scale: " + off + ")");
     c.x_label = "KV KiB after the context (log)";
     c.y_label = "KLD mean (nats/token)";
     return c;
 }
 
-LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol) {
-    LineChart c = chart_by_family(r, [&](const EqualRun& run, double* x, double* y, double* e) {
+LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol, const std::string& method_name) {
+    LineChart c = chart_by_family(r, method_name, [&](const EqualRun& run, double* x, double* y, double* e) {
         auto it = run.niah.find(protocol);
         if (it == run.niah.end()) return false;
         const Acc a = niah_acc(it->second);
@@ -385,7 +419,7 @@ LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol) {
         *e = binomial_se(a.correct, a.n);
         return true;
     });
-    c.title = "NIAH (" + protocol + ") vs KV, " + r.model;
+    c.title = method_name + " NIAH (" + protocol + ") at equal KV, " + r.model;
     c.x_label = "KV KiB after the prompt (log)";
     c.y_label = "accuracy (bars: 1 binomial SE)";
     return c;
@@ -395,6 +429,7 @@ std::string equal_json(const EqualReport& r, const EqualConfig& cfg) {
     nlohmann::json j;
     j["model"] = r.model;
     j["tolerance"] = cfg.tolerance;
+    for (bool aware : cfg.protocols) j["protocols"].push_back(proto_name(aware));
     j["texts"] = cfg.text_names;
     j["window"] = cfg.ppl.n_window;
     j["context"] = cfg.ppl.n_context;
@@ -417,13 +452,14 @@ std::string equal_json(const EqualReport& r, const EqualConfig& cfg) {
         nlohmann::json x = {{"spec", spec}};
         for (const auto& [t, pr] : run.ppl) {
             x["ppl"][t] = {{"kld_mean", pr.kld_mean}, {"kld_p99", pr.kld_p99}, {"top1", pr.top1}, {"ppl", pr.ppl},
+                           {"n_scored", pr.n_scored},
                            {"kv_bytes_context", pr.kv_bytes_context}, {"kv_bytes_end", pr.kv_bytes_end}};
         }
         for (const auto& [p, nr] : run.niah) {
             const Acc a = niah_acc(nr);
             nlohmann::json cells = nlohmann::json::array();
             for (const NiahCell& c : nr.cells) {
-                cells.push_back({{"depth", c.depth}, {"correct", c.correct}, {"trials", c.trials},
+                cells.push_back({{"length", c.length}, {"depth", c.depth}, {"correct", c.correct}, {"trials", c.trials},
                                  {"answers", c.answers}, {"expected", c.expected}});
             }
             x["niah"][p] = {{"correct", a.correct}, {"n", a.n}, {"se", binomial_se(a.correct, a.n)},
@@ -432,6 +468,97 @@ std::string equal_json(const EqualReport& r, const EqualConfig& cfg) {
         j["runs"].push_back(x);
     }
     return j.dump(1);
+}
+
+Expected<EqualReport> equal_from_json(const std::string& text, EqualConfig* cfg) {
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        EqualReport r;
+        r.model = j.at("model").get<std::string>();
+        r.full_kv_ppl = j.at("full_kv_bytes_context").get<double>();
+        cfg->tolerance = j.at("tolerance").get<double>();
+        cfg->text_names = j.at("texts").get<std::vector<std::string>>();
+        cfg->protocols.clear();
+        cfg->niah.haystack_files.clear();
+        if (j.contains("niah")) {
+            cfg->niah.haystack_files = j["niah"].at("haystack").get<std::vector<std::string>>();
+            if (j.contains("protocols")) {
+                for (const auto& p : j["protocols"]) cfg->protocols.push_back(p.get<std::string>() == "aware");
+            } else {  // reports written before the list was recorded: the protocols the runs have
+                for (const char* p : {"aware", "agnostic"}) {
+                    for (const auto& x : j.at("runs")) {
+                        if (x.contains("niah") && x["niah"].contains(p)) {
+                            cfg->protocols.push_back(std::string(p) == "aware");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        auto match = [](const nlohmann::json& m) {
+            return BudgetMatch{m.at("spec").get<std::string>(), m.at("budget").get<int32_t>(),
+                               m.at("probe_bytes").get<double>(), m.at("target").get<double>()};
+        };
+        for (const auto& p : j.at("points")) {
+            EqualPoint pt;
+            pt.method = p.at("method").get<std::string>();
+            pt.target_ppl = p.at("target_ppl").get<double>();
+            pt.target_niah = p.at("target_niah").get<double>();
+            for (const auto& m : p.value("ppl_match", nlohmann::json::array())) pt.ppl_match.push_back(match(m));
+            for (const auto& m : p.value("niah_match", nlohmann::json::array())) pt.niah_match.push_back(match(m));
+            r.points.push_back(std::move(pt));
+        }
+        for (const auto& x : j.at("runs")) {
+            EqualRun run;
+            run.spec = x.at("spec").get<std::string>();
+            for (const auto& [t, v] : x.value("ppl", nlohmann::json::object()).items()) {
+                PplResult pr;
+                pr.policy = run.spec;
+                pr.kld_mean = v.at("kld_mean").get<double>();
+                pr.kld_p99 = v.at("kld_p99").get<double>();
+                pr.top1 = v.at("top1").get<double>();
+                pr.ppl = v.at("ppl").get<double>();
+                pr.kv_bytes_context = v.at("kv_bytes_context").get<double>();
+                pr.kv_bytes_end = v.at("kv_bytes_end").get<double>();
+                run.ppl[t] = pr;
+            }
+            run.kld_min = INFINITY, run.kld_max = -INFINITY;
+            for (const auto& [t, pr] : run.ppl) {
+                const double n = double(run.ppl.size());
+                run.kld_mean += pr.kld_mean / n, run.top1 += pr.top1 / n;
+                run.kv_context += pr.kv_bytes_context / n, run.kv_end += pr.kv_bytes_end / n;
+                run.kld_min = std::min(run.kld_min, pr.kld_mean), run.kld_max = std::max(run.kld_max, pr.kld_mean);
+            }
+            for (const auto& [p, v] : x.value("niah", nlohmann::json::object()).items()) {
+                NiahResult nr;
+                nr.policy = run.spec;
+                for (const auto& c : v.at("cells")) {
+                    NiahCell cell;
+                    cell.length = c.value("length", 0);
+                    cell.depth = c.at("depth").get<double>();
+                    cell.correct = c.at("correct").get<int32_t>();
+                    cell.trials = c.at("trials").get<int32_t>();
+                    cell.answers = c.at("answers").get<std::vector<std::string>>();
+                    cell.expected = c.at("expected").get<std::vector<std::string>>();
+                    nr.cells.push_back(std::move(cell));
+                }
+                run.niah_kv_context[p] = v.at("kv_bytes_context").get<double>();
+                run.niah[p] = std::move(nr);
+            }
+            r.runs[run.spec] = std::move(run);
+        }
+        for (const EqualPoint& pt : r.points) {  // every spec the table names has a run
+            if (!r.runs.count(pt.method)) return Status::invalid("equal: JSON has no run of '%s'", pt.method.c_str());
+            for (const auto* ms : {&pt.ppl_match, &pt.niah_match}) {
+                for (const BudgetMatch& m : *ms) {
+                    if (!r.runs.count(m.spec)) return Status::invalid("equal: JSON has no run of '%s'", m.spec.c_str());
+                }
+            }
+        }
+        return r;
+    } catch (const std::exception& e) {
+        return Status::invalid("equal: not an eval equal JSON report: %s", e.what());
+    }
 }
 
 }  // namespace hkv::eval

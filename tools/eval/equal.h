@@ -100,11 +100,18 @@ Expected<EqualReport> equal_run(std::shared_ptr<const Model> model, const EqualC
 // Markdown: per method, its row then each baseline's (spec, KiB and Δ bytes, KLD per text and mean,
 // top-1, NIAH per protocol ± SE); a flag where |Δ| exceeds the tolerance.
 std::string equal_table_md(const EqualReport& r, const EqualConfig& cfg);
-// KLD (mean over texts) against KV KiB after the context: one series per policy family.
-LineChart equal_kld_chart(const EqualReport& r);
+// The seed policies of the methods ("ems", "dynsplit", ...), first-seen order: one chart each.
+std::vector<std::string> equal_method_names(const EqualReport& r);
+// KLD (mean over texts) against KV KiB after the context for the methods of one policy and the
+// baselines matched to them: one series per family. Baselines whose every point is above 2.5x the
+// methods' largest KLD are left out (named in the title) so that the close ones stay readable.
+LineChart equal_kld_chart(const EqualReport& r, const std::string& method_name);
 // NIAH accuracy against KV KiB after the prompt for one protocol, error bars ± one binomial SE.
-LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol);
+LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol, const std::string& method_name);
 // Every figure as JSON text.
 std::string equal_json(const EqualReport& r, const EqualConfig& cfg);
+// The report and the parts of its configuration the table and charts use, back from equal_json's
+// text (to re-render them without running again). kInvalidArgument for text that is not such JSON.
+Expected<EqualReport> equal_from_json(const std::string& text, EqualConfig* cfg);
 
 }  // namespace hkv::eval

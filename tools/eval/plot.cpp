@@ -137,6 +137,19 @@ void chart_ranges(const LineChart& c, Range* xr, Range* yr) {
     *yr = {y0 - (y0 == 0 ? 0 : pad), y1 + pad, false};
 }
 
+// The x values of every series, sorted, without those that would print within 48 px of the previous
+// label (close values, e.g. KV bytes of policies matched to the same memory).
+std::vector<double> x_ticks(const LineChart& c, const Range& xr, double a, double b) {
+    std::vector<double> xs, kept;
+    for (const auto& s : c.series) xs.insert(xs.end(), s.x.begin(), s.x.end());
+    std::sort(xs.begin(), xs.end());
+    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    for (double v : xs) {
+        if (kept.empty() || xr.map(v, a, b) - xr.map(kept.back(), a, b) >= 48.0) kept.push_back(v);
+    }
+    return kept;
+}
+
 std::string fmt(double v) {
     char b[32];
     if (std::fabs(v) >= 1000 || v == std::floor(v)) std::snprintf(b, sizeof(b), "%.0f", v);
@@ -239,10 +252,7 @@ std::string line_chart_svg(const LineChart& c) {
         o << "<line x1='" << l << "' x2='" << W - r << "' y1='" << y << "' y2='" << y << "' stroke='#ddd'/>"
           << "<text x='" << l - 6 << "' y='" << y + 4 << "' text-anchor='end'>" << fmt(yv) << "</text>\n";
     }
-    std::vector<double> xs;
-    for (const auto& s : c.series) xs.insert(xs.end(), s.x.begin(), s.x.end());
-    std::sort(xs.begin(), xs.end());
-    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    const std::vector<double> xs = x_ticks(c, xr, l, W - r);
     for (double xv : xs) {
         o << "<text x='" << xr.map(xv, l, W - r) << "' y='" << H - b + 18 << "' text-anchor='middle'>" << fmt(xv)
           << "</text>\n";
@@ -287,10 +297,7 @@ Image line_chart_image(const LineChart& c) {
     cv.line(l, H - b, W - r, H - b, kBlack);
     cv.line(l, t, l, H - b, kBlack);
     cv.line(W - r, t, W - r, H - b, kBlack);
-    std::vector<double> xs;
-    for (const auto& s : c.series) xs.insert(xs.end(), s.x.begin(), s.x.end());
-    std::sort(xs.begin(), xs.end());
-    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    const std::vector<double> xs = x_ticks(c, xr, l, W - r);
     for (double xv : xs) {
         const std::string s = fmt(xv);
         cv.text(int(xr.map(xv, l, W - r)) - Canvas::text_width(s) / 2, H - b + 8, s, kBlack);
