@@ -4,12 +4,14 @@
 // PREFIX_niah_<protocol>_<policy> (.svg/.png).
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "eval/equal.h"
 #include "eval/plot.h"
 #include "eval_args.h"
 #include "heterokv/model.h"
+#include "record.h"
 
 namespace hkv::cli {
 
@@ -89,6 +91,7 @@ Runner add_eval_equal(CLI::App& app) {
             if (!text.ok()) return fail(text.status());
             auto rep = eval::equal_from_json(*text, &cfg);
             if (!rep.ok()) return fail(rep.status());
+            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
             return write_outputs(*o, cfg, *rep);
         }
         if (o->model.empty() || o->methods.empty() || o->files.empty()) {
@@ -151,6 +154,7 @@ Runner add_eval_equal(CLI::App& app) {
         for (const std::string& b : cfg.baselines) specs.push_back(eval::budget_spec(b, o->n_context));
         if (Status st = policies_check(specs); !st.ok()) return fail(st);
         if (Status st = check_kv_cold_dir(o->kv_cold_dir, cfg.methods); !st.ok()) return fail(st);
+        if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
         auto model = model_load(o->model);
         if (!model.ok()) return fail(model.status());
         for (const std::string& f : o->files) {
@@ -162,7 +166,9 @@ Runner add_eval_equal(CLI::App& app) {
         auto rep = eval::equal_run(*model, cfg, [](const std::string& s) { std::fprintf(stderr, "heterokv: %s\n", s.c_str()); });
         if (!rep.ok()) return fail(rep.status());
         rep->model = std::filesystem::path(o->model).stem().string();
-        if (Status st = eval::write_file(o->out + ".json", eval::equal_json(*rep, cfg)); !st.ok()) return fail(st);
+        nlohmann::json j = nlohmann::json::parse(eval::equal_json(*rep, cfg));
+        record_run(j, o->n_threads);
+        if (Status st = eval::write_file(o->out + ".json", j.dump(1)); !st.ok()) return fail(st);
         return write_outputs(*o, cfg, *rep);
     };
 }
