@@ -504,14 +504,17 @@ Expected<EqualReport> equal_from_json(const std::string& text, EqualConfig* cfg)
             pt.method = p.at("method").get<std::string>();
             pt.target_ppl = p.at("target_ppl").get<double>();
             pt.target_niah = p.at("target_niah").get<double>();
-            for (const auto& m : p.value("ppl_match", nlohmann::json::array())) pt.ppl_match.push_back(match(m));
-            for (const auto& m : p.value("niah_match", nlohmann::json::array())) pt.niah_match.push_back(match(m));
+            const nlohmann::json pm = p.value("ppl_match", nlohmann::json::array());
+            const nlohmann::json nm = p.value("niah_match", nlohmann::json::array());
+            for (const auto& m : pm) pt.ppl_match.push_back(match(m));
+            for (const auto& m : nm) pt.niah_match.push_back(match(m));
             r.points.push_back(std::move(pt));
         }
         for (const auto& x : j.at("runs")) {
             EqualRun run;
             run.spec = x.at("spec").get<std::string>();
-            for (const auto& [t, v] : x.value("ppl", nlohmann::json::object()).items()) {
+            const nlohmann::json ppl = x.value("ppl", nlohmann::json::object());  // kept alive: items() is a view
+            for (const auto& [t, v] : ppl.items()) {
                 PplResult pr;
                 pr.policy = run.spec;
                 pr.kld_mean = v.at("kld_mean").get<double>();
@@ -529,7 +532,8 @@ Expected<EqualReport> equal_from_json(const std::string& text, EqualConfig* cfg)
                 run.kv_context += pr.kv_bytes_context / n, run.kv_end += pr.kv_bytes_end / n;
                 run.kld_min = std::min(run.kld_min, pr.kld_mean), run.kld_max = std::max(run.kld_max, pr.kld_mean);
             }
-            for (const auto& [p, v] : x.value("niah", nlohmann::json::object()).items()) {
+            const nlohmann::json niah = x.value("niah", nlohmann::json::object());
+            for (const auto& [p, v] : niah.items()) {
                 NiahResult nr;
                 nr.policy = run.spec;
                 for (const auto& c : v.at("cells")) {
