@@ -75,6 +75,20 @@ struct KvTypeOptions {
     template <class P>
     Status apply(P& p) const {
         KvType t[3] = {KvType::kF16, KvType::kF16, KvType::kF16};
+        HKV_TRY(parse(t));
+        p.kv_type = t[0];
+        if (!k.empty()) p.type_k = t[1];
+        if (!v.empty()) p.type_v = t[2];
+        return Status();
+    }
+    // "f16", or "K/V" ("q8_0/f16") when the halves differ: for reports.
+    std::string label() const;
+    std::string k_name() const { return k.empty() ? both : k; }  // the K rows' type name
+    std::string v_name() const { return v.empty() ? both : v; }  // the V rows' type name
+
+private:
+    Status parse(KvType out[3]) const;  // --kv-type, -ctk (if given), -ctv (if given)
+};
 
 // The context and sampling options `run` and `chat` share (cmd_run.cpp).
 struct GenOptions {
@@ -101,21 +115,6 @@ void add_gen_options(CLI::App& app, GenOptions& o);
 Expected<ContextParams> gen_context_params(const GenOptions& o);
 // The sampler parameters; a random seed (-1) is drawn, and printed to stderr when sampling (--temp > 0).
 Expected<SamplerParams> gen_sampler_params(const GenOptions& o);
-
-        HKV_TRY(parse(t));
-        p.kv_type = t[0];
-        if (!k.empty()) p.type_k = t[1];
-        if (!v.empty()) p.type_v = t[2];
-        return Status();
-    }
-    // "f16", or "K/V" ("q8_0/f16") when the halves differ: for reports.
-    std::string label() const;
-    std::string k_name() const { return k.empty() ? both : k; }  // the K rows' type name
-    std::string v_name() const { return v.empty() ? both : v; }  // the V rows' type name
-
-private:
-    Status parse(KvType out[3]) const;  // --kv-type, -ctk (if given), -ctv (if given)
-};
 
 // A seed option: "-1" = random (nullopt), else a decimal integer in [0, 2^64-1]; anything else
 // ("-2", "18446744073709551616", "7x") is an error naming `opt` (cmd_run.cpp).
