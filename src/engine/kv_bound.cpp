@@ -19,11 +19,7 @@ Expected<int64_t> kv_bytes_bound(const Model& model, const ContextParams& params
                                     n_prompt, n_gen, S.params.n_ctx);
     }
     KvBudget budget;
-    HKV_TRY(policy_plan(S.policy->policy(), S.shape, Segment{0, 0, n_prompt}, budget));
-    for (int32_t il = 0; il < budget.n_layer; ++il) {  // local sliding layers: the policy leaves them whole
-        if (!S.policy->layer_local(il)) continue;
-        for (int32_t ih = 0; ih < budget.n_head_kv; ++ih) budget.at(il, ih) = -1;
-    }
+    HKV_TRY(S.policy->plan(Segment{0, 0, n_prompt}, budget));  // local sliding layers: -1 (whole)
     const PolicyInfo& info = S.policy->info();
     const bool evicts = info.decode == DecodeKv::kEvicts;
     const int64_t n = n_prompt, g = n_gen, page = S.kv.page_size;

@@ -77,14 +77,19 @@ Expected<std::unique_ptr<PolicyRuntime>> PolicyRuntime::create(std::unique_ptr<P
     return std::unique_ptr<PolicyRuntime>(new PolicyRuntime(std::move(policy), shape));
 }
 
+Status PolicyRuntime::plan(const Segment& seg, KvBudget& budget) {
+    HKV_TRY(policy_plan(*policy_, shape_, seg, budget));
+    for (int32_t il = 0; il < budget.n_layer; ++il) {
+        if (!layer_local(il)) continue;
+        for (int32_t ih = 0; ih < budget.n_head_kv; ++ih) budget.at(il, ih) = -1;
+    }
+    return Status();
+}
+
 Status PolicyRuntime::begin_segment(const Segment& seg) {
     if (seg.index == 0) {
         stats_ = PolicyStats();
-        HKV_TRY(policy_plan(*policy_, shape_, seg, budget_));
-        for (int32_t il = 0; il < budget_.n_layer; ++il) {
-            if (!layer_local(il)) continue;
-            for (int32_t ih = 0; ih < budget_.n_head_kv; ++ih) budget_.at(il, ih) = -1;
-        }
+        HKV_TRY(plan(seg, budget_));
     }
     segment_ = seg;
     return Status();

@@ -45,6 +45,9 @@ public:
 
     // A segment starts (heterokv/policy.h, "The sequence contract"): seg.index 0 plans the budgets
     // (Policy::begin) and resets the counters.
+    // The policy's budget plan for a prompt segment (policy_plan) with the local layers unbounded
+    // (-1): what begin_segment installs, and what kv_bytes_bound counts.
+    Status plan(const Segment& seg, KvBudget& budget);
     Status begin_segment(const Segment& seg);
     // Makes seg the current segment again without planning (after a failed eval rolled back).
     void restore_segment(const Segment& seg) { segment_ = seg; }
