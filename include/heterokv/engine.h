@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -191,6 +192,30 @@ public:
     // Installs (or, with an empty function, removes) the attention observer. Without one the
     // forward pass does no extra work.
     void set_attn_observer(AttnObserver fn);
+    // The sequence's token ids by position: [n_past].
+    std::span<const int32_t> tokens() const;
+
+    // ---- Saved contexts (llama.cpp's state_seq_save_file / load_file) ----
+    // The sequence as it is — every (layer, KV head)'s slots in the cache's K/V types (compressed:
+    // only what the policy kept, with their positions and score lanes), the cold tier's rows, the
+    // tokens, the last logits and the policy's state (budgets, segments, Policy::save_state) — in
+    // a versioned binary file (docs/saved-contexts.md). Pending cold-tier refreshes are applied
+    // first. state_save_file writes through file_write_atomic (heterokv/file_io.h) and returns
+    // the bytes written.
+    Expected<int64_t> state_save_file(const std::string& path);
+    // Replaces this context's sequence with a saved one: afterwards logits(), n_past(), tokens()
+    // and every later eval() are those of the context that saved it. A file of another model
+    // (architecture, shapes, or the fingerprint of its weights and tokenizer metadata), another
+    // policy spec, K/V type, page size or sliding-window setting, a sequence longer than this
+    // context's n_ctx, and a truncated or corrupt file (every count is checked against the
+    // model and the bytes left before anything is allocated; a checksum ends the file) are
+    // errors that say which (kInvalidArgument, kCorrupt, kOutOfMemory for kv_max_bytes). On any
+    // error the context is left empty, as after reset().
+    Status state_load_file(const std::string& path);
+    // The same on an open stream: state_write appends at the stream's position; state_read reads
+    // exactly `size` bytes (the whole saved state) from it.
+    Expected<int64_t> state_write(std::FILE* f);
+    Status state_read(std::FILE* f, uint64_t size);
 
 private:
     Context();

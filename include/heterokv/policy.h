@@ -330,6 +330,22 @@ public:
     virtual Status select(const LayerView& view, PageSelection& sel) { return Status(); }
     // Policy-specific counters for reports (one line of text), empty when none.
     virtual std::string report() const { return std::string(); }
+    // Saved contexts (Context::state_save / state_load): the per-sequence state that later steps
+    // read, beyond the budgets that begin() plans again from the saved prompt segment (e.g.
+    // HeteroCache's reference sets and query buffer). save_state appends it to *out; load_state runs
+    // after begin() with the same shape and prompt segment and gets those bytes back. They come
+    // from a file: check every count before using it (kInvalidArgument for anything that does not
+    // fit the shape). Defaults: no state beyond the budgets (caches keyed by KvLayerView::epoch()
+    // are not state: the epoch changes when the cache is restored).
+    virtual Status save_state(std::string* out) const {
+        (void)out;
+        return Status();
+    }
+    virtual Status load_state(std::string_view in) {
+        if (in.empty()) return Status();
+        return Status::invalid("%.*s: the saved state has %zu bytes of policy state; this policy keeps none",
+                               int(name().size()), name().data(), in.size());
+    }
 
     std::string_view name() const { return info().name; }
 };

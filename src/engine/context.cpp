@@ -3,6 +3,7 @@
 #include <new>
 #include <string>
 
+#include "engine/context_impl.h"
 #include "engine/context_setup.h"
 #include "engine/forward.h"
 #include "engine/policy_runtime.h"
@@ -12,21 +13,6 @@
 
 namespace hkv {
 
-struct Context::Impl {
-    std::shared_ptr<const Model> model;
-    ContextParams params;
-    std::unique_ptr<KvStore> kv;
-    std::unique_ptr<ThreadPool> pool;
-    ForwardScratch scratch;
-    std::vector<uint8_t> token_flags;  // [n_vocab] ModelShape::token_flags (outlives `policy`)
-    std::vector<int32_t> tokens;      // [n_past + chunk] the sequence's tokens (LayerView::tokens)
-    std::unique_ptr<PolicyRuntime> policy;
-    std::unique_ptr<AttnTap> tap;  // set_attn_observer; null = no observation
-    std::vector<uint8_t> window_evict;  // [n_layer] ChunkInfo::window_evict; empty = none
-    std::vector<float> logits;  // [n_vocab]
-    int32_t n_past = 0;
-    Timings timings;
-};
 
 Context::Context() : impl_(new Impl()) {}
 Context::~Context() = default;

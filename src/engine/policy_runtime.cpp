@@ -90,8 +90,23 @@ Status PolicyRuntime::begin_segment(const Segment& seg) {
     if (seg.index == 0) {
         stats_ = PolicyStats();
         HKV_TRY(plan(seg, budget_));
+        prompt_ = seg;
     }
     segment_ = seg;
+    return Status();
+}
+
+Status PolicyRuntime::restore(const Segment& prompt, const Segment& seg, const KvBudget& budget,
+                              std::string_view state, int64_t decode_steps) {
+    HKV_TRY(begin_segment(prompt));
+    if (budget_.n_keep != budget.n_keep) {
+        return Status::invalid("policy %.*s: the saved budgets differ from the ones this policy plans for the same "
+                               "prompt of %d tokens (another taxonomy or version?)",
+                               int(info_.name.size()), info_.name.data(), prompt.n_tokens);
+    }
+    HKV_TRY(policy_->load_state(state));
+    segment_ = seg;
+    stats_.decode_steps = decode_steps;
     return Status();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "backend/cpu/ops.h"
@@ -51,6 +52,13 @@ public:
     Status begin_segment(const Segment& seg);
     // Makes seg the current segment again without planning (after a failed eval rolled back).
     void restore_segment(const Segment& seg) { segment_ = seg; }
+    // The sequence's first segment (the prompt the budgets were planned for); n_tokens 0 before any.
+    const Segment& prompt() const { return prompt_; }
+    // Saved contexts: plans `prompt` again (Policy::begin), checks that the budgets are `budget`
+    // (the saved plan; kInvalidArgument otherwise), hands `state` to Policy::load_state and makes
+    // seg the current segment, with decode_steps counted.
+    Status restore(const Segment& prompt, const Segment& seg, const KvBudget& budget, std::string_view state,
+                   int64_t decode_steps);
     // The segment's last chunk must hold at least this many tokens (segment_tail statistics).
     int32_t tail_min() const { return tail_min_; }
     // Marks the start of an eval(); touched() then says whether its steps changed state that
@@ -100,6 +108,7 @@ private:
     int32_t tail_min_ = 0;
     KvBudget budget_;
     Segment segment_;
+    Segment prompt_;  // the first segment (prompt())
     PolicyStats stats_;
     bool touched_ = false;
     const std::vector<int32_t>* tokens_ = nullptr;  // [>= n_past] see set_tokens

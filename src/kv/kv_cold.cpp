@@ -9,17 +9,21 @@
 
 namespace hkv {
 
+Status KvStore::cold_ensure() {
+    if (cold_) return Status();
+    ColdTierConfig cc;
+    cc.n_layer = cfg_.n_layer;
+    cc.n_head_kv = cfg_.n_head_kv;
+    cc.k_row_bytes = k_row_bytes_;  // rows are stored as the cache holds them (quantized: blocks)
+    cc.v_row_bytes = v_row_bytes_;
+    cc.dir = cfg_.cold_dir;
+    HKV_ASSIGN_OR_RETURN(cold_, ColdTier::create(cc));
+    return Status();
+}
+
 Status KvStore::cold_spill(int32_t il, int32_t ih) {
     if (ih < 0 || ih >= cfg_.n_head_kv) return Status::invalid("kv: cold spill of head %d of %d", ih, cfg_.n_head_kv);
-    if (!cold_) {
-        ColdTierConfig cc;
-        cc.n_layer = cfg_.n_layer;
-        cc.n_head_kv = cfg_.n_head_kv;
-        cc.k_row_bytes = k_row_bytes_;  // rows are stored as the cache holds them (quantized: blocks)
-        cc.v_row_bytes = v_row_bytes_;
-        cc.dir = cfg_.cold_dir;
-        HKV_ASSIGN_OR_RETURN(cold_, ColdTier::create(cc));
-    }
+    HKV_TRY(cold_ensure());
     const Head& h = head(il, ih);
     const int32_t n = int32_t(h.pos.size());
     const int32_t rows = cold_->rows(il, ih);  // = the next position the tier expects

@@ -150,6 +150,20 @@ int64_t KvStore::head_page_bytes(const Head& h) const {
     return int64_t(h.k_pages.size() - 1) * int64_t(pair_bytes_) + int64_t(h.last_cap) * int64_t(k_row_bytes_ + v_row_bytes_);
 }
 
+Status KvStore::check_limit(const Head& h, size_t pages_need, int32_t cap_last, int64_t n_add) const {
+    if (cfg_.max_bytes <= 0) return Status();
+    // everything bytes_in_use() counts: pages, short pages and the lanes (issue 24 item 10)
+    const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(pair_bytes_) + short_bytes_ +
+                         slots_ * int64_t(lane_bytes_);
+    const int64_t after = pages_need == 0 ? 0
+                                          : int64_t(pages_need - 1) * int64_t(pair_bytes_) +
+                                                int64_t(cap_last) * int64_t(k_row_bytes_ + v_row_bytes_);
+    if (live - head_page_bytes(h) + after + n_add * int64_t(lane_bytes_) > cfg_.max_bytes) {
+        return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
+    }
+    return Status();
+}
+
 Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
                        const float* v, int64_t v_stride, const int32_t* pos) {
     if (n <= 0) return Status();
@@ -160,16 +174,7 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     const size_t pages_need = size_t((n_new + ps - 1) / ps);
     // the last page after the append: a whole page, or (fine heads) a short one
     const int32_t cap_last = h.fine ? fine_cap(int32_t(n_new - int64_t(pages_need - 1) * ps)) : ps;
-    if (cfg_.max_bytes > 0) {
-        // everything bytes_in_use() counts: pages, short pages and the lanes (issue 24 item 10)
-        const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(pair_bytes_) + short_bytes_ +
-                             slots_ * int64_t(lane_bytes_);
-        const int64_t after = int64_t(pages_need - 1) * int64_t(pair_bytes_) +
-                              int64_t(cap_last) * int64_t(k_row_bytes_ + v_row_bytes_);
-        if (live - head_page_bytes(h) + after + int64_t(n) * int64_t(lane_bytes_) > cfg_.max_bytes) {
-            return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
-        }
-    }
+    HKV_TRY(check_limit(h, pages_need, cap_last, n));
     try {
         // geometric growth: an exact reserve per decode step would copy the arrays every token
         auto grow = [](auto& v, size_t need) {

@@ -140,6 +140,24 @@ public:
     float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
     const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }
 
+    // ---- saved contexts (kv/kv_state.cpp) ----
+    // Whether head (il, ih) has been compacted (its last page may be short).
+    bool head_fine(int32_t il, int32_t ih) const { return head(il, ih).fine; }
+    // Fills the EMPTY head (il, ih) with n raw rows k: [n, k_row_bytes()], v: [n, v_row_bytes()],
+    // positions pos: [n] (strictly ascending, >= 0) and score-lane values score: [n] (config().
+    // score_lane; nullptr = zeros); fine: the head counts as compacted (short last page). Errors:
+    // kInvalidArgument (a non-empty head, bad positions), kOutOfMemory (max_bytes or allocation).
+    Status import_head(int32_t il, int32_t ih, int32_t n, const void* k, const void* v, const int32_t* pos,
+                       const float* score, bool fine);
+    // Waits for and applies every pending cold-tier refresh (what the next step would do first).
+    Status apply_all_pending();
+    // Every row of head (il, ih)'s cold tier (none without a tier): k [rows, k_row_bytes()], v, pos.
+    Status cold_export(int32_t il, int32_t ih, std::vector<uint8_t>* k, std::vector<uint8_t>* v,
+                       std::vector<int32_t>* pos) const;
+    // Appends n rows to head (il, ih)'s cold tier (created on first use), as a spill would; the
+    // head's tier must hold rows [0, n) at positions 0 .. n - 1 afterwards (kInvalidArgument).
+    Status cold_import(int32_t il, int32_t ih, int32_t n, const void* k, const void* v, const int32_t* pos);
+
     // Drops every slot of every head (pages go back to the free list) and the cold tier's rows.
     void clear();
     // Counts the calls that may have removed or moved slots (compact, drop_from, clear): while it is
@@ -185,6 +203,9 @@ private:
     void release_last(Head& h);
     // K + V bytes of a head's pages.
     int64_t head_page_bytes(const Head& h) const;
+    // kOutOfMemory when head h growing to pages_need pages (the last of cap_last slots) and n_add
+    // more slots would pass max_bytes.
+    Status check_limit(const Head& h, size_t pages_need, int32_t cap_last, int64_t n_add) const;
     // Slots per short-page step (0: whole pages only).
     int32_t granule() const;
     // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
@@ -206,6 +227,7 @@ private:
         std::future<Status> done;
         double io_ms = 0.0;           // written by the job, read after done.get()
     };
+    Status cold_ensure();  // creates the tier (kv_cold.cpp)
     Status cold_spill(int32_t il, int32_t ih);
     Status cold_submit(int32_t il, const LayerPlan& plan);
     void cold_drain();                // waits for every gather in flight and drops it

@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/bytes.h"
 #include "policy/blocks.h"
 #include "policy/select.h"
 
@@ -89,10 +90,41 @@ public:
         seg_.assign(size_t(shape.n_layer), {});
         bounds_cache_.assign(size_t(shape.n_layer) * size_t(shape.n_head_kv), PageBounds());
         epoch_ = 0;
+        adopt_epoch_ = false;
+        n_ctx_ = shape.n_ctx;
         return Status();
     }
     Status on_layer(const LayerView& v, LayerPlan& plan) override;
     Status select(const LayerView& v, PageSelection& sel) override;
+    // Saved contexts: the band sums and the prompt's blocks (select mode) carry over; the page
+    // bounds are a cache rebuilt from the restored slots.
+    Status save_state(std::string* out) const override {
+        ByteWriter w(out);
+        w.vecs(dd_rec_);
+        w.vecs(dd_cnt_);
+        w.vecs(seg_);
+        return Status();
+    }
+    Status load_state(std::string_view in) override {
+        ByteReader r(in);
+        const uint64_t nl = dd_rec_.size(), n_ctx = uint64_t(std::max(n_ctx_, 0));
+        std::vector<std::vector<float>> rec, cnt;
+        std::vector<std::vector<int32_t>> seg;
+        r.vecs(rec, nl, n_ctx);
+        r.vecs(cnt, nl, n_ctx);
+        r.vecs(seg, nl, n_ctx + 1);
+        if (!r.done() || rec.size() != nl || cnt.size() != nl || seg.size() != nl) {
+            return Status::invalid("dynsplit: saved state does not fit this model");
+        }
+        for (size_t il = 0; il < nl; ++il) {
+            if (rec[il].size() != cnt[il].size()) return Status::invalid("dynsplit: saved band sums of layer %zu", il);
+        }
+        dd_rec_ = std::move(rec);
+        dd_cnt_ = std::move(cnt);
+        seg_ = std::move(seg);
+        adopt_epoch_ = true;
+        return Status();
+    }
 
 private:
     struct PageBounds {             // per (layer, KV head): min/max keys of each mapping page
@@ -116,6 +148,8 @@ private:
     std::vector<std::vector<int32_t>> seg_;         // [n_layer] select mode: bounds fixed at first decode
     std::vector<PageBounds> bounds_cache_;          // [n_layer * n_head_kv]
     uint64_t epoch_ = 0;
+    bool adopt_epoch_ = false;                      // restored: seg_ is valid for the new epoch
+    int32_t n_ctx_ = 0;
     // scratch
     std::vector<uint8_t> cand_;                     // [n_slot]
     std::vector<float> dd_score_, token_, pooled_, block_score_, qsum_, page_bound_;
@@ -246,9 +280,12 @@ Status DynSplitPolicy::select(const LayerView& v, PageSelection& sel) {
         return Status::internal("dynsplit: select() before begin()");
     }
     if (v.kv.epoch() != epoch_) {  // slots removed (truncation): blocks and bounds are stale
-        for (auto& sg : seg_) sg.clear();
+        if (!adopt_epoch_) {
+            for (auto& sg : seg_) sg.clear();
+        }
         for (PageBounds& pb : bounds_cache_) pb = PageBounds();
         epoch_ = v.kv.epoch();
+        adopt_epoch_ = false;
     }
     const std::span<const float> q = v.q;  // [n_head, head_dim] the step's query
     const int32_t n = v.n_live[0], ps = v.kv.page_size(), hd = v.head_dim;
@@ -259,6 +296,12 @@ Status DynSplitPolicy::select(const LayerView& v, PageSelection& sel) {
         if (v.n_live[size_t(ih)] != n) return Status::internal("dynsplit: layer %d heads differ in length", v.il);
     }
     std::vector<int32_t>& seg = seg_[size_t(v.il)];
+    for (size_t i = 0; i < seg.size(); ++i) {  // restored blocks must be ascending inside the layout
+        if (seg.size() < 2 || seg[i] < 0 || seg[i] > n - w || (i > 0 && seg[i] <= seg[i - 1])) {
+            seg.clear();
+            break;
+        }
+    }
     if (seg.empty()) {  // first decode step: the prompt's blocks
         split(v, s, n - w);
         seg = bounds_;

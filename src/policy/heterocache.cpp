@@ -42,6 +42,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/bytes.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -239,6 +240,62 @@ public:
         return line;
     }
 
+    // Saved contexts: the monitor's state (hot sizes, reference sets, buffered queries, counters).
+    Status save_state(std::string* out) const override {
+        ByteWriter w(out);
+        w.put<int32_t>(n_prompt_);
+        w.vec(hot_);
+        w.vecs(ref_mask_);
+        w.vecs(qbuf_);
+        w.vec(qfill_);
+        w.vec(windows_);
+        w.vec(refreshes_);
+        w.put<int64_t>(peak_hot_);
+        return Status();
+    }
+    Status load_state(std::string_view in) override {
+        ByteReader r(in);
+        const size_t heads = size_t(shape_.n_layer) * size_t(shape_.n_head_kv), nl = size_t(shape_.n_layer);
+        const size_t qmax = size_t(opt_.window) * size_t(shape_.n_head) * size_t(shape_.head_dim);
+        const int32_t n_prompt = r.get<int32_t>();
+        std::vector<int64_t> hot, windows, refreshes;
+        std::vector<std::vector<uint8_t>> mask;
+        std::vector<std::vector<float>> qbuf;
+        std::vector<int32_t> qfill;
+        r.vec(hot, hot_.size());
+        r.vecs(mask, heads, uint64_t(std::max(n_prompt_, 0)));
+        r.vecs(qbuf, nl, qmax);
+        r.vec(qfill, nl);
+        r.vec(windows, nl);
+        r.vec(refreshes, nl);
+        const int64_t peak = r.get<int64_t>();
+        if (!r.done()) return Status::invalid("heterocache: saved state is truncated or too long");
+        if (n_prompt != n_prompt_ || hot.size() != hot_.size() || mask.size() != heads || qbuf.size() != nl ||
+            qfill.size() != nl || windows.size() != nl || refreshes.size() != nl) {
+            return Status::invalid("heterocache: saved state does not fit this model and prompt (%d tokens, saved %d)",
+                                   n_prompt_, n_prompt);
+        }
+        for (int64_t h : hot) {
+            if (h < -1 || h > shape_.n_ctx) return Status::invalid("heterocache: saved hot size %lld", (long long)h);
+        }
+        for (const auto& m : mask) {
+            if (!m.empty() && m.size() != size_t(n_prompt_)) return Status::invalid("heterocache: saved reference set size");
+        }
+        for (size_t il = 0; il < nl; ++il) {
+            if (qfill[il] < 0 || qfill[il] >= opt_.window || (!qbuf[il].empty() && qbuf[il].size() != qmax)) {
+                return Status::invalid("heterocache: saved query buffer of layer %zu", il);
+            }
+        }
+        hot_ = std::move(hot);
+        ref_mask_ = std::move(mask);
+        qbuf_ = std::move(qbuf);
+        qfill_ = std::move(qfill);
+        windows_ = std::move(windows);
+        refreshes_ = std::move(refreshes);
+        peak_hot_ = peak;
+        return Status();
+    }
+
 private:
     // The prompt's end (spill=chunk: every chunk of it): anchors and satellites keep their top cap_h
     // slots by the last query's scores, satellites first spill the rows the cold tier does not hold
@@ -368,6 +425,10 @@ private:
             if (c.satellites.empty()) continue;
             const int32_t p = c.pivot;
             const int32_t n = std::min(L, v.n_live[size_t(p)]);  // the pivot's prompt keys
+            if (ref_mask_[size_t(il) * size_t(nh) + size_t(p)].size() < size_t(n) ||
+                qbuf_[size_t(il)].size() < size_t(W) * qrow) {
+                return Status::internal("heterocache: layer %d pivot %d has no reference set", il, p);
+            }
             const int32_t base = int32_t(std::min<int64_t>(hb_.base, n));
             // the W buffered queries of the pivot's group, [W * group, head_dim], against its prompt keys
             // in one pass over the pages: probabilities dots_ [W * group, n]
@@ -409,7 +470,8 @@ private:
             for (int32_t s : c.satellites) {
                 if (sat_rows_.size() <= n_rows) sat_rows_.emplace_back();
                 std::vector<int32_t>& rows = sat_rows_[n_rows++];
-                const int32_t n_s = std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s));
+                const int32_t n_s =
+                    std::max(0, std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s)));
                 rows.resize(size_t(n_s));
                 if (opt_.reference_select) {
                     std::copy_n(union_idx.begin(), n_s, rows.begin());
