@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev pkg-config"
 # the Python module (python/): pybind11 and the Python headers; pytest for its tests
 PKGS="$PKGS python3-dev pybind11-dev python3-pybind11 python3-pytest"
+# figures: cairo draws the PNGs (without it they are SVG only) with the DejaVu fonts
+PKGS="$PKGS libcairo2-dev fonts-dejavu-core"
 # clang and its runtime (libFuzzer, sanitizers) for scripts/fuzz.sh
 PKGS="$PKGS clang-14 libclang-rt-14-dev"
 missing=""

@@ -75,7 +75,8 @@ TEST(EvalEqual, MatchesBytesAndReportsEverySpec) {
     EXPECT_EQ(k.series.size() == 2, k.title.find("off scale: streaming") != std::string::npos) << k.title;
     const LineChart n = equal_niah_chart(*r, "agnostic", "ems");
     ASSERT_EQ(n.series.size(), 3u);
-    EXPECT_EQ(n.series[0].y_err.size(), n.series[0].y.size());
+    EXPECT_EQ(n.series[0].y_lo.size(), n.series[0].y.size());  // 95% Wilson intervals
+    EXPECT_EQ(n.series[0].y_hi.size(), n.series[0].y.size());
     const std::string js = equal_json(*r, cfg);
     EXPECT_NE(js.find("\"niah_match\""), std::string::npos);
     EqualConfig back;

@@ -64,5 +64,18 @@ TEST(Equal, BinomialStandardError) {
     EXPECT_DOUBLE_EQ(binomial_se(0, 0), 0.0);
 }
 
+TEST(Equal, WilsonIntervalIsNeverEmpty) {
+    // 20/20: the interval reaches down to n / (n + z^2) = 20 / 23.84 (the error bar the SE would omit)
+    const auto [lo, hi] = wilson_interval(20, 20);
+    EXPECT_NEAR(lo, 20.0 / (20.0 + 1.96 * 1.96), 1e-12);
+    EXPECT_DOUBLE_EQ(hi, 1.0);
+    EXPECT_NEAR(wilson_interval(0, 20).second, 1.0 - lo, 1e-12) << "symmetric in correct <-> n - correct";
+    const auto [l5, h5] = wilson_interval(5, 10);  // centred at 0.5: 0.5 ± 1.96 / (1 + 0.384) * sqrt(0.025 + 0.0096)
+    EXPECT_NEAR(l5, 0.5 - 1.96 / (1 + 0.38416) * std::sqrt(0.025 + 0.0096040), 1e-9);
+    EXPECT_NEAR(h5, 1.0 - l5, 1e-12);
+    EXPECT_LT(h5 - l5, wilson_interval(1, 2).second - wilson_interval(1, 2).first) << "narrows with n";
+    EXPECT_EQ(wilson_interval(0, 0), (std::pair<double, double>{0.0, 1.0}));
+}
+
 }  // namespace
 }  // namespace hkv::eval

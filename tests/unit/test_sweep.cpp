@@ -39,7 +39,9 @@ TEST(Sweep, TableAndChart) {
     EXPECT_NE(md.find("| b | 40.0 (0.05) | 30.0 (0.10) |"), std::string::npos) << md;
     const LineChart c = sweep_chart(r);
     ASSERT_EQ(c.series.size(), 3u);
-    EXPECT_EQ(c.series[0].name, "full");
+    EXPECT_EQ(c.series[0].name, "full cache");
+    EXPECT_TRUE(c.series[0].reference) << "drawn as a dashed reference line";
+    EXPECT_FALSE(c.series[1].reference);
     EXPECT_EQ(c.series[0].x, (std::vector<double>{64, 128}));
     EXPECT_EQ(c.series[0].y, (std::vector<double>{90, 90}));
     EXPECT_EQ(c.series[1].name, "a");

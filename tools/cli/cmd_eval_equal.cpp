@@ -33,8 +33,7 @@ int write_outputs(const Opts& o, const eval::EqualConfig& cfg, const eval::Equal
         }
     }
     for (const auto& [suffix, chart] : charts) {
-        if (st.ok()) st = eval::write_file(o.out + suffix + ".svg", eval::line_chart_svg(chart));
-        if (st.ok()) st = eval::write_file(o.out + suffix + ".png", eval::png_encode(eval::line_chart_image(chart)));
+        if (st.ok()) st = eval::write_figure(o.out + suffix, chart);
     }
     return st.ok() ? 0 : fail(st);
 }

@@ -10,6 +10,7 @@
 #include "record.h"
 #include "progress.h"
 #include "eval_args.h"
+#include "eval/figures.h"
 #include "eval/niah.h"
 #include "eval/plot.h"
 #include "heterokv/policy.h"
@@ -26,11 +27,14 @@ Runner add_eval_niah(CLI::App& app) {
         std::string keys_file;
         eval::NiahConfig cfg;
         int32_t n_threads = 0;
-        std::string kv_cold_dir;
+        std::string kv_cold_dir, replot;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
-    app.add_option("--haystack", o->haystack, "haystack text files or folders (all *.txt inside, sorted)")->required();
+    app.add_option("-m,--model", o->model, "GGUF model file (required unless --replot)")->check(CLI::ExistingFile);
+    app.add_option("--haystack", o->haystack,
+                   "haystack text files or folders (all *.txt inside, sorted; required unless --replot)");
+    app.add_option("--replot", o->replot, "re-draw the heatmaps PREFIX_<policy>.svg/.png from a PREFIX.json of an "
+                                          "earlier run (nothing is run)");
     app.add_option("--policy", o->policies, "policy spec(s) to evaluate; repeat for several")->capture_default_str();
     app.add_option("--lengths", o->lengths, "context lengths in tokens, comma-separated")->capture_default_str();
     app.add_option("--depths", o->depths, "needle depths in [0, 1], comma-separated")->capture_default_str();
@@ -50,6 +54,18 @@ Runner add_eval_niah(CLI::App& app) {
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
     return [o]() -> int {
+        if (!o->replot.empty()) {
+            auto text = file_read(o->replot, kFileMaxJson, "--replot");
+            if (!text.ok()) return fail(text.status());
+            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
+            auto figs = eval::niah_replot(*text, o->out);
+            if (!figs.ok()) return fail(figs.status());
+            for (const std::string& f : *figs) std::printf("%s.svg/.png\n", f.c_str());
+            return 0;
+        }
+        if (o->model.empty() || o->haystack.empty()) {
+            return fail(Status::invalid("eval niah: -m and --haystack are required (or --replot FILE)"));
+        }
         eval::NiahConfig cfg = o->cfg;
         cfg.query_aware = o->protocol == "aware";
         if (o->protocol != "aware" && o->protocol != "agnostic") {
@@ -126,26 +142,19 @@ Runner add_eval_niah(CLI::App& app) {
             });
             bar.end();
             if (!res.ok()) return fail(res.status());
-            eval::Heatmap h;
-            h.title = "NIAH " + p + " (" + o->protocol + ")";
-            h.x_label = "context length (tokens)";
-            h.y_label = "needle depth";
-            for (int32_t l : cfg.lengths) h.x_ticks.push_back(std::to_string(l));
-            for (double d : cfg.depths) h.y_ticks.push_back(std::to_string(int(std::lround(d * 100))) + "%");
-            h.value.assign(cfg.depths.size(), std::vector<double>(cfg.lengths.size(), NAN));
+            std::vector<std::vector<double>> acc(cfg.depths.size(), std::vector<double>(cfg.lengths.size(), NAN));
             nlohmann::json cells = nlohmann::json::array();
             for (size_t i = 0; i < res->cells.size(); ++i) {
                 const eval::NiahCell& c = res->cells[i];
-                h.value[i % cfg.depths.size()][i / cfg.depths.size()] = double(c.correct) / double(c.trials);
+                acc[i % cfg.depths.size()][i / cfg.depths.size()] = double(c.correct) / double(c.trials);
                 cells.push_back({{"length", c.length}, {"depth", c.depth}, {"correct", c.correct},
                                  {"trials", c.trials}, {"prompt_tokens", c.prompt_tokens}, {"kv_bytes", c.kv_bytes},
                                  {"answers", c.answers}, {"expected", c.expected}});
             }
             j["results"].push_back({{"policy", p}, {"accuracy", res->accuracy()}, {"cells", cells}});
-            std::string slug;
-            for (char ch : p) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-            Status st = eval::write_file(o->out + "_" + slug + ".svg", eval::heatmap_svg(h));
-            if (st.ok()) st = eval::write_file(o->out + "_" + slug + ".png", eval::png_encode(eval::heatmap_image(h)));
+            const std::string slug = eval::policy_slug(p);
+            Status st = eval::write_figure(o->out + "_" + slug,
+                                           eval::niah_heatmap(p, o->protocol, cfg.lengths, cfg.depths, acc, cfg.trials));
             if (!st.ok()) return fail(st);
             std::printf("%-40s accuracy %.3f  (%s_%s.svg/.png)\n", p.c_str(), res->accuracy(), o->out.c_str(),
                         slug.c_str());

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "record.h"
+#include "eval/figures.h"
 #include "eval/plot.h"
 #include "eval/ruler.h"
 #include "eval_args.h"
@@ -27,10 +28,12 @@ Runner add_eval_ruler(CLI::App& app) {
         int32_t samples = 10, n_gen = 0, n_threads = 0;
         uint64_t seed = 42;
         bool dump = false;
-        std::string needle, question;
+        std::string needle, question, replot;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+    app.add_option("-m,--model", o->model, "GGUF model file (required unless --replot)")->check(CLI::ExistingFile);
+    app.add_option("--replot", o->replot, "re-draw the heatmaps PREFIX_<length>.svg/.png from a PREFIX.json of an "
+                                          "earlier run (nothing is run)");
     app.add_option("--tasks", o->tasks, "RULER tasks, comma-separated")->capture_default_str();
     app.add_option("--lengths", o->lengths, "token budgets (input + generated), comma-separated")->capture_default_str();
     app.add_option("--samples", o->samples, "samples per task and length")->capture_default_str();
@@ -54,6 +57,16 @@ Runner add_eval_ruler(CLI::App& app) {
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX.md, PREFIX_<length>.svg/.png")
         ->capture_default_str();
     return [o]() -> int {
+        if (!o->replot.empty()) {
+            auto text = file_read(o->replot, kFileMaxJson, "--replot");
+            if (!text.ok()) return fail(text.status());
+            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
+            auto figs = eval::ruler_replot(*text, o->out);
+            if (!figs.ok()) return fail(figs.status());
+            for (const std::string& f : *figs) std::printf("%s.svg/.png\n", f.c_str());
+            return 0;
+        }
+        if (o->model.empty()) return fail(Status::invalid("eval ruler: -m is required (or --replot FILE)"));
         if (o->protocol != "aware" && o->protocol != "agnostic") {
             return fail(Status::invalid("--protocol '%s': expected agnostic or aware", o->protocol.c_str()));
         }
@@ -141,22 +154,11 @@ Runner add_eval_ruler(CLI::App& app) {
             std::printf("%s", t.c_str());
             std::fflush(stdout);
             md += t;
-            eval::Heatmap h;
-            h.title = "RULER at " + std::to_string(len) + " tokens (" + o->protocol + ")";
-            h.x_label = "policy";
-            h.y_label = "task";
-            for (const std::string& p : o->policies) {  // "snapkv:budget=128" -> "snapkv 128"
-                const size_t b = p.find(":budget=");
-                h.x_ticks.push_back(b == std::string::npos ? p : p.substr(0, b) + " " + p.substr(b + 8));
-            }
-            for (const auto& task : tasks) h.y_ticks.push_back(task.name);
-            for (const auto& row : score) {
-                h.value.emplace_back();
-                for (double s : row) h.value.back().push_back(s / 100.0);
-            }
+            std::vector<std::string> task_names;
+            for (const auto& task : tasks) task_names.push_back(task.name);
             const std::string pic = o->out + "_" + std::to_string(len);
-            Status st = eval::write_file(pic + ".svg", eval::heatmap_svg(h));
-            if (st.ok()) st = eval::write_file(pic + ".png", eval::png_encode(eval::heatmap_image(h)));
+            Status st = eval::write_figure(pic, eval::ruler_heatmap(len, o->protocol, o->samples, task_names,
+                                                                    o->policies, score));
             if (!st.ok()) return fail(st);
         }
         Status st = eval::write_file(o->out + ".json", j.dump(1));

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "record.h"
+#include "eval/figures.h"
 #include "eval/longbench.h"
 #include "eval/niah.h"
 #include "eval/plot.h"
@@ -34,9 +35,16 @@ Runner add_eval_sweep(CLI::App& app) {
         std::string file;
         int32_t rows = 5;
         int32_t n_threads = 0;
+        std::string replot;
+        int64_t n = 0;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("-m,--model", o->model, "GGUF model file")->required()->check(CLI::ExistingFile);
+    app.add_option("-m,--model", o->model, "GGUF model file (required unless --replot)")->check(CLI::ExistingFile);
+    app.add_option("--replot", o->replot, "re-write PREFIX.md and PREFIX.svg/.png from a PREFIX.json of an earlier "
+                                          "run (nothing is run)");
+    app.add_option("--n", o->n, "--replot: graded answers per point, for error bars from a JSON written before "
+                                "it recorded n")
+        ->check(CLI::PositiveNumber);
     app.add_option("--task", o->task, "ruler, niah or longbench")->capture_default_str();
     app.add_option("--policies", o->policies,
                    "policies (comma-separated names, or one `name:k=v,...` per option); full is always added")
@@ -61,6 +69,19 @@ Runner add_eval_sweep(CLI::App& app) {
     o->kv_types.add(app);
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.md, PREFIX.json, PREFIX.svg/.png")->capture_default_str();
     return [o]() -> int {
+        if (!o->replot.empty()) {
+            auto text = file_read(o->replot, kFileMaxJson, "--replot");
+            if (!text.ok()) return fail(text.status());
+            auto r = eval::sweep_from_json(*text, o->n);
+            if (!r.ok()) return fail(r.status());
+            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
+            const std::string md = eval::sweep_table_md(*r);
+            std::printf("%s", md.c_str());
+            Status st = eval::write_file(o->out + ".md", md);
+            if (st.ok()) st = eval::write_figure(o->out, eval::sweep_chart(*r));
+            return st.ok() ? 0 : fail(st);
+        }
+        if (o->model.empty()) return fail(Status::invalid("eval sweep: -m is required (or --replot FILE)"));
         if (o->task != "ruler" && o->task != "niah" && o->task != "longbench") {
             return fail(Status::invalid("--task '%s': expected ruler, niah or longbench", o->task.c_str()));
         }
@@ -118,6 +139,7 @@ Runner add_eval_sweep(CLI::App& app) {
             if (tasks.empty()) return fail(Status::invalid("--ruler-tasks: empty list"));
             r.title = "RULER " + o->ruler_tasks + " at " + std::to_string(o->length) + " tokens, " + model_name;
             r.metric = "score (%)";
+            r.n = int64_t(tasks.size()) * o->samples;
             run = [&](const std::string& spec) -> Expected<std::pair<double, int64_t>> {
                 double sum = 0.0;
                 int64_t kv = 0;
@@ -142,6 +164,7 @@ Runner add_eval_sweep(CLI::App& app) {
             if (Status st = expand_haystack(o->haystack, &niah.haystack_files); !st.ok()) return fail(st);
             r.title = "NIAH at " + o->lengths + " tokens (" + o->protocol + "), " + model_name;
             r.metric = "accuracy (%)";
+            r.n = int64_t(niah.lengths.size() * niah.depths.size()) * niah.trials;
             run = [&](const std::string& spec) -> Expected<std::pair<double, int64_t>> {
                 auto res = eval::niah_run(*model, cp, spec, niah, [&](const std::string&, size_t d, size_t n, const eval::NiahCell&) {
                     progress_bar("sweep niah " + spec, d, n);
@@ -167,6 +190,7 @@ Runner add_eval_sweep(CLI::App& app) {
             };
         }
         nlohmann::json j = {{"model", o->model}, {"task", o->task}, {"title", r.title}, {"seed", o->seed}};
+        if (r.n > 0) j["n"] = r.n;  // graded answers per point: the error bars of --replot
         record_run(j, o->n_threads);
         for (size_t i = 0; i < r.points.size(); ++i) {
             std::fprintf(stderr, "heterokv: sweep point %zu/%zu: %s\n", i + 1, r.points.size(), r.points[i].spec.c_str());
@@ -182,8 +206,7 @@ Runner add_eval_sweep(CLI::App& app) {
         const eval::LineChart chart = eval::sweep_chart(r);
         Status st = eval::write_file(o->out + ".md", md);
         if (st.ok()) st = eval::write_file(o->out + ".json", j.dump(1));
-        if (st.ok()) st = eval::write_file(o->out + ".svg", eval::line_chart_svg(chart));
-        if (st.ok()) st = eval::write_file(o->out + ".png", eval::png_encode(eval::line_chart_image(chart)));
+        if (st.ok()) st = eval::write_figure(o->out, chart);
         if (!st.ok()) return fail(st);
         return 0;
     };

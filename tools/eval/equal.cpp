@@ -25,6 +25,14 @@ double binomial_se(int64_t correct, int64_t n) {
     return std::sqrt(p * (1.0 - p) / double(n));
 }
 
+std::pair<double, double> wilson_interval(int64_t correct, int64_t n, double z) {
+    if (n <= 0) return {0.0, 1.0};
+    const double nn = double(n), p = double(correct) / nn, z2 = z * z;
+    const double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+    const double half = z / (1 + z2 / nn) * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+    return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
 Expected<BudgetMatch> match_budget(const std::string& family, double target, int32_t lo, int32_t hi,
                                    const BytesFn& bytes_of) {
     if (lo < 1 || lo > hi) return Status::invalid("equal: budget range [%d, %d] is empty", lo, hi);
@@ -343,19 +351,19 @@ namespace {
 std::string policy_name(const std::string& spec) { return spec.substr(0, spec.find(':')); }
 
 LineChart chart_by_family(const EqualReport& r, const std::string& method_name,
-                          const std::function<bool(const EqualRun&, double*, double*, double*)>& xy) {
+                          const std::function<bool(const EqualRun&, double*, double*, double*, double*)>& xy) {
     LineChart c;
     c.log_x = true;
     std::vector<std::string> order;
-    std::map<std::string, std::vector<std::array<double, 3>>> pts;
+    std::map<std::string, std::vector<std::array<double, 4>>> pts;
     auto add = [&](const std::string& spec) {
         const EqualRun& run = r.runs.at(spec);
-        double x = 0, y = 0, e = 0;
-        if (!xy(run, &x, &y, &e)) return;
+        double x = 0, y = 0, lo = NAN, hi = NAN;
+        if (!xy(run, &x, &y, &lo, &hi)) return;
         const std::string f = family_of(spec);
         if (!pts.count(f)) order.push_back(f);
         auto& v = pts[f];
-        if (std::none_of(v.begin(), v.end(), [&](const auto& p) { return p[0] == x && p[1] == y; })) v.push_back({x, y, e});
+        if (std::none_of(v.begin(), v.end(), [&](const auto& p) { return p[0] == x && p[1] == y; })) v.push_back({x, y, lo, hi});
     };
     for (const EqualPoint& pt : r.points) {
         if (policy_name(pt.method) == method_name) add(pt.method);
@@ -369,7 +377,9 @@ LineChart chart_by_family(const EqualReport& r, const std::string& method_name,
         auto v = pts[f];
         std::sort(v.begin(), v.end());
         LineChart::Series s{f, {}, {}};
-        for (const auto& p : v) s.x.push_back(p[0]), s.y.push_back(p[1]), s.y_err.push_back(p[2]);
+        for (const auto& p : v) {
+            s.x.push_back(p[0]), s.y.push_back(p[1]), s.y_lo.push_back(p[2]), s.y_hi.push_back(p[3]);
+        }
         c.series.push_back(std::move(s));
     }
     return c;
@@ -387,9 +397,9 @@ std::vector<std::string> equal_method_names(const EqualReport& r) {
 }
 
 LineChart equal_kld_chart(const EqualReport& r, const std::string& method_name) {
-    LineChart c = chart_by_family(r, method_name, [](const EqualRun& run, double* x, double* y, double* e) {
+    LineChart c = chart_by_family(r, method_name, [](const EqualRun& run, double* x, double* y, double*, double*) {
         if (run.ppl.empty()) return false;
-        *x = run.kv_context / 1024.0, *y = run.kld_mean, *e = 0.0;
+        *x = run.kv_context / 1024.0, *y = run.kld_mean;
         return true;
     });
     double top = 0.0;  // the methods' largest KLD
@@ -410,18 +420,19 @@ LineChart equal_kld_chart(const EqualReport& r, const std::string& method_name) 
 }
 
 LineChart equal_niah_chart(const EqualReport& r, const std::string& protocol, const std::string& method_name) {
-    LineChart c = chart_by_family(r, method_name, [&](const EqualRun& run, double* x, double* y, double* e) {
+    LineChart c = chart_by_family(r, method_name, [&](const EqualRun& run, double* x, double* y, double* lo, double* hi) {
         auto it = run.niah.find(protocol);
         if (it == run.niah.end()) return false;
         const Acc a = niah_acc(it->second);
         *x = run.niah_kv_context.at(protocol) / 1024.0;
         *y = a.n ? double(a.correct) / double(a.n) : 0.0;
-        *e = binomial_se(a.correct, a.n);
+        *lo = wilson_interval(a.correct, a.n).first, *hi = wilson_interval(a.correct, a.n).second;
         return true;
     });
+    c.y_min = 0.0, c.y_max = 1.0;
     c.title = method_name + " NIAH (" + protocol + ") at equal KV, " + r.model;
     c.x_label = "KV KiB after the prompt (log)";
-    c.y_label = "accuracy (bars: 1 binomial SE)";
+    c.y_label = "needle accuracy (bars: 95% Wilson interval)";
     return c;
 }
 

@@ -54,6 +54,10 @@ Expected<BudgetMatch> match_budget(const std::string& family, double target, int
 // Binomial standard error of an accuracy of `correct` of `n`: sqrt(p (1 - p) / n).
 double binomial_se(int64_t correct, int64_t n);
 
+// The Wilson score interval [lo, hi] of a binomial proportion correct / n at z standard deviations
+// (1.96: 95%). Unlike p ± SE it is not empty at 0/n or n/n (e.g. 20/20 -> [0.84, 1]). n <= 0: [0, 1].
+std::pair<double, double> wilson_interval(int64_t correct, int64_t n, double z = 1.96);
+
 struct EqualConfig {
     std::vector<std::string> methods;    // seed-method specs: each is one memory point
     std::vector<std::string> baselines = {"snapkv", "pyramidkv", "adakv", "chunkkv", "streaming", "h2o"};

@@ -1,354 +1,427 @@
-// tools/eval/plot.cpp — SVG and PNG rendering of heatmaps and line charts (see plot.h).
+// tools/eval/plot.cpp — layout and drawing of heatmaps and line charts (see plot.h); the back ends
+// are in plot_canvas.cpp, ticks and colours in plot_scale.cpp.
 #include "eval/plot.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <sstream>
 
-#include <zlib.h>
-
-#include "eval/font5x7.h"
+#include "eval/plot_canvas.h"
 #include "heterokv/file_io.h"
 
 namespace hkv::eval {
 namespace {
 
-struct Rgb {
-    uint8_t r, g, b;
-};
+constexpr Rgb kInk{0.10, 0.10, 0.10};
+constexpr Rgb kFrame{0.25, 0.25, 0.25};
+constexpr Rgb kGridLine{0.88, 0.88, 0.88};
+constexpr Rgb kWhite{1, 1, 1};
+constexpr Rgb kNoData{0.86, 0.86, 0.86};
+constexpr Rgb kReference{0.35, 0.35, 0.35};  // dashed, without markers (the full cache)
+constexpr double kTitle = 14, kLabel = 12.5, kTick = 11, kLegend = 11.5, kMargin = 10;
 
-// 0 -> red, 0.5 -> yellow, 1 -> green (the usual needle-in-a-haystack palette); NaN -> grey.
-Rgb value_color(double v) {
-    if (std::isnan(v)) return {200, 200, 200};
-    v = std::clamp(v, 0.0, 1.0);
-    if (v < 0.5) return {220, uint8_t(60 + 340 * v), 60};
-    return {uint8_t(220 - 340 * (v - 0.5)), 230, uint8_t(60 + 40 * (v - 0.5))};
+void title_block(Canvas& cv, const std::vector<std::string>& lines, double cx) {
+    for (size_t i = 0; i < lines.size(); ++i) {
+        cv.text(cx, kMargin + kTitle + double(i) * (kTitle + 4), lines[i], kTitle, kInk, Anchor::kMiddle, 0, true);
+    }
 }
 
-const Rgb kSeriesColors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40}, {148, 103, 189},
-                             {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
-
-std::string hex(Rgb c) {
-    char b[8];
-    std::snprintf(b, sizeof(b), "#%02x%02x%02x", c.r, c.g, c.b);
-    return b;
+double title_height(const std::vector<std::string>& lines) {
+    return lines.size() == 1 && lines[0].empty() ? kMargin : kMargin + double(lines.size()) * (kTitle + 4) + 8;
 }
 
-std::string esc(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        if (c == '<') o += "&lt;";
-        else if (c == '>') o += "&gt;";
-        else if (c == '&') o += "&amp;";
-        else o += c;
-    }
-    return o;
-}
+// ---- heatmap ----
 
-// ---- raster canvas ----
-struct Canvas {
-    Image img;
-    Canvas(int w, int h) {
-        img.width = w;
-        img.height = h;
-        img.rgb.assign(size_t(w) * size_t(h) * 3, 255);
-    }
-    void px(int x, int y, Rgb c) {
-        if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
-        uint8_t* p = img.rgb.data() + (size_t(y) * size_t(img.width) + size_t(x)) * 3;
-        p[0] = c.r, p[1] = c.g, p[2] = c.b;
-    }
-    void rect(int x0, int y0, int w, int h, Rgb c) {
-        for (int y = y0; y < y0 + h; ++y)
-            for (int x = x0; x < x0 + w; ++x) px(x, y, c);
-    }
-    void line(int x0, int y0, int x1, int y1, Rgb c, int thick = 1) {
-        const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
-        const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-        int err = dx + dy;
-        for (;;) {
-            rect(x0 - thick / 2, y0 - thick / 2, thick, thick, c);
-            if (x0 == x1 && y0 == y1) break;
-            const int e2 = 2 * err;
-            if (e2 >= dy) err += dy, x0 += sx;
-            if (e2 <= dx) err += dx, y0 += sy;
-        }
-    }
-    // Text at (x, y) top-left, scale s; returns the width drawn.
-    int text(int x, int y, const std::string& s, Rgb c, int scale = 2) {
-        int cx = x;
-        for (char ch : s) {
-            const Glyph& g = font_glyph(ch);
-            for (int r = 0; r < 7; ++r)
-                for (int b = 0; b < 5; ++b)
-                    if (g.rows[r] & (0x10 >> b)) rect(cx + b * scale, y + r * scale, scale, scale, c);
-            cx += 6 * scale;
-        }
-        return cx - x;
-    }
-    static int text_width(const std::string& s, int scale = 2) { return int(s.size()) * 6 * scale; }
-};
-
-constexpr Rgb kBlack{0, 0, 0};
-constexpr Rgb kGrid{220, 220, 220};
-
-// Layout shared by SVG and raster heatmaps.
 struct HeatLayout {
-    int left = 120, top = 60, cell_w = 60, cell_h = 36, right = 40, bottom = 70;
-    int width(size_t cols) const { return left + int(cols) * cell_w + right; }
-    int height(size_t rows) const { return top + int(rows) * cell_h + bottom; }
+    double W = 0, H = 0, left = 0, top = 0, cw = 0, ch = 28;
+    bool rotate = false;
+    double bar_x = 0, bar_h = 0, shift = 0;
+    std::vector<std::string> title;
+    std::vector<double> bar_ticks;
 };
 
-// The default layout, widened for long tick labels (char_w: pixels per character of the font).
-HeatLayout heat_layout(const Heatmap& h, int char_w) {
+constexpr double kRotate = 40.0;  // degrees of rotated column labels
+
+HeatLayout heat_layout(const Heatmap& h) {
     HeatLayout L;
-    for (const std::string& t : h.y_ticks) L.left = std::max(L.left, 16 + int(t.size()) * char_w);
-    for (const std::string& t : h.x_ticks) L.cell_w = std::max(L.cell_w, 8 + int(t.size()) * char_w);
+    const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
+    double xw = 0, yw = 0;
+    for (const std::string& t : h.x_ticks) xw = std::max(xw, text_width(t, kTick));
+    for (const std::string& t : h.y_ticks) yw = std::max(yw, text_width(t, kTick));
+    L.cw = std::clamp(xw + 14, 46.0, 84.0);
+    L.rotate = xw + 14 > 84.0;
+    const double sn = std::sin(kRotate * M_PI / 180), cs = std::cos(kRotate * M_PI / 180);
+    const double x_tick_h = L.rotate ? xw * sn + kTick * cs + 6 : kTick + 6;
+    const double y_label_w = h.y_label.empty() ? 0 : kLabel + 8;
+    L.left = kMargin + y_label_w + yw + 8;
+    if (L.rotate) L.left = std::max(L.left, kMargin + xw * cs - L.cw / 2);  // the first rotated label
+    L.bar_h = std::max(L.ch * double(rows), 110.0);
+    L.bar_ticks = {0, 20, 40, 60, 80, 100};
+    double bar_tw = 0;
+    for (double t : L.bar_ticks) bar_tw = std::max(bar_tw, text_width(tick_label(t, 20), kTick - 1));
+    const double grid_right = L.left + L.cw * double(cols);
+    L.bar_x = grid_right + 18;
+    const double right = L.bar_x + 14 + 4 + bar_tw + 8 + (h.value_label.empty() ? 0 : kLabel + 4) + kMargin;
+    const double x_label_w = text_width(h.x_label, kLabel);
+    // at least wide enough for the title on one line, up to 520 points (beyond that it wraps)
+    const double title_w = std::min(text_width(h.title, kTitle, true) + 2 * kMargin, 520.0);
+    L.W = std::max({right, L.left + x_label_w + kMargin, title_w, 320.0});
+    L.shift = (L.W - right) / 2;  // a narrow grid is centred under a wide title
+    if (L.left + L.shift + x_label_w / 2 > L.W - kMargin) L.shift = 0;
+    L.left += L.shift, L.bar_x += L.shift;
+    L.title = wrap_text(h.title, kTitle, L.W - 2 * kMargin, true);
+    L.top = title_height(L.title);
+    const double grid_bottom = L.top + L.ch * double(rows);
+    L.H = std::max(grid_bottom + 4 + x_tick_h + (h.x_label.empty() ? 0 : kLabel + 8), L.top + L.bar_h) + kMargin;
     return L;
 }
 
-// Axis range for line charts.
-struct Range {
-    double lo, hi;
-    bool log;
-    double map(double v, double a, double b) const {
-        const double t = log ? (std::log2(v) - std::log2(lo)) / (std::log2(hi) - std::log2(lo)) : (v - lo) / (hi - lo);
-        return a + (b - a) * (std::isfinite(t) ? t : 0.5);
+void draw_heatmap(Canvas& cv, const Heatmap& h, const HeatLayout& L) {
+    const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
+    title_block(cv, L.title, L.W / 2);
+    for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = 0; c < cols; ++c) {
+            const double v = r < h.value.size() && c < h.value[r].size() ? h.value[r][c] : NAN;
+            const double x = L.left + double(c) * L.cw, y = L.top + double(r) * L.ch;
+            const Rgb fill = std::isnan(v) ? kNoData : viridis(v);
+            cv.rect(x, y, L.cw, L.ch, fill, true, kWhite, 1.0);
+            char b[16];
+            std::snprintf(b, sizeof b, "%d", int(std::lround(100 * v)));
+            const Rgb ink = std::isnan(v) ? Rgb{0.4, 0.4, 0.4} : luminance(fill) < 0.5 ? kWhite : kInk;
+            cv.text(x + L.cw / 2, y + L.ch / 2 + kTick * 0.36, std::isnan(v) ? "n/a" : b, kTick, ink, Anchor::kMiddle);
+        }
+        cv.text(L.left - 6, L.top + (double(r) + 0.5) * L.ch + kTick * 0.36, h.y_ticks[r], kTick, kInk, Anchor::kEnd);
     }
-};
-
-void chart_ranges(const LineChart& c, Range* xr, Range* yr) {
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (const auto& s : c.series) {
-        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-            if (!std::isfinite(s.y[i])) continue;
-            x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
-            const double e = i < s.y_err.size() && std::isfinite(s.y_err[i]) ? s.y_err[i] : 0.0;
-            y0 = std::min(y0, s.y[i] - e), y1 = std::max(y1, s.y[i] + e);
+    const double grid_bottom = L.top + L.ch * double(rows);
+    double tick_bottom = grid_bottom + 4 + kTick;
+    for (size_t c = 0; c < cols; ++c) {
+        const double cx = L.left + (double(c) + 0.5) * L.cw;
+        if (L.rotate) {
+            cv.text(cx + 3, grid_bottom + 8, h.x_ticks[c], kTick, kInk, Anchor::kEnd, kRotate);
+            tick_bottom = std::max(tick_bottom, grid_bottom + 8 + text_width(h.x_ticks[c], kTick) *
+                                                                      std::sin(kRotate * M_PI / 180));
+        } else {
+            cv.text(cx, grid_bottom + 4 + kTick, h.x_ticks[c], kTick, kInk, Anchor::kMiddle);
         }
     }
-    if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-    if (x1 == x0) x1 = x0 + 1;
-    if (y0 > 0 && y0 < 0.5 * y1) y0 = 0;
-    if (y1 == y0) y1 = y0 + 1;
-    const double pad = 0.05 * (y1 - y0);
-    *xr = {x0, x1, c.log_x && x0 > 0};
-    *yr = {y0 - (y0 == 0 ? 0 : pad), y1 + pad, false};
-}
-
-// The x values of every series, sorted, without those that would print within 48 px of the previous
-// label (close values, e.g. KV bytes of policies matched to the same memory).
-std::vector<double> x_ticks(const LineChart& c, const Range& xr, double a, double b) {
-    std::vector<double> xs, kept;
-    for (const auto& s : c.series) xs.insert(xs.end(), s.x.begin(), s.x.end());
-    std::sort(xs.begin(), xs.end());
-    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
-    for (double v : xs) {
-        if (kept.empty() || xr.map(v, a, b) - xr.map(kept.back(), a, b) >= 48.0) kept.push_back(v);
+    if (!h.x_label.empty()) {
+        const double grid_mid = L.left + L.cw * double(cols) / 2;
+        const double w = text_width(h.x_label, kLabel);
+        const double cx = std::clamp(grid_mid, kMargin + w / 2, L.W - kMargin - w / 2);
+        cv.text(cx, tick_bottom + 8 + kLabel, h.x_label, kLabel, kInk, Anchor::kMiddle);
     }
-    return kept;
+    if (!h.y_label.empty()) {
+        cv.text(L.shift + kMargin + kLabel, L.top + L.ch * double(rows) / 2, h.y_label, kLabel, kInk, Anchor::kMiddle, 90);
+    }
+    // colour scale: 0 at the bottom, 100 at the top
+    const int steps = 64;
+    for (int i = 0; i < steps; ++i) {
+        const double y = L.top + L.bar_h * (1.0 - double(i + 1) / steps);
+        cv.rect(L.bar_x, y, 14, L.bar_h / steps + 0.3, viridis((i + 0.5) / steps), true, kWhite, 0);
+    }
+    cv.rect(L.bar_x, L.top, 14, L.bar_h, kWhite, false, kFrame, 0.8);
+    double tw = 0;
+    for (double t : L.bar_ticks) {
+        const double y = L.top + L.bar_h * (1.0 - t / 100.0);
+        cv.polyline({{L.bar_x + 14, y}, {L.bar_x + 18, y}}, kFrame, 0.8, 0);
+        const std::string s = tick_label(t, 20);
+        cv.text(L.bar_x + 20, y + (kTick - 1) * 0.36, s, kTick - 1, kInk, Anchor::kStart);
+        tw = std::max(tw, text_width(s, kTick - 1));
+    }
+    if (!h.value_label.empty()) {
+        cv.text(L.bar_x + 20 + tw + 6 + kLabel * 0.8, L.top + L.bar_h / 2, h.value_label, kLabel, kInk, Anchor::kMiddle,
+                -90);
+    }
 }
 
-std::string fmt(double v) {
-    char b[32];
-    if (std::fabs(v) >= 1000 || v == std::floor(v)) std::snprintf(b, sizeof(b), "%.0f", v);
-    else std::snprintf(b, sizeof(b), "%.2f", v);
-    return b;
+// ---- line chart ----
+
+struct Axis {
+    double lo = 0, hi = 1;  // the drawn range, in transformed units (log when log)
+    bool log = false;
+    std::vector<double> ticks;
+    std::vector<std::string> labels;
+    double t(double v) const { return log ? std::log(v) : v; }
+    double map(double v, double a, double b) const { return a + (b - a) * (t(v) - lo) / (hi - lo); }
+};
+
+double lo_of(const LineChart::Series& s, size_t i) {
+    if (i < s.y_lo.size() && std::isfinite(s.y_lo[i])) return s.y_lo[i];
+    if (i < s.y_err.size() && std::isfinite(s.y_err[i])) return s.y[i] - s.y_err[i];
+    return s.y[i];
+}
+double hi_of(const LineChart::Series& s, size_t i) {
+    if (i < s.y_hi.size() && std::isfinite(s.y_hi[i])) return s.y_hi[i];
+    if (i < s.y_err.size() && std::isfinite(s.y_err[i])) return s.y[i] + s.y_err[i];
+    return s.y[i];
 }
 
-// ---- PNG ----
-void put_be32(std::vector<uint8_t>& v, uint32_t x) {
-    for (int s = 24; s >= 0; s -= 8) v.push_back(uint8_t(x >> s));
+void axes(const LineChart& c, Axis* xa, Axis* ya) {
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    std::vector<double> xs;
+    const bool log = c.log_x;
+    for (const auto& s : c.series) {
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+            if (!std::isfinite(s.y[i]) || !std::isfinite(s.x[i]) || (log && !(s.x[i] > 0))) continue;
+            xs.push_back(s.x[i]);
+            x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
+            y0 = std::min(y0, lo_of(s, i)), y1 = std::max(y1, hi_of(s, i));
+        }
+    }
+    if (!std::isfinite(x0)) x0 = 1, x1 = 2, y0 = 0, y1 = 1;
+    xa->log = log;
+    if (x0 > 0 && x1 < x0 * 1.1) {  // points at (nearly) one x, e.g. policies matched to equal bytes:
+        const double mid = std::sqrt(x0 * x1);  // show them together on a +-6% axis, not spread over it
+        x0 = std::min(x0, mid / 1.06), x1 = std::max(x1, mid * 1.06);
+    }
+    if (log) {
+        if (x1 == x0) x0 /= 2, x1 *= 2;
+        xa->ticks = log_ticks(x0, x1, all_powers_of_two(xs));
+        const double pad = 0.05 * (std::log(x1) - std::log(x0));
+        xa->lo = std::log(x0) - pad, xa->hi = std::log(x1) + pad;
+    } else {
+        xa->ticks = nice_ticks(x0, x1, 6);
+        const double pad = 0.03 * (xa->ticks.back() - xa->ticks.front());
+        xa->lo = xa->ticks.front() - pad, xa->hi = xa->ticks.back() + pad;
+    }
+    xa->labels = tick_labels(xa->ticks, log);
+    if (std::isfinite(c.y_min) && std::isfinite(c.y_max) && c.y_max > c.y_min) {
+        y0 = std::min(y0, c.y_min), y1 = std::max(y1, c.y_max);
+        ya->ticks = nice_ticks(c.y_min, c.y_max, 5);
+        std::erase_if(ya->ticks, [&](double v) { return v < y0 - 1e-9 || v > y1 + 1e-9; });
+    } else {
+        if (y0 > 0 && y0 < 0.5 * y1) y0 = 0;
+        ya->ticks = nice_ticks(y0, y1, 5);
+        y0 = ya->ticks.front(), y1 = ya->ticks.back();
+    }
+    const double pad = 0.04 * (y1 - y0);
+    ya->lo = y0 - pad, ya->hi = y1 + pad;
+    ya->labels = tick_labels(ya->ticks, false);
 }
 
-void chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_t>& data) {
-    put_be32(out, uint32_t(data.size()));
-    std::vector<uint8_t> td(type, type + 4);
-    td.insert(td.end(), data.begin(), data.end());
-    out.insert(out.end(), td.begin(), td.end());
-    put_be32(out, uint32_t(crc32(0L, td.data(), uInt(td.size()))));
+struct LineLayout {
+    double W = 0, H = 0, px0 = 0, px1 = 0, py0 = 0, py1 = 0;  // plot area [px0, px1] x [py0, py1]
+    std::vector<std::string> title;
+    Axis xa, ya;
+    bool legend_right = true;
+    double entry_w = 0, legend_x = 0, legend_y = 0;
+    size_t legend_cols = 1;
+    double y_label_size = kLabel;
+};
+
+constexpr double kEntryH = 17, kSample = 26;
+
+LineLayout line_layout(const LineChart& c) {
+    LineLayout L;
+    L.W = c.width, L.H = c.height;
+    axes(c, &L.xa, &L.ya);
+    L.title = wrap_text(c.title, kTitle, L.W - 2 * kMargin, true);
+    double name_w = 0;
+    for (const auto& s : c.series) name_w = std::max(name_w, text_width(s.name, kLegend));
+    L.entry_w = kSample + 6 + name_w + 14;
+    L.legend_right = L.entry_w <= 0.3 * L.W;
+    double legend_below = 0;
+    if (!L.legend_right) {
+        L.legend_cols = std::max<size_t>(1, size_t((L.W - 2 * kMargin) / L.entry_w));
+        legend_below = std::ceil(double(c.series.size()) / double(L.legend_cols)) * kEntryH + 8;
+    }
+    double yw = 0;
+    for (const std::string& s : L.ya.labels) yw = std::max(yw, text_width(s, kTick));
+    L.px0 = kMargin + (c.y_label.empty() ? 0 : kLabel + 8) + yw + 8;
+    L.px1 = L.W - kMargin - (L.legend_right ? L.entry_w + 8 : 0);
+    // the last x label centred on its tick must fit
+    if (!L.xa.labels.empty()) {
+        const double last = L.xa.map(L.xa.ticks.back(), L.px0, L.px1), w = text_width(L.xa.labels.back(), kTick);
+        if (!L.legend_right && last + w / 2 > L.W - kMargin) L.px1 -= last + w / 2 - (L.W - kMargin);
+    }
+    L.py0 = title_height(L.title);
+    L.py1 = L.H - kMargin - legend_below - (c.x_label.empty() ? 0 : kLabel + 8) - (kTick + 8);
+    L.legend_x = L.legend_right ? L.px1 + 12 : kMargin;
+    L.legend_y = L.legend_right ? L.py0 + 4 : L.H - kMargin - legend_below + 8;
+    while (L.y_label_size > 8 && text_width(c.y_label, L.y_label_size) > L.py1 - L.py0) L.y_label_size -= 0.5;
+    return L;
+}
+
+// Marker k (k mod 6: circle, square, triangle, diamond, down triangle, hexagon) at (x, y).
+void marker(Canvas& cv, size_t k, double x, double y, Rgb col) {
+    const double r = 3.8;
+    std::vector<Pt> p;
+    switch (k % 6) {
+        case 0: cv.circle(x, y, r, col, kWhite, 0.8); return;
+        case 1: p = {{x - r * 0.85, y - r * 0.85}, {x + r * 0.85, y - r * 0.85}, {x + r * 0.85, y + r * 0.85}, {x - r * 0.85, y + r * 0.85}}; break;
+        case 2: p = {{x, y - r * 1.15}, {x + r, y + r * 0.75}, {x - r, y + r * 0.75}}; break;
+        case 3: p = {{x, y - r * 1.2}, {x + r, y}, {x, y + r * 1.2}, {x - r, y}}; break;
+        case 4: p = {{x, y + r * 1.15}, {x + r, y - r * 0.75}, {x - r, y - r * 0.75}}; break;
+        default:
+            for (int i = 0; i < 6; ++i) p.push_back({x + r * std::cos(i * M_PI / 3), y + r * std::sin(i * M_PI / 3)});
+    }
+    cv.polygon(p, col, kWhite, 0.8);
+}
+
+void draw_line_chart(Canvas& cv, const LineChart& c, const LineLayout& L) {
+    title_block(cv, L.title, L.W / 2);
+    // grid and ticks
+    for (size_t i = 0; i < L.ya.ticks.size(); ++i) {
+        const double y = L.ya.map(L.ya.ticks[i], L.py1, L.py0);
+        cv.polyline({{L.px0, y}, {L.px1, y}}, kGridLine, 0.8, 0);
+        cv.polyline({{L.px0 - 4, y}, {L.px0, y}}, kFrame, 0.8, 0);
+        cv.text(L.px0 - 6, y + kTick * 0.36, L.ya.labels[i], kTick, kInk, Anchor::kEnd);
+    }
+    double last_right = -INFINITY;
+    for (size_t i = 0; i < L.xa.ticks.size(); ++i) {
+        const double x = L.xa.map(L.xa.ticks[i], L.px0, L.px1);
+        cv.polyline({{x, L.py0}, {x, L.py1}}, kGridLine, 0.8, 0);
+        cv.polyline({{x, L.py1}, {x, L.py1 + 4}}, kFrame, 0.8, 0);
+        const double w = text_width(L.xa.labels[i], kTick);
+        if (x - w / 2 < last_right + 6) continue;  // a label that would touch the previous one
+        cv.text(x, L.py1 + 6 + kTick, L.xa.labels[i], kTick, kInk, Anchor::kMiddle);
+        last_right = x + w / 2;
+    }
+    cv.rect(L.px0, L.py0, L.px1 - L.px0, L.py1 - L.py0, kWhite, false, kFrame, 0.9);
+    // points in pixels; exactly coinciding markers of different series are spread sideways (dodged)
+    struct P {
+        double x, y, lo, hi;
+    };
+    std::vector<std::vector<P>> pts(c.series.size());
+    std::vector<std::pair<double, double>> seen;
+    for (size_t si = 0; si < c.series.size(); ++si) {
+        const auto& s = c.series[si];
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+            if (!std::isfinite(s.y[i]) || !std::isfinite(s.x[i]) || (L.xa.log && !(s.x[i] > 0))) continue;
+            P p{L.xa.map(s.x[i], L.px0, L.px1), L.ya.map(s.y[i], L.py1, L.py0), L.ya.map(lo_of(s, i), L.py1, L.py0),
+                L.ya.map(hi_of(s, i), L.py1, L.py0)};
+            pts[si].push_back(p);
+        }
+        std::sort(pts[si].begin(), pts[si].end(), [](const P& a, const P& b) { return a.x < b.x; });  // the line runs left to right
+    }
+    // with error bars every series is shifted by its own offset (the bars would cover each other);
+    // without, only markers that coincide exactly
+    bool bars = false;
+    std::vector<size_t> data_series;
+    for (size_t si = 0; si < c.series.size(); ++si) {
+        const auto& s = c.series[si];
+        if (s.reference) continue;
+        data_series.push_back(si);
+        bars = bars || !s.y_err.empty() || !s.y_lo.empty();
+    }
+    for (size_t k = 0; k < data_series.size(); ++k) {
+        for (P& p : pts[data_series[k]]) {
+            if (bars) {
+                p.x += (double(k) - double(data_series.size() - 1) / 2) * std::min(6.0, 36.0 / double(data_series.size()));
+                continue;
+            }
+            size_t same = 0;
+            for (const auto& q : seen) same += std::fabs(q.first - p.x) < 1.0 && std::fabs(q.second - p.y) < 1.0;
+            seen.push_back({p.x, p.y});
+            p.x += same == 0 ? 0.0 : (same % 2 ? 1.0 : -1.0) * 4.5 * double((same + 1) / 2);
+        }
+    }
+    // data series first, then reference lines on top (a dashed line stays visible over a series equal to it);
+    // the legend keeps the given order
+    std::vector<size_t> order = data_series, color_of(c.series.size(), 0);
+    for (size_t si = 0; si < c.series.size(); ++si) {
+        if (c.series[si].reference) order.push_back(si);
+    }
+    for (size_t k = 0; k < data_series.size(); ++k) color_of[data_series[k]] = k;
+    for (size_t si : order) {
+        const auto& s = c.series[si];
+        const size_t k = color_of[si];
+        const Rgb col = s.reference ? kReference : series_color(k);
+        std::vector<Pt> line;
+        for (const P& p : pts[si]) line.push_back({p.x, p.y});
+        cv.polyline(line, col, s.reference ? 1.4 : 1.8, s.reference ? 5.0 : 0.0);
+        if (!s.reference) {
+            for (const P& p : pts[si]) {
+                if (p.hi < p.y - 0.5 || p.lo > p.y + 0.5) {  // an interval wider than the marker
+                    cv.polyline({{p.x, p.lo}, {p.x, p.hi}}, col, 1.1, 0);
+                    cv.polyline({{p.x - 3, p.lo}, {p.x + 3, p.lo}}, col, 1.1, 0);
+                    cv.polyline({{p.x - 3, p.hi}, {p.x + 3, p.hi}}, col, 1.1, 0);
+                }
+            }
+            for (const P& p : pts[si]) marker(cv, k, p.x, p.y, col);
+        }
+    }
+    for (size_t si = 0; si < c.series.size(); ++si) {  // legend
+        const auto& s = c.series[si];
+        const size_t k = color_of[si];
+        const Rgb col = s.reference ? kReference : series_color(k);
+        const size_t row = L.legend_right ? si : si / L.legend_cols, col_i = L.legend_right ? 0 : si % L.legend_cols;
+        const double lx = L.legend_x + double(col_i) * L.entry_w, ly = L.legend_y + double(row) * kEntryH + kEntryH / 2;
+        cv.polyline({{lx, ly}, {lx + kSample, ly}}, col, s.reference ? 1.4 : 1.8, s.reference ? 5.0 : 0.0);
+        if (!s.reference) marker(cv, k, lx + kSample / 2, ly, col);
+        cv.text(lx + kSample + 6, ly + kLegend * 0.36, s.name, kLegend, kInk, Anchor::kStart);
+    }
+    if (!c.x_label.empty()) {
+        const double w = text_width(c.x_label, kLabel);
+        const double cx = std::clamp((L.px0 + L.px1) / 2, kMargin + w / 2, L.W - kMargin - w / 2);
+        cv.text(cx, L.py1 + 6 + kTick + 8 + kLabel, c.x_label, kLabel, kInk, Anchor::kMiddle);
+    }
+    if (!c.y_label.empty()) {
+        cv.text(kMargin + L.y_label_size, (L.py0 + L.py1) / 2, c.y_label, L.y_label_size, kInk, Anchor::kMiddle, 90);
+    }
+}
+
+void note_no_png() {
+    static bool said = false;
+    if (said) return;
+    said = true;
+    std::fprintf(stderr, "heterokv: note: built without cairo, so figures are written as SVG only (install "
+                         "libcairo2-dev and re-run cmake for PNG)\n");
+}
+
+template <typename Fig>
+Status write_both(const std::string& prefix, const Fig& fig, const std::string& svg,
+                  Expected<std::vector<uint8_t>> (*png)(const Fig&, double)) {
+    Status st = write_file(prefix + ".svg", svg);
+    if (!st.ok()) return st;
+    if (!png_available()) {
+        note_no_png();
+        return Status::ok_status();
+    }
+    auto bytes = png(fig, 2.0);
+    if (!bytes.ok()) return bytes.status();
+    return write_file(prefix + ".png", *bytes);
 }
 
 }  // namespace
 
-std::string heatmap_svg(const Heatmap& h) {
-    const HeatLayout L = heat_layout(h, 7);
-    const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
-    const int W = std::max(L.width(cols), int(h.title.size()) * 9 + 40), H = L.height(rows);
-    std::ostringstream o;
-    o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-    o << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(h.title) << "</text>\n";
-    for (size_t r = 0; r < rows; ++r) {
-        for (size_t c = 0; c < cols; ++c) {
-            const double v = r < h.value.size() && c < h.value[r].size() ? h.value[r][c] : NAN;
-            const int x = L.left + int(c) * L.cell_w, y = L.top + int(r) * L.cell_h;
-            o << "<rect x='" << x << "' y='" << y << "' width='" << L.cell_w << "' height='" << L.cell_h << "' fill='"
-              << hex(value_color(v)) << "' stroke='white'/>";
-            if (!std::isnan(v)) {
-                o << "<text x='" << x + L.cell_w / 2 << "' y='" << y + L.cell_h / 2 + 4 << "' text-anchor='middle'>"
-                  << int(std::lround(100 * v)) << "</text>";
-            }
-            o << "\n";
-        }
-        o << "<text x='" << L.left - 8 << "' y='" << L.top + int(r) * L.cell_h + L.cell_h / 2 + 4
-          << "' text-anchor='end'>" << esc(h.y_ticks[r]) << "</text>\n";
-    }
-    for (size_t c = 0; c < cols; ++c) {
-        o << "<text x='" << L.left + int(c) * L.cell_w + L.cell_w / 2 << "' y='" << L.top + int(rows) * L.cell_h + 18
-          << "' text-anchor='middle'>" << esc(h.x_ticks[c]) << "</text>\n";
-    }
-    o << "<text x='" << L.left + int(cols) * L.cell_w / 2 << "' y='" << H - 16 << "' text-anchor='middle'>"
-      << esc(h.x_label) << "</text>\n";
-    o << "<text x='16' y='" << L.top + int(rows) * L.cell_h / 2 << "' text-anchor='middle' transform='rotate(-90 16 "
-      << L.top + int(rows) * L.cell_h / 2 << ")'>" << esc(h.y_label) << "</text>\n</svg>\n";
-    return o.str();
+std::pair<double, double> heatmap_size(const Heatmap& h) {
+    const HeatLayout L = heat_layout(h);
+    return {L.W, L.H};
 }
 
-Image heatmap_image(const Heatmap& h) {
-    const HeatLayout L = heat_layout(h, Canvas::text_width("x"));
-    const size_t rows = h.y_ticks.size(), cols = h.x_ticks.size();
-    const int w = std::max({L.width(cols), Canvas::text_width(h.title) + 40,
-                            L.left + Canvas::text_width(h.x_label) + 20});
-    Canvas cv(w, L.height(rows));
-    cv.text((cv.img.width - Canvas::text_width(h.title)) / 2, 16, h.title, kBlack);
-    for (size_t r = 0; r < rows; ++r) {
-        for (size_t c = 0; c < cols; ++c) {
-            const double v = r < h.value.size() && c < h.value[r].size() ? h.value[r][c] : NAN;
-            const int x = L.left + int(c) * L.cell_w, y = L.top + int(r) * L.cell_h;
-            cv.rect(x + 1, y + 1, L.cell_w - 2, L.cell_h - 2, value_color(v));
-            if (!std::isnan(v)) {
-                const std::string t = std::to_string(int(std::lround(100 * v)));
-                cv.text(x + (L.cell_w - Canvas::text_width(t)) / 2, y + L.cell_h / 2 - 7, t, kBlack);
-            }
-        }
-        const std::string& t = h.y_ticks[r];
-        cv.text(L.left - 8 - Canvas::text_width(t), L.top + int(r) * L.cell_h + L.cell_h / 2 - 7, t, kBlack);
-    }
-    for (size_t c = 0; c < cols; ++c) {
-        const std::string& t = h.x_ticks[c];
-        cv.text(L.left + int(c) * L.cell_w + (L.cell_w - Canvas::text_width(t)) / 2, L.top + int(rows) * L.cell_h + 8, t,
-                kBlack);
-    }
-    cv.text(L.left + (int(cols) * L.cell_w - Canvas::text_width(h.x_label)) / 2, cv.img.height - 28, h.x_label, kBlack);
-    cv.text(4, L.top - 20, h.y_label, kBlack);
-    return cv.img;
+std::string heatmap_svg(const Heatmap& h) {
+    const HeatLayout L = heat_layout(h);
+    SvgCanvas cv(L.W, L.H);
+    draw_heatmap(cv, h, L);
+    return cv.finish();
+}
+
+Expected<std::vector<uint8_t>> heatmap_png(const Heatmap& h, double scale) {
+    const HeatLayout L = heat_layout(h);
+    return render_png(L.W, L.H, scale, [&](Canvas& cv) { draw_heatmap(cv, h, L); });
 }
 
 std::string line_chart_svg(const LineChart& c) {
-    const int W = 720, H = 440, l = 80, r = 180, t = 50, b = 60;
-    Range xr, yr;
-    chart_ranges(c, &xr, &yr);
-    std::ostringstream o;
-    o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-    o << "<text x='" << (l + W - r) / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(c.title) << "</text>\n";
-    o << "<rect x='" << l << "' y='" << t << "' width='" << W - l - r << "' height='" << H - t - b
-      << "' fill='none' stroke='black'/>\n";
-    for (int i = 0; i <= 4; ++i) {
-        const double yv = yr.lo + (yr.hi - yr.lo) * i / 4.0;
-        const double y = yr.map(yv, H - b, t);
-        o << "<line x1='" << l << "' x2='" << W - r << "' y1='" << y << "' y2='" << y << "' stroke='#ddd'/>"
-          << "<text x='" << l - 6 << "' y='" << y + 4 << "' text-anchor='end'>" << fmt(yv) << "</text>\n";
-    }
-    const std::vector<double> xs = x_ticks(c, xr, l, W - r);
-    for (double xv : xs) {
-        o << "<text x='" << xr.map(xv, l, W - r) << "' y='" << H - b + 18 << "' text-anchor='middle'>" << fmt(xv)
-          << "</text>\n";
-    }
-    for (size_t si = 0; si < c.series.size(); ++si) {
-        const auto& s = c.series[si];
-        const std::string col = hex(kSeriesColors[si % 10]);
-        o << "<polyline fill='none' stroke='" << col << "' stroke-width='2' points='";
-        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-            if (std::isfinite(s.y[i])) o << xr.map(s.x[i], l, W - r) << "," << yr.map(s.y[i], H - b, t) << " ";
-        }
-        o << "'/>\n";
-        for (size_t i = 0; i < s.y_err.size() && i < s.x.size() && i < s.y.size(); ++i) {
-            if (!std::isfinite(s.y[i]) || !(s.y_err[i] > 0)) continue;
-            const double x = xr.map(s.x[i], l, W - r);
-            o << "<line x1='" << x << "' x2='" << x << "' y1='" << yr.map(s.y[i] - s.y_err[i], H - b, t) << "' y2='"
-              << yr.map(s.y[i] + s.y_err[i], H - b, t) << "' stroke='" << col << "'/>\n";
-        }
-        o << "<text x='" << W - r + 12 << "' y='" << t + 16 + 18 * int(si) << "' fill='" << col << "'>"
-          << esc(s.name) << "</text>\n";
-    }
-    o << "<text x='" << (l + W - r) / 2 << "' y='" << H - 16 << "' text-anchor='middle'>" << esc(c.x_label)
-      << "</text>\n<text x='18' y='" << (t + H - b) / 2 << "' text-anchor='middle' transform='rotate(-90 18 "
-      << (t + H - b) / 2 << ")'>" << esc(c.y_label) << "</text>\n</svg>\n";
-    return o.str();
+    const LineLayout L = line_layout(c);
+    SvgCanvas cv(L.W, L.H);
+    draw_line_chart(cv, c, L);
+    return cv.finish();
 }
 
-Image line_chart_image(const LineChart& c) {
-    const int W = 720, H = 440, l = 80, r = 200, t = 50, b = 60;
-    Range xr, yr;
-    chart_ranges(c, &xr, &yr);
-    Canvas cv(W, H);
-    cv.text((l + W - r - Canvas::text_width(c.title)) / 2, 14, c.title, kBlack);
-    for (int i = 0; i <= 4; ++i) {
-        const double yv = yr.lo + (yr.hi - yr.lo) * i / 4.0;
-        const int y = int(yr.map(yv, H - b, t));
-        cv.line(l, y, W - r, y, kGrid);
-        const std::string s = fmt(yv);
-        cv.text(l - 6 - Canvas::text_width(s), y - 7, s, kBlack);
+Expected<std::vector<uint8_t>> line_chart_png(const LineChart& c, double scale) {
+    if (!(c.width >= 200 && c.height >= 150)) {
+        return Status::invalid("plot: a %g x %g point line chart is too small (at least 200 x 150)", c.width, c.height);
     }
-    cv.line(l, t, W - r, t, kBlack);
-    cv.line(l, H - b, W - r, H - b, kBlack);
-    cv.line(l, t, l, H - b, kBlack);
-    cv.line(W - r, t, W - r, H - b, kBlack);
-    const std::vector<double> xs = x_ticks(c, xr, l, W - r);
-    for (double xv : xs) {
-        const std::string s = fmt(xv);
-        cv.text(int(xr.map(xv, l, W - r)) - Canvas::text_width(s) / 2, H - b + 8, s, kBlack);
-    }
-    for (size_t si = 0; si < c.series.size(); ++si) {
-        const auto& s = c.series[si];
-        const Rgb col = kSeriesColors[si % 10];
-        int px = -1, py = -1;
-        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-            if (!std::isfinite(s.y[i])) continue;
-            const int x = int(xr.map(s.x[i], l, W - r)), y = int(yr.map(s.y[i], H - b, t));
-            if (px >= 0) cv.line(px, py, x, y, col, 2);
-            cv.rect(x - 3, y - 3, 7, 7, col);
-            if (i < s.y_err.size() && s.y_err[i] > 0) {
-                const int y_lo = int(yr.map(s.y[i] - s.y_err[i], H - b, t)), y_hi = int(yr.map(s.y[i] + s.y_err[i], H - b, t));
-                cv.line(x, y_lo, x, y_hi, col);
-                cv.line(x - 4, y_lo, x + 4, y_lo, col), cv.line(x - 4, y_hi, x + 4, y_hi, col);
-            }
-            px = x, py = y;
-        }
-        cv.rect(W - r + 10, t + 6 + 20 * int(si), 12, 12, col);
-        cv.text(W - r + 28, t + 6 + 20 * int(si), s.name, kBlack);
-    }
-    cv.text((l + W - r - Canvas::text_width(c.x_label)) / 2, H - 28, c.x_label, kBlack);
-    cv.text(4, 30, c.y_label, kBlack);
-    return cv.img;
+    const LineLayout L = line_layout(c);
+    return render_png(L.W, L.H, scale, [&](Canvas& cv) { draw_line_chart(cv, c, L); });
 }
 
-std::vector<uint8_t> png_encode(const Image& img) {
-    std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    std::vector<uint8_t> ihdr;
-    put_be32(ihdr, uint32_t(img.width));
-    put_be32(ihdr, uint32_t(img.height));
-    ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8-bit, RGB, deflate, no filter method, no interlace
-    chunk(out, "IHDR", ihdr);
-    // raw scanlines: filter byte 0 + row
-    std::vector<uint8_t> raw;
-    const size_t row = size_t(img.width) * 3;
-    raw.reserve((row + 1) * size_t(img.height));
-    for (int32_t y = 0; y < img.height; ++y) {
-        raw.push_back(0);
-        raw.insert(raw.end(), img.rgb.begin() + long(size_t(y) * row), img.rgb.begin() + long(size_t(y + 1) * row));
-    }
-    // zlib stream (deflate, best compression: plots are mostly flat colour)
-    uLongf zlen = compressBound(uLong(raw.size()));
-    std::vector<uint8_t> z(zlen);
-    if (compress2(z.data(), &zlen, raw.data(), uLong(raw.size()), 9) != Z_OK) return {};
-    z.resize(zlen);
-    chunk(out, "IDAT", z);
-    chunk(out, "IEND", {});
-    return out;
+Status write_figure(const std::string& prefix, const Heatmap& h) {
+    return write_both<Heatmap>(prefix, h, heatmap_svg(h), heatmap_png);
+}
+
+Status write_figure(const std::string& prefix, const LineChart& c) {
+    return write_both<LineChart>(prefix, c, line_chart_svg(c), line_chart_png);
 }
 
 Status write_file(const std::string& path, const std::string& data) {

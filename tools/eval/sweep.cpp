@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "eval/equal.h"
+
 namespace hkv::eval {
 
 Expected<std::vector<SweepPoint>> sweep_points(const std::vector<std::string>& policies,
@@ -87,21 +89,31 @@ std::string sweep_table_md(const SweepResult& r) {
 
 LineChart sweep_chart(const SweepResult& r) {
     LineChart c;
-    c.title = r.title;
-    c.x_label = "KV budget (slots per head)";
+    c.title = r.title + (r.n > 0 ? ", " + std::to_string(r.n) + " answers per point" : "");
+    c.x_label = "KV budget (slots per head, log scale)";
     c.y_label = r.metric;
     c.log_x = true;
+    if (r.metric.size() >= 3 && r.metric.compare(r.metric.size() - 3, 3, "(%)") == 0) {
+        c.y_min = 0, c.y_max = 100;
+        if (r.n > 0) c.y_label += ", bars: 95% Wilson interval";
+    }
     const std::vector<int32_t> budgets = budget_list(r);
     for (size_t i = 0; i < r.points.size() && i < r.score.size(); ++i) {
         if (r.points[i].budget != 0) continue;
-        LineChart::Series s{"full", {}, {}};
+        LineChart::Series s{"full cache", {}, {}};
+        s.reference = true;
         for (int32_t b : budgets) s.x.push_back(b), s.y.push_back(r.score[i]);
         c.series.push_back(s);
     }
     for (const std::string& f : families(r)) {
         LineChart::Series s{f, {}, {}};
         for (size_t i = 0; i < r.points.size() && i < r.score.size(); ++i) {
-            if (r.points[i].family == f) s.x.push_back(r.points[i].budget), s.y.push_back(r.score[i]);
+            if (r.points[i].family != f) continue;
+            s.x.push_back(r.points[i].budget), s.y.push_back(r.score[i]);
+            if (r.n > 0 && c.y_max == 100) {
+                const auto [lo, hi] = wilson_interval(std::llround(r.score[i] * double(r.n) / 100.0), r.n);
+                s.y_lo.push_back(100 * lo), s.y_hi.push_back(100 * hi);
+            }
         }
         c.series.push_back(s);
     }

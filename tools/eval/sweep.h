@@ -29,11 +29,14 @@ struct SweepResult {
     std::string title, metric;  // e.g. "RULER niah_single_1 @1024, retrieval-1.4M", "score (%)"
     std::vector<SweepPoint> points;
     std::vector<double> score, kv_mib;
+    int64_t n = 0;  // graded answers per point (a percent score is correct / n); 0: not known, no error bars
 };
 
 // Markdown: one row per family, one column per budget (+ the full score in its own column).
 std::string sweep_table_md(const SweepResult& r);
-// Budget (log2 x) against score, one series per family; full is a flat line over the budgets.
+// Budget (log x) against score, one series per family; full is a dashed flat line over the budgets.
+// A percent metric gets a 0-100 axis and, when n > 0, 95% Wilson intervals of round(score * n / 100)
+// correct of n.
 LineChart sweep_chart(const SweepResult& r);
 
 }  // namespace hkv::eval
