@@ -94,7 +94,7 @@ Runner add_eval_equal(CLI::App& app) {
             return write_outputs(*o, cfg, *rep);
         }
         if (o->model.empty() || o->methods.empty() || o->files.empty()) {
-            return fail(Status::invalid("eval equal: -m, --method and -f are required (or --replot FILE)"));
+            return usage_fail(Status::invalid("eval equal: -m, --method and -f are required (or --replot FILE)"));
         }
         cfg.methods = o->methods;
         cfg.baselines.clear();

@@ -64,7 +64,7 @@ Runner add_eval_niah(CLI::App& app) {
             return 0;
         }
         if (o->model.empty() || o->haystack.empty()) {
-            return fail(Status::invalid("eval niah: -m and --haystack are required (or --replot FILE)"));
+            return usage_fail(Status::invalid("eval niah: -m and --haystack are required (or --replot FILE)"));
         }
         eval::NiahConfig cfg = o->cfg;
         cfg.query_aware = o->protocol == "aware";

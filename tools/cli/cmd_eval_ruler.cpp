@@ -66,7 +66,7 @@ Runner add_eval_ruler(CLI::App& app) {
             for (const std::string& f : *figs) std::printf("%s.svg/.png\n", f.c_str());
             return 0;
         }
-        if (o->model.empty()) return fail(Status::invalid("eval ruler: -m is required (or --replot FILE)"));
+        if (o->model.empty()) return usage_fail(Status::invalid("eval ruler: -m is required (or --replot FILE)"));
         if (o->protocol != "aware" && o->protocol != "agnostic") {
             return fail(Status::invalid("--protocol '%s': expected agnostic or aware", o->protocol.c_str()));
         }

@@ -81,7 +81,7 @@ Runner add_eval_sweep(CLI::App& app) {
             if (st.ok()) st = eval::write_figure(o->out, eval::sweep_chart(*r));
             return st.ok() ? 0 : fail(st);
         }
-        if (o->model.empty()) return fail(Status::invalid("eval sweep: -m is required (or --replot FILE)"));
+        if (o->model.empty()) return usage_fail(Status::invalid("eval sweep: -m is required (or --replot FILE)"));
         if (o->task != "ruler" && o->task != "niah" && o->task != "longbench") {
             return fail(Status::invalid("--task '%s': expected ruler, niah or longbench", o->task.c_str()));
         }

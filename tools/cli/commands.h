@@ -27,6 +27,13 @@ inline int fail(const Status& s) {
     return 1;
 }
 
+// The same for a command line that lacks what it needs (a required option that CLI11 cannot require
+// because another option, e.g. --replot, makes it optional): exit code 2, as for parse errors.
+inline int usage_fail(const Status& s) {
+    std::fprintf(stderr, "heterokv: error: %s (see --help)\n", s.to_string().c_str());
+    return 2;
+}
+
 Runner add_run(CLI::App& app);         // heterokv run: generate text
 Runner add_chat(CLI::App& app);        // heterokv chat (run -cnv): a conversation with the chat template
 Runner add_make_model(CLI::App& app);  // heterokv make-model: synthetic GGUF of a preset shape
