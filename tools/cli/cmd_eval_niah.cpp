@@ -55,13 +55,8 @@ Runner add_eval_niah(CLI::App& app) {
     app.add_option("-o,--out", o->out, "output prefix: PREFIX.json, PREFIX_<policy>.svg/.png")->capture_default_str();
     return [o]() -> int {
         if (!o->replot.empty()) {
-            auto text = file_read(o->replot, kFileMaxJson, "--replot");
-            if (!text.ok()) return fail(text.status());
-            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
-            auto figs = eval::niah_replot(*text, o->out);
-            if (!figs.ok()) return fail(figs.status());
-            for (const std::string& f : *figs) std::printf("%s.svg/.png\n", f.c_str());
-            return 0;
+            const Status st = replot_figures(o->replot, o->out, eval::niah_replot);
+            return st.ok() ? 0 : fail(st);
         }
         if (o->model.empty() || o->haystack.empty()) {
             return usage_fail(Status::invalid("eval niah: -m and --haystack are required (or --replot FILE)"));
@@ -156,8 +151,8 @@ Runner add_eval_niah(CLI::App& app) {
             Status st = eval::write_figure(o->out + "_" + slug,
                                            eval::niah_heatmap(p, o->protocol, cfg.lengths, cfg.depths, acc, cfg.trials));
             if (!st.ok()) return fail(st);
-            std::printf("%-40s accuracy %.3f  (%s_%s.svg/.png)\n", p.c_str(), res->accuracy(), o->out.c_str(),
-                        slug.c_str());
+            std::printf("%-40s accuracy %.3f  (%s_%s.svg%s)\n", p.c_str(), res->accuracy(), o->out.c_str(),
+                        slug.c_str(), eval::png_available() ? "/.png" : "");
         }
         Status st = eval::write_file(o->out + ".json", j.dump(1));
         if (!st.ok()) return fail(st);

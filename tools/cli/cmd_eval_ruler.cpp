@@ -58,13 +58,8 @@ Runner add_eval_ruler(CLI::App& app) {
         ->capture_default_str();
     return [o]() -> int {
         if (!o->replot.empty()) {
-            auto text = file_read(o->replot, kFileMaxJson, "--replot");
-            if (!text.ok()) return fail(text.status());
-            if (Status st = prepare_output_prefix(o->out); !st.ok()) return fail(st);
-            auto figs = eval::ruler_replot(*text, o->out);
-            if (!figs.ok()) return fail(figs.status());
-            for (const std::string& f : *figs) std::printf("%s.svg/.png\n", f.c_str());
-            return 0;
+            const Status st = replot_figures(o->replot, o->out, eval::ruler_replot);
+            return st.ok() ? 0 : fail(st);
         }
         if (o->model.empty()) return usage_fail(Status::invalid("eval ruler: -m is required (or --replot FILE)"));
         if (o->protocol != "aware" && o->protocol != "agnostic") {

@@ -7,11 +7,14 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "eval/plot.h"
 #include "heterokv/engine.h"
+#include "heterokv/file_io.h"
 #include "heterokv/policy.h"
 #include "heterokv/status.h"
 
@@ -108,6 +111,20 @@ inline Status prepare_output_prefix(const std::string& prefix) {
     if (ec || !std::filesystem::is_directory(dir, ec)) {
         return Status::io_error("-o %s: cannot create the folder %s", prefix.c_str(), dir.string().c_str());
     }
+    return Status();
+}
+
+// --replot of eval niah and ruler: reads the JSON of an earlier run, re-draws its figures under `prefix`
+// with `draw` (nothing is run) and prints their names.
+inline Status replot_figures(
+    const std::string& json_path, const std::string& prefix,
+    const std::function<Expected<std::vector<std::string>>(const std::string&, const std::string&)>& draw) {
+    auto text = file_read(json_path, kFileMaxJson, "--replot");
+    if (!text.ok()) return text.status();
+    if (Status st = prepare_output_prefix(prefix); !st.ok()) return st;
+    auto figs = draw(*text, prefix);
+    if (!figs.ok()) return figs.status();
+    for (const std::string& f : *figs) std::printf("%s%s\n", f.c_str(), eval::png_available() ? ".svg/.png" : ".svg");
     return Status();
 }
 

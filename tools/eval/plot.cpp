@@ -389,11 +389,18 @@ std::pair<double, double> heatmap_size(const Heatmap& h) {
     return {L.W, L.H};
 }
 
+namespace {
+template <typename Layout>
+std::string svg_of(const Layout& L, const std::function<void(Canvas&)>& draw) {
+    SvgCanvas cv(L.W, L.H);
+    draw(cv);
+    return cv.finish();
+}
+}  // namespace
+
 std::string heatmap_svg(const Heatmap& h) {
     const HeatLayout L = heat_layout(h);
-    SvgCanvas cv(L.W, L.H);
-    draw_heatmap(cv, h, L);
-    return cv.finish();
+    return svg_of(L, [&](Canvas& cv) { draw_heatmap(cv, h, L); });
 }
 
 Expected<std::vector<uint8_t>> heatmap_png(const Heatmap& h, double scale) {
@@ -403,9 +410,7 @@ Expected<std::vector<uint8_t>> heatmap_png(const Heatmap& h, double scale) {
 
 std::string line_chart_svg(const LineChart& c) {
     const LineLayout L = line_layout(c);
-    SvgCanvas cv(L.W, L.H);
-    draw_line_chart(cv, c, L);
-    return cv.finish();
+    return svg_of(L, [&](Canvas& cv) { draw_line_chart(cv, c, L); });
 }
 
 Expected<std::vector<uint8_t>> line_chart_png(const LineChart& c, double scale) {
