@@ -160,18 +160,22 @@ public:
     // all_logits is given, the logits of every token are appended to it ([n, n_vocab]).
     // Errors: kOutOfRange if the sequence would exceed n_ctx (nothing is changed), kInvalidArgument
     // for a token id outside the vocabulary, kOutOfMemory from the cache limit, kCancelled when
-    // cancel returned true.
+    // cancel returned true. A failed eval leaves the sequence as it was, or, when the policy's
+    // hooks had already changed its state, says so and leaves a context that answers
+    // kFailedPrecondition to eval() and truncate(n > 0) until reset() (heterokv/policy.h, "The
+    // sequence contract", says which failures under which policies).
     Status eval(std::span<const int32_t> tokens, std::vector<float>* all_logits = nullptr,
                 const ProgressFn& progress = {}, const CancelFn& cancel = {});
 
     std::span<const float> logits() const;
     int32_t n_past() const;
     int32_t n_ctx() const;
-    // Forgets the sequence (cache cleared, position 0).
+    // Forgets the sequence (cache cleared, position 0); clears a "reset needed" state.
     void reset();
     // Rewinds the sequence to its first n tokens (0 <= n <= n_past): the cache drops every slot
     // at a position >= n. logits() is stale until the next eval(). Slots a compression policy
     // evicted, or that left a sliding-window layer's window (ContextParams::swa_full), stay gone.
+    // kFailedPrecondition for n > 0 while the context needs reset() (see eval()); 0 is a reset.
     Status truncate(int32_t n);
 
     // Changes the cache's memory limit (ContextParams::kv_max_bytes; 0 = unlimited) for the steps
@@ -201,7 +205,7 @@ public:
     // tokens, the last logits and the policy's state (budgets, segments, Policy::save_state) — in
     // a versioned binary file (docs/saved-contexts.md). Pending cold-tier refreshes are applied
     // first. state_save_file writes through file_write_atomic (heterokv/file_io.h) and returns
-    // the bytes written.
+    // the bytes written. kFailedPrecondition while the context needs reset() (see eval()).
     Expected<int64_t> state_save_file(const std::string& path);
     // Replaces this context's sequence with a saved one: afterwards logits(), n_past(), tokens()
     // and every later eval() are those of the context that saved it. A file of another model

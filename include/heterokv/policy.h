@@ -73,6 +73,26 @@
 // to their budgets there. So a conversation stays bounded under every policy that evicts (see
 // DecodeKv). Each policy documents what it does at a later segment in its file.
 //
+// A FAILED eval() (cancelled, over the context or the cache limit, a bad token, a policy error)
+// leaves the sequence as it was: the slots of its tokens are dropped (the cold tier's rows too),
+// the segment and the runtime's counters are restored, and so are the score lanes of the older
+// slots (kAttentionSum: h2o, ems), which its chunks' queries had added to; a rerun then gives the
+// logits of a context that never saw the failure, bit for bit. That holds for every failure of a
+// sequence's first segment (the next eval begins the sequence again) and for any later failure
+// during which no on_layer ran: every failure under full and quest; under every policy that acts
+// only at a segment's end or while decoding, a failure before the segment's last chunk (a cancel
+// is always one: the hook is polled between chunks) or a decode step in which no hook ran. When a
+// hook ran before the failure — after any prefill chunk under dynsplit and heterocache:spill=chunk
+// (hooks on every chunk), inside a segment's last chunk after layer 0 was compressed, inside a
+// decode step whose hook ran (an evicting policy over budget + slack, heterocache's drift
+// monitor) — the policy's state (compactions and merges of older slots, spills, its own scores,
+// band sums and blocks) cannot be undone: the eval's error says so, and the context then refuses
+// eval() and truncate(n > 0) with kFailedPrecondition ("reset needed") until reset() or
+// truncate(0). tests/model/test_sequence.cpp checks both for every policy, with each failure.
+// Undoing those too would need a copy of the cache and of the policy's state (save_state) before
+// every segment's end and every decode step, for errors that are rare there (a memory limit or an
+// observer failing inside a last chunk), where a cancel or an overflow is common and is undone.
+//
 // Threading: hooks run on the engine's thread, one at a time; views are valid only during the
 // call. Randomness, if any, takes an explicit seed from the spec. A policy keeps per-sequence state
 // only between begin() calls.

@@ -29,6 +29,8 @@ enum class StatusCode {
     kOutOfRange,       // e.g. a prompt longer than the context
     kInternal,         // should not happen; a bug
     kCancelled,        // the caller asked to stop (Context::eval's cancel hook)
+    kFailedPrecondition,  // the object's state refuses the call until the caller resets it (a
+                          // Context after a failed eval that changed its policy's state: reset())
 };
 
 const char* status_code_name(StatusCode code);

@@ -16,6 +16,7 @@ const char* status_code_name(StatusCode code) {
         case StatusCode::kOutOfRange: return "out of range";
         case StatusCode::kInternal: return "internal error";
         case StatusCode::kCancelled: return "cancelled";
+        case StatusCode::kFailedPrecondition: return "failed precondition";
     }
     return "unknown";
 }

@@ -51,6 +51,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
     const ModelConfig& c = I.model->config();
     const int64_t n = int64_t(tokens.size());
     if (n == 0) return Status();
+    if (!I.reset_needed.empty()) return Status(StatusCode::kFailedPrecondition, I.reset_needed);
     if (int64_t(I.n_past) + n > I.params.n_ctx) {
         return Status::out_of_range("context: %lld tokens after %d would exceed the context of %d tokens",
                                     (long long)n, I.n_past, I.params.n_ctx);
@@ -76,6 +77,7 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
     const int32_t n_past0 = I.n_past;
     const bool decode = n == 1 && I.n_past > 0;
     const Segment seg0 = I.policy->segment();
+    I.policy->begin_eval();
     if (!decode) {  // a new segment (heterokv/policy.h, "The sequence contract"); the first is the prompt
         const Segment seg{I.n_past == 0 ? 0 : seg0.index + 1, I.n_past, int32_t(n)};
         Status st = I.policy->begin_segment(seg);
@@ -99,12 +101,23 @@ Status Context::eval(std::span<const int32_t> tokens, std::vector<float>* all_lo
                                                              " of " + std::to_string(n) + " tokens")
                         : forward_chunk(*I.model, *I.kv, *I.pool, I.scratch, I.policy.get(), info,
                                         tokens.data() + done, m, I.n_past, all_logits != nullptr, out);
-        if (!st.ok()) {  // a failed eval leaves no partial state behind
+        if (!st.ok()) {  // a failed eval leaves no partial state behind, or asks for a reset
             I.policy->restore_segment(seg0);  // the segment before the failed one (no replan)
             I.kv->drop_from(n_past0);
+            const bool restored = I.policy->rollback(*I.kv);
             I.n_past = n_past0;
             I.tokens.resize(size_t(n_past0));
             if (all_logits) all_logits->resize(base);
+            // A failed first segment is undone whatever the policy did: the next eval is a first
+            // segment again, whose begin() resets the policy. A later one is undone when no hook ran.
+            if (!restored && n_past0 > 0) {
+                const std::string_view name = I.policy->info().name;
+                I.reset_needed = "context: a failed eval changed the " + std::string(name) +
+                                 " policy's state beyond what dropping its tokens undoes (its hooks ran on "
+                                 "the failed chunks); reset() the context and evaluate the sequence again";
+                return Status(st.code(), st.message() + "; the context needs reset() before the next eval (the " +
+                                             std::string(name) + " policy's state changed)");
+            }
             return st;
         }
         I.n_past += m;
@@ -129,11 +142,14 @@ int32_t Context::n_ctx() const { return impl_->params.n_ctx; }
 void Context::reset() {
     impl_->kv->clear();
     impl_->n_past = 0;
+    impl_->reset_needed.clear();
 }
 Status Context::truncate(int32_t n) {
     if (n < 0 || n > impl_->n_past) {
         return Status::invalid("context: cannot truncate to %d tokens (sequence has %d)", n, impl_->n_past);
     }
+    if (n == 0) impl_->reset_needed.clear();
+    if (!impl_->reset_needed.empty()) return Status(StatusCode::kFailedPrecondition, impl_->reset_needed);
     impl_->kv->drop_from(n);
     impl_->n_past = n;
     return Status();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -28,6 +29,10 @@ struct Context::Impl {
     std::vector<float> logits;  // [n_vocab]
     int32_t n_past = 0;
     Timings timings;
+    // Non-empty after a failed eval changed the policy's state beyond what it restores: why the
+    // context refuses eval(), truncate() and state_write() until reset() (heterokv/policy.h, "The
+    // sequence contract").
+    std::string reset_needed;
 };
 
 }  // namespace hkv

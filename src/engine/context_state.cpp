@@ -184,6 +184,7 @@ std::span<const int32_t> Context::tokens() const {
 
 Expected<int64_t> Context::state_write(std::FILE* f) {
     Impl& I = *impl_;
+    if (!I.reset_needed.empty()) return Status(StatusCode::kFailedPrecondition, I.reset_needed);
     KvStore& kv = *I.kv;
     HKV_TRY(kv.apply_all_pending());
     const ModelConfig& c = I.model->config();

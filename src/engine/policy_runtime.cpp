@@ -1,6 +1,7 @@
 // engine/policy_runtime.cpp — see policy_runtime.h.
 #include "engine/policy_runtime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -108,6 +109,27 @@ Status PolicyRuntime::restore(const Segment& prompt, const Segment& seg, const K
     segment_ = seg;
     stats_.decode_steps = decode_steps;
     return Status();
+}
+
+void PolicyRuntime::begin_eval() {
+    touched_ = false;
+    stats_saved_ = stats_;
+    lane_saved_.assign(lane_ >= 0 ? size_t(shape_.n_layer) : 0, 0);
+}
+
+bool PolicyRuntime::rollback(KvStore& kv) {
+    stats_ = stats_saved_;
+    if (touched_) return false;
+    const int32_t nh = shape_.n_head_kv;
+    for (int32_t il = 0; il < int32_t(lane_saved_.size()); ++il) {
+        if (!lane_saved_[size_t(il)]) continue;
+        for (int32_t ih = 0; ih < nh; ++ih) {  // no hook ran: the old slots are the heads' first ones
+            const std::vector<float>& saved = lane_save_[size_t(il) * size_t(nh) + size_t(ih)];
+            const size_t n = std::min(saved.size(), size_t(kv.n_slot(il, ih)));
+            std::copy_n(saved.begin(), n, kv.scores(il, ih));
+        }
+    }
+    return true;
 }
 
 void PolicyRuntime::load_heads(int32_t il, const KvStore& kv) {
@@ -280,12 +302,19 @@ Status PolicyRuntime::after_layer(int32_t il, PolicyStep step, int32_t n_past, K
         in.heads = heads_.data();
         in.stride = n_slot;
         stat_entry(info_.stats[size_t(lane_)].kind).compute(info_.stats[size_t(lane_)], in, lane_add_.data(), nullptr);
+        if (size_t(il) < lane_saved_.size() && !lane_saved_[size_t(il)]) {  // the lanes before this eval (rollback)
+            lane_save_.resize(size_t(shape_.n_layer) * size_t(nh));
+            for (int32_t ih = 0; ih < nh; ++ih) {
+                const float* lane = kv.scores(il, ih);
+                lane_save_[size_t(il) * size_t(nh) + size_t(ih)].assign(lane, lane + heads_[size_t(ih)].n_slot);
+            }
+            lane_saved_[size_t(il)] = 1;
+        }
         for (int32_t ih = 0; ih < nh; ++ih) {
             float* lane = kv.scores(il, ih);
             const float* add = lane_add_.data() + size_t(ih) * size_t(n_slot);
             for (int32_t s = 0; s < heads_[size_t(ih)].n_slot; ++s) lane[s] += add[s];
         }
-        touched_ = true;
     }
     // ---- does the policy run at this step? ----
     bool call = (info_.calls & step) != 0;

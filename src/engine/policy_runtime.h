@@ -61,9 +61,16 @@ public:
                    int64_t decode_steps);
     // The segment's last chunk must hold at least this many tokens (segment_tail statistics).
     int32_t tail_min() const { return tail_min_; }
-    // Marks the start of an eval(); touched() then says whether its steps changed state that
-    // dropping its tokens cannot undo (lanes of older slots, hook calls, applied plans).
-    void begin_eval() { touched_ = false; }
+    // Marks the start of an eval(), before its segment begins: from here the runtime records what
+    // a failed eval must undo besides its tokens (which the store drops): the score lanes of the
+    // slots before it (saved per layer at the eval's first lane update: one float per slot) and the
+    // counters.
+    void begin_eval();
+    // After a failed eval, once the store has dropped its tokens: restores the lanes and counters.
+    // false when a hook ran during the failed eval (touched()): a compaction, merge or cold-tier
+    // spill of older slots, or the policy's own state (h2o/ems scores by slot, DynSplit's band
+    // sums and blocks, HeteroCache's hot sets), which the runtime cannot undo.
+    bool rollback(KvStore& kv);
     bool touched() const { return touched_; }
 
     // Before layer il's attention: applies the cold-tier refreshes pending for the layer, and at a
@@ -111,6 +118,10 @@ private:
     Segment prompt_;  // the first segment (prompt())
     PolicyStats stats_;
     bool touched_ = false;
+    PolicyStats stats_saved_;                           // the counters at begin_eval
+    std::vector<uint8_t> lane_saved_;                   // [n_layer] 1 = lane_save_ holds the layer's lanes
+    std::vector<std::vector<float>> lane_save_;         // [n_layer * n_head_kv] -> [n_slot] lanes at the
+                                                        // eval's first update of the layer
     const std::vector<int32_t>* tokens_ = nullptr;  // [>= n_past] see set_tokens
     std::vector<uint8_t> local_;                    // [n_layer] or empty: see set_local_layers
     // scratch
