@@ -205,8 +205,10 @@ public:
     // tokens, the last logits and the policy's state (budgets, segments, Policy::save_state) — in
     // a versioned binary file (docs/saved-contexts.md). Pending cold-tier refreshes are applied
     // first. state_save_file writes through file_write_atomic (heterokv/file_io.h) and returns
-    // the bytes written. kFailedPrecondition while the context needs reset() (see eval()).
-    Expected<int64_t> state_save_file(const std::string& path);
+    // the bytes written (kFailedPrecondition while the context needs reset(): see eval()).
+    // app_data: bytes the application keeps with the sequence (a chat's messages; at most
+    // kStateMaxAppData), given back by state_load_file.
+    Expected<int64_t> state_save_file(const std::string& path, std::string_view app_data = {});
     // Replaces this context's sequence with a saved one: afterwards logits(), n_past(), tokens()
     // and every later eval() are those of the context that saved it. A file of another model
     // (architecture, shapes, or the fingerprint of its weights and tokenizer metadata), another
@@ -214,12 +216,14 @@ public:
     // context's n_ctx, and a truncated or corrupt file (every count is checked against the
     // model and the bytes left before anything is allocated; a checksum ends the file) are
     // errors that say which (kInvalidArgument, kCorrupt, kOutOfMemory for kv_max_bytes). On any
-    // error the context is left empty, as after reset().
-    Status state_load_file(const std::string& path);
+    // error the context is left empty, as after reset(). app_data (optional) receives the bytes
+    // saved with it.
+    Status state_load_file(const std::string& path, std::string* app_data = nullptr);
     // The same on an open stream: state_write appends at the stream's position; state_read reads
     // exactly `size` bytes (the whole saved state) from it.
-    Expected<int64_t> state_write(std::FILE* f);
-    Status state_read(std::FILE* f, uint64_t size);
+    Expected<int64_t> state_write(std::FILE* f, std::string_view app_data = {});
+    Status state_read(std::FILE* f, uint64_t size, std::string* app_data = nullptr);
+    static constexpr size_t kStateMaxAppData = size_t(64) << 20;
 
 private:
     Context();

@@ -7,7 +7,8 @@
 //             u8 score_lane, i32 n_ctx of the saving context
 //   sequence  i32 n_past, i32 x3 prompt segment (index, pos0, n_tokens), i32 x3 current segment,
 //             i64 decode steps, i32 [n_past] tokens, u8 has_logits + f32 [n_vocab] logits,
-//             u32 n_budget (0 or n_layer * n_head_kv) + i32 [n_budget], u64 n + [n] policy state
+//             u32 n_budget (0 or n_layer * n_head_kv) + i32 [n_budget], u64 n + [n] policy state,
+//             u64 n + [n] application data
 //   heads     per (layer, KV head): i32 n_slot, u8 compacted, i32 [n_slot] positions,
 //             f32 [n_slot] score lane (score_lane only), K rows [n_slot, k_row_bytes],
 //             V rows [n_slot, v_row_bytes]
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "engine/context_impl.h"
 #include "heterokv/file_io.h"
@@ -137,9 +139,14 @@ struct In {
     // A count of items of item_bytes each, at most max_n and within what is left.
     bool count(uint64_t n, uint64_t max_n, uint64_t item_bytes, const char* what) {
         if (!st.ok()) return false;
-        if (n > max_n || (item_bytes > 0 && n > left / item_bytes)) {
-            st = Status::corrupt("saved state: %s of %llu is out of range (at most %llu, %llu bytes left)", what,
-                                 (unsigned long long)n, (unsigned long long)max_n, (unsigned long long)left);
+        if (n > max_n) {
+            st = Status::corrupt("saved state: %s of %llu is out of range (at most %llu)", what, (unsigned long long)n,
+                                 (unsigned long long)max_n);
+            return false;
+        }
+        if (item_bytes > 0 && n > left / item_bytes) {
+            st = Status::corrupt("saved state: truncated (%s of %llu needs %llu bytes, %llu left)", what,
+                                 (unsigned long long)n, (unsigned long long)(n * item_bytes), (unsigned long long)left);
             return false;
         }
         return true;
@@ -182,7 +189,11 @@ std::span<const int32_t> Context::tokens() const {
     return std::span<const int32_t>(impl_->tokens.data(), size_t(impl_->n_past));
 }
 
-Expected<int64_t> Context::state_write(std::FILE* f) {
+Expected<int64_t> Context::state_write(std::FILE* f, std::string_view app_data) {
+    if (app_data.size() > kStateMaxAppData) {
+        return Status::invalid("saved state: %zu bytes of application data (at most %zu)", app_data.size(),
+                               kStateMaxAppData);
+    }
     Impl& I = *impl_;
     if (!I.reset_needed.empty()) return Status(StatusCode::kFailedPrecondition, I.reset_needed);
     KvStore& kv = *I.kv;
@@ -223,6 +234,8 @@ Expected<int64_t> Context::state_write(std::FILE* f) {
     o.bytes(budget.data(), budget.size() * sizeof(int32_t));
     o.put<uint64_t>(pstate.size());
     o.bytes(pstate.data(), pstate.size());
+    o.put<uint64_t>(app_data.size());
+    o.bytes(app_data.data(), app_data.size());
     // heads
     for (int32_t il = 0; il < c.n_layer; ++il) {
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
@@ -257,13 +270,13 @@ Expected<int64_t> Context::state_write(std::FILE* f) {
     return o.n;
 }
 
-Expected<int64_t> Context::state_save_file(const std::string& path) {
+Expected<int64_t> Context::state_save_file(const std::string& path, std::string_view app_data) {
     int64_t n = 0;
     try {
         HKV_TRY(file_write_atomic(
             path,
             [&](std::FILE* f) -> Status {
-                HKV_ASSIGN_OR_RETURN(n, state_write(f));
+                HKV_ASSIGN_OR_RETURN(n, state_write(f, app_data));
                 return Status();
             },
             "saved state"));
@@ -273,7 +286,7 @@ Expected<int64_t> Context::state_save_file(const std::string& path) {
     return n;
 }
 
-Status Context::state_read(std::FILE* f, uint64_t size) {
+Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
     Impl& I = *impl_;
     reset();
     Status st;
@@ -379,6 +392,8 @@ Status Context::state_read(std::FILE* f, uint64_t size) {
             const uint64_t n_state = in.get<uint64_t>();
             std::string pstate;
             in.str(&pstate, n_state, kMaxPolicyState, "policy state");
+            std::string app;
+            in.str(&app, in.get<uint64_t>(), kStateMaxAppData, "application data");
             HKV_TRY(in.st);
             if (n_past > 0) {
                 HKV_TRY(I.policy->restore(seg[0], seg[1], budget, pstate, decode_steps).with_context("saved state"));
@@ -447,6 +462,7 @@ Status Context::state_read(std::FILE* f, uint64_t size) {
             I.tokens = std::move(tokens);
             I.logits = std::move(logits);
             I.n_past = n_past;
+            if (app_data) *app_data = std::move(app);
             return Status();
         }();
     } catch (const std::bad_alloc&) {
@@ -456,7 +472,7 @@ Status Context::state_read(std::FILE* f, uint64_t size) {
     return st;
 }
 
-Status Context::state_load_file(const std::string& path) {
+Status Context::state_load_file(const std::string& path, std::string* app_data) {
     uint64_t size = 0;
     HKV_ASSIGN_OR_RETURN(const int fd, file_open_read(path, &size, "saved state"));
     std::FILE* f = ::fdopen(fd, "rb");
@@ -464,7 +480,7 @@ Status Context::state_load_file(const std::string& path) {
         ::close(fd);
         return Status::io_error("saved state %s: cannot open a stream", path.c_str());
     }
-    Status st = state_read(f, size);
+    Status st = state_read(f, size, app_data);
     std::fclose(f);
     return st.ok() ? st : st.with_context(path);
 }

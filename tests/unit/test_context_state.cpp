@@ -168,10 +168,12 @@ TEST_F(ContextState, RestoredContextContinuesAsTheOriginal) {
 TEST_F(ContextState, EmptyContextRoundTrips) {
     const std::string path = dir_->file("empty.state");
     auto a = context(*llama_, params("snapkv:budget=16"));
-    ASSERT_TRUE(a->state_save_file(path).ok());
+    ASSERT_TRUE(a->state_save_file(path, std::string("app\0data", 8)).ok());  // the application's bytes
     auto b = context(*llama_, params("snapkv:budget=16"));
     ASSERT_TRUE(b->eval(prompt(20)).ok());
-    ASSERT_TRUE(b->state_load_file(path).ok());
+    std::string app;
+    ASSERT_TRUE(b->state_load_file(path, &app).ok());
+    EXPECT_EQ(app, std::string("app\0data", 8));
     EXPECT_EQ(b->n_past(), 0);
     EXPECT_EQ(b->kv_bytes(), 0);
     EXPECT_TRUE(b->eval(prompt(kPrompt)).ok());

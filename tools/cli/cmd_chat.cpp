@@ -1,12 +1,13 @@
 // heterokv chat (and `heterokv run -cnv`) — a conversation with the GGUF's chat template: one
 // line of input per user turn (from a terminal or a pipe), the reply streamed to stdout as it is
-// generated, commands /reset, /stats, /exit. Each turn evaluates only its new
+// generated, commands /reset, /stats, /save FILE, /load FILE, /exit. Each turn evaluates only its new
 // tokens (server/chat_session.h).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "heterokv/calibrate.h"
@@ -27,7 +28,50 @@ struct ChatCliOptions {
 };
 
 constexpr const char* kHelp =
-    "commands: /reset (start over), /stats (KV cache), /exit (or end of input)";
+    "commands: /reset (start over), /stats (KV cache), /save FILE, /load FILE (the conversation and its "
+    "compressed KV), /exit (or end of input)";
+
+// /save FILE: the context's state with the conversation (messages, the reply's pending token) as
+// its application data.
+Status chat_save(server::ChatSession& chat, const std::string& path) {
+    if (path.empty()) return Status::invalid("/save needs a file name");
+    if (chat.messages().empty()) return Status::invalid("/save: nothing to save yet (no turn so far)");
+    nlohmann::json j = {{"heterokv_chat", 1}, {"pending", chat.pending()}, {"messages", nlohmann::json::array()}};
+    for (const server::ChatMessage& m : chat.messages()) j["messages"].push_back({{"role", m.role}, {"content", m.content}});
+    auto n = chat.context().state_save_file(path, j.dump());
+    if (!n.ok()) return n.status();
+    std::fprintf(stderr, "heterokv: saved %d tokens (%.2f MiB) to %s\n", chat.context().n_past(),
+                 double(*n) / 1048576.0, path.c_str());
+    return Status();
+}
+
+// /load FILE: a conversation /save wrote, on the same model and options; on any error the
+// conversation starts over.
+Status chat_load(server::ChatSession& chat, const std::string& path) {
+    if (path.empty()) return Status::invalid("/load needs a file name");
+    std::string app;
+    Status st = chat.context().state_load_file(path, &app);
+    if (st.ok()) {
+        const nlohmann::json j = nlohmann::json::parse(app, nullptr, false);
+        std::vector<server::ChatMessage> messages;
+        bool ok = j.is_object() && j.contains("heterokv_chat") && j["messages"].is_array() &&
+                  j["pending"].is_number_integer();
+        for (size_t i = 0; ok && i < j["messages"].size(); ++i) {
+            const nlohmann::json& m = j["messages"][i];
+            ok = m.is_object() && m["role"].is_string() && m["content"].is_string();
+            if (ok) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+        }
+        st = ok ? chat.resume(std::move(messages), j["pending"].get<int32_t>())
+                : Status::invalid("%s holds no conversation (it was not saved by heterokv chat)", path.c_str());
+    }
+    if (!st.ok()) {
+        chat.reset();
+        return st;
+    }
+    std::fprintf(stderr, "heterokv: loaded %zu messages, %d tokens from %s\n", chat.messages().size(),
+                 chat.context().n_past(), path.c_str());
+    return Status();
+}
 
 // The taxonomy file a heterocache spec names ("" for any other policy).
 std::string taxonomy_of(const std::string& spec) {
@@ -160,12 +204,17 @@ Runner add_chat(CLI::App& app) {
                     std::fputs("heterokv: conversation reset\n", stderr);
                 } else if (cmd == "/stats") {
                     std::fputs(stats_text(cx, o->gen.policy).c_str(), stderr);
+                } else if (cmd == "/save" || cmd == "/load") {
+                    const Status st = cmd == "/save" ? chat_save(**chat, arg) : chat_load(**chat, arg);
+                    if (!st.ok()) {
+                        std::fprintf(stderr, "heterokv: %s%s\n", st.message().c_str(),
+                                     cmd == "/load" ? " (the conversation starts over)" : "");
+                    }
                 } else if (cmd == "/help") {
                     std::fprintf(stderr, "heterokv: %s\n", kHelp);
                 } else {
                     std::fprintf(stderr, "heterokv: unknown command '%s'; %s\n", cmd.c_str(), kHelp);
                 }
-                (void)arg;
                 continue;
             }
             auto turn = (*chat)->turn(line, [](std::string_view text) {
