@@ -15,8 +15,18 @@
 //                       then policy_create on the result
 //   otherwise           a request body for parse_completion_request (bit 0: chat endpoint), and
 //                       for chat, chat_render with content ranges (bits 1-3: template family)
+// fuzz_state_input: a saved context (Context::state_read, docs/saved-contexts.md) for one of the
+//   contexts of fuzz_state_contexts() (a micro synthetic model written once to a temp file): the
+//   first byte picks the context (% 3: full f32, h2o with a score lane on q8_0 rows, heterocache
+//   with a cold tier on q4_0 rows), the rest is the file. A state that loads is continued by one decode step.
+//   fuzz_state_seed writes a valid state of context i after a 24-token prompt and a few decode steps (the
+//   committed corpus tests/fuzz/corpus/fuzz_state/ is made from it).
 // Never a crash, a hang or a leak; every failure is a Status.
 #pragma once
+
+#include <cstdio>
+#include <memory>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -25,7 +35,12 @@
 #include <string_view>
 #include <vector>
 
+#include "heterokv/engine.h"
 #include "heterokv/policy.h"
+#include "heterokv/synthetic.h"
+#include "micro_model.h"
+#include "policy/heterocache.h"
+#include "policy/heterocache_taxonomy.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "server/chat_template.h"
@@ -148,6 +163,79 @@ inline void fuzz_request_input(const uint8_t* data, size_t size) {
         std::vector<std::pair<size_t, size_t>> content;
         (void)chat_render(f <= ChatFamily::kGemma ? f : ChatFamily::kChatml, r->messages, &content);
     }
+}
+
+// The contexts a fuzzed state is loaded into (built once; nullptr entries when the model could not
+// be made).
+inline std::vector<std::unique_ptr<Context>>& fuzz_state_contexts() {
+    static std::vector<std::unique_ptr<Context>>* ctxs = [] {
+        auto* v = new std::vector<std::unique_ptr<Context>>();
+        // The taxonomy's path is part of the policy spec a saved state records: a fixed name (written
+        // under a unique one and renamed, so concurrent processes never see half a file).
+        const std::string base = "/tmp/hkv_fuzz_state_" + std::to_string(::getpid());
+        const std::string tax = "/tmp/hkv_fuzz_state_structural_6x2.json";
+        SynthOptions so;
+        so.weight_type = SynthType::kF32;
+        so.n_threads = 1;
+        const bool wrote = synth_model_write(test::micro_shape("llama", 2), test::micro_vocab(), so, base + ".gguf").ok() &&
+                           taxonomy_save(taxonomy_structural(6, 2), base + ".json").ok() &&
+                           std::rename((base + ".json").c_str(), tax.c_str()) == 0;
+        auto model = wrote ? model_load(base + ".gguf") : Expected<std::shared_ptr<const Model>>(Status::internal("no model"));
+        const std::vector<std::string> specs = {"full", "h2o:budget=8,slack=2",
+                                                "heterocache:taxonomy=" + tax + ",ratio=0.8,tau=1.01,window=2"};
+        for (size_t i = 0; i < specs.size(); ++i) {
+            ContextParams p;
+            p.n_ctx = 64, p.n_threads = 1, p.n_batch = 16, p.kv_page_size = 8, p.policy = specs[i];
+            p.kv_type = i == 0 ? KvType::kF32 : i == 1 ? KvType::kQ8_0 : KvType::kQ4_0;
+            auto c = model.ok() ? Context::create(*model, p) : Expected<std::unique_ptr<Context>>(model.status());
+            v->push_back(c.ok() ? std::move(*c) : nullptr);
+        }
+        std::remove((base + ".gguf").c_str());  // mapped: the model stays
+        return v;
+    }();
+    return *ctxs;
+}
+
+// Returns true when the state loaded.
+inline bool fuzz_state_input(const uint8_t* data, size_t size) {
+    if (size < 1) return false;
+    auto& ctxs = fuzz_state_contexts();
+    Context* c = ctxs[data[0] % ctxs.size()].get();
+    if (!c) return false;
+    std::FILE* f = fmemopen(const_cast<uint8_t*>(data + 1), size - 1, "rb");
+    if (!f) return false;
+    const bool ok = size > 1 && c->state_read(f, size - 1).ok();
+    std::fclose(f);
+    if (ok && c->n_past() < c->n_ctx()) {
+        const int32_t t = 3;
+        (void)c->eval({&t, 1});
+    }
+    c->reset();
+    return ok;
+}
+
+// A valid input for context i: [i][the state after a 24-token prompt and `steps` decode steps].
+inline std::string fuzz_state_seed(size_t i, int steps) {
+    Context* c = fuzz_state_contexts()[i].get();
+    if (!c) return std::string();
+    std::vector<int32_t> prompt{1};
+    for (int32_t k = 1; k < 24; ++k) prompt.push_back(3 + (k * 37) % 300);
+    c->reset();
+    if (!c->eval(prompt).ok()) return std::string();
+    for (int k = 0; k < steps; ++k) {
+        const int32_t t = int32_t(std::max_element(c->logits().begin(), c->logits().end()) - c->logits().begin());
+        if (!c->eval({&t, 1}).ok()) return std::string();
+    }
+    char* buf = nullptr;
+    size_t len = 0;
+    std::FILE* f = open_memstream(&buf, &len);
+    if (!f) return std::string();
+    const bool ok = c->state_write(f).ok();
+    std::fclose(f);
+    std::string out = ok ? std::string(1, char(i)) + std::string(buf, len) : std::string();
+    std::free(buf);
+    c->reset();
+    return out;
 }
 
 }  // namespace hkv::fuzz
