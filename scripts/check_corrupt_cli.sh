@@ -82,7 +82,8 @@ if [ -f "$MODEL" ]; then
   check_cmd "eval equal baseline with budget" "${EQ[@]}" --baselines snapkv:budget=4
   check_cmd "eval equal --method nosuch" eval equal -m "$MODEL" -f "$TMP/text.txt" --method nosuch:budget=8
   check_cmd "eval equal text shorter than a window" "${EQ[@]}"
-  for opt in "-c -1" "--kv-page-size 0" "-b 0" "-t 1025"; do
+  for opt in "-c -1" "--kv-page-size 0" "-b 0" "-t 1025" "--slot-save-path $TMP/fifo" \
+             "--slot-save-path $TMP/absent"; do
     # shellcheck disable=SC2086
     check_cmd "serve $opt" serve -m "$MODEL" --port 0 $opt
   done

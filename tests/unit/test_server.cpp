@@ -327,6 +327,33 @@ TEST(Admission, BudgetBlocksUntilMemoryIsFree) {
 
 // Prompt reuse: a released lease's kept bytes stay counted until the slot is taken again (then the
 // request's reservation covers them) or the room is needed (then the idle slot's context is dropped).
+TEST(Admission, SlotActionsTakeTheirSlotNowOrSayWhy) {
+    Admission a(AdmissionConfig{2, 4, 1000});
+    std::vector<int32_t> dropped;
+    a.set_drop_kept([&](int32_t s) { dropped.push_back(s); });
+    auto l0 = a.acquire_slot(0, 300);  // a restore: its bytes, then kept
+    ASSERT_TRUE(l0.ok()) << l0.status().to_string();
+    EXPECT_EQ(l0->slot(), 0);
+    EXPECT_EQ(a.acquire_slot(0, 1).status().code(), StatusCode::kCancelled);  // busy: HTTP 409
+    EXPECT_EQ(a.acquire_slot(2, 1).status().code(), StatusCode::kInvalidArgument);
+    l0->keep(300);
+    l0->release();
+    EXPECT_EQ(a.stats().kept_bytes, 300);
+    auto save = a.acquire_slot(0, -1);  // a save: what the slot keeps, kept again after
+    ASSERT_TRUE(save.ok());
+    EXPECT_EQ(save->bytes(), 300);
+    EXPECT_EQ(a.stats().kept_bytes, 0);
+    EXPECT_EQ(a.stats().reserved_bytes, 300);
+    save->keep(300);
+    save->release();
+    EXPECT_EQ(a.stats().kept_bytes, 300);
+    // slot 1 restoring 800 bytes: slot 0's kept context makes room
+    auto l1 = a.acquire_slot(1, 800);
+    ASSERT_TRUE(l1.ok());
+    EXPECT_EQ(dropped, std::vector<int32_t>{0});
+    EXPECT_EQ(a.acquire_slot(0, 300).status().code(), StatusCode::kOutOfMemory);  // no room now
+}
+
 TEST(Admission, KeptContextsCountUntilTakenOrDropped) {
     Admission a(AdmissionConfig{2, 4, 1000});
     std::vector<int32_t> dropped;

@@ -64,6 +64,9 @@ Runner add_serve(CLI::App& app) {
                    "on SIGTERM/SIGINT, seconds running requests may finish before they are cancelled (a second "
                    "signal cancels at once)")
         ->capture_default_str();
+    app.add_option("--slot-save-path", so.slot_save_path,
+                   "folder for saved slots: POST /slots/{id}?action=save|restore|erase with {\"filename\": NAME} "
+                   "(a plain name inside it); off without it (501)");
     app.add_option("--max-connections", so.max_connections,
                    "open connections at most (then the longest-waiting unfinished one is dropped)")
         ->capture_default_str();

@@ -86,6 +86,12 @@ Expected<Lease> Admission::acquire(int64_t bytes, std::chrono::milliseconds time
                                      (long long)timeout.count());
     }
     queue_.pop_front();
+    Lease lease = grant(slot, bytes);
+    cv_.notify_all();  // the next ticket may fit too
+    return lease;
+}
+
+Lease Admission::grant(int32_t slot, int64_t bytes) {
     Lease lease;
     lease.owner_ = this;
     lease.bytes_ = bytes;
@@ -95,8 +101,22 @@ Expected<Lease> Admission::acquire(int64_t bytes, std::chrono::milliseconds time
     kept_[size_t(slot)] = 0;
     ++active_;
     reserved_ += bytes;
-    cv_.notify_all();  // the next ticket may fit too
     return lease;
+}
+
+Expected<Lease> Admission::acquire_slot(int32_t slot, int64_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (slot < 0 || slot >= cfg_.n_slots) {
+        return Status::invalid("no slot %d (the server has %d: --parallel)", slot, cfg_.n_slots);
+    }
+    if (shutdown_) return Status::out_of_memory("the server is shutting down");
+    if (busy_[size_t(slot)]) return Status(StatusCode::kCancelled, "slot " + std::to_string(slot) + " is busy");
+    if (bytes < 0) bytes = kept_[size_t(slot)];
+    if (!make_room(slot, bytes)) {
+        return Status::out_of_memory("%.2f MiB of KV cache do not fit the server's budget now; retry later",
+                                     double(bytes) / 1048576.0);
+    }
+    return grant(slot, bytes);
 }
 
 void Admission::release(int32_t slot, int64_t bytes, int64_t kept) {

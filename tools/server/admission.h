@@ -63,6 +63,13 @@ public:
     // prefix); otherwise a free slot with no kept context, else the free slot released longest ago
     // (so the conversations still going keep their contexts).
     Expected<Lease> acquire(int64_t bytes, std::chrono::milliseconds timeout, int32_t prefer = -1);
+    // Slot actions (save, restore, erase a slot's kept context): slot `slot` now, without waiting,
+    // with a reservation of `bytes` (-1: the bytes the slot keeps, which the lease then covers).
+    // Errors:
+    //   kInvalidArgument  no such slot
+    //   kCancelled        the slot is running a request (HTTP 409)
+    //   kOutOfMemory      shutting down, or the bytes do not fit the budget (HTTP 503)
+    Expected<Lease> acquire_slot(int32_t slot, int64_t bytes);
     // Called (under the admission's lock: it must not call back into Admission) when the kept
     // context of idle slot s must be freed to make room.
     void set_drop_kept(std::function<void(int32_t slot)> fn) { drop_kept_ = std::move(fn); }
@@ -83,6 +90,8 @@ private:
     void release(int32_t slot, int64_t bytes, int64_t kept);
     // Under mu_: the free slot a request would take (-1: none).
     int32_t pick(int32_t prefer) const;
+    // Under mu_: grants free slot `slot` with `bytes` reserved.
+    Lease grant(int32_t slot, int64_t bytes);
     // Under mu_: whether `bytes` fit on `slot` once idle slots' kept contexts are dropped as needed
     // (then drops them).
     bool make_room(int32_t slot, int64_t bytes);

@@ -2,6 +2,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <ctime>
@@ -18,6 +19,7 @@
 #include "server/generate.h"
 #include "server/listener.h"
 #include "server/metrics.h"
+#include "server/slot_files.h"
 
 namespace hkv::server {
 namespace {
@@ -65,6 +67,7 @@ const char* metrics_path(const std::string& p) {
     for (const char* k : kKnown) {
         if (p == k) return k;
     }
+    if (p.rfind("/slots/", 0) == 0) return "/slots";
     return "other";
 }
 
@@ -123,6 +126,11 @@ struct HttpServer::Impl {
     std::vector<SlotCache> slots;  // [n_parallel]
 
     void routes();
+    // POST /slots/{id}?action=save|restore|erase (http_server.h).
+    void slot_action(const httplib::Request& q, httplib::Response& res);
+    Expected<json> slot_save(int32_t slot, const SlotRequest& r);
+    Expected<json> slot_restore(int32_t slot, const SlotRequest& r);
+    Expected<json> slot_erase(int32_t slot);
     Expected<std::unique_ptr<Job>> admit(const httplib::Request& hreq, Endpoint ep);
     void complete(const httplib::Request& hreq, httplib::Response& res, Endpoint ep);
     json chunk(const Job& job, const std::string& text, const char* finish) const;
@@ -425,6 +433,7 @@ void HttpServer::Impl::routes() {
     http.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) {
         complete(q, r, Endpoint::kChat);
     });
+    http.Post(R"(/slots/(\d+))", [this](const httplib::Request& q, httplib::Response& r) { slot_action(q, r); });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
         const ModelInfo c = model_info(*model);
         json m = {{"id", model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "heterokv"},
@@ -450,6 +459,94 @@ void HttpServer::Impl::routes() {
         g.rss_bytes = int64_t(rss_current_bytes());
         r.set_content(metrics.render(g), "text/plain; version=0.0.4");
     });
+}
+
+Expected<json> HttpServer::Impl::slot_save(int32_t slot, const SlotRequest& r) {
+    HKV_ASSIGN_OR_RETURN(const std::string path, slot_file_path(opt.slot_save_path, r.filename));
+    HKV_ASSIGN_OR_RETURN(Lease lease, admission->acquire_slot(slot, -1));
+    const auto t0 = Clock::now();
+    SlotCache c;  // the slot is leased: no request touches its entry until the lease ends
+    {
+        std::lock_guard<std::mutex> lk(slots_mu);
+        c = std::move(slots[size_t(slot)]);
+    }
+    if (!c.ctx) return Status::invalid("slot %d keeps no context to save (it keeps one after a request)", slot);
+    auto n = c.ctx->state_save_file(path);
+    const int32_t n_saved = c.ctx->n_past();
+    lease.keep(c.ctx->kv_bytes());
+    {
+        std::lock_guard<std::mutex> lk(slots_mu);
+        slots[size_t(slot)] = std::move(c);
+    }
+    if (!n.ok()) return n.status();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return json{{"id_slot", slot}, {"filename", r.filename}, {"n_saved", n_saved}, {"n_written", *n},
+                {"timings", {{"save_ms", ms}}}};
+}
+
+Expected<json> HttpServer::Impl::slot_restore(int32_t slot, const SlotRequest& r) {
+    HKV_ASSIGN_OR_RETURN(const std::string path, slot_file_path(opt.slot_save_path, r.filename));
+    if (slot < 0 || slot >= admission->config().n_slots) return Status::invalid("no slot %d", slot);
+    std::string policy = policy_default;
+    if (!r.kv_policy.empty()) {
+        HKV_ASSIGN_OR_RETURN(policy, resolve_request_policy(r.kv_policy, opt.taxonomies));
+    }
+    const auto t0 = Clock::now();
+    // Loaded before the slot is taken (a running request keeps it meanwhile), under the whole
+    // budget as the cache's limit: a file cannot make the cache larger than the server allows.
+    HKV_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::create(model, context_params(policy, opt.kv_budget_bytes)));
+    HKV_TRY(ctx->state_load_file(path));
+    const int64_t bytes = ctx->kv_bytes();
+    HKV_ASSIGN_OR_RETURN(Lease lease, admission->acquire_slot(slot, bytes));
+    SlotCache c;
+    c.tokens.assign(ctx->tokens().begin(), ctx->tokens().end());
+    c.policy = policy;
+    const int32_t n = ctx->n_past();
+    c.ctx = std::move(ctx);
+    {
+        std::lock_guard<std::mutex> lk(slots_mu);
+        slots[size_t(slot)] = std::move(c);
+    }
+    lease.keep(bytes);
+    struct stat sb;
+    const int64_t size = ::stat(path.c_str(), &sb) == 0 ? int64_t(sb.st_size) : 0;
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return json{{"id_slot", slot}, {"filename", r.filename}, {"n_restored", n}, {"n_read", size},
+                {"timings", {{"restore_ms", ms}}}};
+}
+
+Expected<json> HttpServer::Impl::slot_erase(int32_t slot) {
+    HKV_ASSIGN_OR_RETURN(Lease lease, admission->acquire_slot(slot, -1));
+    std::lock_guard<std::mutex> lk(slots_mu);
+    const int32_t n = slots[size_t(slot)].ctx ? slots[size_t(slot)].ctx->n_past() : 0;
+    slots[size_t(slot)] = SlotCache();
+    return json{{"id_slot", slot}, {"n_erased", n}};
+}
+
+void HttpServer::Impl::slot_action(const httplib::Request& q, httplib::Response& res) {
+    if (opt.slot_save_path.empty()) {
+        return reply_error(res, 501, "slot actions are off: start the server with --slot-save-path DIR");
+    }
+    const std::string& id = q.matches[1];
+    const int32_t slot = id.size() <= 4 ? std::stoi(id) : -1;
+    const std::string action = q.get_param_value("action");
+    auto body = parse_slot_request(q.body, action != "erase");
+    Expected<json> out = Status::invalid("unknown action '%.32s' (expected save, restore or erase)", action.c_str());
+    if (!body.ok()) {
+        out = body.status();
+    } else if (action == "save") {
+        out = slot_save(slot, *body);
+    } else if (action == "restore") {
+        out = slot_restore(slot, *body);
+    } else if (action == "erase") {
+        out = slot_erase(slot);
+    }
+    if (out.ok()) return res.set_content(dump(*out), "application/json");
+    const Status& st = out.status();
+    const int code = st.code() == StatusCode::kCancelled ? 409
+                     : st.code() == StatusCode::kCorrupt || st.code() == StatusCode::kUnsupported ? 400
+                                                                                                   : http_status_for(st);
+    reply_error(res, code, "slot " + id + " " + action + ": " + st.message());
 }
 
 HttpServer::HttpServer() : impl_(new Impl()) {}
@@ -480,6 +577,12 @@ Expected<std::unique_ptr<HttpServer>> HttpServer::create(std::shared_ptr<const M
         }
         auto hc = policy_create("heterocache:taxonomy=" + path);
         if (!hc.ok()) return hc.status().with_context("--taxonomy " + name);
+    }
+    if (!o.slot_save_path.empty()) {  // a folder that exists (files inside it are checked per request)
+        struct stat sb;
+        if (::stat(o.slot_save_path.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            return Status::invalid("--slot-save-path %s is not a folder", o.slot_save_path.c_str());
+        }
     }
     std::unique_ptr<HttpServer> s(new HttpServer());
     Impl& I = *s->impl_;

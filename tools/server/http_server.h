@@ -2,6 +2,7 @@
 //
 //   POST /v1/completions, /v1/chat/completions   (JSON or SSE with "stream": true)
 //   GET  /v1/models, /health, /metrics
+//   POST /slots/{id}?action=save|restore|erase   (llama.cpp's saved slots; --slot-save-path)
 //
 // Each admitted request runs on a Context (its own KV cache, limited to the request's KV estimate)
 // on one of `n_parallel` slots. Prompt reuse: a slot keeps the Context and tokens of its last
@@ -18,6 +19,12 @@
 // chunked or not), 415 (compressed body), 417, 431 (head too large), 501 (not implemented: unknown
 // chat template family, n > 1, logprobs, a transfer encoding other than chunked), 503 (busy, or
 // cancelled by a shutdown), 505 or 500.
+// Saved slots (server/slot_files.h): with slot_save_path set, `save` writes slot id's kept context
+// (its tokens and compressed KV: Context::state_save_file) to a plain file name inside that folder,
+// `restore` loads one into the slot (replacing what it keeps; checked against the model and the
+// policy, which is the server's unless the body names a kv_policy) so that a request sharing its
+// prefix reuses it, `erase` drops what the slot keeps. Without the folder: 501. A running slot:
+// 409. Files of another model, policy or format, damaged or absent: 400 / 404 with the reason.
 #pragma once
 
 #include <atomic>
@@ -58,6 +65,7 @@ struct ServerOptions {
     int32_t drain_timeout_ms = 10000;    // stop(): running requests may finish for this long
     int32_t send_buffer_bytes = 0;       // SO_SNDBUF per connection; 0: the kernel's (autotuned)
     RequestLimits limits;
+    std::string slot_save_path;          // --slot-save-path: folder of saved slots; "" = slot actions off
 };
 
 class HttpServer {
