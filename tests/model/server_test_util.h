@@ -1,5 +1,6 @@
 // tests/model/server_test_util.h — the HTTP server on an ephemeral loopback port, in process, for
-// the server tests (test_server_http.cpp, test_server_hardening.cpp).
+// the server tests (test_server_http.cpp, test_server_hardening.cpp, test_server_reuse.cpp,
+// test_server_slots.cpp), and greedy completions.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -67,5 +69,24 @@ struct Running {
         return c;
     }
 };
+
+// A token prompt: BOS, then `n` ids from `first` (stories260K has 512 tokens).
+inline nlohmann::json tokens(int32_t first, int32_t n, nlohmann::json head = nlohmann::json::array({1})) {
+    for (int32_t i = 0; i < n; ++i) head.push_back(3 + (first + i * 7) % 500);
+    return head;
+}
+
+// A greedy POST /v1/completions (12 tokens unless the body says), expected to succeed: its body.
+inline nlohmann::json complete(httplib::Client& c, nlohmann::json body) {
+    body["temperature"] = 0;
+    if (!body.contains("max_tokens")) body["max_tokens"] = 12;
+    auto res = c.Post("/v1/completions", body.dump(), "application/json");
+    EXPECT_TRUE(res);
+    if (!res) return nlohmann::json();
+    EXPECT_EQ(res->status, 200) << res->body;
+    return nlohmann::json::parse(res->body);
+}
+
+inline int cached(const nlohmann::json& j) { return j["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(); }
 
 }  // namespace hkv::server::test

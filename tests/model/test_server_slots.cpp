@@ -22,22 +22,10 @@ using json = nlohmann::json;
 using test::kModel;
 using test::Running;
 
-json tokens(int32_t n, json head = json::array({1})) {
-    for (int32_t i = 0; i < n; ++i) head.push_back(3 + (i * 7) % 500);
-    return head;
-}
+using test::cached;
+using test::complete;
 
-json complete(httplib::Client& c, json body) {
-    body["temperature"] = 0;
-    if (!body.contains("max_tokens")) body["max_tokens"] = 12;
-    auto res = c.Post("/v1/completions", body.dump(), "application/json");
-    EXPECT_TRUE(res);
-    if (!res) return json();
-    EXPECT_EQ(res->status, 200) << res->body;
-    return json::parse(res->body);
-}
-
-int cached(const json& j) { return j["usage"]["prompt_tokens_details"]["cached_tokens"].get<int>(); }
+json tokens(int32_t n) { return test::tokens(0, n); }
 
 // POST /slots/{slot}?action=...: {status, body}.
 std::pair<int, json> slot(httplib::Client& c, int id, const std::string& action, const json& body) {
