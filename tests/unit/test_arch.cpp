@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <unistd.h>
 
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
@@ -26,12 +25,11 @@
 namespace hkv {
 namespace {
 
-namespace fs = std::filesystem;
 
+// Files in one temporary folder per test process, removed when the process exits.
 std::string temp_path(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("hkv_test_arch_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return (dir / name).string();
+    static const test::TempDir dir;
+    return dir.file(name);
 }
 
 using test::micro_shape;
