@@ -15,7 +15,8 @@ CXX_BIN=$(command -v clang++-14 || command -v clang++ || true)
 if [ -z "$CXX_BIN" ]; then echo "fuzz: clang++ not found (scripts/setup.sh installs clang-14)" >&2; exit 1; fi
 CC_BIN=${CXX_BIN/clang++/clang}
 if [ ! -f build-fuzz/CMakeCache.txt ]; then
-  CXX="$CXX_BIN" CC="$CC_BIN" cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHKV_FUZZ=ON \
+  # -O1 with line tables, as libFuzzer suggests (RelWithDebInfo here means -O3: a slower compile)
+  CXX="$CXX_BIN" CC="$CC_BIN" cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DHKV_FUZZ=ON \
     -DHKV_BUILD_TESTS=OFF -DHKV_BUILD_TOOLS=OFF -DHKV_BUILD_BENCH=OFF >/dev/null
 fi
 cmake --build build-fuzz -j"$(nproc)" --target $TARGETS

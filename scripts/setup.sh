@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages heterokv builds with (only those missing), then configures and builds.
 #   scripts/setup.sh [BUILD_DIR] [extra cmake args...]      (default BUILD_DIR: build)
+#   TARGETS="heterokv" scripts/setup.sh ...                  builds only these targets (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev pkg-config"
@@ -21,4 +22,4 @@ fi
 BUILD=${1:-build}
 shift || true
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build "$BUILD" -j"$(nproc)"
+cmake --build "$BUILD" -j"$(nproc)" ${TARGETS:+--target $TARGETS}
