@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev pkg-config"
+# line editing in heterokv chat
+PKGS="$PKGS libedit-dev"
 # the Python module (python/): pybind11 and the Python headers; pytest for its tests
 PKGS="$PKGS python3-dev pybind11-dev python3-pybind11 python3-pytest"
 # figures: cairo draws the PNGs (without it they are SVG only) with the DejaVu fonts

@@ -1,12 +1,9 @@
 // heterokv chat (and `heterokv run -cnv`) — a conversation with the GGUF's chat template: one
-// line of input per user turn (from a terminal or a pipe), the reply streamed to stdout as it is
-// generated, commands /reset, /stats, /save FILE, /load FILE, /exit. Each turn evaluates only its new
-// tokens (server/chat_session.h).
-#include <unistd.h>
-
+// line of input per user turn (from a terminal, with line editing, or a pipe), the reply streamed to
+// stdout as it is generated, commands /reset, /stats, /save FILE, /load FILE, /exit. Each turn
+// evaluates only its new tokens (server/chat_session.h).
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -15,6 +12,7 @@
 #include "heterokv/model.h"
 #include "heterokv/policy.h"
 #include "heterokv/system.h"
+#include "line_input.h"
 #include "server/chat_session.h"
 
 namespace hkv::cli {
@@ -183,15 +181,9 @@ Runner add_chat(CLI::App& app) {
                      info.name.empty() ? "model" : info.name.c_str(), info.arch.c_str(),
                      server::chat_family_name(co.family), cx.n_ctx(), o->gen.policy.c_str(), kHelp);
 
-        const bool tty = isatty(STDIN_FILENO) != 0;
+        LineInput input("> ");
         std::string line;
-        for (;;) {
-            if (tty) {
-                std::fputs("> ", stdout);
-                std::fflush(stdout);
-            }
-            if (!std::getline(std::cin, line)) break;
-            if (!line.empty() && line.back() == '\r') line.pop_back();
+        while (input.read(line)) {
             if (line.empty()) continue;
             if (line[0] == '/') {
                 const size_t sp = line.find(' ');

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "line_input.h"
 #include "record.h"
 #include "heterokv/system.h"
 
@@ -136,9 +137,10 @@ int main(int argc, char** argv) {
     if (args.size() == 1 || wants_version) {
         if (wants_version) {
             const hkv::SystemInfo sys = hkv::system_info();
-            std::printf("%s\nkernels: %s (runtime dispatch on %s; HKV_ISA caps it)\n",
+            std::printf("%s\nkernels: %s (runtime dispatch on %s; HKV_ISA caps it)\nline editing: %s\n",
                         hkv::cli::version_string().c_str(), sys.isa.c_str(),
-                        sys.cpu_name.empty() ? "an unknown CPU" : sys.cpu_name.c_str());
+                        sys.cpu_name.empty() ? "an unknown CPU" : sys.cpu_name.c_str(),
+                        hkv::cli::line_editor_name());
             return 0;
         }
         std::printf("%s\n\nusage: heterokv COMMAND [OPTIONS]   (heterokv COMMAND --help: its options)\n\n",
