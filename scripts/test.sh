@@ -22,6 +22,7 @@ echo "test: sanitizer build (ASan + UBSan)" >&2
 TARGETS=hkv_sanitizer_suite scripts/setup.sh build-asan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1" \
   -DHKV_SANITIZE_ADDRESS=ON -DHKV_SANITIZE_UNDEFINED=ON -DHKV_BUILD_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"  # fontconfig's caches, kept until exit by design
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -L 'unit|ops'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Stories260K'
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 900 -R '^Server(Http|Hardening)'

@@ -54,7 +54,7 @@ public:
     }
     bool bytes(void* p, size_t n) {
         if (!ok_ || n > left()) return fail();
-        std::memcpy(p, in_.data() + at_, n);
+        if (n > 0) std::memcpy(p, in_.data() + at_, n);  // p is null for an empty vector's data()
         at_ += n;
         return true;
     }
