@@ -202,7 +202,7 @@ public:
     // ---- Saved contexts (llama.cpp's state_seq_save_file / load_file) ----
     // The sequence as it is — every (layer, KV head)'s slots in the cache's K/V types (compressed:
     // only what the policy kept, with their positions and score lanes), the cold tier's rows, the
-    // tokens, the last logits and the policy's state (budgets, segments, Policy::save_state) — in
+    // tokens, the last logits and the policy's state (budgets, segments, Policy::state) — in
     // a versioned binary file (docs/saved-contexts.md). Pending cold-tier refreshes are applied
     // first. state_save_file writes through file_write_atomic (heterokv/file_io.h) and returns
     // the bytes written (kFailedPrecondition while the context needs reset(): see eval()).

@@ -47,7 +47,7 @@
 // whatever the cache's element type, and q·K is computed in place there; a policy never sees
 // pages, element types or backend code. A merging policy writes f32 rows back (LayerPlan::writes,
 // EMS); a policy with a cold tier drives it with LayerPlan::cold (HeteroCache); a sparse-attention
-// policy narrows each decode step's attention in select() (Quest).
+// policy narrows each decode step's attention at kStepSelect (LayerPlan::select: Quest).
 //
 // ---- Call sequence ----
 //   begin(shape, prompt, budget)        once per sequence, at its first segment: budgets, state reset
@@ -57,7 +57,8 @@
 //       on_layer(view, plan)            when info().calls has the step
 //   each decode step (kStepDecode), each layer il:
 //       [cold-tier refreshes planned for layer il are applied, then]
-//       select(view, sel)               when info().select_pages: pages attended to by this step
+//       on_layer(view, plan)            view.step == kStepSelect, when info().select_pages: the
+//                                       pages this step attends to, in *plan.select
 //       [attention, stats]
 //       on_layer(view, plan)            when info().calls has kStepDecode, or (decode = kEvicts)
 //                                       some head holds more than budget + decode_slack slots
@@ -89,7 +90,7 @@
 // band sums and blocks) cannot be undone: the eval's error says so, and the context then refuses
 // eval() and truncate(n > 0) with kFailedPrecondition ("reset needed") until reset() or
 // truncate(0). tests/model/test_sequence.cpp checks both for every policy, with each failure.
-// Undoing those too would need a copy of the cache and of the policy's state (save_state) before
+// Undoing those too would need a copy of the cache and of the policy's state (state()) before
 // every segment's end and every decode step, for errors that are rare there (a memory limit or an
 // observer failing inside a last chunk), where a cancel or an overflow is common and is undone.
 //
@@ -156,6 +157,8 @@ enum PolicyStep : uint32_t {
     kStepChunk = 1u << 0,       // a prefill chunk that is not its segment's last
     kStepSegmentEnd = 1u << 1,  // the last chunk of a segment: a prompt's end
     kStepDecode = 1u << 2,      // a one-token step after the prompt
+    kStepSelect = 1u << 3,      // a decode step before its attention: page selection (LayerView::step
+                                // only; requested by PolicyInfo::select_pages, not by calls)
 };
 inline constexpr uint32_t kStepPrefill = kStepChunk | kStepSegmentEnd;
 inline constexpr uint32_t kStepAll = kStepPrefill | kStepDecode;
@@ -217,7 +220,8 @@ struct PolicyInfo {
     uint32_t calls = 0;              // PolicyStep bits at which on_layer runs (kStepDecode: every step)
     DecodeKv decode = DecodeKv::kAppends;
     int32_t decode_slack = 0;        // kEvicts: slots a head may hold above its budget while decoding
-    bool select_pages = false;       // select() runs before every decode step's attention
+    bool select_pages = false;       // on_layer runs at kStepSelect before every decode step's
+                                     // attention and fills LayerPlan::select
     int32_t select_page = 0;         // select_pages: slots per selected page; 0 = the cache's pages
                                      // (KvLayerView::page_size()); else a divisor of them, so a
                                      // policy selects finer than the cache stores (Quest's 16-token
@@ -239,7 +243,7 @@ public:
     int32_t head_dim() const;
     int32_t n_slot(int32_t ih) const;
     // Slots are stored in pages of page_size() slots: slot s is in page s / page_size(). A page is
-    // the unit a select() picks.
+    // the unit a page selection (kStepSelect) picks.
     int32_t page_size() const;
     // Changes whenever slots may have been removed, moved or rewritten (compaction, merges,
     // refreshes, truncation); while it is unchanged, heads only gained slots at their ends, so
@@ -310,9 +314,11 @@ struct ColdOp {
     std::span<const int32_t> rows;   // kRefresh: [n] tier rows; copied when the plan is applied
 };
 
-// Written by on_layer. The runtime sizes keep to [n_head_kv, stride] and presets n_keep[ih] = -1
-// (keep everything). A policy that compacts head ih writes its surviving slot indices, strictly
-// ascending, to head(ih) and sets n_keep[ih], which must not exceed the head's bounded budget.
+// Written by on_layer (at kStepSelect: only *select). The runtime sizes keep to [n_head_kv, stride]
+// and presets n_keep[ih] = -1 (keep everything). A policy that compacts head ih writes its surviving
+// slot indices, strictly ascending, to head(ih) and sets n_keep[ih], which must not exceed the
+// head's bounded budget.
+struct PageSelection;
 struct LayerPlan {
     int32_t stride = 0;                 // row stride of keep
     std::span<int32_t> keep;            // [n_head_kv, stride]
@@ -320,10 +326,11 @@ struct LayerPlan {
     std::span<const RowWrite> writes;   // policy-owned, optional: applied before the compaction
     std::span<const ColdOp> cold;       // policy-owned, optional: spills before the compaction,
                                         // refreshes after it
+    PageSelection* select = nullptr;    // kStepSelect only (keep and n_keep are empty then)
     int32_t* head(int32_t ih) { return keep.data() + size_t(ih) * size_t(stride); }
 };
 
-// Written by select(): for each KV head, the pages to attend to this step, ascending: page p holds
+// Written by on_layer at kStepSelect (LayerPlan::select): for each KV head, the pages to attend to this step, ascending: page p holds
 // the head's slots [p * page_size, (p + 1) * page_size). The runtime presets n_pages[ih] = -1 (all
 // pages).
 struct PageSelection {
@@ -331,6 +338,13 @@ struct PageSelection {
     int32_t max_pages = 0;         // row stride of pages
     std::span<int32_t> pages;      // [n_head_kv, max_pages]
     std::span<int32_t> n_pages;    // [n_head_kv]
+};
+
+// Policy::state's direction and bytes: saving when out is set (append to *out), else loading `in`.
+struct PolicyStateIO {
+    std::string* out = nullptr;
+    std::string_view in;
+    bool saving() const { return out != nullptr; }
 };
 
 // ---- the interface ----
@@ -344,27 +358,23 @@ public:
     // be non-uniform: PyramidKV, AdaKV) and resets per-sequence state. Errors: infeasible budgets
     // or a spec that does not fit the model (policy_validate calls it with prompt.n_tokens = n_ctx).
     virtual Status begin(const ModelShape& shape, const Segment& prompt, KvBudget& budget) = 0;
-    // After layer view.il's attention at a step of info().calls (see "Call sequence").
+    // The layer hook (see "Call sequence"): after layer view.il's attention at a step of
+    // info().calls, writing plan.keep / n_keep (and writes, cold); and, when info().select_pages,
+    // before each decode step's attention with view.step == kStepSelect, writing *plan.select only.
     virtual Status on_layer(const LayerView& view, LayerPlan& plan) = 0;
-    // Before decode attention when info().select_pages. view.q holds the step's query.
-    virtual Status select(const LayerView& view, PageSelection& sel) { return Status(); }
     // Policy-specific counters for reports (one line of text), empty when none.
     virtual std::string report() const { return std::string(); }
     // Saved contexts (Context::state_save / state_load): the per-sequence state that later steps
     // read, beyond the budgets that begin() plans again from the saved prompt segment (e.g.
-    // HeteroCache's reference sets and query buffer). save_state appends it to *out; load_state runs
-    // after begin() with the same shape and prompt segment and gets those bytes back. They come
-    // from a file: check every count before using it (kInvalidArgument for anything that does not
-    // fit the shape). Defaults: no state beyond the budgets (caches keyed by KvLayerView::epoch()
-    // are not state: the epoch changes when the cache is restored).
-    virtual Status save_state(std::string* out) const {
-        (void)out;
-        return Status();
-    }
-    virtual Status load_state(std::string_view in) {
-        if (in.empty()) return Status();
+    // HeteroCache's reference sets and query buffer). Saving (io.saving()) appends it to *io.out;
+    // loading runs after begin() with the same shape and prompt segment and gets those bytes back
+    // in io.in. They come from a file: check every count before using it (kInvalidArgument for
+    // anything that does not fit the shape). Default: no state beyond the budgets (caches keyed by
+    // KvLayerView::epoch() are not state: the epoch changes when the cache is restored).
+    virtual Status state(PolicyStateIO& io) {
+        if (io.saving() || io.in.empty()) return Status();
         return Status::invalid("%.*s: the saved state has %zu bytes of policy state; this policy keeps none",
-                               int(name().size()), name().data(), in.size());
+                               int(name().size()), name().data(), io.in.size());
     }
 
     std::string_view name() const { return info().name; }

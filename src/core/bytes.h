@@ -1,5 +1,5 @@
 // core/bytes.h — little-endian byte strings for saved state (engine/context_state.cpp, policies'
-// save_state / load_state): ByteWriter appends to a std::string, ByteReader reads a string_view
+// Policy::state): ByteWriter appends to a std::string, ByteReader reads a string_view
 // and checks every length against what is left before it copies or allocates anything, so a
 // hostile count is an error, never an allocation of its size. Readers fail once and stay failed
 // (ok() false); callers check ok() after a group of reads.

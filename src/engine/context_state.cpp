@@ -201,7 +201,9 @@ Expected<int64_t> Context::state_write(std::FILE* f, std::string_view app_data) 
     const ModelConfig& c = I.model->config();
     const KvStoreConfig& kc = kv.config();
     std::string pstate;
-    HKV_TRY(I.policy->policy().save_state(&pstate).with_context("saved state"));
+    PolicyStateIO pio;
+    pio.out = &pstate;
+    HKV_TRY(I.policy->policy().state(pio).with_context("saved state"));
     Out o{f};
     o.bytes(kMagic, sizeof kMagic);
     o.put<uint32_t>(kVersion);

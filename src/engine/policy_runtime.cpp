@@ -105,7 +105,9 @@ Status PolicyRuntime::restore(const Segment& prompt, const Segment& seg, const K
                                "prompt of %d tokens (another taxonomy or version?)",
                                int(info_.name.size()), info_.name.data(), prompt.n_tokens);
     }
-    HKV_TRY(policy_->load_state(state));
+    PolicyStateIO io;
+    io.in = state;
+    HKV_TRY(policy_->state(io));
     segment_ = seg;
     stats_.decode_steps = decode_steps;
     return Status();
@@ -191,7 +193,10 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
     sel.max_pages = std::max(max_pages, 1);
     sel.pages = sel_pages_;
     sel.n_pages = sel_n_;
-    HKV_TRY(policy_->select(view_, sel));
+    view_.step = kStepSelect;
+    LayerPlan plan;
+    plan.select = &sel;
+    HKV_TRY(policy_->on_layer(view_, plan));
     sel_k_.resize(size_t(nh));
     sel_v_.resize(size_t(nh));
     sel_pos_.resize(size_t(nh));

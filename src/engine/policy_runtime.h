@@ -55,7 +55,7 @@ public:
     // The sequence's first segment (the prompt the budgets were planned for); n_tokens 0 before any.
     const Segment& prompt() const { return prompt_; }
     // Saved contexts: plans `prompt` again (Policy::begin), checks that the budgets are `budget`
-    // (the saved plan; kInvalidArgument otherwise), hands `state` to Policy::load_state and makes
+    // (the saved plan; kInvalidArgument otherwise), hands `state` to Policy::state (loading) and makes
     // seg the current segment, with decode_steps counted.
     Status restore(const Segment& prompt, const Segment& seg, const KvBudget& budget, std::string_view state,
                    int64_t decode_steps);

@@ -95,17 +95,20 @@ public:
         return Status();
     }
     Status on_layer(const LayerView& v, LayerPlan& plan) override;
-    Status select(const LayerView& v, PageSelection& sel) override;
     // Saved contexts: the band sums and the prompt's blocks (select mode) carry over; the page
     // bounds are a cache rebuilt from the restored slots.
-    Status save_state(std::string* out) const override {
+    Status state(PolicyStateIO& io) override { return io.saving() ? save_state(io.out) : load_state(io.in); }
+
+private:
+    Status select(const LayerView& v, PageSelection& sel);  // on_layer at kStepSelect
+    Status save_state(std::string* out) const {
         ByteWriter w(out);
         w.vecs(dd_rec_);
         w.vecs(dd_cnt_);
         w.vecs(seg_);
         return Status();
     }
-    Status load_state(std::string_view in) override {
+    Status load_state(std::string_view in) {
         ByteReader r(in);
         const uint64_t nl = dd_rec_.size(), n_ctx = uint64_t(std::max(n_ctx_, 0));
         std::vector<std::vector<float>> rec, cnt;
@@ -126,7 +129,6 @@ public:
         return Status();
     }
 
-private:
     struct PageBounds {             // per (layer, KV head): min/max keys of each mapping page
         std::vector<int32_t> start, valid;  // [n_pages] what each entry summarizes
         std::vector<float> mn, mx;          // [n_pages, head_dim]
@@ -212,6 +214,10 @@ void DynSplitPolicy::split(const LayerView& v, int32_t b, int32_t e) {
 }
 
 Status DynSplitPolicy::on_layer(const LayerView& v, LayerPlan& plan) {
+    if (v.step == kStepSelect) {
+        if (!plan.select) return Status::internal("dynsplit: a page selection step without a selection");
+        return select(v, *plan.select);
+    }
     accumulate_band(v);
     if (o_.mode != DynMode::kEvict) return Status();
     return evict(v, plan);

@@ -241,7 +241,10 @@ public:
     }
 
     // Saved contexts: the monitor's state (hot sizes, reference sets, buffered queries, counters).
-    Status save_state(std::string* out) const override {
+    Status state(PolicyStateIO& io) override { return io.saving() ? save_state(io.out) : load_state(io.in); }
+
+private:
+    Status save_state(std::string* out) const {
         ByteWriter w(out);
         w.put<int32_t>(n_prompt_);
         w.vec(hot_);
@@ -253,7 +256,7 @@ public:
         w.put<int64_t>(peak_hot_);
         return Status();
     }
-    Status load_state(std::string_view in) override {
+    Status load_state(std::string_view in) {
         ByteReader r(in);
         const size_t heads = size_t(shape_.n_layer) * size_t(shape_.n_head_kv), nl = size_t(shape_.n_layer);
         const size_t qmax = size_t(opt_.window) * size_t(shape_.n_head) * size_t(shape_.head_dim);
@@ -296,7 +299,6 @@ public:
         return Status();
     }
 
-private:
     // The prompt's end (spill=chunk: every chunk of it): anchors and satellites keep their top cap_h
     // slots by the last query's scores, satellites first spill the rows the cold tier does not hold
     // yet, pivots with satellites record their reference sets. A later segment is appended.

@@ -40,10 +40,14 @@ public:
         epoch_ = 0;
         return Status();
     }
-    Status on_layer(const LayerView&, LayerPlan&) override { return Status(); }
-    Status select(const LayerView& v, PageSelection& sel) override;
+    Status on_layer(const LayerView& v, LayerPlan& plan) override {
+        if (v.step != kStepSelect) return Status();
+        if (!plan.select) return Status::internal("quest: a page selection step without a selection");
+        return select(v, *plan.select);
+    }
 
 private:
+    Status select(const LayerView& v, PageSelection& sel);  // on_layer at kStepSelect
     struct HeadBounds {
         std::vector<int32_t> rows;      // [n_pages] rows folded into mn/mx so far
         std::vector<float> mn, mx;      // [n_pages, head_dim]

@@ -429,7 +429,7 @@ public:
         return inner_->begin(shape, prompt, budget);
     }
     Status on_layer(const LayerView& v, LayerPlan& plan) override { return inner_->on_layer(v, plan); }
-    Status select(const LayerView& v, PageSelection& sel) override { return inner_->select(v, sel); }
+    Status state(PolicyStateIO& io) override { return inner_->state(io); }
     std::string report() const override {
         std::string r = inner_->report();
         if (budget_ > 0) {

@@ -57,6 +57,7 @@ TEST(ContextStateModel, RestoredContextAnswersTheSameGreedyText) {
         {"h2o:budget=64,slack=4", KvType::kF16, KvType::kQ4_0},
         {"dynsplit:budget=64", KvType::kF16, KvType::kF16},
         {"dynsplit:budget=64,mode=select", KvType::kQ8_0, KvType::kF16},
+        {"dynsplit:ratio=0.2", KvType::kF16, KvType::kF16},  // through the ratio wrapper (state forwarded)
         {"ems:budget=64,window=16,mode=merge,score=max", KvType::kF16, KvType::kF16},
         {"quest:budget=64", KvType::kF16, KvType::kF16},
         {hc, KvType::kF16, KvType::kF16},

@@ -515,7 +515,7 @@ struct QuestLayer {
         view.n_head_kv = nh;
         view.n_head = int32_t(q.size()) / hd;
         view.head_dim = hd;
-        view.step = kStepDecode;
+        view.step = kStepSelect;
         view.n_live = n_live;
         view.pos = pos_rows;
         view.n_q = 1;
@@ -528,7 +528,9 @@ struct QuestLayer {
         sel.max_pages = max_pages;
         sel.pages = sel_pages;
         sel.n_pages = sel_n;
-        EXPECT_TRUE(p.select(view, sel).ok());
+        LayerPlan plan;
+        plan.select = &sel;
+        EXPECT_TRUE(p.on_layer(view, plan).ok());
         if (sel_n[size_t(ih)] < 0) return {-1};
         return std::vector<int32_t>(sel_pages.begin() + long(ih) * max_pages,
                                     sel_pages.begin() + long(ih) * max_pages + sel_n[size_t(ih)]);
