@@ -17,6 +17,11 @@
 // obs=N (N > 1): anchors and satellites are scored instead by the causal softmax rows of the
 // prompt's last N queries summed (an observation window, as SnapKV's), then pooled and maxed the
 // same way; pivots keep the last query, which is what the drift monitor compares against.
+// recent=R (default: obs when obs > 1, else 0): anchors and satellites always keep the prompt's
+// last R slots and select the rest of cap_h among the older ones (hc_keep), as SnapKV keeps its
+// observation window: the causal window sums give the last tokens only the few queries that can
+// see them, so a window without it drops the question's end (docs/accuracy.md, issue 18). A
+// refresh with select=topk keeps the same last R prompt rows.
 // Decode: new tokens are appended to every head (no eviction). Every W steps, per pivot with
 // satellites, the W buffered queries of its group score the pivot's PROMPT keys (same scoring);
 // o_t = |top_base(A_t) ∩ R_p| / base; if median(o) < tau: R_p <- top_base(A_W) and each satellite
@@ -96,6 +101,13 @@ void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int3
     hc_pool_max(sc.sums.data(), group, n, pool, out, sc.tmp);
 }
 
+void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out, std::vector<int32_t>& order) {
+    cap = std::clamp(cap, 0, n);
+    const int32_t r = std::clamp(recent, 0, cap);
+    top_k_indices(score, n - r, cap - r, out, order);  // sorted, all < n - r
+    for (int32_t i = 0; i < r; ++i) out[cap - r + i] = n - r + i;
+}
+
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base) {
     if (base <= 0) return 1.0;
     int64_t hit = 0;
@@ -156,6 +168,7 @@ struct HcOptions {
     bool reference_select = false;
     int32_t pool = 5;
     int32_t obs = 32;  // prompt queries scoring anchors / satellites (1: the reference's last query)
+    int32_t recent = 32;  // the prompt's last slots anchors / satellites always keep (0: none, the reference)
     bool spill_chunk = false;  // spill=chunk: cold-tier append and cut to cap after every prefill chunk
 };
 
@@ -336,6 +349,8 @@ private:
             }
             if (r == HeadRole::kSatellite) cold_ops_.push_back(ColdOp{ColdOpKind::kSpill, ih});
             peak_hot_ = std::max<int64_t>(peak_hot_, n);
+            // the kept window counts first in weights=adaptive's shares (hc_keep keeps it anyway)
+            for (int32_t s = std::max(0, n - opt_.recent); s < n; ++s) score_[size_t(s)] = INFINITY;
             scores_[size_t(ih)] = score_;
             caps_[size_t(ih)] = int32_t(std::min<int64_t>(hb_.cap[tax_.at(il, ih)], n));
         }
@@ -344,7 +359,7 @@ private:
             const int32_t n = v.n_live[size_t(ih)], cap = caps_[size_t(ih)];
             if (cap >= 0) hot_[tax_.at(il, ih)] = cap;
             if (cap < 0 || cap >= n) continue;
-            top_k_indices(scores_[size_t(ih)].data(), n, cap, plan.head(ih), order_);
+            hc_keep(scores_[size_t(ih)].data(), n, cap, opt_.recent, plan.head(ih), order_);
             plan.n_keep[size_t(ih)] = cap;
         }
         plan.cold = cold_ops_;
@@ -478,7 +493,7 @@ private:
                 if (opt_.reference_select) {
                     std::copy_n(union_idx.begin(), n_s, rows.begin());
                 } else {
-                    top_k_indices(a_w, n, n_s, rows.data(), order_);
+                    hc_keep(a_w, n, n_s, opt_.recent, rows.data(), order_);
                 }
                 cold_ops_.push_back(ColdOp{ColdOpKind::kRefresh, s, 0, rows});
             }
@@ -534,6 +549,8 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     o.pool = int32_t(pool);
     HKV_ASSIGN_OR_RETURN(int64_t obs, spec.get_int("obs", 32, 1, 4096));
     o.obs = int32_t(obs);
+    HKV_ASSIGN_OR_RETURN(int64_t recent, spec.get_int("recent", obs > 1 ? obs : 0, 0, 1 << 20));
+    o.recent = int32_t(recent);
     HKV_ASSIGN_OR_RETURN(std::string spill, spec.get_choice("spill", "end", {"end", "chunk"}));
     o.spill_chunk = spill == "chunk";
     if (o.taxonomy_path.empty()) {

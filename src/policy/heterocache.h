@@ -32,6 +32,11 @@ struct HcScratch {
 // over the m queries, then hc_pool_max. out: [n].
 void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int32_t pool, float* out, HcScratch& sc);
 
+// The slots a compressed head keeps at a cut, in position order: the last min(recent, cap) of its
+// n slots (the observation window, as SnapKV keeps it) and the top cap - those of the older slots
+// by score (ties: the earlier slot). score: [n]; out: [min(cap, n)].
+void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out, std::vector<int32_t>& order);
+
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
 

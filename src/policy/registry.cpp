@@ -127,6 +127,7 @@ constexpr PolicyOptionDoc kHeteroOpts[] = {
     {"select", "topk", "refresh rows: topk or reference"},
     {"pool", "5", "avg-pool kernel (odd)"},
     {"obs", "32", "prompt queries scoring anchors and satellites (1: the reference's last query)"},
+    {"recent", "obs", "the prompt's last slots anchors and satellites always keep (obs=1: 0, the reference)"},
     {"spill", "end", "end (cut at the prompt's end) or chunk (after every prefill chunk: prompts larger than memory)"},
 };
 #undef HKV_SIZE_OPTIONS

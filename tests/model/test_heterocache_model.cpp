@@ -147,6 +147,36 @@ TEST_F(HeteroCacheModel, RefreshVisibleAtNextStep) {
     EXPECT_EQ(p2[cap + 1], kPrompt + 1);
 }
 
+// The default observation window (obs=32, recent=obs): every anchor and satellite keeps the
+// prompt's last 32 positions at the cut, and a satellite still holds them after refreshes from the
+// cold tier (select=topk keeps the same window); with obs=1 (the reference) recent defaults to 0.
+TEST_F(HeteroCacheModel, KeepsTheObservationWindow) {
+    const ModelConfig& c = model_->config();
+    ContextParams cp;
+    cp.n_ctx = kCtx, cp.n_threads = 1, cp.n_batch = 128;
+    cp.policy = "heterocache:taxonomy=" + tax_ + ",window=1,tau=1.01";
+    auto ctx = Context::create(model_, cp);
+    ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+    Context& cx = **ctx;
+    ASSERT_TRUE(cx.eval(prompt_tokens(*model_)).ok());
+    auto holds_window = [&](int32_t il, int32_t ih) {
+        const KvHeadView h = *cx.kv_head(il, ih);
+        int32_t n = 0;
+        for (int32_t p : h.pos) n += p >= kPrompt - 32 && p < kPrompt;
+        return n;
+    };
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        for (int32_t ih = 1; ih < c.n_head_kv; ++ih) {  // head 0: the pivot (full)
+            ASSERT_LT(cx.kv_head(il, ih)->pos.size(), size_t(kPrompt)) << il << " " << ih;
+            EXPECT_EQ(holds_window(il, ih), 32) << "layer " << il << " head " << ih;
+        }
+    }
+    int32_t tok = 1;
+    for (int32_t i = 0; i < 3; ++i) ASSERT_TRUE(cx.eval({&tok, 1}).ok());
+    EXPECT_GT(count_after(cx.policy_report(), "refreshes"), 0) << cx.policy_report();
+    for (int32_t il = 0; il < c.n_layer; ++il) EXPECT_EQ(holds_window(il, 1), 32) << "satellite of layer " << il;
+}
+
 // weights=adaptive with an observation window: per layer the anchors and satellites keep, between
 // them, what uniform caps keep, split unevenly by score; refreshes at every step keep each
 // satellite at the size it was given (a refresh writes that many rows).

@@ -185,6 +185,23 @@ TEST(HeteroCacheMonitor, WindowScoresAreCausal) {
     EXPECT_NEAR(out[5], lo, 1e-5);
 }
 
+// recent=R: the last R slots are kept whatever their scores, the rest of the cap goes to the top
+// scores among the older slots; the result is in position order.
+TEST(HeteroCacheMonitor, KeepsTheWindowThenTheTopScores) {
+    const std::vector<float> score = {5, 1, 4, 0, 3, 9, 0, 0};
+    std::vector<int32_t> out(8), order;
+    hc_keep(score.data(), 8, 4, 2, out.data(), order);
+    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), (std::vector<int32_t>{0, 5, 6, 7}));
+    hc_keep(score.data(), 8, 4, 0, out.data(), order);  // the reference: top 4 of all
+    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), (std::vector<int32_t>{0, 2, 4, 5}));
+    hc_keep(score.data(), 8, 2, 5, out.data(), order);  // a window wider than the cap: its latest slots
+    EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 2), (std::vector<int32_t>{6, 7}));
+    hc_keep(score.data(), 8, 12, 3, out.data(), order);  // a cap beyond n keeps everything
+    EXPECT_EQ(out, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+    hc_keep(score.data(), 8, 0, 3, out.data(), order);  // nothing to keep: nothing written
+    EXPECT_EQ(out[0], 0);
+}
+
 TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     test::TempDir dir;
     const Taxonomy t = taxonomy_structural(3, 8);
@@ -240,6 +257,8 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     EXPECT_TRUE(policy_validate("heterocache:taxonomy=" + path, ModelShape{3, 32, 8, 64, 4096}).ok());
     EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",refresh=sometimes").ok());
     EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",pool=4").ok());
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",recent=-1").ok());
+    EXPECT_TRUE(policy_create("heterocache:taxonomy=" + path + ",obs=1,recent=8").ok());
 }
 
 }  // namespace
