@@ -25,11 +25,12 @@ if [ "$WHICH" = all ] || [ "$WHICH" = retrieval ]; then
     TAX=tests/data/heterocache/retrieval-1.4M_topk0.2.json
     R="-m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 2 \
        -f $T/austen-emma.txt -f $T/melville-moby_dick.txt $HAYARGS --length 2048 --depths 0.1,0.3,0.5,0.7,0.9 --trials 4"
-    # two processes (one thread each): EMS and DynSplit-KV at budgets 128 and 256; HeteroCache at two ratios
-    # (7 of its 12 KV heads are full, so the ratio must exceed 7/12)
+    # two processes (one thread each): EMS then DynSplit-KV at budgets 128 and 256 (one file each, so
+    # a stopped run keeps what finished); HeteroCache at two ratios (7 of its 12 KV heads are full, so
+    # the ratio must exceed 7/12)
     # shellcheck disable=SC2086
-    $RUN $R --method ems:budget=128,decode=0 --method ems:budget=256,decode=0 \
-        --method dynsplit:budget=128 --method dynsplit:budget=256 -o "$OUT/retrieval_${HAY}_budget" &
+    { $RUN $R --method ems:budget=128,decode=0 --method ems:budget=256,decode=0 -o "$OUT/retrieval_${HAY}_ems" &&
+      $RUN $R --method dynsplit:budget=128 --method dynsplit:budget=256 -o "$OUT/retrieval_${HAY}_dynsplit"; } &
     # shellcheck disable=SC2086
     $RUN $R --method heterocache:taxonomy=$TAX,ratio=0.65 --method heterocache:taxonomy=$TAX,ratio=0.75 \
         -o "$OUT/retrieval_${HAY}_hc" &
