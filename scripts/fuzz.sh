@@ -5,7 +5,7 @@
 # the repository; a crash writes build-fuzz/artifacts/<target>/crash-* and fails the script (commit
 # the input under tests/fuzz/corpus/<target>/ once the bug is fixed: test_fuzz_corpus replays it).
 #   scripts/fuzz.sh [SECONDS=60] [TARGETS="fuzz_gguf fuzz_request fuzz_state"]
-# (CI, scripts/test.sh: 40 s each, the 120 s the two first targets had at 60 s.)
+# (CI, scripts/test.sh: 30 s each, to keep the whole CI run near 20 minutes.)
 #   RUNS=1000000 scripts/fuzz.sh      # a fixed number of executions instead of a time limit
 set -euo pipefail
 cd "$(dirname "$0")/.."
