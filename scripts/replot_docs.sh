@@ -24,7 +24,8 @@ for s in ruler_niah_single_2_1024:5 ruler_niah_single_2_2048:5 niah_1024_2048:10
   mv "$tmp/$name.svg" "$tmp/$name.png" docs/sweep/
 done
 # equal-memory comparisons: per seed policy the KLD chart and the NIAH charts (and PREFIX.md)
-for e in stories stories_dynsplit_ablation retrieval_tune_dynsplit_variants retrieval_tune_hc; do
+for e in stories stories_dynsplit_ablation retrieval_tune_dynsplit_variants retrieval_tune_hc retrieval_tune_ems \
+         retrieval_tune_dynsplit; do
   q eval equal --replot docs/equal/$e.json -o docs/equal/$e
 done
 echo "replot_docs: figures re-drawn under docs/ (git status shows what changed)"
