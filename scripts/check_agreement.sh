@@ -14,7 +14,7 @@
 # llama-server's port (default 18931), to run two presets at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CASES_DEFAULT="qwen3-0.6b:q8_0 qwen3-0.6b:q3_k qwen3-0.6b:iq4_xs qwen3-4b:q8_0 gemma2-2b:q8_0 gemma3-1b:q8_0 gemma3-1b:q2_k gemma3-4b:q8_0 phi-3.5-mini:q8_0 mistral-7b:q8_0"
+CASES_DEFAULT="qwen3-0.6b:q8_0 qwen3-0.6b:q3_k qwen3-0.6b:iq4_xs qwen3-4b:q8_0 gemma2-2b:q8_0 gemma3-1b:q8_0 gemma3-1b:q2_k gemma3-4b:q8_0 phi-3.5-mini:f16 mistral-7b:f16"
 REGEN=0 KEEP=""
 CASES=()
 while [ $# -gt 0 ]; do
