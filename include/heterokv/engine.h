@@ -36,7 +36,8 @@ struct ContextParams {
     int32_t n_batch = 256;      // prefill chunk: tokens per forward pass (bounds scratch memory)
     KvType kv_type = KvType::kF16;  // element type of the cache's K and V rows (both, unless set below)
     // The K rows' and the V rows' types separately (llama.cpp's type_k / type_v, `-ctk` / `-ctv`);
-    // unset = kv_type. Block types (q8_0, q4_0) need a head_dim that is a multiple of 32.
+    // unset = kv_type. Block types (q8_0, q4_0, hq4) need a head_dim that is a multiple of 32 (hq4: a
+    // power of two from 32 to 1024).
     std::optional<KvType> type_k, type_v;
     KvType k_type() const { return type_k.value_or(kv_type); }
     KvType v_type() const { return type_v.value_or(kv_type); }

@@ -30,6 +30,7 @@ constexpr DTypeInfo kTable[] = {
     {DType::kI64, "i64", 1, 8, false},
     {DType::kF64, "f64", 1, 8, false},
     {DType::kBF16, "bf16", 1, 2, true},
+    {DType::kHQ4, "hq4", 32, 18, false},  // KV rows only (not a weight type)
 };
 
 }  // namespace
@@ -59,7 +60,7 @@ size_t dtype_row_size(DType t, int64_t n) {
 // ---- KvType (heterokv/types.h): the cache types, a subset of the table above by GGML id ----
 static_assert(uint32_t(KvType::kF32) == uint32_t(DType::kF32) && uint32_t(KvType::kF16) == uint32_t(DType::kF16) &&
               uint32_t(KvType::kBF16) == uint32_t(DType::kBF16) && uint32_t(KvType::kQ8_0) == uint32_t(DType::kQ8_0) &&
-              uint32_t(KvType::kQ4_0) == uint32_t(DType::kQ4_0));
+              uint32_t(KvType::kQ4_0) == uint32_t(DType::kQ4_0) && uint32_t(KvType::kHQ4) == uint32_t(DType::kHQ4));
 
 const char* kv_type_name(KvType type) {
     switch (type) {
@@ -68,15 +69,16 @@ const char* kv_type_name(KvType type) {
         case KvType::kBF16: return "bf16";
         case KvType::kQ8_0: return "q8_0";
         case KvType::kQ4_0: return "q4_0";
+        case KvType::kHQ4: return "hq4";
     }
     return "unknown";
 }
 
 Expected<KvType> kv_type_parse(std::string_view name) {
-    for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8_0, KvType::kQ4_0}) {
+    for (KvType t : {KvType::kF16, KvType::kBF16, KvType::kF32, KvType::kQ8_0, KvType::kQ4_0, KvType::kHQ4}) {
         if (name == kv_type_name(t)) return t;
     }
-    return Status::invalid("'%s': expected f16, bf16, f32, q8_0 or q4_0", std::string(name).c_str());
+    return Status::invalid("'%s': expected f16, bf16, f32, q8_0, q4_0 or hq4", std::string(name).c_str());
 }
 
 int32_t kv_type_block(KvType type) {
@@ -97,6 +99,12 @@ Status kv_type_check(KvType type, int64_t head_dim, std::string_view what) {
         return Status::unsupported("%.*s: cache type %s needs a head size that is a multiple of %d; the model's "
                                    "head size is %lld (use f16, bf16 or f32)",
                                    int(what.size()), what.data(), kv_type_name(type), blk, (long long)head_dim);
+    }
+    // hq4's rotation is a Walsh-Hadamard transform of the whole row: a power of two (kv_hq4.h)
+    if (type == KvType::kHQ4 && (head_dim < 32 || head_dim > 1024 || (head_dim & (head_dim - 1)) != 0)) {
+        return Status::unsupported("%.*s: cache type hq4 needs a head size that is a power of two from 32 to "
+                                   "1024; the model's head size is %lld (use q4_0, q8_0 or f16)",
+                                   int(what.size()), what.data(), (long long)head_dim);
     }
     return Status();
 }

@@ -33,6 +33,9 @@ enum class DType : uint32_t {
     kI64 = 27,
     kF64 = 28,
     kBF16 = 30,
+    // heterokv's own KV cache type, not a GGML type (never in a GGUF file; the GGUF reader and
+    // writer refuse its id): hq4 rows, Hadamard-rotated iq4_nl blocks (backend/cpu/kv_hq4.h).
+    kHQ4 = 1020,
 };
 
 struct DTypeInfo {

@@ -24,8 +24,9 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
         return Status::invalid("kv: page size %d not in [1, 65536]", cfg.page_size);
     }
     for (DType t : {cfg.k_type, cfg.v_type}) {
-        if (t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kQ8_0 && t != DType::kQ4_0) {
-            return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32, q8_0, q4_0)",
+        if (t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kQ8_0 && t != DType::kQ4_0 &&
+            t != DType::kHQ4) {
+            return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32, q8_0, q4_0, hq4)",
                                        dtype_name(t));
         }
         HKV_TRY(kv_type_check(KvType(uint32_t(t)), cfg.head_dim, "kv"));

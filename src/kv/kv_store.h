@@ -3,7 +3,8 @@
 // Layout (FlashInfer-style paged, but ragged per head):
 //   head (il, ih) owns a page table: k_pages[i] -> [page_size, head_dim] k_type, v_pages[i] ->
 //   [page_size, head_dim] v_type (one allocation holds page i's K rows then its V rows)
-//   A row of a block type (q8_0, q4_0) is head_dim / 32 blocks in llama.cpp's layout, so a q8_0 head
+//   A row of a block type (q8_0, q4_0; hq4, backend/cpu/kv_hq4.h) is head_dim / 32 blocks of 34 or 18
+//   bytes (llama.cpp's layouts; hq4: iq4_nl blocks of the rotated row), so a q8_0 head
 //   really takes 34/64 of the bytes of an f16 one.
 //   slot s lives in page s / page_size, row s % page_size; pos[s] is its original token position.
 // Keys are stored after RoPE, so a slot keeps its position forever, whatever is evicted around it.
@@ -56,7 +57,7 @@ struct KvStoreConfig {
     int32_t n_head_kv = 0;
     int32_t head_dim = 0;
     int32_t page_size = 64;       // slots per page
-    DType k_type = DType::kF16;   // K rows: f16 (default), bf16, f32, q8_0 or q4_0
+    DType k_type = DType::kF16;   // K rows: f16 (default), bf16, f32, q8_0, q4_0 or hq4
     DType v_type = DType::kF16;   // V rows: the same choices
     int64_t max_bytes = 0;        // page memory limit (K+V); 0 = unlimited. Exceeding it: kOutOfMemory
     bool score_lane = false;      // keep a float per slot (accumulated attention) that moves with compaction

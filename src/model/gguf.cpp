@@ -404,7 +404,9 @@ Status GgufFile::parse(const uint8_t* data, size_t size) {
         uint32_t type_id = 0;
         if (!r.read(type_id)) return truncated(r, std::string(id) + " type", 4);
         const DTypeInfo* info = dtype_info(type_id);
-        if (!info) return Status::unsupported("gguf: %s: unknown tensor type id %u", id, type_id);
+        if (!info || info->type == DType::kHQ4) {  // hq4 is heterokv's KV type, not a GGML one
+            return Status::unsupported("gguf: %s: unknown tensor type id %u", id, type_id);
+        }
         t.type = info->type;
         if (t.ne[0] % info->block_size != 0) {
             return Status::corrupt("gguf: %s: ne0 %" PRId64 " is not a multiple of the %s block size %d", id,

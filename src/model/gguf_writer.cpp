@@ -166,7 +166,9 @@ void GgufWriter::set_i32_array(const std::string& key, const std::vector<int32_t
 
 Status GgufWriter::add_tensor(const std::string& name, DType type, std::vector<int64_t> dims) {
     const DTypeInfo* info = dtype_info(type);
-    if (!info) return Status::invalid("gguf writer: tensor '%s': unknown type id %u", name.c_str(), uint32_t(type));
+    if (!info || type == DType::kHQ4) {  // hq4 is heterokv's KV type, not a GGML one
+        return Status::invalid("gguf writer: tensor '%s': unknown type id %u", name.c_str(), uint32_t(type));
+    }
     if (name.empty()) return Status::invalid("gguf writer: tensor with an empty name");
     for (const TensorDecl& t : tensors_) {
         if (t.name == name) return Status::invalid("gguf writer: duplicate tensor '%s'", name.c_str());

@@ -62,6 +62,8 @@ TEST(ContextStateModel, RestoredContextAnswersTheSameGreedyText) {
         {"quest:budget=64", KvType::kF16, KvType::kF16},
         {hc, KvType::kF16, KvType::kF16},
         {hc, KvType::kQ8_0, KvType::kQ8_0, true},
+        {"ems:budget=64,window=16,mode=merge,score=max", KvType::kHQ4, KvType::kHQ4},  // merges requantized
+        {hc, KvType::kHQ4, KvType::kHQ4, true},  // rotated rows in the cold tier
     };
     for (const Case& cs : cases) {
         SCOPED_TRACE(cs.spec + " " + kv_type_name(cs.k) + "/" + kv_type_name(cs.v));

@@ -1,14 +1,16 @@
-// Quantized KV caches (q8_0, q4_0; issue 19) on a real model, retrieval-1.4M (head_dim 32; from
+// Quantized KV caches (q8_0, q4_0, hq4; issue 19) on a real model, retrieval-1.4M (head_dim 32; from
 // ../shared/models, skipped when absent):
 //  - q8_0 full cache against f16: mean KLD of every prompt position's next-token distribution below
-//    0.005; q4_0 bounded; the bytes really shrink (pages hold llama.cpp's blocks);
+//    0.005; q4_0 bounded, hq4 (the rotated format) below q4_0 at the same bytes; the bytes really
+//    shrink (pages hold the blocks);
 //  - every policy (baselines, EMS evict and merge, DynSplit, HeteroCache with its cold tier) runs
-//    prompt + greedy decode on f16, q8_0, q4_0 and mixed K/V caches: finite logits, the same slots as
+//    prompt + greedy decode on f16, q8_0, q4_0, hq4 and mixed K/V caches: finite logits, the same slots as
 //    the f16 run keeps (budgets do not depend on the type), and the bytes of f16 x the type's ratio;
 //  - a head size that is not whole blocks (stories260K, head_dim 8) is an error naming it.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -84,17 +86,22 @@ TEST(KvQuantModel, FullCacheAgainstF16) {
     const CacheRun f16 = run_cache(model, "full", KvType::kF16, KvType::kF16);
     const CacheRun q8 = run_cache(model, "full", KvType::kQ8_0, KvType::kQ8_0);
     const CacheRun q4 = run_cache(model, "full", KvType::kQ4_0, KvType::kQ4_0);
-    const double kld8 = mean_kld(f16, q8, nv), kld4 = mean_kld(f16, q4, nv);
+    const CacheRun h4 = run_cache(model, "full", KvType::kHQ4, KvType::kHQ4);
+    const double kld8 = mean_kld(f16, q8, nv), kld4 = mean_kld(f16, q4, nv), kldh = mean_kld(f16, h4, nv);
+    std::printf("KLD against f16: q8_0 %.5f  q4_0 %.5f  hq4 %.5f\n", kld8, kld4, kldh);
     EXPECT_LT(kld8, 0.005);
     EXPECT_GT(kld8, 0.0);  // the cache really is quantized
     EXPECT_LT(kld4, 0.1);
     EXPECT_GT(kld4, kld8);
+    EXPECT_GT(kldh, kld8);
+    EXPECT_LT(kldh, kld4);  // the rotated format: less error at the same bytes
     // 300 slots in 5 pages of [64, 32] values a head: f16 64 bytes a row, q8_0 34, q4_0 18; + 4 bytes
     // of position a slot.
     const int64_t heads = int64_t(model->config().n_layer) * model->config().n_head_kv;
     EXPECT_EQ(f16.kv_bytes, heads * (320 * 2 * 64 + kPrompt * 4));
     EXPECT_EQ(q8.kv_bytes, heads * (320 * 2 * 34 + kPrompt * 4));
     EXPECT_EQ(q4.kv_bytes, heads * (320 * 2 * 18 + kPrompt * 4));
+    EXPECT_EQ(h4.kv_bytes, q4.kv_bytes);
 }
 
 TEST(KvQuantModel, EveryPolicyOnQuantizedCaches) {
@@ -112,7 +119,7 @@ TEST(KvQuantModel, EveryPolicyOnQuantizedCaches) {
     for (const std::string& spec : specs) {
         const CacheRun f16 = run_cache(model, spec, KvType::kF16, KvType::kF16);
         for (const Types t : {Types{KvType::kQ8_0, KvType::kQ8_0}, Types{KvType::kQ4_0, KvType::kQ4_0},
-                              Types{KvType::kQ8_0, KvType::kF16}}) {
+                              Types{KvType::kQ8_0, KvType::kF16}, Types{KvType::kHQ4, KvType::kHQ4}}) {
             SCOPED_TRACE(spec + " " + kv_type_name(t.k) + "/" + kv_type_name(t.v));
             const CacheRun q = run_cache(model, spec, t.k, t.v);
             EXPECT_TRUE(q.finite);
@@ -136,7 +143,7 @@ TEST(KvQuantModel, EveryPolicyOnQuantizedCaches) {
     }
 }
 
-TEST(KvQuantModel, HeadSizeNotWholeBlocksIsAnError) {
+TEST(KvQuantModel, HeadSizeNotWholeBlocksIsAnError) {  // (hq4's power-of-two rule: test_kv_hq4)
     const std::string path = test::shared_path("models/stories260K.gguf");
     HKV_REQUIRE_SHARED(path);
     auto model = test::load_model(path);

@@ -1,8 +1,8 @@
-// Attention over quantized KV rows (q8_0, q4_0; issue 19): the fast kernels (AVX-512 or AVX2, and the
-// AVX2 ones again under HKV_ISA=avx2, see CMakeLists.txt) read llama.cpp's blocks in place and must
-// equal the scalar reference, which decodes each value from its block, for every K/V type pair, head
-// size, page size, slot count, group and thread count; the policies' key reads (kv_read_row, qk_dots)
-// likewise.
+// Attention over quantized KV rows (q8_0, q4_0, hq4; issue 19): the fast kernels (AVX-512 or AVX2,
+// and the AVX2 ones again under HKV_ISA=avx2, see CMakeLists.txt) read the blocks in place (hq4 in
+// its rotated domain: rotated queries, un-rotated outputs) and must equal the scalar reference, which
+// decodes each row (hq4: blocks then the inverse rotation), for every K/V type pair, head size, page
+// size, slot count, group and thread count; the policies' key reads (kv_read_row, qk_dots) likewise.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/cpu/kv_hq4.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
 #include "backend/cpu/scores.h"
@@ -69,7 +70,7 @@ struct PagedKv {
                             auto row = randn(rng, size_t(d));
                             for (int32_t j = 0; j < d; j += 7) row[size_t(j)] *= 6.0f;
                             kv_convert_row(t, row.data(), page + size_t(r) * rb, d);
-                        } else if (t == DType::kQ8_0 || t == DType::kQ4_0) {
+                        } else if (t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kHQ4) {
                             std::memset(page + size_t(r) * rb, 0xff, rb);  // f16 scale 0xffff = NaN
                         } else {
                             std::vector<float> nan_row(size_t(d), NAN);
@@ -89,7 +90,8 @@ struct TypePair {
     DType k, v;
 };
 const TypePair kPairs[] = {{DType::kQ8_0, DType::kQ8_0}, {DType::kQ4_0, DType::kQ4_0}, {DType::kQ8_0, DType::kF16},
-                           {DType::kF16, DType::kQ4_0},  {DType::kQ4_0, DType::kQ8_0}, {DType::kBF16, DType::kQ8_0}};
+                           {DType::kF16, DType::kQ4_0},  {DType::kQ4_0, DType::kQ8_0}, {DType::kBF16, DType::kQ8_0},
+                           {DType::kHQ4, DType::kHQ4},   {DType::kHQ4, DType::kF16},   {DType::kQ8_0, DType::kHQ4}};
 
 // The cache types are llama.cpp's blocks: kv_convert_row writes what ggml's reference quantizer
 // writes, head_dim / 32 blocks of 34 (q8_0) or 18 (q4_0) bytes.
@@ -153,7 +155,7 @@ TEST(AttnQuant, DecodeAndPrefillMatchReference) {
 // Long decode split over threads (split-K and its log-sum-exp merge) on quantized rows.
 TEST(AttnQuant, DecodeSplitK) {
     std::mt19937 rng(19);
-    for (const TypePair tp : {kPairs[0], kPairs[1]}) {
+    for (const TypePair tp : {kPairs[0], kPairs[1], kPairs[6]}) {
         for (int n_threads : {2, 3}) {
             const int32_t n_slot = 20000, d = 64;
             const PagedKv kv(rng, tp.k, tp.v, 1, 256, d, n_slot);
@@ -175,7 +177,7 @@ TEST(AttnQuant, DecodeSplitK) {
 // the dequantized rows.
 TEST(AttnQuant, KeyDotsMatchDequantizedKeys) {
     std::mt19937 rng(23);
-    for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kHQ4}) {
         for (int32_t d : {32, 128}) {
             const int32_t n = 300, ps = 64, n_row = 5;
             const PagedKv kv(rng, t, t, 1, ps, d, n);
@@ -187,7 +189,8 @@ TEST(AttnQuant, KeyDotsMatchDequantizedKeys) {
             std::vector<float> key(static_cast<size_t>(d));
             for (int32_t s = 0; s < n; ++s) {
                 const uint8_t* row = static_cast<const uint8_t*>(pages[s / ps]) + size_t(s % ps) * dtype_row_size(t, d);
-                dequantize_row_ref(t, row, key.data(), d);
+                if (t == DType::kHQ4) hq4_dequantize_row(row, key.data(), d);
+                else dequantize_row_ref(t, row, key.data(), d);
                 for (int32_t r = 0; r < n_row; ++r) {
                     double dot = 0.0;
                     for (int32_t j = 0; j < d; ++j) dot += double(q[size_t(r * d + j)]) * key[size_t(j)];

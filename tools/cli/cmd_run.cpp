@@ -36,11 +36,11 @@ Expected<KvType> parse_kv_type(const std::string& s) {
 }
 
 void KvTypeOptions::add(CLI::App& app) {
-    app.add_option("--kv-type", both, "KV cache element type of K and V: f16, bf16, f32, q8_0, q4_0")
+    app.add_option("--kv-type", both, "KV cache element type of K and V: f16, bf16, f32, q8_0, q4_0, hq4")
         ->capture_default_str();
     // -ctk / -ctv (llama.cpp's spelling) are rewritten to these names in main.cpp
-    app.add_option("--cache-type-k", k, "KV cache type of K, also -ctk (overrides --kv-type): f16, bf16, f32, q8_0, q4_0");
-    app.add_option("--cache-type-v", v, "KV cache type of V, also -ctv (overrides --kv-type): f16, bf16, f32, q8_0, q4_0");
+    app.add_option("--cache-type-k", k, "KV cache type of K, also -ctk (overrides --kv-type): f16, bf16, f32, q8_0, q4_0, hq4");
+    app.add_option("--cache-type-v", v, "KV cache type of V, also -ctv (overrides --kv-type): f16, bf16, f32, q8_0, q4_0, hq4");
 }
 
 Status KvTypeOptions::parse(KvType out[3]) const {

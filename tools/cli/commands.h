@@ -69,7 +69,7 @@ Status resolve_report_output(ReportOutput* out);
 // Runs `write` on stdout, or on a new file that replaces out.path when complete.
 Status emit_report(const ReportOutput& out, const std::function<void(std::FILE*)>& write);
 
-// --kv-type values: "f16", "bf16", "f32", "q8_0", "q4_0" (cmd_run.cpp).
+// --kv-type values: "f16", "bf16", "f32", "q8_0", "q4_0", "hq4" (cmd_run.cpp).
 Expected<KvType> parse_kv_type(const std::string& s);
 
 // The KV cache's element types: --kv-type (K and V), --cache-type-k / -ctk and --cache-type-v / -ctv

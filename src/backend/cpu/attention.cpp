@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/kv_hq4.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/simd_avx2.h"
 #include "core/assert.h"
@@ -97,7 +98,7 @@ void kv_rows_prefetch(DType t, const void* const* pages, int32_t page_size, int6
     }
 }
 
-// Pointers to rows s0 .. s0+n-1 of one KV head (rows[j] -> [head_dim] t, whole blocks for q8_0 / q4_0).
+// Pointers to rows s0 .. s0+n-1 of one KV head (rows[j] -> [head_dim] t, whole blocks for q8_0 / q4_0 / hq4).
 void kv_row_ptrs(DType t, const void* const* pages, int32_t page_size, int64_t D, int32_t s0, int n,
                  const void** rows) {
     const size_t row_bytes = dtype_row_size(t, D);
@@ -109,8 +110,9 @@ void kv_row_ptrs(DType t, const void* const* pages, int32_t page_size, int64_t D
 }
 
 // Eight elements d .. d+7 (d a multiple of 8) of a KV row of kind 0 (f32), 1 (f16), 2 (bf16),
-// 3 (q8_0) or 4 (q4_0), as f32: the conversion (for the block types: the block's int8 or nibbles
-// times its f16 scale) happens in registers inside the dot / axpy loops, with no side buffer.
+// 3 (q8_0), 4 (q4_0) or 5 (hq4, rotated domain), as f32: the conversion (for the block types: the
+// block's int8, nibbles or nibbles' iq4_nl levels times its f16 scale) happens in registers inside
+// the dot / axpy loops, with no side buffer.
 template <int kKind>
 inline __m256 kv_load8(const void* row, int64_t d) {
     if constexpr (kKind == 0) return _mm256_loadu_ps(static_cast<const float*>(row) + d);
@@ -130,6 +132,17 @@ inline __m256 kv_load8(const void* row, int64_t d) {
         w = j < 16 ? _mm256_and_si256(w, _mm256_set1_epi32(15)) : _mm256_srli_epi32(w, 4);
         const __m256 f = _mm256_cvtepi32_ps(_mm256_sub_epi32(w, _mm256_set1_epi32(8)));
         return _mm256_mul_ps(f, _mm256_set1_ps(_cvtsh_ss(h)));
+    }
+    if constexpr (kKind == 5) {  // hq4: as q4_0, each nibble indexing the iq4_nl levels (int8)
+        const uint8_t* b = static_cast<const uint8_t*>(row) + (d >> 5) * 18;
+        uint16_t h;
+        std::memcpy(&h, b, 2);
+        const int j = int(d & 31);
+        __m128i w = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + (j & 15)));
+        w = _mm_and_si128(j < 16 ? w : _mm_srli_epi16(w, 4), _mm_set1_epi8(15));
+        const __m128i lv = _mm_shuffle_epi8(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
+                                                          53, 69, 89, 113), w);
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lv)), _mm256_set1_ps(_cvtsh_ss(h)));
     }
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
     if constexpr (kKind == 1) return _mm256_cvtph_ps(h);
@@ -247,7 +260,7 @@ struct AttnJob {
     float* part_acc;        // [n_qt, total_splits, part_rows, head_dim]
     float* part_ml;         // [n_qt, total_splits, part_rows, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
-    bool k512 = false, v512 = false;  // K / V rows f16, q8_0 or q4_0, Dp % 16 == 0, AVX-512: QK / PV
+    bool k512 = false, v512 = false;  // K / V rows f16, q8_0, q4_0 or hq4, Dp % 16 == 0, AVX-512: QK / PV
                                       // through attn512::
 };
 
@@ -273,6 +286,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         float* dst = qs + r * Dp;
         for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * p.scale;
         for (int64_t d = D; d < Dp; ++d) dst[d] = 0.0f;
+        if constexpr (kK == 5) hq4_rotate(dst, D);  // hq4 keys hold R k: (R q)·(R k) = q·k (Dp == D)
         std::memset(acc + r * Dp, 0, size_t(Dp) * sizeof(float));
         ws.m[size_t(r)] = -INFINITY, ws.l[size_t(r)] = 0.0f;
         ws.qp[size_t(r)] = jb.qpos[it];
@@ -370,7 +384,8 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     for (int r = 0; r < n_row; ++r) {
         const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
         const int64_t row = it * p.n_head + ih;
-        const float* a = acc + r * Dp;
+        float* a = acc + r * Dp;
+        if constexpr (kV == 5) hq4_unrotate(a, D);  // sum p_i (R v_i) = R (sum p_i v_i)
         if (jb.split_n[kvh] == 1) {
             float* o = jb.out + row * D;
             const float l = ws.l[size_t(r)];
@@ -424,6 +439,7 @@ int kv_kind(DType t) {
         case DType::kBF16: return 2;
         case DType::kQ8_0: return 3;
         case DType::kQ4_0: return 4;
+        case DType::kHQ4: return 5;
         default: return -1;
     }
 }
@@ -435,13 +451,13 @@ constexpr std::array<UnitFn, sizeof...(kV)> unit_row(std::integer_sequence<int, 
     return {attn_unit<kK, kV, false>...};
 }
 template <int... kK>
-constexpr std::array<std::array<UnitFn, 5>, sizeof...(kK)> unit_table(std::integer_sequence<int, kK...>) {
-    return {unit_row<kK>(std::make_integer_sequence<int, 5>())...};
+constexpr std::array<std::array<UnitFn, 6>, sizeof...(kK)> unit_table(std::integer_sequence<int, kK...>) {
+    return {unit_row<kK>(std::make_integer_sequence<int, 6>())...};
 }
 
-// attn_unit for K kind kk and V kind kv (both in 0..4), read in place (no side buffers).
+// attn_unit for K kind kk and V kind kv (both in 0..5), read in place (no side buffers).
 UnitFn unit_fn(int kk, int kv) {
-    static constexpr auto kTable = unit_table(std::make_integer_sequence<int, 5>());
+    static constexpr auto kTable = unit_table(std::make_integer_sequence<int, 6>());
     return kTable[size_t(kk)][size_t(kv)];
 }
 
@@ -463,6 +479,8 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     HKV_ASSERT(kk >= 0 && kvk >= 0, "kv types %s / %s unsupported", dtype_name(p.k_type), dtype_name(p.v_type));
     HKV_ASSERT((kk < 3 && kvk < 3) || p.head_dim % 32 == 0, "head_dim %d is not whole blocks of %s / %s",
                int(p.head_dim), dtype_name(p.k_type), dtype_name(p.v_type));
+    HKV_ASSERT((kk != 5 && kvk != 5) || hq4_dim_ok(p.head_dim), "head_dim %d: hq4 rows need a power of two",
+               int(p.head_dim));
     AttnJob jb{};
     jb.p = &p, jb.q = q, jb.qpos = qpos, jb.n_tok = n_tok, jb.heads = heads, jb.out = out;
     jb.lse = lse;

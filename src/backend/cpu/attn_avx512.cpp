@@ -20,9 +20,10 @@
 namespace hkv::attn512 {
 namespace {
 
-// Sixteen values d .. d+15 (d a multiple of 16) of a row of kind 1 (f16), 3 (q8_0) or 4 (q4_0) as f32.
-// Block types: block d / 32 is (f16 scale, payload); q8_0 values are int8, q4_0 values the low
-// (first half of the block) or high (second half) nibbles of its 16 bytes, minus 8.
+// Sixteen values d .. d+15 (d a multiple of 16) of a row of kind 1 (f16), 3 (q8_0), 4 (q4_0) or 5
+// (hq4) as f32. Block types: block d / 32 is (f16 scale, payload); q8_0 values are int8, q4_0 values
+// the low (first half of the block) or high (second half) nibbles of its 16 bytes, minus 8; hq4
+// values the iq4_nl levels those nibbles index (the rotated row's values, kv_hq4.h).
 template <int kKind>
 inline __m512 load16(const void* row, int64_t d) {
     if constexpr (kKind == 1) {
@@ -34,6 +35,12 @@ inline __m512 load16(const void* row, int64_t d) {
         if constexpr (kKind == 3) {
             const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + (d & 31)));
             return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), scale);
+        } else if constexpr (kKind == 5) {
+            const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+            const __m128i nib = _mm_and_si128((d & 31) ? _mm_srli_epi16(w, 4) : w, _mm_set1_epi8(15));
+            const __m128i lv = _mm_shuffle_epi8(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
+                                                              53, 69, 89, 113), nib);
+            return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lv)), scale);
         } else {
             const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
             const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
@@ -151,6 +158,7 @@ void qk(int kind, const float* q, int n_row, const void* const* krows, int n, in
         case 1: qk_kind<1>(q, n_row, krows, n, Dp, sc, sc_stride); break;
         case 3: qk_kind<3>(q, n_row, krows, n, Dp, sc, sc_stride); break;
         case 4: qk_kind<4>(q, n_row, krows, n, Dp, sc, sc_stride); break;
+        case 5: qk_kind<5>(q, n_row, krows, n, Dp, sc, sc_stride); break;
         default: break;
     }
 }
@@ -161,6 +169,7 @@ void pv(int kind, const float* p, int p_stride, const float* alpha, int n_row, c
         case 1: pv_kind<1>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
         case 3: pv_kind<3>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
         case 4: pv_kind<4>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
+        case 5: pv_kind<5>(p, p_stride, alpha, n_row, vrows, n, Dp, acc); break;
         default: break;
     }
 }

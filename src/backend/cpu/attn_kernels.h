@@ -5,7 +5,8 @@
 // row length Dp is a multiple of 16; attention.cpp keeps the masking, online softmax and split-K
 // logic. Rows are read in place from the KV pages (krows[j] / vrows[j] -> one row of the kind) and
 // converted in registers: kind 1 = f16 [Dp], 3 = q8_0 and 4 = q4_0 [Dp / 32 blocks of llama.cpp's
-// layout] (each 16 values: int8 or nibbles - 8, times the block's f16 scale).
+// layout] (each 16 values: int8 or nibbles - 8, times the block's f16 scale), 5 = hq4 [Dp / 32
+// iq4_nl blocks of the rotated row, kv_hq4.h; the caller rotates q and un-rotates the PV sum].
 #pragma once
 
 #include <cstdint>

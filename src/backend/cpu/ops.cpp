@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/kv_hq4.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/quant.h"
 #include "backend/cpu/simd_avx2.h"
@@ -243,6 +244,7 @@ void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {
         }
         case DType::kQ8_0:  // llama.cpp's quantize_row_q8_0 / q4_0 rounding (quant_ref.cpp)
         case DType::kQ4_0: quant_kernels().quantize_row(kv_type, src, dst, n); return;
+        case DType::kHQ4: hq4_quantize_row(src, dst, n); return;  // rotated, then iq4_nl blocks
         default: HKV_ASSERT(false, "kv type %s unsupported", dtype_name(kv_type));
     }
 }

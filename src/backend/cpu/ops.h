@@ -54,7 +54,8 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 // ---- attention over a paged KV store ----
 // One (layer, KV head): its slots live in pages of page_size slots; slot s is row (s % page_size)
 // of page (s / page_size). Each K row is head_dim elements of k_type, each V row of v_type (f32, f16,
-// bf16, or q8_0 / q4_0: head_dim / 32 blocks of llama.cpp's layout, read in place by the kernels).
+// bf16, or q8_0 / q4_0: head_dim / 32 blocks of llama.cpp's layout, read in place by the kernels;
+// or hq4, kv_hq4.h: iq4_nl blocks of the rotated row, read in place in the rotated domain).
 struct AttnKvHead {
     const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] k_type
     const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] v_type
@@ -67,7 +68,7 @@ struct AttnParams {
     int32_t head_dim = 0;
     int32_t page_size = 0;
     DType k_type = DType::kF16;  // K rows
-    DType v_type = DType::kF16;  // V rows (block types need head_dim % 32 == 0)
+    DType v_type = DType::kF16;  // V rows (block types need head_dim % 32 == 0, hq4 hq4_dim_ok)
     float scale = 0.0f;      // usually 1/sqrt(head_dim)
     int32_t window = 0;      // > 0: sliding window, a slot is visible iff qpos - window < pos <= qpos
     float softcap = 0.0f;    // > 0: each scaled score s becomes softcap * tanh(s / softcap) (Gemma 2)
@@ -103,7 +104,8 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 void exp_shifted(float* x, int64_t n, float sub);
 
 // Converts n f32 values to kv_type (f32/f16/bf16, or quantizes to q8_0/q4_0 blocks as llama.cpp
-// does; n a multiple of 32 then) at dst (KV writes).
+// does, n a multiple of 32 then; or to an hq4 row, kv_hq4.h, n = head_dim a power of two) at dst
+// (KV writes).
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n);
 
 namespace ref {

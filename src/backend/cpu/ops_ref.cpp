@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/kv_hq4.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/quant_blocks.h"
 #include "core/assert.h"
@@ -104,6 +105,18 @@ double kv_at(DType t, const void* row, int64_t d) {
     return 0.0;
 }
 
+// out[D] = the decoded row (hq4: its blocks' values un-rotated, kv_hq4.h; else value by value).
+void kv_decode(DType t, const void* row, int64_t D, std::vector<double>& out) {
+    out.resize(size_t(D));
+    if (t == DType::kHQ4) {
+        std::vector<float> f(static_cast<size_t>(D));
+        hq4_dequantize_row(row, f.data(), D);
+        for (int64_t d = 0; d < D; ++d) out[size_t(d)] = f[size_t(d)];
+        return;
+    }
+    for (int64_t d = 0; d < D; ++d) out[size_t(d)] = kv_at(t, row, d);
+}
+
 const void* kv_row(const void* const* pages, DType t, int32_t page_size, int32_t head_dim,
                    int64_t s) {
     const size_t row_bytes = dtype_row_size(t, head_dim);
@@ -121,6 +134,7 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
     const int32_t group = p.n_head / p.n_head_kv;
     std::vector<double> score;  // [n_slot]
     std::vector<double> acc(static_cast<size_t>(D));  // [head_dim]
+    std::vector<double> row;                           // [head_dim] a decoded K or V row
     for (int64_t it = 0; it < n_tok; ++it) {
         for (int32_t ih = 0; ih < p.n_head; ++ih) {
             const AttnKvHead& kv = heads[ih / group];
@@ -132,8 +146,9 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             for (int32_t s = 0; s < kv.n_slot; ++s) {
                 if (!visible(s)) continue;
                 const void* kr = kv_row(kv.k_pages, p.k_type, p.page_size, p.head_dim, s);
+                kv_decode(p.k_type, kr, D, row);
                 double dot = 0.0;
-                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * kv_at(p.k_type, kr, d);
+                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * row[size_t(d)];
                 score[size_t(s)] = dot * double(p.scale);
                 if (p.softcap > 0.0f) score[size_t(s)] = p.softcap * std::tanh(score[size_t(s)] / p.softcap);
                 mx = std::max(mx, score[size_t(s)]);
@@ -145,7 +160,8 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
                 const double e = std::exp(score[size_t(s)] - mx);
                 sum += e;
                 const void* vr = kv_row(kv.v_pages, p.v_type, p.page_size, p.head_dim, s);
-                for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * kv_at(p.v_type, vr, d);
+                kv_decode(p.v_type, vr, D, row);
+                for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * row[size_t(d)];
             }
             for (int64_t d = 0; d < D; ++d) o[d] = sum > 0.0 ? float(acc[size_t(d)] / sum) : 0.0f;
             if (lse) lse[it * p.n_head + ih] = sum > 0.0 ? float(mx + std::log(sum)) : -INFINITY;

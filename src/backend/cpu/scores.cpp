@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/kv_hq4.h"
 #include "backend/cpu/quant.h"
 #include "core/cpu.h"
 #include "core/fp16.h"
@@ -21,6 +22,8 @@ void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int
                          size_t(s % page_size) * dtype_row_size(kv_type, head_dim);
     if (kv_type == DType::kQ8_0 || kv_type == DType::kQ4_0) {  // blocks of 32: dequantized in place
         quant_kernels().dequantize_row(kv_type, row, out, head_dim);
+    } else if (kv_type == DType::kHQ4) {  // the blocks' values un-rotated
+        hq4_dequantize_row(row, out, head_dim);
     } else if (kv_type == DType::kF32) {
         for (int32_t d = 0; d < head_dim; ++d) out[d] = reinterpret_cast<const float*>(row)[d];
     } else if (kv_type == DType::kF16) {
@@ -41,8 +44,18 @@ namespace {
 // qk_dots over the slots [s_begin, s_end) (out columns of the same indices).
 void qk_dots_range(DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim, const float* q,
                    int32_t n_row, int32_t s_begin, int32_t s_end, float* out, int64_t stride) {
-    const int kind = kv_type == DType::kF16 ? 1 : kv_type == DType::kQ8_0 ? 3 : kv_type == DType::kQ4_0 ? 4 : 0;
+    const int kind = kv_type == DType::kF16    ? 1
+                     : kv_type == DType::kQ8_0 ? 3
+                     : kv_type == DType::kQ4_0 ? 4
+                     : kv_type == DType::kHQ4  ? 5
+                                               : 0;
     if (kind != 0 && head_dim % 16 == 0 && cpu_isa() == Isa::kAvx512) {
+        if (kind == 5) {  // hq4 keys hold R k: dot them with R q (R orthogonal, kv_hq4.h)
+            thread_local std::vector<float> qr;  // [n_row, head_dim]
+            qr.assign(q, q + size_t(n_row) * size_t(head_dim));
+            for (int32_t r = 0; r < n_row; ++r) hq4_rotate(qr.data() + size_t(r) * size_t(head_dim), head_dim);
+            q = qr.data();
+        }
         constexpr int kTile = 64;
         const void* krows[kTile];  // [tile] -> [head_dim] of kv_type
         const size_t row_bytes = dtype_row_size(kv_type, head_dim);

@@ -53,7 +53,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
 // from its pages (no f32 copy of the keys):
 //   out[r * stride + s] = q[r, :] · K[s, :]
 // q: [n_row, head_dim] f32; k_pages: [n_pages] -> [page_size, head_dim] kv_type; out: [n_row, stride],
-// stride >= n. f16, q8_0 and q4_0 rows with head_dim % 16 == 0 on an AVX-512 CPU go through the
+// stride >= n. f16, q8_0, q4_0 and hq4 (with q rotated) rows with head_dim % 16 == 0 on an AVX-512 CPU go through the
 // attention kernel's 4-row x 4-key tiles (attn512::qk_rows, reading the blocks in registers); every
 // other case converts a key row at a time and uses dot_f32. Work: O(n_row * n * head_dim).
 void qk_dots(DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim, const float* q,
@@ -62,7 +62,8 @@ void qk_dots(DType kv_type, const void* const* k_pages, int32_t page_size, int32
 void qk_dots(ThreadPool& pool, DType kv_type, const void* const* k_pages, int32_t page_size, int32_t head_dim,
              const float* q, int32_t n_row, int32_t n, float* out, int64_t stride);
 
-// Converts row s of a paged K or V (kv_type f32/f16/bf16, or q8_0/q4_0 blocks, head_dim wide) to f32.
+// Converts row s of a paged K or V (kv_type f32/f16/bf16, or q8_0/q4_0 blocks, head_dim wide) to f32;
+// an hq4 row is decoded and un-rotated (its values in the model's domain).
 void kv_read_row(DType kv_type, const void* const* pages, int32_t page_size, int32_t head_dim, int64_t s,
                  float* out);
 
