@@ -5,7 +5,9 @@
 #include <cmath>
 
 #include "backend/cpu/quant.h"
+#include "backend/cpu/quant_blocks.h"
 #include "core/assert.h"
+#include "core/fp16.h"
 
 namespace hkv {
 namespace {
@@ -38,6 +40,58 @@ void fwht(float* x, int64_t n) {
     }
 }
 
+// Nearest level index of v for every half-unit interval [h / 2 - 128, (h + 1) / 2 - 128), h < 512: the
+// midpoints between kIq4nlValues are multiples of 0.5, so each interval has one nearest level.
+struct LevelTable {
+    uint8_t idx[512];
+    LevelTable() {
+        for (int h = 0; h < 512; ++h) {
+            const float v = float(h) * 0.5f - 128.0f + 0.25f;  // the interval's centre
+            int best = 0;
+            for (int l = 1; l < 16; ++l)
+                if (std::fabs(v - float(kIq4nlValues[l])) < std::fabs(v - float(kIq4nlValues[best]))) best = l;
+            idx[h] = uint8_t(best);
+        }
+    }
+    int nearest(float v) const {  // v = x / d, any float
+        const float h = std::floor(2.0f * v) + 256.0f;
+        return idx[h <= 0.0f ? 0 : h >= 511.0f ? 511 : int(h)];
+    }
+};
+const LevelTable kLevels;
+
+// One block of 32 rotated values: the scale d minimizing sum (x - d * level)^2 over the levels chosen
+// by rounding x / d, among 2 x kSteps candidates around -127 / max and 113 / max (max the value of
+// largest magnitude: on the table's widest level, or its widest level of that sign), each refitted by
+// least squares; d stored as f16 and the levels chosen again against the stored d.
+void quantize_block(const float* x, BlockIQ4_NL* b) {
+    constexpr int kSteps = 4;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQk; ++j)
+        if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+    float best_d = 0.0f, best_score = -1.0f;
+    for (int side = 0; amax > 0.0f && side < 2; ++side) {
+        for (int step = -kSteps; step <= kSteps; ++step) {
+            const float iscale = (side == 0 ? -127.0f - float(step) : 113.0f + float(step)) / max;
+            float sum_xv = 0.0f, sum_v2 = 0.0f;
+            for (int j = 0; j < kQk; ++j) {
+                const float v = float(kIq4nlValues[kLevels.nearest(iscale * x[j])]);
+                sum_xv += x[j] * v, sum_v2 += v * v;
+            }
+            // error at d = sum_xv / sum_v2 is sum x^2 - sum_xv^2 / sum_v2
+            if (sum_v2 > 0.0f && sum_xv * sum_xv / sum_v2 > best_score) {
+                best_score = sum_xv * sum_xv / sum_v2;
+                best_d = sum_xv / sum_v2;
+            }
+        }
+    }
+    b->d = fp32_to_fp16(best_d);
+    const float d = fp16_to_fp32(b->d), id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < kQk / 2; ++j) {
+        b->qs[j] = uint8_t(kLevels.nearest(id * x[j]) | kLevels.nearest(id * x[j + kQk / 2]) << 4);
+    }
+}
+
 }  // namespace
 
 bool hq4_dim_ok(int64_t n) { return n >= 32 && n <= kHq4MaxDim && (n & (n - 1)) == 0; }
@@ -64,7 +118,8 @@ void hq4_quantize_row(const float* src, void* dst, int64_t n) {
     float y[kHq4MaxDim];
     for (int64_t i = 0; i < n; ++i) y[i] = src[i];
     hq4_rotate(y, n);
-    quantize_row_ref(DType::kIQ4_NL, y, dst, n);  // per block: the scale fitted by least squares
+    BlockIQ4_NL* b = static_cast<BlockIQ4_NL*>(dst);
+    for (int64_t i = 0; i < n / kQk; ++i) quantize_block(y + i * kQk, b + i);
 }
 
 void hq4_dequantize_rotated(const void* src, float* dst, int64_t n) {
