@@ -316,6 +316,7 @@ TEST(GgufWriter, RejectsBadInput) {
     expect_code(w.add_tensor("x", DType::kF32, {4, -1}), StatusCode::kInvalidArgument);
     expect_code(w.add_tensor("x", DType::kQ4_0, {16}), StatusCode::kInvalidArgument);
     expect_code(w.add_tensor("x", DType(9999), {16}), StatusCode::kInvalidArgument);
+    expect_code(w.add_tensor("x", DType::kHQ4, {32}), StatusCode::kInvalidArgument);  // not a GGML type
     expect_code(w.add_tensor("x", DType::kF32, {int64_t(1) << 40, int64_t(1) << 40}), StatusCode::kInvalidArgument);
     expect_code(w.add_tensor("", DType::kF32, {4}), StatusCode::kInvalidArgument);
     ASSERT_TRUE(w.add_tensor("x", DType::kF32, {4}).ok());
@@ -534,6 +535,7 @@ TEST(GgufCorrupt, TensorDims) {
     expect_code(one({uint64_t(1) << 61}, 28), StatusCode::kCorrupt);  // f64: bytes overflow
     expect_code(one({16}, 2), StatusCode::kCorrupt, "block size");    // q4_0 needs 32 | ne0
     expect_code(one({8, 2}, 9999), StatusCode::kUnsupported, "9999");
+    expect_code(one({32}, 1020), StatusCode::kUnsupported, "unknown tensor type id 1020");  // hq4: KV rows only
     expect_code(one({8, 2}), StatusCode::kCorrupt, "256 bytes after the last tensor");
     expect_code(one({8, 2}, 9999), StatusCode::kUnsupported, "'blk.0.attn_q.weight' (#0)");
     EXPECT_TRUE(one({256}, 15).ok()) << "q8_K is known but not supported: still readable";
