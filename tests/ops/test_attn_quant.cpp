@@ -168,7 +168,11 @@ TEST(AttnQuant, DecodeSplitK) {
             attention(pool_of(n_threads), p, q.data(), &qp, 1, kv.heads.data(), out.data());
             ref::attention(p, q.data(), &qp, 1, kv.heads.data(), ref_out.data());
             double nmse = 0.0;
-            EXPECT_LT(max_abs_diff(out, ref_out, &nmse), 2e-5) << dtype_name(tp.k) << " threads " << n_threads;
+            // hq4 sums 20000 rows in the rotated domain, where the outlier channels' rounding is spread
+            // over every column, and un-rotates the sum: a larger largest error, the same nmse
+            const double tol = tp.v == DType::kHQ4 ? 1e-4 : 2e-5;
+            EXPECT_LT(max_abs_diff(out, ref_out, &nmse), tol) << dtype_name(tp.k) << " threads " << n_threads;
+            EXPECT_LT(nmse, 1e-10) << dtype_name(tp.k) << " threads " << n_threads;
         }
     }
 }
