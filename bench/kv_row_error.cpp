@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     const char* names[5] = {"q4_0", "iq4_nl", "rotated q4_0", "rotated iq4_nl", "hq4"};
     for (int part = 0; part < 2; ++part) {
         double num[5] = {0, 0, 0, 0, 0}, den = 0;
-        std::vector<float> row(size_t(d)), y(size_t(d)), r(size_t(d));  // [head_dim]
+        std::vector<float> y(static_cast<size_t>(d)), r(y.size());  // [head_dim]
         std::vector<uint8_t> q(dtype_row_size(DType::kQ4_0, d));
         for (int32_t il = 0; il < mi.n_layer; ++il) {
             for (int32_t ih = 0; ih < mi.n_head_kv; ++ih) {
