@@ -35,12 +35,11 @@ inline __m512 load16(const void* row, int64_t d) {
         if constexpr (kKind == 3) {
             const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2 + (d & 31)));
             return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), scale);
-        } else if constexpr (kKind == 5) {
-            const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
-            const __m128i nib = _mm_and_si128((d & 31) ? _mm_srli_epi16(w, 4) : w, _mm_set1_epi8(15));
-            const __m128i lv = _mm_shuffle_epi8(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
-                                                              53, 69, 89, 113), nib);
-            return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lv)), scale);
+        } else if constexpr (kKind == 5) {  // the nibbles index a 16-float table: one permute, no convert
+            const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
+            const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
+            const __m512 levels = _mm512_setr_ps(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+            return _mm512_mul_ps(_mm512_permutexvar_ps(nib, levels), scale);
         } else {
             const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
             const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
