@@ -14,6 +14,7 @@
 
 #include "backend/cpu/attn_kernels.h"
 #include "backend/cpu/kv_hq4.h"
+#include "backend/cpu/quant_blocks.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/simd_avx2.h"
 #include "core/assert.h"
@@ -140,8 +141,7 @@ inline __m256 kv_load8(const void* row, int64_t d) {
         const int j = int(d & 31);
         __m128i w = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 2 + (j & 15)));
         w = _mm_and_si128(j < 16 ? w : _mm_srli_epi16(w, 4), _mm_set1_epi8(15));
-        const __m128i lv = _mm_shuffle_epi8(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
-                                                          53, 69, 89, 113), w);
+        const __m128i lv = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)), w);
         return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lv)), _mm256_set1_ps(_cvtsh_ss(h)));
     }
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));

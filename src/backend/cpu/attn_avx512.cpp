@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/quant_blocks.h"
 
 namespace hkv::attn512 {
 namespace {
@@ -38,7 +39,7 @@ inline __m512 load16(const void* row, int64_t d) {
         } else if constexpr (kKind == 5) {  // the nibbles index a 16-float table: one permute, no convert
             const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));
             const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
-            const __m512 levels = _mm512_setr_ps(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+            const __m512 levels = _mm512_load_ps(kIq4nlLevelsF32.v);
             return _mm512_mul_ps(_mm512_permutexvar_ps(nib, levels), scale);
         } else {
             const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)));

@@ -55,7 +55,7 @@ struct LevelTable {
     }
     int nearest(float v) const {  // v = x / d, any float
         const float h = std::floor(2.0f * v) + 256.0f;
-        return idx[h <= 0.0f ? 0 : h >= 511.0f ? 511 : int(h)];
+        return idx[!(h > 0.0f) ? 0 : h >= 511.0f ? 511 : int(h)];  // NaN (a broken row): level 0
     }
 };
 const LevelTable kLevels;

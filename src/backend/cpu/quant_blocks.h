@@ -117,6 +117,15 @@ struct BlockIQ4_XS {
 // The 16 non-linear levels of iq4_nl / iq4_xs (ggml's kvalues_iq4nl), ascending.
 inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
+// The same levels as f32, for SIMD lookups (hq4's AVX-512 permute).
+struct Iq4nlLevelsF32 {
+    alignas(64) float v[16];
+};
+inline constexpr Iq4nlLevelsF32 kIq4nlLevelsF32 = [] {
+    Iq4nlLevelsF32 t{};
+    for (int i = 0; i < 16; ++i) t.v[i] = float(kIq4nlValues[i]);
+    return t;
+}();
 
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
