@@ -27,6 +27,9 @@
 #                llama-completion resumes each session -r times for -n tokens and its "eval time" gives
 #                llama.cpp's decode rate at that depth (depth 0 still uses llama-bench). Decode only
 #                (needs -p 0); each policy runs all depths in one process (each depth a fresh prompt).
+#                llama-completion runs with LLAMA_ATTN_ROT_DISABLE=1: with a quantized K cache it would
+#                otherwise expect the keys Hadamard-rotated (its own rotation) and refuse the session;
+#                without the rotation it does slightly less work per token
 #
 # For every (model, depth) pair both engines run back to back as separate processes, and the engine
 # that goes first alternates from one pair to the next, so slow drift of the machine (other jobs,
@@ -122,7 +125,7 @@ run_ref_state() {  # model depth session out.csv: llama-completion resumes the s
   local log="${4%.csv}.log" i
   : > "$log"
   for i in $(seq "$reps"); do
-    "$ref" llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
+    "$ref" env LLAMA_ATTN_ROT_DISABLE=1 llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
       -fa on "${ref_kv[@]}" -t "$threads" --prompt-cache "$3" --prompt-cache-ro > /dev/null 2>> "$log" || return 1
   done
   # "eval time = 1279.89 ms / 16 runs" -> tok/s per repetition, then mean and sd as llama-bench prints them
