@@ -51,7 +51,7 @@ public:
             const int32_t prefix = v.n_live[size_t(ih)] - opt_.evict.window;
             const float* sc = scores.head(ih);
             pooled_.resize(size_t(prefix));
-            pool1d(sc, prefix, opt_.kernel, opt_.pool, pooled_.data());
+            pool1d(sc, prefix, snap_kernel(opt_.kernel, prefix), opt_.pool, pooled_.data());
             flat_.insert(flat_.end(), pooled_.begin() + s, pooled_.end());
             offset_[j + 1] = int32_t(flat_.size());
         }

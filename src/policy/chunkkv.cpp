@@ -63,7 +63,7 @@ private:
         token_.assign(size_t(prefix), 0.0f);
         pooled_.resize(size_t(prefix));
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
-            pool1d(v.stats[0].head(ih), prefix, opt_.kernel, opt_.pool, pooled_.data());
+            pool1d(v.stats[0].head(ih), prefix, snap_kernel(opt_.kernel, prefix), opt_.pool, pooled_.data());
             for (int32_t i = 0; i < prefix; ++i) token_[size_t(i)] += pooled_[size_t(i)];
         }
         const int32_t n_chunk = (prefix - s + chunk_ - 1) / chunk_;

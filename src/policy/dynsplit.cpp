@@ -21,12 +21,16 @@
 // operations followed by a small per-block combine.
 //
 // mode=evict (default; "C1"): token scores are SnapKV's (window attention of the last `window`
-// queries of each chunk, kernel-pooled, summed over the layer's heads); a block's score is the
-// mean / max / sum/sqrt(len) of its tokens (block_score); whole blocks are kept best first while
-// they fit in budget - sinks - window; sinks and window always stay. This runs after EVERY prefill
-// chunk in which the layer holds more than budget slots, so a long prompt prefilled in chunks of
-// -b tokens never holds more than budget + chunk slots per head (peak memory). No eviction during
-// decoding (generated tokens are appended), as in SnapKV/ChunkKV.
+// queries, kernel-pooled, summed over the layer's heads); a block's score is the mean / max /
+// sum/sqrt(len) of its tokens (block_score); whole blocks are kept best first while they fit in
+// budget - sinks - window; sinks and window always stay. When: at=end (default) once at each prompt
+// segment's end, over the whole prompt, as SnapKV and ChunkKV do; at=chunk (the reconstruction's
+// peak-memory path) after EVERY prefill chunk in which the layer holds more than budget slots, so a
+// long prompt prefilled in chunks of -b tokens never holds more than budget + chunk slots per head,
+// but each chunk's blocks are judged by that chunk's last queries, before the prompt's end (a
+// question there) is seen: on retrieval-1.4M it loses every needle not in the last chunks
+// (docs/accuracy.md, "DynSplit-KV: when to evict"). No eviction during decoding (generated tokens
+// are appended), as in SnapKV/ChunkKV.
 // mode=select ("C2"): nothing is evicted; before each decode step (layers >= dense), per KV head,
 // each mapping page gets Quest's bound sum_d max(q_d max_d, q_d min_d) over its keys (q = sum of the
 // group's queries; min/max cached per page), a block's bound is the max over its pages, and the
@@ -56,6 +60,7 @@ struct DynSplitOptions {
     bool full_norm = true;
     int32_t page = 16;
     DynMode mode = DynMode::kEvict;
+    bool at_chunk = false;            // evict after every prefill chunk (at=chunk), else at segment ends
     int32_t dense = 2;
 };
 
@@ -63,8 +68,10 @@ class DynSplitPolicy final : public Policy {
 public:
     explicit DynSplitPolicy(const DynSplitOptions& o) : o_(o) {
         const bool evict = o_.mode == DynMode::kEvict, dd = o_.split.kind == SplitKind::kDd;
-        // SnapKV token scores of each chunk's last `window` queries (evict), DD-Select's band (dd)
-        const StatRequest window{StatKind::kAttention, kStepPrefill, o_.snap.evict.window, true};
+        // SnapKV token scores of the last `window` queries of each chunk (at=chunk) or of each
+        // segment (at=end) (evict), DD-Select's band of every chunk (dd)
+        const uint32_t evict_steps = o_.at_chunk ? kStepPrefill : kStepSegmentEnd;
+        const StatRequest window{StatKind::kAttention, evict_steps, o_.snap.evict.window, true};
         StatRequest band{StatKind::kBand, kStepPrefill};
         band.band = o_.band;
         band.stride = o_.qstride;
@@ -73,7 +80,8 @@ public:
         else if (dd) info_.stats = {band};
         band_stat_ = dd ? int32_t(info_.stats.size()) - 1 : -1;
         info_.name = "dynsplit";
-        info_.calls = evict || band_stat_ >= 0 ? kStepPrefill : 0;  // evict, or accumulate the band
+        // accumulate the band at every chunk; evict at the steps chosen
+        info_.calls = band_stat_ >= 0 ? kStepPrefill : evict ? evict_steps : 0;
         info_.select_pages = !evict;
     }
     PolicyInfo info() const override { return info_; }
@@ -219,7 +227,7 @@ Status DynSplitPolicy::on_layer(const LayerView& v, LayerPlan& plan) {
         return select(v, *plan.select);
     }
     accumulate_band(v);
-    if (o_.mode != DynMode::kEvict) return Status();
+    if (o_.mode != DynMode::kEvict || (!o_.at_chunk && v.step != kStepSegmentEnd)) return Status();
     return evict(v, plan);
 }
 
@@ -237,8 +245,9 @@ Status DynSplitPolicy::evict(const LayerView& v, LayerPlan& plan) {
     // token scores: pooled window attention summed over the layer's heads  [prefix]
     token_.assign(size_t(prefix), 0.0f);
     pooled_.resize(size_t(prefix));
+    const int32_t kernel = snap_kernel(o_.snap.kernel, prefix);
     for (int32_t ih = 0; ih < nh; ++ih) {
-        pool1d(v.stats[0].head(ih), prefix, o_.snap.kernel, o_.snap.pool, pooled_.data());
+        pool1d(v.stats[0].head(ih), prefix, kernel, o_.snap.pool, pooled_.data());
         for (int32_t i = 0; i < prefix; ++i) token_[size_t(i)] += pooled_[size_t(i)];
     }
     split(v, s, prefix);
@@ -367,7 +376,7 @@ Status DynSplitPolicy::select(const LayerView& v, PageSelection& sel) {
 Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     DynSplitOptions o;
     const bool sinks_given = spec.has("sinks"), window_given = spec.has("window");
-    HKV_TRY(read_snap_options(spec, &o.snap));
+    HKV_TRY(read_snap_options(spec, &o.snap));  // kernel=7 by default; kernel=auto is an option
     EvictOptions& eo = o.snap.evict;
     HKV_ASSIGN_OR_RETURN(std::string mode, spec.get_choice("mode", "evict", {"evict", "select"}));
     const bool select_mode = mode == "select";
@@ -384,6 +393,7 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(std::string cands, spec.get_choice("candidates", "punct", {"punct", "all"}));
     HKV_ASSIGN_OR_RETURN(std::string norm, spec.get_choice("norm", "full", {"full", "band"}));
     HKV_ASSIGN_OR_RETURN(std::string bscore, spec.get_choice("block_score", "mean", {"mean", "max", "sqrt"}));
+    HKV_ASSIGN_OR_RETURN(std::string at, spec.get_choice("at", "end", {"end", "chunk"}));
     HKV_ASSIGN_OR_RETURN(int64_t interval, spec.get_int("interval", 16, 1, 1 << 20));
     HKV_ASSIGN_OR_RETURN(int64_t min_len, spec.get_int("min_len", 4, 1, 1 << 20));
     HKV_ASSIGN_OR_RETURN(int64_t max_len, spec.get_int("max_len", 64, 1, 1 << 20));
@@ -403,6 +413,7 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     if (mode == "select" && (spec.has("kernel") || spec.has("pool"))) {
         return Status::invalid("dynsplit: kernel and pool (token scores) apply to mode=evict only");
     }
+    if (mode == "select" && spec.has("at")) return Status::invalid("dynsplit: option at applies to mode=evict only");
     if (mode != "select" && spec.has("dense")) return Status::invalid("dynsplit: option dense applies to mode=select only");
     if (accept != "adaptive" && spec.has("lambda")) return Status::invalid("dynsplit: option lambda applies to accept=adaptive only");
     if (mode == "select" && spec.has("block_score")) {
@@ -434,6 +445,7 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     o.full_norm = norm == "full";
     o.block_score = bscore == "mean" ? BlockScoreKind::kMean : bscore == "max" ? BlockScoreKind::kMax : BlockScoreKind::kSqrt;
     o.page = int32_t(page);
+    o.at_chunk = at == "chunk";
     o.dense = int32_t(dense);
     return std::unique_ptr<Policy>(new DynSplitPolicy(o));
 }

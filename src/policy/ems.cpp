@@ -127,7 +127,8 @@ private:
         }
         std::vector<float>& r = rank_[size_t(ih)];
         r.resize(size_t(nc));
-        if (o_.snap.kernel > 1) pool1d(g.data(), nc, o_.snap.kernel, o_.snap.pool, r.data());
+        const int32_t kernel = snap_kernel(o_.snap.kernel, nc);
+        if (kernel > 1) pool1d(g.data(), nc, kernel, o_.snap.pool, r.data());
         else r = g;
     }
 
@@ -287,9 +288,7 @@ Expected<std::unique_ptr<Policy>> ems_create(PolicySpec& spec) {
     if (o.snap.evict.window < 1) {
         return Status::invalid("ems: window=0: the local score needs at least one recent query");
     }
-    HKV_ASSIGN_OR_RETURN(int64_t kernel, spec.get_int("kernel", 7, 1, 255));
-    if (kernel % 2 == 0) return Status::invalid("ems: kernel=%lld must be odd", (long long)kernel);
-    o.snap.kernel = int32_t(kernel);
+    HKV_TRY(read_kernel_option(spec, true, &o.snap.kernel));  // kernel=auto by default
     HKV_ASSIGN_OR_RETURN(std::string pool, spec.get_choice("pool", "max", {"max", "avg"}));
     o.snap.pool = pool == "max" ? PoolKind::kMax : PoolKind::kAvg;
     HKV_ASSIGN_OR_RETURN(std::string score, spec.get_choice("score", "local", {"max", "sum", "global", "local"}));

@@ -35,7 +35,7 @@ namespace {
     {"compression_ratio", "none", "*or: kvpress's compression ratio, the fraction removed (ratio = 1 - F)"}
 #define HKV_SNAP_OPTIONS                                                                                      \
     {"window", "32", "the last `window` prompt queries score the slots, and the window itself is kept (a budget <= sinks + 32 without window=: half of budget - sinks)"}, \
-    {"kernel", "7", "pooling kernel over token scores (odd)"},                                                 \
+    {"kernel", "7", "pooling kernel over token scores (odd, or auto: max(7, scored slots / 64), odd)"},         \
     {"pool", "max", "pooling: max or avg"},                                                                    \
     {"sinks", "0", "first tokens always kept"}
 
@@ -81,7 +81,7 @@ constexpr PolicyOptionDoc kEmsOpts[] = {
     HKV_SIZE_OPTIONS("slots per layer and KV head (kept and merged centres)"),
     {"window", "32", "recent tokens kept; the local score's queries; decode slack (a budget <= sinks + 32 without window=: half of budget - sinks)"},
     {"sinks", "4", "first tokens always kept"},
-    {"kernel", "7", "pooling kernel over token scores (odd)"},
+    {"kernel", "auto", "pooling kernel over token scores: auto (max(7, scored slots / 64), odd) or an odd width"},
     {"pool", "max", "pooling: max or avg"},
     {"score", "local", "local (last window queries), max (the paper's Global-Local), sum, global"},
     {"mode", "etm", "etm (evict-then-merge), evict, merge"},
@@ -94,7 +94,8 @@ constexpr PolicyOptionDoc kEmsOpts[] = {
 };
 constexpr PolicyOptionDoc kDynsplitOpts[] = {
     HKV_SIZE_OPTIONS("slots per layer and KV head (evict); tokens attended per KV head (select)"),
-    {"mode", "evict", "evict (keep whole blocks after every prefill chunk) or select (keep all, attend to the best blocks)"},
+    {"mode", "evict", "evict (keep whole blocks at the prompt's end) or select (keep all, attend to the best blocks)"},
+    {"at", "end", "evict: end (once at each prompt's end) or chunk (after every prefill chunk: prefill memory bounded)"},
     {"split", "dd", "block boundaries: dd (DD-Select), fixed (every interval), punct (every delimiter)"},
     {"interval", "16", "split=fixed: block length"},
     {"min_len", "4", "split=dd: minimum distance between accepted delimiters"},
@@ -111,7 +112,7 @@ constexpr PolicyOptionDoc kDynsplitOpts[] = {
     {"page", "16", "slots per mapping page"},
     {"window", "32 (select: 1)", "recent tokens always kept"},
     {"sinks", "4 (select: 0)", "first tokens always kept"},
-    {"kernel", "7", "evict: pooling kernel over token scores (odd)"},
+    {"kernel", "7", "evict: pooling kernel over token scores (odd, or auto: max(7, scored slots / 64), odd)"},
     {"pool", "max", "evict: pooling: max or avg"},
     {"dense", "2", "select: first layers attend to everything"},
 };

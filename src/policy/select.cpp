@@ -8,19 +8,34 @@
 
 namespace hkv {
 
-Status read_snap_options(PolicySpec& spec, SnapOptions* out) {
+Status read_snap_options(PolicySpec& spec, SnapOptions* out, bool kernel_auto) {
     HKV_TRY(read_evict_options(spec, 32, 0, &out->evict));
     if (out->evict.window < 1) {
         return Status::invalid("%s: window=0: the observation window needs at least one query", spec.name().c_str());
     }
-    HKV_ASSIGN_OR_RETURN(int64_t kernel, spec.get_int("kernel", 7, 1, 255));
-    if (kernel % 2 == 0) {
-        return Status::invalid("%s: kernel=%lld must be odd (the pooled sequence keeps its length)",
-                               spec.name().c_str(), (long long)kernel);
-    }
+    HKV_TRY(read_kernel_option(spec, kernel_auto, &out->kernel));
     HKV_ASSIGN_OR_RETURN(std::string pool, spec.get_choice("pool", "max", {"max", "avg"}));
-    out->kernel = int32_t(kernel);
     out->pool = pool == "max" ? PoolKind::kMax : PoolKind::kAvg;
+    return Status();
+}
+
+int32_t snap_kernel(int32_t kernel, int32_t n) {
+    if (kernel != kKernelAuto) return kernel;
+    return std::clamp((std::max(n, 0) / kKernelPerSlots) | 1, 7, 255);
+}
+
+Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel) {
+    const std::string v = spec.get_string("kernel", auto_default ? "auto" : "7");
+    if (v == "auto") {
+        *kernel = kKernelAuto;
+        return Status();
+    }
+    HKV_ASSIGN_OR_RETURN(int64_t k, spec.get_int("kernel", 7, 1, 255));
+    if (k % 2 == 0) {
+        return Status::invalid("%s: kernel=%lld must be odd or auto (the pooled sequence keeps its length)",
+                               spec.name().c_str(), (long long)k);
+    }
+    *kernel = int32_t(k);
     return Status();
 }
 
@@ -60,8 +75,9 @@ int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOpti
     const int32_t k = keep - s - w;
     sc.pooled.resize(size_t(prefix));
     const float* ranked = scores;
-    if (o.kernel > 1) {
-        pool1d(scores, prefix, o.kernel, o.pool, sc.pooled.data());
+    const int32_t kernel = snap_kernel(o.kernel, prefix);
+    if (kernel > 1) {
+        pool1d(scores, prefix, kernel, o.pool, sc.pooled.data());
         ranked = sc.pooled.data();
     }
     int32_t m = 0;

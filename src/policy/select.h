@@ -19,12 +19,23 @@ enum class PoolKind { kMax, kAvg };
 // SnapKV scoring options (Li et al. 2024, LongBench configs c*_w32_k7_maxpool).
 struct SnapOptions {
     EvictOptions evict;              // budget (required), window (32), sinks (0)
-    int32_t kernel = 7;              // pooling kernel, odd; 1 = no pooling
+    int32_t kernel = 7;              // pooling kernel, odd; 1 = no pooling; kKernelAuto: snap_kernel
     PoolKind pool = PoolKind::kMax;  // pool=max|avg
 };
 // Reads budget, window (default 32, >= 1: it is also the observation window), sinks (default 0),
-// kernel (default 7, odd, in [1, 255]) and pool (default max).
-Status read_snap_options(PolicySpec& spec, SnapOptions* out);
+// kernel (default 7, or auto with kernel_auto; odd, in [1, 255], or auto) and pool (default max).
+Status read_snap_options(PolicySpec& spec, SnapOptions* out, bool kernel_auto = false);
+
+// kernel=auto (EMS and DynSplit-KV, issue 18): the pooling width follows the number of scored
+// slots, one unit per kKernelPerSlots of them, odd, never below SnapKV's 7 (and at most 255):
+// 7 up to 511 slots (stories260K's 256-token contexts: the baselines' kernel, bit for bit), 15 at
+// ~1000 (retrieval-1.4M's 1024-token contexts), 31 at ~2000 (its 2048-token needle prompts).
+inline constexpr int32_t kKernelAuto = 0;
+inline constexpr int32_t kKernelPerSlots = 64;
+// The kernel to pool n scored slots with: `kernel` itself, or the automatic width for kKernelAuto.
+int32_t snap_kernel(int32_t kernel, int32_t n);
+// Reads kernel=auto|K (odd K in [1, 255]) into *kernel; `auto_default`: kernel=auto without the option.
+Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel);
 
 // out[i] = pool of in[i - kernel/2 .. i + kernel/2] clipped to [0, n) (stride 1, output length n).
 // kMax ignores the padding; kAvg counts it as zeros (divides by kernel), like PyTorch's avg_pool1d

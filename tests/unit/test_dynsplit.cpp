@@ -183,6 +183,7 @@ struct SynthLayer {
     KvBudget budget;
     LayerView view;
     LayerPlan plan;
+    PolicyStep step = kStepSegmentEnd;
     explicit SynthLayer(int32_t slots) : n(slots) {
         n_live.assign(size_t(nh), n);
         pos.resize(size_t(nh) * size_t(n));
@@ -195,7 +196,8 @@ struct SynthLayer {
         band_recent.assign(size_t(nh) * size_t(n), 0.5f);
         band_count.assign(size_t(nh) * size_t(n), 1.0f);
     }
-    // The prompt's end of a mode=evict, split=dd policy: statistics [window scores, band].
+    // A prefill step (`step`: by default the prompt's end) of a mode=evict, split=dd policy:
+    // statistics [window scores, band].
     Status run(Policy& p) {
         ModelShape shape{1, nh, nh, 8, 4096, mask};
         HKV_TRY(p.begin(shape, Segment{0, 0, n}, budget));
@@ -204,7 +206,7 @@ struct SynthLayer {
         view.n_head = nh;
         view.n_head_kv = nh;
         view.head_dim = 8;
-        view.step = kStepSegmentEnd;
+        view.step = step;
         view.segment = Segment{0, 0, n};
         view.n_past = n;
         view.n_live = n_live;
@@ -270,18 +272,50 @@ TEST(DynSplitPolicy, DdSelectSplitsWhereLaterQueriesStopLookingBack) {
     EXPECT_FALSE(std::binary_search(k.begin(), k.end(), 59)) << "the block boundary at 60 was not chosen";
 }
 
+TEST(DynSplitPolicy, EvictsAtThePromptsEndByDefaultAndAfterEveryChunkWithAtChunk) {
+    // a prefill chunk that is not the prompt's last: at=end (default) keeps every slot, as SnapKV
+    // and ChunkKV do (its window has not seen the prompt's end); at=chunk evicts to the budget
+    for (const std::string spec : {"dynsplit:budget=64,window=16", "dynsplit:budget=64,window=16,at=end",
+                                   "dynsplit:budget=64,window=16,at=chunk", "dynsplit:budget=64,window=16,split=fixed",
+                                   "dynsplit:budget=64,window=16,split=fixed,at=chunk"}) {
+        const bool at_chunk = spec.find("at=chunk") != std::string::npos;
+        auto p = policy_create(spec);
+        ASSERT_TRUE(p.ok()) << p.status().to_string();
+        SynthLayer L(200);
+        L.step = kStepChunk;
+        ASSERT_TRUE(L.run(**p).ok()) << spec;
+        for (int32_t ih = 0; ih < L.nh; ++ih) {
+            if (at_chunk) {
+                EXPECT_TRUE(L.n_keep[size_t(ih)] > 0 && L.n_keep[size_t(ih)] <= 64) << spec;
+            } else {
+                EXPECT_EQ(L.n_keep[size_t(ih)], -1) << spec << ": evicted before the prompt's end";
+            }
+        }
+        L.step = kStepSegmentEnd;  // the prompt's end: both evict to the budget
+        ASSERT_TRUE(L.run(**p).ok()) << spec;
+        for (int32_t ih = 0; ih < L.nh; ++ih) EXPECT_TRUE(L.n_keep[size_t(ih)] > 0 && L.n_keep[size_t(ih)] <= 64) << spec;
+    }
+}
+
 TEST(DynSplitPolicy, InfoDescribesTheModes) {
     auto e = policy_create("dynsplit:budget=256");
     ASSERT_TRUE(e.ok());
     const PolicyInfo ie = (*e)->info();
     EXPECT_TRUE(ie.calls == kStepPrefill && !ie.select_pages && ie.decode == DecodeKv::kAppends);
-    ASSERT_EQ(ie.stats.size(), 2u);  // window scores of every chunk, then the band statistics
-    EXPECT_TRUE(ie.stats[0].kind == StatKind::kAttention && ie.stats[0].steps == kStepPrefill);
+    ASSERT_EQ(ie.stats.size(), 2u);  // window scores of the prompt's end, then the band of every chunk
+    EXPECT_TRUE(ie.stats[0].kind == StatKind::kAttention && ie.stats[0].steps == kStepSegmentEnd);
     EXPECT_EQ(ie.stats[0].n_query, 32);
     EXPECT_TRUE(ie.stats[0].segment_tail);
     EXPECT_EQ(ie.stats[1].kind, StatKind::kBand);
     EXPECT_EQ(ie.stats[1].band, 32);
     EXPECT_EQ(ie.stats[1].stride, 4);
+    EXPECT_EQ(ie.stats[1].steps, kStepPrefill);
+    auto c = policy_create("dynsplit:budget=256,at=chunk");  // window scores of every chunk
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ((*c)->info().stats[0].steps, kStepPrefill);
+    auto f = policy_create("dynsplit:budget=256,split=fixed");  // no band: called at the prompt's end only
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ((*f)->info().calls, kStepSegmentEnd);
     auto s = policy_create("dynsplit:budget=256,mode=select,split=fixed");
     ASSERT_TRUE(s.ok());
     const PolicyInfo is = (*s)->info();
@@ -312,6 +346,8 @@ TEST(DynSplitSpec, BadSpecsGiveClearErrors) {
     EXPECT_NE(error_of("dynsplit:budget=36,window=32").find("sinks=4 + window=32"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,lambda=1").find("accept=adaptive only"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,mode=select,kernel=5").find("mode=evict only"), std::string::npos);
+    EXPECT_NE(error_of("dynsplit:budget=64,mode=select,at=end").find("mode=evict only"), std::string::npos);
+    EXPECT_NE(error_of("dynsplit:budget=64,at=layer").find("not one of: chunk, end"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,qstride=0").find("out of range"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,blocks=3").find("unknown option 'blocks'"), std::string::npos);
     for (const std::string ok : {"dynsplit:budget=32,window=16", "dynsplit:budget=1024,mode=select",

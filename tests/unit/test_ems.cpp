@@ -179,6 +179,30 @@ TEST(EmsScore, CausalBiasCorrection) {
     EXPECT_TRUE(L.plan.writes.empty());  // evict-only writes nothing
 }
 
+// The default pooling width is kernel=auto (issue 18): 1100 slots, sinks 4 and window 32 leave
+// 1064 candidates -> kernel 17 (radius 8), so a peak of the local score at slot 500 keeps 492..508
+// whole; kernel=7 (the former default, SnapKV's) keeps 497..503 and the lowest-index others.
+TEST(EmsScore, DefaultKernelWidensWithTheCandidates) {
+    const int32_t n = 1100;
+    auto kept_with = [&](const std::string& extra) {
+        StoreLayer L(1, n, 8, 3);
+        for (int32_t j = 0; j < n; ++j) L.local[size_t(j)] = 0.01f;
+        L.local[500] = 1.0f;
+        auto p = make("ems:budget=53,mode=evict" + extra);  // 17 selected
+        L.run(*p);
+        return L.kept(0);
+    };
+    std::vector<int32_t> want;
+    for (int32_t i = 0; i < 4; ++i) want.push_back(i);
+    for (int32_t i = 492; i < 509; ++i) want.push_back(i);
+    for (int32_t i = n - 32; i < n; ++i) want.push_back(i);
+    EXPECT_EQ(kept_with(""), want);
+    EXPECT_EQ(kept_with(",kernel=auto"), want);
+    const std::vector<int32_t> k7 = kept_with(",kernel=7");
+    EXPECT_TRUE(std::binary_search(k7.begin(), k7.end(), 497) && std::binary_search(k7.begin(), k7.end(), 503));
+    EXPECT_FALSE(std::binary_search(k7.begin(), k7.end(), 496) || std::binary_search(k7.begin(), k7.end(), 504));
+}
+
 // score=max keeps both the globally and the locally important keys; global / local only one kind.
 TEST(EmsScore, MaxCombinesGlobalAndLocal) {
     auto kept_with = [](const std::string& score) {

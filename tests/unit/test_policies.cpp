@@ -315,6 +315,33 @@ TEST(SnapKv, DefaultsAreWindow32Kernel7MaxPool) {
     EXPECT_EQ(small.n_keep[0], -1);
 }
 
+TEST(SnapKv, KernelAutoWidensWithTheScoredSlots) {
+    // kernel=auto: max(7, n / 64) made odd for n scored slots (issue 18): 7 up to 511, then wider
+    EXPECT_EQ(snap_kernel(kKernelAuto, 224), 7);  // stories260K's 256-token contexts
+    EXPECT_EQ(snap_kernel(kKernelAuto, 511), 7);
+    EXPECT_EQ(snap_kernel(kKernelAuto, 992), 15);   // retrieval-1.4M, 1024-token context
+    EXPECT_EQ(snap_kernel(kKernelAuto, 2016), 31);  // its 2048-token needle prompts
+    EXPECT_EQ(snap_kernel(kKernelAuto, 1 << 20), 255);
+    EXPECT_EQ(snap_kernel(kKernelAuto, 0), 7);
+    EXPECT_EQ(snap_kernel(5, 4096), 5);  // a given width is kept
+    // a peak at slot 500 of 1100: prefix 1068 -> kernel 17 (radius 8) keeps 492..508 whole; the
+    // baselines' default 7 keeps 497..503 and fills the rest with the lowest-index background slots
+    const int32_t n = 1100;
+    std::vector<float> sc = background(1, n);
+    sc[500] = 9.0f;
+    Layer l(1, n, sc);
+    auto a = make("snapkv:budget=49,kernel=auto");  // 17 selected + 32 window
+    l.run(*a);
+    EXPECT_EQ(l.kept(0), join({range(492, 509), range(n - 32, n)}));
+    auto d = make("snapkv:budget=49");
+    l.run(*d);
+    const std::vector<int32_t> k7 = l.kept(0);
+    EXPECT_TRUE(std::binary_search(k7.begin(), k7.end(), 497) && std::binary_search(k7.begin(), k7.end(), 503));
+    EXPECT_FALSE(std::binary_search(k7.begin(), k7.end(), 496) || std::binary_search(k7.begin(), k7.end(), 504));
+    EXPECT_NE(error_of("snapkv:budget=64,kernel=wide").find("'wide' is not an integer"), std::string::npos);
+    EXPECT_NE(error_of("ems:budget=64,kernel=8").find("must be odd or auto"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- PyramidKV
 
 TEST(PyramidKv, LayerBudgetsDecreaseWithDepthAndAverageToBudget) {
