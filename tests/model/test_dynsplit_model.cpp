@@ -116,8 +116,9 @@ TEST(DynSplitModel, ChunkedEvictionHoldsTheBudgetAfterEveryChunk) {
     ASSERT_TRUE(model);
     const DynRun full = run_spec(model, "full", 64);
     EXPECT_EQ(full.max_after_chunk, kPrompt);
-    for (const std::string spec : {"dynsplit:budget=128", "dynsplit:budget=128,split=fixed,interval=16",
-                                   "dynsplit:budget=128,split=punct", "dynsplit:budget=128,accept=adaptive,norm=band"}) {
+    for (const std::string spec : {"dynsplit:budget=128,at=chunk", "dynsplit:budget=128,split=fixed,interval=16,at=chunk",
+                                   "dynsplit:budget=128,split=punct,at=chunk",
+                                   "dynsplit:budget=128,accept=adaptive,norm=band,at=chunk"}) {
         const DynRun r = run_spec(model, spec, 64);
         EXPECT_LE(r.max_after_chunk, 128) << spec;
         EXPECT_LT(double(r.kv_bytes.front()), 0.45 * double(full.kv_bytes.front())) << spec;
@@ -126,6 +127,26 @@ TEST(DynSplitModel, ChunkedEvictionHoldsTheBudgetAfterEveryChunk) {
         const size_t nv = size_t(model->config().n_vocab);
         EXPECT_EQ(std::memcmp(r.logits.data(), full.logits.data(), 128 * nv * sizeof(float)), 0) << spec;
         EXPECT_NE(std::memcmp(r.logits.data(), full.logits.data(), r.logits.size() * sizeof(float)), 0) << spec;
+    }
+}
+
+// The default (at=end, issue 18) evicts once at the prompt's end, as SnapKV does: every prompt chunk
+// but the last is kept whole (the prompt's logits are full's bit for bit), then the budget holds.
+TEST(DynSplitModel, DefaultEvictsOnceAtThePromptsEnd) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = load();
+    ASSERT_TRUE(model);
+    const DynRun full = run_spec(model, "full", 64);
+    const size_t prompt_floats = size_t(kPrompt) * size_t(model->config().n_vocab);
+    for (const std::string spec : {"dynsplit:budget=128", "dynsplit:budget=128,at=end,split=fixed,interval=16"}) {
+        const DynRun r = run_spec(model, spec, 64);
+        EXPECT_GE(r.max_after_chunk, kPrompt - 64) << spec << ": evicted before the prompt's last chunk";
+        EXPECT_LT(double(r.kv_bytes.front()), 0.45 * double(full.kv_bytes.front())) << spec;
+        EXPECT_EQ(std::memcmp(r.logits.data(), full.logits.data(), prompt_floats * sizeof(float)), 0) << spec;
+        EXPECT_NE(std::memcmp(r.logits.data() + prompt_floats, full.logits.data() + prompt_floats,
+                              (r.logits.size() - prompt_floats) * sizeof(float)),
+                  0)
+            << spec;
     }
 }
 

@@ -350,14 +350,16 @@ TEST_F(Sequence, FailedEvalLeavesTheContextUsableOrAsksForAReset) {
     // after a hook ran, i.e. inside a segment's last chunk under every compressing policy, inside a
     // decode step under the policies whose hook ran at layer 0 of that step (h2o and tova at slack
     // 0 are over budget at every step, heterocache's drift monitor runs at every step), and after
-    // any prefill chunk under dynsplit and heterocache:spill=chunk (hooks on every chunk). A failed
+    // any prefill chunk under dynsplit and heterocache:spill=chunk (hooks on every chunk; dynsplit's
+    // default at=end, like mode=select, lets the cache grow within a segment, so the question meets the
+    // memory limit after such a hook ran). A failed
     // first segment (the cancelled prompt) never does; nor does full or quest.
     const std::string end = " question's end failed in layer 1;";
     const std::string want =
         "adakv:budget=32,window=8:" + end + "\n"
         "chunkkv:budget=32,window=8:" + end + "\n"
         "dynsplit:budget=48,mode=select: cancelled question; question over the memory limit;" + end + "\n"
-        "dynsplit:budget=48,window=8: cancelled question;" + end + "\n"
+        "dynsplit:budget=48,window=8: cancelled question; question over the memory limit;" + end + "\n"
         "ems:budget=32,window=8:" + end + "\n"
         "ems:budget=32,window=8,decode=0:" + end + "\n"
         "h2o:budget=32:" + end + "\n"
