@@ -121,21 +121,34 @@ TEST(Stories260K, LogprobsMatchReferenceTightlyWithF32Cache) {
     check_probs("golden/stories260K_prompt_probs_f32kv.json", 1, 9, KvType::kF32, kLogprobTolF32Kv);
 }
 
+// Chunked prefill computes the same function as one-shot prefill. Checked with an f32 cache: the
+// chunks only reorder f32 sums (differences ~1e-6). With the default f16 cache a last-bit difference
+// upstream can flip the f16 rounding of a K or V element, which this head_dim-8 model amplifies to
+// ~5e-3 at some tokens (seen under clang's AVX-512 build: 5.5e-3 at token 20 of this prompt, while
+// gcc's build happens to be bit-identical), so the f16 run is held to the f16 tolerance of the
+// llama.cpp comparisons instead.
 TEST(Stories260K, ChunkedPrefillEqualsOneShot) {
     HKV_REQUIRE_SHARED(kModel);
     auto model = load();
     ASSERT_TRUE(model);
     std::vector<int32_t> toks = model->tokenizer().encode(
         "Lily and Ben went to the park. They saw a big tree and a small dog. The dog was happy.", true);
-    std::vector<float> a, b;
-    auto c1 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = 512});
-    auto c2 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = 5});
-    ASSERT_TRUE((*c1)->eval(toks, &a).ok());
-    ASSERT_TRUE((*c2)->eval(toks, &b).ok());
-    ASSERT_EQ(a.size(), b.size());
-    double mx = 0;
-    for (size_t i = 0; i < a.size(); ++i) mx = std::max(mx, double(std::abs(a[i] - b[i])));
-    EXPECT_LT(mx, 1e-4);
+    for (const KvType kv : {KvType::kF32, KvType::kF16}) {
+        for (const int32_t n_batch : {5, 7, 1}) {
+            std::vector<float> a, b;
+            auto c1 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = 512, .kv_type = kv});
+            auto c2 = Context::create(model, {.n_ctx = 512, .n_threads = 1, .n_batch = n_batch, .kv_type = kv});
+            ASSERT_TRUE(c1.ok() && c2.ok());
+            ASSERT_TRUE((*c1)->eval(toks, &a).ok());
+            ASSERT_TRUE((*c2)->eval(toks, &b).ok());
+            ASSERT_EQ(a.size(), b.size());
+            double mx = 0;
+            for (size_t i = 0; i < a.size(); ++i) mx = std::max(mx, double(std::abs(a[i] - b[i])));
+            EXPECT_LT(mx, kv == KvType::kF32 ? 1e-4 : kLogprobTol) << "n_batch " << n_batch << ", " << (kv == KvType::kF32 ? "f32" : "f16");
+            std::printf("n_batch %d, %s cache: max |logit difference| vs one-shot %.3g\n", n_batch,
+                        kv == KvType::kF32 ? "f32" : "f16", mx);
+        }
+    }
 }
 
 TEST(Stories260K, ContextOverflowIsAnErrorAndChangesNothing) {
