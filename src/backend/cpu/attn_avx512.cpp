@@ -8,8 +8,10 @@
 //       per dot; 1-3 leftover keys reduce one accumulator each.
 //   pv: 64 columns (4 vectors) of up to 4 rows held in registers while the slots stream past.
 // GCC 12 reports its own intrinsics' deliberately undefined upper halves (as in quant_avx512.cpp).
+#if !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

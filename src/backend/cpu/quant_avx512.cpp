@@ -11,8 +11,10 @@
 // sub-block scales in the integer domain with vpdpwssd (16-bit pair sums x 16-bit scales).
 // kVnni = false replaces both with vpmaddubsw/vpmaddwd for AVX-512 CPUs without VNNI.
 // GCC 12 reports its own intrinsics' deliberately undefined upper halves (_mm512_cast*256*).
+#if !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

@@ -7,7 +7,11 @@
 // NOTE: fp-contract is off in this file so that `d * q + m` is two roundings, as in ggml's C and the
 // gguf Python package; otherwise the compiler may fuse it into an FMA and the golden test would see
 // 1-ulp differences.
+#if defined(__clang__)  // (clang ignores the GCC optimize pragma)
+#pragma STDC FP_CONTRACT OFF
+#else
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 #include <algorithm>
 #include <cmath>

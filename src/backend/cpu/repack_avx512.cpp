@@ -14,8 +14,10 @@
 //         (vpmulld); the -32 offset is 32 * sum_j scale_j * bsum_j (vpdpwssd on pairs).
 //   q8_0: signed weights, so |w| (u8) x (x with the weight's sign) as in the row kernels.
 // GCC 12 reports its own intrinsics' deliberately undefined upper halves (as in quant_avx512.cpp).
+#if !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
