@@ -42,7 +42,7 @@ struct BenchKv {
         }
         for (int32_t s = 0; s < n_slot; ++s) pos.push_back(s);
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n_slot});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n_slot, t, t});
     }
 };
 
@@ -64,7 +64,7 @@ std::vector<float> bench_randn(size_t n) {
 void run_decode(benchmark::State& state, const BenchKv& kv, DType t, int32_t head_dim, int n_threads) {
     AttnParams p;
     p.n_head = 32, p.n_head_kv = int32_t(kv.heads.size()), p.head_dim = head_dim, p.page_size = 256;
-    p.k_type = p.v_type = t, p.scale = 1.0f / std::sqrt(float(head_dim));
+    p.scale = 1.0f / std::sqrt(float(head_dim));
     const auto q = bench_randn(size_t(p.n_head * head_dim));
     std::vector<float> out(q.size());
     int32_t qpos = 0;
@@ -118,7 +118,7 @@ void BM_AttnPrefill(benchmark::State& state) {
     const BenchKv kv(DType::kF16, n_head_kv, 256, head_dim, n_tok);
     AttnParams p;
     p.n_head = n_head, p.n_head_kv = n_head_kv, p.head_dim = head_dim, p.page_size = 256;
-    p.k_type = p.v_type = DType::kF16, p.scale = 1.0f / std::sqrt(float(head_dim));
+    p.scale = 1.0f / std::sqrt(float(head_dim));
     const auto q = bench_randn(size_t(n_tok) * n_head * head_dim);
     std::vector<float> out(q.size());
     for (auto _ : state) {

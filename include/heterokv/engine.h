@@ -64,9 +64,13 @@ struct KvStats {
     KvType type = KvType::kF16;    // the K rows' type (ContextParams::k_type())
     KvType type_v = KvType::kF16;  // the V rows' type (ContextParams::v_type())
     std::vector<int32_t> n_slot;  // [n_layer, n_head_kv] live slots of each head (il * n_head_kv + ih)
+    // Per-head precision (a policy's kv= option, e.g. heterocache): [n_layer, n_head_kv] each head's
+    // K and V types; empty when every head has type / type_v.
+    std::vector<KvType> head_type, head_type_v;
 };
 
 // Read-only view of one (layer, KV head) of the cache: a paged table, as the attention reads it.
+// type / type_v are the head's own (they differ from KvStats::type under per-head precision).
 // Slot s lives in page s / page_size, row s % page_size; K rows are head_dim values of `type` (keys
 // after RoPE), V rows of `type_v` (in block types, head_dim / 32 blocks of llama.cpp's layout). Slots are in position order. Valid until the context's next eval(), truncate() or
 // reset().

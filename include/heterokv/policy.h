@@ -107,6 +107,7 @@
 #include <vector>
 
 #include "heterokv/status.h"
+#include "heterokv/types.h"
 
 namespace hkv {
 
@@ -213,6 +214,13 @@ enum class DecodeKv : uint8_t {
                // decode_slack slots, and brings every such head back to its budget
 };
 
+// The K and V element types of one head's rows (PolicyInfo::kv_types).
+struct KvHeadTypes {
+    KvType k = KvType::kF16;
+    KvType v = KvType::kF16;
+    bool set = false;  // false: the context's types (ContextParams type_k / type_v)
+};
+
 // What a policy is and what the runtime must do for it. A policy whose info is all defaults
 // (`full`) is never called and costs nothing.
 struct PolicyInfo {
@@ -228,6 +236,12 @@ struct PolicyInfo {
                                      // pages on 64-slot storage pages)
     bool cold_tier = false;          // may plan ColdOps (ContextParams::kv_cold_dir holds the tier)
     std::vector<StatRequest> stats;  // served in LayerView::stats, in this order
+    // Per-head precision (issue 19 item 5): [n_layer * n_head_kv] the types each head's K and V
+    // rows are stored in (e.g. heterocache's kv= option, by head class), applied by the engine
+    // before it allocates the cache (a q8_0 head holds q8_0 bytes); empty = every head has the
+    // context's types. Must have the model's n_layer x n_head_kv entries (begin() has checked the
+    // shape, e.g. a taxonomy's).
+    std::vector<KvHeadTypes> kv_types;
 };
 
 // ---- the views and plans a hook receives ----

@@ -181,6 +181,10 @@ KvStats Context::kv_stats() const {
     for (int32_t il = 0; il < kc.n_layer; ++il) {
         for (int32_t ih = 0; ih < kc.n_head_kv; ++ih) s.n_slot[size_t(il) * size_t(kc.n_head_kv) + size_t(ih)] = kv.n_slot(il, ih);
     }
+    for (const KvRowTypes& t : kc.head_types) {
+        s.head_type.push_back(KvType(uint32_t(t.k)));
+        s.head_type_v.push_back(KvType(uint32_t(t.v)));
+    }
     return s;
 }
 Expected<KvHeadView> Context::kv_head(int32_t il, int32_t ih) const {
@@ -195,10 +199,10 @@ Expected<KvHeadView> Context::kv_head(int32_t il, int32_t ih) const {
     KvHeadView v;
     v.n_slot = h.n_slot;
     v.page_size = kc.page_size;
-    v.type = impl_->params.k_type();
-    v.type_v = impl_->params.v_type();
-    v.row_bytes = kv.k_row_bytes();
-    v.v_row_bytes = kv.v_row_bytes();
+    v.type = KvType(uint32_t(h.k_type));  // the head's own (per-head precision)
+    v.type_v = KvType(uint32_t(h.v_type));
+    v.row_bytes = kv.k_row_bytes(il, ih);
+    v.v_row_bytes = kv.v_row_bytes(il, ih);
     v.pos = std::span<const int32_t>(h.pos, size_t(h.n_slot));
     v.k_pages = std::span<const void* const>(h.k_pages, n_pages);
     v.v_pages = std::span<const void* const>(h.v_pages, n_pages);

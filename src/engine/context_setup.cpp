@@ -44,6 +44,21 @@ Status context_setup(const Model& model, const ContextParams& params, ContextSet
         }
     }
     if (!local.empty()) out->policy->set_local_layers(std::move(local));
+    // per-head precision: the policy's types for each head (its classes'), the context's elsewhere
+    const std::vector<KvHeadTypes>& ht = out->policy->info().kv_types;
+    if (!ht.empty()) {
+        if (ht.size() != size_t(c.n_layer) * size_t(c.n_head_kv)) {
+            return Status::invalid("context: policy %s gives KV types for %zu heads; the model has %d x %d",
+                                   p.policy.c_str(), ht.size(), c.n_layer, c.n_head_kv);
+        }
+        kc.head_types.resize(ht.size());
+        for (size_t i = 0; i < ht.size(); ++i) {
+            const KvType k = ht[i].set ? ht[i].k : p.k_type(), v = ht[i].set ? ht[i].v : p.v_type();
+            HKV_TRY(kv_type_check(k, c.head_dim, "context (policy kv= K rows)"));
+            HKV_TRY(kv_type_check(v, c.head_dim, "context (policy kv= V rows)"));
+            kc.head_types[i] = KvRowTypes{static_cast<DType>(k), static_cast<DType>(v)};
+        }
+    }
     kc.score_lane = out->policy->needs_score_lane();
     kc.cold_dir = p.kv_cold_dir;
     return KvStore::validate(kc);

@@ -1,16 +1,18 @@
 // engine/context_state.cpp — saved contexts: Context::state_save_file / state_load_file and the
-// stream forms (heterokv/engine.h). The format (version 1, little-endian; docs/saved-contexts.md):
+// stream forms (heterokv/engine.h). The format (version 2, little-endian; docs/saved-contexts.md):
 //
 //   "HKVSTATE" u32 version u32 flags(0)
 //   model     str16 arch, i32 n_vocab n_embd n_layer n_head n_head_kv head_dim n_ff, u64 fingerprint
 //   cache     str32 policy spec, u32 k_type v_type (GGML ids), i32 page_size, u8 swa_full,
-//             u8 score_lane, i32 n_ctx of the saving context
+//             u8 score_lane, i32 n_ctx of the saving context,
+//             u32 [n_layer * n_head_kv, 2] each head's K and V type (version 2; version 1 files,
+//             which have none, still load: every head has k_type / v_type)
 //   sequence  i32 n_past, i32 x3 prompt segment (index, pos0, n_tokens), i32 x3 current segment,
 //             i64 decode steps, i32 [n_past] tokens, u8 has_logits + f32 [n_vocab] logits,
 //             u32 n_budget (0 or n_layer * n_head_kv) + i32 [n_budget], u64 n + [n] policy state,
 //             u64 n + [n] application data
 //   heads     per (layer, KV head): i32 n_slot, u8 compacted, i32 [n_slot] positions,
-//             f32 [n_slot] score lane (score_lane only), K rows [n_slot, k_row_bytes],
+//             f32 [n_slot] score lane (score_lane only), K rows [n_slot, the head's k_row_bytes],
 //             V rows [n_slot, v_row_bytes]
 //   cold      u8 has_cold; then per (layer, KV head): i32 rows, i32 [rows] positions, K rows, V rows
 //   u64 FNV-1a checksum of every byte before it
@@ -34,7 +36,7 @@ namespace hkv {
 namespace {
 
 constexpr char kMagic[8] = {'H', 'K', 'V', 'S', 'T', 'A', 'T', 'E'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: per-head K/V types (issue 19 item 5); 1 still loads
 constexpr uint64_t kMaxPolicySpec = 1 << 16;
 constexpr uint64_t kMaxPolicyState = uint64_t(1) << 32;
 
@@ -221,6 +223,12 @@ Expected<int64_t> Context::state_write(std::FILE* f, std::string_view app_data) 
     o.put<uint8_t>(I.params.swa_full);
     o.put<uint8_t>(kc.score_lane);
     o.put<int32_t>(I.params.n_ctx);
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+            o.put<uint32_t>(uint32_t(kv.types(il, ih).k));
+            o.put<uint32_t>(uint32_t(kv.types(il, ih).v));
+        }
+    }
     // sequence
     const PolicyRuntime& rt = *I.policy;
     o.put<int32_t>(I.n_past);
@@ -246,8 +254,8 @@ Expected<int64_t> Context::state_write(std::FILE* f, std::string_view app_data) 
             o.put<uint8_t>(kv.head_fine(il, ih));
             o.bytes(kv.positions(il, ih), size_t(n) * sizeof(int32_t));
             if (kc.score_lane) o.bytes(kv.scores(il, ih), size_t(n) * sizeof(float));
-            for (int32_t s = 0; s < n; ++s) o.bytes(kv.k_row(il, ih, s), kv.k_row_bytes());
-            for (int32_t s = 0; s < n; ++s) o.bytes(kv.v_row(il, ih, s), kv.v_row_bytes());
+            for (int32_t s = 0; s < n; ++s) o.bytes(kv.k_row(il, ih, s), kv.k_row_bytes(il, ih));
+            for (int32_t s = 0; s < n; ++s) o.bytes(kv.v_row(il, ih, s), kv.v_row_bytes(il, ih));
         }
     }
     // cold tier
@@ -306,9 +314,9 @@ Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
             const uint32_t version = in.get<uint32_t>();
             (void)in.get<uint32_t>();  // flags
             HKV_TRY(in.st);
-            if (version != kVersion) {
-                return Status::unsupported("saved state: format version %u; this build reads version %u", version,
-                                           kVersion);
+            if (version != 1 && version != kVersion) {
+                return Status::unsupported("saved state: format version %u; this build reads versions 1 and %u",
+                                           version, kVersion);
             }
             // ---- model ----
             Shape file;
@@ -354,6 +362,24 @@ Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
                                        swa_full ? "with" : "without", I.params.swa_full ? "with" : "without");
             }
             if (bool(lane) != kc.score_lane) return Status::corrupt("saved state: score lane flag does not fit the policy");
+            // each head's K/V types (version 1: the cache's types everywhere): rows are read at the
+            // sizes of this context's types, so a head whose types differ is refused, not misread
+            for (int32_t il = 0; il < c.n_layer; ++il) {
+                for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
+                    const uint32_t hk = version == 1 ? kt : in.get<uint32_t>();
+                    const uint32_t hv = version == 1 ? vt : in.get<uint32_t>();
+                    HKV_TRY(in.st);
+                    const KvRowTypes mine = kv.types(il, ih);
+                    if (hk != uint32_t(mine.k) || hv != uint32_t(mine.v)) {
+                        return Status::invalid("saved state: layer %d head %d holds %s/%s rows; this context gives it "
+                                               "%s/%s (per-head types come from the policy's kv= option and its "
+                                               "taxonomy: use the same ones)",
+                                               il, ih, kv_type_name(KvType(hk)), kv_type_name(KvType(hv)),
+                                               kv_type_name(KvType(uint32_t(mine.k))),
+                                               kv_type_name(KvType(uint32_t(mine.v))));
+                    }
+                }
+            }
             // ---- sequence ----
             const int32_t n_past = in.get<int32_t>();
             Segment seg[2];
@@ -410,7 +436,8 @@ Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
                 for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
                     const int32_t n = in.get<int32_t>();
                     const uint8_t fine = in.get<uint8_t>();
-                    const uint64_t row = 4 + (lane ? 4 : 0) + kv.k_row_bytes() + kv.v_row_bytes();
+                    const size_t kr = kv.k_row_bytes(il, ih), vr = kv.v_row_bytes(il, ih);
+                    const uint64_t row = 4 + (lane ? 4 : 0) + kr + vr;
                     if (!in.count(uint64_t(std::max(n, 0)), uint64_t(n_past), row, "slot count") || n < 0) {
                         return in.st.ok() ? Status::corrupt("saved state: %d slots", n) : in.st;
                     }
@@ -418,8 +445,8 @@ Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
                     in.bytes(pos.data(), size_t(n) * 4);
                     score.resize(lane ? size_t(n) : 0);
                     in.bytes(score.data(), score.size() * 4);
-                    k.resize(size_t(n) * kv.k_row_bytes());
-                    v.resize(size_t(n) * kv.v_row_bytes());
+                    k.resize(size_t(n) * kr);
+                    v.resize(size_t(n) * vr);
                     in.bytes(k.data(), k.size());
                     in.bytes(v.data(), v.size());
                     HKV_TRY(in.st);
@@ -440,13 +467,14 @@ Status Context::state_read(std::FILE* f, uint64_t size, std::string* app_data) {
             for (int32_t il = 0; cold && il < c.n_layer; ++il) {
                 for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
                     const int32_t n = in.get<int32_t>();
-                    const uint64_t row = 4 + kv.k_row_bytes() + kv.v_row_bytes();
+                    const size_t kr = kv.k_row_bytes(il, ih), vr = kv.v_row_bytes(il, ih);
+                    const uint64_t row = 4 + kr + vr;
                     if (!in.count(uint64_t(std::max(n, 0)), uint64_t(n_past), row, "cold row count") || n < 0) {
                         return in.st.ok() ? Status::corrupt("saved state: %d cold rows", n) : in.st;
                     }
                     pos.resize(size_t(n));
-                    k.resize(size_t(n) * kv.k_row_bytes());
-                    v.resize(size_t(n) * kv.v_row_bytes());
+                    k.resize(size_t(n) * kr);
+                    v.resize(size_t(n) * vr);
                     in.bytes(pos.data(), size_t(n) * 4);
                     in.bytes(k.data(), k.size());
                     in.bytes(v.data(), v.size());

@@ -84,8 +84,6 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
     ap.n_head_kv = c.n_head_kv;
     ap.head_dim = hd;
     ap.page_size = kv.config().page_size;
-    ap.k_type = kv.config().k_type;
-    ap.v_type = kv.config().v_type;
     ap.scale = c.attn_scale > 0.0f ? c.attn_scale : 1.0f / std::sqrt(float(hd));
     ap.softcap = c.attn_softcap;
 

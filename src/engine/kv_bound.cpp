@@ -23,8 +23,9 @@ Expected<int64_t> kv_bytes_bound(const Model& model, const ContextParams& params
     const PolicyInfo& info = S.policy->info();
     const bool evicts = info.decode == DecodeKv::kEvicts;
     const int64_t n = n_prompt, g = n_gen, page = S.kv.page_size;
-    int64_t pages = 0;
-    for (int32_t b : budget.n_keep) {
+    int64_t bytes = 0;
+    for (size_t i = 0; i < budget.n_keep.size(); ++i) {
+        const int32_t b = budget.n_keep[i];
         int64_t slots = n + g;  // unbounded head (b = -1): everything stays
         if (b >= 0) {
             // the whole prompt until its end (PolicyInfo declares no eviction within a segment), then
@@ -33,9 +34,11 @@ Expected<int64_t> kv_bytes_bound(const Model& model, const ContextParams& params
             const int64_t decode = evicts ? std::min(kept + g, int64_t(b) + int64_t(info.decode_slack) + 1) : kept + g;
             slots = std::max(n, decode);
         }
-        pages += (slots + page - 1) / page;
+        // each head's pages cost what its own types do (per-head precision)
+        const int32_t il = int32_t(i / size_t(S.kv.n_head_kv)), ih = int32_t(i % size_t(S.kv.n_head_kv));
+        bytes += (slots + page - 1) / page * int64_t(KvStore::page_cost(S.kv, il, ih));
     }
-    return pages * int64_t(KvStore::page_cost(S.kv));
+    return bytes;
 }
 
 }  // namespace hkv

@@ -200,8 +200,9 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
     sel_k_.resize(size_t(nh));
     sel_v_.resize(size_t(nh));
     sel_pos_.resize(size_t(nh));
-    const size_t k_unit_bytes = size_t(unit) * kv.k_row_bytes(), v_unit_bytes = size_t(unit) * kv.v_row_bytes();
     for (int32_t ih = 0; ih < nh; ++ih) {
+        const size_t k_unit_bytes = size_t(unit) * kv.k_row_bytes(il, ih);
+        const size_t v_unit_bytes = size_t(unit) * kv.v_row_bytes(il, ih);
         const int32_t np = sel_n_[size_t(ih)];
         if (np < 0 && split == 1) continue;  // all pages: the cache's own table
         const AttnKvHead full = heads[ih];

@@ -14,9 +14,14 @@ namespace hkv {
 ColdTier::ColdTier(const ColdTierConfig& cfg) : cfg_(cfg) {}
 
 Expected<std::unique_ptr<ColdTier>> ColdTier::create(const ColdTierConfig& cfg) {
-    if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || cfg.k_row_bytes == 0 || cfg.v_row_bytes == 0) {
-        return Status::invalid("cold tier: bad shape (%d layers, %d heads, %zu-byte K / %zu-byte V rows)", cfg.n_layer,
-                               cfg.n_head_kv, cfg.k_row_bytes, cfg.v_row_bytes);
+    const bool per_head = !cfg.head_row_bytes.empty();
+    bool rows_ok = per_head || (cfg.k_row_bytes > 0 && cfg.v_row_bytes > 0);
+    for (const auto& [kb, vb] : cfg.head_row_bytes) rows_ok = rows_ok && kb > 0 && vb > 0;
+    if (cfg.n_layer <= 0 || cfg.n_head_kv <= 0 || !rows_ok ||
+        (per_head && cfg.head_row_bytes.size() != size_t(cfg.n_layer) * size_t(cfg.n_head_kv))) {
+        return Status::invalid("cold tier: bad shape (%d layers, %d heads, %zu-byte K / %zu-byte V rows, %zu per-head "
+                               "row sizes)",
+                               cfg.n_layer, cfg.n_head_kv, cfg.k_row_bytes, cfg.v_row_bytes, cfg.head_row_bytes.size());
     }
     std::unique_ptr<ColdTier> t(new ColdTier(cfg));
     t->heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
@@ -90,7 +95,8 @@ Status ColdTier::append(int32_t il, int32_t ih, int32_t n, const void* k, const 
     }
     if (n == 0) return Status();
     Head& h = head(il, ih);
-    const size_t k_bytes = size_t(n) * cfg_.k_row_bytes, v_bytes = size_t(n) * cfg_.v_row_bytes;
+    const auto [kb, vb] = row_bytes(size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih));
+    const size_t k_bytes = size_t(n) * kb, v_bytes = size_t(n) * vb;
     try {
         if (!on_disk()) {
             h.k.insert(h.k.end(), static_cast<const uint8_t*>(k), static_cast<const uint8_t*>(k) + k_bytes);
@@ -149,7 +155,7 @@ Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, v
     }
     const Head& h = head(il, ih);
     const int32_t rows = int32_t(h.pos.size());
-    const size_t kb = cfg_.k_row_bytes, vb = cfg_.v_row_bytes;
+    const auto [kb, vb] = row_bytes(size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih));
     auto* ko = static_cast<uint8_t*>(k_out);
     auto* vo = static_cast<uint8_t*>(v_out);
     for (int32_t i = 0; i < n;) {
@@ -185,8 +191,9 @@ void ColdTier::drop_from(int32_t pos) {
         clear();
         return;
     }
-    const size_t kb = cfg_.k_row_bytes, vb = cfg_.v_row_bytes;
-    for (Head& h : heads_) {
+    for (size_t hi = 0; hi < heads_.size(); ++hi) {
+        Head& h = heads_[hi];
+        const auto [kb, vb] = row_bytes(hi);
         const int32_t keep = int32_t(std::lower_bound(h.pos.begin(), h.pos.end(), pos) - h.pos.begin());
         const int32_t rows = int32_t(h.pos.size());
         if (keep == rows) continue;

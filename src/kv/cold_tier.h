@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "heterokv/status.h"
@@ -35,6 +36,9 @@ struct ColdTierConfig {
     size_t k_row_bytes = 0;  // one K row as the cache stores it (quantized types: whole blocks)
     size_t v_row_bytes = 0;  // one V row
     std::string dir;       // "" = host RAM, else a folder for one file per layer
+    // [n_layer * n_head_kv] each head's (K, V) row bytes (a cache with per-head types); empty =
+    // k_row_bytes / v_row_bytes for every head.
+    std::vector<std::pair<size_t, size_t>> head_row_bytes;
 };
 
 class ColdTier {
@@ -82,6 +86,11 @@ private:
     Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }
     const Head& head(int32_t il, int32_t ih) const {
         return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)];
+    }
+    // Head i's (K, V) row bytes (i = il * n_head_kv + ih).
+    std::pair<size_t, size_t> row_bytes(size_t i) const {
+        return cfg_.head_row_bytes.empty() ? std::pair<size_t, size_t>{cfg_.k_row_bytes, cfg_.v_row_bytes}
+                                           : cfg_.head_row_bytes[i];
     }
     Status read_at(int32_t il, int64_t offset, size_t n, void* dst) const;
     void io_loop();

@@ -14,8 +14,9 @@ Status KvStore::cold_ensure() {
     ColdTierConfig cc;
     cc.n_layer = cfg_.n_layer;
     cc.n_head_kv = cfg_.n_head_kv;
-    cc.k_row_bytes = k_row_bytes_;  // rows are stored as the cache holds them (quantized: blocks)
-    cc.v_row_bytes = v_row_bytes_;
+    // rows are stored as the cache holds them (quantized: blocks), each head's in its own types
+    cc.head_row_bytes.resize(heads_.size());
+    for (size_t i = 0; i < heads_.size(); ++i) cc.head_row_bytes[i] = {cls(heads_[i]).k_row, cls(heads_[i]).v_row};
     cc.dir = cfg_.cold_dir;
     HKV_ASSIGN_OR_RETURN(cold_, ColdTier::create(cc));
     return Status();
@@ -38,11 +39,12 @@ Status KvStore::cold_spill(int32_t il, int32_t ih) {
                                     il, ih, s0 + i, h.pos[size_t(s0 + i)], rows + i);
         }
     }
-    spill_k_.resize(size_t(n_new) * k_row_bytes_);
-    spill_v_.resize(size_t(n_new) * v_row_bytes_);
+    const size_t kr = cls(h).k_row, vr = cls(h).v_row;
+    spill_k_.resize(size_t(n_new) * kr);
+    spill_v_.resize(size_t(n_new) * vr);
     for (int32_t i = 0; i < n_new; ++i) {
-        std::memcpy(spill_k_.data() + size_t(i) * k_row_bytes_, k_ptr(h, s0 + i), k_row_bytes_);
-        std::memcpy(spill_v_.data() + size_t(i) * v_row_bytes_, v_ptr(h, s0 + i), v_row_bytes_);
+        std::memcpy(spill_k_.data() + size_t(i) * kr, k_ptr(h, s0 + i), kr);
+        std::memcpy(spill_v_.data() + size_t(i) * vr, v_ptr(h, s0 + i), vr);
     }
     return cold_->append(il, ih, n_new, spill_k_.data(), spill_v_.data(), h.pos.data() + s0);
 }
@@ -65,8 +67,8 @@ Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {
         st.slot0 = op.slot0;
         st.n = int32_t(op.rows.size());
         st.rows.assign(op.rows.begin(), op.rows.end());
-        st.k.resize(size_t(st.n) * k_row_bytes_);
-        st.v.resize(size_t(st.n) * v_row_bytes_);
+        st.k.resize(size_t(st.n) * k_row_bytes(il, op.head));
+        st.v.resize(size_t(st.n) * v_row_bytes(il, op.head));
         st.pos.resize(size_t(st.n));
     }
     if (n == 0) return Status();
@@ -97,7 +99,7 @@ Status KvStore::apply_pending(int32_t il) {
     for (size_t i = 0; i < p.n_heads; ++i) {
         const Staged& s = p.heads[i];
         HKV_TRY(overwrite_slots(il, s.ih, s.slot0, s.n, s.k.data(), s.v.data(), s.pos.data()));
-        cold_stats_.bytes_gathered += int64_t(s.n) * int64_t(k_row_bytes_ + v_row_bytes_);
+        cold_stats_.bytes_gathered += int64_t(s.n) * int64_t(k_row_bytes(il, s.ih) + v_row_bytes(il, s.ih));
     }
     ++cold_stats_.refreshes;
     return Status();

@@ -28,20 +28,20 @@ void rows_f32(const KvStoreConfig& c, DType t, const void* const* pages, int32_t
 }  // namespace
 
 void KvLayerView::keys(int32_t ih, int32_t s0, int32_t n, float* out) const {
-    rows_f32(kv_->config(), kv_->config().k_type, kv_->view(il_, ih).k_pages, s0, n, out);
+    rows_f32(kv_->config(), kv_->types(il_, ih).k, kv_->view(il_, ih).k_pages, s0, n, out);
 }
 
 void KvLayerView::values(int32_t ih, int32_t s0, int32_t n, float* out) const {
-    rows_f32(kv_->config(), kv_->config().v_type, kv_->view(il_, ih).v_pages, s0, n, out);
+    rows_f32(kv_->config(), kv_->types(il_, ih).v, kv_->view(il_, ih).v_pages, s0, n, out);
 }
 
 void KvLayerView::key_dots(int32_t ih, const float* q, int32_t n_row, int32_t n, float* out, int64_t stride) const {
     const KvStoreConfig& c = kv_->config();
-    const void* const* pages = kv_->view(il_, ih).k_pages;
+    const AttnKvHead h = kv_->view(il_, ih);
     if (pool_) {
-        qk_dots(*pool_, c.k_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
+        qk_dots(*pool_, h.k_type, h.k_pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
     } else {
-        qk_dots(c.k_type, pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
+        qk_dots(h.k_type, h.k_pages, c.page_size, c.head_dim, q, n_row, n, out, stride);
     }
 }
 
@@ -65,11 +65,11 @@ void KvLayerView::key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n
 
 void KvLayerView::key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, float* mx) const {
     const KvStoreConfig& c = kv_->config();
-    const void* const* pages = kv_->view(il_, ih).k_pages;
+    const AttnKvHead h = kv_->view(il_, ih);
     thread_local std::vector<float> row;  // [head_dim]
     row.resize(size_t(c.head_dim));
     for (int32_t s = s0; s < s1; ++s) {
-        kv_read_row(c.k_type, pages, c.page_size, c.head_dim, s, row.data());
+        kv_read_row(h.k_type, h.k_pages, c.page_size, c.head_dim, s, row.data());
         for (int32_t d = 0; d < c.head_dim; ++d) {
             mn[d] = std::min(mn[d], row[size_t(d)]);
             mx[d] = std::max(mx[d], row[size_t(d)]);

@@ -43,7 +43,7 @@ Status KvStore::import_head(int32_t il, int32_t ih, int32_t n, const void* k, co
     }
     for (size_t i = 0; i < pages_need; ++i) {
         const int32_t cap = i + 1 == pages_need ? cap_last : ps;
-        void* pp = page_alloc(cap);
+        void* pp = page_alloc(h, cap);
         if (!pp) {
             while (!h.k_pages.empty()) release_last(h);
             h.pos.clear();
@@ -54,9 +54,10 @@ Status KvStore::import_head(int32_t il, int32_t ih, int32_t n, const void* k, co
     }
     const auto* kb = static_cast<const uint8_t*>(k);
     const auto* vb = static_cast<const uint8_t*>(v);
+    const size_t kr = cls(h).k_row, vr = cls(h).v_row;
     for (int32_t s = 0; s < n; ++s) {
-        std::memcpy(k_ptr(h, s), kb + size_t(s) * k_row_bytes_, k_row_bytes_);
-        std::memcpy(v_ptr(h, s), vb + size_t(s) * v_row_bytes_, v_row_bytes_);
+        std::memcpy(k_ptr(h, s), kb + size_t(s) * kr, kr);
+        std::memcpy(v_ptr(h, s), vb + size_t(s) * vr, vr);
     }
     slots_ += n;
     return Status();
@@ -71,8 +72,8 @@ Status KvStore::cold_export(int32_t il, int32_t ih, std::vector<uint8_t>* k, std
                             std::vector<int32_t>* pos) const {
     const int32_t n = cold_rows(il, ih);
     try {
-        k->resize(size_t(n) * k_row_bytes_);
-        v->resize(size_t(n) * v_row_bytes_);
+        k->resize(size_t(n) * k_row_bytes(il, ih));
+        v->resize(size_t(n) * v_row_bytes(il, ih));
         pos->resize(size_t(n));
         if (n == 0) return Status();
         std::vector<int32_t> idx(static_cast<size_t>(n));

@@ -23,7 +23,13 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
     if (cfg.page_size <= 0 || cfg.page_size > (1 << 16)) {
         return Status::invalid("kv: page size %d not in [1, 65536]", cfg.page_size);
     }
-    for (DType t : {cfg.k_type, cfg.v_type}) {
+    const size_t n_heads = size_t(cfg.n_layer) * size_t(cfg.n_head_kv);
+    if (!cfg.head_types.empty() && cfg.head_types.size() != n_heads) {
+        return Status::invalid("kv: %zu per-head types for %zu heads", cfg.head_types.size(), n_heads);
+    }
+    std::vector<DType> types = {cfg.k_type, cfg.v_type};
+    for (const KvRowTypes& t : cfg.head_types) types.push_back(t.k), types.push_back(t.v);
+    for (DType t : types) {
         if (t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kQ8_0 && t != DType::kQ4_0 &&
             t != DType::kHQ4) {
             return Status::unsupported("kv: cache type %s is not supported (f16, bf16, f32, q8_0, q4_0, hq4)",
@@ -35,18 +41,46 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
     return Status();
 }
 
-size_t KvStore::page_cost(const KvStoreConfig& cfg) {
+bool KvStoreConfig::mixed_types() const {
+    for (const KvRowTypes& t : head_types) {
+        if (!(t == head_types[0])) return true;
+    }
+    return false;
+}
+
+size_t KvStore::page_cost(const KvStoreConfig& cfg, int32_t il, int32_t ih) {
     const size_t lane = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
-    return size_t(cfg.page_size) *
-           (dtype_row_size(cfg.k_type, cfg.head_dim) + dtype_row_size(cfg.v_type, cfg.head_dim) + lane);
+    const KvRowTypes t = cfg.types(il, ih);
+    return size_t(cfg.page_size) * (dtype_row_size(t.k, cfg.head_dim) + dtype_row_size(t.v, cfg.head_dim) + lane);
+}
+
+size_t KvStore::page_cost(const KvStoreConfig& cfg) {
+    size_t most = 0;
+    for (int32_t il = 0; il < cfg.n_layer; ++il) {
+        for (int32_t ih = 0; ih < cfg.n_head_kv; ++ih) most = std::max(most, page_cost(cfg, il, ih));
+    }
+    return most;
 }
 
 KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
     lane_bytes_ = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
-    k_row_bytes_ = dtype_row_size(cfg.k_type, cfg.head_dim);
-    v_row_bytes_ = dtype_row_size(cfg.v_type, cfg.head_dim);
-    pair_bytes_ = (k_row_bytes_ + v_row_bytes_) * size_t(cfg.page_size);
     heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
+    for (int32_t il = 0; il < cfg.n_layer; ++il) {
+        for (int32_t ih = 0; ih < cfg.n_head_kv; ++ih) {
+            const KvRowTypes t = cfg.types(il, ih);
+            size_t c = 0;
+            while (c < classes_.size() && !(classes_[c].t == t)) ++c;
+            if (c == classes_.size()) {
+                TypeClass tc;
+                tc.t = t;
+                tc.k_row = dtype_row_size(t.k, cfg.head_dim);
+                tc.v_row = dtype_row_size(t.v, cfg.head_dim);
+                tc.pair = (tc.k_row + tc.v_row) * size_t(cfg.page_size);
+                classes_.push_back(std::move(tc));
+            }
+            head(il, ih).cls = int32_t(c);
+        }
+    }
     pending_.resize(size_t(cfg.n_layer));
 }
 
@@ -76,19 +110,17 @@ Status KvStore::apply(int32_t il, const LayerPlan& plan) {
     return cold_submit(il, plan);
 }
 
-void* KvStore::page_get() {
-    if (!free_.empty()) {
-        void* p = free_.back();
-        free_.pop_back();
+void* KvStore::page_get(TypeClass& c) {
+    if (!c.free.empty()) {
+        void* p = c.free.back();
+        c.free.pop_back();
         return p;
     }
     const size_t align = 64;
-    void* p = std::aligned_alloc(align, (pair_bytes_ + align - 1) / align * align);
-    if (p) ++pages_allocated_;
+    void* p = std::aligned_alloc(align, (c.pair + align - 1) / align * align);
+    if (p) ++c.allocated;
     return p;
 }
-
-void KvStore::page_put(void* p) { free_.push_back(p); }
 
 uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s, size_t row_bytes) const {
     return static_cast<uint8_t*>(pages[size_t(s / cfg_.page_size)]) + size_t(s % cfg_.page_size) * row_bytes;
@@ -96,7 +128,7 @@ uint8_t* KvStore::slot_ptr(const std::vector<void*>& pages, int64_t s, size_t ro
 
 void KvStore::push_pair(Head& h, void* p, int32_t cap) {
     h.k_pages.push_back(p);
-    h.v_pages.push_back(static_cast<uint8_t*>(p) + size_t(cap) * k_row_bytes_);
+    h.v_pages.push_back(static_cast<uint8_t*>(p) + size_t(cap) * cls(h).k_row);
     h.last_cap = cap;
 }
 
@@ -109,30 +141,33 @@ int32_t KvStore::fine_cap(int32_t rows) const {
     return g > 0 ? std::min(cfg_.page_size, (rows + g - 1) / g * g) : cfg_.page_size;
 }
 
-void* KvStore::page_alloc(int32_t cap) {
-    if (cap == cfg_.page_size) return page_get();
-    const size_t align = 64, bytes = size_t(cap) * (k_row_bytes_ + v_row_bytes_);
+void* KvStore::page_alloc(const Head& h, int32_t cap) {
+    TypeClass& c = classes_[size_t(h.cls)];
+    if (cap == cfg_.page_size) return page_get(c);
+    const size_t align = 64, bytes = size_t(cap) * (c.k_row + c.v_row);
     void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
     if (p) short_bytes_ += int64_t(bytes);
     return p;
 }
 
-void KvStore::page_free(void* p, int32_t cap) {
+void KvStore::page_free(const Head& h, void* p, int32_t cap) {
+    TypeClass& c = classes_[size_t(h.cls)];
     if (cap == cfg_.page_size) {
-        page_put(p);
+        c.free.push_back(p);
     } else {
         std::free(p);
-        short_bytes_ -= int64_t(cap) * int64_t(k_row_bytes_ + v_row_bytes_);
+        short_bytes_ -= int64_t(cap) * int64_t(c.k_row + c.v_row);
     }
 }
 
 Status KvStore::last_page_resize(Head& h, int32_t rows, int32_t new_cap) {
-    void* np = page_alloc(new_cap);
+    void* np = page_alloc(h, new_cap);
     if (!np) return Status::out_of_memory("kv: out of memory resizing a page");
-    uint8_t* nv = static_cast<uint8_t*>(np) + size_t(new_cap) * k_row_bytes_;
-    std::memcpy(np, h.k_pages.back(), size_t(rows) * k_row_bytes_);
-    std::memcpy(nv, h.v_pages.back(), size_t(rows) * v_row_bytes_);
-    page_free(h.k_pages.back(), h.last_cap);
+    const TypeClass& c = cls(h);
+    uint8_t* nv = static_cast<uint8_t*>(np) + size_t(new_cap) * c.k_row;
+    std::memcpy(np, h.k_pages.back(), size_t(rows) * c.k_row);
+    std::memcpy(nv, h.v_pages.back(), size_t(rows) * c.v_row);
+    page_free(h, h.k_pages.back(), h.last_cap);
     h.k_pages.back() = np;
     h.v_pages.back() = nv;
     h.last_cap = new_cap;
@@ -140,7 +175,7 @@ Status KvStore::last_page_resize(Head& h, int32_t rows, int32_t new_cap) {
 }
 
 void KvStore::release_last(Head& h) {
-    page_free(h.k_pages.back(), h.last_cap);
+    page_free(h, h.k_pages.back(), h.last_cap);
     h.k_pages.pop_back();
     h.v_pages.pop_back();
     h.last_cap = h.k_pages.empty() ? 0 : cfg_.page_size;
@@ -148,17 +183,19 @@ void KvStore::release_last(Head& h) {
 
 int64_t KvStore::head_page_bytes(const Head& h) const {
     if (h.k_pages.empty()) return 0;
-    return int64_t(h.k_pages.size() - 1) * int64_t(pair_bytes_) + int64_t(h.last_cap) * int64_t(k_row_bytes_ + v_row_bytes_);
+    const TypeClass& c = cls(h);
+    return int64_t(h.k_pages.size() - 1) * int64_t(c.pair) + int64_t(h.last_cap) * int64_t(c.k_row + c.v_row);
 }
 
 Status KvStore::check_limit(const Head& h, size_t pages_need, int32_t cap_last, int64_t n_add) const {
     if (cfg_.max_bytes <= 0) return Status();
     // everything bytes_in_use() counts: pages, short pages and the lanes (issue 24 item 10)
-    const int64_t live = (pages_allocated_ - int64_t(free_.size())) * int64_t(pair_bytes_) + short_bytes_ +
-                         slots_ * int64_t(lane_bytes_);
+    int64_t live = short_bytes_ + slots_ * int64_t(lane_bytes_);
+    for (const TypeClass& c : classes_) live += (c.allocated - int64_t(c.free.size())) * int64_t(c.pair);
+    const TypeClass& c = cls(h);
     const int64_t after = pages_need == 0 ? 0
-                                          : int64_t(pages_need - 1) * int64_t(pair_bytes_) +
-                                                int64_t(cap_last) * int64_t(k_row_bytes_ + v_row_bytes_);
+                                          : int64_t(pages_need - 1) * int64_t(c.pair) +
+                                                int64_t(cap_last) * int64_t(c.k_row + c.v_row);
     if (live - head_page_bytes(h) + after + n_add * int64_t(lane_bytes_) > cfg_.max_bytes) {
         return Status::out_of_memory("kv: cache limit of %lld bytes reached", (long long)cfg_.max_bytes);
     }
@@ -197,17 +234,18 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
     }
     for (size_t i = pages_old; i < pages_need; ++i) {
         const int32_t cap = i + 1 == pages_need ? cap_last : ps;
-        void* pp = page_alloc(cap);
+        void* pp = page_alloc(h, cap);
         if (!pp) {
             while (h.k_pages.size() > pages_old) release_last(h);  // the head is left as it was
             return Status::out_of_memory("kv: out of memory allocating a page");
         }
         push_pair(h, pp, cap);
     }
+    const KvRowTypes t = cls(h).t;
     for (int32_t i = 0; i < n; ++i) {
         const int64_t s = n_old + i;
-        kv_convert_row(cfg_.k_type, k + i * k_stride, k_ptr(h, s), cfg_.head_dim);
-        kv_convert_row(cfg_.v_type, v + i * v_stride, v_ptr(h, s), cfg_.head_dim);
+        kv_convert_row(t.k, k + i * k_stride, k_ptr(h, s), cfg_.head_dim);
+        kv_convert_row(t.v, v + i * v_stride, v_ptr(h, s), cfg_.head_dim);
         h.pos.push_back(pos[i]);
         if (cfg_.score_lane) h.score.push_back(0.0f);
     }
@@ -225,11 +263,12 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
             return Status::invalid("kv: compact indices must be ascending slot indices < %d", n);
         }
     }
+    const TypeClass& c = cls(h);
     for (int32_t i = 0; i < n_keep; ++i) {
         const int32_t s = keep[i];
         if (s == i) continue;
-        std::memcpy(k_ptr(h, i), k_ptr(h, s), k_row_bytes_);  // quantized rows move as whole blocks
-        std::memcpy(v_ptr(h, i), v_ptr(h, s), v_row_bytes_);
+        std::memcpy(k_ptr(h, i), k_ptr(h, s), c.k_row);  // quantized rows move as whole blocks
+        std::memcpy(v_ptr(h, i), v_ptr(h, s), c.v_row);
         h.pos[size_t(i)] = h.pos[size_t(s)];
         if (cfg_.score_lane) h.score[size_t(i)] = h.score[size_t(s)];
     }
@@ -262,8 +301,8 @@ Status KvStore::write_row(int32_t il, int32_t ih, int32_t slot, const float* k, 
         return Status::invalid("kv: write_row to slot %d of a head holding %d", slot, int32_t(h.pos.size()));
     }
     ++epoch_;  // per-page caches (Quest bounds) keyed by slot no longer describe the row
-    kv_convert_row(cfg_.k_type, k, k_ptr(h, slot), cfg_.head_dim);
-    kv_convert_row(cfg_.v_type, v, v_ptr(h, slot), cfg_.head_dim);
+    kv_convert_row(cls(h).t.k, k, k_ptr(h, slot), cfg_.head_dim);
+    kv_convert_row(cls(h).t.v, v, v_ptr(h, slot), cfg_.head_dim);
     return Status();
 }
 
@@ -290,6 +329,8 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
     v.v_pages = const_cast<const void* const*>(h.v_pages.data());
     v.pos = h.pos.data();
     v.n_slot = int32_t(h.pos.size());
+    v.k_type = cls(h).t.k;
+    v.v_type = cls(h).t.v;
     return v;
 }
 
@@ -301,7 +342,7 @@ int64_t KvStore::drop_before(int32_t il, int32_t pos_min) {
         size_t n_drop = 0;  // leading pages out of the window; the last page always stays
         while (n_drop + 1 < h.k_pages.size() && h.pos[(n_drop + 1) * ps - 1] < pos_min) ++n_drop;
         if (n_drop == 0) continue;
-        for (size_t i = 0; i < n_drop; ++i) page_put(h.k_pages[i]);
+        for (size_t i = 0; i < n_drop; ++i) classes_[size_t(h.cls)].free.push_back(h.k_pages[i]);
         h.k_pages.erase(h.k_pages.begin(), h.k_pages.begin() + long(n_drop));
         h.v_pages.erase(h.v_pages.begin(), h.v_pages.begin() + long(n_drop));
         h.pos.erase(h.pos.begin(), h.pos.begin() + long(n_drop * ps));
@@ -327,10 +368,12 @@ void KvStore::clear() {
 }
 
 void KvStore::trim() {
-    for (void* p : free_) std::free(p);
-    pages_allocated_ -= int64_t(free_.size());
-    free_.clear();
-    free_.shrink_to_fit();
+    for (TypeClass& c : classes_) {
+        for (void* p : c.free) std::free(p);
+        c.allocated -= int64_t(c.free.size());
+        c.free.clear();
+        c.free.shrink_to_fit();
+    }
 }
 
 size_t KvStore::bytes_in_use() const {
@@ -342,7 +385,9 @@ size_t KvStore::bytes_in_use() const {
 }
 
 size_t KvStore::bytes_reserved() const {
-    return size_t(pages_allocated_) * pair_bytes_ + size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
+    size_t b = size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
+    for (const TypeClass& c : classes_) b += size_t(c.allocated) * c.pair;
+    return b;
 }
 
 int64_t KvStore::slots_total() const {
@@ -361,9 +406,10 @@ Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n
     ++epoch_;
     const auto* kb = static_cast<const uint8_t*>(k);
     const auto* vb = static_cast<const uint8_t*>(v);
+    const size_t kr = cls(h).k_row, vr = cls(h).v_row;
     for (int32_t i = 0; i < n; ++i) {
-        std::memcpy(k_ptr(h, slot0 + i), kb + size_t(i) * k_row_bytes_, k_row_bytes_);
-        std::memcpy(v_ptr(h, slot0 + i), vb + size_t(i) * v_row_bytes_, v_row_bytes_);
+        std::memcpy(k_ptr(h, slot0 + i), kb + size_t(i) * kr, kr);
+        std::memcpy(v_ptr(h, slot0 + i), vb + size_t(i) * vr, vr);
         h.pos[size_t(slot0 + i)] = pos[i];
         if (cfg_.score_lane) h.score[size_t(slot0 + i)] = 0.0f;
     }

@@ -17,6 +17,10 @@
 // were never compacted (the `full` policy) only ever hold whole pages. Readers address slot s as
 // page s / page_size, row s % page_size for s < n_slot, whatever the last page's size.
 //
+// Per-head precision (issue 19 item 5): each head may have its own K and V types
+// (KvStoreConfig::head_types, a policy's choice such as HeteroCache's kv= option): a head's rows,
+// pages and bytes are those of its types, so a q8_0 head really holds q8_0 bytes next to an f16
+// one. The heads of one (K, V) type pair share a page pool.
 // Accounting: bytes_in_use() counts the pages owned by heads (short last pages at their size) plus
 // the position (and score) lanes of their slots, exactly, and max_bytes limits all of it; so a head
 // of n slots never costs more than ceil(n / page_size) * page_cost(config), what the engine's KV
@@ -52,6 +56,13 @@ struct ColdStats {
     double wait_ms = 0.0;        // time the engine waited for gathers (the exposed part of io_ms)
 };
 
+// The element types of one head's K and V rows.
+struct KvRowTypes {
+    DType k = DType::kF16;
+    DType v = DType::kF16;
+    bool operator==(const KvRowTypes&) const = default;
+};
+
 struct KvStoreConfig {
     int32_t n_layer = 0;
     int32_t n_head_kv = 0;
@@ -64,16 +75,28 @@ struct KvStoreConfig {
     int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
                                   // >= page_size (or 0) keep whole pages everywhere
     std::string cold_dir;         // where a cold tier keeps its rows: "" = host RAM, else a folder
+    // [n_layer * n_head_kv] each head's K / V types (per-head precision); empty = k_type / v_type
+    // for every head. Each entry takes the same choices as k_type / v_type.
+    std::vector<KvRowTypes> head_types;
+    // Head (il, ih)'s types.
+    KvRowTypes types(int32_t il, int32_t ih) const {
+        return head_types.empty() ? KvRowTypes{k_type, v_type}
+                                  : head_types[size_t(il) * size_t(n_head_kv) + size_t(ih)];
+    }
+    // Whether some heads' types differ from others'.
+    bool mixed_types() const;
 };
 
 class KvStore {
 public:
     static Expected<std::unique_ptr<KvStore>> create(const KvStoreConfig& cfg);
     // The checks create() makes (sizes > 0, page size in [1, 65536], cache types, a head_dim of whole
-    // blocks for block types, max_bytes >= 0).
+    // blocks for block types, max_bytes >= 0, head_types empty or one entry per head).
     static Status validate(const KvStoreConfig& cfg);
-    // The most bytes one page of a head costs: a whole K and V page and the lanes of page_size slots
-    // (int32 position, and a float score with score_lane). cfg must be valid.
+    // The most bytes one page of head (il, ih) costs: a whole K and V page of its types and the lanes
+    // of page_size slots (int32 position, and a float score with score_lane). cfg must be valid.
+    static size_t page_cost(const KvStoreConfig& cfg, int32_t il, int32_t ih);
+    // The largest page_cost over the heads.
     static size_t page_cost(const KvStoreConfig& cfg);
     ~KvStore();
     KvStore(const KvStore&) = delete;
@@ -98,13 +121,16 @@ public:
     // [head_dim] f32, converted (requantized) to k_type / v_type. The slot keeps its position. Bumps epoch().
     Status write_row(int32_t il, int32_t ih, int32_t slot, const float* k, const float* v);
     // HeteroCache refresh: overwrites slots [slot0, slot0 + n) of head (il, ih) in place with raw
-    // rows k: [n, k_row_bytes()], v: [n, v_row_bytes()] and positions pos: [n]. The slot count is
+    // rows k: [n, k_row_bytes(il, ih)], v: [n, v_row_bytes(il, ih)] and positions pos: [n]. The slot count is
     // unchanged; the caller keeps the head's slots in position order. kInvalidArgument when the
     // range is not inside the head's live slots.
     Status overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n, const void* k, const void* v,
                            const int32_t* pos);
-    size_t k_row_bytes() const { return k_row_bytes_; }  // one K row (head_dim k_type values)
-    size_t v_row_bytes() const { return v_row_bytes_; }  // one V row (head_dim v_type values)
+    // One K / V row of head (il, ih): head_dim values of its K / V type.
+    size_t k_row_bytes(int32_t il, int32_t ih) const { return cls(head(il, ih)).k_row; }
+    size_t v_row_bytes(int32_t il, int32_t ih) const { return cls(head(il, ih)).v_row; }
+    // Head (il, ih)'s element types.
+    KvRowTypes types(int32_t il, int32_t ih) const { return cls(head(il, ih)).t; }
 
     // Applies a policy's plan for layer il (heterokv/policy.h LayerPlan), in this order: cold-tier
     // spills, row writes (RowWrite, with their score-lane values), the compaction of every head
@@ -134,9 +160,10 @@ public:
     // Read-only view for attention; valid until this head is next mutated.
     AttnKvHead view(int32_t il, int32_t ih) const;
     const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
-    // The K / V row of slot s of head (il, ih): k_row_bytes() / v_row_bytes(). 0 <= s < n_slot(il, ih).
-    const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).k_pages, s, k_row_bytes_); }
-    const uint8_t* v_row(int32_t il, int32_t ih, int64_t s) const { return slot_ptr(head(il, ih).v_pages, s, v_row_bytes_); }
+    // The K / V row of slot s of head (il, ih): k_row_bytes(il, ih) / v_row_bytes(il, ih) bytes.
+    // 0 <= s < n_slot(il, ih).
+    const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return k_ptr(head(il, ih), s); }
+    const uint8_t* v_row(int32_t il, int32_t ih, int64_t s) const { return v_ptr(head(il, ih), s); }
     // The score lane of head (il, ih): [n_slot] floats, zero for new slots (config().score_lane only).
     float* scores(int32_t il, int32_t ih) { return head(il, ih).score.data(); }
     const float* scores(int32_t il, int32_t ih) const { return head(il, ih).score.data(); }
@@ -144,7 +171,7 @@ public:
     // ---- saved contexts (kv/kv_state.cpp) ----
     // Whether head (il, ih) has been compacted (its last page may be short).
     bool head_fine(int32_t il, int32_t ih) const { return head(il, ih).fine; }
-    // Fills the EMPTY head (il, ih) with n raw rows k: [n, k_row_bytes()], v: [n, v_row_bytes()],
+    // Fills the EMPTY head (il, ih) with n raw rows k: [n, k_row_bytes(il, ih)], v: [n, v_row_bytes(il, ih)],
     // positions pos: [n] (strictly ascending, >= 0) and score-lane values score: [n] (config().
     // score_lane; nullptr = zeros); fine: the head counts as compacted (short last page). Errors:
     // kInvalidArgument (a non-empty head, bad positions), kOutOfMemory (max_bytes or allocation).
@@ -152,7 +179,7 @@ public:
                        const float* score, bool fine);
     // Waits for and applies every pending cold-tier refresh (what the next step would do first).
     Status apply_all_pending();
-    // Every row of head (il, ih)'s cold tier (none without a tier): k [rows, k_row_bytes()], v, pos.
+    // Every row of head (il, ih)'s cold tier (none without a tier): k [rows, k_row_bytes(il, ih)], v, pos.
     Status cold_export(int32_t il, int32_t ih, std::vector<uint8_t>* k, std::vector<uint8_t>* v,
                        std::vector<int32_t>* pos) const;
     // Appends n rows to head (il, ih)'s cold tier (created on first use), as a spill would; the
@@ -167,8 +194,9 @@ public:
     // Returns free pages to the system.
     void trim();
 
-    size_t page_bytes() const { return k_row_bytes_ * size_t(cfg_.page_size); }    // one K page
-    size_t v_page_bytes() const { return v_row_bytes_ * size_t(cfg_.page_size); }  // one V page
+    // One whole K / V page of head (il, ih).
+    size_t page_bytes(int32_t il, int32_t ih) const { return k_row_bytes(il, ih) * size_t(cfg_.page_size); }
+    size_t v_page_bytes(int32_t il, int32_t ih) const { return v_row_bytes(il, ih) * size_t(cfg_.page_size); }
     size_t bytes_in_use() const;
     size_t bytes_reserved() const;
     int64_t slots_total() const;
@@ -181,20 +209,29 @@ private:
         int32_t last_cap = 0;                 // slots the last page holds: page_size, or less for a
                                               // short page (then it is not a pool page)
         bool fine = false;                    // compacted at least once: short last pages allowed
+        int32_t cls = 0;                      // its type class (classes_)
     };
+    // The heads of one (K, V) type pair: row sizes and a page pool. Pages are allocated as pairs:
+    // one block of cap * (k_row + v_row) bytes, the K rows first; a head's k_pages[i] is the block,
+    // v_pages[i] = k_pages[i] + cap * k_row.
+    struct TypeClass {
+        KvRowTypes t;
+        size_t k_row = 0, v_row = 0;  // one K / V row
+        size_t pair = 0;              // one K + V page pair of page_size slots
+        std::vector<void*> free;      // pool free list
+        int64_t allocated = 0;        // pool pairs, live + free
+    };
+    const TypeClass& cls(const Head& h) const { return classes_[size_t(h.cls)]; }
     explicit KvStore(const KvStoreConfig& cfg);
     Head& head(int32_t il, int32_t ih) { return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)]; }
     const Head& head(int32_t il, int32_t ih) const {
         return heads_[size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih)];
     }
-    // Pages are allocated as pairs: one block of cap * (k_row_bytes + v_row_bytes) bytes, the K rows
-    // first; a head's k_pages[i] is the block, v_pages[i] = k_pages[i] + cap * k_row_bytes.
-    void* page_get();
-    void page_put(void* p);
-    // A pair of cap slots: a pool pair when cap == page_size, else a short one (counted in
-    // short_bytes_); page_free gives it back the same way (p: the block, i.e. the K page).
-    void* page_alloc(int32_t cap);
-    void page_free(void* p, int32_t cap);
+    void* page_get(TypeClass& c);
+    // A pair of cap slots of h's class: a pool pair when cap == page_size, else a short one (counted
+    // in short_bytes_); page_free gives it back the same way (p: the block, i.e. the K page).
+    void* page_alloc(const Head& h, int32_t cap);
+    void page_free(const Head& h, void* p, int32_t cap);
     // Appends the pair p of cap slots to h's page tables.
     void push_pair(Head& h, void* p, int32_t cap);
     // A head's last page of `cap` slots (K and V) replaced by one of new_cap slots holding its
@@ -212,13 +249,13 @@ private:
     // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
     int32_t fine_cap(int32_t rows) const;
     uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s, size_t row_bytes) const;
-    uint8_t* k_ptr(const Head& h, int64_t s) const { return slot_ptr(h.k_pages, s, k_row_bytes_); }
-    uint8_t* v_ptr(const Head& h, int64_t s) const { return slot_ptr(h.v_pages, s, v_row_bytes_); }
+    uint8_t* k_ptr(const Head& h, int64_t s) const { return slot_ptr(h.k_pages, s, cls(h).k_row); }
+    uint8_t* v_ptr(const Head& h, int64_t s) const { return slot_ptr(h.v_pages, s, cls(h).v_row); }
     // ---- cold tier (kv/kv_cold.cpp) ----
     struct Staged {                   // one head's refresh, gathered on the I/O thread
         int32_t ih = 0, slot0 = 0, n = 0;
         std::vector<int32_t> rows;    // [n] tier rows, ascending
-        std::vector<uint8_t> k, v;    // [n, k_row_bytes], [n, v_row_bytes]
+        std::vector<uint8_t> k, v;    // [n, k_row_bytes(il, ih)], [n, v_row_bytes(il, ih)]
         std::vector<int32_t> pos;     // [n]
     };
     struct Pending {                  // a layer's refresh in flight; buffers kept across refreshes
@@ -234,18 +271,15 @@ private:
     void cold_drain();                // waits for every gather in flight and drops it
 
     KvStoreConfig cfg_;
-    size_t k_row_bytes_ = 0, v_row_bytes_ = 0;
-    size_t pair_bytes_ = 0;       // one K + V page pair of page_size slots
+    std::vector<TypeClass> classes_;  // one per distinct (K, V) type pair, in order of first head
     std::vector<Head> heads_;     // [n_layer * n_head_kv]
-    std::vector<void*> free_;     // pool free list
-    int64_t pages_allocated_ = 0; // live + free
     int64_t short_bytes_ = 0;     // K + V bytes of the short last pages owned by heads
     int64_t slots_ = 0;           // live slots over every head: their lanes hold slots_ * lane_bytes_
     size_t lane_bytes_ = 4;       // position, + score with score_lane
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
-    std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] staging of a spill
+    std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] of the head: a spill's staging
     ColdStats cold_stats_;
 };
 

@@ -170,7 +170,47 @@ struct HcOptions {
     int32_t obs = 32;  // prompt queries scoring anchors / satellites (1: the reference's last query)
     int32_t recent = 32;  // the prompt's last slots anchors / satellites always keep (0: none, the reference)
     bool spill_chunk = false;  // spill=chunk: cold-tier append and cut to cap after every prefill chunk
+    KvHeadTypes role_types[5];  // kv=: [HeadRole] each class's K/V cache types (unset: the context's)
 };
+
+// kv=CLASS:TYPE[+VTYPE]/CLASS:...: each named head class's K and V cache types (one type for both,
+// or K+V), e.g. "volatile:f16/pivot:f16/anchor:q8_0/satellite:q4_0+q8_0"; classes not named keep
+// the context's types.
+Status hc_parse_kv(const std::string& text, KvHeadTypes* role_types) {
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t slash = text.find('/', start);
+        if (slash == std::string::npos) slash = text.size();
+        const std::string item = text.substr(start, slash - start);
+        start = slash + 1;
+        const size_t colon = item.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+            return Status::invalid("heterocache: kv=%s: '%s' is not CLASS:TYPE or CLASS:KTYPE+VTYPE (classes: volatile, "
+                                   "pivot, anchor, satellite; types: f16, bf16, f32, q8_0, q4_0, hq4)",
+                                   text.c_str(), item.c_str());
+        }
+        const std::string cls = item.substr(0, colon), types = item.substr(colon + 1);
+        int r = 0;
+        for (HeadRole hr : {HeadRole::kVolatile, HeadRole::kPivot, HeadRole::kAnchor, HeadRole::kSatellite}) {
+            if (cls == head_role_name(hr)) r = int(hr);
+        }
+        if (r == 0) {
+            return Status::invalid("heterocache: kv=%s: unknown head class '%s' (volatile, pivot, anchor, satellite)",
+                                   text.c_str(), cls.c_str());
+        }
+        if (role_types[r].set) return Status::invalid("heterocache: kv=%s: class %s given twice", text.c_str(), cls.c_str());
+        const size_t plus = types.find('+');
+        auto k = kv_type_parse(types.substr(0, plus));
+        auto v = kv_type_parse(plus == std::string::npos ? types : types.substr(plus + 1));
+        if (!k.ok() || !v.ok()) {
+            return Status::invalid("heterocache: kv=%s: class %s: %s", text.c_str(), cls.c_str(),
+                                   (!k.ok() ? k.status() : v.status()).message().c_str());
+        }
+        role_types[r] = KvHeadTypes{*k, *v, true};
+        if (slash == text.size()) break;
+    }
+    return Status();
+}
 
 class HeteroCachePolicy final : public Policy {
 public:
@@ -189,6 +229,12 @@ public:
         i.calls = (opt_.spill_chunk ? kStepPrefill : kStepSegmentEnd) |
                   (opt_.refresh != RefreshMode::kNever ? kStepDecode : 0u);
         i.cold_tier = tax_.count(HeadRole::kSatellite) > 0;
+        bool typed = false;
+        for (const KvHeadTypes& t : opt_.role_types) typed = typed || t.set;
+        if (typed) {  // per-head precision: each head its class's types
+            i.kv_types.resize(tax_.role.size());
+            for (size_t h = 0; h < tax_.role.size(); ++h) i.kv_types[h] = opt_.role_types[size_t(tax_.role[h])];
+        }
         return i;  // no statistics: the scores are the last query's, read through LayerView::kv
     }
 
@@ -197,6 +243,11 @@ public:
         if (!sh.ok()) {
             return Status::invalid("heterocache: taxonomy %s does not fit this model (%s); make one for it with "
                                    "`heterokv calibrate`", opt_.taxonomy_path.c_str(), sh.message().c_str());
+        }
+        for (const KvHeadTypes& t : opt_.role_types) {  // kv=: every named type fits the head size
+            if (!t.set) continue;
+            HKV_TRY(kv_type_check(t.k, shape.head_dim, "heterocache: kv= (K rows)"));
+            HKV_TRY(kv_type_check(t.v, shape.head_dim, "heterocache: kv= (V rows)"));
         }
         shape_ = shape;
         HKV_ASSIGN_OR_RETURN(HcBudget b, heterocache_budget(tax_, opt_.ratio, prompt.n_tokens));
@@ -553,6 +604,7 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     o.recent = int32_t(recent);
     HKV_ASSIGN_OR_RETURN(std::string spill, spec.get_choice("spill", "end", {"end", "chunk"}));
     o.spill_chunk = spill == "chunk";
+    if (spec.has("kv")) HKV_TRY(hc_parse_kv(spec.get_string("kv", ""), o.role_types));
     if (o.taxonomy_path.empty()) {
         return Status::invalid("heterocache: option taxonomy=PATH is required (a head taxonomy JSON; make one for the "
                                "model with `heterokv calibrate`)");

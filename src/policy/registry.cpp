@@ -130,6 +130,7 @@ constexpr PolicyOptionDoc kHeteroOpts[] = {
     {"obs", "32", "prompt queries scoring anchors and satellites (1: the reference's last query)"},
     {"recent", "obs", "the prompt's last slots anchors and satellites always keep (obs=1: 0, the reference)"},
     {"spill", "end", "end (cut at the prompt's end) or chunk (after every prefill chunk: prompts larger than memory)"},
+    {"kv", "none", "per-class cache types CLASS:TYPE[+VTYPE]/..., e.g. volatile:f16/pivot:f16/anchor:q8_0/satellite:q8_0"},
 };
 #undef HKV_SIZE_OPTIONS
 #undef HKV_SNAP_OPTIONS

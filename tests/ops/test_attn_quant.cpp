@@ -43,23 +43,31 @@ ThreadPool& pool_of(int n) {
     return n == 1 ? p1 : n == 2 ? p2 : p3;
 }
 
-// n_head_kv heads of n slots in pages of ps rows; K rows of type tk, V rows of type tv. Rows past n
-// in the last page are poisoned (NaN scales for block types, NaN values otherwise): a kernel that
-// reads them fails the comparison.
+struct TypePair {
+    DType k, v;
+};
+
+// n_head_kv heads of n slots in pages of ps rows; head ih's K rows of type types[ih].k, V rows of
+// types[ih].v (per-head precision; the first constructor: every head tk / tv). Rows past n in the
+// last page are poisoned (NaN scales for block types, NaN values otherwise): a kernel that reads
+// them fails the comparison.
 struct PagedKv {
     std::vector<std::unique_ptr<uint8_t[]>> storage;
     std::vector<std::vector<const void*>> k_ptrs, v_ptrs;  // [n_head_kv][n_pages]
     std::vector<int32_t> pos;                               // [n]
     std::vector<AttnKvHead> heads;                          // [n_head_kv]
 
-    PagedKv(std::mt19937& rng, DType tk, DType tv, int32_t n_head_kv, int32_t ps, int32_t d, int32_t n) {
+    PagedKv(std::mt19937& rng, DType tk, DType tv, int32_t n_head_kv, int32_t ps, int32_t d, int32_t n)
+        : PagedKv(rng, std::vector<TypePair>(size_t(n_head_kv), TypePair{tk, tv}), ps, d, n) {}
+    PagedKv(std::mt19937& rng, const std::vector<TypePair>& types, int32_t ps, int32_t d, int32_t n) {
+        const int32_t n_head_kv = int32_t(types.size());
         int32_t cur = 0;
         for (int32_t i = 0; i < n; ++i) pos.push_back(cur), cur += 1 + int32_t(rng() % 3);  // gaps, as after eviction
         const int32_t n_pages = std::max(1, (n + ps - 1) / ps);
         k_ptrs.resize(size_t(n_head_kv)), v_ptrs.resize(size_t(n_head_kv));
         for (int32_t ih = 0; ih < n_head_kv; ++ih) {
             for (int kv = 0; kv < 2; ++kv) {
-                const DType t = kv == 0 ? tk : tv;
+                const DType t = kv == 0 ? types[size_t(ih)].k : types[size_t(ih)].v;
                 const size_t rb = dtype_row_size(t, d);
                 for (int32_t pg = 0; pg < n_pages; ++pg) {
                     storage.emplace_back(new uint8_t[rb * size_t(ps)]);
@@ -82,13 +90,11 @@ struct PagedKv {
             }
         }
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n, types[size_t(ih)].k,
+                             types[size_t(ih)].v});
     }
 };
 
-struct TypePair {
-    DType k, v;
-};
 const TypePair kPairs[] = {{DType::kQ8_0, DType::kQ8_0}, {DType::kQ4_0, DType::kQ4_0}, {DType::kQ8_0, DType::kF16},
                            {DType::kF16, DType::kQ4_0},  {DType::kQ4_0, DType::kQ8_0}, {DType::kBF16, DType::kQ8_0},
                            {DType::kHQ4, DType::kHQ4},   {DType::kHQ4, DType::kF16},   {DType::kQ8_0, DType::kHQ4}};
@@ -131,7 +137,7 @@ TEST(AttnQuant, DecodeAndPrefillMatchReference) {
                 const PagedKv kv(rng, tp.k, tp.v, 2, ps, d, n_slot);
                 AttnParams p;
                 p.n_head = group * 2, p.n_head_kv = 2, p.head_dim = d, p.page_size = ps;
-                p.k_type = tp.k, p.v_type = tp.v, p.scale = 1.0f / std::sqrt(float(d));
+                p.scale = 1.0f / std::sqrt(float(d));
                 for (int32_t n_tok : {1, 20}) {
                     if (n_tok > n_slot) continue;
                     // decode sees every slot (or a prefix), prefill the last n_tok slots causally
@@ -161,7 +167,7 @@ TEST(AttnQuant, DecodeSplitK) {
             const PagedKv kv(rng, tp.k, tp.v, 1, 256, d, n_slot);
             AttnParams p;
             p.n_head = 4, p.n_head_kv = 1, p.head_dim = d, p.page_size = 256;
-            p.k_type = tp.k, p.v_type = tp.v, p.scale = 1.0f / std::sqrt(float(d));
+            p.scale = 1.0f / std::sqrt(float(d));
             const auto q = randn(rng, 4 * size_t(d), 3.0f);
             const int32_t qp = kv.pos.back();
             std::vector<float> out(q.size()), ref_out(q.size());
@@ -173,6 +179,47 @@ TEST(AttnQuant, DecodeSplitK) {
             const double tol = tp.v == DType::kHQ4 ? 1e-4 : 2e-5;
             EXPECT_LT(max_abs_diff(out, ref_out, &nmse), tol) << dtype_name(tp.k) << " threads " << n_threads;
             EXPECT_LT(nmse, 1e-10) << dtype_name(tp.k) << " threads " << n_threads;
+        }
+    }
+}
+
+// Per-head precision (issue 19 item 5): the heads of ONE call have different K/V types (HeteroCache's
+// classes: f16 full heads next to q8_0 / q4_0 / hq4 compressed ones, and K+V pairs) and different
+// lengths; every head's output equals the reference's, in prefill, decode and split-K decode.
+TEST(AttnQuant, MixedHeadTypesInOneCall) {
+    std::mt19937 rng(29);
+    const std::vector<TypePair> types = {{DType::kF16, DType::kF16},   {DType::kQ8_0, DType::kQ8_0},
+                                         {DType::kQ4_0, DType::kQ8_0}, {DType::kHQ4, DType::kHQ4},
+                                         {DType::kF16, DType::kQ4_0},  {DType::kQ8_0, DType::kF16}};
+    for (int32_t d : {32, 64}) {
+        for (int32_t n_slot : {17, 700}) {
+            for (int n_threads : {1, 3}) {
+                SCOPED_TRACE(testing::Message() << "d=" << d << " n_slot=" << n_slot << " threads=" << n_threads);
+                PagedKv kv(rng, types, 64, d, n_slot);
+                kv.heads[1].n_slot = n_slot / 3;  // uneven lengths, as after compression
+                kv.heads[3].n_slot = 1;
+                AttnParams p;
+                p.n_head = 2 * int32_t(types.size()), p.n_head_kv = int32_t(types.size()), p.head_dim = d;
+                p.page_size = 64, p.scale = 1.0f / std::sqrt(float(d));
+                for (int32_t n_tok : {1, 16}) {
+                    const std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
+                    const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * size_t(d), 2.0f);
+                    std::vector<float> out(q.size(), 1234.0f), ref_out(q.size(), -1.0f);
+                    std::vector<float> lse(size_t(n_tok) * size_t(p.n_head)), ref_lse(lse.size());
+                    attention(pool_of(n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
+                    ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), ref_out.data(), ref_lse.data());
+                    double nmse = 0.0;
+                    ASSERT_LT(max_abs_diff(out, ref_out, &nmse), 2e-5) << "n_tok " << n_tok;
+                    ASSERT_LT(nmse, 1e-10) << "n_tok " << n_tok;
+                    ASSERT_LT(max_abs_diff(lse, ref_lse, &nmse), 1e-4) << "n_tok " << n_tok;
+                    // and a head read with another head's types would not match: the types are used
+                    std::vector<AttnKvHead> wrong = kv.heads;
+                    wrong[1].k_type = DType::kQ4_0;  // q8_0 rows read as q4_0 (shorter rows: inside the pages)
+                    std::vector<float> bad(q.size());
+                    ref::attention(p, q.data(), qpos.data(), n_tok, wrong.data(), bad.data());
+                    EXPECT_GT(max_abs_diff(bad, ref_out, &nmse), 1e-2);
+                }
+            }
         }
     }
 }

@@ -43,7 +43,8 @@ TEST(BandScores, MatchesTheReference) {
         for (int32_t ih = 0; ih < nh_kv; ++ih) {
             for (float& x : keys[size_t(ih)]) x = nd(rng);
             for (int32_t pg = 0; pg < n_pages; ++pg) tables[size_t(ih)].push_back(keys[size_t(ih)].data() + pg * c.page_size * hd);
-            heads.push_back({tables[size_t(ih)].data(), tables[size_t(ih)].data(), pos.data(), c.n_slot});
+            heads.push_back({tables[size_t(ih)].data(), tables[size_t(ih)].data(), pos.data(), c.n_slot, DType::kF32,
+                             DType::kF32});
         }
         const int32_t n_head = nh_kv * c.group;
         std::vector<float> q(size_t(c.n_tok) * size_t(n_head) * size_t(hd));
@@ -53,7 +54,6 @@ TEST(BandScores, MatchesTheReference) {
         ap.n_head_kv = nh_kv;
         ap.head_dim = hd;
         ap.page_size = c.page_size;
-        ap.k_type = ap.v_type = DType::kF32;
         ap.scale = 1.0f / std::sqrt(float(hd));
         std::vector<float> rec(size_t(nh_kv) * size_t(c.n_slot), 0.0f), cnt(rec.size(), 0.0f);
         attn_band_recent(pool, ap, q.data(), qpos.data(), c.n_tok, 0, c.stride, c.band, c.full_norm, heads.data(),

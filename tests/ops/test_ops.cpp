@@ -266,7 +266,7 @@ struct PagedKv {
             }
         }
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n, t, t});
     }
 };
 
@@ -297,7 +297,7 @@ ErrStats run_attention(const AttnCase& c, const PagedKv& kv, const std::vector<f
                        const std::vector<int32_t>& qpos, std::vector<float>* out_fast = nullptr) {
     AttnParams p;
     p.n_head = c.group * c.n_head_kv, p.n_head_kv = c.n_head_kv, p.head_dim = c.head_dim;
-    p.page_size = c.page_size, p.k_type = c.type, p.v_type = c.type, p.scale = 1.0f / std::sqrt(float(c.head_dim));
+    p.page_size = c.page_size, p.scale = 1.0f / std::sqrt(float(c.head_dim));
     const int64_t n_tok = int64_t(qpos.size());
     std::vector<float> out(q.size(), 12345.0f), out_ref(q.size(), -1.0f);
     attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data());
@@ -475,7 +475,7 @@ TEST(Attention, ThreadCountsAgree) {
 AttnParams params_of(const AttnCase& c) {
     AttnParams p;
     p.n_head = c.group * c.n_head_kv, p.n_head_kv = c.n_head_kv, p.head_dim = c.head_dim;
-    p.page_size = c.page_size, p.k_type = c.type, p.v_type = c.type, p.scale = 1.0f / std::sqrt(float(c.head_dim));
+    p.page_size = c.page_size, p.scale = 1.0f / std::sqrt(float(c.head_dim));
     return p;
 }
 

@@ -116,7 +116,7 @@ ColdRows cold_rows(const Prefill& p, int32_t il, int32_t ih) {
     const int32_t n = ct->rows(il, ih);
     std::vector<int32_t> idx(static_cast<size_t>(n));
     for (int32_t i = 0; i < n; ++i) idx[size_t(i)] = i;
-    c.k.resize(size_t(n) * p.kv->k_row_bytes());
+    c.k.resize(size_t(n) * p.kv->k_row_bytes(il, ih));
     c.v.resize(c.k.size());
     c.pos.resize(size_t(n));
     EXPECT_TRUE(ct->gather(il, ih, idx.data(), n, c.k.data(), c.v.data(), c.pos.data()).ok());

@@ -51,7 +51,7 @@ TEST(KvStore, AppendViewAndExactAccounting) {
     EXPECT_EQ(s.n_slot(1, 2), 10);
     EXPECT_EQ(s.n_slot(0, 0), 0);
     // 10 slots at page size 4 -> 3 K pages + 3 V pages of 4*8*4 bytes, plus 10 positions.
-    EXPECT_EQ(s.page_bytes(), 4u * 8u * 4u);
+    EXPECT_EQ(s.page_bytes(0, 0), 4u * 8u * 4u);
     EXPECT_EQ(s.bytes_in_use(), 6u * 128u + 10u * 4u);
     EXPECT_LE(s.bytes_in_use(), 3u * KvStore::page_cost(s.config()));
     for (int i = 0; i < 10; ++i) EXPECT_EQ(read_k(s, 1, 2, i), float(i));
@@ -76,7 +76,7 @@ TEST(KvStore, CompactKeepsChosenSlotsInOrderAndFreesPages) {
         EXPECT_EQ(read_k(s, 0, 1, i), float(keep[size_t(i)]));
         EXPECT_EQ(s.positions(0, 1)[i], 100 + keep[size_t(i)]);
     }
-    EXPECT_EQ(s.bytes_in_use(), 2u * s.page_bytes() + 4u * 4u);  // 1 K + 1 V page, 1 page of positions
+    EXPECT_EQ(s.bytes_in_use(), 2u * s.page_bytes(0, 0) + 4u * 4u);  // 1 K + 1 V page, 1 page of positions
     EXPECT_LT(s.bytes_in_use(), before);
     // Not ascending / out of range: rejected, head unchanged.
     std::vector<int32_t> bad = {2, 1};
@@ -128,7 +128,7 @@ TEST(KvStore, DropBeforeFreesLeadingPagesOfOneLayer) {
     }
     EXPECT_FLOAT_EQ(s.scores(0, 1)[0], 4.0f);
     EXPECT_NE(s.epoch(), epoch);
-    EXPECT_EQ(s.bytes_in_use(), before - 3 * (2 * s.page_bytes() + 4 * (sizeof(int32_t) + sizeof(float))));
+    EXPECT_EQ(s.bytes_in_use(), before - 3 * (2 * s.page_bytes(0, 0) + 4 * (sizeof(int32_t) + sizeof(float))));
     EXPECT_EQ(s.drop_before(0, 1000), 3 * 8);  // everything is old: the last page stays
     for (int ih = 0; ih < 3; ++ih) {
         ASSERT_EQ(s.n_slot(0, ih), 2);
@@ -150,7 +150,7 @@ TEST(KvStore, F16StorageRoundsLikeFp16) {
     ASSERT_TRUE(s.append(0, 0, 1, k.data(), 8, k.data(), 8, &p).ok());
     const uint16_t* row = static_cast<const uint16_t*>(s.view(0, 0).k_pages[0]);
     EXPECT_EQ(row[0], fp32_to_fp16(0.1f));
-    EXPECT_EQ(s.page_bytes(), 4u * 8u * 2u);
+    EXPECT_EQ(s.page_bytes(0, 0), 4u * 8u * 2u);
 }
 
 TEST(KvStore, MemoryLimitIsEnforcedWithoutPartialAppend) {
@@ -275,17 +275,17 @@ TEST(KvStore, CompactedHeadsHoldShortLastPages) {
     std::iota(pos.begin(), pos.end(), 0);
     ASSERT_TRUE(s.append(0, 0, 40, k.data(), 8, k.data(), 8, pos.data()).ok());
     ASSERT_TRUE(s.append(0, 1, 5, k.data(), 8, k.data(), 8, pos.data()).ok());  // never compacted
-    EXPECT_EQ(s.bytes_in_use(), 2 * (3 + 1) * s.page_bytes() + 45 * 4);
+    EXPECT_EQ(s.bytes_in_use(), 2 * (3 + 1) * s.page_bytes(0, 0) + 45 * 4);
     std::vector<int32_t> keep(21);
     std::iota(keep.begin(), keep.end(), 19);  // slots 19..39
     ASSERT_TRUE(s.compact(0, 0, keep.data(), 21).ok());
     // head (0,0): one whole page + a short page of 8 rows for its 5 last rows
-    EXPECT_EQ(s.bytes_in_use(), 2 * (16 + 8) * row + 2 * s.page_bytes() + 26 * 4);
+    EXPECT_EQ(s.bytes_in_use(), 2 * (16 + 8) * row + 2 * s.page_bytes(0, 0) + 26 * 4);
     for (int i = 0; i < 21; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(19 + i));
     auto check_tail = [&](int n_expect, size_t last_rows_cap) {
         EXPECT_EQ(s.n_slot(0, 0), n_expect);
         const size_t pages = size_t((n_expect + 15) / 16);
-        EXPECT_EQ(s.bytes_in_use(), 2 * ((pages - 1) * 16 + last_rows_cap) * row + 2 * s.page_bytes() +
+        EXPECT_EQ(s.bytes_in_use(), 2 * ((pages - 1) * 16 + last_rows_cap) * row + 2 * s.page_bytes(0, 0) +
                                         size_t(n_expect + 5) * 4);
         for (int i = 0; i < 21; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(19 + i));
         for (int i = 21; i < n_expect; ++i) EXPECT_EQ(read_k(s, 0, 0, i), float(40 + i - 21));
@@ -308,11 +308,11 @@ TEST(KvStore, CompactedHeadsHoldShortLastPages) {
     // A compaction to 3 slots leaves one short page of 4 rows.
     std::vector<int32_t> three = {0, 1, 47};
     ASSERT_TRUE(s.compact(0, 0, three.data(), 3).ok());
-    EXPECT_EQ(s.bytes_in_use(), 2 * 4 * row + 2 * s.page_bytes() + 8 * 4);
+    EXPECT_EQ(s.bytes_in_use(), 2 * 4 * row + 2 * s.page_bytes(0, 0) + 8 * 4);
     EXPECT_EQ(read_k(s, 0, 0, 2), float(40 + 47 - 21));
     s.clear();
     EXPECT_EQ(s.bytes_in_use(), 0u);
-    EXPECT_EQ(s.bytes_reserved() % s.page_bytes(), 0u);  // only pool pages remain
+    EXPECT_EQ(s.bytes_reserved() % s.page_bytes(0, 0), 0u);  // only pool pages remain
 }
 
 // The memory limit counts short pages at their size: a compacted head frees room to the byte.
@@ -450,8 +450,8 @@ TEST(KvStore, QuantizedRowsCompactWriteAndSpill) {
     auto st = KvStore::create(c);
     ASSERT_TRUE(st.ok()) << st.status().to_string();
     KvStore& s = **st;
-    EXPECT_EQ(s.k_row_bytes(), 2u * 34u);
-    EXPECT_EQ(s.v_row_bytes(), 2u * 18u);
+    EXPECT_EQ(s.k_row_bytes(0, 0), 2u * 34u);
+    EXPECT_EQ(s.v_row_bytes(0, 0), 2u * 18u);
     EXPECT_EQ(KvStore::page_cost(c), 16u * (68u + 36u + 4u));
     const int n = 40;
     std::vector<float> k(size_t(n) * 64), v(k.size());
@@ -493,6 +493,82 @@ TEST(KvStore, QuantizedRowsCompactWriteAndSpill) {
     EXPECT_EQ(std::memcmp(gk.data() + 68, s.k_row(0, 1, 6), 68), 0);
     EXPECT_EQ(std::memcmp(gv.data(), s.v_row(0, 1, 5), 36), 0);
     EXPECT_EQ(gp, (std::vector<int32_t>{5, 6}));
+}
+
+// Per-head precision (issue 19 item 5): heads of one store with different K/V types hold their own
+// row sizes (a q8_0 head really takes q8_0 bytes), in pools of their own, compact and spill their own
+// rows bit for bit, and the bounds count each head at its types.
+TEST(KvStore, PerHeadTypes) {
+    KvStoreConfig c;
+    c.n_layer = 1, c.n_head_kv = 3, c.head_dim = 64, c.page_size = 16;
+    c.head_types = {{DType::kF16, DType::kF16}, {DType::kQ8_0, DType::kQ8_0}, {DType::kQ4_0, DType::kQ8_0}};
+    EXPECT_TRUE(c.mixed_types());
+    auto st = KvStore::create(c);
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    KvStore& s = **st;
+    const size_t kr[3] = {128, 68, 36}, vr[3] = {128, 68, 68};  // row bytes of each head
+    const int n = 40;
+    std::vector<float> k(size_t(n) * 64), v(k.size());
+    for (size_t i = 0; i < k.size(); ++i) k[i] = std::sin(float(i) * 0.37f) * 3.0f, v[i] = std::cos(float(i) * 0.11f);
+    std::vector<int32_t> pos(static_cast<size_t>(n));
+    std::iota(pos.begin(), pos.end(), 0);
+    size_t want = 0;
+    for (int32_t ih = 0; ih < 3; ++ih) {
+        ASSERT_TRUE(s.append(0, ih, n, k.data(), 64, v.data(), 64, pos.data()).ok());
+        EXPECT_EQ(s.k_row_bytes(0, ih), kr[ih]);
+        EXPECT_EQ(s.v_row_bytes(0, ih), vr[ih]);
+        EXPECT_EQ(s.view(0, ih).k_type, c.head_types[size_t(ih)].k);
+        EXPECT_EQ(s.view(0, ih).v_type, c.head_types[size_t(ih)].v);
+        EXPECT_EQ(KvStore::page_cost(c, 0, ih), 16u * (kr[ih] + vr[ih] + 4u));
+        want += 3u * 16u * (kr[ih] + vr[ih]) + size_t(n) * 4u;  // 3 whole pages of its own rows
+        EXPECT_EQ(s.bytes_in_use(), want) << ih;
+    }
+    EXPECT_EQ(KvStore::page_cost(c), KvStore::page_cost(c, 0, 0));  // the largest head's
+    EXPECT_EQ(s.bytes_reserved(), want);
+    // each head's rows are its types' encoding of the same input
+    std::vector<uint8_t> row(128);
+    quantize_row_ref(DType::kQ4_0, k.data() + 7 * 64, row.data(), 64);
+    EXPECT_EQ(std::memcmp(s.k_row(0, 2, 7), row.data(), 36), 0);
+    quantize_row_ref(DType::kQ8_0, v.data() + 7 * 64, row.data(), 64);
+    EXPECT_EQ(std::memcmp(s.v_row(0, 2, 7), row.data(), 68), 0);
+    EXPECT_EQ(std::memcmp(s.v_row(0, 1, 7), row.data(), 68), 0);
+    EXPECT_EQ(fp16_to_fp32(reinterpret_cast<const uint16_t*>(s.k_row(0, 0, 7))[0]), fp16_to_fp32(fp32_to_fp16(k[7 * 64])));
+    // the cold tier stores head 2's rows at 36 + 68 bytes a row, as the head holds them
+    std::vector<int32_t> keep_all(16 * 3), n_keep = {-1, -1, -1};
+    const ColdOp spill[] = {ColdOp{ColdOpKind::kSpill, 2, 0, {}}};
+    ASSERT_TRUE(s.apply(0, LayerPlan{16, keep_all, n_keep, {}, spill}).ok());
+    EXPECT_EQ(s.cold_stats().bytes_stored, int64_t(n) * (36 + 68));
+    std::vector<uint8_t> gk(36), gv(68);
+    int32_t gp = 0;
+    const int32_t idx = 17;
+    ASSERT_TRUE(s.cold_tier()->gather(0, 2, &idx, 1, gk.data(), gv.data(), &gp).ok());
+    EXPECT_EQ(std::memcmp(gk.data(), s.k_row(0, 2, 17), 36), 0);
+    EXPECT_EQ(std::memcmp(gv.data(), s.v_row(0, 2, 17), 68), 0);
+    EXPECT_EQ(gp, 17);
+    // compaction moves each head's rows bit for bit; short last pages at each head's row size
+    std::vector<uint8_t> k17(s.k_row(0, 2, 17), s.k_row(0, 2, 17) + 36);
+    const int32_t keep[] = {3, 17, 39};
+    for (int32_t ih = 0; ih < 3; ++ih) ASSERT_TRUE(s.compact(0, ih, keep, 3).ok());
+    EXPECT_EQ(std::memcmp(s.k_row(0, 2, 1), k17.data(), 36), 0);
+    size_t after = 0;
+    for (int32_t ih = 0; ih < 3; ++ih) after += 8u * (kr[ih] + vr[ih]) + 3u * 4u;
+    EXPECT_EQ(s.bytes_in_use(), after);
+    // the freed whole pages went to each head's own pool: a new head-2 page reuses head 2's pool
+    const size_t reserved = s.bytes_reserved();
+    std::vector<int32_t> pos2(20);
+    std::iota(pos2.begin(), pos2.end(), n);
+    ASSERT_TRUE(s.append(0, 2, 20, k.data(), 64, v.data(), 64, pos2.data()).ok());
+    // 23 rows: the short page grows into a whole page from the pool (no new allocation), a new short
+    // last page of 8 rows replaces the old one; only the 20 lanes are new
+    EXPECT_EQ(s.bytes_reserved(), reserved + 20u * 4u);
+    // bad tables: the wrong size, a type the head size cannot hold
+    KvStoreConfig bad = c;
+    bad.head_types.pop_back();
+    EXPECT_EQ(KvStore::create(bad).status().code(), StatusCode::kInvalidArgument);
+    bad = c;
+    bad.head_dim = 8;
+    bad.head_types = {{DType::kF16, DType::kF16}, {DType::kF16, DType::kF16}, {DType::kF16, DType::kQ8_0}};
+    EXPECT_EQ(KvStore::create(bad).status().code(), StatusCode::kUnsupported);
 }
 
 }  // namespace

@@ -50,6 +50,13 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
     for (int32_t il = 0; il < c.n_layer; ++il) {
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
             HKV_ASSIGN_OR_RETURN(const KvHeadView h, ctx.kv_head(il, ih));
+            if (h.type != kv.type || h.type_v != kv.type_v) {
+                return Status::unsupported("llama.cpp session: head %d of layer %d holds %s/%s rows, the cache %s/%s: "
+                                           "llama.cpp caches have one K and one V type (per-head precision, a "
+                                           "policy's kv= option, cannot be exported)",
+                                           ih, il, kv_type_name(h.type), kv_type_name(h.type_v),
+                                           kv_type_name(kv.type), kv_type_name(kv.type_v));
+            }
             heads.push_back(h);
             bool dense = h.n_slot >= n_cells;
             for (int32_t s = 0; dense && s < n_cells; ++s) dense = h.pos[size_t(s)] == s;

@@ -260,8 +260,7 @@ struct AttnJob {
     float* part_acc;        // [n_qt, total_splits, part_rows, head_dim]
     float* part_ml;         // [n_qt, total_splits, part_rows, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
-    bool k512 = false, v512 = false;  // K / V rows f16, q8_0, q4_0 or hq4, Dp % 16 == 0, AVX-512: QK / PV
-                                      // through attn512::
+    bool avx512 = false;    // Dp % 16 == 0 and AVX-512: QK / PV of f16, q8_0, q4_0 or hq4 rows through attn512::
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kK / kV are the
@@ -306,21 +305,21 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         const void* krows[kTile];  // [n] -> [head_dim]
         const void* vrows[kTile];
         if constexpr (kSide) {
-            kv_rows_to_f32(p.k_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
-            kv_rows_to_f32(p.v_type, kv.v_pages, p.page_size, D, Dp, s0, n, ws.vf.data());
+            kv_rows_to_f32(kv.k_type, kv.k_pages, p.page_size, D, Dp, s0, n, ws.kf.data());
+            kv_rows_to_f32(kv.v_type, kv.v_pages, p.page_size, D, Dp, s0, n, ws.vf.data());
             for (int j = 0; j < n; ++j) krows[j] = ws.kf.data() + j * Dp, vrows[j] = ws.vf.data() + j * Dp;
         } else {
-            kv_row_ptrs(p.k_type, kv.k_pages, p.page_size, D, s0, n, krows);
-            kv_row_ptrs(p.v_type, kv.v_pages, p.page_size, D, s0, n, vrows);
+            kv_row_ptrs(kv.k_type, kv.k_pages, p.page_size, D, s0, n, krows);
+            kv_row_ptrs(kv.v_type, kv.v_pages, p.page_size, D, s0, n, vrows);
         }
         if (s0 + kTile < s_end) {
             const int n_next = std::min(kTile, s_end - s0 - kTile);
-            kv_rows_prefetch(p.k_type, kv.k_pages, p.page_size, D, s0 + kTile, n_next);
-            kv_rows_prefetch(p.v_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
+            kv_rows_prefetch(kv.k_type, kv.k_pages, p.page_size, D, s0 + kTile, n_next);
+            kv_rows_prefetch(kv.v_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
         if constexpr ((kK == 1 || kK >= 3) && !kSide) {
-            if (jb.k512)
+            if (jb.avx512)
                 for (; r < n_row; r += 4) attn512::qk(kK, qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
         }
         for (; r + 4 <= n_row; r += 4) qk_rows<4, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
@@ -367,7 +366,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         const float* al = ws.alpha.data();
         r = 0;
         if constexpr ((kV == 1 || kV >= 3) && !kSide) {
-            if (jb.v512)
+            if (jb.avx512)
                 for (; r < n_row; r += 4)
                     attn512::pv(kV, sc + r * kTile, kTile, al + r, std::min(4, n_row - r), vrows, n, Dp, acc + r * Dp);
         }
@@ -475,12 +474,20 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0 && p.head_dim > 0 && p.page_size > 0,
                "n_head %d, n_head_kv %d, head_dim %d, page_size %d", int(p.n_head),
                int(p.n_head_kv), int(p.head_dim), int(p.page_size));
-    const int kk = kv_kind(p.k_type), kvk = kv_kind(p.v_type);
-    HKV_ASSERT(kk >= 0 && kvk >= 0, "kv types %s / %s unsupported", dtype_name(p.k_type), dtype_name(p.v_type));
-    HKV_ASSERT((kk < 3 && kvk < 3) || p.head_dim % 32 == 0, "head_dim %d is not whole blocks of %s / %s",
-               int(p.head_dim), dtype_name(p.k_type), dtype_name(p.v_type));
-    HKV_ASSERT((kk != 5 && kvk != 5) || hq4_dim_ok(p.head_dim), "head_dim %d: hq4 rows need a power of two",
-               int(p.head_dim));
+    // Each KV head has its own K / V types (per-head precision): its units run the kernel of its pair.
+    thread_local std::vector<UnitFn> head_unit;  // [n_head_kv]
+    head_unit.resize(size_t(p.n_head_kv));
+    const bool side = p.head_dim % 8 != 0;
+    for (int32_t h = 0; h < p.n_head_kv; ++h) {
+        const DType kt = heads[h].k_type, vt = heads[h].v_type;
+        const int kk = kv_kind(kt), kvk = kv_kind(vt);
+        HKV_ASSERT(kk >= 0 && kvk >= 0, "kv head %d: types %s / %s unsupported", int(h), dtype_name(kt), dtype_name(vt));
+        HKV_ASSERT((kk < 3 && kvk < 3) || p.head_dim % 32 == 0, "head_dim %d is not whole blocks of %s / %s",
+                   int(p.head_dim), dtype_name(kt), dtype_name(vt));
+        HKV_ASSERT((kk != 5 && kvk != 5) || hq4_dim_ok(p.head_dim), "head_dim %d: hq4 rows need a power of two",
+                   int(p.head_dim));
+        head_unit[size_t(h)] = side ? attn_unit<0, 0, true> : unit_fn(kk, kvk);
+    }
     AttnJob jb{};
     jb.p = &p, jb.q = q, jb.qpos = qpos, jb.n_tok = n_tok, jb.heads = heads, jb.out = out;
     jb.lse = lse;
@@ -530,9 +537,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         jb.part_acc = part_acc.data(), jb.part_ml = part_ml.data();
     }
     const int64_t n_units = n_qt * total_splits;
-    const bool avx512 = jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
-    jb.k512 = avx512 && (kk == 1 || kk >= 3);
-    jb.v512 = avx512 && (kvk == 1 || kvk >= 3);
+    jb.avx512 = jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
     // Split-K: the unit that finishes last among the ranges of one (query tile, KV head) merges
     // their partial rows in the same pool run (no second fork-join per layer). The acq_rel
     // increments order every unit's partial writes before the merge reads them.
@@ -543,8 +548,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
         for (int64_t i = 0; i < n_base; ++i) split_done[size_t(i)].store(0, std::memory_order_relaxed);
     }
     std::atomic<int32_t>* const done = split_done.get();  // the caller's (thread_local) counters
-    const bool side = jb.D % 8 != 0;
-    const UnitFn unit = side ? attn_unit<0, 0, true> : unit_fn(kk, kvk);
+    const UnitFn* unit = head_unit.data();
     const int32_t* ord = order.data();
     std::atomic<int64_t> next{0};
     auto work = [&](int, int) {
@@ -555,7 +559,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
             const int split = o & 0xffff;
             const int64_t qt = n_qt - 1 - u / total_splits;  // later tokens see more: start there
             const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
-            unit(jb, ws, kvh, t0, t1, split);
+            unit[kvh](jb, ws, kvh, t0, t1, split);
             const int32_t ns = jb.split_n[kvh];
             if (ns > 1 && done[qt * p.n_head_kv + kvh].fetch_add(1, std::memory_order_acq_rel) == ns - 1)
                 attn_merge(jb, kvh, t0, t1);

@@ -55,20 +55,21 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 // One (layer, KV head): its slots live in pages of page_size slots; slot s is row (s % page_size)
 // of page (s / page_size). Each K row is head_dim elements of k_type, each V row of v_type (f32, f16,
 // bf16, or q8_0 / q4_0: head_dim / 32 blocks of llama.cpp's layout, read in place by the kernels;
-// or hq4, kv_hq4.h: iq4_nl blocks of the rotated row, read in place in the rotated domain).
+// or hq4, kv_hq4.h: iq4_nl blocks of the rotated row, read in place in the rotated domain). The
+// types are the head's own: the heads of one call may differ (per-head precision, issue 19 item 5).
 struct AttnKvHead {
     const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] k_type
     const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] v_type
     const int32_t* pos = nullptr;          // [n_slot] original token position of each slot
     int32_t n_slot = 0;
+    DType k_type = DType::kF16;            // K rows (block types need head_dim % 32 == 0, hq4 hq4_dim_ok)
+    DType v_type = DType::kF16;            // V rows
 };
 struct AttnParams {
     int32_t n_head = 0;      // query heads
     int32_t n_head_kv = 0;   // KV heads; query head h reads KV head h / (n_head / n_head_kv)
     int32_t head_dim = 0;
-    int32_t page_size = 0;
-    DType k_type = DType::kF16;  // K rows
-    DType v_type = DType::kF16;  // V rows (block types need head_dim % 32 == 0, hq4 hq4_dim_ok)
+    int32_t page_size = 0;   // the element types are each head's (AttnKvHead)
     float scale = 0.0f;      // usually 1/sqrt(head_dim)
     int32_t window = 0;      // > 0: sliding window, a slot is visible iff qpos - window < pos <= qpos
     float softcap = 0.0f;    // > 0: each scaled score s becomes softcap * tanh(s / softcap) (Gemma 2)

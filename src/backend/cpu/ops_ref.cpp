@@ -145,8 +145,8 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             auto visible = [&](int32_t s) { return attn_visible(p, kv.pos[s], qpos[it]); };
             for (int32_t s = 0; s < kv.n_slot; ++s) {
                 if (!visible(s)) continue;
-                const void* kr = kv_row(kv.k_pages, p.k_type, p.page_size, p.head_dim, s);
-                kv_decode(p.k_type, kr, D, row);
+                const void* kr = kv_row(kv.k_pages, kv.k_type, p.page_size, p.head_dim, s);
+                kv_decode(kv.k_type, kr, D, row);
                 double dot = 0.0;
                 for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * row[size_t(d)];
                 score[size_t(s)] = dot * double(p.scale);
@@ -159,8 +159,8 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
                 if (!visible(s)) continue;
                 const double e = std::exp(score[size_t(s)] - mx);
                 sum += e;
-                const void* vr = kv_row(kv.v_pages, p.v_type, p.page_size, p.head_dim, s);
-                kv_decode(p.v_type, vr, D, row);
+                const void* vr = kv_row(kv.v_pages, kv.v_type, p.page_size, p.head_dim, s);
+                kv_decode(kv.v_type, vr, D, row);
                 for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += e * row[size_t(d)];
             }
             for (int64_t d = 0; d < D; ++d) o[d] = sum > 0.0 ? float(acc[size_t(d)] / sum) : 0.0f;

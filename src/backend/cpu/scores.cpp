@@ -113,7 +113,7 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
             if (h.n_slot == 0) continue;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = 0; s < h.n_slot; ++s) {
-                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             sc.resize(size_t(h.n_slot));
             for (int64_t t = t_begin; t < n_tok; ++t) {
@@ -156,7 +156,7 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
             keys.resize(size_t(h.n_slot) * size_t(hd));
             sc.resize(size_t(h.n_slot));
             for (int64_t s = 0; s < h.n_slot; ++s) {
-                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             for (int64_t t = t_begin; t < n_tok; ++t) {
                 for (int32_t g = 0; g < group; ++g) {
@@ -195,7 +195,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                                            : std::lower_bound(h.pos, h.pos + h.n_slot, qpos[t_begin] - band) - h.pos;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = s_lo; s < h.n_slot; ++s) {
-                kv_read_row(p.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
+                kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
             sc.resize(size_t(h.n_slot));
             for (int64_t t = n_tok - 1; t >= t_begin; t -= step) {
