@@ -33,6 +33,8 @@
 // A later segment (a question after the prompt, a chat turn) is appended to every head like
 // decode tokens: only the first segment is compressed and spilled, and the monitor keeps scoring
 // the pivots' prompt keys.
+// kv=CLASS:TYPE[+VTYPE]/... (per-head precision, issue 19 item 5): each named class's heads store
+// their K/V rows in those types (PolicyInfo::kv_types; the engine sizes each head's pages by them).
 // spill=chunk (prompts whose full KV does not fit in memory): after EVERY prefill chunk, each
 // satellite appends the chunk's new rows to the cold tier (in position order, so a cold-tier row
 // index stays = prompt position) and every anchor/satellite is cut back to cap_h slots, scored

@@ -210,12 +210,12 @@ TEST_F(ContextState, MismatchesAreClearErrors) {
     expect(*llama_, p, StatusCode::kOutOfMemory, "cache limit");
     // another version, not a saved state, not a regular file, absent
     std::string bytes = test::read_file(path);
-    bytes[8] = 2;
-    const std::string v2 = dir_->file("v2.state");
-    ASSERT_TRUE(file_write_atomic(v2, bytes).ok());
-    const Status sv = load(*llama_, params("snapkv:budget=16"), v2);
+    bytes[8] = 3;  // versions 1 and 2 are read (2 added per-head KV types, issue 19)
+    const std::string v3 = dir_->file("v3.state");
+    ASSERT_TRUE(file_write_atomic(v3, bytes).ok());
+    const Status sv = load(*llama_, params("snapkv:budget=16"), v3);
     EXPECT_EQ(sv.code(), StatusCode::kUnsupported) << sv.to_string();
-    EXPECT_NE(sv.message().find("format version 2"), std::string::npos) << sv.to_string();
+    EXPECT_NE(sv.message().find("format version 3"), std::string::npos) << sv.to_string();
     const Status sm = load(*llama_, params("snapkv:budget=16"), dir_->file("llama-1.gguf"));
     EXPECT_NE(sm.message().find("not a heterokv saved context"), std::string::npos) << sm.to_string();
     EXPECT_FALSE(load(*llama_, params("snapkv:budget=16"), dir_->path.string()).ok());
