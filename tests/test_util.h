@@ -3,11 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
 #include <string>
+#include <vector>
 
 namespace hkv::test {
 
@@ -20,6 +24,26 @@ inline std::string read_file(const std::string& p) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// Mean KL(p_a || p_b) over the rows of two logit tables a, b: [n_rows, nv] (softmax of each row).
+inline double mean_kld(const std::vector<float>& a, const std::vector<float>& b, size_t nv) {
+    double sum = 0.0;
+    const size_t n = a.size() / nv;
+    for (size_t i = 0; i < n; ++i) {
+        const float* x = a.data() + i * nv;
+        const float* y = b.data() + i * nv;
+        double mx = -INFINITY, my = -INFINITY, zx = 0.0, zy = 0.0;
+        for (size_t j = 0; j < nv; ++j) mx = std::max(mx, double(x[j])), my = std::max(my, double(y[j]));
+        for (size_t j = 0; j < nv; ++j) zx += std::exp(double(x[j]) - mx), zy += std::exp(double(y[j]) - my);
+        double kl = 0.0;
+        for (size_t j = 0; j < nv; ++j) {
+            const double lx = double(x[j]) - mx - std::log(zx), ly = double(y[j]) - my - std::log(zy);
+            kl += std::exp(lx) * (lx - ly);
+        }
+        sum += kl;
+    }
+    return n ? sum / double(n) : 0.0;
 }
 
 // A fresh temporary directory, removed at destruction.

@@ -91,25 +91,6 @@ int64_t expected_bytes(const KvStats& s) {
     return b;
 }
 
-double mean_kld(const std::vector<float>& a, const std::vector<float>& b, size_t nv) {
-    double sum = 0.0;
-    const size_t n = a.size() / nv;
-    for (size_t i = 0; i < n; ++i) {
-        const float* x = a.data() + i * nv;
-        const float* y = b.data() + i * nv;
-        double mx = -INFINITY, my = -INFINITY, zx = 0.0, zy = 0.0;
-        for (size_t j = 0; j < nv; ++j) mx = std::max(mx, double(x[j])), my = std::max(my, double(y[j]));
-        for (size_t j = 0; j < nv; ++j) zx += std::exp(double(x[j]) - mx), zy += std::exp(double(y[j]) - my);
-        double kl = 0.0;
-        for (size_t j = 0; j < nv; ++j) {
-            const double lx = double(x[j]) - mx - std::log(zx), ly = double(y[j]) - my - std::log(zy);
-            kl += std::exp(lx) * (lx - ly);
-        }
-        sum += kl;
-    }
-    return n ? sum / double(n) : 0.0;
-}
-
 TEST(KvMixedModel, ClassTypesBytesAndLogits) {
     HKV_REQUIRE_SHARED(kModel);
     auto model = test::load_model(kModel);
@@ -135,7 +116,8 @@ TEST(KvMixedModel, ClassTypesBytesAndLogits) {
     EXPECT_GT(mixed.kv_bytes, q8.kv_bytes);
     EXPECT_EQ(mixed2.kv_bytes, mixed.kv_bytes);
     EXPECT_EQ(mixed2.logits, mixed.logits);
-    const double kld_mixed = mean_kld(f16.logits, mixed.logits, nv), kld_q8 = mean_kld(f16.logits, q8.logits, nv);
+    const double kld_mixed = test::mean_kld(f16.logits, mixed.logits, nv);
+    const double kld_q8 = test::mean_kld(f16.logits, q8.logits, nv);
     std::printf("KLD against f16 HeteroCache: mixed %.6f  q8_0 %.6f; bytes f16 %lld mixed %lld q8_0 %lld\n", kld_mixed,
                 kld_q8, (long long)f16.kv_bytes, (long long)mixed.kv_bytes, (long long)q8.kv_bytes);
     EXPECT_GT(kld_mixed, 0.0);  // the compressed heads really are q8_0

@@ -60,22 +60,7 @@ CacheRun run_cache(const std::shared_ptr<const Model>& model, const std::string&
 
 // Mean KL(p_a || p_b) over the prompt positions.
 double mean_kld(const CacheRun& a, const CacheRun& b, size_t nv) {
-    double sum = 0.0;
-    const size_t n = a.prompt_logits.size() / nv;
-    for (size_t i = 0; i < n; ++i) {
-        const float* x = a.prompt_logits.data() + i * nv;
-        const float* y = b.prompt_logits.data() + i * nv;
-        double mx = -INFINITY, my = -INFINITY, zx = 0.0, zy = 0.0;
-        for (size_t j = 0; j < nv; ++j) mx = std::max(mx, double(x[j])), my = std::max(my, double(y[j]));
-        for (size_t j = 0; j < nv; ++j) zx += std::exp(double(x[j]) - mx), zy += std::exp(double(y[j]) - my);
-        double kl = 0.0;
-        for (size_t j = 0; j < nv; ++j) {
-            const double lx = double(x[j]) - mx - std::log(zx), ly = double(y[j]) - my - std::log(zy);
-            kl += std::exp(lx) * (lx - ly);
-        }
-        sum += kl;
-    }
-    return n ? sum / double(n) : 0.0;
+    return test::mean_kld(a.prompt_logits, b.prompt_logits, nv);
 }
 
 TEST(KvQuantModel, FullCacheAgainstF16) {

@@ -95,6 +95,22 @@ struct PagedKv {
     }
 };
 
+// attention() on n_threads threads against ref::attention for queries q at positions qpos over
+// heads: outputs within 2e-5 (nmse < 1e-10), log-sum-exps within 1e-4. Returns the reference output.
+std::vector<float> expect_reference(int n_threads, const AttnParams& p, const std::vector<float>& q,
+                                    const std::vector<int32_t>& qpos, const std::vector<AttnKvHead>& heads) {
+    const int64_t n_tok = int64_t(qpos.size());
+    std::vector<float> out(q.size(), 1234.0f), ref_out(q.size(), -1.0f);
+    std::vector<float> lse(size_t(n_tok) * size_t(p.n_head)), ref_lse(lse.size());
+    attention(pool_of(n_threads), p, q.data(), qpos.data(), n_tok, heads.data(), out.data(), lse.data());
+    ref::attention(p, q.data(), qpos.data(), n_tok, heads.data(), ref_out.data(), ref_lse.data());
+    double nmse = 0.0;
+    EXPECT_LT(max_abs_diff(out, ref_out, &nmse), 2e-5);
+    EXPECT_LT(nmse, 1e-10);
+    EXPECT_LT(max_abs_diff(lse, ref_lse, &nmse), 1e-4);
+    return ref_out;
+}
+
 const TypePair kPairs[] = {{DType::kQ8_0, DType::kQ8_0}, {DType::kQ4_0, DType::kQ4_0}, {DType::kQ8_0, DType::kF16},
                            {DType::kF16, DType::kQ4_0},  {DType::kQ4_0, DType::kQ8_0}, {DType::kBF16, DType::kQ8_0},
                            {DType::kHQ4, DType::kHQ4},   {DType::kHQ4, DType::kF16},   {DType::kQ8_0, DType::kHQ4}};
@@ -144,14 +160,9 @@ TEST(AttnQuant, DecodeAndPrefillMatchReference) {
                     std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
                     if (n_tok == 1 && n_slot > 2) qpos[0] = kv.pos[size_t(n_slot / 2)];
                     const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * size_t(d), 2.0f);
-                    std::vector<float> out(q.size(), 1234.0f), ref_out(q.size(), -1.0f);
-                    std::vector<float> lse(size_t(n_tok) * size_t(p.n_head)), ref_lse(lse.size());
-                    attention(pool_of(n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
-                    ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), ref_out.data(), ref_lse.data());
-                    double nmse = 0.0;
-                    ASSERT_LT(max_abs_diff(out, ref_out, &nmse), 2e-5) << "n_tok " << n_tok;
-                    ASSERT_LT(nmse, 1e-10) << "n_tok " << n_tok;
-                    ASSERT_LT(max_abs_diff(lse, ref_lse, &nmse), 1e-4) << "n_tok " << n_tok;
+                    SCOPED_TRACE(testing::Message() << "n_tok " << n_tok);
+                    const std::vector<float> ref_out = expect_reference(n_threads, p, q, qpos, kv.heads);
+                    if (HasFailure()) return;  // the first differing case only
                 }
             }
         }
@@ -204,19 +215,15 @@ TEST(AttnQuant, MixedHeadTypesInOneCall) {
                 for (int32_t n_tok : {1, 16}) {
                     const std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
                     const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * size_t(d), 2.0f);
-                    std::vector<float> out(q.size(), 1234.0f), ref_out(q.size(), -1.0f);
-                    std::vector<float> lse(size_t(n_tok) * size_t(p.n_head)), ref_lse(lse.size());
-                    attention(pool_of(n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
-                    ref::attention(p, q.data(), qpos.data(), n_tok, kv.heads.data(), ref_out.data(), ref_lse.data());
-                    double nmse = 0.0;
-                    ASSERT_LT(max_abs_diff(out, ref_out, &nmse), 2e-5) << "n_tok " << n_tok;
-                    ASSERT_LT(nmse, 1e-10) << "n_tok " << n_tok;
-                    ASSERT_LT(max_abs_diff(lse, ref_lse, &nmse), 1e-4) << "n_tok " << n_tok;
+                    SCOPED_TRACE(testing::Message() << "n_tok " << n_tok);
+                    const std::vector<float> ref_out = expect_reference(n_threads, p, q, qpos, kv.heads);
+                    if (HasFailure()) return;  // the first differing case only
                     // and a head read with another head's types would not match: the types are used
                     std::vector<AttnKvHead> wrong = kv.heads;
                     wrong[1].k_type = DType::kQ4_0;  // q8_0 rows read as q4_0 (shorter rows: inside the pages)
                     std::vector<float> bad(q.size());
                     ref::attention(p, q.data(), qpos.data(), n_tok, wrong.data(), bad.data());
+                    double nmse = 0.0;
                     EXPECT_GT(max_abs_diff(bad, ref_out, &nmse), 1e-2);
                 }
             }
