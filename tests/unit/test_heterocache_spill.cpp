@@ -68,7 +68,7 @@ Prefill prefill(const std::string& spec, int32_t n, int32_t chunk) {
     EXPECT_TRUE(r.rt->begin_segment(Segment{0, 0, n}).ok());
     r.cap = r.rt->budget().n_keep;
     ThreadPool pool(1);
-    AttnParams ap{kHeads, kHeadsKv, kHeadDim, kc.page_size, DType::kF16, DType::kF16, 1.0f / std::sqrt(float(kHeadDim))};
+    AttnParams ap{kHeads, kHeadsKv, kHeadDim, kc.page_size, 1.0f / std::sqrt(float(kHeadDim))};  // f16 heads (kc)
     std::vector<float> k, v, q;
     std::vector<int32_t> pos;
     for (int32_t p0 = 0; p0 < n; p0 += chunk) {
