@@ -41,13 +41,6 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
     return Status();
 }
 
-bool KvStoreConfig::mixed_types() const {
-    for (const KvRowTypes& t : head_types) {
-        if (!(t == head_types[0])) return true;
-    }
-    return false;
-}
-
 size_t KvStore::page_cost(const KvStoreConfig& cfg, int32_t il, int32_t ih) {
     const size_t lane = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
     const KvRowTypes t = cfg.types(il, ih);
@@ -342,7 +335,7 @@ int64_t KvStore::drop_before(int32_t il, int32_t pos_min) {
         size_t n_drop = 0;  // leading pages out of the window; the last page always stays
         while (n_drop + 1 < h.k_pages.size() && h.pos[(n_drop + 1) * ps - 1] < pos_min) ++n_drop;
         if (n_drop == 0) continue;
-        for (size_t i = 0; i < n_drop; ++i) classes_[size_t(h.cls)].free.push_back(h.k_pages[i]);
+        for (size_t i = 0; i < n_drop; ++i) page_free(h, h.k_pages[i], int32_t(ps));  // whole pages: back to the pool
         h.k_pages.erase(h.k_pages.begin(), h.k_pages.begin() + long(n_drop));
         h.v_pages.erase(h.v_pages.begin(), h.v_pages.begin() + long(n_drop));
         h.pos.erase(h.pos.begin(), h.pos.begin() + long(n_drop * ps));

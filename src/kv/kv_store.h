@@ -83,8 +83,6 @@ struct KvStoreConfig {
         return head_types.empty() ? KvRowTypes{k_type, v_type}
                                   : head_types[size_t(il) * size_t(n_head_kv) + size_t(ih)];
     }
-    // Whether some heads' types differ from others'.
-    bool mixed_types() const;
 };
 
 class KvStore {

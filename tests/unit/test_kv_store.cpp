@@ -502,7 +502,6 @@ TEST(KvStore, PerHeadTypes) {
     KvStoreConfig c;
     c.n_layer = 1, c.n_head_kv = 3, c.head_dim = 64, c.page_size = 16;
     c.head_types = {{DType::kF16, DType::kF16}, {DType::kQ8_0, DType::kQ8_0}, {DType::kQ4_0, DType::kQ8_0}};
-    EXPECT_TRUE(c.mixed_types());
     auto st = KvStore::create(c);
     ASSERT_TRUE(st.ok()) << st.status().to_string();
     KvStore& s = **st;
