@@ -49,9 +49,13 @@ struct AttnScratch {               // per thread, grow only
     std::vector<float> kf, vf;     // [kTile, Dp]
     std::vector<float> m, l, alpha;  // [n_row]
     std::vector<int32_t> qp;       // [n_row] query position of each row
+    std::vector<int8_t> qi;        // [n_row, Dp] queries quantized per block (q8_0 / q4_0 keys)
+    std::vector<float> qd;         // [n_row, Dp / 32] their scales
+    std::vector<int32_t> qc;       // [n_row, Dp / 32] -off * block sums (attn512::qk_i8)
     void reserve(int64_t n_row, int64_t Dp) {
         auto grow = [](auto& v, int64_t n) { if (int64_t(v.size()) < n) v.resize(size_t(n)); };
         grow(qs, n_row * Dp), grow(acc, n_row * Dp), grow(sc, n_row * kTile);
+        grow(qi, n_row * Dp), grow(qd, n_row * Dp / 32 + 1), grow(qc, n_row * Dp / 32 + 1);
         grow(kf, kTile * Dp), grow(vf, kTile * Dp);
         grow(m, n_row), grow(l, n_row), grow(alpha, n_row), grow(qp, n_row);
     }
@@ -188,6 +192,74 @@ inline void qk_rows(const float* q, const void* const* krows, int n, int64_t Dp,
     if (j < n) qk_block<R, 1, kKind>(q, krows + j, Dp, sc + j);
 }
 
+// ---- integer QK against q8_0 / q4_0 keys ----
+// The query row x [Dp] (scaled) quantized per block of 32 as the keys are (ops.h): d = max|x| / 127,
+// qi = nearbyint(x * (127 / max|x|)) (all zero when max|x| = 0), and qc = -off * sum(qi) per block
+// for attn512::qk_i8 (off = 128 for q8_0, 8 for q4_0). qi: [Dp], qd, qc: [Dp / 32].
+void quantize_query(const float* x, int64_t Dp, int kind, int8_t* qi, float* qd, int32_t* qc) {
+    const int32_t off = kind == 3 ? 128 : 8;
+    for (int64_t b = 0; b < Dp / 32; ++b) {
+        const float* xb = x + 32 * b;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; ++i) {
+            const int v = int(std::nearbyint(xb[i] * id));
+            qi[32 * b + i] = int8_t(v);
+            sum += v;
+        }
+        qd[b] = amax / 127.0f;
+        qc[b] = -off * sum;
+    }
+}
+
+// The 32 values of block b of a q8_0 (kKind 3) or q4_0 (4) key row as int8 (q4_0: nibble - 8), and
+// its scale.
+template <int kKind>
+inline __m256i key_block_i8(const void* row, int64_t b, float* d) {
+    const uint8_t* blk = static_cast<const uint8_t*>(row) + b * (kKind == 3 ? 34 : 18);
+    uint16_t h;
+    std::memcpy(&h, blk, 2);
+    *d = _cvtsh_ss(h);
+    if constexpr (kKind == 3) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
+    return _mm256_sub_epi8(_mm256_and_si256(t, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+// s[r, c] for R query rows and C keys as attn512::qk_i8 computes them (AVX2: |k| times q with k's
+// sign, pairs summed in int16 without overflow as |k| <= 128 and |q| <= 127, then in int32).
+template <int R, int C, int kKind>
+inline void qk_block_i8(const int8_t* qi, const float* qd, const void* const* k, int64_t Dp, float* s) {
+    const int64_t nb = Dp / 32;
+    __m256 a[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) a[r][c] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i kv[C], ka[C];
+        float dk[C];
+        for (int c = 0; c < C; ++c) kv[c] = key_block_i8<kKind>(k[c], b, &dk[c]), ka[c] = _mm256_abs_epi8(kv[c]);
+        for (int r = 0; r < R; ++r) {
+            const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi + r * Dp + 32 * b));
+            for (int c = 0; c < C; ++c) {
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ka[c], _mm256_sign_epi8(qv, kv[c])), ones);
+                a[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dk[c] * qd[r * nb + b]), a[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) s[r * kTile + c] = simd::hsum(a[r][c]);
+}
+
+template <int R, int kKind>
+inline void qk_rows_i8(const int8_t* qi, const float* qd, const void* const* krows, int n, int64_t Dp, float* sc) {
+    int j = 0;
+    for (; j + 2 <= n; j += 2) qk_block_i8<R, 2, kKind>(qi, qd, krows + j, Dp, sc + j);
+    if (j < n) qk_block_i8<R, 1, kKind>(qi, qd, krows + j, Dp, sc + j);
+}
+
 // acc[r, :] = alpha[r] * acc[r, :] + sum_j p[r, j] * v[j, :] for R rows, n slots.
 template <int R, int kKind>
 inline void pv_rows(const float* p, const float* alpha, const void* const* v, int n, int64_t Dp,
@@ -261,6 +333,7 @@ struct AttnJob {
     float* part_ml;         // [n_qt, total_splits, part_rows, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
     bool avx512 = false;    // Dp % 16 == 0 and AVX-512: QK / PV of f16, q8_0, q4_0 or hq4 rows through attn512::
+    bool vnni = false;      // avx512 and AVX512-VNNI: q8_0 / q4_0 QK through attn512::qk_i8
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kK / kV are the
@@ -289,6 +362,8 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         std::memset(acc + r * Dp, 0, size_t(Dp) * sizeof(float));
         ws.m[size_t(r)] = -INFINITY, ws.l[size_t(r)] = 0.0f;
         ws.qp[size_t(r)] = jb.qpos[it];
+        if constexpr (kK == 3 || kK == 4)
+            quantize_query(dst, Dp, kK, ws.qi.data() + r * Dp, ws.qd.data() + r * (Dp / 32), ws.qc.data() + r * (Dp / 32));
         qmax = std::max(qmax, jb.qpos[it]);
         qmin = std::min(qmin, jb.qpos[it]);
     }
@@ -318,16 +393,33 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             kv_rows_prefetch(kv.v_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
-        if constexpr ((kK == 1 || kK >= 3) && !kSide) {
-            if (jb.avx512)
-                for (; r < n_row; r += 4) attn512::qk(kK, qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
-        }
-        for (; r + 4 <= n_row; r += 4) qk_rows<4, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
-        switch (n_row - r) {
-            case 3: qk_rows<3, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
-            case 2: qk_rows<2, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
-            case 1: qk_rows<1, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
-            default: break;
+        if constexpr (kK == 3 || kK == 4) {  // quantized queries, integer dots (quantize_query)
+            const int8_t* qi = ws.qi.data();
+            const float* qd = ws.qd.data();
+            const int64_t nb = Dp / 32;
+            if (jb.vnni) {
+                attn512::qk_i8(kK, qi, qd, ws.qc.data(), n_row, krows, n, Dp, sc, kTile);
+                r = n_row;
+            }
+            for (; r + 4 <= n_row; r += 4) qk_rows_i8<4, kK>(qi + r * Dp, qd + r * nb, krows, n, Dp, sc + r * kTile);
+            switch (n_row - r) {
+                case 3: qk_rows_i8<3, kK>(qi + r * Dp, qd + r * nb, krows, n, Dp, sc + r * kTile); break;
+                case 2: qk_rows_i8<2, kK>(qi + r * Dp, qd + r * nb, krows, n, Dp, sc + r * kTile); break;
+                case 1: qk_rows_i8<1, kK>(qi + r * Dp, qd + r * nb, krows, n, Dp, sc + r * kTile); break;
+                default: break;
+            }
+        } else {
+            if constexpr ((kK == 1 || kK == 5) && !kSide) {
+                if (jb.avx512)
+                    for (; r < n_row; r += 4) attn512::qk(kK, qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
+            }
+            for (; r + 4 <= n_row; r += 4) qk_rows<4, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile);
+            switch (n_row - r) {
+                case 3: qk_rows<3, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
+                case 2: qk_rows<2, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
+                case 1: qk_rows<1, kK>(qs + r * Dp, krows, n, Dp, sc + r * kTile); break;
+                default: break;
+            }
         }
         // soft-cap, mask, then online softmax per row
         if (p.softcap > 0.0f)
@@ -538,6 +630,7 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     }
     const int64_t n_units = n_qt * total_splits;
     jb.avx512 = jb.D % 16 == 0 && cpu_isa() == Isa::kAvx512;
+    jb.vnni = jb.avx512 && cpu_features().avx512vnni;
     // Split-K: the unit that finishes last among the ranges of one (query tile, KV head) merges
     // their partial rows in the same pool run (no second fork-join per layer). The acq_rel
     // increments order every unit's partial writes before the merge reads them.

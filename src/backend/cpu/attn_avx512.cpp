@@ -1,12 +1,15 @@
-// backend/cpu/attn_avx512.cpp — AVX-512 QK dot products and PV accumulation over f16, q8_0 and q4_0
-// KV rows (attn_kernels.h).
+// backend/cpu/attn_avx512.cpp — AVX-512 QK dot products and PV accumulation over f16, q8_0, q4_0 and
+// hq4 KV rows (attn_kernels.h).
 //
 // Compiled with AVX-512 flags (the _avx512.cpp suffix) and reached only after runtime detection;
 // like quant_avx512.cpp it uses nothing inline from shared headers. 16 f32 lanes per vector:
 //   qk: blocks of (up to) 4 query rows x 4 keys, 16 accumulators over Dp / 16 FMA steps, reduced by
 //       one transposing 16 -> 1 tree (8 + 4 + 2 + 1 shuffle/add pairs) instead of a horizontal sum
 //       per dot; 1-3 leftover keys reduce one accumulator each.
-//   pv: 64 columns (4 vectors) of up to 4 rows held in registers while the slots stream past.
+//   pv: 64 columns (4 vectors) of up to 4 rows held in registers while the slots stream past; for
+//       q8_0 / q4_0 rows the block scales are multiplied into the softmax weights first (pv_cols_q).
+//   qk_i8: q8_0 / q4_0 keys against block-quantized queries, 16 keys transposed in registers (a
+//       16 x 16 transpose of 4-byte words), then one VNNI dot (vpdpbusd) per 4 columns and row.
 // GCC 12 reports its own intrinsics' deliberately undefined upper halves (as in quant_avx512.cpp).
 #if !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -15,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/attn_kernels.h"
@@ -117,10 +121,64 @@ void pv_cols(const float* p, int p_stride, const float* alpha, const void* const
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
 }
 
+// Sixteen values d .. d+15 of a q8_0 (kKind 3) or q4_0 (4) row without the block's scale (int8, or
+// nibble - 8) as f32; pv_cols_q multiplies the scale into the softmax weights instead.
+template <int kKind>
+inline __m512 load16_unscaled(const void* row, int64_t d) {
+    constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
+    const uint8_t* b = static_cast<const uint8_t*>(row) + (d >> 5) * kBlockBytes + 2;
+    if constexpr (kKind == 3)
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (d & 31)))));
+    const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
+}
+
+// pv_cols for q8_0 / q4_0 V rows: the weights w[r][h][j] = p[r, j] * d_j(block d0 / 32 + h) are
+// formed once per call, so a slot costs one int -> f32 conversion per 16 values and one FMA per row
+// (as f16 rows do), not a scale multiply per 16 values. d0 is a multiple of 32.
+template <int R, int NV, int kKind>
+void pv_cols_q(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
+               int64_t d0, float* acc) {
+    constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
+    constexpr int kNb = (16 * NV + 31) / 32;  // blocks the columns touch
+    alignas(64) float w[R][kNb][64];
+    for (int h = 0; h < kNb; ++h) {
+        for (int j0 = 0; j0 < n; j0 += 16) {
+            const int m = std::min(16, n - j0);
+            alignas(32) uint16_t sh[16] = {};
+            for (int j = 0; j < m; ++j)
+                std::memcpy(&sh[j], static_cast<const uint8_t*>(v[j0 + j]) + (d0 / 32 + h) * kBlockBytes, 2);
+            const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sh)));
+            const __mmask16 mk = static_cast<__mmask16>((1u << m) - 1);
+            for (int r = 0; r < R; ++r)
+                _mm512_store_ps(&w[r][h][j0], _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p + r * p_stride + j0), dv));
+        }
+    }
+    __m512 a[R][NV];
+    for (int r = 0; r < R; ++r) {
+        const __m512 al = _mm512_set1_ps(alpha[r]);
+        for (int c = 0; c < NV; ++c) a[r][c] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * Dp + d0 + 16 * c), al);
+    }
+    for (int j = 0; j < n; ++j) {
+        __m512 vv[NV];
+        for (int c = 0; c < NV; ++c) vv[c] = load16_unscaled<kKind>(v[j], d0 + 16 * c);
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(w[r][c / 2][j]), vv[c], a[r][c]);
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
+}
+
 template <int R, int kKind>
 void pv_rows(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
              float* acc) {
     int64_t d = 0;
+    if constexpr (kKind == 3 || kKind == 4) {  // Dp % 32 == 0: 64-column steps, then 0 or 32 columns
+        for (; d + 64 <= Dp; d += 64) pv_cols_q<R, 4, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
+        if (d < Dp) pv_cols_q<R, 2, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
+        return;
+    }
     for (; d + 64 <= Dp; d += 64) pv_cols<R, 4, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
     switch ((Dp - d) / 16) {
         case 3: pv_cols<R, 3, kKind>(p, p_stride, alpha, v, n, Dp, d, acc); break;
@@ -153,7 +211,104 @@ void pv_kind(const float* p, int p_stride, const float* alpha, int n_row, const 
     }
 }
 
+// ---- integer QK (qk_i8) ----
+
+// Columns [64c, 64c + 64) of a q8_0 (kKind 3) or q4_0 (4) key row as unsigned bytes in column
+// order: q8_0 values + 128, q4_0 nibbles. two = false: only block 2c exists (Dp % 64 == 32); the
+// upper 32 bytes are not read from the row (nothing past it) and not used.
+template <int kKind>
+inline __m512i key_bytes64(const void* row, int64_t c, bool two) {
+    if constexpr (kKind == 3) {
+        const uint8_t* b = static_cast<const uint8_t*>(row) + 2 * c * 34 + 2;
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+        const __m256i hi = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 34)) : _mm256_setzero_si256();
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        return _mm512_xor_si512(z, _mm512_set1_epi8(static_cast<char>(0x80)));
+    } else {
+        const uint8_t* b = static_cast<const uint8_t*>(row) + 2 * c * 18 + 2;
+        const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+        const __m128i x1 = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 18)) : _mm_setzero_si128();
+        const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(x0), x1, 1);  // [x0, x1]
+        const __m256i m = _mm256_set1_epi8(15);
+        const __m256i lo = _mm256_and_si256(t, m);                         // [b0 d0-15, b1 d0-15]
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m);  // [b0 d16-31, b1 d16-31]
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));       // [b0 lo, b0 hi, b1 lo, b1 hi]
+    }
+}
+
+// In place: r[j] (16 words of key j) -> r[w] (word w of keys 0..15, lane = key).
+inline void transpose16(__m512i r[16]) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; ++i) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // b[4i + m], 128-bit lane L: word 4L + m of keys 4i .. 4i + 3
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    for (int m = 0; m < 4; ++m) {  // a 4 x 4 transpose of 128-bit lanes
+        const __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xEE);
+        const __m512i c2 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44), c3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xEE);
+        r[m] = _mm512_shuffle_i32x4(c0, c2, 0x88), r[4 + m] = _mm512_shuffle_i32x4(c0, c2, 0xDD);
+        r[8 + m] = _mm512_shuffle_i32x4(c1, c3, 0x88), r[12 + m] = _mm512_shuffle_i32x4(c1, c3, 0xDD);
+    }
+}
+
+// Scores of keys k[0..15] (n_key <= 16 of them real; the caller pads with valid rows) for every row.
+template <int kKind>
+void qk_i8_16(const int8_t* qi, const float* qd, const int32_t* qc, int n_row, const void* const* k, int n_key,
+              int64_t Dp, float* sc, int sc_stride) {
+    constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
+    const int64_t nb = Dp / 32;
+    const __mmask16 keep = static_cast<__mmask16>((1u << n_key) - 1);
+    for (int64_t c = 0; 2 * c < nb; ++c) {
+        const bool two = 2 * c + 1 < nb;
+        __m512i kt[16];
+        for (int j = 0; j < 16; ++j) kt[j] = key_bytes64<kKind>(k[j], c, two);
+        transpose16(kt);
+        __m512 dk[2];  // the 16 keys' scales of blocks 2c, 2c + 1
+        for (int h = 0; h < (two ? 2 : 1); ++h) {
+            alignas(32) uint16_t s[16];
+            for (int j = 0; j < 16; ++j)
+                std::memcpy(&s[j], static_cast<const uint8_t*>(k[j]) + (2 * c + h) * kBlockBytes, 2);
+            dk[h] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(s)));
+        }
+        for (int r = 0; r < n_row; ++r) {
+            const int8_t* qr = qi + r * Dp + 64 * c;
+            float* out = sc + r * sc_stride;
+            __m512 s = c == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, out);
+            for (int h = 0; h < (two ? 2 : 1); ++h) {
+                const int64_t blk = 2 * c + h;
+                __m512i acc = _mm512_set1_epi32(qc[r * nb + blk]);
+                for (int w = 8 * h; w < 8 * h + 8; ++w) {
+                    int32_t qw;
+                    std::memcpy(&qw, qr + 4 * w, 4);
+                    acc = _mm512_dpbusd_epi32(acc, kt[w], _mm512_set1_epi32(qw));
+                }
+                const __m512 scale = _mm512_mul_ps(dk[h], _mm512_set1_ps(qd[r * nb + blk]));
+                s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, s);
+            }
+            _mm512_mask_storeu_ps(out, keep, s);
+        }
+    }
+}
+
 }  // namespace
+
+void qk_i8(int kind, const int8_t* qi, const float* qd, const int32_t* qc, int n_row, const void* const* krows,
+           int n, int64_t Dp, float* sc, int sc_stride) {
+    for (int j = 0; j < n; j += 16) {
+        const int n_key = std::min(16, n - j);
+        const void* k[16];
+        for (int i = 0; i < 16; ++i) k[i] = krows[j + std::min(i, n_key - 1)];
+        if (kind == 3) qk_i8_16<3>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride);
+        else qk_i8_16<4>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride);
+    }
+}
 
 void qk(int kind, const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride) {
     switch (kind) {

@@ -2,6 +2,7 @@
 //
 // Written for clarity, never optimized: the tests compare the fast kernels against these. Sums are
 // accumulated in double; attention materializes one row of scores at a time.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -117,6 +118,35 @@ void kv_decode(DType t, const void* row, int64_t D, std::vector<double>& out) {
     for (int64_t d = 0; d < D; ++d) out[size_t(d)] = kv_at(t, row, d);
 }
 
+// q·k for a q8_0 / q4_0 key row k as the kernels define it (ops.h): the scaled query qs [D] quantized
+// per block of 32 (d_q = max|x| / 127, x_i -> nearbyint(x_i * 127 / max|x|)), integer dots of the
+// blocks, each times d_q * d_k.
+double quantized_query_dot(const float* qs, DType t, const void* k, int64_t D) {
+    double dot = 0.0;
+    for (int64_t b = 0; b < D / kQk; ++b) {
+        const float* x = qs + b * kQk;
+        float amax = 0.0f;
+        for (int i = 0; i < kQk; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int64_t isum = 0;
+        float dk = 0.0f;
+        for (int i = 0; i < kQk; ++i) {
+            const int64_t qv = int64_t(std::nearbyint(x[i] * id));
+            int64_t kv;
+            if (t == DType::kQ8_0) {
+                const auto& blk = static_cast<const BlockQ8_0*>(k)[b];
+                kv = blk.qs[i], dk = fp16_to_fp32(blk.d);
+            } else {
+                const auto& blk = static_cast<const BlockQ4_0*>(k)[b];
+                kv = (i < kQk / 2 ? blk.qs[i] & 15 : blk.qs[i - kQk / 2] >> 4) - 8, dk = fp16_to_fp32(blk.d);
+            }
+            isum += qv * kv;
+        }
+        dot += double(amax / 127.0f) * double(dk) * double(isum);
+    }
+    return dot;
+}
+
 const void* kv_row(const void* const* pages, DType t, int32_t page_size, int32_t head_dim,
                    int64_t s) {
     const size_t row_bytes = dtype_row_size(t, head_dim);
@@ -135,6 +165,7 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
     std::vector<double> score;  // [n_slot]
     std::vector<double> acc(static_cast<size_t>(D));  // [head_dim]
     std::vector<double> row;                           // [head_dim] a decoded K or V row
+    std::vector<float> qs(static_cast<size_t>(D));     // [head_dim] scaled query (q8_0 / q4_0 keys)
     for (int64_t it = 0; it < n_tok; ++it) {
         for (int32_t ih = 0; ih < p.n_head; ++ih) {
             const AttnKvHead& kv = heads[ih / group];
@@ -143,13 +174,19 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             score.assign(size_t(kv.n_slot), 0.0);
             double mx = -std::numeric_limits<double>::infinity();
             auto visible = [&](int32_t s) { return attn_visible(p, kv.pos[s], qpos[it]); };
+            const bool qquant = kv.k_type == DType::kQ8_0 || kv.k_type == DType::kQ4_0;
+            for (int64_t d = 0; d < D; ++d) qs[size_t(d)] = qr[d] * p.scale;
             for (int32_t s = 0; s < kv.n_slot; ++s) {
                 if (!visible(s)) continue;
                 const void* kr = kv_row(kv.k_pages, kv.k_type, p.page_size, p.head_dim, s);
-                kv_decode(kv.k_type, kr, D, row);
-                double dot = 0.0;
-                for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * row[size_t(d)];
-                score[size_t(s)] = dot * double(p.scale);
+                if (qquant) {
+                    score[size_t(s)] = quantized_query_dot(qs.data(), kv.k_type, kr, D);
+                } else {
+                    kv_decode(kv.k_type, kr, D, row);
+                    double dot = 0.0;
+                    for (int64_t d = 0; d < D; ++d) dot += double(qr[d]) * row[size_t(d)];
+                    score[size_t(s)] = dot * double(p.scale);
+                }
                 if (p.softcap > 0.0f) score[size_t(s)] = p.softcap * std::tanh(score[size_t(s)] / p.softcap);
                 mx = std::max(mx, score[size_t(s)]);
             }
