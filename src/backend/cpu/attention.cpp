@@ -434,25 +434,36 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
                 for (int j = 0; j < n; ++j)
                     if (int64_t(qp) - pos[j] >= p.window) srow[j] = -INFINITY;
             for (int j = n; j < np; ++j) srow[j] = -INFINITY;
-            __m256 vm = _mm256_set1_ps(-INFINITY);
-            for (int j = 0; j < np; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + j));
             const float m_old = ws.m[size_t(r)];
-            const float m_new = std::max(m_old, simd::hmax(vm));
+            float m_new;
+            if (jb.avx512) {
+                m_new = std::max(m_old, attn512::row_max(srow, np));
+            } else {
+                __m256 vm = _mm256_set1_ps(-INFINITY);
+                for (int j = 0; j < np; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + j));
+                m_new = std::max(m_old, simd::hmax(vm));
+            }
             if (m_new == -INFINITY) {  // nothing visible yet
                 for (int j = 0; j < np; ++j) srow[j] = 0.0f;
                 ws.alpha[size_t(r)] = 1.0f;
                 continue;
             }
-            const __m256 vmn = _mm256_set1_ps(m_new);
-            __m256 vs = _mm256_setzero_ps();
-            for (int j = 0; j < np; j += 8) {
-                const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vmn));
-                _mm256_storeu_ps(srow + j, e);
-                vs = _mm256_add_ps(vs, e);
+            float tile_sum;
+            if (jb.avx512) {
+                tile_sum = attn512::exp_shift_sum(srow, np, m_new);
+            } else {
+                const __m256 vmn = _mm256_set1_ps(m_new);
+                __m256 vs = _mm256_setzero_ps();
+                for (int j = 0; j < np; j += 8) {
+                    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vmn));
+                    _mm256_storeu_ps(srow + j, e);
+                    vs = _mm256_add_ps(vs, e);
+                }
+                tile_sum = simd::hsum(vs);
             }
             const float alpha = m_old == m_new ? 1.0f : simd::exp_scalar(m_old - m_new);
             ws.alpha[size_t(r)] = alpha;
-            ws.l[size_t(r)] = ws.l[size_t(r)] * alpha + simd::hsum(vs);
+            ws.l[size_t(r)] = ws.l[size_t(r)] * alpha + tile_sum;
             ws.m[size_t(r)] = m_new;
         }
         const float* al = ws.alpha.data();

@@ -7,7 +7,7 @@
 //       one transposing 16 -> 1 tree (8 + 4 + 2 + 1 shuffle/add pairs) instead of a horizontal sum
 //       per dot; 1-3 leftover keys reduce one accumulator each.
 //   pv: 64 columns (4 vectors) of up to 4 rows held in registers while the slots stream past; for
-//       q8_0 / q4_0 rows the block scales are multiplied into the softmax weights first (pv_cols_q).
+//       q8_0 / q4_0 rows the block scales are multiplied into the softmax weights first.
 //   qk_i8: q8_0 / q4_0 keys against block-quantized queries, 16 keys transposed in registers (a
 //       16 x 16 transpose of 4-byte words), then one VNNI dot (vpdpbusd) per 4 columns and row.
 // GCC 12 reports its own intrinsics' deliberately undefined upper halves (as in quant_avx512.cpp).
@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/attn_kernels.h"
@@ -100,29 +101,8 @@ void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc,
     }
 }
 
-// Columns [d0, d0 + 16 * NV) of R rows.
-template <int R, int NV, int kKind>
-void pv_cols(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
-             int64_t d0, float* acc) {
-    __m512 a[R][NV];
-    for (int r = 0; r < R; ++r) {
-        const __m512 al = _mm512_set1_ps(alpha[r]);
-        for (int c = 0; c < NV; ++c) a[r][c] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * Dp + d0 + 16 * c), al);
-    }
-    for (int j = 0; j < n; ++j) {
-        __m512 vv[NV];
-        for (int c = 0; c < NV; ++c) vv[c] = load16<kKind>(v[j], d0 + 16 * c);
-        for (int r = 0; r < R; ++r) {
-            const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
-            for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(pr, vv[c], a[r][c]);
-        }
-    }
-    for (int r = 0; r < R; ++r)
-        for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
-}
-
 // Sixteen values d .. d+15 of a q8_0 (kKind 3) or q4_0 (4) row without the block's scale (int8, or
-// nibble - 8) as f32; pv_cols_q multiplies the scale into the softmax weights instead.
+// nibble - 8) as f32; pv_cols multiplies the scale into the softmax weights instead.
 template <int kKind>
 inline __m512 load16_unscaled(const void* row, int64_t d) {
     constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
@@ -134,25 +114,29 @@ inline __m512 load16_unscaled(const void* row, int64_t d) {
     return _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
 }
 
-// pv_cols for q8_0 / q4_0 V rows: the weights w[r][h][j] = p[r, j] * d_j(block d0 / 32 + h) are
-// formed once per call, so a slot costs one int -> f32 conversion per 16 values and one FMA per row
-// (as f16 rows do), not a scale multiply per 16 values. d0 is a multiple of 32.
+// Columns [d0, d0 + 16 * NV) of R rows. For q8_0 / q4_0 rows (kFold) the weights w[r][h][j] =
+// p[r, j] * d_j(block d0 / 32 + h) are formed once per call, so a slot costs one int -> f32
+// conversion per 16 values and one FMA per row (as f16 rows do), not a scale multiply per 16 values;
+// d0 is then a multiple of 32.
 template <int R, int NV, int kKind>
-void pv_cols_q(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
-               int64_t d0, float* acc) {
+void pv_cols(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
+             int64_t d0, float* acc) {
+    constexpr bool kFold = kKind == 3 || kKind == 4;
     constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
-    constexpr int kNb = (16 * NV + 31) / 32;  // blocks the columns touch
-    alignas(64) float w[R][kNb][64];
-    for (int h = 0; h < kNb; ++h) {
-        for (int j0 = 0; j0 < n; j0 += 16) {
-            const int m = std::min(16, n - j0);
-            alignas(32) uint16_t sh[16] = {};
-            for (int j = 0; j < m; ++j)
-                std::memcpy(&sh[j], static_cast<const uint8_t*>(v[j0 + j]) + (d0 / 32 + h) * kBlockBytes, 2);
-            const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sh)));
-            const __mmask16 mk = static_cast<__mmask16>((1u << m) - 1);
-            for (int r = 0; r < R; ++r)
-                _mm512_store_ps(&w[r][h][j0], _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p + r * p_stride + j0), dv));
+    constexpr int kNb = kFold ? (16 * NV + 31) / 32 : 1;  // blocks the columns touch
+    alignas(64) float w[kFold ? R : 1][kNb][kFold ? 64 : 1];  // [R][kNb][kTile] when folding
+    if constexpr (kFold) {
+        for (int h = 0; h < kNb; ++h) {
+            for (int j0 = 0; j0 < n; j0 += 16) {
+                const int m = std::min(16, n - j0);
+                alignas(32) uint16_t sh[16] = {};
+                for (int j = 0; j < m; ++j)
+                    std::memcpy(&sh[j], static_cast<const uint8_t*>(v[j0 + j]) + (d0 / 32 + h) * kBlockBytes, 2);
+                const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sh)));
+                const __mmask16 mk = static_cast<__mmask16>((1u << m) - 1);
+                for (int r = 0; r < R; ++r)
+                    _mm512_store_ps(&w[r][h][j0], _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, p + r * p_stride + j0), dv));
+            }
         }
     }
     __m512 a[R][NV];
@@ -162,9 +146,17 @@ void pv_cols_q(const float* p, int p_stride, const float* alpha, const void* con
     }
     for (int j = 0; j < n; ++j) {
         __m512 vv[NV];
-        for (int c = 0; c < NV; ++c) vv[c] = load16_unscaled<kKind>(v[j], d0 + 16 * c);
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(w[r][c / 2][j]), vv[c], a[r][c]);
+        if constexpr (kFold) {
+            for (int c = 0; c < NV; ++c) vv[c] = load16_unscaled<kKind>(v[j], d0 + 16 * c);
+            for (int r = 0; r < R; ++r)
+                for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(w[r][c / 2][j]), vv[c], a[r][c]);
+        } else {
+            for (int c = 0; c < NV; ++c) vv[c] = load16<kKind>(v[j], d0 + 16 * c);
+            for (int r = 0; r < R; ++r) {
+                const __m512 pr = _mm512_set1_ps(p[r * p_stride + j]);
+                for (int c = 0; c < NV; ++c) a[r][c] = _mm512_fmadd_ps(pr, vv[c], a[r][c]);
+            }
+        }
     }
     for (int r = 0; r < R; ++r)
         for (int c = 0; c < NV; ++c) _mm512_storeu_ps(acc + r * Dp + d0 + 16 * c, a[r][c]);
@@ -174,11 +166,6 @@ template <int R, int kKind>
 void pv_rows(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
              float* acc) {
     int64_t d = 0;
-    if constexpr (kKind == 3 || kKind == 4) {  // Dp % 32 == 0: 64-column steps, then 0 or 32 columns
-        for (; d + 64 <= Dp; d += 64) pv_cols_q<R, 4, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
-        if (d < Dp) pv_cols_q<R, 2, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
-        return;
-    }
     for (; d + 64 <= Dp; d += 64) pv_cols<R, 4, kKind>(p, p_stride, alpha, v, n, Dp, d, acc);
     switch ((Dp - d) / 16) {
         case 3: pv_cols<R, 3, kKind>(p, p_stride, alpha, v, n, Dp, d, acc); break;
@@ -297,7 +284,54 @@ void qk_i8_16(const int8_t* qi, const float* qd, const int32_t* qc, int n_row, c
     }
 }
 
+// e^x, 16 lanes: 2^n e^r with n = round(x log2 e) and the polynomial of simd::exp (simd_avx2.h);
+// scalef applies 2^n, so large |x| needs no clamping; below the smallest normal result (x < lo) 0,
+// -inf included; NaN stays NaN.
+inline __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.3365447504f);
+    const __m512 xc = _mm512_max_ps(x, lo);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    y = _mm512_scalef_ps(y, n);
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y);  // x < lo -> 0 (NaN kept: unordered)
+}
+
 }  // namespace
+
+float row_max(const float* s, int np) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 16 <= np; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+    if (j < np) m = _mm512_mask_max_ps(m, static_cast<__mmask16>((1u << (np - j)) - 1), m, _mm512_loadu_ps(s + j));
+    return _mm512_reduce_max_ps(m);
+}
+
+float exp_shift_sum(float* s, int np, float m) {
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= np; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (j < np) {
+        const __mmask16 k = static_cast<__mmask16>((1u << (np - j)) - 1);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), vm));
+        _mm512_mask_storeu_ps(s + j, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
 
 void qk_i8(int kind, const int8_t* qi, const float* qd, const int32_t* qc, int n_row, const void* const* krows,
            int n, int64_t Dp, float* sc, int sc_stride) {

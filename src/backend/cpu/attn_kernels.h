@@ -32,4 +32,9 @@ void qk_i8(int kind, const int8_t* qi, const float* qd, const int32_t* qc, int n
 void pv(int kind, const float* p, int p_stride, const float* alpha, int n_row, const void* const* vrows, int n,
         int64_t Dp, float* acc);
 
+// The online softmax's two passes over a row of np scores (np <= 64, a multiple of 8): the largest
+// (-inf for none), and s[j] = e^(s[j] - m) in place, returning their sum (e^-inf = 0).
+float row_max(const float* s, int np);
+float exp_shift_sum(float* s, int np, float m);
+
 }  // namespace hkv::attn512
