@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "backend/cpu/attn_kernels.h"
+#include "backend/cpu/exp_poly.h"
 #include "backend/cpu/quant_blocks.h"
 
 namespace hkv::attn512 {
@@ -290,16 +291,12 @@ void qk_i8_16(const int8_t* qi, const float* qd, const int32_t* qc, int n_row, c
 inline __m512 exp16(__m512 x) {
     const __m512 lo = _mm512_set1_ps(-87.3365447504f);
     const __m512 xc = _mm512_max_ps(x, lo);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(exp_poly::kLog2e)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(exp_poly::kLn2Hi), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(exp_poly::kLn2Lo), r);
+    __m512 y = _mm512_set1_ps(exp_poly::kP[0]);
+    for (int i = 1; i < exp_poly::kDegree; ++i) y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(exp_poly::kP[i]));
     y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     y = _mm512_scalef_ps(y, n);
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y);  // x < lo -> 0 (NaN kept: unordered)
