@@ -77,8 +77,9 @@ void run_decode(benchmark::State& state, const BenchKv& kv, DType t, int32_t hea
     state.SetBytesProcessed(int64_t(state.iterations()) * 2 * slots * int64_t(dtype_row_size(t, head_dim)));
 }
 
-// Args: n_slot, head_dim, kv_type id (GGML ids: 0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0), threads. The q8_0 /
-// q4_0 rows at head_dim 64 are llama-3.2-1b's shape at 32K (issue 19: decode with quantized KV).
+// Args: n_slot, head_dim, kv_type id (GGML ids: 0 f32, 1 f16, 30 bf16, 8 q8_0, 2 q4_0; 1020 heterokv's hq4),
+// threads. The q8_0 / q4_0 / hq4 rows at head_dim 64 are llama-3.2-1b's shape at 32K (issue 19: decode
+// with quantized KV).
 void BM_AttnDecode(benchmark::State& state) {
     const int32_t n_slot = int32_t(state.range(0)), head_dim = int32_t(state.range(1));
     const DType t = DType(state.range(2));
@@ -92,7 +93,7 @@ BENCHMARK(BM_AttnDecode)
     ->Args({4096, 64, 1, 2})->Args({4096, 128, 1, 2})
     ->Args({32768, 64, 1, 2})->Args({32768, 128, 1, 2})
     ->Args({32768, 128, 1, 1})->Args({32768, 128, 30, 2})->Args({32768, 128, 0, 2})
-    ->Args({32768, 64, 8, 2})->Args({32768, 64, 2, 2})->Args({32768, 64, 8, 1})->Args({32768, 64, 2, 1})->Args({32768, 64, 1, 1})
+    ->Args({32768, 64, 8, 2})->Args({32768, 64, 2, 2})->Args({32768, 64, 1020, 2})->Args({32768, 64, 8, 1})->Args({32768, 64, 2, 1})->Args({32768, 64, 1, 1})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Uneven heads, as HeteroCache leaves them (its pivot and volatile heads keep every slot, the

@@ -192,12 +192,12 @@ inline void qk_rows(const float* q, const void* const* krows, int n, int64_t Dp,
     if (j < n) qk_block<R, 1, kKind>(q, krows + j, Dp, sc + j);
 }
 
-// ---- integer QK against q8_0 / q4_0 keys ----
+// ---- integer QK against q8_0 / q4_0 / hq4 keys ----
 // The query row x [Dp] (scaled) quantized per block of 32 as the keys are (ops.h): d = max|x| / 127,
 // qi = nearbyint(x * (127 / max|x|)) (all zero when max|x| = 0), and qc = -off * sum(qi) per block
-// for attn512::qk_i8 (off = 128 for q8_0, 8 for q4_0). qi: [Dp], qd, qc: [Dp / 32].
+// for attn512::qk_i8 (off = 8 for q4_0, 128 for q8_0 and hq4). qi: [Dp], qd, qc: [Dp / 32].
 void quantize_query(const float* x, int64_t Dp, int kind, int8_t* qi, float* qd, int32_t* qc) {
-    const int32_t off = kind == 3 ? 128 : 8;
+    const int32_t off = kind == 4 ? 8 : 128;
     for (int64_t b = 0; b < Dp / 32; ++b) {
         const float* xb = x + 32 * b;
         float amax = 0.0f;
@@ -214,8 +214,8 @@ void quantize_query(const float* x, int64_t Dp, int kind, int8_t* qi, float* qd,
     }
 }
 
-// The 32 values of block b of a q8_0 (kKind 3) or q4_0 (4) key row as int8 (q4_0: nibble - 8), and
-// its scale.
+// The 32 values of block b of a q8_0 (kKind 3), q4_0 (4) or hq4 (5) key row as int8 (q4_0: nibble
+// - 8; hq4: the nibble's iq4_nl level), and its scale.
 template <int kKind>
 inline __m256i key_block_i8(const void* row, int64_t b, float* d) {
     const uint8_t* blk = static_cast<const uint8_t*>(row) + b * (kKind == 3 ? 34 : 18);
@@ -225,7 +225,9 @@ inline __m256i key_block_i8(const void* row, int64_t b, float* d) {
     if constexpr (kKind == 3) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
     const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-    return _mm256_sub_epi8(_mm256_and_si256(t, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+    const __m256i nib = _mm256_and_si256(t, _mm256_set1_epi8(15));
+    if constexpr (kKind == 4) return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues))), nib);
 }
 
 // s[r, c] for R query rows and C keys as attn512::qk_i8 computes them (AVX2: |k| times q with k's
@@ -333,7 +335,7 @@ struct AttnJob {
     float* part_ml;         // [n_qt, total_splits, part_rows, 2] running max and sum
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
     bool avx512 = false;    // Dp % 16 == 0 and AVX-512: QK / PV of f16, q8_0, q4_0 or hq4 rows through attn512::
-    bool vnni = false;      // avx512 and AVX512-VNNI: q8_0 / q4_0 QK through attn512::qk_i8
+    bool vnni = false;      // avx512 and AVX512-VNNI: q8_0 / q4_0 / hq4 QK through attn512::qk_i8
 };
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kK / kV are the
@@ -362,7 +364,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
         std::memset(acc + r * Dp, 0, size_t(Dp) * sizeof(float));
         ws.m[size_t(r)] = -INFINITY, ws.l[size_t(r)] = 0.0f;
         ws.qp[size_t(r)] = jb.qpos[it];
-        if constexpr (kK == 3 || kK == 4)
+        if constexpr (kK >= 3)
             quantize_query(dst, Dp, kK, ws.qi.data() + r * Dp, ws.qd.data() + r * (Dp / 32), ws.qc.data() + r * (Dp / 32));
         qmax = std::max(qmax, jb.qpos[it]);
         qmin = std::min(qmin, jb.qpos[it]);
@@ -393,7 +395,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             kv_rows_prefetch(kv.v_type, kv.v_pages, p.page_size, D, s0 + kTile, n_next);
         }
         int r = 0;
-        if constexpr (kK == 3 || kK == 4) {  // quantized queries, integer dots (quantize_query)
+        if constexpr (kK >= 3) {  // quantized queries, integer dots (quantize_query)
             const int8_t* qi = ws.qi.data();
             const float* qd = ws.qd.data();
             const int64_t nb = Dp / 32;
@@ -409,7 +411,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
                 default: break;
             }
         } else {
-            if constexpr ((kK == 1 || kK == 5) && !kSide) {
+            if constexpr (kK == 1 && !kSide) {
                 if (jb.avx512)
                     for (; r < n_row; r += 4) attn512::qk(kK, qs + r * Dp, std::min(4, n_row - r), krows, n, Dp, sc + r * kTile, kTile);
             }

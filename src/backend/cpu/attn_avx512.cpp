@@ -102,8 +102,9 @@ void qk_rows(const float* q, const void* const* k, int n, int64_t Dp, float* sc,
     }
 }
 
-// Sixteen values d .. d+15 of a q8_0 (kKind 3) or q4_0 (4) row without the block's scale (int8, or
-// nibble - 8) as f32; pv_cols multiplies the scale into the softmax weights instead.
+// Sixteen values d .. d+15 of a q8_0 (kKind 3), q4_0 (4) or hq4 (5) row without the block's scale
+// (int8, nibble - 8, or the nibble's iq4_nl level) as f32; pv_cols multiplies the scale into the
+// softmax weights instead.
 template <int kKind>
 inline __m512 load16_unscaled(const void* row, int64_t d) {
     constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
@@ -112,17 +113,18 @@ inline __m512 load16_unscaled(const void* row, int64_t d) {
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (d & 31)))));
     const __m512i w = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
     const __m512i nib = (d & 31) ? _mm512_srli_epi32(w, 4) : _mm512_and_si512(w, _mm512_set1_epi32(15));
+    if constexpr (kKind == 5) return _mm512_permutexvar_ps(nib, _mm512_load_ps(kIq4nlLevelsF32.v));
     return _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
 }
 
-// Columns [d0, d0 + 16 * NV) of R rows. For q8_0 / q4_0 rows (kFold) the weights w[r][h][j] =
+// Columns [d0, d0 + 16 * NV) of R rows. For q8_0 / q4_0 / hq4 rows (kFold) the weights w[r][h][j] =
 // p[r, j] * d_j(block d0 / 32 + h) are formed once per call, so a slot costs one int -> f32
 // conversion per 16 values and one FMA per row (as f16 rows do), not a scale multiply per 16 values;
 // d0 is then a multiple of 32.
 template <int R, int NV, int kKind>
 void pv_cols(const float* p, int p_stride, const float* alpha, const void* const* v, int n, int64_t Dp,
              int64_t d0, float* acc) {
-    constexpr bool kFold = kKind == 3 || kKind == 4;
+    constexpr bool kFold = kKind >= 3;
     constexpr int kBlockBytes = kKind == 3 ? 34 : 18;
     constexpr int kNb = kFold ? (16 * NV + 31) / 32 : 1;  // blocks the columns touch
     alignas(64) float w[kFold ? R : 1][kNb][kFold ? 64 : 1];  // [R][kNb][kTile] when folding
@@ -201,8 +203,8 @@ void pv_kind(const float* p, int p_stride, const float* alpha, int n_row, const 
 
 // ---- integer QK (qk_i8) ----
 
-// Columns [64c, 64c + 64) of a q8_0 (kKind 3) or q4_0 (4) key row as unsigned bytes in column
-// order: q8_0 values + 128, q4_0 nibbles. two = false: only block 2c exists (Dp % 64 == 32); the
+// Columns [64c, 64c + 64) of a q8_0 (kKind 3), q4_0 (4) or hq4 (5) key row as unsigned bytes in
+// column order: q8_0 values + 128, q4_0 nibbles, hq4's iq4_nl levels + 128. two = false: only block 2c exists (Dp % 64 == 32); the
 // upper 32 bytes are not read from the row (nothing past it) and not used.
 template <int kKind>
 inline __m512i key_bytes64(const void* row, int64_t c, bool two) {
@@ -221,7 +223,10 @@ inline __m512i key_bytes64(const void* row, int64_t c, bool two) {
         const __m256i lo = _mm256_and_si256(t, m);                         // [b0 d0-15, b1 d0-15]
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m);  // [b0 d16-31, b1 d16-31]
         const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));       // [b0 lo, b0 hi, b1 lo, b1 hi]
+        const __m512i nib = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));  // [b0 lo, b0 hi, b1 lo, b1 hi]
+        if constexpr (kKind == 4) return nib;
+        const __m512i levels = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+        return _mm512_xor_si512(_mm512_shuffle_epi8(levels, nib), _mm512_set1_epi8(static_cast<char>(0x80)));
     }
 }
 
@@ -336,8 +341,11 @@ void qk_i8(int kind, const int8_t* qi, const float* qd, const int32_t* qc, int n
         const int n_key = std::min(16, n - j);
         const void* k[16];
         for (int i = 0; i < 16; ++i) k[i] = krows[j + std::min(i, n_key - 1)];
-        if (kind == 3) qk_i8_16<3>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride);
-        else qk_i8_16<4>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride);
+        switch (kind) {
+            case 3: qk_i8_16<3>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride); break;
+            case 4: qk_i8_16<4>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride); break;
+            default: qk_i8_16<5>(qi, qd, qc, n_row, k, n_key, Dp, sc + j, sc_stride); break;
+        }
     }
 }
 

@@ -14,15 +14,15 @@
 namespace hkv::attn512 {
 
 // sc[r * sc_stride + j] = q[r, :] · k[j][:] for r < n_row (1..4), j < n. q: [n_row, Dp] f32 (the
-// policies' exact dots, scores.h; attention() itself reads q8_0 / q4_0 keys through qk_i8).
+// policies' exact dots, scores.h; attention() itself reads q8_0 / q4_0 / hq4 keys through qk_i8).
 void qk(int kind, const float* q, int n_row, const void* const* krows, int n, int64_t Dp, float* sc, int sc_stride);
 
-// Integer QK for q8_0 (kind 3) and q4_0 (kind 4) keys, with the query rows quantized per block of
-// 32 (attention.cpp quantize_query): qi [n_row, Dp] int8, qd [n_row, Dp / 32] their scales, qc
-// [n_row, Dp / 32] = -off * (sum of the block's qi), off = 128 for q8_0 (its keys are read as
-// k + 128, unsigned) and 8 for q4_0 (its nibbles are k + 8). For every row r < n_row (any count) and
-// key j < n: sc[r * sc_stride + j] = sum_b qd[r, b] * d_j[b] * (qi[r, b, :] · k_j[b, :]) with the
-// integer dot exact. Keys go 16 at a time, transposed in registers so one VNNI dot per 4 columns
+// Integer QK for q8_0 (kind 3), q4_0 (4) and hq4 (5; rotated queries) keys, with the query rows
+// quantized per block of 32 (attention.cpp quantize_query): qi [n_row, Dp] int8, qd [n_row, Dp / 32]
+// their scales, qc [n_row, Dp / 32] = -off * (sum of the block's qi), off = 8 for q4_0 (its
+// nibbles are k + 8) and 128 for q8_0 and hq4 (their int8 values, hq4's the iq4_nl levels, are read
+// as k + 128, unsigned). For every row r < n_row (any count) and key j < n: sc[r * sc_stride + j] =
+// sum_b qd[r, b] * d_j[b] * (qi[r, b, :] · k_j[b, :]) with the integer dot exact. Keys go 16 at a time, transposed in registers so one VNNI dot per 4 columns
 // serves 16 keys; needs AVX512-VNNI.
 void qk_i8(int kind, const int8_t* qi, const float* qd, const int32_t* qc, int n_row, const void* const* krows,
            int n, int64_t Dp, float* sc, int sc_stride);

@@ -92,11 +92,12 @@ inline bool attn_visible(const AttnParams& p, int32_t pos, int32_t qpos) {
 // q: [n_tok, n_head, head_dim]; qpos: [n_tok]; heads: [n_head_kv]; out: [n_tok, n_head, head_dim].
 // Memory: O(n_tok * n_head * head_dim) beyond the inputs — no [n_tok, n_slot] buffer (online
 // softmax over tiles of slots); long decodes are split over slots across threads (split-K).
-// Against q8_0 and q4_0 keys the dot is llama.cpp's quantized one: the scaled query scale * q is
-// quantized per block of 32 values (d_q = max|x| / 127, x -> nearbyint(x * 127 / max|x|)) and each
-// block's integer dot with the key's int8 (q8_0) or nibble - 8 (q4_0) values is exact, times
-// d_q * d_k; so integer dot-product instructions (AVX512-VNNI, AVX2 maddubs) do the work. Every
-// other key type, and every V type, is read as exact f32 values.
+// Against q8_0, q4_0 and hq4 keys the dot is llama.cpp's quantized one: the scaled query scale * q
+// (for hq4 rotated first, R scale q) is quantized per block of 32 values (d_q = max|x| / 127, x ->
+// nearbyint(x * 127 / max|x|)) and each block's integer dot with the key's int8 (q8_0), nibble - 8
+// (q4_0) or iq4_nl level (hq4) values is exact, times d_q * d_k; so integer dot-product instructions
+// (AVX512-VNNI, AVX2 maddubs) do the work. Every other key type, and every V type, is read as exact
+// f32 values.
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out);
 // The same, also writing each query row's log-sum-exp of its scaled scores,

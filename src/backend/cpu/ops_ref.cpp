@@ -118,9 +118,9 @@ void kv_decode(DType t, const void* row, int64_t D, std::vector<double>& out) {
     for (int64_t d = 0; d < D; ++d) out[size_t(d)] = kv_at(t, row, d);
 }
 
-// q·k for a q8_0 / q4_0 key row k as the kernels define it (ops.h): the scaled query qs [D] quantized
-// per block of 32 (d_q = max|x| / 127, x_i -> nearbyint(x_i * 127 / max|x|)), integer dots of the
-// blocks, each times d_q * d_k.
+// q·k for a q8_0 / q4_0 / hq4 key row k as the kernels define it (ops.h): the scaled query qs [D]
+// (hq4: rotated, R q) quantized per block of 32 (d_q = max|x| / 127, x_i -> nearbyint(x_i * 127 /
+// max|x|)), integer dots of the blocks, each times d_q * d_k.
 double quantized_query_dot(const float* qs, DType t, const void* k, int64_t D) {
     double dot = 0.0;
     for (int64_t b = 0; b < D / kQk; ++b) {
@@ -136,9 +136,12 @@ double quantized_query_dot(const float* qs, DType t, const void* k, int64_t D) {
             if (t == DType::kQ8_0) {
                 const auto& blk = static_cast<const BlockQ8_0*>(k)[b];
                 kv = blk.qs[i], dk = fp16_to_fp32(blk.d);
-            } else {
+            } else if (t == DType::kQ4_0) {
                 const auto& blk = static_cast<const BlockQ4_0*>(k)[b];
                 kv = (i < kQk / 2 ? blk.qs[i] & 15 : blk.qs[i - kQk / 2] >> 4) - 8, dk = fp16_to_fp32(blk.d);
+            } else {  // hq4: iq4_nl levels of the rotated row
+                const auto& blk = static_cast<const BlockIQ4_NL*>(k)[b];
+                kv = kIq4nlValues[i < kQk / 2 ? blk.qs[i] & 15 : blk.qs[i - kQk / 2] >> 4], dk = fp16_to_fp32(blk.d);
             }
             isum += qv * kv;
         }
@@ -174,8 +177,9 @@ void attention(const AttnParams& p, const float* q, const int32_t* qpos, int64_t
             score.assign(size_t(kv.n_slot), 0.0);
             double mx = -std::numeric_limits<double>::infinity();
             auto visible = [&](int32_t s) { return attn_visible(p, kv.pos[s], qpos[it]); };
-            const bool qquant = kv.k_type == DType::kQ8_0 || kv.k_type == DType::kQ4_0;
+            const bool qquant = kv.k_type == DType::kQ8_0 || kv.k_type == DType::kQ4_0 || kv.k_type == DType::kHQ4;
             for (int64_t d = 0; d < D; ++d) qs[size_t(d)] = qr[d] * p.scale;
+            if (kv.k_type == DType::kHQ4) hq4_rotate(qs.data(), D);  // (R q)·(R k) = q·k
             for (int32_t s = 0; s < kv.n_slot; ++s) {
                 if (!visible(s)) continue;
                 const void* kr = kv_row(kv.k_pages, kv.k_type, p.page_size, p.head_dim, s);
