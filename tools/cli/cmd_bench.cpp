@@ -23,10 +23,8 @@
 #include "heterokv/model.h"
 #include "heterokv/policy.h"
 #include "heterokv/system.h"
+#include "build_info.h"
 
-#ifndef HKV_GIT_COMMIT
-#define HKV_GIT_COMMIT "unknown"
-#endif
 
 namespace hkv::cli {
 
@@ -335,14 +333,14 @@ Runner add_bench(CLI::App& app) {
                                 "policy,type_k,type_v,model_type,model_size,model_n_params\n");
                 for (const Row& r : rows) {
                     const std::string pol = r.policy.find(',') == std::string::npos ? r.policy : "\"" + r.policy + "\"";
-                    std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld\n", HKV_GIT_COMMIT, isa,
+                    std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld\n", hkv_git_commit(), isa,
                                  r.n_threads, r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak,
                                  r.roofline, pol.c_str(), o->kv_types.k_name().c_str(), o->kv_types.v_name().c_str(), r.model_type.c_str(),
                                  r.weight_bytes, (long long)r.n_params);
                 }
             } else {
                 std::fprintf(f, "heterokv %s, %s, isa %s, threads %s, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
-                            HKV_GIT_COMMIT, sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_types.label().c_str(),
+                            hkv_git_commit(), sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_types.label().c_str(),
                             policies_joined.c_str(), bw);
                 std::fprintf(f, "| model | size | policy | threads | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
                 std::fprintf(f, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|\n");

@@ -14,10 +14,8 @@
 #include "heterokv/engine.h"
 #include "heterokv/policy.h"
 #include "heterokv/model.h"
+#include "build_info.h"
 
-#ifndef HKV_GIT_COMMIT
-#define HKV_GIT_COMMIT "unknown"
-#endif
 
 namespace hkv::cli {
 
@@ -99,7 +97,7 @@ void print_report(std::FILE* f, const PplOptions& o, const eval::PplReport& r) {
             // a spec with commas is quoted
             const std::string pol = x.policy.find(',') == std::string::npos ? x.policy : "\"" + x.policy + "\"";
             std::fprintf(f, "%s,%s,%s,%s,%d,%d,%zu,%s,%d,%lld,%.6f,%.6g,%.6g,%.6g,%.6f,%.0f,%.0f,%zu,%.3f\n",
-                        HKV_GIT_COMMIT, base_name(o.model).c_str(), base_name(o.file).c_str(), mode.c_str(),
+                        hkv_git_commit(), base_name(o.model).c_str(), base_name(o.file).c_str(), mode.c_str(),
                         r.n_window, p.n_context, p.starts.size(), pol.c_str(), x.baseline ? 1 : 0,
                         (long long)x.n_scored, x.ppl, x.kld_mean, x.kld_p99, x.kld_max, x.top1, x.kv_bytes_context,
                         x.kv_bytes_end, x.rss_peak, x.seconds);
@@ -108,7 +106,7 @@ void print_report(std::FILE* f, const PplOptions& o, const eval::PplReport& r) {
     }
     std::fprintf(f, "heterokv %s eval ppl: %s on %s, %zu of %d windows of %d tokens, %s mode: %d context + %d "
                 "scored tokens per window, KV %s (baseline full: %s)\n\n",
-                HKV_GIT_COMMIT, base_name(o.model).c_str(), base_name(o.file).c_str(), p.starts.size(),
+                hkv_git_commit(), base_name(o.model).c_str(), base_name(o.file).c_str(), p.starts.size(),
                 p.n_available, r.n_window, mode.c_str(), p.n_context, p.n_scored, o.kv_types.label().c_str(),
                 o.base_kv_type.empty() ? o.kv_types.label().c_str() : o.base_kv_type.c_str());
     std::fprintf(f, "| policy | PPL | KLD mean | KLD p99 | top-1 | KV after context KiB | KV at end KiB | "
@@ -216,7 +214,7 @@ Runner add_eval_ppl(CLI::App& app) {
             eval::PplDumpMeta meta;
             meta.model = o->model;
             meta.file = o->file;
-            meta.commit = HKV_GIT_COMMIT;
+            meta.commit = hkv_git_commit();
             meta.kv_type = o->kv_types.label();
             meta.n_window = report->n_window;
             meta.n_context = report->plan.n_context;

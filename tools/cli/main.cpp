@@ -14,10 +14,8 @@
 #include "line_input.h"
 #include "record.h"
 #include "heterokv/system.h"
+#include "build_info.h"
 
-#ifndef HKV_GIT_COMMIT
-#define HKV_GIT_COMMIT "unknown"
-#endif
 #ifndef HKV_VERSION
 #define HKV_VERSION "0.0.0"
 #endif
@@ -30,7 +28,7 @@ std::string g_command_line;
 
 const std::string& command_line() { return g_command_line; }
 
-std::string version_string() { return std::string("heterokv ") + HKV_VERSION + " (commit " + HKV_GIT_COMMIT + ")"; }
+std::string version_string() { return std::string("heterokv ") + HKV_VERSION + " (commit " + hkv_git_commit() + ")"; }
 
 }  // namespace hkv::cli
 

@@ -6,10 +6,8 @@
 #include <string>
 
 #include "heterokv/system.h"
+#include "build_info.h"
 
-#ifndef HKV_GIT_COMMIT
-#define HKV_GIT_COMMIT "unknown"
-#endif
 
 namespace hkv::cli {
 
@@ -20,7 +18,7 @@ const std::string& command_line();
 inline void record_run(nlohmann::json& j, int32_t n_threads) {
     const SystemInfo sys = system_info();
     j["command"] = command_line();
-    j["commit"] = HKV_GIT_COMMIT;
+    j["commit"] = hkv_git_commit();
     j["isa"] = sys.isa;
     j["threads"] = n_threads > 0 ? n_threads : sys.n_threads;
 }
