@@ -86,14 +86,17 @@ struct ModelHandle {
     }
 };
 
+// type_k / type_v: "" = kv_type's (ContextParams::type_k / type_v unset).
 ContextParams context_params(int32_t n_ctx, const std::string& policy, const std::string& kv_type, int32_t n_threads,
                              int32_t n_batch, int32_t kv_page_size, int64_t kv_max_bytes, const std::string& kv_cold_dir,
-                             bool swa_full) {
+                             bool swa_full, const std::string& type_k = "", const std::string& type_v = "") {
     ContextParams cp;
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
     cp.n_batch = n_batch;
     cp.kv_type = take(kv_type_parse(kv_type));
+    if (!type_k.empty()) cp.type_k = take(kv_type_parse(type_k));
+    if (!type_v.empty()) cp.type_v = take(kv_type_parse(type_v));
     cp.kv_page_size = kv_page_size;
     cp.kv_max_bytes = kv_max_bytes;
     cp.policy = policy;
@@ -288,7 +291,18 @@ PYBIND11_MODULE(heterokv, m) {
         .def_readonly("n_layer", &KvStats::n_layer)
         .def_readonly("n_head_kv", &KvStats::n_head_kv)
         .def_readonly("page_size", &KvStats::page_size)
-        .def_property_readonly("type", [](const KvStats& s) { return kv_type_name(s.type); })
+        .def_property_readonly("type", [](const KvStats& s) { return kv_type_name(s.type); }, "the K rows' type")
+        .def_property_readonly("type_v", [](const KvStats& s) { return kv_type_name(s.type_v); }, "the V rows' type")
+        .def_property_readonly(
+            "head_types",
+            [](const KvStats& s) {
+                std::vector<std::pair<std::string, std::string>> t;  // [n_layer * n_head_kv] (K, V)
+                for (size_t i = 0; i < s.head_type.size(); ++i)
+                    t.emplace_back(kv_type_name(s.head_type[i]), kv_type_name(s.head_type_v.at(i)));
+                return t;
+            },
+            "per-head precision (a policy's kv= option): [n_layer * n_head_kv] (K type, V type) of each head; "
+            "empty when every head has type / type_v")
         .def_readonly("n_slot", &KvStats::n_slot, "[n_layer * n_head_kv] live slots per head (il * n_head_kv + ih)")
         .def("__repr__", [](const KvStats& s) {
             return "KvStats(bytes_in_use=" + std::to_string(s.bytes_in_use) +
@@ -298,14 +312,18 @@ PYBIND11_MODULE(heterokv, m) {
     py::class_<ContextHandle>(m, "Context", "One sequence: its KV cache under a compression policy.")
         .def(py::init([](const ModelHandle& model, int32_t n_ctx, const std::string& policy, const std::string& kv_type,
                          int32_t n_threads, int32_t n_batch, int32_t kv_page_size, int64_t kv_max_bytes,
-                         const std::string& kv_cold_dir, bool swa_full) {
+                         const std::string& kv_cold_dir, bool swa_full, const std::string& type_k,
+                         const std::string& type_v) {
                  return std::make_unique<ContextHandle>(model, context_params(n_ctx, policy, kv_type, n_threads, n_batch,
                                                                           kv_page_size, kv_max_bytes, kv_cold_dir,
-                                                                          swa_full));
+                                                                          swa_full, type_k, type_v));
              }),
              py::arg("model"), py::arg("n_ctx") = 0, py::arg("policy") = "full", py::arg("kv_type") = "f16",
              py::arg("n_threads") = 0, py::arg("n_batch") = 256, py::arg("kv_page_size") = 64,
-             py::arg("kv_max_bytes") = 0, py::arg("kv_cold_dir") = "", py::arg("swa_full") = false)
+             py::arg("kv_max_bytes") = 0, py::arg("kv_cold_dir") = "", py::arg("swa_full") = false,
+             py::arg("type_k") = "", py::arg("type_v") = "",
+             "kv_type: the K and V rows' type (f16, bf16, f32, q8_0, q4_0, hq4); type_k / type_v: K's or V's "
+             "own type instead (llama.cpp's -ctk / -ctv; empty = kv_type)")
         .def("eval", &ContextHandle::eval, py::arg("tokens"), py::arg("all_logits") = false,
              "Runs tokens (one eval: a prompt segment, or a decode step when one token follows the prompt). "
              "all_logits=True returns every token's logits, array('f') of len(tokens) * n_vocab.")
@@ -367,12 +385,15 @@ PYBIND11_MODULE(heterokv, m) {
     m.def(
         "kv_bytes_bound",
         [](const ModelHandle& model, int32_t n_prompt, int32_t n_gen, int32_t n_ctx, const std::string& policy,
-           const std::string& kv_type, int32_t n_batch, int32_t kv_page_size) {
-            const ContextParams cp = context_params(n_ctx, policy, kv_type, 1, n_batch, kv_page_size, 0, "", false);
+           const std::string& kv_type, int32_t n_batch, int32_t kv_page_size, const std::string& type_k,
+           const std::string& type_v) {
+            const ContextParams cp =
+                context_params(n_ctx, policy, kv_type, 1, n_batch, kv_page_size, 0, "", false, type_k, type_v);
             return take(kv_bytes_bound(*model.model, cp, n_prompt, n_gen));
         },
         py::arg("model"), py::arg("n_prompt"), py::arg("n_gen"), py::arg("n_ctx") = 0, py::arg("policy") = "full",
-        py::arg("kv_type") = "f16", py::arg("n_batch") = 256, py::arg("kv_page_size") = 64,
+        py::arg("kv_type") = "f16", py::arg("n_batch") = 256, py::arg("kv_page_size") = 64, py::arg("type_k") = "",
+        py::arg("type_v") = "",
         "the most KV bytes a context holds for a prompt of n_prompt tokens and n_gen generated ones");
 
     py::class_<ScoreResult>(m, "Score", "One policy's scores over a window (see heterokv.score).")
@@ -393,12 +414,14 @@ PYBIND11_MODULE(heterokv, m) {
     m.def(
         "score",
         [](const ModelHandle& model, const py::object& text, const py::object& policies, int32_t n_context,
-           int32_t n_threads, int32_t n_batch, const std::string& kv_type, int32_t kv_page_size) -> py::object {
+           int32_t n_threads, int32_t n_batch, const std::string& kv_type, int32_t kv_page_size,
+           const std::string& type_k, const std::string& type_v) -> py::object {
             const bool one = py::isinstance<py::str>(policies);
             const std::vector<std::string> specs =
                 one ? std::vector<std::string>{policies.cast<std::string>()} : policies.cast<std::vector<std::string>>();
             const std::vector<int32_t> ids = tokens_of(model, text);
-            ContextParams cp = context_params(0, "full", kv_type, n_threads, n_batch, kv_page_size, 0, "", false);
+            ContextParams cp =
+                context_params(0, "full", kv_type, n_threads, n_batch, kv_page_size, 0, "", false, type_k, type_v);
             Interrupt intr;
             Expected<std::vector<ScoreResult>> r = Status();
             {
@@ -411,7 +434,8 @@ PYBIND11_MODULE(heterokv, m) {
             return py::cast(res);
         },
         py::arg("model"), py::arg("text"), py::arg("policies"), py::arg("n_context"), py::arg("n_threads") = 0,
-        py::arg("n_batch") = 0, py::arg("kv_type") = "f16", py::arg("kv_page_size") = 64,
+        py::arg("n_batch") = 0, py::arg("kv_type") = "f16", py::arg("kv_page_size") = 64, py::arg("type_k") = "",
+        py::arg("type_v") = "",
         "Scores a window against the full cache, as `heterokv eval ppl` scores one window in context mode: "
         "text (a str: BOS when the model adds one, then its tokens; or token ids as given) is run once under "
         "`full` (the baseline) and once per policy; the first n_context tokens are one prefill (the policy compresses at its "

@@ -7,6 +7,7 @@ import pytest
 
 SHARED = os.environ.get("HKV_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
 MODEL = os.path.join(SHARED, "models", "stories260K.gguf")
+RETRIEVAL = os.path.join(SHARED, "models", "retrieval-1.4M.gguf")  # head_dim 32: can hold q8_0 / q4_0 / hq4 rows
 TEST_DATA = os.environ.get("HKV_TEST_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data"))
 
 
@@ -21,3 +22,12 @@ def model():
     import heterokv
 
     return heterokv.Model(MODEL)
+
+
+@pytest.fixture(scope="session")
+def retrieval():
+    if not os.path.exists(RETRIEVAL):
+        pytest.skip("needs " + RETRIEVAL)
+    import heterokv
+
+    return heterokv.Model(RETRIEVAL)

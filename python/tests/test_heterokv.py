@@ -159,3 +159,34 @@ def test_score_equals_eval_ppl_on_the_same_window(model):
         for k, v in (("ppl", r.ppl), ("kld_mean", r.kld_mean), ("kld_max", r.kld_max), ("top1", r.top1),
                      ("kv_bytes_context", r.kv_bytes_context), ("kv_bytes_end", r.kv_bytes_end)):
             assert v == pytest.approx(e[k], rel=1e-9, abs=1e-12), (r.policy, k)
+
+
+@model_test
+def test_kv_types_of_k_and_v_and_per_head_precision(retrieval):
+    # type_k / type_v (llama.cpp's -ctk / -ctv) each size their rows: q8_0 rows are 34 bytes per 32
+    # values against f16's 64, so K-only q8_0 sits between f16 and all-q8_0; a policy's kv= option
+    # gives heads their own types, which kv_stats() lists per head.
+    prompt = list(range(1, 200))
+    bytes_of = {}
+    for name, kw in (("f16", {}), ("k8", {"type_k": "q8_0"}), ("kv8", {"kv_type": "q8_0"}),
+                     ("v4", {"type_v": "q4_0", "type_k": "f16", "kv_type": "q8_0"})):
+        ctx = hkv.Context(retrieval, n_ctx=256, n_threads=1, **kw)
+        ctx.eval(prompt)
+        s = ctx.kv_stats()
+        bytes_of[name] = s.bytes_in_use
+        assert (s.type, s.type_v) == {"f16": ("f16", "f16"), "k8": ("q8_0", "f16"), "kv8": ("q8_0", "q8_0"),
+                                      "v4": ("f16", "q4_0")}[name]
+        assert s.head_types == []
+        assert s.bytes_in_use <= hkv.kv_bytes_bound(retrieval, len(prompt), 0, n_ctx=256, **kw)
+    assert bytes_of["f16"] > bytes_of["k8"] > bytes_of["kv8"]
+    assert bytes_of["f16"] > bytes_of["v4"] > bytes_of["kv8"]
+    with pytest.raises(hkv.Error, match="q9"):
+        hkv.Context(retrieval, type_v="q9")
+    taxonomy = os.path.join(TEST_DATA, "heterocache", "retrieval-1.4M_topk0.2.json")
+    ctx = hkv.Context(retrieval, n_ctx=256, n_threads=1,
+                      policy="heterocache:taxonomy=" + taxonomy + ",ratio=0.75,kv=anchor:q8_0/satellite:q4_0")
+    ctx.eval(prompt)
+    heads = ctx.kv_stats().head_types
+    assert len(heads) == ctx.kv_stats().n_layer * ctx.kv_stats().n_head_kv
+    # the taxonomy's 12 heads: 4 anchors, 1 satellite, 6 volatile and 1 pivot (these two keep f16)
+    assert (heads.count(("q8_0", "q8_0")), heads.count(("q4_0", "q4_0")), heads.count(("f16", "f16"))) == (4, 1, 7)
