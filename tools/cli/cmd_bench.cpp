@@ -3,7 +3,8 @@
 // policy each depth is one fresh prompt), then each test is repeated -r times from that same depth
 // (the sequence is rewound between repetitions). Reports
 // mean ± sd tok/s, KV bytes, peak RSS, and for decode the bandwidth roofline: (weight bytes read per
-// token + KV bytes at that depth) / measured memory bandwidth (a STREAM-style triad).
+// token + the KV bytes the cache holds during the test, policy and per-head types included) /
+// measured memory bandwidth (a STREAM-style triad).
 // --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
 // from which llama.cpp can be timed at that depth without its own prefill.
 #include <algorithm>
@@ -159,9 +160,10 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
         }
         auto run_test = [&](bool prefill, int32_t n) -> Status {
             std::vector<double> tps;
-            size_t kv_bytes = 0;
+            size_t kv_bytes = 0, kv_bytes_start = 0;
             for (int32_t r = 0; r < o.reps; ++r) {
                 std::vector<int32_t> toks = random_tokens(n);
+                kv_bytes_start = size_t(cx.kv_bytes());
                 const auto t0 = std::chrono::steady_clock::now();
                 if (prefill) {
                     HKV_TRY(cx.eval(toks));
@@ -188,10 +190,10 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
             row.kv_bytes = kv_bytes;
             row.rss_peak = rss_peak_bytes();
             if (!prefill && bw_gbs > 0) {
-                // KV read per token at the middle of the run (depth + n/2 slots).
-                const double row_bytes = double(kv_type_row_size(cp.k_type(), c.head_dim) +
-                                                kv_type_row_size(cp.v_type(), c.head_dim));
-                const double kv_per_tok = double(c.n_layer) * double(c.n_head_kv) * row_bytes * (double(d) + double(n) / 2.0);
+                // KV read per token: what the cache holds, averaged over the test (its bytes before
+                // the first and after the last token): the policy's slots in each head's own types,
+                // position lanes included, as attention reads them.
+                const double kv_per_tok = 0.5 * (double(kv_bytes_start) + double(kv_bytes));
                 row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
             }
             std::fprintf(stderr, "heterokv: bench %s %s @ d%d, %s, %d threads: %.2f ± %.2f tok/s\n", name.c_str(),
