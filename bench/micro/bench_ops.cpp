@@ -42,7 +42,7 @@ struct BenchKv {
         }
         for (int32_t s = 0; s < n_slot; ++s) pos.push_back(s);
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n_slot, t, t});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), PosLane(pos.data(), pos.size()), n_slot, t, t});
     }
 };
 

@@ -81,7 +81,8 @@ struct KvHeadView {
     KvType type_v = KvType::kF16;          // V rows
     size_t row_bytes = 0;                  // one K row: kv_type_row_size(type, head_dim)
     size_t v_row_bytes = 0;                // one V row: kv_type_row_size(type_v, head_dim)
-    std::span<const int32_t> pos;          // [n_slot] token position of each slot
+    PosLane pos;                           // [n_slot] token position of each slot (a 16-bit or int32
+                                           // lane read as int32_t: heterokv/types.h)
     std::span<const void* const> k_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type
     std::span<const void* const> v_pages;  // [ceil(n_slot / page_size)] -> [page_size, head_dim] type_v
     // Row of slot s (0 <= s < n_slot): row_bytes (K) or v_row_bytes (V) bytes.

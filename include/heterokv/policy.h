@@ -291,8 +291,9 @@ struct LayerView {
     Segment segment;                        // the segment of the step (decode: the last segment)
     int32_t n_past = 0;                     // tokens of the sequence processed, this step included
     std::span<const int32_t> n_live;        // [n_head_kv] live slots per head
-    std::span<const int32_t* const> pos;    // [n_head_kv] -> [n_live[ih]] token position of each
-                                            // slot, ascending; pos[ih][s]
+    std::span<const PosLane> pos;           // [n_head_kv] -> [n_live[ih]] token position of each
+                                            // slot, ascending; pos[ih][s] (an int32_t, whether the
+                                            // cache's lane is 16-bit or int32: heterokv/types.h)
     std::span<const StatValues> stats;      // [info().stats.size()] this step's statistics
     const KvBudget* budget = nullptr;       // the plan of begin()
     int32_t n_q = 0;                        // queries of the step (the chunk's tokens; 1 in decode)

@@ -1,8 +1,11 @@
 // heterokv/types.h — small value types of the public API.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <span>
 #include <string_view>
 
 #include "heterokv/status.h"
@@ -48,5 +51,85 @@ size_t kv_type_row_size(KvType type, int64_t n);
 // a multiple of 32; the model's head size is 8", and for hq4 a head_dim that is not a power of two
 // from 32 to 1024.
 Status kv_type_check(KvType type, int64_t head_dim, std::string_view what);
+
+// The token positions of a KV head's slots, [size()] (KvHeadView::pos, LayerView::pos). The cache
+// keeps them in a 16-bit lane when the context's n_ctx <= 65536 (every position then fits a
+// uint16: 2 bytes a slot instead of 4), else in int32; p[i], iteration and std algorithms read
+// either as int32_t. A view: valid as long as the array it points to.
+class PosLane {
+public:
+    class iterator {  // random access; *it is an int32_t value
+    public:
+        using iterator_category = std::random_access_iterator_tag;
+        using value_type = int32_t;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = int32_t;
+        iterator() = default;
+        iterator(const void* p, bool narrow, std::ptrdiff_t i) : p_(p), narrow_(narrow), i_(i) {}
+        int32_t operator*() const { return (*this)[0]; }
+        int32_t operator[](std::ptrdiff_t d) const {
+            return narrow_ ? int32_t(static_cast<const uint16_t*>(p_)[i_ + d]) : static_cast<const int32_t*>(p_)[i_ + d];
+        }
+        iterator& operator++() { return ++i_, *this; }
+        iterator& operator--() { return --i_, *this; }
+        iterator operator++(int) { iterator t = *this; ++i_; return t; }
+        iterator operator--(int) { iterator t = *this; --i_; return t; }
+        iterator& operator+=(std::ptrdiff_t d) { return i_ += d, *this; }
+        iterator& operator-=(std::ptrdiff_t d) { return i_ -= d, *this; }
+        friend iterator operator+(iterator a, std::ptrdiff_t d) { return a += d; }
+        friend iterator operator+(std::ptrdiff_t d, iterator a) { return a += d; }
+        friend iterator operator-(iterator a, std::ptrdiff_t d) { return a -= d; }
+        friend std::ptrdiff_t operator-(const iterator& a, const iterator& b) { return a.i_ - b.i_; }
+        friend bool operator==(const iterator& a, const iterator& b) { return a.i_ == b.i_; }
+        friend auto operator<=>(const iterator& a, const iterator& b) { return a.i_ <=> b.i_; }
+
+    private:
+        const void* p_ = nullptr;
+        bool narrow_ = false;
+        std::ptrdiff_t i_ = 0;
+    };
+
+    PosLane() = default;
+    PosLane(const int32_t* p, size_t n) : p_(p), n_(n) {}
+    PosLane(const uint16_t* p, size_t n) : p_(p), n_(n), narrow_(true) {}
+    PosLane(std::span<const int32_t> s) : p_(s.data()), n_(s.size()) {}  // NOLINT: implicit, as a span
+
+    size_t size() const { return n_; }
+    bool empty() const { return n_ == 0; }
+    // Whether the lane is 16-bit (data16()) rather than int32 (data32()).
+    bool narrow() const { return narrow_; }
+    const int32_t* data32() const { return narrow_ ? nullptr : static_cast<const int32_t*>(p_); }
+    const uint16_t* data16() const { return narrow_ ? static_cast<const uint16_t*>(p_) : nullptr; }
+    int32_t operator[](size_t i) const {
+        return narrow_ ? int32_t(static_cast<const uint16_t*>(p_)[i]) : static_cast<const int32_t*>(p_)[i];
+    }
+    int32_t front() const { return (*this)[0]; }
+    int32_t back() const { return (*this)[n_ - 1]; }
+    iterator begin() const { return iterator(p_, narrow_, 0); }
+    iterator end() const { return iterator(p_, narrow_, std::ptrdiff_t(n_)); }
+    // Positions [s0, s0 + n) as int32_t: the lane itself when it is int32, else widened into buf[n]
+    // (for loops that want a plain array).
+    const int32_t* rows(size_t s0, size_t n, int32_t* buf) const {
+        if (!narrow_) return static_cast<const int32_t*>(p_) + s0;
+        copy(s0, n, buf);
+        return buf;
+    }
+    // out[0, n) = positions [s0, s0 + n).
+    void copy(size_t s0, size_t n, int32_t* out) const {
+        if (narrow_) {
+            const uint16_t* p = static_cast<const uint16_t*>(p_) + s0;
+            for (size_t i = 0; i < n; ++i) out[i] = int32_t(p[i]);
+        } else {
+            const int32_t* p = static_cast<const int32_t*>(p_) + s0;
+            for (size_t i = 0; i < n; ++i) out[i] = p[i];
+        }
+    }
+
+private:
+    const void* p_ = nullptr;
+    size_t n_ = 0;
+    bool narrow_ = false;
+};
 
 }  // namespace hkv

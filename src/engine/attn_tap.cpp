@@ -29,7 +29,7 @@ Status AttnTap::observe(int32_t il, bool decode, int32_t n_past, const KvStore& 
     for (int32_t ih = 0; ih < nh; ++ih) {
         float* row = attn_.data() + size_t(ih) * stride;
         for (int32_t s = 0; s < n_live_[size_t(ih)]; ++s) row[s] *= inv_group;
-        std::copy_n(heads_[size_t(ih)].pos, n_live_[size_t(ih)], pos_.begin() + long(size_t(ih) * stride));
+        heads_[size_t(ih)].pos.copy(0, size_t(n_live_[size_t(ih)]), pos_.data() + size_t(ih) * stride);
     }
     AttnObservation ob;
     ob.il = il;

@@ -203,7 +203,7 @@ Expected<KvHeadView> Context::kv_head(int32_t il, int32_t ih) const {
     v.type_v = KvType(uint32_t(h.v_type));
     v.row_bytes = kv.k_row_bytes(il, ih);
     v.v_row_bytes = kv.v_row_bytes(il, ih);
-    v.pos = std::span<const int32_t>(h.pos, size_t(h.n_slot));
+    v.pos = h.pos;
     v.k_pages = std::span<const void* const>(h.k_pages, n_pages);
     v.v_pages = std::span<const void* const>(h.v_pages, n_pages);
     return v;

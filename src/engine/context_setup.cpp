@@ -27,6 +27,7 @@ Status context_setup(const Model& model, const ContextParams& params, ContextSet
     kc.k_type = static_cast<DType>(p.k_type());
     kc.v_type = static_cast<DType>(p.v_type());
     kc.max_bytes = p.kv_max_bytes;
+    kc.n_ctx = p.n_ctx;  // positions stay below it: <= 65536 gives the 16-bit position lane
     HKV_ASSIGN_OR_RETURN(auto pol, policy_create(p.policy));
     out->shape = policy_shape(model, p.n_ctx, &out->token_flags);
     KvBudget probe;  // every spec error that depends on the model comes here, not at the first eval

@@ -246,13 +246,16 @@ Expected<int64_t> Context::state_write(std::FILE* f, std::string_view app_data) 
     o.bytes(pstate.data(), pstate.size());
     o.put<uint64_t>(app_data.size());
     o.bytes(app_data.data(), app_data.size());
-    // heads
+    // heads (positions written as i32 whatever the width of the cache's lane)
+    std::vector<int32_t> pos_i32;
     for (int32_t il = 0; il < c.n_layer; ++il) {
         for (int32_t ih = 0; ih < c.n_head_kv; ++ih) {
             const int32_t n = kv.n_slot(il, ih);
             o.put<int32_t>(n);
             o.put<uint8_t>(kv.head_fine(il, ih));
-            o.bytes(kv.positions(il, ih), size_t(n) * sizeof(int32_t));
+            pos_i32.resize(size_t(n));
+            kv.positions(il, ih).copy(0, size_t(n), pos_i32.data());
+            o.bytes(pos_i32.data(), size_t(n) * sizeof(int32_t));
             if (kc.score_lane) o.bytes(kv.scores(il, ih), size_t(n) * sizeof(float));
             for (int32_t s = 0; s < n; ++s) o.bytes(kv.k_row(il, ih, s), kv.k_row_bytes(il, ih));
             for (int32_t s = 0; s < n; ++s) o.bytes(kv.v_row(il, ih, s), kv.v_row_bytes(il, ih));

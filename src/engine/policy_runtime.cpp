@@ -241,7 +241,7 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
         }
         heads[ih].k_pages = kp.data();
         heads[ih].v_pages = vp.data();
-        heads[ih].pos = pp.data();
+        heads[ih].pos = PosLane(pp.data(), pp.size());
         heads[ih].n_slot = int32_t(pp.size());
     }
     *page_size = unit;

@@ -127,7 +127,7 @@ private:
     // scratch
     LayerView view_;
     std::vector<int32_t> n_live_, keep_, n_keep_;       // [n_head_kv], [n_head_kv, n_slot], [n_head_kv]
-    std::vector<const int32_t*> pos_rows_;              // [n_head_kv]
+    std::vector<PosLane> pos_rows_;                     // [n_head_kv]
     std::vector<AttnKvHead> heads_;                     // [n_head_kv]
     std::vector<StatValues> stat_views_;                // [requests]
     std::vector<std::vector<float>> stat_values_, stat_counts_;  // [requests] -> [n_head_kv, n_slot]

@@ -46,7 +46,9 @@ Status KvStore::cold_spill(int32_t il, int32_t ih) {
         std::memcpy(spill_k_.data() + size_t(i) * kr, k_ptr(h, s0 + i), kr);
         std::memcpy(spill_v_.data() + size_t(i) * vr, v_ptr(h, s0 + i), vr);
     }
-    return cold_->append(il, ih, n_new, spill_k_.data(), spill_v_.data(), h.pos.data() + s0);
+    spill_pos_.resize(size_t(n_new));
+    h.pos.lane().copy(size_t(s0), size_t(n_new), spill_pos_.data());
+    return cold_->append(il, ih, n_new, spill_k_.data(), spill_v_.data(), spill_pos_.data());
 }
 
 Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {

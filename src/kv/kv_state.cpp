@@ -20,6 +20,7 @@ Status KvStore::import_head(int32_t il, int32_t ih, int32_t n, const void* k, co
             return Status::invalid("kv: imported positions of head (%d, %d) are not ascending (slot %d: %d)", il, ih, i,
                                    pos[i]);
         }
+        if (!h.pos.fits(pos[i])) return lane_error(il, ih, pos[i]);
     }
     ++epoch_;
     h.fine = fine && granule() > 0;
@@ -29,7 +30,7 @@ Status KvStore::import_head(int32_t il, int32_t ih, int32_t n, const void* k, co
     const int32_t cap_last = h.fine ? fine_cap(int32_t(int64_t(n) - int64_t(pages_need - 1) * ps)) : ps;
     HKV_TRY(check_limit(h, pages_need, cap_last, n));
     try {
-        h.pos.assign(pos, pos + n);
+        h.pos.assign(pos, size_t(n));
         if (cfg_.score_lane) {
             if (score) h.score.assign(score, score + n);
             else h.score.assign(size_t(n), 0.0f);

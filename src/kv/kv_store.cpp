@@ -38,11 +38,12 @@ Status KvStore::validate(const KvStoreConfig& cfg) {
         HKV_TRY(kv_type_check(KvType(uint32_t(t)), cfg.head_dim, "kv"));
     }
     if (cfg.max_bytes < 0) return Status::invalid("kv: max_bytes < 0");
+    if (cfg.n_ctx < 0) return Status::invalid("kv: n_ctx %d < 0", cfg.n_ctx);
     return Status();
 }
 
 size_t KvStore::page_cost(const KvStoreConfig& cfg, int32_t il, int32_t ih) {
-    const size_t lane = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
+    const size_t lane = pos_bytes(cfg) + (cfg.score_lane ? sizeof(float) : 0);
     const KvRowTypes t = cfg.types(il, ih);
     return size_t(cfg.page_size) * (dtype_row_size(t.k, cfg.head_dim) + dtype_row_size(t.v, cfg.head_dim) + lane);
 }
@@ -56,8 +57,9 @@ size_t KvStore::page_cost(const KvStoreConfig& cfg) {
 }
 
 KvStore::KvStore(const KvStoreConfig& cfg) : cfg_(cfg) {
-    lane_bytes_ = sizeof(int32_t) + (cfg.score_lane ? sizeof(float) : 0);
+    lane_bytes_ = pos_bytes(cfg) + (cfg.score_lane ? sizeof(float) : 0);
     heads_.resize(size_t(cfg.n_layer) * size_t(cfg.n_head_kv));
+    for (Head& h : heads_) h.pos.set_narrow(pos_bytes(cfg) == sizeof(uint16_t));
     for (int32_t il = 0; il < cfg.n_layer; ++il) {
         for (int32_t ih = 0; ih < cfg.n_head_kv; ++ih) {
             const KvRowTypes t = cfg.types(il, ih);
@@ -199,6 +201,9 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
                        const float* v, int64_t v_stride, const int32_t* pos) {
     if (n <= 0) return Status();
     Head& h = head(il, ih);
+    for (int32_t i = 0; i < n; ++i) {
+        if (!h.pos.fits(pos[i])) return lane_error(il, ih, pos[i]);
+    }
     const int32_t ps = cfg_.page_size;
     const int64_t n_old = int64_t(h.pos.size());
     const int64_t n_new = n_old + n;
@@ -211,7 +216,7 @@ Status KvStore::append(int32_t il, int32_t ih, int32_t n, const float* k, int64_
         auto grow = [](auto& v, size_t need) {
             if (v.capacity() < need) v.reserve(std::max(need, 2 * v.capacity()));
         };
-        grow(h.pos, size_t(n_new));
+        h.pos.grow(size_t(n_new));
         if (cfg_.score_lane) grow(h.score, size_t(n_new));
         grow(h.k_pages, pages_need);
         grow(h.v_pages, pages_need);
@@ -262,12 +267,11 @@ Status KvStore::compact(int32_t il, int32_t ih, const int32_t* keep, int32_t n_k
         if (s == i) continue;
         std::memcpy(k_ptr(h, i), k_ptr(h, s), c.k_row);  // quantized rows move as whole blocks
         std::memcpy(v_ptr(h, i), v_ptr(h, s), c.v_row);
-        h.pos[size_t(i)] = h.pos[size_t(s)];
+        h.pos.set(size_t(i), h.pos[size_t(s)]);
         if (cfg_.score_lane) h.score[size_t(i)] = h.score[size_t(s)];
     }
     slots_ -= n - n_keep;
-    h.pos.resize(size_t(n_keep));
-    h.pos.shrink_to_fit();
+    h.pos.truncate(size_t(n_keep));
     if (cfg_.score_lane) {
         h.score.resize(size_t(n_keep));
         h.score.shrink_to_fit();
@@ -320,7 +324,7 @@ AttnKvHead KvStore::view(int32_t il, int32_t ih) const {
     AttnKvHead v;
     v.k_pages = const_cast<const void* const*>(h.k_pages.data());
     v.v_pages = const_cast<const void* const*>(h.v_pages.data());
-    v.pos = h.pos.data();
+    v.pos = h.pos.lane();
     v.n_slot = int32_t(h.pos.size());
     v.k_type = cls(h).t.k;
     v.v_type = cls(h).t.v;
@@ -338,7 +342,7 @@ int64_t KvStore::drop_before(int32_t il, int32_t pos_min) {
         for (size_t i = 0; i < n_drop; ++i) page_free(h, h.k_pages[i], int32_t(ps));  // whole pages: back to the pool
         h.k_pages.erase(h.k_pages.begin(), h.k_pages.begin() + long(n_drop));
         h.v_pages.erase(h.v_pages.begin(), h.v_pages.begin() + long(n_drop));
-        h.pos.erase(h.pos.begin(), h.pos.begin() + long(n_drop * ps));
+        h.pos.erase_front(n_drop * ps);
         if (cfg_.score_lane) h.score.erase(h.score.begin(), h.score.begin() + long(n_drop * ps));
         freed += int64_t(n_drop * ps);
     }
@@ -372,7 +376,7 @@ void KvStore::trim() {
 size_t KvStore::bytes_in_use() const {
     size_t b = 0;
     for (const Head& h : heads_) {
-        b += size_t(head_page_bytes(h)) + h.pos.size() * sizeof(int32_t) + h.score.size() * sizeof(float);
+        b += size_t(head_page_bytes(h)) + h.pos.size() * h.pos.width() + h.score.size() * sizeof(float);
     }
     return b;
 }
@@ -381,6 +385,12 @@ size_t KvStore::bytes_reserved() const {
     size_t b = size_t(short_bytes_) + size_t(slots_) * lane_bytes_;
     for (const TypeClass& c : classes_) b += size_t(c.allocated) * c.pair;
     return b;
+}
+
+Status KvStore::lane_error(int32_t il, int32_t ih, int64_t pos) const {
+    return Status::invalid("kv: position %lld of layer %d head %d does not fit the 16-bit position lane of a "
+                           "context of n_ctx %d (positions 0..%d)",
+                           (long long)pos, il, ih, cfg_.n_ctx, PosVec::kNarrowMax);
 }
 
 int64_t KvStore::slots_total() const {
@@ -396,6 +406,9 @@ Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n
         return Status::invalid("kv: overwrite of slots [%d, %d) outside the %zu live slots of layer %d head %d", slot0,
                                slot0 + n, h.pos.size(), il, ih);
     }
+    for (int32_t i = 0; i < n; ++i) {
+        if (!h.pos.fits(pos[i])) return lane_error(il, ih, pos[i]);
+    }
     ++epoch_;
     const auto* kb = static_cast<const uint8_t*>(k);
     const auto* vb = static_cast<const uint8_t*>(v);
@@ -403,7 +416,7 @@ Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n
     for (int32_t i = 0; i < n; ++i) {
         std::memcpy(k_ptr(h, slot0 + i), kb + size_t(i) * kr, kr);
         std::memcpy(v_ptr(h, slot0 + i), vb + size_t(i) * vr, vr);
-        h.pos[size_t(slot0 + i)] = pos[i];
+        h.pos.set(size_t(slot0 + i), pos[i]);
         if (cfg_.score_lane) h.score[size_t(slot0 + i)] = 0.0f;
     }
     return Status();

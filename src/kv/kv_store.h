@@ -7,6 +7,8 @@
 //   bytes (llama.cpp's layouts; hq4: iq4_nl blocks of the rotated row), so a q8_0 head
 //   really takes 34/64 of the bytes of an f16 one.
 //   slot s lives in page s / page_size, row s % page_size; pos[s] is its original token position.
+//   The position lane is uint16 (2 bytes a slot) when every position is known to be < 65536
+//   (KvStoreConfig::n_ctx in [1, 65536]), else int32 (kv/pos_vec.h); positions() reads either.
 // Keys are stored after RoPE, so a slot keeps its position forever, whatever is evicted around it.
 // Pages come from a pool with a free list; a head holding n slots owns ceil(n / page_size) K pages
 // and as many V pages, so a head that keeps 5% of the tokens holds ~5% of the memory.
@@ -41,6 +43,7 @@
 #include "core/dtype.h"
 #include "heterokv/policy.h"
 #include "heterokv/status.h"
+#include "kv/pos_vec.h"
 
 namespace hkv {
 
@@ -75,6 +78,9 @@ struct KvStoreConfig {
     int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
                                   // >= page_size (or 0) keep whole pages everywhere
     std::string cold_dir;         // where a cold tier keeps its rows: "" = host RAM, else a folder
+    int32_t n_ctx = 0;            // positions are < n_ctx (the context's length): 1..65536 = a 16-bit
+                                  // position lane (2 bytes a slot; larger positions are refused),
+                                  // 0 or more = int32 (4 bytes)
     // [n_layer * n_head_kv] each head's K / V types (per-head precision); empty = k_type / v_type
     // for every head. Each entry takes the same choices as k_type / v_type.
     std::vector<KvRowTypes> head_types;
@@ -91,8 +97,12 @@ public:
     // The checks create() makes (sizes > 0, page size in [1, 65536], cache types, a head_dim of whole
     // blocks for block types, max_bytes >= 0, head_types empty or one entry per head).
     static Status validate(const KvStoreConfig& cfg);
+    // Bytes of one slot's position lane: 2 when cfg.n_ctx is in [1, 65536], else 4.
+    static size_t pos_bytes(const KvStoreConfig& cfg) {
+        return cfg.n_ctx > 0 && cfg.n_ctx <= PosVec::kNarrowMax + 1 ? sizeof(uint16_t) : sizeof(int32_t);
+    }
     // The most bytes one page of head (il, ih) costs: a whole K and V page of its types and the lanes
-    // of page_size slots (int32 position, and a float score with score_lane). cfg must be valid.
+    // of page_size slots (position, pos_bytes(cfg), and a float score with score_lane). cfg must be valid.
     static size_t page_cost(const KvStoreConfig& cfg, int32_t il, int32_t ih);
     // The largest page_cost over the heads.
     static size_t page_cost(const KvStoreConfig& cfg);
@@ -106,8 +116,8 @@ public:
     int32_t n_slot(int32_t il, int32_t ih) const { return int32_t(head(il, ih).pos.size()); }
 
     // Appends n slots to head (il, ih). k, v: [n, head_dim] f32 rows at the given row strides
-    // (in floats); pos: [n]. Converts (quantizes) to k_type / v_type. kOutOfMemory if max_bytes would be exceeded
-    // (the head is left unchanged).
+    // (in floats); pos: [n]. Converts (quantizes) to k_type / v_type. kOutOfMemory if max_bytes would be exceeded,
+    // kInvalidArgument for a position a 16-bit lane cannot hold (the head is left unchanged).
     Status append(int32_t il, int32_t ih, int32_t n, const float* k, int64_t k_stride,
                   const float* v, int64_t v_stride, const int32_t* pos);
 
@@ -121,7 +131,7 @@ public:
     // HeteroCache refresh: overwrites slots [slot0, slot0 + n) of head (il, ih) in place with raw
     // rows k: [n, k_row_bytes(il, ih)], v: [n, v_row_bytes(il, ih)] and positions pos: [n]. The slot count is
     // unchanged; the caller keeps the head's slots in position order. kInvalidArgument when the
-    // range is not inside the head's live slots.
+    // range is not inside the head's live slots, or a position does not fit the lane.
     Status overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n, const void* k, const void* v,
                            const int32_t* pos);
     // One K / V row of head (il, ih): head_dim values of its K / V type.
@@ -157,7 +167,8 @@ public:
 
     // Read-only view for attention; valid until this head is next mutated.
     AttnKvHead view(int32_t il, int32_t ih) const;
-    const int32_t* positions(int32_t il, int32_t ih) const { return head(il, ih).pos.data(); }
+    // Head (il, ih)'s positions, [n_slot]: 16-bit or int32 (pos_bytes), read as int32_t either way.
+    PosLane positions(int32_t il, int32_t ih) const { return head(il, ih).pos.lane(); }
     // The K / V row of slot s of head (il, ih): k_row_bytes(il, ih) / v_row_bytes(il, ih) bytes.
     // 0 <= s < n_slot(il, ih).
     const uint8_t* k_row(int32_t il, int32_t ih, int64_t s) const { return k_ptr(head(il, ih), s); }
@@ -172,7 +183,7 @@ public:
     // Fills the EMPTY head (il, ih) with n raw rows k: [n, k_row_bytes(il, ih)], v: [n, v_row_bytes(il, ih)],
     // positions pos: [n] (strictly ascending, >= 0) and score-lane values score: [n] (config().
     // score_lane; nullptr = zeros); fine: the head counts as compacted (short last page). Errors:
-    // kInvalidArgument (a non-empty head, bad positions), kOutOfMemory (max_bytes or allocation).
+    // kInvalidArgument (a non-empty head, bad positions or ones the lane cannot hold), kOutOfMemory (max_bytes or allocation).
     Status import_head(int32_t il, int32_t ih, int32_t n, const void* k, const void* v, const int32_t* pos,
                        const float* score, bool fine);
     // Waits for and applies every pending cold-tier refresh (what the next step would do first).
@@ -202,7 +213,7 @@ public:
 private:
     struct Head {
         std::vector<void*> k_pages, v_pages;  // [n_pages]
-        std::vector<int32_t> pos;             // [n_slot]
+        PosVec pos;                           // [n_slot] positions, uint16 or int32
         std::vector<float> score;             // [n_slot] if score_lane, else empty
         int32_t last_cap = 0;                 // slots the last page holds: page_size, or less for a
                                               // short page (then it is not a pool page)
@@ -242,6 +253,8 @@ private:
     // kOutOfMemory when head h growing to pages_need pages (the last of cap_last slots) and n_add
     // more slots would pass max_bytes.
     Status check_limit(const Head& h, size_t pages_need, int32_t cap_last, int64_t n_add) const;
+    // The error for a position the 16-bit lane cannot hold.
+    Status lane_error(int32_t il, int32_t ih, int64_t pos) const;
     // Slots per short-page step (0: whole pages only).
     int32_t granule() const;
     // The last-page capacity of a fine head whose last page holds `rows` rows (1..page_size).
@@ -273,11 +286,12 @@ private:
     std::vector<Head> heads_;     // [n_layer * n_head_kv]
     int64_t short_bytes_ = 0;     // K + V bytes of the short last pages owned by heads
     int64_t slots_ = 0;           // live slots over every head: their lanes hold slots_ * lane_bytes_
-    size_t lane_bytes_ = 4;       // position, + score with score_lane
+    size_t lane_bytes_ = 4;       // position (pos_bytes), + score with score_lane
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
     std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] of the head: a spill's staging
+    std::vector<int32_t> spill_pos_;          // [n] its positions
     ColdStats cold_stats_;
 };
 

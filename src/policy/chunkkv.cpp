@@ -108,12 +108,12 @@ private:
     // Keeps, in every head, the slots holding the positions layer kept_il_ kept.
     Status reuse(const LayerView& v, LayerPlan& plan) const {
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
-            const int32_t* pos = v.pos[size_t(ih)];
+            const PosLane::iterator pos = v.pos[size_t(ih)].begin();
             const int32_t n = v.n_live[size_t(ih)];
             int32_t* idx = plan.head(ih);
             int32_t k = 0;
             for (int32_t p : kept_pos_) {
-                const int32_t* it = std::lower_bound(pos, pos + n, p);
+                const PosLane::iterator it = std::lower_bound(pos, pos + n, p);
                 if (it == pos + n || *it != p) {
                     return Status::internal("chunkkv: layer %d head %d holds no slot at position %d of layer %d",
                                             v.il, ih, p, kept_il_);

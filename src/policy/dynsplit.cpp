@@ -181,7 +181,7 @@ void DynSplitPolicy::accumulate_band(const LayerView& v) {
     for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
         const float* recent = b.head(ih);
         const float* count = b.head_counts(ih);
-        const int32_t* pos = v.pos[size_t(ih)];
+        const PosLane& pos = v.pos[size_t(ih)];
         for (int32_t s = 0; s < v.n_live[size_t(ih)]; ++s) {
             const float c = count[s];
             const int32_t p = pos[s];
@@ -198,7 +198,7 @@ void DynSplitPolicy::split(const LayerView& v, int32_t b, int32_t e) {
         split_fixed(b, e, so.interval, bounds_);
         return;
     }
-    const int32_t* pos = v.pos[0];  // head 0: every head of the layer has the same layout
+    const PosLane& pos = v.pos[0];  // head 0: every head of the layer has the same layout
     cand_.assign(size_t(std::max(e, 1)), 0);
     for (int32_t i = b + 1; i < e; ++i) {
         const int32_t prev = pos[i - 1];

@@ -107,7 +107,7 @@ private:
         const int32_t nc = n - w - s0;  // candidates [s0, n - w)
         const float* lane = lane_of(v, ih);
         const float* loc = v.stats.back().head(ih);
-        const int32_t* pos = v.pos[size_t(ih)];
+        const PosLane& pos = v.pos[size_t(ih)];
         std::vector<float>& g = sgl_[size_t(ih)];
         g.resize(size_t(nc));
         loc_.resize(size_t(nc));

@@ -87,7 +87,8 @@ void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int3
     v.kv.key_probs(ih, sc.q.data(), group * m, n, scale, sc.probs.data(), n);
     // causal: query i (position n_past - m + i) sees the slots at or before it; its softmax over the
     // visible slots is the full row renormalised over them. Summed over the window: sums [group, n].
-    const int32_t* pos = v.pos[size_t(ih)];
+    sc.pos.resize(size_t(n));
+    const int32_t* pos = v.pos[size_t(ih)].rows(0, size_t(n), sc.pos.data());  // a plain array for the loops below
     sc.sums.assign(size_t(group) * size_t(n), 0.0f);
     for (int32_t g = 0; g < group; ++g) {
         float* acc = sc.sums.data() + size_t(g) * size_t(n);

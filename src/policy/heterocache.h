@@ -25,6 +25,7 @@ void hc_head_scores(const KvLayerView& kv, int32_t ih, const float* q, int32_t g
 // Scratch of hc_window_scores.
 struct HcScratch {
     std::vector<float> q, probs, sums, tmp;
+    std::vector<int32_t> pos;  // [n] a 16-bit position lane widened
 };
 
 // Observation-window scores of KV head ih over its first n live slots: the group's last m queries

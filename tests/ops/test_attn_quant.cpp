@@ -90,7 +90,7 @@ struct PagedKv {
             }
         }
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n, types[size_t(ih)].k,
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), PosLane(pos.data(), pos.size()), n, types[size_t(ih)].k,
                              types[size_t(ih)].v});
     }
 };

@@ -266,7 +266,7 @@ struct PagedKv {
             }
         }
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), pos.data(), n, t, t});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), PosLane(pos.data(), pos.size()), n, t, t});
     }
 };
 
@@ -601,6 +601,46 @@ TEST(AttentionLse, ColsumsMatchAttnScores) {
                     // every row's probabilities sum to 1: the sums total (rows) x (heads)
                     EXPECT_NEAR(total, double(n_tok - t_begin) * p.n_head, 1e-3 * (n_tok - t_begin) * p.n_head);
                 }
+            }
+        }
+    }
+}
+
+// The 16-bit position lane (a context of n_ctx <= 65536, kv/pos_vec.h): attention (decode, split
+// decode, prefill, with a window), the score statistics and the band statistics give the very same
+// results as over the same positions in int32.
+TEST(Attention, SixteenBitPositionLaneIsExact) {
+    std::mt19937 rng(31);
+    for (int32_t n_slot : {5, 300, 3000}) {
+        for (int32_t window : {0, 40}) {
+            SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " window=" << window);
+            const AttnCase c{n_slot, 16, 32, 2, 2, DType::kF16, 2};
+            const PagedKv kv(rng, c.type, 2, 16, 32, n_slot, gapped_positions(rng, n_slot, 60000 - 3 * n_slot));
+            ASSERT_LE(kv.pos.back(), 65535);
+            const std::vector<uint16_t> pos16(kv.pos.begin(), kv.pos.end());
+            std::vector<AttnKvHead> narrow = kv.heads;
+            for (AttnKvHead& h : narrow) h.pos = PosLane(pos16.data(), pos16.size());
+            AttnParams p = params_of(c);
+            p.window = window;
+            for (int32_t n_tok : {1, 7}) {
+                const std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
+                const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * 32, 2.0f);
+                std::vector<float> o32(q.size()), o16(q.size(), 1.0f), l32(size_t(n_tok * p.n_head)), l16(l32.size());
+                attention(pool_of(2), p, q.data(), qpos.data(), n_tok, kv.heads.data(), o32.data(), l32.data());
+                attention(pool_of(2), p, q.data(), qpos.data(), n_tok, narrow.data(), o16.data(), l16.data());
+                EXPECT_EQ(o32, o16);
+                EXPECT_EQ(l32, l16);
+                std::vector<float> s32(size_t(2 * n_slot)), s16(s32.size(), 1.0f);
+                attn_scores(pool_of(2), p, q.data(), qpos.data(), n_tok, 0, kv.heads.data(), s32.data(), n_slot, false);
+                attn_scores(pool_of(2), p, q.data(), qpos.data(), n_tok, 0, narrow.data(), s16.data(), n_slot, false);
+                EXPECT_EQ(s32, s16);
+                std::vector<float> r32(s32.size(), 0.0f), c32(s32.size(), 0.0f), r16(r32), c16(c32);
+                attn_band_recent(pool_of(2), p, q.data(), qpos.data(), n_tok, 0, 1, 16, false, kv.heads.data(),
+                                 r32.data(), c32.data(), n_slot);
+                attn_band_recent(pool_of(2), p, q.data(), qpos.data(), n_tok, 0, 1, 16, false, narrow.data(),
+                                 r16.data(), c16.data(), n_slot);
+                EXPECT_EQ(r32, r16);
+                EXPECT_EQ(c32, c16);
             }
         }
     }

@@ -4,6 +4,8 @@
 //    tokens and logits as the original context continuing, under full (sliding-window layers that
 //    free slots), compressing and merging policies and Gemma 3's local layers; saving the restored
 //    context gives the same bytes;
+//  - a state saved with a 16-bit position lane (n_ctx <= 65536) loads into a context with an int32
+//    lane and back, and continues as the original;
 //  - every mismatch is a clear error: another model (architecture, or the same shape with other
 //    weights), another policy or budget, K/V type, page size, --swa-full, a context smaller than
 //    the sequence, a cache limit below it, another format version, not a saved state;
@@ -177,6 +179,32 @@ TEST_F(ContextState, EmptyContextRoundTrips) {
     EXPECT_EQ(b->n_past(), 0);
     EXPECT_EQ(b->kv_bytes(), 0);
     EXPECT_TRUE(b->eval(prompt(kPrompt)).ok());
+}
+
+// The position lane is 16-bit in a context of n_ctx <= 65536 and int32 above; saved contexts hold
+// i32 positions either way, so a state moves between the widths and continues as the original.
+TEST_F(ContextState, StatesMoveBetweenPositionLaneWidths) {
+    for (const std::string spec : {"full", "h2o:budget=16,slack=2"}) {
+        SCOPED_TRACE(spec);
+        ContextParams narrow = params(spec), wide = params(spec);
+        wide.n_ctx = 70000;
+        for (bool from_narrow : {true, false}) {
+            const std::string path = dir_->file("lane.state");
+            auto a = saved(*llama_, from_narrow ? narrow : wide, path);
+            ASSERT_NE(a, nullptr);
+            auto b = context(*llama_, from_narrow ? wide : narrow);
+            ASSERT_NE(b, nullptr);
+            const Status st = b->state_load_file(path);
+            ASSERT_TRUE(st.ok()) << st.to_string();
+            EXPECT_EQ(b->kv_stats().n_slot, a->kv_stats().n_slot);
+            // 2 bytes a slot more in the int32 lane
+            const int64_t d = 2 * a->kv_stats().slots_total;
+            EXPECT_EQ(b->kv_bytes(), a->kv_bytes() + (from_narrow ? d : -d));
+            std::vector<float> la, lb;
+            EXPECT_EQ(carry_on(*a, &la), carry_on(*b, &lb));
+            EXPECT_EQ(la, lb);
+        }
+    }
 }
 
 TEST_F(ContextState, MismatchesAreClearErrors) {

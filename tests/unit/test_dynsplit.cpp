@@ -176,7 +176,7 @@ TEST(DynSplitSelect, TakesWholeBlocksBestFirstWithinRoom) {
 struct SynthLayer {
     int32_t nh = 2, n;
     std::vector<int32_t> n_live, pos, tokens, idx, n_keep;
-    std::vector<const int32_t*> pos_rows;
+    std::vector<PosLane> pos_rows;
     std::vector<float> scores, band_recent, band_count;
     std::vector<uint8_t> mask;
     std::vector<StatValues> stats;
@@ -188,7 +188,7 @@ struct SynthLayer {
         n_live.assign(size_t(nh), n);
         pos.resize(size_t(nh) * size_t(n));
         for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
-        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
+        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.emplace_back(pos.data() + size_t(ih) * size_t(n), size_t(n));
         mask = {0, 0, kTokenSeparator};  // token 2 is a delimiter
         tokens.assign(size_t(n), 0);
         for (int32_t i = 9; i < n; i += 10) tokens[size_t(i)] = 2;  // blocks of 10 after the delimiter

@@ -31,7 +31,7 @@ struct StoreLayer {
     std::vector<float> lanes, local;  // [nh, n]
     std::vector<float> q;             // [n_q, nh, hd] queries of the step (optional)
     std::vector<int32_t> n_live, pos, idx, n_keep;
-    std::vector<const int32_t*> pos_rows;
+    std::vector<PosLane> pos_rows;
     std::vector<StatValues> stats;
     KvBudget budget;
     LayerView view;
@@ -63,7 +63,7 @@ struct StoreLayer {
         for (int32_t ih = 0; ih < nh; ++ih) {
             std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
             ASSERT_TRUE(kv->append(0, ih, n, key(ih, 0), hd, val(ih, 0), hd, pos.data()).ok());
-            pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
+            pos_rows.emplace_back(pos.data() + size_t(ih) * size_t(n), size_t(n));
         }
         ModelShape shape{1, nh, nh, hd, 4096};
         ASSERT_TRUE(p.begin(shape, Segment{0, 0, n}, budget).ok());

@@ -166,7 +166,7 @@ TEST(HeteroCacheMonitor, WindowScoresAreCausal) {
     const std::vector<float> q = {0, 10, 10, 0};  // [n_q = 2, n_head = 1, head_dim = 2]
     std::unique_ptr<KvStore> kv = six_keys(keys);
     ASSERT_TRUE(kv);
-    const int32_t* rows[1] = {kSixPos};
+    const PosLane rows[1] = {PosLane(kSixPos, 6)};
     LayerView v;
     v.n_head = 1, v.n_head_kv = 1, v.head_dim = 2, v.n_past = 6, v.n_q = 2;
     v.q = q, v.pos = rows, v.kv = KvLayerView(kv.get(), 0, nullptr);

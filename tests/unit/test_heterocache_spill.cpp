@@ -101,7 +101,8 @@ Prefill prefill(const std::string& spec, int32_t n, int32_t chunk) {
 }
 
 std::vector<int32_t> slots(const KvStore& kv, int32_t il, int32_t ih) {
-    return std::vector<int32_t>(kv.positions(il, ih), kv.positions(il, ih) + kv.n_slot(il, ih));
+    const PosLane p = kv.positions(il, ih);
+    return std::vector<int32_t>(p.begin(), p.end());
 }
 
 struct ColdRows {

@@ -361,7 +361,7 @@ TEST(KvStore, ApplyWritesRowsThenCompacts) {
     EXPECT_EQ(s.n_slot(1, 0), 8);  // -1: untouched
     EXPECT_EQ(s.n_slot(1, 2), 8);  // n_keep = n: untouched
     ASSERT_EQ(s.n_slot(1, 1), 3);
-    EXPECT_EQ(std::vector<int32_t>(s.positions(1, 1), s.positions(1, 1) + 3), (std::vector<int32_t>{0, 2, 6}));
+    EXPECT_EQ(std::vector<int32_t>(s.positions(1, 1).begin(), s.positions(1, 1).end()), (std::vector<int32_t>{0, 2, 6}));
     EXPECT_EQ(read_k(s, 1, 1, 2), 42.0f);  // the merged row moved with its slot
     EXPECT_EQ(s.scores(1, 1)[2], 3.5f);
     keep[4] = 2, keep[5] = 1;  // not ascending
@@ -402,7 +402,7 @@ TEST(KvStore, ColdTierSpillRefreshAndRewind) {
     EXPECT_EQ(s.positions(0, 1)[0], 1);
     EXPECT_EQ(s.apply(0, LayerPlan{8, keep, n_keep, {}, refresh}).code(), StatusCode::kInternal);  // one in flight
     ASSERT_TRUE(s.apply_pending(0).ok());
-    EXPECT_EQ(std::vector<int32_t>(s.positions(0, 1), s.positions(0, 1) + 3), (std::vector<int32_t>{2, 5, 7}));
+    EXPECT_EQ(std::vector<int32_t>(s.positions(0, 1).begin(), s.positions(0, 1).end()), (std::vector<int32_t>{2, 5, 7}));
     EXPECT_EQ(read_k(s, 0, 1, 0), 2.0f);
     EXPECT_EQ(read_k(s, 0, 1, 1), 5.0f);
     EXPECT_EQ(s.cold_stats().refreshes, 1);

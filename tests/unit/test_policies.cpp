@@ -28,7 +28,7 @@ using test::make;
 struct Layer {
     int32_t nh, n;
     std::vector<int32_t> n_live, pos, idx, n_keep;
-    std::vector<const int32_t*> pos_rows;  // [nh]
+    std::vector<PosLane> pos_rows;  // [nh]
     std::vector<float> scores;  // [nh, n]
     std::vector<StatValues> stats;
     KvBudget budget;
@@ -40,7 +40,7 @@ struct Layer {
         n_live.assign(size_t(nh), n);
         pos.resize(size_t(nh) * size_t(n));
         for (int32_t ih = 0; ih < nh; ++ih) std::iota(pos.begin() + long(ih) * n, pos.begin() + long(ih + 1) * n, 0);
-        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.push_back(pos.data() + size_t(ih) * size_t(n));
+        for (int32_t ih = 0; ih < nh; ++ih) pos_rows.emplace_back(pos.data() + size_t(ih) * size_t(n), size_t(n));
         view.il = il;
         view.n_layer = n_layer;
         view.n_head = nh;
@@ -508,7 +508,7 @@ struct QuestLayer {
     int32_t unit = 4;  // slots per selected page (the policy's page; divides ps)
     std::unique_ptr<KvStore> kv;
     std::vector<int32_t> n_live, sel_pages, sel_n;
-    std::vector<const int32_t*> pos_rows;
+    std::vector<PosLane> pos_rows;
     LayerView view;
     PageSelection sel;
     // keys[ih]: [n, hd]; the first n_rows of them (all by default) go into the store

@@ -374,7 +374,8 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
         const int n = std::min(kTile, s_end - s0);
         const int np = (n + 7) & ~7;
-        const int32_t* pos = kv.pos + s0;
+        int32_t pos_buf[kTile];  // a 16-bit lane's tile widened; an int32 lane is read in place
+        const int32_t* pos = kv.pos.rows(size_t(s0), size_t(n), pos_buf);
         int32_t pmin = INT32_MAX, pmax = INT32_MIN;
         for (int j = 0; j < n; ++j) pmin = std::min(pmin, pos[j]), pmax = std::max(pmax, pos[j]);
         if (pmin > qmax) continue;  // no row sees any slot of this tile

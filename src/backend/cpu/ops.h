@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "heterokv/types.h"
 
 namespace hkv {
 
@@ -60,7 +61,8 @@ void rope(const RopeParams& p, float* x, const int32_t* pos, int64_t n_tok, int6
 struct AttnKvHead {
     const void* const* k_pages = nullptr;  // [n_pages] -> [page_size, head_dim] k_type
     const void* const* v_pages = nullptr;  // [n_pages] -> [page_size, head_dim] v_type
-    const int32_t* pos = nullptr;          // [n_slot] original token position of each slot
+    PosLane pos;                           // [n_slot] original token position of each slot (16-bit
+                                           // or int32, heterokv/types.h)
     int32_t n_slot = 0;
     DType k_type = DType::kF16;            // K rows (block types need head_dim % 32 == 0, hq4 hq4_dim_ok)
     DType v_type = DType::kF16;            // V rows

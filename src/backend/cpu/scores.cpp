@@ -190,9 +190,10 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
             float* rec = recent + ih * stride;
             float* cnt = count + ih * stride;
             if (h.n_slot == 0) continue;
+            const PosLane::iterator pb = h.pos.begin(), pe = pb + h.n_slot;
             // keys converted once per head: only the slots some sampled query can reach
             const int64_t s_lo = full_norm ? 0
-                                           : std::lower_bound(h.pos, h.pos + h.n_slot, qpos[t_begin] - band) - h.pos;
+                                           : std::lower_bound(pb, pe, qpos[t_begin] - band) - pb;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = s_lo; s < h.n_slot; ++s) {
                 kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
@@ -200,11 +201,11 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
             sc.resize(size_t(h.n_slot));
             for (int64_t t = n_tok - 1; t >= t_begin; t -= step) {
                 // visible slots [0, s_end); band slots [s_band, s_end) (positions ascend)
-                const int32_t* end = std::upper_bound(h.pos, h.pos + h.n_slot, qpos[t]);
-                const int64_t s_end = end - h.pos;
+                const PosLane::iterator end = std::upper_bound(pb, pe, qpos[t]);
+                const int64_t s_end = end - pb;
                 // a sliding window hides the slots before qpos - window + 1
-                const int64_t s_vis = p.window > 0 ? std::lower_bound(h.pos, end, qpos[t] - p.window + 1) - h.pos : 0;
-                const int64_t s_band = std::max<int64_t>(s_vis, std::lower_bound(h.pos, end, qpos[t] - band) - h.pos);
+                const int64_t s_vis = p.window > 0 ? std::lower_bound(pb, end, qpos[t] - p.window + 1) - pb : 0;
+                const int64_t s_band = std::max<int64_t>(s_vis, std::lower_bound(pb, end, qpos[t] - band) - pb);
                 if (s_band >= s_end) continue;
                 const int64_t s_norm = full_norm ? s_vis : s_band;
                 for (int32_t g = 0; g < group; ++g) {
