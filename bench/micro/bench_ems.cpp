@@ -99,7 +99,7 @@ void BM_PrefillScores(benchmark::State& st) {
     std::vector<int32_t> pos(static_cast<size_t>(n));
     std::iota(pos.begin(), pos.end(), 0);
     std::vector<AttnKvHead> heads;
-    for (int32_t ih = 0; ih < hkv; ++ih) heads.push_back({pages[size_t(ih)].data(), pages[size_t(hkv + ih)].data(), pos.data(), n, DType::kF16, DType::kF16});
+    for (int32_t ih = 0; ih < hkv; ++ih) heads.push_back({pages[size_t(ih)].data(), pages[size_t(hkv + ih)].data(), PosLane(pos.data(), pos.size()), n, DType::kF16, DType::kF16});
     AttnParams p;
     p.n_head = hkv * group, p.n_head_kv = hkv, p.head_dim = D, p.page_size = ps;
     p.scale = 1.0f / std::sqrt(float(D));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cpu/ops.h"
@@ -19,9 +20,10 @@ struct BenchKv {
     std::vector<std::unique_ptr<uint8_t[]>> storage;
     std::vector<std::vector<const void*>> k_ptrs, v_ptrs;  // [n_head_kv][n_pages]
     std::vector<int32_t> pos;                               // [n_slot]
+    std::vector<uint16_t> pos16;                            // [n_slot] with a 16-bit position lane
     std::vector<AttnKvHead> heads;                          // [n_head_kv]
 
-    BenchKv(DType t, int32_t n_head_kv, int32_t page_size, int32_t head_dim, int32_t n_slot) {
+    BenchKv(DType t, int32_t n_head_kv, int32_t page_size, int32_t head_dim, int32_t n_slot, bool narrow = false) {
         std::mt19937 rng(1);
         std::normal_distribution<float> dist;
         const size_t row_bytes = dtype_row_size(t, head_dim);
@@ -40,9 +42,10 @@ struct BenchKv {
                 }
             }
         }
-        for (int32_t s = 0; s < n_slot; ++s) pos.push_back(s);
+        for (int32_t s = 0; s < n_slot; ++s) pos.push_back(s), pos16.push_back(uint16_t(s));
+        const PosLane lane = narrow ? PosLane(pos16.data(), pos16.size()) : PosLane(pos.data(), pos.size());
         for (int32_t ih = 0; ih < n_head_kv; ++ih)
-            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), PosLane(pos.data(), pos.size()), n_slot, t, t});
+            heads.push_back({k_ptrs[size_t(ih)].data(), v_ptrs[size_t(ih)].data(), lane, n_slot, t, t});
     }
 };
 
@@ -94,6 +97,20 @@ BENCHMARK(BM_AttnDecode)
     ->Args({32768, 64, 1, 2})->Args({32768, 128, 1, 2})
     ->Args({32768, 128, 1, 1})->Args({32768, 128, 30, 2})->Args({32768, 128, 0, 2})
     ->Args({32768, 64, 8, 2})->Args({32768, 64, 2, 2})->Args({32768, 64, 1020, 2})->Args({32768, 64, 8, 1})->Args({32768, 64, 2, 1})->Args({32768, 64, 1, 1})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The position lane's width (16-bit in a context of n_ctx <= 65536, else int32): Args n_slot,
+// kv type id, lane bits, threads; 8 KV heads of head_dim 64. Compare the 16 and 32 rows of one run.
+void BM_AttnDecodePosLane(benchmark::State& state) {
+    const int32_t n_slot = int32_t(state.range(0));
+    const DType t = DType(state.range(1));
+    const BenchKv kv(t, 8, 256, 64, n_slot, state.range(2) == 16);
+    run_decode(state, kv, t, 64, int(state.range(3)));
+    state.SetLabel(std::string(dtype_name(t)) + (state.range(2) == 16 ? " pos16" : " pos32"));
+}
+BENCHMARK(BM_AttnDecodePosLane)
+    ->ArgNames({"n_slot", "kv", "lane", "threads"})
+    ->Args({32768, 1, 32, 1})->Args({32768, 1, 16, 1})->Args({32768, 2, 32, 1})->Args({32768, 2, 16, 1})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Uneven heads, as HeteroCache leaves them (its pivot and volatile heads keep every slot, the

@@ -43,7 +43,7 @@ TEST(BandScores, MatchesTheReference) {
         for (int32_t ih = 0; ih < nh_kv; ++ih) {
             for (float& x : keys[size_t(ih)]) x = nd(rng);
             for (int32_t pg = 0; pg < n_pages; ++pg) tables[size_t(ih)].push_back(keys[size_t(ih)].data() + pg * c.page_size * hd);
-            heads.push_back({tables[size_t(ih)].data(), tables[size_t(ih)].data(), pos.data(), c.n_slot, DType::kF32,
+            heads.push_back({tables[size_t(ih)].data(), tables[size_t(ih)].data(), PosLane(pos.data(), pos.size()), c.n_slot, DType::kF32,
                              DType::kF32});
         }
         const int32_t n_head = nh_kv * c.group;
