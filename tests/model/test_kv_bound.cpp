@@ -112,12 +112,13 @@ TEST(KvBound, FullIsTheWholeCacheAndCompressionIsBelowIt) {
     ContextParams cp;
     cp.n_ctx = kCtx;
     // full, 400 + 100 tokens: ceil(500 / 64) = 8 pages per head; a page is K + V (f16) + positions
-    const int64_t page = 64 * (2 * int64_t(mi.head_dim) * 2 + 4);
+    // (16-bit: n_ctx <= 65536)
+    const int64_t page = 64 * (2 * int64_t(mi.head_dim) * 2 + 2);
     EXPECT_EQ(*kv_bytes_bound(*model, cp, 400, 100), int64_t(mi.n_layer) * mi.n_head_kv * 8 * page);
     int64_t bound = 0;
     // reached but for the lanes' page rounding: each head holds 500 positions, not 512
     const int64_t most = run_capped(model, "full", {400, 100, 256}, &bound);
-    EXPECT_EQ(bound - most, int64_t(mi.n_layer) * mi.n_head_kv * 12 * 4);
+    EXPECT_EQ(bound - most, int64_t(mi.n_layer) * mi.n_head_kv * 12 * 2);
     // snapkv keeps 64 of 400 prompt slots, + 20 generated: 2 pages per head
     cp.policy = "snapkv:budget=64";
     EXPECT_EQ(*kv_bytes_bound(*model, cp, 400, 20), int64_t(mi.n_layer) * mi.n_head_kv * 7 * page);  // prompt peak

@@ -86,7 +86,7 @@ int64_t expected_bytes(const KvStats& s) {
         const int64_t pages = (n + 63) / 64;
         int64_t cap = pages * 64;
         if (n < kPrompt && pages > 0) cap = (pages - 1) * 64 + std::min<int64_t>(64, (n - (pages - 1) * 64 + 7) / 8 * 8);
-        b += cap * int64_t(row_bytes(k) + row_bytes(v)) + n * 4;
+        b += cap * int64_t(row_bytes(k) + row_bytes(v)) + n * 2;  // a 16-bit position a slot (n_ctx 512)
     }
     return b;
 }

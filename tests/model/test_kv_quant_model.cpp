@@ -80,12 +80,12 @@ TEST(KvQuantModel, FullCacheAgainstF16) {
     EXPECT_GT(kld4, kld8);
     EXPECT_GT(kldh, kld8);
     EXPECT_LT(kldh, kld4);  // the rotated format: less error at the same bytes
-    // 300 slots in 5 pages of [64, 32] values a head: f16 64 bytes a row, q8_0 34, q4_0 18; + 4 bytes
-    // of position a slot.
+    // 300 slots in 5 pages of [64, 32] values a head: f16 64 bytes a row, q8_0 34, q4_0 18; + 2 bytes
+    // of position a slot (n_ctx 512: a 16-bit lane).
     const int64_t heads = int64_t(model->config().n_layer) * model->config().n_head_kv;
-    EXPECT_EQ(f16.kv_bytes, heads * (320 * 2 * 64 + kPrompt * 4));
-    EXPECT_EQ(q8.kv_bytes, heads * (320 * 2 * 34 + kPrompt * 4));
-    EXPECT_EQ(q4.kv_bytes, heads * (320 * 2 * 18 + kPrompt * 4));
+    EXPECT_EQ(f16.kv_bytes, heads * (320 * 2 * 64 + kPrompt * 2));
+    EXPECT_EQ(q8.kv_bytes, heads * (320 * 2 * 34 + kPrompt * 2));
+    EXPECT_EQ(q4.kv_bytes, heads * (320 * 2 * 18 + kPrompt * 2));
     EXPECT_EQ(h4.kv_bytes, q4.kv_bytes);
 }
 
@@ -109,10 +109,10 @@ TEST(KvQuantModel, EveryPolicyOnQuantizedCaches) {
             const CacheRun q = run_cache(model, spec, t.k, t.v);
             EXPECT_TRUE(q.finite);
             ASSERT_EQ(q.tokens.size(), size_t(kDecode));
-            // bytes = page capacity (slots) x (K + V row) + live slots x lane (position, + score with
-            // h2o / EMS score=max): whole rows of the quantized types
+            // bytes = page capacity (slots) x (K + V row) + live slots x lane (a 16-bit position at
+            // n_ctx 512, + a float score with h2o / EMS score=max): whole rows of the quantized types
             const bool score_lane = spec.rfind("h2o", 0) == 0 || spec.find("score=max") != std::string::npos;
-            const int64_t lane = score_lane ? 8 : 4;
+            const int64_t lane = score_lane ? 6 : 2;
             const int64_t row = int64_t(kv_type_row_size(t.k, 32) + kv_type_row_size(t.v, 32));
             const int64_t cap = (q.kv_bytes - q.slots * lane) / row, cap_f16 = (f16.kv_bytes - f16.slots * lane) / 128;
             EXPECT_EQ(cap * row + q.slots * lane, q.kv_bytes);
