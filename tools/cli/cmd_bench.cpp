@@ -4,7 +4,9 @@
 // (the sequence is rewound between repetitions). Reports
 // mean ± sd tok/s, KV bytes, peak RSS, and for decode the bandwidth roofline: (weight bytes read per
 // token + the KV bytes the cache holds during the test, policy and per-head types included) /
-// measured memory bandwidth (a STREAM-style triad).
+// measured memory bandwidth (a STREAM-style triad), and the CPU seconds the process spent in each
+// repetition (user + system, every thread: getrusage), which a shared machine's load disturbs far
+// less than wall-clock tok/s (a policy's prefill overhead at 8K against full's, docs/performance.md).
 // --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
 // from which llama.cpp can be timed at that depth without its own prefill.
 #include <algorithm>
@@ -15,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+
+#include <sys/resource.h>
 
 #include "commands.h"
 #include "record.h"
@@ -57,6 +61,7 @@ struct Row {
     int32_t n_threads = 0;
     int32_t depth = 0, n = 0;
     double mean = 0, sd = 0;      // tok/s
+    double cpu_mean = 0, cpu_sd = 0;  // CPU seconds of the process per repetition (user + sys, all threads)
     size_t kv_bytes = 0, rss_peak = 0;
     double roofline = 0;          // tok/s upper bound (tg only; 0 = not measured)
     size_t weight_bytes = 0;
@@ -71,6 +76,13 @@ void stats(const std::vector<double>& v, double* mean, double* sd) {
     *sd = v.size() > 1 ? std::sqrt(q / double(v.size() - 1)) : 0.0;
 }
 
+// User + system CPU seconds of the whole process so far (every thread).
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+    return sec(u.ru_utime) + sec(u.ru_stime);
+}
 
 // "llama 1.2B q4_K": the architecture, the parameter count and the type holding the most bytes.
 std::string model_type(const Model& model, int64_t* n_params) {
@@ -159,11 +171,12 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
                          path.c_str());
         }
         auto run_test = [&](bool prefill, int32_t n) -> Status {
-            std::vector<double> tps;
+            std::vector<double> tps, cpu;
             size_t kv_bytes = 0, kv_bytes_start = 0;
             for (int32_t r = 0; r < o.reps; ++r) {
                 std::vector<int32_t> toks = random_tokens(n);
                 kv_bytes_start = size_t(cx.kv_bytes());
+                const double c0 = process_cpu_seconds();
                 const auto t0 = std::chrono::steady_clock::now();
                 if (prefill) {
                     HKV_TRY(cx.eval(toks));
@@ -171,6 +184,7 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
                     for (int32_t i = 0; i < n; ++i) HKV_TRY(cx.eval({&toks[size_t(i)], 1}));
                 }
                 const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                cpu.push_back(process_cpu_seconds() - c0);
                 tps.push_back(double(n) / sec);
                 kv_bytes = size_t(cx.kv_bytes());
                 HKV_TRY(cx.truncate(d));
@@ -187,6 +201,7 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
             row.depth = d;
             row.n = n;
             stats(tps, &row.mean, &row.sd);
+            stats(cpu, &row.cpu_mean, &row.cpu_sd);
             row.kv_bytes = kv_bytes;
             row.rss_peak = rss_peak_bytes();
             if (!prefill && bw_gbs > 0) {
@@ -196,8 +211,9 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
                 const double kv_per_tok = 0.5 * (double(kv_bytes_start) + double(kv_bytes));
                 row.roofline = bw_gbs * 1e9 / (double(per_token_weights) + kv_per_tok);
             }
-            std::fprintf(stderr, "heterokv: bench %s %s @ d%d, %s, %d threads: %.2f ± %.2f tok/s\n", name.c_str(),
-                         row.test.c_str(), d, policy.c_str(), n_threads, row.mean, row.sd);
+            std::fprintf(stderr, "heterokv: bench %s %s @ d%d, %s, %d threads: %.2f ± %.2f tok/s, CPU %.2f ± %.2f s\n",
+                         name.c_str(), row.test.c_str(), d, policy.c_str(), n_threads, row.mean, row.sd, row.cpu_mean,
+                         row.cpu_sd);
             rows.push_back(row);
             return Status();
         };
@@ -325,36 +341,37 @@ Runner add_bench(CLI::App& app) {
                                             {"type_v", o->kv_types.v_name()}, {"types", r.type_summary}, {"weight_bytes", r.weight_bytes},
                                             {"test", r.test}, {"depth", r.depth}, {"tps_mean", r.mean}, {"tps_sd", r.sd},
                                             {"kv_bytes", r.kv_bytes}, {"rss_peak_bytes", r.rss_peak},
-                                            {"roofline_tps", r.roofline}});
+                                            {"roofline_tps", r.roofline}, {"cpu_s_mean", r.cpu_mean},
+                                            {"cpu_s_sd", r.cpu_sd}});
                 }
                 std::fprintf(f, "%s\n", j.dump(1).c_str());
             } else if (o->out.format == "csv") {
                 // the first 11 columns as before (bench/compare_llamacpp.sh reads depth as column 6); a
                 // spec with commas is quoted
                 std::fprintf(f, "commit,isa,threads,model,test,depth,tps_mean,tps_sd,kv_bytes,rss_peak_bytes,roofline_tps,"
-                                "policy,type_k,type_v,model_type,model_size,model_n_params\n");
+                                "policy,type_k,type_v,model_type,model_size,model_n_params,cpu_s_mean,cpu_s_sd\n");
                 for (const Row& r : rows) {
                     const std::string pol = r.policy.find(',') == std::string::npos ? r.policy : "\"" + r.policy + "\"";
-                    std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld\n", hkv_git_commit(), isa,
+                    std::fprintf(f, "%s,%s,%d,%s,%s,%d,%.3f,%.3f,%zu,%zu,%.3f,%s,%s,%s,%s,%zu,%lld,%.3f,%.3f\n", hkv_git_commit(), isa,
                                  r.n_threads, r.model.c_str(), r.test.c_str(), r.depth, r.mean, r.sd, r.kv_bytes, r.rss_peak,
                                  r.roofline, pol.c_str(), o->kv_types.k_name().c_str(), o->kv_types.v_name().c_str(), r.model_type.c_str(),
-                                 r.weight_bytes, (long long)r.n_params);
+                                 r.weight_bytes, (long long)r.n_params, r.cpu_mean, r.cpu_sd);
                 }
             } else {
                 std::fprintf(f, "heterokv %s, %s, isa %s, threads %s, KV %s, policy %s, bandwidth %.1f GB/s\n\n",
                             hkv_git_commit(), sys.cpu_name.c_str(), isa, threads_joined.c_str(), o->kv_types.label().c_str(),
                             policies_joined.c_str(), bw);
-                std::fprintf(f, "| model | size | policy | threads | test | t/s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
-                std::fprintf(f, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|\n");
+                std::fprintf(f, "| model | size | policy | threads | test | t/s | CPU s | KV MiB | peak RSS MiB | roofline t/s | of roofline |\n");
+                std::fprintf(f, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
                 for (const Row& r : rows) {
                     char roof[64] = "", frac[32] = "";
                     if (r.roofline > 0) {
                         std::snprintf(roof, sizeof(roof), "%.2f", r.roofline);
                         std::snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * r.mean / r.roofline);
                     }
-                    std::fprintf(f, "| %s (%s) | %.1f MiB | %s | %d | %s @ d%d | %.2f ± %.2f | %.1f | %.1f | %s | %s |\n",
+                    std::fprintf(f, "| %s (%s) | %.1f MiB | %s | %d | %s @ d%d | %.2f ± %.2f | %.2f ± %.2f | %.1f | %.1f | %s | %s |\n",
                                 r.model.c_str(), r.model_type.c_str(), double(r.weight_bytes) / 1048576.0,
-                                r.policy.c_str(), r.n_threads, r.test.c_str(), r.depth, r.mean, r.sd,
+                                r.policy.c_str(), r.n_threads, r.test.c_str(), r.depth, r.mean, r.sd, r.cpu_mean, r.cpu_sd,
                                 double(r.kv_bytes) / 1048576.0, double(r.rss_peak) / 1048576.0, roof, frac);
                 }
             }
