@@ -13,6 +13,7 @@
 
 #include "backend/cpu/ops.h"
 #include "backend/cpu/scores.h"
+#include "scores_before.h"
 #include "core/fp16.h"
 
 namespace hkv {
@@ -642,6 +643,58 @@ TEST(Attention, SixteenBitPositionLaneIsExact) {
                                  r16.data(), c16.data(), n_slot);
                 EXPECT_EQ(r32, r16);
                 EXPECT_EQ(c32, c16);
+            }
+        }
+    }
+}
+
+// The slot-blocked, row-tiled score passes (issue 22 item 5) against the per-slot loops they
+// replaced (scores_before.h), bit for bit: every KV type, head sizes that are and are not a multiple
+// of 8, GQA groups, sliding window and soft-capping, prompts shorter and longer than a block,
+// observation windows, 1-3 threads.
+TEST(ScoresExact, TiledPassesGiveTheSameBits) {
+    std::mt19937 rng(23);
+    int idx = 0;
+    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    };
+    for (int32_t n_slot : {7, 300, 1100}) {
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
+            for (int32_t d : {32, 64, 20}) {
+                if (t == DType::kQ8_0 && d % 32 != 0) continue;
+                const AttnCase c{n_slot, 16, d, 1 + idx % 4, 2, t, 1 + idx % 3};
+                const bool gemma = idx++ % 3 == 2;
+                SCOPED_TRACE(testing::Message() << "n_slot=" << n_slot << " d=" << d << " " << tname(t) << " group="
+                                                << c.group << " threads=" << c.n_threads << (gemma ? " window, softcap" : ""));
+                const PagedKv kv(rng, t, 2, 16, d, n_slot, gapped_positions(rng, n_slot, 0));
+                AttnParams p = params_of(c);
+                if (gemma) p.window = 50, p.softcap = 3.0f;
+                // the chunk's queries: the last n_tok slots' positions (a prompt's later chunk)
+                const int32_t n_tok = std::min(n_slot, 96);
+                std::vector<int32_t> qpos(kv.pos.end() - n_tok, kv.pos.end());
+                const auto q = randn(rng, size_t(n_tok) * size_t(p.n_head) * size_t(d), 2.0f);
+                std::vector<float> out(q.size()), lse(size_t(n_tok) * size_t(p.n_head));
+                attention(pool_of(c.n_threads), p, q.data(), qpos.data(), n_tok, kv.heads.data(), out.data(), lse.data());
+                ThreadPool& pool = pool_of(c.n_threads);
+                for (int32_t t_begin : {0, std::max(0, n_tok - 32)}) {
+                    std::vector<float> want(size_t(2 * n_slot)), got(want.size(), 5.0f);
+                    before::attn_scores(p, q.data(), qpos.data(), n_tok, t_begin, kv.heads.data(), want.data(), n_slot);
+                    attn_scores(pool, p, q.data(), qpos.data(), n_tok, t_begin, kv.heads.data(), got.data(), n_slot, false);
+                    ASSERT_TRUE(same(want, got)) << "attn_scores, t_begin " << t_begin;
+                    std::fill(want.begin(), want.end(), 0.5f), std::fill(got.begin(), got.end(), 0.5f);
+                    before::attn_colsums(p, q.data(), qpos.data(), n_tok, t_begin, lse.data(), kv.heads.data(), want.data(), n_slot);
+                    attn_colsums(pool, p, q.data(), qpos.data(), n_tok, t_begin, lse.data(), kv.heads.data(), got.data(), n_slot);
+                    ASSERT_TRUE(same(want, got)) << "attn_colsums, t_begin " << t_begin;
+                }
+                for (const bool full_norm : {true, false}) {
+                    std::vector<float> rec_want(size_t(2 * n_slot), 0.25f), cnt_want(rec_want), rec_got(rec_want), cnt_got(rec_want);
+                    before::attn_band_recent(p, q.data(), qpos.data(), n_tok, 0, 4, 32, full_norm, kv.heads.data(),
+                                             rec_want.data(), cnt_want.data(), n_slot);
+                    attn_band_recent(pool, p, q.data(), qpos.data(), n_tok, 0, 4, 32, full_norm, kv.heads.data(),
+                                     rec_got.data(), cnt_got.data(), n_slot);
+                    ASSERT_TRUE(same(rec_want, rec_got)) << "attn_band_recent, full_norm " << full_norm;
+                    ASSERT_TRUE(same(cnt_want, cnt_got));
+                }
             }
         }
     }

@@ -4,6 +4,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -99,44 +101,95 @@ void qk_dots(ThreadPool& pool, DType kv_type, const void* const* k_pages, int32_
     });
 }
 
+namespace {
+
+constexpr int64_t kKeyBlock = 64;  // slots per block of f32 keys that every row of a tile reads while cached
+constexpr int32_t kRowTile = 8;    // query rows whose dots are taken over one sweep of the keys
+
+// sc[r][s] = dot_f32(qrows[r], keys + s * hd) for the rows r < n_rows and the slots s in
+// [lo[r], hi[r]) (keys: f32 [n_slot, hd]; sc rows of stride >= n_slot), bit for bit as one
+// dot_f32 per (row, slot) (dots_f32): blocks of kKeyBlock slots outer, rows inner, so a block is
+// read from cache by every row instead of every row streaming all n_slot keys.
+void tile_dots(const float* const* qrows, const int64_t* lo, const int64_t* hi, int32_t n_rows, const float* keys,
+               int32_t hd, float* sc, int64_t sc_stride) {
+    int64_t s_min = INT64_MAX, s_max = 0;
+    for (int32_t r = 0; r < n_rows; ++r) {
+        if (lo[r] >= hi[r]) continue;
+        s_min = std::min(s_min, lo[r]);
+        s_max = std::max(s_max, hi[r]);
+    }
+    for (int64_t b0 = s_min; b0 < s_max; b0 += kKeyBlock) {
+        const int64_t b1 = std::min(s_max, b0 + kKeyBlock);
+        for (int32_t r = 0; r < n_rows; ++r) {
+            const int64_t s0 = std::max(b0, lo[r]), s1 = std::min(b1, hi[r]);
+            if (s0 < s1) dots_f32(qrows[r], keys + s0 * hd, hd, s1 - s0, sc + r * sc_stride + s0);
+        }
+    }
+}
+
+// Runs fn(unit) for every unit in [0, n) over the pool's threads, each thread claiming the next
+// unclaimed one (units of uneven cost). Which thread runs a unit never changes what it computes.
+template <typename F>
+void for_each_unit(ThreadPool& pool, int64_t n, F&& fn) {
+    std::atomic<int64_t> next{0};
+    pool.run([&](int, int) {
+        for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < n; u = next.fetch_add(1, std::memory_order_relaxed)) fn(u);
+    });
+}
+
+}  // namespace
+
 void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                  int64_t t_begin, const AttnKvHead* heads, float* out, int64_t stride, bool accumulate) {
     const int32_t group = p.n_head / p.n_head_kv;
     const int32_t hd = p.head_dim;
     pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
         // per-thread scratch, reused across calls (this runs every decode step for H2O)
-        thread_local std::vector<float> keys, sc;
+        thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [kRowTile, n_slot]
         for (int64_t ih = b; ih < e; ++ih) {
             const AttnKvHead& h = heads[ih];
             float* o = out + ih * stride;
             if (!accumulate) std::fill(o, o + h.n_slot, 0.0f);
             if (h.n_slot == 0) continue;
-            keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
+            keys.resize(size_t(h.n_slot) * size_t(hd));
             for (int64_t s = 0; s < h.n_slot; ++s) {
                 kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
-            sc.resize(size_t(h.n_slot));
-            for (int64_t t = t_begin; t < n_tok; ++t) {
-                for (int32_t g = 0; g < group; ++g) {
-                    const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+            sc.resize(size_t(kRowTile) * size_t(h.n_slot));
+            // the rows (t, g) in order, kRowTile at a time: their dots over one sweep of the keys,
+            // then each row's softmax added to o in the same order as row by row
+            const int64_t n_rows = (n_tok - t_begin) * group;
+            for (int64_t r0 = 0; r0 < n_rows; r0 += kRowTile) {
+                const int32_t nr = int32_t(std::min<int64_t>(kRowTile, n_rows - r0));
+                const float* qrows[kRowTile];
+                int64_t lo[kRowTile], hi[kRowTile];
+                for (int32_t r = 0; r < nr; ++r) {
+                    const int64_t t = t_begin + (r0 + r) / group, g = (r0 + r) % group;
+                    qrows[r] = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+                    lo[r] = 0, hi[r] = h.n_slot;
+                }
+                tile_dots(qrows, lo, hi, nr, keys.data(), hd, sc.data(), h.n_slot);
+                for (int32_t r = 0; r < nr; ++r) {
+                    const int64_t t = t_begin + (r0 + r) / group;
+                    float* row = sc.data() + size_t(r) * size_t(h.n_slot);
                     float mx = -INFINITY;
                     for (int64_t s = 0; s < h.n_slot; ++s) {
                         if (!attn_visible(p, h.pos[s], qpos[t])) {
-                            sc[size_t(s)] = -INFINITY;
+                            row[s] = -INFINITY;
                             continue;
                         }
-                        sc[size_t(s)] = attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
-                        mx = std::max(mx, sc[size_t(s)]);
+                        row[s] = attn_logit(p, row[s]);
+                        mx = std::max(mx, row[s]);
                     }
                     if (mx == -INFINITY) continue;
                     double sum = 0.0;
                     for (int64_t s = 0; s < h.n_slot; ++s) {
-                        const float v = sc[size_t(s)] == -INFINITY ? 0.0f : std::exp(sc[size_t(s)] - mx);
-                        sc[size_t(s)] = v;
+                        const float v = row[s] == -INFINITY ? 0.0f : std::exp(row[s] - mx);
+                        row[s] = v;
                         sum += v;
                     }
                     const float inv = float(1.0 / sum);
-                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)] * inv;
+                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += row[s] * inv;
                 }
             }
         }
@@ -147,30 +200,46 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
                   int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride) {
     const int32_t group = p.n_head / p.n_head_kv;
     const int32_t hd = p.head_dim;
-    pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
-        thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [n_slot]
-        for (int64_t ih = b; ih < e; ++ih) {
-            const AttnKvHead& h = heads[ih];
-            float* o = out + ih * stride;
-            if (h.n_slot == 0) continue;
-            keys.resize(size_t(h.n_slot) * size_t(hd));
-            sc.resize(size_t(h.n_slot));
-            for (int64_t s = 0; s < h.n_slot; ++s) {
-                kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
-            }
-            for (int64_t t = t_begin; t < n_tok; ++t) {
-                for (int32_t g = 0; g < group; ++g) {
-                    const int64_t row = t * p.n_head + ih * group + g;
-                    const float l = lse[row];
-                    if (l == -INFINITY) continue;
-                    const float* qr = q + row * hd;  // [head_dim]
-                    for (int64_t s = 0; s < h.n_slot; ++s) {
-                        sc[size_t(s)] = !attn_visible(p, h.pos[s], qpos[t]) ? -INFINITY
-                                                                            : attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
-                    }
-                    exp_shifted(sc.data(), h.n_slot, l);  // the probabilities, no pass of its own for the max
-                    for (int64_t s = 0; s < h.n_slot; ++s) o[s] += sc[size_t(s)];
+    // Work units: (KV head, block of kColBlock slots). A unit owns its slots' sums and adds the rows
+    // (t, g) in order, so a slot's sum is the same whatever thread or block it falls in.
+    constexpr int64_t kColBlock = 128;
+    std::vector<int64_t> first(size_t(p.n_head_kv) + 1, 0);  // [n_head_kv + 1] first unit of each head
+    for (int32_t ih = 0; ih < p.n_head_kv; ++ih) {
+        first[size_t(ih) + 1] = first[size_t(ih)] + (heads[ih].n_slot + kColBlock - 1) / kColBlock;
+    }
+    for_each_unit(pool, first.back(), [&](int64_t u) {
+        thread_local std::vector<float> keys, sc;  // [kColBlock, head_dim] f32, [kColBlock]
+        const int32_t ih = int32_t(std::upper_bound(first.begin(), first.end(), u) - first.begin()) - 1;
+        const AttnKvHead& h = heads[ih];
+        const int64_t s0 = (u - first[size_t(ih)]) * kColBlock, nb = std::min<int64_t>(kColBlock, h.n_slot - s0);
+        float* o = out + ih * stride + s0;
+        int32_t pos_buf[kColBlock];  // a 16-bit lane's block widened; an int32 lane is read in place
+        const int32_t* pos = h.pos.rows(size_t(s0), size_t(nb), pos_buf);
+        keys.resize(size_t(kColBlock) * size_t(hd));
+        sc.resize(size_t(kColBlock));
+        int32_t pos_min = INT32_MAX, pos_max = INT32_MIN;
+        for (int64_t j = 0; j < nb; ++j) {
+            kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s0 + j, keys.data() + j * hd);
+            pos_min = std::min(pos_min, pos[j]);
+            pos_max = std::max(pos_max, pos[j]);
+        }
+        for (int64_t t = t_begin; t < n_tok; ++t) {
+            if (qpos[t] < pos_min) continue;  // every slot of the block is in its future: it adds zeros
+            // the whole block visible and no soft cap: the logits are scale * dot, in a loop that vectorises
+            const bool plain = pos_max <= qpos[t] && attn_visible(p, pos_min, qpos[t]) && p.softcap <= 0.0f;
+            for (int32_t g = 0; g < group; ++g) {
+                const int64_t row = t * p.n_head + ih * group + g;
+                const float l = lse[row];
+                if (l == -INFINITY) continue;
+                float* x = sc.data();
+                dots_f32(q + row * hd, keys.data(), hd, nb, x);
+                if (plain) {
+                    for (int64_t j = 0; j < nb; ++j) x[j] *= p.scale;  // = attn_logit without a cap
+                } else {
+                    for (int64_t j = 0; j < nb; ++j) x[j] = !attn_visible(p, pos[j], qpos[t]) ? -INFINITY : attn_logit(p, x[j]);
                 }
+                exp_shifted(sc.data(), nb, l);  // the probabilities, no pass of its own for the max
+                for (int64_t j = 0; j < nb; ++j) o[j] += sc[size_t(j)];
             }
         }
     });
@@ -184,7 +253,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
     const int64_t step = std::max<int32_t>(1, t_stride);
     if (t_begin >= n_tok) return;
     pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
-        thread_local std::vector<float> keys, sc;
+        thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [kRowTile, n_slot]
         for (int64_t ih = b; ih < e; ++ih) {
             const AttnKvHead& h = heads[ih];
             float* rec = recent + ih * stride;
@@ -198,7 +267,38 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
             for (int64_t s = s_lo; s < h.n_slot; ++s) {
                 kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
             }
-            sc.resize(size_t(h.n_slot));
+            sc.resize(size_t(kRowTile) * size_t(h.n_slot));
+            // the sampled rows (t descending, then g), kRowTile at a time: their dots over one sweep
+            // of the keys, then each row's band sums added in the same order as row by row
+            struct RowSpan {
+                int64_t t, s_band, s_end;
+            };
+            RowSpan span[kRowTile];
+            const float* qrows[kRowTile];
+            int64_t lo[kRowTile], hi[kRowTile];
+            int32_t nr = 0;
+            auto flush = [&]() {
+                tile_dots(qrows, lo, hi, nr, keys.data(), hd, sc.data(), h.n_slot);
+                for (int32_t r = 0; r < nr; ++r) {
+                    const RowSpan& rs = span[r];
+                    float* row = sc.data() + size_t(r) * size_t(h.n_slot);
+                    float mx = -INFINITY;
+                    for (int64_t s = lo[r]; s < rs.s_end; ++s) {
+                        row[s] = attn_logit(p, row[s]);
+                        mx = std::max(mx, row[s]);
+                    }
+                    double z = 0.0;
+                    for (int64_t s = lo[r]; s < rs.s_end; ++s) z += std::exp(double(row[s] - mx));
+                    double suffix = 0.0;
+                    for (int64_t s = rs.s_end - 1; s >= rs.s_band; --s) {
+                        suffix += std::exp(double(row[s] - mx));
+                        if (h.pos[s] >= qpos[rs.t]) continue;  // a slot's future starts after it
+                        rec[s] += float(suffix / z);
+                        cnt[s] += 1.0f;
+                    }
+                }
+                nr = 0;
+            };
             for (int64_t t = n_tok - 1; t >= t_begin; t -= step) {
                 // visible slots [0, s_end); band slots [s_band, s_end) (positions ascend)
                 const PosLane::iterator end = std::upper_bound(pb, pe, qpos[t]);
@@ -209,23 +309,13 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                 if (s_band >= s_end) continue;
                 const int64_t s_norm = full_norm ? s_vis : s_band;
                 for (int32_t g = 0; g < group; ++g) {
-                    const float* qr = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
-                    float mx = -INFINITY;
-                    for (int64_t s = s_norm; s < s_end; ++s) {
-                        sc[size_t(s)] = attn_logit(p, dot_f32(qr, keys.data() + s * hd, hd));
-                        mx = std::max(mx, sc[size_t(s)]);
-                    }
-                    double z = 0.0;
-                    for (int64_t s = s_norm; s < s_end; ++s) z += std::exp(double(sc[size_t(s)] - mx));
-                    double suffix = 0.0;
-                    for (int64_t s = s_end - 1; s >= s_band; --s) {
-                        suffix += std::exp(double(sc[size_t(s)] - mx));
-                        if (h.pos[s] >= qpos[t]) continue;  // a slot's future starts after it
-                        rec[s] += float(suffix / z);
-                        cnt[s] += 1.0f;
-                    }
+                    span[nr] = {t, s_band, s_end};
+                    qrows[nr] = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+                    lo[nr] = s_norm, hi[nr] = s_end;
+                    if (++nr == kRowTile) flush();
                 }
             }
+            if (nr > 0) flush();
         }
     });
 }
