@@ -83,10 +83,11 @@ void attn_band_recent(const AttnParams& p, const float* q, const int32_t* qpos, 
         const std::vector<float> keys = f32_keys(p, h);
         std::vector<float> sc(size_t(h.n_slot));
         for (int64_t t = n_tok - 1; t >= t_begin; t -= std::max<int32_t>(1, t_stride)) {
-            const PosLane::iterator pb = h.pos.begin(), end = std::upper_bound(pb, pb + h.n_slot, qpos[t]);
-            const int64_t s_end = end - pb;
-            const int64_t s_vis = p.window > 0 ? std::lower_bound(pb, end, qpos[t] - p.window + 1) - pb : 0;
-            const int64_t s_band = std::max<int64_t>(s_vis, std::lower_bound(pb, end, qpos[t] - band) - pb);
+            // by linear scans: visible [s_vis, s_end), band [s_band, s_end) (positions ascend)
+            int64_t s_end = 0, s_vis = 0, s_band = 0;
+            while (s_end < h.n_slot && h.pos[s_end] <= qpos[t]) ++s_end;
+            while (p.window > 0 && s_vis < s_end && int64_t(qpos[t]) - h.pos[s_vis] >= p.window) ++s_vis;
+            for (s_band = s_vis; s_band < s_end && h.pos[s_band] < qpos[t] - band; ++s_band) {}
             if (s_band >= s_end) continue;
             const int64_t s_norm = full_norm ? s_vis : s_band;
             for (int32_t g = 0; g < group; ++g) {
