@@ -2,7 +2,8 @@
 # The equal-memory comparison of docs/accuracy.md ("Equal-memory comparison", issue 18): each seed
 # method at two memory points per model against every baseline at the same KV bytes after the
 # context (heterokv eval equal). Heavy (tens of minutes on one core): not part of CI.
-#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all]
+#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all|heldout]
+# heldout (not in all): EMS and DynSplit-KV, KLD only, on two books no choice was made on
 set -eu
 BIN=${1:-build/bin/heterokv}
 OUT=${2:-docs/equal}
@@ -66,4 +67,17 @@ if [ "$WHICH" = all ] || [ "$WHICH" = dynsplit_retrieval ]; then
         --trials 4 --baselines snapkv,adakv,chunkkv \
         --method dynsplit:budget=256,target=8,min_len=2 --method dynsplit:budget=256,split=punct \
         -o "$OUT/retrieval_${HAY}_dynsplit_variants"
+fi
+if [ "$WHICH" = heldout ]; then
+    # KLD only (NIAH does not depend on the text): austen-persuasion and chesterton-brown were never
+    # used to choose an option; same windows and memory points as the runs above
+    H="-f $T/austen-persuasion.txt -f $T/chesterton-brown.txt"
+    # shellcheck disable=SC2086
+    $RUN -m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 2 $H \
+        --method ems:budget=128,decode=0 --method ems:budget=256,decode=0 \
+        --method dynsplit:budget=128 --method dynsplit:budget=256 -o "$OUT/retrieval_heldout"
+    # shellcheck disable=SC2086
+    $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 $H \
+        --method ems:budget=64,decode=0 --method ems:budget=128,decode=0 \
+        --method dynsplit:budget=64 --method dynsplit:budget=128 -o "$OUT/stories_heldout"
 fi
