@@ -100,6 +100,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -272,6 +273,11 @@ public:
     // The same rows as probabilities: out[r, :] = softmax(scale * out[r, :]) over the n slots.
     void key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n, float scale, float* out,
                    int64_t stride) const;
+    // fn(i, thread) for every i in [0, n), spread over the engine's threads (thread in
+    // [0, n_threads())), or in the calling thread when the view has no pool. For a hook's own
+    // per-head or per-row work; fn must not call parallel_for, key_dots or key_probs itself.
+    void parallel_for(int32_t n, const std::function<void(int32_t, int32_t)>& fn) const;
+    int32_t n_threads() const;
     // Folds the keys of slots [s0, s1) of head ih into the elementwise extremes mn, mx: [head_dim].
     void key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, float* mx) const;
     // Rows the cold tier holds for head ih (0 without a tier): row r holds position r.

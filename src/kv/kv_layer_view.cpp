@@ -1,6 +1,7 @@
 // kv/kv_layer_view.cpp — heterokv/policy.h KvLayerView over a KvStore: the one place where a
 // policy's row reads meet the store's pages and element type (and, later, quantized blocks).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -48,7 +49,7 @@ void KvLayerView::key_dots(int32_t ih, const float* q, int32_t n_row, int32_t n,
 void KvLayerView::key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n, float scale, float* out,
                             int64_t stride) const {
     key_dots(ih, q, n_row, n, out, stride);
-    for (int32_t r = 0; r < n_row; ++r) {
+    parallel_for(n_row, [&](int32_t r, int32_t) {
         float* p = out + size_t(r) * size_t(stride);  // [n]
         float mx = -INFINITY;
         for (int32_t s = 0; s < n; ++s) {
@@ -60,7 +61,21 @@ void KvLayerView::key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n
         for (int32_t s = 0; s < n; ++s) sum += p[s];
         const float inv = float(1.0 / sum);
         for (int32_t s = 0; s < n; ++s) p[s] *= inv;
+    });
+}
+
+int32_t KvLayerView::n_threads() const { return pool_ ? pool_->n_threads() : 1; }
+
+void KvLayerView::parallel_for(int32_t n, const std::function<void(int32_t, int32_t)>& fn) const {
+    if (n <= 0) return;
+    if (!pool_ || pool_->n_threads() == 1 || n == 1) {
+        for (int32_t i = 0; i < n; ++i) fn(i, 0);
+        return;
     }
+    std::atomic<int32_t> next{0};  // items handed out one at a time: uneven items do not idle a thread
+    pool_->run([&](int ith, int) {
+        for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i, ith);
+    });
 }
 
 void KvLayerView::key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, float* mx) const {

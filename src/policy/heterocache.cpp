@@ -515,22 +515,29 @@ private:
             o.resize(size_t(W));
             auto& mask = ref_mask_[size_t(il) * size_t(nh) + size_t(p)];
             mask.resize(size_t(n), 0);
-            top_.resize(size_t(base));
-            for (int32_t t = 0; t < W; ++t) {
+            // the W steps' pooled scores, top sets and overlaps, one step per item over the threads
+            const size_t nth = size_t(v.kv.n_threads());
+            if (tmps_.size() < nth) tmps_.resize(nth), orders_.resize(nth);
+            tops_.resize(size_t(W));
+            v.kv.parallel_for(W, [&](int32_t t, int32_t th) {
                 float* a = aw_.data() + size_t(t) * size_t(n);
-                hc_pool_max(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, opt_.pool, a, tmp_);
-                top_k_indices(a, n, base, top_.data(), order_);
-                o[size_t(t)] = hc_overlap(top_.data(), base, mask, base);
-            }
+                std::vector<int32_t>& top = tops_[size_t(t)];
+                top.resize(size_t(base));
+                hc_pool_max(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, opt_.pool, a,
+                            tmps_[size_t(th)]);
+                top_k_indices(a, n, base, top.data(), orders_[size_t(th)]);
+                o[size_t(t)] = hc_overlap(top.data(), base, mask, base);
+            });
+            const std::vector<int32_t>& last_top = tops_[size_t(W - 1)];  // the last step's set
             ++windows_[size_t(il)];
             const double med = hc_lower_median(o);
             const bool trigger = opt_.refresh == RefreshMode::kAlways || med < opt_.tau;
             if (!trigger) continue;
             ++refreshes_[size_t(il)];
             const float* a_w = aw_.data() + size_t(W - 1) * size_t(n);
-            // R_p <- C_W (top_ holds the last step's set)
+            // R_p <- C_W (last_top: the last step's set)
             std::fill(mask.begin(), mask.end(), 0);
-            for (int32_t s : top_) mask[size_t(s)] = 1;
+            for (int32_t s : last_top) mask[size_t(s)] = 1;
             int32_t n_max = 0;
             for (int32_t s : c.satellites) n_max = std::max(n_max, int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)));
             std::vector<int32_t>& union_idx = union_idx_;
@@ -538,18 +545,37 @@ private:
                 union_idx.resize(size_t(n_max));
                 top_k_indices(a_w, n, n_max, union_idx.data(), order_);
             }
+            const size_t row0 = n_rows;  // this cluster's satellites: sat_rows_[row0 ..]
             for (int32_t s : c.satellites) {
                 if (sat_rows_.size() <= n_rows) sat_rows_.emplace_back();
                 std::vector<int32_t>& rows = sat_rows_[n_rows++];
                 const int32_t n_s =
                     std::max(0, std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s)));
                 rows.resize(size_t(n_s));
-                if (opt_.reference_select) {
-                    std::copy_n(union_idx.begin(), n_s, rows.begin());
-                } else {
-                    hc_keep(a_w, n, n_s, opt_.recent, rows.data(), order_);
+                if (opt_.reference_select) std::copy_n(union_idx.begin(), n_s, rows.begin());
+            }
+            if (!opt_.reference_select) {
+                // Every satellite ranks by the pivot's a_w, so satellites of equal size get the same
+                // rows: each distinct size is selected once (one per item over the threads), then copied.
+                const size_t n_sat = c.satellites.size();
+                first_.assign(n_sat, -1);
+                distinct_.clear();
+                for (size_t i = 0; i < n_sat; ++i) {
+                    for (size_t j = 0; j < i && first_[i] < 0; ++j) {
+                        if (sat_rows_[row0 + j].size() == sat_rows_[row0 + i].size()) first_[i] = int32_t(j);
+                    }
+                    if (first_[i] < 0) distinct_.push_back(int32_t(i));
                 }
-                cold_ops_.push_back(ColdOp{ColdOpKind::kRefresh, s, 0, rows});
+                v.kv.parallel_for(int32_t(distinct_.size()), [&](int32_t d, int32_t th) {
+                    std::vector<int32_t>& rows = sat_rows_[row0 + size_t(distinct_[size_t(d)])];
+                    hc_keep(a_w, n, int32_t(rows.size()), opt_.recent, rows.data(), orders_[size_t(th)]);
+                });
+                for (size_t i = 0; i < n_sat; ++i) {
+                    if (first_[i] >= 0) sat_rows_[row0 + i] = sat_rows_[row0 + size_t(first_[i])];
+                }
+            }
+            for (size_t i = 0; i < c.satellites.size(); ++i) {
+                cold_ops_.push_back(ColdOp{ColdOpKind::kRefresh, c.satellites[i], 0, sat_rows_[row0 + i]});
             }
         }
         plan.cold = cold_ops_;
@@ -575,6 +601,10 @@ private:
     std::vector<int32_t> caps_;                   // [n_head_kv] slots to keep at this cut (-1: none)
     std::vector<float> flat_;
     std::vector<int32_t> top_, order_, union_idx_;
+    std::vector<std::vector<float>> tmps_;        // [thread] the monitor's pooling scratch
+    std::vector<std::vector<int32_t>> orders_;    // [thread] its selection scratch
+    std::vector<std::vector<int32_t>> tops_;      // [W] each step's top set
+    std::vector<int32_t> first_, distinct_;       // a refresh's satellites: the equal-sized one before / each size once
     std::vector<double> overlap_;                 // [W] the monitor's per-step overlaps
     std::vector<ColdOp> cold_ops_;                // the plan's cold-tier operations
     std::vector<std::vector<int32_t>> sat_rows_;  // [refreshed satellites] -> cold rows, kept across checks

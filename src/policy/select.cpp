@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 
@@ -56,12 +57,29 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
 }
 
 void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch) {
-    scratch.resize(size_t(n));
-    std::iota(scratch.begin(), scratch.end(), 0);
-    auto better = [score](int32_t a, int32_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
-    if (k < n) std::nth_element(scratch.begin(), scratch.begin() + k, scratch.end(), better);
-    std::copy(scratch.begin(), scratch.begin() + k, out);
-    std::sort(out, out + k);
+    (void)scratch;  // kept in the signature for the callers' reuse; the selection works on values
+    if (k <= 0) return;
+    if (k >= n) {
+        std::iota(out, out + n, 0);
+        return;
+    }
+    // The k-th largest value v by a selection over the values themselves (no index indirection),
+    // then one scan in slot order: every slot above v, and the lowest-indexed slots equal to v until
+    // k are taken. That is the order "score descending, then index ascending" cut after k, already
+    // sorted by index. NaN ranks below every number (a total order, so the selection is defined).
+    thread_local std::vector<float> clean, sel;  // [n] the values in slot order / reordered by the selection
+    clean.resize(size_t(n));
+    for (int32_t s = 0; s < n; ++s) clean[size_t(s)] = std::isnan(score[s]) ? -INFINITY : score[s];
+    sel = clean;
+    std::nth_element(sel.begin(), sel.begin() + (k - 1), sel.end(), std::greater<float>());
+    const float v = sel[size_t(k - 1)];
+    const float* c = clean.data();
+    int32_t above = 0;
+    for (int32_t s = 0; s < n; ++s) above += c[s] > v;
+    int32_t ties = k - above, j = 0;
+    for (int32_t s = 0; s < n && j < k; ++s) {
+        if (c[s] > v || (c[s] == v && ties-- > 0)) out[j++] = s;
+    }
 }
 
 int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOptions& o, int32_t* out,

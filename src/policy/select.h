@@ -43,7 +43,8 @@ Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel);
 void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out);
 
 // Writes the indices of the k largest of score[0..n) to out[0..k), ascending. Ties go to the lower
-// index. 0 <= k <= n. scratch is reused between calls.
+// index; NaN ranks below every number. 0 <= k <= n. O(n): a selection over the values, then one
+// scan. scratch is not used any more (the values are copied to thread-local buffers).
 void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch);
 
 // Scratch for keep_scored (reused across heads and calls to avoid allocation per head).

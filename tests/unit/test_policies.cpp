@@ -207,6 +207,32 @@ TEST(PolicySelect, PoolingAndTopK) {
     EXPECT_EQ(round_to_total({27.2, 4.8}, 32), (std::vector<int32_t>{27, 5}));
 }
 
+// top_k_indices against the definition: sort every index by (score descending, index ascending),
+// keep the first k, return them ascending. Scores with many ties, infinities and NaN (which ranks
+// below every number), every k from 0 to n.
+TEST(PolicySelect, TopKMatchesTheFullSort) {
+    std::mt19937 rng(7);
+    std::vector<int32_t> scratch;
+    for (int trial = 0; trial < 200; ++trial) {
+        const int32_t n = 1 + int32_t(rng() % 97);
+        std::vector<float> s(static_cast<size_t>(n));
+        for (float& x : s) {
+            const uint32_t r = rng() % 20;
+            x = r == 0 ? -INFINITY : r == 1 ? INFINITY : r == 2 ? NAN : float(rng() % 6) * 0.25f;  // ties
+        }
+        std::vector<int32_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        auto key = [&](int32_t i) { return std::isnan(s[size_t(i)]) ? -INFINITY : s[size_t(i)]; };
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return key(a) > key(b); });
+        for (int32_t k = 0; k <= n; ++k) {
+            std::vector<int32_t> want(order.begin(), order.begin() + k), got(size_t(k), -1);
+            std::sort(want.begin(), want.end());
+            top_k_indices(s.data(), n, k, got.data(), scratch);
+            ASSERT_EQ(got, want) << "n " << n << " k " << k << " trial " << trial;
+        }
+    }
+}
+
 // ---------------------------------------------------------------- invariants of every policy
 
 struct InvariantCase {
