@@ -2,7 +2,7 @@
 # The equal-memory comparison of docs/accuracy.md ("Equal-memory comparison", issue 18): each seed
 # method at two memory points per model against every baseline at the same KV bytes after the
 # context (heterokv eval equal). Heavy (tens of minutes on one core): not part of CI.
-#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all|heldout]
+#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all|heldout|hc_tau]
 # heldout (not in all): EMS and DynSplit-KV, KLD only, on two books no choice was made on
 set -eu
 BIN=${1:-build/bin/heterokv}
@@ -80,4 +80,20 @@ if [ "$WHICH" = heldout ]; then
     $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 $H \
         --method ems:budget=64,decode=0 --method ems:budget=128,decode=0 \
         --method dynsplit:budget=64 --method dynsplit:budget=128 -o "$OUT/stories_heldout"
+fi
+if [ "$WHICH" = hc_tau ]; then
+    # HeteroCache with retrieval-1.4M taxonomies calibrated at lower tau_stable (fewer full heads):
+    # 0.45 (6 full heads) and 0.4 (4 full) with pool=31, at the two ratios of the runs above
+    D=tests/data/heterocache
+    R="-m $S/models/retrieval-1.4M.gguf -c 2048 --window 2048 --context 1024 --max-windows 2 \
+       -f $T/austen-emma.txt -f $T/melville-moby_dick.txt $HAYARGS --length 2048 --depths 0.1,0.3,0.5,0.7,0.9 --trials 4"
+    # shellcheck disable=SC2086
+    $RUN $R --method heterocache:taxonomy=$D/retrieval-1.4M_topk0.2_stable0.45.json,ratio=0.65 \
+        --method heterocache:taxonomy=$D/retrieval-1.4M_topk0.2_stable0.45.json,ratio=0.75 \
+        -o "$OUT/retrieval_${HAY}_hc_stable045" &
+    # shellcheck disable=SC2086
+    $RUN $R --method heterocache:taxonomy=$D/retrieval-1.4M_topk0.2_stable0.4.json,ratio=0.65,pool=31 \
+        --method heterocache:taxonomy=$D/retrieval-1.4M_topk0.2_stable0.4.json,ratio=0.75,pool=31 \
+        -o "$OUT/retrieval_${HAY}_hc_stable040" &
+    wait
 fi
