@@ -72,8 +72,11 @@ public:
         }
         StatRequest global{StatKind::kAttentionSum, kStepAll};  // column sums of every query
         global.from_lse = true;
-        StatRequest local{StatKind::kAttention, kStepSegmentEnd | kStepDecode, o_.snap.evict.window};
-        local.from_lse = true;  // the last `window` queries of the step
+        // the last `window` queries of the step; at a segment's end the engine makes the segment's
+        // last chunk hold at least `window` tokens (SnapKV's observation window), so a prompt whose
+        // last prefill chunk is short is still scored by `window` queries
+        StatRequest local{StatKind::kAttention, kStepSegmentEnd | kStepDecode, o_.snap.evict.window, true};
+        local.from_lse = true;
         // score=local needs no global sums, hence no score lane: the same bytes per slot as SnapKV
         if (uses_global()) i.stats = {global, local};
         else i.stats = {local};

@@ -323,10 +323,12 @@ TEST(EmsDecode, CompactsBackToBudgetAndAdaptiveKeepsLayerTotal) {
     ASSERT_EQ(info.stats.size(), 2u);  // global: accumulated column sums; local: the last 32 queries
     EXPECT_TRUE(info.stats[0].kind == StatKind::kAttentionSum && info.stats[0].from_lse);
     EXPECT_TRUE(info.stats[1].kind == StatKind::kAttention && info.stats[1].from_lse && info.stats[1].n_query == 32);
+    EXPECT_TRUE(info.stats[1].segment_tail);  // the segment's last 32 queries, however prefill is chunked
     // the default score=local asks for the local attention only: no accumulated sums, no score lane
     const PolicyInfo dflt = make("ems:budget=40")->info();
     ASSERT_EQ(dflt.stats.size(), 1u);
     EXPECT_TRUE(dflt.stats[0].kind == StatKind::kAttention && dflt.stats[0].n_query == 32);
+    EXPECT_TRUE(dflt.stats[0].segment_tail);
     EXPECT_EQ(make("ems:budget=40,decode=0")->info().decode, DecodeKv::kAppends);
     L.run(*p, true);
     for (int32_t ih = 0; ih < 3; ++ih) EXPECT_EQ(L.n_keep[size_t(ih)], 40);
