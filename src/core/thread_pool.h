@@ -50,6 +50,21 @@ public:
         });
     }
 
+    // fn(i, ith) for every i in [0, n), each thread claiming the next unclaimed item (items of uneven
+    // cost do not idle a thread); which thread runs an item never changes what it computes.
+    template <typename F>
+    void for_each(int64_t n, F&& f) {
+        if (n <= 0) return;
+        if (n_threads_ == 1 || n == 1) {
+            for (int64_t i = 0; i < n; ++i) f(i, 0);
+            return;
+        }
+        std::atomic<int64_t> next{0};
+        run([&](int ith, int) {
+            for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i, ith);
+        });
+    }
+
 private:
     void worker_main(int ith);
     int claim(uint64_t seq);

@@ -1,7 +1,6 @@
 // kv/kv_layer_view.cpp — heterokv/policy.h KvLayerView over a KvStore: the one place where a
 // policy's row reads meet the store's pages and element type (and, later, quantized blocks).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -67,15 +66,11 @@ void KvLayerView::key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n
 int32_t KvLayerView::n_threads() const { return pool_ ? pool_->n_threads() : 1; }
 
 void KvLayerView::parallel_for(int32_t n, const std::function<void(int32_t, int32_t)>& fn) const {
-    if (n <= 0) return;
-    if (!pool_ || pool_->n_threads() == 1 || n == 1) {
+    if (!pool_) {
         for (int32_t i = 0; i < n; ++i) fn(i, 0);
         return;
     }
-    std::atomic<int32_t> next{0};  // items handed out one at a time: uneven items do not idle a thread
-    pool_->run([&](int ith, int) {
-        for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i, ith);
-    });
+    pool_->for_each(n, [&](int64_t i, int ith) { fn(int32_t(i), ith); });
 }
 
 void KvLayerView::key_extremes(int32_t ih, int32_t s0, int32_t s1, float* mn, float* mx) const {

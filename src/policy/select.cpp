@@ -67,18 +67,18 @@ void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::
     // then one scan in slot order: every slot above v, and the lowest-indexed slots equal to v until
     // k are taken. That is the order "score descending, then index ascending" cut after k, already
     // sorted by index. NaN ranks below every number (a total order, so the selection is defined).
-    thread_local std::vector<float> clean, sel;  // [n] the values in slot order / reordered by the selection
-    clean.resize(size_t(n));
-    for (int32_t s = 0; s < n; ++s) clean[size_t(s)] = std::isnan(score[s]) ? -INFINITY : score[s];
-    sel = clean;
+    auto key = [score](int32_t s) { return std::isnan(score[s]) ? -INFINITY : score[s]; };
+    thread_local std::vector<float> sel;  // [n] the keys, reordered by the selection
+    sel.resize(size_t(n));
+    for (int32_t s = 0; s < n; ++s) sel[size_t(s)] = key(s);
     std::nth_element(sel.begin(), sel.begin() + (k - 1), sel.end(), std::greater<float>());
     const float v = sel[size_t(k - 1)];
-    const float* c = clean.data();
     int32_t above = 0;
-    for (int32_t s = 0; s < n; ++s) above += c[s] > v;
+    for (int32_t s = 0; s < n; ++s) above += key(s) > v;
     int32_t ties = k - above, j = 0;
     for (int32_t s = 0; s < n && j < k; ++s) {
-        if (c[s] > v || (c[s] == v && ties-- > 0)) out[j++] = s;
+        const float c = key(s);
+        if (c > v || (c == v && ties-- > 0)) out[j++] = s;
     }
 }
 

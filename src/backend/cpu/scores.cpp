@@ -127,16 +127,6 @@ void tile_dots(const float* const* qrows, const int64_t* lo, const int64_t* hi, 
     }
 }
 
-// Runs fn(unit) for every unit in [0, n) over the pool's threads, each thread claiming the next
-// unclaimed one (units of uneven cost). Which thread runs a unit never changes what it computes.
-template <typename F>
-void for_each_unit(ThreadPool& pool, int64_t n, F&& fn) {
-    std::atomic<int64_t> next{0};
-    pool.run([&](int, int) {
-        for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < n; u = next.fetch_add(1, std::memory_order_relaxed)) fn(u);
-    });
-}
-
 }  // namespace
 
 void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
@@ -207,7 +197,7 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
     for (int32_t ih = 0; ih < p.n_head_kv; ++ih) {
         first[size_t(ih) + 1] = first[size_t(ih)] + (heads[ih].n_slot + kColBlock - 1) / kColBlock;
     }
-    for_each_unit(pool, first.back(), [&](int64_t u) {
+    pool.for_each(first.back(), [&](int64_t u, int) {
         thread_local std::vector<float> keys, sc;  // [kColBlock, head_dim] f32, [kColBlock]
         const int32_t ih = int32_t(std::upper_bound(first.begin(), first.end(), u) - first.begin()) - 1;
         const AttnKvHead& h = heads[ih];
