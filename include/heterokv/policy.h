@@ -195,7 +195,10 @@ struct StatRequest {
                                   // one pass instead of two; the same values up to rounding
     int32_t band = 0;             // kBand: band width in positions
     int32_t stride = 1;           // kBand: query sampling stride
-    bool full_norm = true;        // kBand: normalise over the whole row (true) or the band
+    bool full_norm = true;        // kBand: normalise over the whole row (true) or the band; the
+                                  // whole row's normaliser comes from the kernel's log-sum-exp
+                                  // (float keys; same values up to rounding), so only the band's
+                                  // dots are computed
 };
 
 // One request's values for the layer (empty when it was not computed at this step).

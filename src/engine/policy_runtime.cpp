@@ -251,6 +251,8 @@ Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_pa
 float* PolicyRuntime::lse_buffer(PolicyStep step, int32_t n_tok) {
     lse_ready_ = false;
     if (!active_) return nullptr;
+    // a decode step over selected pages attends to those only: its lse is not the whole row's
+    if (step == kStepDecode && info_.select_pages) return nullptr;
     for (const StatRequest& r : info_.stats) lse_ready_ = lse_ready_ || stat_wants_lse(r, step);
     if (!lse_ready_) return nullptr;
     lse_.resize(size_t(n_tok) * size_t(shape_.n_head));

@@ -20,10 +20,12 @@ void attention_mass(const StatRequest& r, const StatStep& in, float* values, flo
     }
 }
 
-// kBand: DD-Select's band statistics over the step's queries.
+// kBand: DD-Select's band statistics over the step's queries; with full_norm, each row's
+// normaliser from the kernel's log-sum-exp when the step has it (stat_wants_lse), so only the
+// band's dots are taken instead of the whole visible row's.
 void band(const StatRequest& r, const StatStep& in, float* values, float* counts) {
     attn_band_recent(*in.pool, *in.ap, in.q, in.qpos, in.n_tok, 0, r.stride, r.band, r.full_norm, in.heads, values,
-                     counts, in.stride);
+                     counts, in.stride, r.full_norm ? in.lse : nullptr);
 }
 
 const StatEntry kStats[] = {

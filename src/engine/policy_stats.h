@@ -39,7 +39,12 @@ struct StatEntry {
 // The table's row for a kind.
 const StatEntry& stat_entry(StatKind kind);
 
-// Whether r reads the attention kernel's row log-sum-exp at a step of this kind.
-inline bool stat_wants_lse(const StatRequest& r, PolicyStep step) { return r.from_lse && (r.steps & step); }
+// Whether r reads the attention kernel's row log-sum-exp at a step of this kind: when the request
+// asks for it (kAttention(Sum) from_lse), and always for kBand normalised over the whole row (its
+// denominator is the row's log-sum-exp; the same values up to rounding, at the band's cost instead
+// of the row's).
+inline bool stat_wants_lse(const StatRequest& r, PolicyStep step) {
+    return (r.from_lse || (r.kind == StatKind::kBand && r.full_norm)) && (r.steps & step);
+}
 
 }  // namespace hkv

@@ -58,6 +58,13 @@ TEST(BandScores, MatchesTheReference) {
         std::vector<float> rec(size_t(nh_kv) * size_t(c.n_slot), 0.0f), cnt(rec.size(), 0.0f);
         attn_band_recent(pool, ap, q.data(), qpos.data(), c.n_tok, 0, c.stride, c.band, c.full_norm, heads.data(),
                          rec.data(), cnt.data(), c.n_slot);
+        // the same from the attention kernel's row log-sum-exp (the whole row's normaliser; only the
+        // band's dots): must match the same reference (ignored when normalising over the band)
+        std::vector<float> out(q.size()), lse(size_t(c.n_tok) * size_t(n_head));
+        attention(pool, ap, q.data(), qpos.data(), c.n_tok, heads.data(), out.data(), lse.data());
+        std::vector<float> rec_l(rec.size(), 0.0f), cnt_l(rec.size(), 0.0f);
+        attn_band_recent(pool, ap, q.data(), qpos.data(), c.n_tok, 0, c.stride, c.band, c.full_norm, heads.data(),
+                         rec_l.data(), cnt_l.data(), c.n_slot, lse.data());
         // reference
         std::vector<double> rrec(rec.size(), 0.0), rcnt(rec.size(), 0.0);
         for (int32_t ih = 0; ih < nh_kv; ++ih) {
@@ -89,6 +96,8 @@ TEST(BandScores, MatchesTheReference) {
         for (size_t i = 0; i < rec.size(); ++i) {
             ASSERT_EQ(double(cnt[i]), rcnt[i]) << "slot " << i;
             ASSERT_NEAR(rec[i], rrec[i], 1e-5 * (1.0 + rrec[i])) << "slot " << i;
+            ASSERT_EQ(double(cnt_l[i]), rcnt[i]) << "slot " << i << " (lse)";
+            ASSERT_NEAR(rec_l[i], rrec[i], 1e-5 * (1.0 + rrec[i])) << "slot " << i << " (lse)";
         }
     }
 }

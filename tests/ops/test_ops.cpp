@@ -651,7 +651,7 @@ TEST(Attention, SixteenBitPositionLaneIsExact) {
 // The slot-blocked, row-tiled score passes (issue 22 item 5) against the per-slot loops they
 // replaced (scores_before.h), bit for bit: every KV type, head sizes that are and are not a multiple
 // of 8, GQA groups, sliding window and soft-capping, prompts shorter and longer than a block,
-// observation windows, 1-3 threads.
+// observation windows, 1-3 threads. The band pass with the kernel's lse against the one without.
 TEST(ScoresExact, TiledPassesGiveTheSameBits) {
     std::mt19937 rng(23);
     int idx = 0;
@@ -694,6 +694,19 @@ TEST(ScoresExact, TiledPassesGiveTheSameBits) {
                                      rec_got.data(), cnt_got.data(), n_slot);
                     ASSERT_TRUE(same(rec_want, rec_got)) << "attn_band_recent, full_norm " << full_norm;
                     ASSERT_TRUE(same(cnt_want, cnt_got));
+                    // the row normaliser from the kernel's lse: the same counts and sums up to rounding
+                    // over float keys; ignored (the same bits) over q8_0 keys and with the band's own norm
+                    std::vector<float> rec_lse(rec_want.size(), 0.25f), cnt_lse(rec_lse);
+                    attn_band_recent(pool, p, q.data(), qpos.data(), n_tok, 0, 4, 32, full_norm, kv.heads.data(),
+                                     rec_lse.data(), cnt_lse.data(), n_slot, lse.data());
+                    ASSERT_TRUE(same(cnt_want, cnt_lse));
+                    if (!full_norm || t == DType::kQ8_0) {
+                        ASSERT_TRUE(same(rec_want, rec_lse)) << "attn_band_recent with lse, full_norm " << full_norm;
+                    } else {
+                        for (size_t i = 0; i < rec_want.size(); ++i) {
+                            ASSERT_NEAR(rec_lse[i], rec_want[i], 1e-5 * (1.0 + rec_want[i])) << "band with lse, slot " << i;
+                        }
+                    }
                 }
             }
         }

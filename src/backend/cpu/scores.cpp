@@ -103,6 +103,9 @@ void qk_dots(ThreadPool& pool, DType kv_type, const void* const* k_pages, int32_
 
 namespace {
 
+// Whether the attention kernel dots f32 queries with these keys as floats (f32, f16, bf16).
+bool kv_float_keys(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
 constexpr int64_t kKeyBlock = 64;  // slots per block of f32 keys that every row of a tile reads while cached
 constexpr int32_t kRowTile = 8;    // query rows whose dots are taken over one sweep of the keys
 
@@ -237,11 +240,12 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
 
 void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                       int64_t t_begin, int32_t t_stride, int32_t band, bool full_norm, const AttnKvHead* heads,
-                      float* recent, float* count, int64_t stride) {
+                      float* recent, float* count, int64_t stride, const float* lse) {
     const int32_t group = p.n_head / p.n_head_kv;
     const int32_t hd = p.head_dim;
     const int64_t step = std::max<int32_t>(1, t_stride);
     if (t_begin >= n_tok) return;
+    if (!full_norm) lse = nullptr;  // the band's own normaliser needs every band dot anyway
     pool.parallel_for(p.n_head_kv, [&](int64_t b, int64_t e, int) {
         thread_local std::vector<float> keys, sc;  // [n_slot, head_dim] f32, [kRowTile, n_slot]
         for (int64_t ih = b; ih < e; ++ih) {
@@ -250,9 +254,13 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
             float* cnt = count + ih * stride;
             if (h.n_slot == 0) continue;
             const PosLane::iterator pb = h.pos.begin(), pe = pb + h.n_slot;
+            // The lse serves float keys only: over q8_0 / q4_0 / hq4 keys the kernel dots a quantized
+            // query (attention.cpp qk_i8), a normaliser that differs by more than rounding.
+            const float* const hlse = kv_float_keys(h.k_type) ? lse : nullptr;
+            // the dots a row needs: its whole visible row when normalising over it without an lse, else its band
+            const bool whole_row = full_norm && !hlse;
             // keys converted once per head: only the slots some sampled query can reach
-            const int64_t s_lo = full_norm ? 0
-                                           : std::lower_bound(pb, pe, qpos[t_begin] - band) - pb;
+            const int64_t s_lo = whole_row ? 0 : std::lower_bound(pb, pe, qpos[t_begin] - band) - pb;
             keys.resize(size_t(h.n_slot) * size_t(hd));  // [n_slot, head_dim] f32
             for (int64_t s = s_lo; s < h.n_slot; ++s) {
                 kv_read_row(h.k_type, h.k_pages, p.page_size, hd, s, keys.data() + s * hd);
@@ -262,6 +270,7 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
             // of the keys, then each row's band sums added in the same order as row by row
             struct RowSpan {
                 int64_t t, s_band, s_end;
+                float lse;  // the row's log-sum-exp (with an lse)
             };
             RowSpan span[kRowTile];
             const float* qrows[kRowTile];
@@ -272,6 +281,18 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                 for (int32_t r = 0; r < nr; ++r) {
                     const RowSpan& rs = span[r];
                     float* row = sc.data() + size_t(r) * size_t(h.n_slot);
+                    if (hlse) {  // the band's probabilities over the whole row: exp(logit - lse), vectorised
+                        for (int64_t s = rs.s_band; s < rs.s_end; ++s) row[s] = attn_logit(p, row[s]);
+                        exp_shifted(row + rs.s_band, rs.s_end - rs.s_band, rs.lse);
+                        double suffix = 0.0;
+                        for (int64_t s = rs.s_end - 1; s >= rs.s_band; --s) {
+                            suffix += double(row[s]);
+                            if (h.pos[s] >= qpos[rs.t]) continue;  // a slot's future starts after it
+                            rec[s] += float(suffix);
+                            cnt[s] += 1.0f;
+                        }
+                        continue;
+                    }
                     float mx = -INFINITY;
                     for (int64_t s = lo[r]; s < rs.s_end; ++s) {
                         row[s] = attn_logit(p, row[s]);
@@ -297,10 +318,13 @@ void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, con
                 const int64_t s_vis = p.window > 0 ? std::lower_bound(pb, end, qpos[t] - p.window + 1) - pb : 0;
                 const int64_t s_band = std::max<int64_t>(s_vis, std::lower_bound(pb, end, qpos[t] - band) - pb);
                 if (s_band >= s_end) continue;
-                const int64_t s_norm = full_norm ? s_vis : s_band;
+                const int64_t s_norm = whole_row ? s_vis : s_band;
                 for (int32_t g = 0; g < group; ++g) {
-                    span[nr] = {t, s_band, s_end};
-                    qrows[nr] = q + (t * p.n_head + ih * group + g) * hd;  // [head_dim]
+                    const int64_t row = t * p.n_head + ih * group + g;
+                    const float l = hlse ? hlse[row] : 0.0f;
+                    if (l == -INFINITY) continue;  // the kernel saw nothing in this row (cannot happen with s_band < s_end)
+                    span[nr] = {t, s_band, s_end, l};
+                    qrows[nr] = q + row * hd;  // [head_dim]
                     lo[nr] = s_norm, hi[nr] = s_end;
                     if (++nr == kRowTile) flush();
                 }

@@ -45,9 +45,15 @@ void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const i
 // the distant context before s). Always accumulates. Shapes as attn_scores; recent, count:
 // [n_head_kv, stride]. Slots must be in position order. Work: O(rows * n_head * (band, or n_slot
 // when full_norm) * head_dim); parallel over KV heads.
+// lse (full_norm only; null = none): the attention kernel's row log-sum-exp over the same slots
+// ([n_tok, n_head], hkv::attention's lse output). The whole-row normaliser is then taken from it,
+// A[s'] = exp(scale * q·K[s'] - lse[t, h]), so only the band's dots and exps are computed
+// (O(rows * n_head * band * head_dim)); the same values as without it up to rounding (the lse is
+// float and its dots round in the kernel's order). Heads with q8_0 / q4_0 / hq4 keys ignore it
+// (the kernel dots a quantized query with those) and take the whole row's dots.
 void attn_band_recent(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                       int64_t t_begin, int32_t t_stride, int32_t band, bool full_norm, const AttnKvHead* heads,
-                      float* recent, float* count, int64_t stride);
+                      float* recent, float* count, int64_t stride, const float* lse = nullptr);
 
 // qk_dots: raw dot products of n_row query rows with the slots [0, n) of one KV head, read in place
 // from its pages (no f32 copy of the keys):
