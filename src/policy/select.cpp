@@ -42,7 +42,8 @@ Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel) 
 
 void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out) {
     const int32_t r = kernel / 2;
-    for (int32_t i = 0; i < n; ++i) {
+    // the edges, whose windows are clipped at 0 or n (all of it when n <= 2r)
+    auto edge = [&](int32_t i) {
         const int32_t lo = std::max(0, i - r), hi = std::min(n - 1, i + r);
         if (kind == PoolKind::kMax) {
             float m = in[lo];
@@ -53,6 +54,28 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
             for (int32_t j = lo; j <= hi; ++j) s += in[j];
             out[i] = s / float(kernel);
         }
+    };
+    const int32_t i0 = std::min(r, n), i1 = std::max(i0, n - r);  // interior [i0, i1): whole windows
+    for (int32_t i = 0; i < i0; ++i) edge(i);
+    for (int32_t i = i1; i < n; ++i) edge(i);
+    if (i1 <= i0) return;
+    // The interior, one window offset at a time over all slots (vectorisable loops), adding in the
+    // edges' order (in[i - r] first), so every output is bit for bit the edge loop's.
+    float* o = out + i0;
+    const float* base = in + i0 - r;
+    const int32_t m = i1 - i0;
+    for (int32_t i = 0; i < m; ++i) o[i] = kind == PoolKind::kAvg ? 0.0f + base[i] : base[i];
+    for (int32_t j = 1; j < kernel; ++j) {
+        const float* x = base + j;
+        if (kind == PoolKind::kMax) {
+            for (int32_t i = 0; i < m; ++i) o[i] = std::max(o[i], x[i]);
+        } else {
+            for (int32_t i = 0; i < m; ++i) o[i] += x[i];
+        }
+    }
+    if (kind == PoolKind::kAvg) {
+        const float kf = float(kernel);
+        for (int32_t i = 0; i < m; ++i) o[i] /= kf;
     }
 }
 

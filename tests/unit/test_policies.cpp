@@ -218,7 +218,8 @@ TEST(PolicySelect, TopKMatchesTheFullSort) {
         std::vector<float> s(static_cast<size_t>(n));
         for (float& x : s) {
             const uint32_t r = rng() % 20;
-            x = r == 0 ? -INFINITY : r == 1 ? INFINITY : r == 2 ? NAN : float(rng() % 6) * 0.25f;  // ties
+            x = r == 0 ? -INFINITY : r == 1 ? INFINITY : r == 2 ? NAN : r == 3 ? -0.0f  // -0 ties +0
+                : float(int32_t(rng() % 6) - 2) * 0.25f;                                         // ties
         }
         std::vector<int32_t> order(static_cast<size_t>(n));
         std::iota(order.begin(), order.end(), 0);
@@ -229,6 +230,53 @@ TEST(PolicySelect, TopKMatchesTheFullSort) {
             std::sort(want.begin(), want.end());
             top_k_indices(s.data(), n, k, got.data(), scratch);
             ASSERT_EQ(got, want) << "n " << n << " k " << k << " trial " << trial;
+        }
+    }
+}
+
+// The same on long score vectors (the selection's bucket pass): continuous scores, scores that share
+// one bucket (most equal), and all equal, at several k.
+TEST(PolicySelect, TopKMatchesTheFullSortOnLongVectors) {
+    std::mt19937 rng(11);
+    std::vector<int32_t> scratch;
+    for (int kind = 0; kind < 3; ++kind) {
+        const int32_t n = 5000;
+        std::vector<float> s(static_cast<size_t>(n));
+        std::exponential_distribution<float> e(1.0f);
+        for (float& x : s) x = kind == 0 ? e(rng) * 1e-4f : kind == 1 ? 1.0f + float(rng() % 3) * 1e-7f : 0.5f;
+        std::vector<int32_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] > s[size_t(b)]; });
+        for (int32_t k : {1, 7, 333, 2500, 4999}) {
+            std::vector<int32_t> want(order.begin(), order.begin() + k), got(size_t(k), -1);
+            std::sort(want.begin(), want.end());
+            top_k_indices(s.data(), n, k, got.data(), scratch);
+            ASSERT_EQ(got, want) << "kind " << kind << " k " << k;
+        }
+    }
+}
+
+// pool1d against its definition (each output's clipped window, in order), bit for bit, for every
+// kernel from 1 to 9 and lengths below, at and above the kernel.
+TEST(PolicySelect, PoolingMatchesTheDefinition) {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int32_t kernel = 1; kernel <= 9; kernel += 2) {
+        for (int32_t n : {1, 2, 3, 4, 5, 8, 9, 10, 64, 101}) {
+            std::vector<float> in(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+            for (float& x : in) x = u(rng);
+            for (PoolKind kind : {PoolKind::kMax, PoolKind::kAvg}) {
+                pool1d(in.data(), n, kernel, kind, out.data());
+                for (int32_t i = 0; i < n; ++i) {
+                    const int32_t lo = std::max(0, i - kernel / 2), hi = std::min(n - 1, i + kernel / 2);
+                    float want = kind == PoolKind::kMax ? in[size_t(lo)] : 0.0f;
+                    for (int32_t j = kind == PoolKind::kMax ? lo + 1 : lo; j <= hi; ++j) {
+                        want = kind == PoolKind::kMax ? std::max(want, in[size_t(j)]) : want + in[size_t(j)];
+                    }
+                    if (kind == PoolKind::kAvg) want /= float(kernel);
+                    ASSERT_EQ(out[size_t(i)], want) << "kernel " << kernel << " n " << n << " i " << i;
+                }
+            }
         }
     }
 }
