@@ -45,6 +45,13 @@ struct ContextParams {
     int64_t kv_max_bytes = 0;   // cache memory limit; 0 = unlimited
     std::string policy = "full";  // KV compression policy spec (heterokv/policy.h), e.g. "snapkv:budget=256"
     std::string kv_cold_dir;      // folder for a policy's cold tier (heterocache); "" = host RAM
+    // How a cold tier in host RAM gathers a refresh (heterocache's satellites): kThread on its
+    // background I/O thread while the engine computes (the paper's asynchronous retrieval), kFence
+    // when the layer next needs the rows, straight into the cache over the context's threads (no
+    // staging copy, no extra thread competing for a core), kAuto = kThread when the machine has a
+    // core beyond n_threads, else kFence. A file tier (kv_cold_dir) always uses its I/O thread.
+    enum class ColdGather : uint8_t { kAuto, kThread, kFence };
+    ColdGather kv_cold_gather = ColdGather::kAuto;
     // Sliding-window layers (Gemma 2/3's local layers, Mistral's window shorter than n_ctx): by
     // default their slots are freed as they leave the window, so such a layer holds at most the
     // window (+ one page) and a truncate() further back than the window cannot bring them back.

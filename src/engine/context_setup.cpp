@@ -1,6 +1,8 @@
 // engine/context_setup.cpp — see context_setup.h.
 #include "engine/context_setup.h"
 
+#include <thread>
+
 #include "engine/policy_check.h"
 #include "model/model.h"
 #include "policy/spec.h"
@@ -62,6 +64,9 @@ Status context_setup(const Model& model, const ContextParams& params, ContextSet
     }
     kc.score_lane = out->policy->needs_score_lane();
     kc.cold_dir = p.kv_cold_dir;
+    kc.cold_async = p.kv_cold_gather == ContextParams::ColdGather::kThread ||
+                    (p.kv_cold_gather == ContextParams::ColdGather::kAuto &&
+                     p.n_threads > 0 && int64_t(std::thread::hardware_concurrency()) > p.n_threads);
     return KvStore::validate(kc);
 }
 

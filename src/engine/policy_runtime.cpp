@@ -171,7 +171,7 @@ void PolicyRuntime::build_view(int32_t il, PolicyStep step, int32_t n_past, cons
 Status PolicyRuntime::before_attention(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
                                        const float* q, AttnKvHead* heads, int32_t* page_size) {
     if (!active_ || layer_local(il)) return Status();
-    if (info_.cold_tier) HKV_TRY(kv.apply_pending(il));
+    if (info_.cold_tier) HKV_TRY(kv.apply_pending(il, &pool));
     if (step != kStepDecode || !info_.select_pages) return Status();
     const int32_t nh = shape_.n_head_kv;
     const int32_t ps = kv.config().page_size;

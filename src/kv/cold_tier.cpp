@@ -147,6 +147,17 @@ Status ColdTier::read_at(int32_t il, int64_t offset, size_t n, void* dst) const 
     return Status();
 }
 
+Expected<ColdTier::RamRows> ColdTier::ram_rows(int32_t il, int32_t ih) const {
+    if (fail_gathers_) return Status::io_error("cold tier: injected read failure (layer %d head %d)", il, ih);
+    if (on_disk()) return Status::invalid("cold tier: rows of layer %d head %d are in a file, not in RAM", il, ih);
+    if (il < 0 || il >= cfg_.n_layer || ih < 0 || ih >= cfg_.n_head_kv) {
+        return Status::invalid("cold tier: rows of layer %d head %d out of range", il, ih);
+    }
+    const Head& h = head(il, ih);
+    const auto [kb, vb] = row_bytes(size_t(il) * size_t(cfg_.n_head_kv) + size_t(ih));
+    return RamRows{h.k.data(), h.v.data(), h.pos.data(), kb, vb, int32_t(h.pos.size())};
+}
+
 Status ColdTier::gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, void* k_out, void* v_out,
                         int32_t* pos_out) const {
     if (fail_gathers_) return Status::io_error("cold tier: injected read failure (layer %d head %d)", il, ih);

@@ -57,6 +57,17 @@ public:
     // pos_out: [n]. Consecutive indices are read in one call per record.
     Status gather(int32_t il, int32_t ih, const int32_t* idx, int32_t n, void* k_out, void* v_out,
                   int32_t* pos_out) const;
+    // The RAM tier's rows of head (il, ih), read in place (KvStore's refresh at the fence): k:
+    // [rows, k_bytes], v: [rows, v_bytes], pos: [rows]. kInvalidArgument on a file tier or out of
+    // range; kIoError under inject_gather_failure (as gather()).
+    struct RamRows {
+        const uint8_t* k = nullptr;
+        const uint8_t* v = nullptr;
+        const int32_t* pos = nullptr;
+        size_t k_bytes = 0, v_bytes = 0;
+        int32_t rows = 0;
+    };
+    Expected<RamRows> ram_rows(int32_t il, int32_t ih) const;
     // Forgets every row (a new sequence); the files are truncated.
     void clear();
     // Forgets, in every head, the rows from the first one at a position >= pos on (rows are

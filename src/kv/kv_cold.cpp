@@ -1,10 +1,12 @@
 // kv/kv_cold.cpp — KvStore's cold tier: spills of compressed heads' rows into it, and refreshes
 // that gather rows back on its I/O thread and write them over hot slots before the layer's next
 // attention (see kv_store.h: apply, apply_pending).
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include "kv/cold_tier.h"
+#include "core/thread_pool.h"
 #include "kv/kv_store.h"
 
 namespace hkv {
@@ -69,6 +71,7 @@ Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {
         st.slot0 = op.slot0;
         st.n = int32_t(op.rows.size());
         st.rows.assign(op.rows.begin(), op.rows.end());
+        if (!cfg_.cold_async && !cold_->on_disk()) continue;  // copied at the fence, no staging
         st.k.resize(size_t(st.n) * k_row_bytes(il, op.head));
         st.v.resize(size_t(st.n) * v_row_bytes(il, op.head));
         st.pos.resize(size_t(st.n));
@@ -76,6 +79,8 @@ Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {
     if (n == 0) return Status();
     pend.n_heads = n;
     pend.active = true;
+    pend.at_fence = !cfg_.cold_async && !cold_->on_disk();
+    if (pend.at_fence) return Status();
     ColdTier* cold = cold_.get();
     pend.done = cold->submit([cold, il, &pend] {
         const auto t0 = std::chrono::steady_clock::now();
@@ -89,10 +94,11 @@ Status KvStore::cold_submit(int32_t il, const LayerPlan& plan) {
     return Status();
 }
 
-Status KvStore::apply_pending(int32_t il) {
+Status KvStore::apply_pending(int32_t il, ThreadPool* pool) {
     Pending& p = pending_[size_t(il)];
     if (!p.active) return Status();
     p.active = false;
+    if (p.at_fence) return cold_copy_at_fence(il, p, pool);
     const auto t0 = std::chrono::steady_clock::now();
     const Status st = p.done.get();
     cold_stats_.wait_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -107,10 +113,78 @@ Status KvStore::apply_pending(int32_t il) {
     return Status();
 }
 
+Status KvStore::cold_copy_at_fence(int32_t il, Pending& p, ThreadPool* pool) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // every row index and position checked before anything is written
+    std::vector<ColdTier::RamRows> ram(p.n_heads);  // [staged head] its tier's rows
+    int64_t n_units = 0;
+    constexpr int32_t kRows = 256;  // rows per work unit
+    for (size_t i = 0; i < p.n_heads; ++i) {
+        const Staged& s = p.heads[i];
+        auto rr = cold_->ram_rows(il, s.ih);
+        if (!rr.ok()) return rr.status().with_context("kv: cold-tier refresh of layer " + std::to_string(il));
+        ram[i] = *rr;
+        const Head& h = head(il, s.ih);
+        if (s.slot0 < 0 || int64_t(s.slot0) + s.n > int64_t(h.pos.size())) {
+            return Status::invalid("kv: refresh of slots [%d, %d) outside the %zu live slots of layer %d head %d",
+                                   s.slot0, s.slot0 + s.n, h.pos.size(), il, s.ih);
+        }
+        if (ram[i].k_bytes != cls(h).k_row || ram[i].v_bytes != cls(h).v_row) {
+            return Status::internal("kv: cold-tier rows of layer %d head %d are not the cache's row size", il, s.ih);
+        }
+        for (int32_t j = 0; j < s.n; ++j) {
+            const int32_t r = s.rows[size_t(j)];
+            if (r < 0 || r >= ram[i].rows) {
+                return Status::invalid("cold tier: row %d of layer %d head %d (holds %d)", r, il, s.ih, ram[i].rows);
+            }
+            if (!h.pos.fits(ram[i].pos[r])) return lane_error(il, s.ih, ram[i].pos[r]);
+        }
+        n_units += (s.n + kRows - 1) / kRows;
+    }
+    ++epoch_;
+    // the units: (head, block of kRows rows), over the pool's threads
+    unit_head_.clear();
+    unit_row0_.clear();
+    for (size_t i = 0; i < p.n_heads; ++i) {
+        for (int32_t j = 0; j < p.heads[i].n; j += kRows) {
+            unit_head_.push_back(int32_t(i));
+            unit_row0_.push_back(j);
+        }
+    }
+    auto copy = [&](int64_t u, int) {
+        const size_t i = size_t(unit_head_[size_t(u)]);
+        const Staged& s = p.heads[i];
+        const ColdTier::RamRows& rr = ram[i];
+        Head& h = head(il, s.ih);
+        const int32_t j1 = std::min(s.n, unit_row0_[size_t(u)] + kRows);
+        for (int32_t j = unit_row0_[size_t(u)]; j < j1; ++j) {
+            const int32_t r = s.rows[size_t(j)], slot = s.slot0 + j;
+            std::memcpy(k_ptr(h, slot), rr.k + size_t(r) * rr.k_bytes, rr.k_bytes);
+            std::memcpy(v_ptr(h, slot), rr.v + size_t(r) * rr.v_bytes, rr.v_bytes);
+            h.pos.set(size_t(slot), rr.pos[r]);
+            if (cfg_.score_lane) h.score[size_t(slot)] = 0.0f;
+        }
+    };
+    if (pool) {
+        pool->for_each(n_units, copy);
+    } else {
+        for (int64_t u = 0; u < n_units; ++u) copy(u, 0);
+    }
+    for (size_t i = 0; i < p.n_heads; ++i) {
+        const Staged& s = p.heads[i];
+        cold_stats_.bytes_gathered += int64_t(s.n) * int64_t(k_row_bytes(il, s.ih) + v_row_bytes(il, s.ih));
+    }
+    ++cold_stats_.refreshes;
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    cold_stats_.io_ms += ms;
+    cold_stats_.wait_ms += ms;  // all of it on the engine's path
+    return Status();
+}
+
 void KvStore::cold_drain() {
     for (Pending& p : pending_) {
         if (!p.active) continue;
-        p.done.wait();
+        if (!p.at_fence) p.done.wait();  // a fence refresh has nothing in flight
         p.active = false;
     }
 }

@@ -48,6 +48,7 @@
 namespace hkv {
 
 class ColdTier;  // kv/cold_tier.h
+class ThreadPool;  // core/thread_pool.h
 
 // Counters of the cold tier (KvStore::cold_stats), for reports.
 struct ColdStats {
@@ -78,6 +79,12 @@ struct KvStoreConfig {
     int32_t tail_granule = 8;     // slots per size step of a compacted head's short last page; values
                                   // >= page_size (or 0) keep whole pages everywhere
     std::string cold_dir;         // where a cold tier keeps its rows: "" = host RAM, else a folder
+    // How refreshes are gathered: true = on the tier's I/O thread while the engine computes, into
+    // staging buffers copied over the slots at the fence (apply_pending); false (RAM tier only) =
+    // at the fence itself, straight from the tier's rows into the slots, split over the caller's
+    // pool: half the copies, and no third thread taking a core from the compute threads when
+    // there is no spare one (issue 22). A file tier always gathers on its I/O thread.
+    bool cold_async = true;
     int32_t n_ctx = 0;            // positions are < n_ctx (the context's length): 1..65536 = a 16-bit
                                   // position lane (2 bytes a slot; larger positions are refused),
                                   // 0 or more = int32 (4 bytes)
@@ -148,7 +155,7 @@ public:
     Status apply(int32_t il, const LayerPlan& plan);
     // Waits for the cold-tier refreshes planned for layer il and writes them over their slots
     // (the asynchronous fence: called before the layer's attention). No-op when none is pending.
-    Status apply_pending(int32_t il);
+    Status apply_pending(int32_t il, ThreadPool* pool = nullptr);
     // Rows the cold tier holds for head (il, ih); 0 without a tier.
     int32_t cold_rows(int32_t il, int32_t ih) const;
     const ColdTier* cold_tier() const { return cold_.get(); }
@@ -271,6 +278,7 @@ private:
     };
     struct Pending {                  // a layer's refresh in flight; buffers kept across refreshes
         bool active = false;
+        bool at_fence = false;        // gathered by apply_pending itself (cold_async off, RAM tier)
         std::vector<Staged> heads;
         size_t n_heads = 0;
         std::future<Status> done;
@@ -280,6 +288,8 @@ private:
     Status cold_spill(int32_t il, int32_t ih);
     Status cold_submit(int32_t il, const LayerPlan& plan);
     void cold_drain();                // waits for every gather in flight and drops it
+    // cold_async off: copies the staged rows of layer il's refresh from the RAM tier over their slots.
+    Status cold_copy_at_fence(int32_t il, Pending& p, ThreadPool* pool);
 
     KvStoreConfig cfg_;
     std::vector<TypeClass> classes_;  // one per distinct (K, V) type pair, in order of first head
@@ -290,6 +300,7 @@ private:
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
+    std::vector<int32_t> unit_head_, unit_row0_;  // a fence refresh's work units: staged head, first row
     std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] of the head: a spill's staging
     std::vector<int32_t> spill_pos_;          // [n] its positions
     ColdStats cold_stats_;

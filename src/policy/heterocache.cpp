@@ -46,6 +46,7 @@
 #include "policy/heterocache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -55,12 +56,18 @@
 namespace hkv {
 
 void hc_pool_max(const float* probs, int32_t group, int32_t n, int32_t pool, float* out, std::vector<float>& tmp) {
-    tmp.resize(size_t(n));
+    // block by block, so each block of the group's rows is pooled and maxed while in cache
+    constexpr int32_t kBlock = 2048;
+    tmp.resize(size_t(std::min(n, kBlock)));
     float* pooled = tmp.data();
-    std::fill(out, out + n, -INFINITY);
-    for (int32_t g = 0; g < group; ++g) {
-        pool1d(probs + size_t(g) * size_t(n), n, pool, PoolKind::kAvg, pooled);
-        for (int32_t s = 0; s < n; ++s) out[s] = std::max(out[s], pooled[s]);
+    for (int32_t b0 = 0; b0 < n; b0 += kBlock) {
+        const int32_t b1 = std::min(n, b0 + kBlock), m = b1 - b0;
+        float* o = out + b0;
+        std::fill(o, o + m, -INFINITY);
+        for (int32_t g = 0; g < group; ++g) {
+            pool1d_range(probs + size_t(g) * size_t(n), n, pool, PoolKind::kAvg, b0, b1, pooled);
+            for (int32_t s = 0; s < m; ++s) o[s] = std::max(o[s], pooled[s]);
+        }
     }
 }
 
@@ -277,6 +284,7 @@ public:
         qbuf_.assign(nl, {});
         qfill_.assign(nl, 0);
         windows_.assign(nl, 0);
+        monitor_ms_ = 0.0;
         refreshes_.assign(nl, 0);
         peak_hot_ = 0;
         return Status();
@@ -300,10 +308,11 @@ public:
         }
         char line[384];
         std::snprintf(line, sizeof line,
-                      "heterocache: prompt %d, base %lld; monitor %lld checks, %lld refreshes (rate %.3f; per layer "
-                      "%s); spill %s, peak anchor/satellite slots %lld",
-                      n_prompt_, (long long)hb_.base, (long long)w, (long long)r, w ? double(r) / double(w) : 0.0,
-                      per.empty() ? "-" : per.c_str(), opt_.spill_chunk ? "chunk" : "end", (long long)peak_hot_);
+                      "heterocache: prompt %d, base %lld; monitor %lld checks in %.1f ms, %lld refreshes (rate %.3f; "
+                      "per layer %s); spill %s, peak anchor/satellite slots %lld",
+                      n_prompt_, (long long)hb_.base, (long long)w, monitor_ms_, (long long)r,
+                      w ? double(r) / double(w) : 0.0, per.empty() ? "-" : per.c_str(),
+                      opt_.spill_chunk ? "chunk" : "end", (long long)peak_hot_);
         return line;
     }
 
@@ -464,7 +473,10 @@ private:
         std::copy_n(v.q.data() + size_t(v.n_q - 1) * qrow, qrow, buf.data() + size_t(qfill_[size_t(il)]) * qrow);
         if (++qfill_[size_t(il)] < opt_.window) return Status();
         qfill_[size_t(il)] = 0;
-        return monitor(v, plan);
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status st = monitor(v, plan);
+        monitor_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        return st;
     }
 
     bool has_satellites(int32_t il, int32_t ih) const {
@@ -594,6 +606,7 @@ private:
     // metrics
     std::vector<int64_t> windows_, refreshes_;    // [n_layer] pivot checks / refreshes
     int64_t peak_hot_ = 0;                        // most slots an anchor/satellite held at a prefill cut
+    double monitor_ms_ = 0.0;                     // wall time in monitor() (scoring and planning refreshes)
     // scratch
     std::vector<float> keys_, score_, probs_, tmp_, aw_, dots_;
     HcScratch scratch_;

@@ -40,7 +40,7 @@ Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel) 
     return Status();
 }
 
-void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out) {
+void pool1d_range(const float* in, int32_t n, int32_t kernel, PoolKind kind, int32_t i0, int32_t i1, float* out) {
     const int32_t r = kernel / 2;
     // the edges, whose windows are clipped at 0 or n (all of it when n <= 2r)
     auto edge = [&](int32_t i) {
@@ -48,22 +48,23 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
         if (kind == PoolKind::kMax) {
             float m = in[lo];
             for (int32_t j = lo + 1; j <= hi; ++j) m = std::max(m, in[j]);
-            out[i] = m;
+            out[i - i0] = m;
         } else {
             float s = 0.0f;
             for (int32_t j = lo; j <= hi; ++j) s += in[j];
-            out[i] = s / float(kernel);
+            out[i - i0] = s / float(kernel);
         }
     };
-    const int32_t i0 = std::min(r, n), i1 = std::max(i0, n - r);  // interior [i0, i1): whole windows
-    for (int32_t i = 0; i < i0; ++i) edge(i);
-    for (int32_t i = i1; i < n; ++i) edge(i);
-    if (i1 <= i0) return;
+    // interior [a, b): whole windows
+    const int32_t a = std::clamp(r, i0, i1), b = std::clamp(n - r, a, i1);
+    for (int32_t i = i0; i < a; ++i) edge(i);
+    for (int32_t i = b; i < i1; ++i) edge(i);
+    if (b <= a) return;
     // The interior, one window offset at a time over all slots (vectorisable loops), adding in the
     // edges' order (in[i - r] first), so every output is bit for bit the edge loop's.
-    float* o = out + i0;
-    const float* base = in + i0 - r;
-    const int32_t m = i1 - i0;
+    float* o = out + (a - i0);
+    const float* base = in + a - r;
+    const int32_t m = b - a;
     for (int32_t i = 0; i < m; ++i) o[i] = kind == PoolKind::kAvg ? 0.0f + base[i] : base[i];
     for (int32_t j = 1; j < kernel; ++j) {
         const float* x = base + j;
@@ -77,6 +78,10 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
         const float kf = float(kernel);
         for (int32_t i = 0; i < m; ++i) o[i] /= kf;
     }
+}
+
+void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out) {
+    pool1d_range(in, n, kernel, kind, 0, n, out);
 }
 
 void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch) {

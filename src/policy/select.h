@@ -41,6 +41,8 @@ Status read_kernel_option(PolicySpec& spec, bool auto_default, int32_t* kernel);
 // kMax ignores the padding; kAvg counts it as zeros (divides by kernel), like PyTorch's avg_pool1d
 // with padding = kernel/2. in, out: [n]; kernel odd; in and out must not overlap.
 void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* out);
+// The outputs i0 <= i < i1 of pool1d (the same bits) at out[i - i0]: [i1 - i0].
+void pool1d_range(const float* in, int32_t n, int32_t kernel, PoolKind kind, int32_t i0, int32_t i1, float* out);
 
 // Writes the indices of the k largest of score[0..n) to out[0..k), ascending. Ties go to the lower
 // index; NaN ranks below every number. 0 <= k <= n. O(n): a selection over the values, then one

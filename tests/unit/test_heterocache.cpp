@@ -13,6 +13,7 @@
 #include "kv/cold_tier.h"
 #include "kv/kv_store.h"
 #include "policy/heterocache.h"
+#include "policy/select.h"
 #include "policy/spec.h"
 #include "test_util.h"
 
@@ -133,6 +134,23 @@ std::unique_ptr<KvStore> six_keys(const float* keys) {
     auto kv = KvStore::create(c);
     if (!kv.ok() || !(*kv)->append(0, 0, 6, keys, 2, keys, 2, kSixPos).ok()) return nullptr;
     return std::move(kv).value();
+}
+
+// hc_pool_max block by block = each row avg-pooled whole (pool1d), then the max over the group, bit
+// for bit, at lengths below, at and across its 2048-slot blocks.
+TEST(HeteroCacheMonitor, PoolMaxEqualsPoolThenMax) {
+    for (int32_t n : {1, 5, 2047, 2048, 2049, 5000}) {
+        const int32_t group = 3, pool = 5;
+        std::vector<float> probs(size_t(group) * size_t(n)), got(static_cast<size_t>(n)), row(static_cast<size_t>(n)), tmp;
+        for (size_t i = 0; i < probs.size(); ++i) probs[i] = float((i * 2654435761u) % 1000) * 1e-3f;
+        std::vector<float> want(static_cast<size_t>(n), -INFINITY);
+        for (int32_t g = 0; g < group; ++g) {
+            pool1d(probs.data() + size_t(g) * size_t(n), n, pool, PoolKind::kAvg, row.data());
+            for (int32_t s = 0; s < n; ++s) want[size_t(s)] = std::max(want[size_t(s)], row[size_t(s)]);
+        }
+        hc_pool_max(probs.data(), group, n, pool, got.data(), tmp);
+        ASSERT_EQ(got, want) << n;
+    }
 }
 
 TEST(HeteroCacheMonitor, LastRowScores) {

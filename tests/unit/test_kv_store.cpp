@@ -8,6 +8,7 @@
 
 #include "backend/cpu/quant.h"
 #include "core/fp16.h"
+#include "core/thread_pool.h"
 #include "kv/cold_tier.h"
 #include "kv/kv_store.h"
 
@@ -372,8 +373,12 @@ TEST(KvStore, ApplyWritesRowsThenCompacts) {
 // The cold tier belongs to the store: spills copy a head's newest rows into it before the plan's
 // compaction, refreshes gather rows back in the background and land before the next attention,
 // and drop_from / clear cut it with the cache.
-TEST(KvStore, ColdTierSpillRefreshAndRewind) {
-    auto kv = KvStore::create(small_cfg());
+class ColdGatherModes : public ::testing::TestWithParam<bool> {};  // KvStoreConfig::cold_async
+
+TEST_P(ColdGatherModes, ColdTierSpillRefreshAndRewind) {
+    KvStoreConfig cfg = small_cfg();
+    cfg.cold_async = GetParam();
+    auto kv = KvStore::create(cfg);
     ASSERT_TRUE(kv.ok());
     KvStore& s = **kv;
     auto k = rows(12, 8, 0.0f), v = rows(12, 8, 100.0f);
@@ -423,6 +428,76 @@ TEST(KvStore, ColdTierSpillRefreshAndRewind) {
     const std::vector<int32_t> odd = {0, 1, 5};
     ASSERT_TRUE(s.append(0, 1, 3, k.data(), 8, v.data(), 8, odd.data()).ok());
     EXPECT_EQ(s.apply(0, LayerPlan{8, keep, n_keep, {}, spill}).code(), StatusCode::kInternal);
+}
+
+INSTANTIATE_TEST_SUITE_P(KvStore, ColdGatherModes, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "IoThread" : "Fence"; });
+
+// A refresh of many rows (several of the fence's 256-row units, two heads, 16-bit positions, a
+// score lane) lands the same bytes whether the I/O thread gathers it or the fence copies it over
+// a pool; at the fence a bad row or a failing tier is an error that leaves the slots untouched.
+TEST(KvStore, ColdRefreshAtTheFenceEqualsTheIoThread) {
+    const int32_t n = 700;
+    auto k = rows(n, 8, 0.0f), v = rows(n, 8, 1000.0f);
+    std::vector<int32_t> pos(static_cast<size_t>(n)), all(static_cast<size_t>(n));
+    std::iota(pos.begin(), pos.end(), 0);
+    std::iota(all.begin(), all.end(), 0);
+    std::vector<int32_t> wanted;  // 350 of the 700 rows, ascending
+    for (int32_t r = 1; r < n; r += 2) wanted.push_back(r);
+    ThreadPool pool(2);
+    std::vector<std::vector<uint8_t>> got;  // [mode] every K and V byte and position of both heads
+    for (bool async : {true, false}) {
+        KvStoreConfig cfg = small_cfg(DType::kF16, 64);
+        cfg.cold_async = async;
+        cfg.n_ctx = 4096;  // 16-bit positions
+        cfg.score_lane = true;
+        auto kv = KvStore::create(cfg);
+        ASSERT_TRUE(kv.ok());
+        KvStore& s = **kv;
+        const ColdOp spill[2] = {ColdOp{ColdOpKind::kSpill, 0}, ColdOp{ColdOpKind::kSpill, 2}};
+        for (int32_t ih : {0, 2}) ASSERT_TRUE(s.append(1, ih, n, k.data(), 8, v.data(), 8, pos.data()).ok());
+        std::vector<int32_t> keep(3 * size_t(n), 0), n_keep = {400, -1, 400};
+        for (int32_t i = 0; i < 400; ++i) keep[size_t(i)] = keep[2 * size_t(n) + size_t(i)] = i;
+        ASSERT_TRUE(s.apply(1, LayerPlan{n, keep, n_keep, {}, spill}).ok());
+        s.scores(1, 0)[5] = 7.0f;
+        const ColdOp refresh[2] = {ColdOp{ColdOpKind::kRefresh, 0, 0, wanted}, ColdOp{ColdOpKind::kRefresh, 2, 10, wanted}};
+        n_keep = {-1, -1, -1};
+        if (!async) {  // a row the tier does not hold: refused at the fence, nothing written
+            std::vector<int32_t> bad = wanted;
+            bad.back() = n;
+            const ColdOp wrong[1] = {ColdOp{ColdOpKind::kRefresh, 0, 0, bad}};
+            ASSERT_TRUE(s.apply(1, LayerPlan{n, keep, n_keep, {}, wrong}).ok());
+            EXPECT_EQ(s.apply_pending(1, &pool).code(), StatusCode::kInvalidArgument);
+            EXPECT_EQ(s.positions(1, 0)[0], 0);
+            EXPECT_EQ(s.cold_stats().refreshes, 0);
+        }
+        ASSERT_TRUE(s.apply(1, LayerPlan{n, keep, n_keep, {}, refresh}).ok());
+        ASSERT_TRUE(s.apply_pending(1, &pool).ok());
+        EXPECT_EQ(s.cold_stats().refreshes, 1);
+        EXPECT_EQ(s.cold_stats().bytes_gathered, 2 * 350 * 2 * 8 * 2);
+        EXPECT_EQ(s.scores(1, 0)[5], 0.0f);  // a refreshed slot's lane restarts
+        std::vector<uint8_t> bytes;
+        for (int32_t ih : {0, 2}) {
+            for (int32_t slot = 0; slot < s.n_slot(1, ih); ++slot) {
+                const uint8_t* kr = s.k_row(1, ih, slot);
+                const uint8_t* vr = s.v_row(1, ih, slot);
+                bytes.insert(bytes.end(), kr, kr + s.k_row_bytes(1, ih));
+                bytes.insert(bytes.end(), vr, vr + s.v_row_bytes(1, ih));
+                const int32_t p = s.positions(1, ih)[size_t(slot)];
+                bytes.insert(bytes.end(), reinterpret_cast<const uint8_t*>(&p), reinterpret_cast<const uint8_t*>(&p) + 4);
+            }
+        }
+        EXPECT_EQ(s.positions(1, 0)[0], 1);
+        EXPECT_EQ(s.positions(1, 0)[349], 699);
+        EXPECT_EQ(s.positions(1, 2)[10], 1);
+        got.push_back(std::move(bytes));
+        // a failing tier: the refresh is an I/O error, in both modes
+        const_cast<ColdTier*>(s.cold_tier())->inject_gather_failure(true);
+        ASSERT_TRUE(s.apply(1, LayerPlan{n, keep, n_keep, {}, refresh}).ok());
+        EXPECT_EQ(s.apply_pending(1, &pool).code(), StatusCode::kIoError);
+    }
+    ASSERT_EQ(got[0].size(), got[1].size());
+    EXPECT_TRUE(got[0] == got[1]);
 }
 
 TEST(KvStore, RejectsBadConfig) {

@@ -276,6 +276,12 @@ TEST(PolicySelect, PoolingMatchesTheDefinition) {
                     if (kind == PoolKind::kAvg) want /= float(kernel);
                     ASSERT_EQ(out[size_t(i)], want) << "kernel " << kernel << " n " << n << " i " << i;
                 }
+                for (int32_t i0 = 0; i0 <= n; i0 += 3) {  // any range gives the same outputs
+                    const int32_t i1 = std::min(n, i0 + 1 + (i0 * 7) % 11);
+                    std::vector<float> part(size_t(std::max(1, i1 - i0)));
+                    pool1d_range(in.data(), n, kernel, kind, i0, i1, part.data());
+                    for (int32_t i = i0; i < i1; ++i) ASSERT_EQ(part[size_t(i - i0)], out[size_t(i)]) << i0 << " " << i;
+                }
             }
         }
     }

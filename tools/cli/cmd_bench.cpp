@@ -45,6 +45,7 @@ struct BenchOptions {
     int32_t n_batch = 512;
     int32_t page_size = 64;
     std::string kv_cold_dir;
+    std::string kv_cold_gather = "auto";
     KvTypeOptions kv_types;  // --kv-type, -ctk, -ctv
     std::vector<std::string> policies = {"full"};  // --policy, repeatable: one run per spec
     ReportOutput out;  // -o FILE, --format md|csv|json
@@ -123,6 +124,7 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
     HKV_TRY(o.kv_types.apply(cp));
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
+    cp.kv_cold_gather = kv_cold_gather(o.kv_cold_gather);
     cp.policy = policy;
     cp.swa_full = o.swa_full;
     auto ctx = Context::create(*model, cp);
@@ -265,6 +267,7 @@ Runner add_bench(CLI::App& app) {
     o->kv_types.add(app);
     app.add_option("--kv-page-size", o->page_size, "KV page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o->kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
+    add_kv_cold_gather(app, &o->kv_cold_gather);
     add_report_output(app, &o->out);
     app.add_option("--policy", o->policies, "KV compression policy spec; repeat for several, one run each (default: full)")
         ->capture_default_str();

@@ -89,6 +89,20 @@ Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>&
     return Status();
 }
 
+void add_kv_cold_gather(CLI::App& app, std::string* value) {
+    app.add_option("--kv-cold-gather", *value,
+                   "how a RAM cold tier gathers a refresh: thread (its I/O thread, while computing), fence (when "
+                   "the layer needs the rows, over the compute threads), auto (thread when a core is spare)")
+        ->check(CLI::IsMember({"auto", "thread", "fence"}))
+        ->capture_default_str();
+}
+
+ContextParams::ColdGather kv_cold_gather(const std::string& value) {
+    return value == "thread"  ? ContextParams::ColdGather::kThread
+           : value == "fence" ? ContextParams::ColdGather::kFence
+                              : ContextParams::ColdGather::kAuto;
+}
+
 void add_gen_options(CLI::App& app, GenOptions& o) {
     app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0: the model's training context)")
         ->capture_default_str();
@@ -97,6 +111,7 @@ void add_gen_options(CLI::App& app, GenOptions& o) {
     o.kv_types.add(app);
     app.add_option("--kv-page-size", o.page_size, "KV cache page size in slots")->capture_default_str();
     app.add_option("--kv-cold-dir", o.kv_cold_dir, "folder for the cold tier of policies that have one (heterocache: satellites' full prompt KV); default: host RAM");
+    add_kv_cold_gather(app, &o.kv_cold_gather);
     app.add_option("--policy", o.policy, "KV compression policy spec, e.g. snapkv:budget=256 (policies: " +
                    policy_names() + ")")->capture_default_str();
     app.add_option("--temp", o.temp, "temperature (0: greedy)")->capture_default_str();
@@ -120,6 +135,7 @@ Expected<ContextParams> gen_context_params(const GenOptions& o) {
     cp.n_batch = o.n_batch;
     cp.kv_page_size = o.page_size;
     cp.kv_cold_dir = o.kv_cold_dir;
+    cp.kv_cold_gather = kv_cold_gather(o.kv_cold_gather);
     cp.policy = o.policy;
     cp.swa_full = o.swa_full;
     return cp;

@@ -105,6 +105,7 @@ struct GenOptions {
     KvTypeOptions kv_types;             // --kv-type, -ctk, -ctv
     int32_t page_size = 64;
     std::string kv_cold_dir;
+    std::string kv_cold_gather = "auto";
     std::string policy = "full";
     bool swa_full = false;
     float temp = 0.8f;
@@ -141,6 +142,9 @@ inline const CLI::Validator kU64Check(
 // --kv-cold-dir: empty (host RAM), or an existing folder given with at least one policy that has a
 // cold tier (heterocache); a folder that would be ignored or does not exist is an error (cmd_run.cpp).
 Status check_kv_cold_dir(const std::string& dir, const std::vector<std::string>& policies);
+// --kv-cold-gather auto|thread|fence (ContextParams::kv_cold_gather) into *value (cmd_run.cpp).
+void add_kv_cold_gather(CLI::App& app, std::string* value);
+ContextParams::ColdGather kv_cold_gather(const std::string& value);
 
 // The shared data folder (word lists, essays, haystacks) when --data is not given: ../shared/data
 // from the current folder if it exists, else the one beside the checkout the binary was built in
