@@ -118,6 +118,25 @@ void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t
     for (int32_t i = 0; i < r; ++i) out[cap - r + i] = n - r + i;
 }
 
+void hc_keep_among(const float* score, int32_t n, const int32_t* cand, int32_t n_cand, int32_t cap, int32_t recent,
+                   int32_t* out, std::vector<float>& cs, std::vector<int32_t>& idx) {
+    cap = std::clamp(cap, 0, n);
+    const int32_t r = std::clamp(recent, 0, cap);
+    // The top cap - r of [0, n - r) are among the top cap of [0, n): at most r of those lie in the
+    // tail, and ties rank the earlier (prefix) slot first. The candidates below n - r are a prefix
+    // of cand (ascending); ranking their scores in that order keeps the tie rule.
+    int32_t m = 0;
+    while (m < n_cand && cand[m] < n - r) ++m;
+    cs.resize(size_t(m));
+    for (int32_t i = 0; i < m; ++i) cs[size_t(i)] = score[cand[i]];
+    const int32_t k = cap - r;
+    idx.resize(size_t(std::max(k, 0)));
+    std::vector<int32_t> unused;  // top_k_indices' scratch (not used; no allocation)
+    top_k_indices(cs.data(), m, std::min(k, m), idx.data(), unused);
+    for (int32_t i = 0; i < std::min(k, m); ++i) out[i] = cand[idx[size_t(i)]];
+    for (int32_t i = 0; i < r; ++i) out[cap - r + i] = n - r + i;
+}
+
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base) {
     if (base <= 0) return 1.0;
     int64_t hit = 0;
@@ -527,6 +546,17 @@ private:
             o.resize(size_t(W));
             auto& mask = ref_mask_[size_t(il) * size_t(nh) + size_t(p)];
             mask.resize(size_t(n), 0);
+            // each satellite's refresh size n_s; the last step selects its top max(base, n_s) slots once
+            // (cand_), and C_W and every satellite's rows are chosen among those (hc_keep_among)
+            sat_n_.clear();
+            int32_t n_max = 0;
+            for (int32_t s : c.satellites) {
+                const int32_t n_s =
+                    std::max(0, std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s)));
+                sat_n_.push_back(n_s);
+                n_max = std::max(n_max, n_s);
+            }
+            const int32_t n_cand = std::max(base, n_max);
             // the W steps' pooled scores, top sets and overlaps, one step per item over the threads
             const size_t nth = size_t(v.kv.n_threads());
             if (tmps_.size() < nth) tmps_.resize(nth), orders_.resize(nth);
@@ -537,7 +567,13 @@ private:
                 top.resize(size_t(base));
                 hc_pool_max(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, opt_.pool, a,
                             tmps_[size_t(th)]);
-                top_k_indices(a, n, base, top.data(), orders_[size_t(th)]);
+                if (t < W - 1) {
+                    top_k_indices(a, n, base, top.data(), orders_[size_t(th)]);
+                } else {
+                    cand_.resize(size_t(n_cand));
+                    top_k_indices(a, n, n_cand, cand_.data(), orders_[size_t(th)]);
+                    hc_keep_among(a, n, cand_.data(), n_cand, base, 0, top.data(), cand_scores_, cand_idx_);
+                }
                 o[size_t(t)] = hc_overlap(top.data(), base, mask, base);
             });
             const std::vector<int32_t>& last_top = tops_[size_t(W - 1)];  // the last step's set
@@ -550,40 +586,23 @@ private:
             // R_p <- C_W (last_top: the last step's set)
             std::fill(mask.begin(), mask.end(), 0);
             for (int32_t s : last_top) mask[size_t(s)] = 1;
-            int32_t n_max = 0;
-            for (int32_t s : c.satellites) n_max = std::max(n_max, int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)));
             std::vector<int32_t>& union_idx = union_idx_;
-            if (opt_.reference_select) {
+            if (opt_.reference_select) {  // the top n_max of a_w, in position order
                 union_idx.resize(size_t(n_max));
-                top_k_indices(a_w, n, n_max, union_idx.data(), order_);
+                hc_keep_among(a_w, n, cand_.data(), n_cand, n_max, 0, union_idx.data(), cand_scores_, cand_idx_);
             }
             const size_t row0 = n_rows;  // this cluster's satellites: sat_rows_[row0 ..]
-            for (int32_t s : c.satellites) {
+            for (size_t i = 0; i < c.satellites.size(); ++i) {
                 if (sat_rows_.size() <= n_rows) sat_rows_.emplace_back();
                 std::vector<int32_t>& rows = sat_rows_[n_rows++];
-                const int32_t n_s =
-                    std::max(0, std::min(int32_t(std::min<int64_t>(hot_[tax_.at(il, s)], n)), v.kv.cold_rows(s)));
+                const int32_t n_s = sat_n_[i];
                 rows.resize(size_t(n_s));
-                if (opt_.reference_select) std::copy_n(union_idx.begin(), n_s, rows.begin());
-            }
-            if (!opt_.reference_select) {
-                // Every satellite ranks by the pivot's a_w, so satellites of equal size get the same
-                // rows: each distinct size is selected once (one per item over the threads), then copied.
-                const size_t n_sat = c.satellites.size();
-                first_.assign(n_sat, -1);
-                distinct_.clear();
-                for (size_t i = 0; i < n_sat; ++i) {
-                    for (size_t j = 0; j < i && first_[i] < 0; ++j) {
-                        if (sat_rows_[row0 + j].size() == sat_rows_[row0 + i].size()) first_[i] = int32_t(j);
-                    }
-                    if (first_[i] < 0) distinct_.push_back(int32_t(i));
-                }
-                v.kv.parallel_for(int32_t(distinct_.size()), [&](int32_t d, int32_t th) {
-                    std::vector<int32_t>& rows = sat_rows_[row0 + size_t(distinct_[size_t(d)])];
-                    hc_keep(a_w, n, int32_t(rows.size()), opt_.recent, rows.data(), orders_[size_t(th)]);
-                });
-                for (size_t i = 0; i < n_sat; ++i) {
-                    if (first_[i] >= 0) sat_rows_[row0 + i] = sat_rows_[row0 + size_t(first_[i])];
+                if (opt_.reference_select) {
+                    std::copy_n(union_idx.begin(), n_s, rows.begin());
+                } else if (i > 0 && n_s == sat_n_[i - 1]) {  // equal sizes select the same rows
+                    rows = sat_rows_[n_rows - 2];
+                } else {
+                    hc_keep_among(a_w, n, cand_.data(), n_cand, n_s, opt_.recent, rows.data(), cand_scores_, cand_idx_);
                 }
             }
             for (size_t i = 0; i < c.satellites.size(); ++i) {
@@ -617,7 +636,9 @@ private:
     std::vector<std::vector<float>> tmps_;        // [thread] the monitor's pooling scratch
     std::vector<std::vector<int32_t>> orders_;    // [thread] its selection scratch
     std::vector<std::vector<int32_t>> tops_;      // [W] each step's top set
-    std::vector<int32_t> first_, distinct_;       // a refresh's satellites: the equal-sized one before / each size once
+    std::vector<int32_t> sat_n_;                  // a check's satellites: refresh sizes n_s
+    std::vector<int32_t> cand_, cand_idx_;        // the last step's top max(base, n_s) slots; hc_keep_among scratch
+    std::vector<float> cand_scores_;              // hc_keep_among scratch
     std::vector<double> overlap_;                 // [W] the monitor's per-step overlaps
     std::vector<ColdOp> cold_ops_;                // the plan's cold-tier operations
     std::vector<std::vector<int32_t>> sat_rows_;  // [refreshed satellites] -> cold rows, kept across checks

@@ -38,6 +38,13 @@ void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int3
 // by score (ties: the earlier slot). score: [n]; out: [min(cap, n)].
 void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out, std::vector<int32_t>& order);
 
+// hc_keep(score, n, cap, recent) chosen among candidates: cand [n_cand] = top_k_indices(score, n,
+// n_cand) (ascending) with n_cand >= min(cap, n). The same rows as hc_keep (ties: the earlier slot)
+// at the cost of a selection over n_cand instead of n, so one selection over the n slots serves
+// every size (the drift monitor's C_W and its satellites). cs, idx: scratch.
+void hc_keep_among(const float* score, int32_t n, const int32_t* cand, int32_t n_cand, int32_t cap, int32_t recent,
+                   int32_t* out, std::vector<float>& cs, std::vector<int32_t>& idx);
+
 // |set ∩ ref| / base, with ref given as a mask over positions [0, n) (1 = in the reference set).
 double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>& ref_mask, int64_t base);
 

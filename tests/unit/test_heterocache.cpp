@@ -153,6 +153,34 @@ TEST(HeteroCacheMonitor, PoolMaxEqualsPoolThenMax) {
     }
 }
 
+// hc_keep_among (the monitor's one selection shared by C_W and the satellites) picks hc_keep's rows
+// for every cap and window, on scores with many ties, from candidate sets of any size >= cap.
+TEST(HeteroCacheMonitor, KeepAmongTheCandidatesEqualsKeep) {
+    uint32_t x = 12345;
+    auto rnd = [&x] { return x = x * 1664525u + 1013904223u; };
+    std::vector<int32_t> order, idx, unused;
+    std::vector<float> cs;
+    for (int trial = 0; trial < 60; ++trial) {
+        const int32_t n = 1 + int32_t(rnd() % 300);
+        std::vector<float> score(static_cast<size_t>(n));
+        for (float& f : score) f = float(rnd() % 7) * 0.5f;  // ties everywhere
+        for (int32_t cap : {0, 1, n / 3, n / 2, n - 1, n}) {
+            for (int32_t recent : {0, 1, 5, 40}) {
+                std::vector<int32_t> want(size_t(std::max(cap, 1))), got(size_t(std::max(cap, 1)));
+                hc_keep(score.data(), n, cap, recent, want.data(), order);
+                for (int32_t n_cand : {std::max(cap, 0), std::min(n, cap + 7), n}) {
+                    std::vector<int32_t> cand(size_t(std::max(n_cand, 1)));
+                    top_k_indices(score.data(), n, n_cand, cand.data(), unused);
+                    hc_keep_among(score.data(), n, cand.data(), n_cand, cap, recent, got.data(), cs, idx);
+                    ASSERT_EQ(std::vector<int32_t>(got.begin(), got.begin() + std::max(cap, 0)),
+                              std::vector<int32_t>(want.begin(), want.begin() + std::max(cap, 0)))
+                        << "n " << n << " cap " << cap << " recent " << recent << " candidates " << n_cand;
+                }
+            }
+        }
+    }
+}
+
 TEST(HeteroCacheMonitor, LastRowScores) {
     // 2 query heads, 6 keys of dim 2 in an f32 store. Head 0 points at key 1, head 1 at key 4;
     // pool 1 = none.
