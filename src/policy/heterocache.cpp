@@ -561,7 +561,8 @@ private:
             const size_t nth = size_t(v.kv.n_threads());
             if (tmps_.size() < nth) tmps_.resize(nth), orders_.resize(nth);
             tops_.resize(size_t(W));
-            v.kv.parallel_for(W, [&](int32_t t, int32_t th) {
+            v.kv.parallel_for(W, [&](int32_t item, int32_t th) {
+                const int32_t t = (W - 1 + item) % W;  // the last (largest) step first: the threads end together
                 float* a = aw_.data() + size_t(t) * size_t(n);
                 std::vector<int32_t>& top = tops_[size_t(t)];
                 top.resize(size_t(base));

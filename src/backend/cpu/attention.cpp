@@ -657,23 +657,18 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     std::atomic<int32_t>* const done = split_done.get();  // the caller's (thread_local) counters
     const UnitFn* unit = head_unit.data();
     const int32_t* ord = order.data();
-    std::atomic<int64_t> next{0};
-    auto work = [&](int, int) {
+    pool.for_each(n_units, [&](int64_t u, int) {
         thread_local AttnScratch ws;
-        for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < n_units;) {
-            const int32_t o = ord[u % total_splits];
-            const int32_t kvh = o >> 16;
-            const int split = o & 0xffff;
-            const int64_t qt = n_qt - 1 - u / total_splits;  // later tokens see more: start there
-            const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
-            unit[kvh](jb, ws, kvh, t0, t1, split);
-            const int32_t ns = jb.split_n[kvh];
-            if (ns > 1 && done[qt * p.n_head_kv + kvh].fetch_add(1, std::memory_order_acq_rel) == ns - 1)
-                attn_merge(jb, kvh, t0, t1);
-        }
-    };
-    if (nth == 1 || n_units == 1) work(0, 1);
-    else pool.run(work);
+        const int32_t o = ord[u % total_splits];
+        const int32_t kvh = o >> 16;
+        const int split = o & 0xffff;
+        const int64_t qt = n_qt - 1 - u / total_splits;  // later tokens see more: start there
+        const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
+        unit[kvh](jb, ws, kvh, t0, t1, split);
+        const int32_t ns = jb.split_n[kvh];
+        if (ns > 1 && done[qt * p.n_head_kv + kvh].fetch_add(1, std::memory_order_acq_rel) == ns - 1)
+            attn_merge(jb, kvh, t0, t1);
+    });
 }
 
 }  // namespace hkv

@@ -125,19 +125,14 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t m, fl
     }
     const int64_t n_tiles = (n_out + tile - 1) / tile;
     const X16Kernels* x16 = w.layout == WeightLayout::kX16 ? &x16_or_die() : nullptr;
-    std::atomic<int64_t> next{0};
-    auto work = [&](int, int) {
-        for (int64_t it; (it = next.fetch_add(1, std::memory_order_relaxed)) < n_tiles;) {
-            const int64_t r0 = it * tile, nr = std::min(n_out, r0 + tile) - r0;
-            if (x16) {
-                x16->gemm(w.type, n_in, wb + size_t(r0) * w_row, nr / kX16Rows, xb, xq_row, m, y + r0, size_t(n_out));
-            } else {
-                k.gemm(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb, xq_row, m, y + r0, size_t(n_out));
-            }
+    pool.for_each(n_tiles, [&](int64_t it, int) {
+        const int64_t r0 = it * tile, nr = std::min(n_out, r0 + tile) - r0;
+        if (x16) {
+            x16->gemm(w.type, n_in, wb + size_t(r0) * w_row, nr / kX16Rows, xb, xq_row, m, y + r0, size_t(n_out));
+        } else {
+            k.gemm(w.type, n_in, wb + size_t(r0) * w_row, w_row, nr, xb, xq_row, m, y + r0, size_t(n_out));
         }
-    };
-    if (n_tiles == 1) work(0, 1);
-    else pool.run(work);
+    });
 }
 
 void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const float* x,
@@ -153,25 +148,20 @@ void matvec_multi(ThreadPool& pool, const MatvecOut* outs, int n_outs, const flo
         first[i + 1] = first[i] + (ws[i]->n_out + chunk[i] - 1) / chunk[i];
     }
     const QuantKernels& k = quant_kernels();
-    std::atomic<int64_t> next{0};
-    auto work = [&](int, int) {
-        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < first[n_outs];) {
-            int i = 0;
-            while (c >= first[i + 1]) ++i;
-            const WeightView& w = *ws[i];
-            const int64_t r0 = (c - first[i]) * chunk[i], nr = std::min(w.n_out, r0 + chunk[i]) - r0;
-            float* y = outs[i].y + r0;
-            if (!outs[i].accumulate) {
-                matvec_rows(k, w, r0, nr, xq[i], y);
-            } else {
-                float t[kDecodeChunk];  // [nr]
-                matvec_rows(k, w, r0, nr, xq[i], t);
-                add_inplace(y, t, nr);
-            }
+    pool.for_each(first[n_outs], [&](int64_t c, int) {
+        int i = 0;
+        while (c >= first[i + 1]) ++i;
+        const WeightView& w = *ws[i];
+        const int64_t r0 = (c - first[i]) * chunk[i], nr = std::min(w.n_out, r0 + chunk[i]) - r0;
+        float* y = outs[i].y + r0;
+        if (!outs[i].accumulate) {
+            matvec_rows(k, w, r0, nr, xq[i], y);
+        } else {
+            float t[kDecodeChunk];  // [nr]
+            matvec_rows(k, w, r0, nr, xq[i], t);
+            add_inplace(y, t, nr);
         }
-    };
-    if (first[n_outs] <= 1) work(0, 1);
-    else pool.run(work);
+    });
 }
 
 void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView& w_up, const float* x,
@@ -186,18 +176,13 @@ void matvec_swiglu(ThreadPool& pool, const WeightView& w_gate, const WeightView&
     const int64_t chunk = decode_chunk(n_ff, pool.n_threads(), row_quantum(w_gate));
     const int64_t n_chunks = (n_ff + chunk - 1) / chunk;
     const QuantKernels& k = quant_kernels();
-    std::atomic<int64_t> next{0};
-    auto work = [&](int, int) {
-        for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) {
-            const int64_t r0 = c * chunk, nr = std::min(n_ff, r0 + chunk) - r0;
-            float up[kDecodeChunk];  // [nr]
-            matvec_rows(k, w_gate, r0, nr, xq[0], out + r0);
-            matvec_rows(k, w_up, r0, nr, xq[1], up);
-            glu(act, out + r0, up, nr);
-        }
-    };
-    if (n_chunks == 1) work(0, 1);
-    else pool.run(work);
+    pool.for_each(n_chunks, [&](int64_t c, int) {
+        const int64_t r0 = c * chunk, nr = std::min(n_ff, r0 + chunk) - r0;
+        float up[kDecodeChunk];  // [nr]
+        matvec_rows(k, w_gate, r0, nr, xq[0], out + r0);
+        matvec_rows(k, w_up, r0, nr, xq[1], up);
+        glu(act, out + r0, up, nr);
+    });
 }
 
 namespace {
