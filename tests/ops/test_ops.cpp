@@ -84,32 +84,6 @@ TEST(Ops, SoftmaxMatchesRef) {
     }
 }
 
-// softmax_scaled against its definition as scalar steps (scale, max, exp_shifted, a double sum in
-// order, one multiply): the same values up to the sum's order, at lengths around the 8-lane width.
-TEST(Ops, SoftmaxScaledMatchesTheScalarSteps) {
-    std::mt19937 rng(4);
-    std::normal_distribution<float> g(0.0f, 3.0f);
-    for (int64_t n : {1, 7, 8, 9, 16, 1000, 4099}) {
-        std::vector<float> x(static_cast<size_t>(n)), want;
-        for (float& v : x) v = g(rng);
-        want = x;
-        const float scale = 0.125f;
-        float m = -INFINITY;
-        for (float& v : want) m = std::max(m, v *= scale);
-        exp_shifted(want.data(), n, m);
-        double sum = 0.0;
-        for (float v : want) sum += v;
-        for (float& v : want) v *= float(1.0 / sum);
-        softmax_scaled(x.data(), n, scale);
-        double total = 0.0;
-        for (int64_t i = 0; i < n; ++i) {
-            ASSERT_NEAR(x[size_t(i)], want[size_t(i)], 1e-6f * want[size_t(i)]) << "n " << n << " i " << i;
-            total += x[size_t(i)];
-        }
-        EXPECT_NEAR(total, 1.0, 1e-5) << n;
-    }
-}
-
 TEST(Ops, SwigluMatchesRef) {
     std::mt19937 rng(3);
     for (int64_t n : {1, 9, 64, 11008 + 3}) {

@@ -205,46 +205,6 @@ void exp_shifted(float* x, int64_t n, float sub) {
     for (; i < n; ++i) x[i] = simd::exp_scalar(x[i] - sub);
 }
 
-void softmax_scaled(float* x, int64_t n, float scale) {
-    const __m256 vs = _mm256_set1_ps(scale);
-    __m256 vm = _mm256_set1_ps(-INFINITY);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
-        _mm256_storeu_ps(x + i, y);
-        vm = _mm256_max_ps(vm, y);
-    }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, vm);
-    float m = -INFINITY;
-    for (float l : lanes) m = std::max(m, l);
-    for (; i < n; ++i) {
-        x[i] *= scale;
-        m = std::max(m, x[i]);
-    }
-    const __m256 vsub = _mm256_set1_ps(m);
-    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
-    i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vsub));
-        _mm256_storeu_ps(x + i, e);
-        acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    alignas(32) double dl[4];
-    _mm256_store_pd(dl, _mm256_add_pd(acc0, acc1));
-    double sum = (dl[0] + dl[1]) + (dl[2] + dl[3]);
-    for (; i < n; ++i) {
-        x[i] = simd::exp_scalar(x[i] - m);
-        sum += x[i];
-    }
-    const __m256 vinv = _mm256_set1_ps(float(1.0 / sum));
-    i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
-    const float inv = float(1.0 / sum);
-    for (; i < n; ++i) x[i] *= inv;
-}
-
 void kv_convert_row(DType kv_type, const float* src, void* dst, int64_t n) {
     switch (kv_type) {
         case DType::kF32: std::memcpy(dst, src, size_t(n) * sizeof(float)); return;

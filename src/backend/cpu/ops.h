@@ -112,12 +112,6 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 // x[i] = e^(x[i] - sub) for n values (-inf gives 0), vectorised (max relative error ~2e-7).
 void exp_shifted(float* x, int64_t n, float sub);
 
-// In place, x <- softmax(scale * x) over n values: y = scale * x, m = max y, e = e^(y - m) as
-// exp_shifted, each divided by their sum (accumulated in double). Vectorised; the same values as
-// those steps written as scalar loops, but for the sum's order (heterocache's row scores, issue 22).
-// n >= 1; a row of -inf gives NaN, as the scalar steps would.
-void softmax_scaled(float* x, int64_t n, float scale);
-
 // Converts n f32 values to kv_type (f32/f16/bf16, or quantizes to q8_0/q4_0 blocks as llama.cpp
 // does, n a multiple of 32 then; or to an hq4 row, kv_hq4.h, n = head_dim a power of two) at dst
 // (KV writes).
