@@ -31,6 +31,11 @@
 // question there) is seen: on retrieval-1.4M it loses every needle not in the last chunks
 // (docs/accuracy.md, "DynSplit-KV: when to evict"). No eviction during decoding (generated tokens
 // are appended), as in SnapKV/ChunkKV.
+// heads (evict): shared (default; the reconstruction's choice) selects one set of blocks per layer
+// by the scores summed over its KV heads; each selects per KV head by the head's own scores (the
+// SnapKV granularity; blocks from each head's own layout); adaptive also sizes each head's room
+// as Ada-KV does (adakv.cpp: the layer's H * B' slots shared by the heads' picks in the global top
+// H * B', at least floor * B' each), so a head may hold more than budget (its cap: head_cap).
 // mode=select ("C2"): nothing is evicted; before each decode step (layers >= dense), per KV head,
 // each mapping page gets Quest's bound sum_d max(q_d max_d, q_d min_d) over its keys (q = sum of the
 // group's queries; min/max cached per page), a block's bound is the max over its pages, and the
@@ -49,6 +54,9 @@ namespace hkv {
 namespace {
 
 enum class DynMode { kEvict, kSelect };
+// heads=shared: one selection per layer (the layer's summed scores); each: per KV head, its own
+// scores and blocks, the same budget; adaptive: per KV head, with Ada-KV's head budgets
+enum class HeadsKind { kShared, kEach, kAdaptive };
 
 struct DynSplitOptions {
     SnapOptions snap;                 // budget, window (32), sinks (4), kernel (7), pool (max)
@@ -62,6 +70,8 @@ struct DynSplitOptions {
     DynMode mode = DynMode::kEvict;
     bool at_chunk = false;            // evict after every prefill chunk (at=chunk), else at segment ends
     int32_t dense = 2;
+    HeadsKind heads = HeadsKind::kShared;
+    double floor = 0.2;               // heads=adaptive: every head keeps at least floor * its share
 };
 
 class DynSplitPolicy final : public Policy {
@@ -92,7 +102,7 @@ public:
                                    o_.split.kind == SplitKind::kPunct ? "punct" : "dd");
         }
         flags_ = shape.token_flags;
-        budget.init(shape.n_layer, shape.n_head_kv, o_.mode == DynMode::kEvict ? o_.snap.evict.budget : -1);
+        budget.init(shape.n_layer, shape.n_head_kv, o_.mode == DynMode::kEvict ? head_cap(shape.n_head_kv) : -1);
         dd_rec_.assign(size_t(shape.n_layer), {});
         dd_cnt_.assign(size_t(shape.n_layer), {});
         seg_.assign(size_t(shape.n_layer), {});
@@ -145,9 +155,21 @@ private:
         return token >= 0 && size_t(token) < flags_.size() && (flags_[size_t(token)] & kTokenSeparator) != 0;
     }
     void accumulate_band(const LayerView& v);
-    // Splits slots [b, e) of head 0's layout into bounds_ (pos/tokens from the view).
-    void split(const LayerView& v, int32_t b, int32_t e);
+    // Splits slots [b, e) of head ih's layout into bounds_ (pos/tokens from the view).
+    void split(const LayerView& v, int32_t ih, int32_t b, int32_t e);
     Status evict(const LayerView& v, LayerPlan& plan);
+    Status evict_per_head(const LayerView& v, LayerPlan& plan);
+    // Whole blocks of head ih's slots [s, prefix) by token_ within `room`, with sinks and window:
+    // the kept slots to keep_.
+    void keep_blocks(const LayerView& v, int32_t ih, int32_t prefix, int32_t room);
+    // The most one head can hold: the budget, or with heads=adaptive the largest Ada-KV share.
+    int32_t head_cap(int32_t n_head_kv) const {
+        const EvictOptions& eo = o_.snap.evict;
+        if (o_.heads != HeadsKind::kAdaptive) return eo.budget;
+        const double sel = double(eo.budget - eo.window - eo.sinks);
+        return eo.window + eo.sinks +
+               int32_t(std::ceil((1.0 - o_.floor) * double(n_head_kv) * sel + o_.floor * sel - 1e-9));
+    }
     void update_page_bounds(const LayerView& v, int32_t ih, PageBounds& pb);
 
     DynSplitOptions o_;
@@ -164,6 +186,8 @@ private:
     std::vector<uint8_t> cand_;                     // [n_slot]
     std::vector<float> dd_score_, token_, pooled_, block_score_, qsum_, page_bound_;
     std::vector<int32_t> bounds_, order_, keep_;
+    std::vector<int32_t> heads_, offset_, cand_off_, picks_;  // evict_per_head
+    std::vector<float> flat_, cand_score_;
     std::vector<uint8_t> taken_, page_on_;
     BlockPages bp_;
     PagedScratch paged_;
@@ -192,13 +216,13 @@ void DynSplitPolicy::accumulate_band(const LayerView& v) {
     }
 }
 
-void DynSplitPolicy::split(const LayerView& v, int32_t b, int32_t e) {
+void DynSplitPolicy::split(const LayerView& v, int32_t ih, int32_t b, int32_t e) {
     const SplitOptions& so = o_.split;
     if (so.kind == SplitKind::kFixed) {
         split_fixed(b, e, so.interval, bounds_);
         return;
     }
-    const PosLane& pos = v.pos[0];  // head 0: every head of the layer has the same layout
+    const PosLane& pos = v.pos[size_t(ih)];
     cand_.assign(size_t(std::max(e, 1)), 0);
     for (int32_t i = b + 1; i < e; ++i) {
         const int32_t prev = pos[i - 1];
@@ -232,6 +256,7 @@ Status DynSplitPolicy::on_layer(const LayerView& v, LayerPlan& plan) {
 }
 
 Status DynSplitPolicy::evict(const LayerView& v, LayerPlan& plan) {
+    if (o_.heads != HeadsKind::kShared) return evict_per_head(v, plan);
     const int32_t nh = v.n_head_kv, n = v.n_live[0];
     for (int32_t ih = 1; ih < nh; ++ih) {
         if (v.n_live[size_t(ih)] != n) {
@@ -250,10 +275,20 @@ Status DynSplitPolicy::evict(const LayerView& v, LayerPlan& plan) {
         pool1d(v.stats[0].head(ih), prefix, kernel, o_.snap.pool, pooled_.data());
         for (int32_t i = 0; i < prefix; ++i) token_[size_t(i)] += pooled_[size_t(i)];
     }
-    split(v, s, prefix);
+    keep_blocks(v, 0, prefix, eo.budget - w - s);  // head 0: every head has the same layout
+    for (int32_t ih = 0; ih < nh; ++ih) {
+        std::copy(keep_.begin(), keep_.end(), plan.head(ih));
+        plan.n_keep[size_t(ih)] = int32_t(keep_.size());
+    }
+    return Status();
+}
+
+void DynSplitPolicy::keep_blocks(const LayerView& v, int32_t ih, int32_t prefix, int32_t room) {
+    const int32_t w = o_.snap.evict.window, s = o_.snap.evict.sinks, n = prefix + w;
+    split(v, ih, s, prefix);
     block_pages_build(bounds_, o_.page, bp_);
     block_scores_paged(bp_, token_.data(), o_.block_score, paged_, block_score_);
-    blocks_select(block_score_, bp_.bounds, eo.budget - w - s, order_, taken_);
+    blocks_select(block_score_, bp_.bounds, room, order_, taken_);
     // gather: sinks, the taken blocks page by page, window
     keep_.clear();
     for (int32_t i = 0; i < s; ++i) keep_.push_back(i);
@@ -263,7 +298,55 @@ Status DynSplitPolicy::evict(const LayerView& v, LayerPlan& plan) {
         for (int32_t i = b; i < b + bp_.page_valid[size_t(p)]; ++i) keep_.push_back(i);
     }
     for (int32_t i = prefix; i < n; ++i) keep_.push_back(i);
-    for (int32_t ih = 0; ih < nh; ++ih) {
+}
+
+// heads=each|adaptive: every KV head ranks its own blocks by its own pooled window attention (the
+// GQA group's, as SnapKV's per-head top-k); the blocks follow each head's own layout (heads differ
+// after the first eviction). adaptive: the room of head h is Ada-KV's b_h (adakv.cpp): the layer's
+// H * B' slots shared in proportion to each head's picks in the global top H * B' of the pooled
+// scores, with a floor of `floor` * B'.
+Status DynSplitPolicy::evict_per_head(const LayerView& v, LayerPlan& plan) {
+    const EvictOptions& eo = o_.snap.evict;
+    const int32_t w = eo.window, s = eo.sinks, sel = eo.budget - w - s;
+    heads_.clear();
+    for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
+        if (v.n_live[size_t(ih)] > eo.budget) heads_.push_back(ih);  // the others keep everything
+    }
+    if (heads_.empty()) return Status();
+    // pooled scores of each head's non-window slots, head after head  [sum of prefixes]
+    flat_.clear();
+    offset_.assign(heads_.size() + 1, 0);
+    for (size_t j = 0; j < heads_.size(); ++j) {
+        const int32_t prefix = v.n_live[size_t(heads_[j])] - w;
+        pooled_.resize(size_t(prefix));
+        pool1d(v.stats[0].head(heads_[j]), prefix, snap_kernel(o_.snap.kernel, prefix), o_.snap.pool, pooled_.data());
+        flat_.insert(flat_.end(), pooled_.begin(), pooled_.end());
+        offset_[j + 1] = int32_t(flat_.size());
+    }
+    std::vector<int32_t> room(heads_.size(), sel);
+    if (o_.heads == HeadsKind::kAdaptive) {
+        // candidates [s, prefix) of every head, flattened, for the global top H * B'
+        cand_score_.clear();
+        cand_off_.assign(heads_.size() + 1, 0);
+        for (size_t j = 0; j < heads_.size(); ++j) {
+            cand_score_.insert(cand_score_.end(), flat_.begin() + offset_[j] + s, flat_.begin() + offset_[j + 1]);
+            cand_off_[j + 1] = int32_t(cand_score_.size());
+        }
+        const int32_t total = int32_t(heads_.size()) * sel;
+        picks_.resize(size_t(total));
+        top_k_indices(cand_score_.data(), int32_t(cand_score_.size()), total, picks_.data(), order_);
+        std::vector<double> want(heads_.size());
+        for (size_t j = 0, p = 0; j < heads_.size(); ++j) {
+            int32_t c = 0;
+            while (p < picks_.size() && picks_[p] < cand_off_[j + 1]) ++c, ++p;
+            want[j] = double(c) * (1.0 - o_.floor) + o_.floor * double(sel);
+        }
+        room = round_to_total(want, total);
+    }
+    for (size_t j = 0; j < heads_.size(); ++j) {
+        const int32_t ih = heads_[j], prefix = v.n_live[size_t(ih)] - w;
+        token_.assign(flat_.begin() + offset_[j], flat_.begin() + offset_[j + 1]);
+        keep_blocks(v, ih, prefix, room[j]);
         std::copy(keep_.begin(), keep_.end(), plan.head(ih));
         plan.n_keep[size_t(ih)] = int32_t(keep_.size());
     }
@@ -318,7 +401,7 @@ Status DynSplitPolicy::select(const LayerView& v, PageSelection& sel) {
         }
     }
     if (seg.empty()) {  // first decode step: the prompt's blocks
-        split(v, s, n - w);
+        split(v, 0, s, n - w);  // head 0: every head of the layer has the same layout
         seg = bounds_;
     }
     // the fixed prompt blocks, then later tokens in blocks of max_len, up to the window
@@ -404,6 +487,8 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     HKV_ASSIGN_OR_RETURN(int64_t qstride, spec.get_int("qstride", 4, 1, 1 << 16));
     HKV_ASSIGN_OR_RETURN(int64_t page, spec.get_int("page", 16, 1, 1 << 16));
     HKV_ASSIGN_OR_RETURN(int64_t dense, spec.get_int("dense", 2, 0, 1 << 20));
+    HKV_ASSIGN_OR_RETURN(std::string heads, spec.get_choice("heads", "shared", {"shared", "each", "adaptive"}));
+    HKV_ASSIGN_OR_RETURN(double floor, spec.get_float("floor", 0.2, 0.0, 1.0));
     // options that only mean something for another split or mode are errors, not silently ignored
     for (const char* k : {"accept", "candidates", "norm", "min_len", "target", "lambda", "alpha", "band", "qstride"}) {
         if (split != "dd" && spec.has(k)) return Status::invalid("dynsplit: option %s applies to split=dd only", k);
@@ -415,6 +500,8 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     }
     if (mode == "select" && spec.has("at")) return Status::invalid("dynsplit: option at applies to mode=evict only");
     if (mode != "select" && spec.has("dense")) return Status::invalid("dynsplit: option dense applies to mode=select only");
+    if (mode == "select" && spec.has("heads")) return Status::invalid("dynsplit: option heads applies to mode=evict only");
+    if (heads != "adaptive" && spec.has("floor")) return Status::invalid("dynsplit: option floor applies to heads=adaptive only");
     if (accept != "adaptive" && spec.has("lambda")) return Status::invalid("dynsplit: option lambda applies to accept=adaptive only");
     if (mode == "select" && spec.has("block_score")) {
         return Status::invalid("dynsplit: mode=select scores blocks by their key bounds; block_score applies to mode=evict");
@@ -447,6 +534,8 @@ Expected<std::unique_ptr<Policy>> dynsplit_create(PolicySpec& spec) {
     o.page = int32_t(page);
     o.at_chunk = at == "chunk";
     o.dense = int32_t(dense);
+    o.heads = heads == "shared" ? HeadsKind::kShared : heads == "each" ? HeadsKind::kEach : HeadsKind::kAdaptive;
+    o.floor = floor;
     return std::unique_ptr<Policy>(new DynSplitPolicy(o));
 }
 

@@ -2,7 +2,8 @@
 // DD-Select (min/max lengths honoured, target count, adaptive threshold, deterministic), the rigid
 // splits, the uniform page mapping's invariants and its block scores against the ragged reference,
 // budgeted block selection, the policy on a synthetic layer (whole blocks, sinks, window, budget),
-// the delimiter test, and spec errors.
+// per-KV-head selection (heads=each, heads=adaptive with Ada-KV budgets), the delimiter test, and
+// spec errors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -255,6 +256,49 @@ TEST(DynSplitPolicy, KeepsWholeBlocksSinksAndWindowWithinBudget) {
     }
 }
 
+TEST(DynSplitPolicy, HeadsEachSelectsBlocksPerKvHead) {
+    // head 0 attends to slot 52, head 1 to slot 125; room 44 - 16 - 4 = 24 holds one 20-slot block.
+    // shared: one selection by the summed scores (head 0's block for both); each: every head its own
+    SynthLayer L(200);
+    L.scores[52] = 1.0f;
+    L.scores[200 + 125] = 0.8f;
+    auto shared = policy_create("dynsplit:budget=44,window=16,sinks=4,split=fixed,interval=20");
+    auto each = policy_create("dynsplit:budget=44,window=16,sinks=4,split=fixed,interval=20,heads=each");
+    ASSERT_TRUE(shared.ok() && each.ok());
+    ASSERT_TRUE(L.run(**shared).ok());
+    const std::vector<int32_t> k1 = L.kept(1);
+    EXPECT_EQ(L.kept(0), k1);
+    EXPECT_TRUE(std::binary_search(k1.begin(), k1.end(), 52));
+    ASSERT_TRUE(L.run(**each).ok());
+    for (int32_t ih = 0; ih < 2; ++ih) {
+        const std::vector<int32_t> k = L.kept(ih);
+        EXPECT_EQ(k.size(), 40u) << "sinks 4 + one block of 20 + window 16";
+        EXPECT_TRUE(std::is_sorted(k.begin(), k.end()));
+        EXPECT_EQ(std::binary_search(k.begin(), k.end(), 52), ih == 0) << ih;
+        EXPECT_EQ(std::binary_search(k.begin(), k.end(), 125), ih == 1) << ih;
+    }
+}
+
+TEST(DynSplitPolicy, HeadsAdaptiveGivesTheRoomToTheHeadsThatAttend) {
+    // head 0 spreads its attention over slots [32, 64), head 1 looks at slot 125 only: Ada-KV's
+    // budgets give head 0 most of the layer's 2 * 24 selected slots, head 1 its floor (0.2 * 24)
+    // and slot 125's block; the layer keeps at most 2 * budget slots, each head within its cap
+    SynthLayer L(200);
+    for (int32_t i = 32; i < 64; ++i) L.scores[size_t(i)] = 1.0f;
+    L.scores[200 + 125] = 0.8f;
+    auto p = policy_create("dynsplit:budget=44,window=16,sinks=4,split=fixed,interval=4,heads=adaptive");
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    ASSERT_TRUE(L.run(**p).ok());
+    const std::vector<int32_t> k0 = L.kept(0), k1 = L.kept(1);
+    EXPECT_GE(k0.size(), 20u + 32u) << "sinks, window and head 0's 32 attended slots";
+    EXPECT_LE(k1.size(), 20u + 16u);
+    EXPECT_LE(k0.size() + k1.size(), 2u * 44u);
+    EXPECT_LE(int32_t(k0.size()), L.budget.at(0, 0)) << "within the head's cap";
+    for (int32_t i = 32; i < 64; ++i) EXPECT_TRUE(std::binary_search(k0.begin(), k0.end(), i)) << i;
+    EXPECT_TRUE(std::binary_search(k1.begin(), k1.end(), 125));
+    EXPECT_FALSE(std::binary_search(k1.begin(), k1.end(), 50));
+}
+
 TEST(DynSplitPolicy, DdSelectSplitsWhereLaterQueriesStopLookingBack) {
     // delimiters every 10 slots; the band statistics say the future stops looking behind slot 60
     // and 130 only: with target 64 the DD split takes those, so the hot slot 62's block starts at 60
@@ -350,9 +394,13 @@ TEST(DynSplitSpec, BadSpecsGiveClearErrors) {
     EXPECT_NE(error_of("dynsplit:budget=64,at=layer").find("not one of: chunk, end"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,qstride=0").find("out of range"), std::string::npos);
     EXPECT_NE(error_of("dynsplit:budget=64,blocks=3").find("unknown option 'blocks'"), std::string::npos);
+    EXPECT_NE(error_of("dynsplit:budget=64,mode=select,heads=each").find("mode=evict only"), std::string::npos);
+    EXPECT_NE(error_of("dynsplit:budget=64,heads=each,floor=0.5").find("heads=adaptive only"), std::string::npos);
+    EXPECT_NE(error_of("dynsplit:budget=64,heads=all").find("not one of: adaptive, each, shared"), std::string::npos);
     for (const std::string ok : {"dynsplit:budget=32,window=16", "dynsplit:budget=1024,mode=select",
                                  "dynsplit:budget=1024,split=fixed,interval=64", "dynsplit:budget=128,split=punct",
-                                 "dynsplit:budget=128,accept=adaptive,lambda=1,norm=band,candidates=all,alpha=0.5"}) {
+                                 "dynsplit:budget=128,accept=adaptive,lambda=1,norm=band,candidates=all,alpha=0.5",
+                                 "dynsplit:budget=128,heads=adaptive,floor=0.5", "dynsplit:budget=128,heads=each"}) {
         auto p = policy_create(ok);
         EXPECT_TRUE(p.ok()) << ok << ": " << p.status().to_string();
     }
