@@ -2,7 +2,7 @@
 # The equal-memory comparison of docs/accuracy.md ("Equal-memory comparison", issue 18): each seed
 # method at two memory points per model against every baseline at the same KV bytes after the
 # context (heterokv eval equal). Heavy (tens of minutes on one core): not part of CI.
-#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all|heldout|hc_tau]
+#   scripts/equal_memory.sh [BIN] [OUT_DIR] [HAY=tune|val] [MODEL=retrieval|stories|all|heldout|hc_tau|dynsplit_heads]
 # heldout (not in all): EMS and DynSplit-KV, KLD only, on two books no choice was made on
 set -eu
 BIN=${1:-build/bin/heterokv}
@@ -80,6 +80,22 @@ if [ "$WHICH" = heldout ]; then
     $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 $H \
         --method ems:budget=64,decode=0 --method ems:budget=128,decode=0 \
         --method dynsplit:budget=64 --method dynsplit:budget=128 -o "$OUT/stories_heldout"
+fi
+if [ "$WHICH" = dynsplit_heads ]; then
+    # DynSplit-KV per KV head (heads=adaptive) on stories260K: the best stories260K setting of the
+    # ablation (scripts/dynsplit_ablation.sh) and heads=adaptive with the default blocks, against the
+    # four best baselines, on the tuning books, then the held-out ones
+    DS="--method dynsplit:budget=64,heads=adaptive,split=fixed,interval=4,sinks=0 \
+        --method dynsplit:budget=128,heads=adaptive,split=fixed,interval=4,sinks=0"
+    # shellcheck disable=SC2086
+    $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 \
+        -f $T/austen-emma.txt -f $T/melville-moby_dick.txt --baselines snapkv,adakv,chunkkv,pyramidkv $DS \
+        --method dynsplit:budget=64,heads=adaptive --method dynsplit:budget=128,heads=adaptive \
+        -o "$OUT/stories_dynsplit_heads_tune"
+    # shellcheck disable=SC2086
+    $RUN -m $S/models/stories260K.gguf -c 512 --window 512 --context 256 --max-windows 16 \
+        -f $T/austen-persuasion.txt -f $T/chesterton-brown.txt --baselines snapkv,adakv,chunkkv,pyramidkv $DS \
+        -o "$OUT/stories_dynsplit_heads_heldout"
 fi
 if [ "$WHICH" = hc_tau ]; then
     # HeteroCache with retrieval-1.4M taxonomies calibrated at lower tau_stable (fewer full heads):
