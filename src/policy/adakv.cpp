@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "policy/head_budgets.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -55,18 +56,9 @@ public:
             flat_.insert(flat_.end(), pooled_.begin() + s, pooled_.end());
             offset_[j + 1] = int32_t(flat_.size());
         }
-        // 2. global top H*B' and the picks per head
-        const int32_t total = int32_t(heads.size()) * bsel;
-        picks_.resize(size_t(total));
-        top_k_indices(flat_.data(), int32_t(flat_.size()), total, picks_.data(), scratch_.order);
-        std::vector<double> want(heads.size());
-        for (size_t j = 0, p = 0; j < heads.size(); ++j) {
-            int32_t c = 0;
-            while (p < picks_.size() && picks_[p] < offset_[j + 1]) ++c, ++p;
-            want[j] = double(c) * (1.0 - alpha_) + alpha_ * double(bsel);
-        }
-        // 3. per-head budgets summing to H*B', then each head's own SnapKV selection
-        const std::vector<int32_t> b = round_to_total(want, total);
+        // 2. global top H*B', the picks per head, and 3. per-head budgets summing to H*B'
+        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset_, bsel, alpha_, picks_, scratch_.order);
+        // each head's own SnapKV selection
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t ih = heads[j];
             plan.n_keep[size_t(ih)] =

@@ -48,6 +48,7 @@
 
 #include "core/bytes.h"
 #include "policy/blocks.h"
+#include "policy/head_budgets.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -332,16 +333,7 @@ Status DynSplitPolicy::evict_per_head(const LayerView& v, LayerPlan& plan) {
             cand_score_.insert(cand_score_.end(), flat_.begin() + offset_[j] + s, flat_.begin() + offset_[j + 1]);
             cand_off_[j + 1] = int32_t(cand_score_.size());
         }
-        const int32_t total = int32_t(heads_.size()) * sel;
-        picks_.resize(size_t(total));
-        top_k_indices(cand_score_.data(), int32_t(cand_score_.size()), total, picks_.data(), order_);
-        std::vector<double> want(heads_.size());
-        for (size_t j = 0, p = 0; j < heads_.size(); ++j) {
-            int32_t c = 0;
-            while (p < picks_.size() && picks_[p] < cand_off_[j + 1]) ++c, ++p;
-            want[j] = double(c) * (1.0 - o_.floor) + o_.floor * double(sel);
-        }
-        room = round_to_total(want, total);
+        room = adaptive_head_budgets(cand_score_, cand_off_, sel, o_.floor, picks_, order_);
     }
     for (size_t j = 0; j < heads_.size(); ++j) {
         const int32_t ih = heads_[j], prefix = v.n_live[size_t(ih)] - w;

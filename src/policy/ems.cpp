@@ -38,6 +38,7 @@
 
 #include "core/vec.h"
 #include "policy/ems_merge.h"
+#include "policy/head_budgets.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -153,16 +154,7 @@ private:
             flat_.insert(flat_.end(), r.begin(), r.end());
             offset[j + 1] = int32_t(flat_.size());
         }
-        const int32_t total = int32_t(heads.size()) * bsel;
-        picks_.resize(size_t(total));
-        top_k_indices(flat_.data(), int32_t(flat_.size()), total, picks_.data(), order_);
-        std::vector<double> want(heads.size());
-        for (size_t j = 0, p = 0; j < heads.size(); ++j) {
-            int32_t c = 0;
-            while (p < picks_.size() && picks_[p] < offset[j + 1]) ++c, ++p;
-            want[j] = double(c) * (1.0 - o_.alpha) + o_.alpha * double(bsel);
-        }
-        const std::vector<int32_t> b = round_to_total(want, total);
+        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset, bsel, o_.alpha, picks_, order_);
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t cand = offset[j + 1] - offset[j];
             keep_[size_t(heads[j])] = fixed() + std::min(b[j], cand);
