@@ -109,6 +109,8 @@ constexpr PolicyOptionDoc kDynsplitOpts[] = {
     {"qstride", "4", "split=dd: every qstride-th query of a chunk"},
     {"norm", "full", "split=dd: full (whole attention row) or band"},
     {"block_score", "mean", "evict: block importance: mean, max or sqrt"},
+    {"heads", "shared", "evict: shared (one selection per layer), each (per KV head) or adaptive (per KV head, Ada-KV budgets)"},
+    {"floor", "0.2", "heads=adaptive: least share of a head, a fraction of the uniform one"},
     {"page", "16", "slots per mapping page"},
     {"window", "32 (select: 1)", "recent tokens always kept"},
     {"sinks", "4 (select: 0)", "first tokens always kept"},
