@@ -107,74 +107,65 @@ Status KvStore::apply_pending(int32_t il, ThreadPool* pool) {
     for (size_t i = 0; i < p.n_heads; ++i) {
         const Staged& s = p.heads[i];
         HKV_TRY(overwrite_slots(il, s.ih, s.slot0, s.n, s.k.data(), s.v.data(), s.pos.data()));
+    }
+    count_refresh(il, p);
+    return Status();
+}
+
+void KvStore::count_refresh(int32_t il, const Pending& p) {
+    for (size_t i = 0; i < p.n_heads; ++i) {
+        const Staged& s = p.heads[i];
         cold_stats_.bytes_gathered += int64_t(s.n) * int64_t(k_row_bytes(il, s.ih) + v_row_bytes(il, s.ih));
     }
     ++cold_stats_.refreshes;
-    return Status();
 }
 
 Status KvStore::cold_copy_at_fence(int32_t il, Pending& p, ThreadPool* pool) {
     const auto t0 = std::chrono::steady_clock::now();
     // every row index and position checked before anything is written
-    std::vector<ColdTier::RamRows> ram(p.n_heads);  // [staged head] its tier's rows
-    int64_t n_units = 0;
     constexpr int32_t kRows = 256;  // rows per work unit
+    unit_first_.assign(1, 0);       // staged head i's units: [unit_first_[i], unit_first_[i + 1])
     for (size_t i = 0; i < p.n_heads; ++i) {
-        const Staged& s = p.heads[i];
+        Staged& s = p.heads[i];
         auto rr = cold_->ram_rows(il, s.ih);
         if (!rr.ok()) return rr.status().with_context("kv: cold-tier refresh of layer " + std::to_string(il));
-        ram[i] = *rr;
         const Head& h = head(il, s.ih);
         if (s.slot0 < 0 || int64_t(s.slot0) + s.n > int64_t(h.pos.size())) {
             return Status::invalid("kv: refresh of slots [%d, %d) outside the %zu live slots of layer %d head %d",
                                    s.slot0, s.slot0 + s.n, h.pos.size(), il, s.ih);
         }
-        if (ram[i].k_bytes != cls(h).k_row || ram[i].v_bytes != cls(h).v_row) {
+        if (rr->k_bytes != cls(h).k_row || rr->v_bytes != cls(h).v_row) {
             return Status::internal("kv: cold-tier rows of layer %d head %d are not the cache's row size", il, s.ih);
         }
         for (int32_t j = 0; j < s.n; ++j) {
             const int32_t r = s.rows[size_t(j)];
-            if (r < 0 || r >= ram[i].rows) {
-                return Status::invalid("cold tier: row %d of layer %d head %d (holds %d)", r, il, s.ih, ram[i].rows);
+            if (r < 0 || r >= rr->rows) {
+                return Status::invalid("cold tier: row %d of layer %d head %d (holds %d)", r, il, s.ih, rr->rows);
             }
-            if (!h.pos.fits(ram[i].pos[r])) return lane_error(il, s.ih, ram[i].pos[r]);
+            if (!h.pos.fits(rr->pos[r])) return lane_error(il, s.ih, rr->pos[r]);
         }
-        n_units += (s.n + kRows - 1) / kRows;
+        s.src_k = rr->k, s.src_v = rr->v, s.src_pos = rr->pos;
+        unit_first_.push_back(unit_first_.back() + (s.n + kRows - 1) / kRows);
     }
     ++epoch_;
-    // the units: (head, block of kRows rows), over the pool's threads
-    unit_head_.clear();
-    unit_row0_.clear();
-    for (size_t i = 0; i < p.n_heads; ++i) {
-        for (int32_t j = 0; j < p.heads[i].n; j += kRows) {
-            unit_head_.push_back(int32_t(i));
-            unit_row0_.push_back(j);
-        }
-    }
+    // the units: (staged head, block of kRows rows), over the pool's threads
     auto copy = [&](int64_t u, int) {
-        const size_t i = size_t(unit_head_[size_t(u)]);
+        const size_t i = size_t(std::upper_bound(unit_first_.begin(), unit_first_.end(), u) - unit_first_.begin()) - 1;
         const Staged& s = p.heads[i];
-        const ColdTier::RamRows& rr = ram[i];
         Head& h = head(il, s.ih);
-        const int32_t j1 = std::min(s.n, unit_row0_[size_t(u)] + kRows);
-        for (int32_t j = unit_row0_[size_t(u)]; j < j1; ++j) {
-            const int32_t r = s.rows[size_t(j)], slot = s.slot0 + j;
-            std::memcpy(k_ptr(h, slot), rr.k + size_t(r) * rr.k_bytes, rr.k_bytes);
-            std::memcpy(v_ptr(h, slot), rr.v + size_t(r) * rr.v_bytes, rr.v_bytes);
-            h.pos.set(size_t(slot), rr.pos[r]);
-            if (cfg_.score_lane) h.score[size_t(slot)] = 0.0f;
+        const size_t kr = cls(h).k_row, vr = cls(h).v_row;
+        const int32_t j0 = int32_t(u - unit_first_[i]) * kRows, j1 = std::min(s.n, j0 + kRows);
+        for (int32_t j = j0; j < j1; ++j) {
+            const int32_t r = s.rows[size_t(j)];
+            write_raw(h, s.slot0 + j, s.src_k + size_t(r) * kr, s.src_v + size_t(r) * vr, s.src_pos[r]);
         }
     };
     if (pool) {
-        pool->for_each(n_units, copy);
+        pool->for_each(unit_first_.back(), copy);
     } else {
-        for (int64_t u = 0; u < n_units; ++u) copy(u, 0);
+        for (int64_t u = 0; u < unit_first_.back(); ++u) copy(u, 0);
     }
-    for (size_t i = 0; i < p.n_heads; ++i) {
-        const Staged& s = p.heads[i];
-        cold_stats_.bytes_gathered += int64_t(s.n) * int64_t(k_row_bytes(il, s.ih) + v_row_bytes(il, s.ih));
-    }
-    ++cold_stats_.refreshes;
+    count_refresh(il, p);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     cold_stats_.io_ms += ms;
     cold_stats_.wait_ms += ms;  // all of it on the engine's path

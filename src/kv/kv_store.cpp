@@ -413,13 +413,15 @@ Status KvStore::overwrite_slots(int32_t il, int32_t ih, int32_t slot0, int32_t n
     const auto* kb = static_cast<const uint8_t*>(k);
     const auto* vb = static_cast<const uint8_t*>(v);
     const size_t kr = cls(h).k_row, vr = cls(h).v_row;
-    for (int32_t i = 0; i < n; ++i) {
-        std::memcpy(k_ptr(h, slot0 + i), kb + size_t(i) * kr, kr);
-        std::memcpy(v_ptr(h, slot0 + i), vb + size_t(i) * vr, vr);
-        h.pos.set(size_t(slot0 + i), pos[i]);
-        if (cfg_.score_lane) h.score[size_t(slot0 + i)] = 0.0f;
-    }
+    for (int32_t i = 0; i < n; ++i) write_raw(h, slot0 + i, kb + size_t(i) * kr, vb + size_t(i) * vr, pos[i]);
     return Status();
+}
+
+void KvStore::write_raw(Head& h, int64_t s, const uint8_t* k, const uint8_t* v, int32_t pos) {
+    std::memcpy(k_ptr(h, s), k, cls(h).k_row);
+    std::memcpy(v_ptr(h, s), v, cls(h).v_row);
+    h.pos.set(size_t(s), pos);
+    if (cfg_.score_lane) h.score[size_t(s)] = 0.0f;
 }
 
 }  // namespace hkv

@@ -268,6 +268,9 @@ private:
     int32_t fine_cap(int32_t rows) const;
     uint8_t* slot_ptr(const std::vector<void*>& pages, int64_t s, size_t row_bytes) const;
     uint8_t* k_ptr(const Head& h, int64_t s) const { return slot_ptr(h.k_pages, s, cls(h).k_row); }
+    // Slot s of h takes a raw K row, V row (its class's sizes) and position; its score lane restarts.
+    // The position must fit the lane (checked by the callers first).
+    void write_raw(Head& h, int64_t s, const uint8_t* k, const uint8_t* v, int32_t pos);
     uint8_t* v_ptr(const Head& h, int64_t s) const { return slot_ptr(h.v_pages, s, cls(h).v_row); }
     // ---- cold tier (kv/kv_cold.cpp) ----
     struct Staged {                   // one head's refresh, gathered on the I/O thread
@@ -275,6 +278,10 @@ private:
         std::vector<int32_t> rows;    // [n] tier rows, ascending
         std::vector<uint8_t> k, v;    // [n, k_row_bytes(il, ih)], [n, v_row_bytes(il, ih)]
         std::vector<int32_t> pos;     // [n]
+        // at the fence: the RAM tier's rows read in place ([rows, k_row], [rows, v_row], [rows])
+        const uint8_t* src_k = nullptr;
+        const uint8_t* src_v = nullptr;
+        const int32_t* src_pos = nullptr;
     };
     struct Pending {                  // a layer's refresh in flight; buffers kept across refreshes
         bool active = false;
@@ -290,6 +297,8 @@ private:
     void cold_drain();                // waits for every gather in flight and drops it
     // cold_async off: copies the staged rows of layer il's refresh from the RAM tier over their slots.
     Status cold_copy_at_fence(int32_t il, Pending& p, ThreadPool* pool);
+    // A refresh's bytes and count into cold_stats_.
+    void count_refresh(int32_t il, const Pending& p);
 
     KvStoreConfig cfg_;
     std::vector<TypeClass> classes_;  // one per distinct (K, V) type pair, in order of first head
@@ -300,7 +309,7 @@ private:
     uint64_t epoch_ = 0;          // see epoch()
     std::unique_ptr<ColdTier> cold_;  // created at the first spill
     std::vector<Pending> pending_;    // [n_layer] cold-tier refreshes
-    std::vector<int32_t> unit_head_, unit_row0_;  // a fence refresh's work units: staged head, first row
+    std::vector<int64_t> unit_first_;  // a fence refresh: [staged heads + 1] each head's first work unit
     std::vector<uint8_t> spill_k_, spill_v_;  // [n, k_row_bytes], [n, v_row_bytes] of the head: a spill's staging
     std::vector<int32_t> spill_pos_;          // [n] its positions
     ColdStats cold_stats_;
