@@ -57,7 +57,7 @@ public:
             offset_[j + 1] = int32_t(flat_.size());
         }
         // 2. global top H*B', the picks per head, and 3. per-head budgets summing to H*B'
-        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset_, bsel, alpha_, picks_, scratch_.order);
+        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset_, bsel, alpha_, picks_);
         // each head's own SnapKV selection
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t ih = heads[j];

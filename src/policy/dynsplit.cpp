@@ -333,7 +333,7 @@ Status DynSplitPolicy::evict_per_head(const LayerView& v, LayerPlan& plan) {
             cand_score_.insert(cand_score_.end(), flat_.begin() + offset_[j] + s, flat_.begin() + offset_[j + 1]);
             cand_off_[j + 1] = int32_t(cand_score_.size());
         }
-        room = adaptive_head_budgets(cand_score_, cand_off_, sel, o_.floor, picks_, order_);
+        room = adaptive_head_budgets(cand_score_, cand_off_, sel, o_.floor, picks_);
     }
     for (size_t j = 0; j < heads_.size(); ++j) {
         const int32_t ih = heads_[j], prefix = v.n_live[size_t(ih)] - w;

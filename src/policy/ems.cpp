@@ -154,7 +154,7 @@ private:
             flat_.insert(flat_.end(), r.begin(), r.end());
             offset[j + 1] = int32_t(flat_.size());
         }
-        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset, bsel, o_.alpha, picks_, order_);
+        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset, bsel, o_.alpha, picks_);
         for (size_t j = 0; j < heads.size(); ++j) {
             const int32_t cand = offset[j + 1] - offset[j];
             keep_[size_t(heads[j])] = fixed() + std::min(b[j], cand);
@@ -201,7 +201,7 @@ private:
             const int32_t nc = v.n_live[size_t(ih)] - fixed();
             const int32_t k = keep_[size_t(ih)] - fixed();
             centers_[size_t(ih)].resize(size_t(k));
-            top_k_indices(rank_[size_t(ih)].data(), nc, k, centers_[size_t(ih)].data(), order_);
+            top_k_indices(rank_[size_t(ih)].data(), nc, k, centers_[size_t(ih)].data());
             n_center = std::max(n_center, k);
         }
         const int32_t n_slot = v.stats[0].stride;  // the largest live count of the layer
@@ -270,7 +270,7 @@ private:
     std::vector<std::vector<float>> sgl_, rank_;  // [n_head_kv][candidates] raw and pooled s_GL
     std::vector<std::vector<int32_t>> centers_;   // [n_head_kv][kept candidates] (candidate index)
     std::vector<float> loc_, flat_;
-    std::vector<int32_t> keep_, picks_, order_;
+    std::vector<int32_t> keep_, picks_;
     EmsBatch batch_;
     std::vector<RowWrite> writes_;
 };

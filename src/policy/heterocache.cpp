@@ -51,6 +51,7 @@
 #include <cstdio>
 
 #include "core/bytes.h"
+#include "policy/head_budgets.h"
 #include "policy/select.h"
 
 namespace hkv {
@@ -111,10 +112,10 @@ void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int3
     hc_pool_max(sc.sums.data(), group, n, pool, out, sc.tmp);
 }
 
-void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out, std::vector<int32_t>& order) {
+void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out) {
     cap = std::clamp(cap, 0, n);
     const int32_t r = std::clamp(recent, 0, cap);
-    top_k_indices(score, n - r, cap - r, out, order);  // sorted, all < n - r
+    top_k_indices(score, n - r, cap - r, out);  // sorted, all < n - r
     for (int32_t i = 0; i < r; ++i) out[cap - r + i] = n - r + i;
 }
 
@@ -131,8 +132,7 @@ void hc_keep_among(const float* score, int32_t n, const int32_t* cand, int32_t n
     for (int32_t i = 0; i < m; ++i) cs[size_t(i)] = score[cand[i]];
     const int32_t k = cap - r;
     idx.resize(size_t(std::max(k, 0)));
-    std::vector<int32_t> unused;  // top_k_indices' scratch (not used; no allocation)
-    top_k_indices(cs.data(), m, std::min(k, m), idx.data(), unused);
+    top_k_indices(cs.data(), m, std::min(k, m), idx.data());
     for (int32_t i = 0; i < std::min(k, m); ++i) out[i] = cand[idx[size_t(i)]];
     for (int32_t i = 0; i < r; ++i) out[cap - r + i] = n - r + i;
 }
@@ -423,7 +423,7 @@ private:
             if (r == HeadRole::kPivot) {
                 const int32_t k = int32_t(std::min<int64_t>(hb_.base, n));
                 top_.resize(size_t(k));
-                top_k_indices(score_.data(), n, k, top_.data(), order_);
+                top_k_indices(score_.data(), n, k, top_.data());
                 auto& mask = ref_mask_[size_t(il) * size_t(nh) + size_t(ih)];
                 mask.assign(size_t(n), 0);
                 for (int32_t s : top_) mask[size_t(s)] = 1;
@@ -441,7 +441,7 @@ private:
             const int32_t n = v.n_live[size_t(ih)], cap = caps_[size_t(ih)];
             if (cap >= 0) hot_[tax_.at(il, ih)] = cap;
             if (cap < 0 || cap >= n) continue;
-            hc_keep(scores_[size_t(ih)].data(), n, cap, opt_.recent, plan.head(ih), order_);
+            hc_keep(scores_[size_t(ih)].data(), n, cap, opt_.recent, plan.head(ih));
             plan.n_keep[size_t(ih)] = cap;
         }
         plan.cold = cold_ops_;
@@ -457,26 +457,17 @@ private:
     // AdaKV shares a layer's budget: the top-(sum) of their scores over all of them counts per head,
     // each head gets alpha of its uniform cap plus (1 - alpha) of its count.
     void share_caps(const LayerView& v) {
-        std::vector<int32_t> heads, offset{0};
-        int64_t total = 0;
+        std::vector<int32_t> heads, offset{0}, uniform;
         flat_.clear();
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
             if (caps_[size_t(ih)] < 0) continue;
             heads.push_back(ih);
-            total += caps_[size_t(ih)];
+            uniform.push_back(caps_[size_t(ih)]);
             flat_.insert(flat_.end(), scores_[size_t(ih)].begin(), scores_[size_t(ih)].end());
             offset.push_back(int32_t(flat_.size()));
         }
         if (heads.size() < 2) return;
-        top_.resize(size_t(total));
-        top_k_indices(flat_.data(), int32_t(flat_.size()), int32_t(total), top_.data(), order_);  // ascending
-        std::vector<double> want(heads.size());
-        for (size_t j = 0, p = 0; j < heads.size(); ++j) {
-            int64_t c = 0;
-            while (p < top_.size() && top_[p] < offset[j + 1]) ++c, ++p;
-            want[j] = (1.0 - opt_.alpha) * double(c) + opt_.alpha * double(caps_[size_t(heads[j])]);
-        }
-        const std::vector<int32_t> b = round_to_total(want, total);
+        const std::vector<int32_t> b = adaptive_head_budgets(flat_, offset, uniform, opt_.alpha, top_);
         for (size_t j = 0; j < heads.size(); ++j) {
             caps_[size_t(heads[j])] = std::min(b[j], offset[j + 1] - offset[j]);
         }
@@ -559,7 +550,7 @@ private:
             const int32_t n_cand = std::max(base, n_max);
             // the W steps' pooled scores, top sets and overlaps, one step per item over the threads
             const size_t nth = size_t(v.kv.n_threads());
-            if (tmps_.size() < nth) tmps_.resize(nth), orders_.resize(nth);
+            if (tmps_.size() < nth) tmps_.resize(nth);
             tops_.resize(size_t(W));
             v.kv.parallel_for(W, [&](int32_t item, int32_t th) {
                 const int32_t t = (W - 1 + item) % W;  // the last (largest) step first: the threads end together
@@ -569,10 +560,10 @@ private:
                 hc_pool_max(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, opt_.pool, a,
                             tmps_[size_t(th)]);
                 if (t < W - 1) {
-                    top_k_indices(a, n, base, top.data(), orders_[size_t(th)]);
+                    top_k_indices(a, n, base, top.data());
                 } else {
                     cand_.resize(size_t(n_cand));
-                    top_k_indices(a, n, n_cand, cand_.data(), orders_[size_t(th)]);
+                    top_k_indices(a, n, n_cand, cand_.data());
                     hc_keep_among(a, n, cand_.data(), n_cand, base, 0, top.data(), cand_scores_, cand_idx_);
                 }
                 o[size_t(t)] = hc_overlap(top.data(), base, mask, base);
@@ -633,9 +624,8 @@ private:
     std::vector<std::vector<float>> scores_;      // [n_head_kv] -> [n_live] prefill scores
     std::vector<int32_t> caps_;                   // [n_head_kv] slots to keep at this cut (-1: none)
     std::vector<float> flat_;
-    std::vector<int32_t> top_, order_, union_idx_;
+    std::vector<int32_t> top_, union_idx_;
     std::vector<std::vector<float>> tmps_;        // [thread] the monitor's pooling scratch
-    std::vector<std::vector<int32_t>> orders_;    // [thread] its selection scratch
     std::vector<std::vector<int32_t>> tops_;      // [W] each step's top set
     std::vector<int32_t> sat_n_;                  // a check's satellites: refresh sizes n_s
     std::vector<int32_t> cand_, cand_idx_;        // the last step's top max(base, n_s) slots; hc_keep_among scratch

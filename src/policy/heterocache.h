@@ -36,7 +36,7 @@ void hc_window_scores(const LayerView& v, int32_t ih, int32_t m, int32_t n, int3
 // The slots a compressed head keeps at a cut, in position order: the last min(recent, cap) of its
 // n slots (the observation window, as SnapKV keeps it) and the top cap - those of the older slots
 // by score (ties: the earlier slot). score: [n]; out: [min(cap, n)].
-void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out, std::vector<int32_t>& order);
+void hc_keep(const float* score, int32_t n, int32_t cap, int32_t recent, int32_t* out);
 
 // hc_keep(score, n, cap, recent) chosen among candidates: cand [n_cand] = top_k_indices(score, n,
 // n_cand) (ascending) with n_cand >= min(cap, n). The same rows as hc_keep (ties: the earlier slot)

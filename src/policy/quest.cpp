@@ -59,7 +59,6 @@ private:
     uint64_t epoch_ = 0;
     std::vector<HeadBounds> cache_;     // [n_layer * n_head_kv]
     std::vector<float> qsum_, bound_;
-    std::vector<int32_t> scratch_;
 };
 
 // ps: slots per selected page.
@@ -106,7 +105,7 @@ Status QuestPolicy::select(const LayerView& v, PageSelection& sel) {
         bound_.resize(size_t(n_pages));
         quest_bounds(qsum_.data(), hb.mn.data(), hb.mx.data(), n_pages, hd, bound_.data());
         int32_t* out = sel.pages.data() + size_t(ih) * size_t(sel.max_pages);
-        top_k_indices(bound_.data(), n_pages - 1, n_sel - 1, out, scratch_);  // the last page is always in
+        top_k_indices(bound_.data(), n_pages - 1, n_sel - 1, out);  // the last page is always in
         out[n_sel - 1] = n_pages - 1;
         sel.n_pages[size_t(ih)] = n_sel;
     }

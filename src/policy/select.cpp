@@ -84,8 +84,7 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
     pool1d_range(in, n, kernel, kind, 0, n, out);
 }
 
-void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch) {
-    (void)scratch;  // kept in the signature for the callers' reuse; the selection works on values
+void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out) {
     if (k <= 0) return;
     if (k >= n) {
         std::iota(out, out + n, 0);
@@ -128,7 +127,7 @@ int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOpti
     }
     int32_t m = 0;
     for (int32_t i = 0; i < s; ++i) out[m++] = i;
-    top_k_indices(ranked + s, prefix - s, k, out + m, sc.order);
+    top_k_indices(ranked + s, prefix - s, k, out + m);
     for (int32_t i = 0; i < k; ++i) out[m + i] += s;
     m += k;
     for (int32_t i = prefix; i < n; ++i) out[m++] = i;

@@ -45,14 +45,13 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
 void pool1d_range(const float* in, int32_t n, int32_t kernel, PoolKind kind, int32_t i0, int32_t i1, float* out);
 
 // Writes the indices of the k largest of score[0..n) to out[0..k), ascending. Ties go to the lower
-// index; NaN ranks below every number. 0 <= k <= n. O(n): a selection over the values, then one
-// scan. scratch is not used any more (the values are copied to thread-local buffers).
-void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out, std::vector<int32_t>& scratch);
+// index; NaN ranks below every number. 0 <= k <= n. O(n): a selection over a thread-local copy of
+// the values, then one scan.
+void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out);
 
 // Scratch for keep_scored (reused across heads and calls to avoid allocation per head).
 struct SelectScratch {
     std::vector<float> pooled;   // [n_slot]
-    std::vector<int32_t> order;  // [n_slot]
     std::vector<int32_t> top;    // [n_slot]
 };
 

@@ -44,7 +44,7 @@ public:
             for (int32_t s = 0; s < n; ++s) sum_[size_t(s)] += a[s];
         }
         keep_.resize(size_t(budget_));
-        top_k_indices(sum_.data(), n - 1, budget_ - 1, keep_.data(), order_);
+        top_k_indices(sum_.data(), n - 1, budget_ - 1, keep_.data());
         keep_[size_t(budget_ - 1)] = n - 1;  // the latest token stays
         for (int32_t ih = 0; ih < v.n_head_kv; ++ih) {
             std::copy(keep_.begin(), keep_.end(), plan.head(ih));
@@ -56,7 +56,7 @@ public:
 private:
     int32_t budget_, slack_;
     std::vector<float> sum_;
-    std::vector<int32_t> keep_, order_;
+    std::vector<int32_t> keep_;
 };
 
 }  // namespace

@@ -158,7 +158,7 @@ TEST(HeteroCacheMonitor, PoolMaxEqualsPoolThenMax) {
 TEST(HeteroCacheMonitor, KeepAmongTheCandidatesEqualsKeep) {
     uint32_t x = 12345;
     auto rnd = [&x] { return x = x * 1664525u + 1013904223u; };
-    std::vector<int32_t> order, idx, unused;
+    std::vector<int32_t> idx;
     std::vector<float> cs;
     for (int trial = 0; trial < 60; ++trial) {
         const int32_t n = 1 + int32_t(rnd() % 300);
@@ -167,10 +167,10 @@ TEST(HeteroCacheMonitor, KeepAmongTheCandidatesEqualsKeep) {
         for (int32_t cap : {0, 1, n / 3, n / 2, n - 1, n}) {
             for (int32_t recent : {0, 1, 5, 40}) {
                 std::vector<int32_t> want(size_t(std::max(cap, 1))), got(size_t(std::max(cap, 1)));
-                hc_keep(score.data(), n, cap, recent, want.data(), order);
+                hc_keep(score.data(), n, cap, recent, want.data());
                 for (int32_t n_cand : {std::max(cap, 0), std::min(n, cap + 7), n}) {
                     std::vector<int32_t> cand(size_t(std::max(n_cand, 1)));
-                    top_k_indices(score.data(), n, n_cand, cand.data(), unused);
+                    top_k_indices(score.data(), n, n_cand, cand.data());
                     hc_keep_among(score.data(), n, cand.data(), n_cand, cap, recent, got.data(), cs, idx);
                     ASSERT_EQ(std::vector<int32_t>(got.begin(), got.begin() + std::max(cap, 0)),
                               std::vector<int32_t>(want.begin(), want.begin() + std::max(cap, 0)))
@@ -235,16 +235,16 @@ TEST(HeteroCacheMonitor, WindowScoresAreCausal) {
 // scores among the older slots; the result is in position order.
 TEST(HeteroCacheMonitor, KeepsTheWindowThenTheTopScores) {
     const std::vector<float> score = {5, 1, 4, 0, 3, 9, 0, 0};
-    std::vector<int32_t> out(8), order;
-    hc_keep(score.data(), 8, 4, 2, out.data(), order);
+    std::vector<int32_t> out(8);
+    hc_keep(score.data(), 8, 4, 2, out.data());
     EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), (std::vector<int32_t>{0, 5, 6, 7}));
-    hc_keep(score.data(), 8, 4, 0, out.data(), order);  // the reference: top 4 of all
+    hc_keep(score.data(), 8, 4, 0, out.data());  // the reference: top 4 of all
     EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), (std::vector<int32_t>{0, 2, 4, 5}));
-    hc_keep(score.data(), 8, 2, 5, out.data(), order);  // a window wider than the cap: its latest slots
+    hc_keep(score.data(), 8, 2, 5, out.data());  // a window wider than the cap: its latest slots
     EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 2), (std::vector<int32_t>{6, 7}));
-    hc_keep(score.data(), 8, 12, 3, out.data(), order);  // a cap beyond n keeps everything
+    hc_keep(score.data(), 8, 12, 3, out.data());  // a cap beyond n keeps everything
     EXPECT_EQ(out, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
-    hc_keep(score.data(), 8, 0, 3, out.data(), order);  // nothing to keep: nothing written
+    hc_keep(score.data(), 8, 0, 3, out.data());  // nothing to keep: nothing written
     EXPECT_EQ(out[0], 0);
 }
 

@@ -197,11 +197,11 @@ TEST(PolicySelect, PoolingAndTopK) {
     EXPECT_FLOAT_EQ(out[0], 5.0f / 3);  // the pad counts as zero
     EXPECT_FLOAT_EQ(out[3], 0.0f);
     EXPECT_FLOAT_EQ(out[6], 1.0f);
-    std::vector<int32_t> top(3), scratch;
+    std::vector<int32_t> top(3);
     const std::vector<float> s = {1, 4, 4, 2, 4, 0};
-    top_k_indices(s.data(), 6, 3, top.data(), scratch);
+    top_k_indices(s.data(), 6, 3, top.data());
     EXPECT_EQ(top, (std::vector<int32_t>{1, 2, 4}));
-    top_k_indices(s.data(), 6, 2, top.data(), scratch);  // ties go to the lower index
+    top_k_indices(s.data(), 6, 2, top.data());  // ties go to the lower index
     EXPECT_EQ(std::vector<int32_t>(top.begin(), top.begin() + 2), (std::vector<int32_t>{1, 2}));
     EXPECT_EQ(round_to_total({2.5, 2.5, 1.0}, 6), (std::vector<int32_t>{3, 2, 1}));
     EXPECT_EQ(round_to_total({27.2, 4.8}, 32), (std::vector<int32_t>{27, 5}));
@@ -212,7 +212,6 @@ TEST(PolicySelect, PoolingAndTopK) {
 // below every number), every k from 0 to n.
 TEST(PolicySelect, TopKMatchesTheFullSort) {
     std::mt19937 rng(7);
-    std::vector<int32_t> scratch;
     for (int trial = 0; trial < 200; ++trial) {
         const int32_t n = 1 + int32_t(rng() % 97);
         std::vector<float> s(static_cast<size_t>(n));
@@ -228,7 +227,7 @@ TEST(PolicySelect, TopKMatchesTheFullSort) {
         for (int32_t k = 0; k <= n; ++k) {
             std::vector<int32_t> want(order.begin(), order.begin() + k), got(size_t(k), -1);
             std::sort(want.begin(), want.end());
-            top_k_indices(s.data(), n, k, got.data(), scratch);
+            top_k_indices(s.data(), n, k, got.data());
             ASSERT_EQ(got, want) << "n " << n << " k " << k << " trial " << trial;
         }
     }
@@ -238,7 +237,6 @@ TEST(PolicySelect, TopKMatchesTheFullSort) {
 // one bucket (most equal), and all equal, at several k.
 TEST(PolicySelect, TopKMatchesTheFullSortOnLongVectors) {
     std::mt19937 rng(11);
-    std::vector<int32_t> scratch;
     for (int kind = 0; kind < 3; ++kind) {
         const int32_t n = 5000;
         std::vector<float> s(static_cast<size_t>(n));
@@ -250,7 +248,7 @@ TEST(PolicySelect, TopKMatchesTheFullSortOnLongVectors) {
         for (int32_t k : {1, 7, 333, 2500, 4999}) {
             std::vector<int32_t> want(order.begin(), order.begin() + k), got(size_t(k), -1);
             std::sort(want.begin(), want.end());
-            top_k_indices(s.data(), n, k, got.data(), scratch);
+            top_k_indices(s.data(), n, k, got.data());
             ASSERT_EQ(got, want) << "kind " << kind << " k " << k;
         }
     }
