@@ -14,6 +14,9 @@
 // obs=1,weights=taxonomy (the fidelity goldens pin it).
 // weights=adaptive: per layer, the anchors and satellites share the sum of their uniform caps by
 // score, as AdaKV shares a layer's budget (floor alpha=0.2 of the uniform cap per head).
+// layers=pyramid (default flat): before that sharing, the compressed heads' caps are re-spread over
+// the layers on PyramidKV's linear schedule (hc_pyramid_caps, strength beta=20 as PyramidKV's),
+// lower layers more, the same total slots; each layer's heads are scaled alike.
 // obs=N (N > 1): anchors and satellites are scored instead by the causal softmax rows of the
 // prompt's last N queries summed (an observation window, as SnapKV's), then pooled and maxed the
 // same way; pivots keep the last query, which is what the drift monitor compares against.
@@ -150,6 +153,67 @@ double hc_lower_median(std::vector<double>& v) {
     return v[m];
 }
 
+std::vector<int64_t> hc_pyramid_caps(const Taxonomy& t, const std::vector<int64_t>& cap, int64_t n_prompt, double beta) {
+    const int32_t nl = t.n_layer, nh = t.n_head_kv;
+    auto comp = [&](int32_t il, int32_t ih) {
+        const HeadRole r = t.role_of(il, ih);
+        return r == HeadRole::kAnchor || r == HeadRole::kSatellite;
+    };
+    // per layer: the compressed heads' slots c_l and their largest / smallest cap (the clip bounds)
+    std::vector<double> c(size_t(nl), 0.0), hi_cap(size_t(nl), 0.0), lo_cap(size_t(nl), 0.0);
+    int32_t layers = 0;
+    for (int32_t il = 0; il < nl; ++il) {
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            if (!comp(il, ih)) continue;
+            const double x = double(cap[t.at(il, ih)]);
+            lo_cap[size_t(il)] = c[size_t(il)] > 0 ? std::min(lo_cap[size_t(il)], x) : x;
+            c[size_t(il)] += x;
+            hi_cap[size_t(il)] = std::max(hi_cap[size_t(il)], x);
+        }
+        layers += c[size_t(il)] > 0 ? 1 : 0;
+    }
+    if (layers < 2 || nl < 2 || beta <= 1.0) return cap;
+    // f_l = hi (1 - t_l) + lo t_l with t_l = l / (nl - 1); sum_l c_l f_l = C fixes lo given hi:
+    // lo = (C - hi P) / S with P = sum c_l (1 - t_l), S = sum c_l t_l (> 0: two layers hold slots)
+    double C = 0.0, P = 0.0, S = 0.0;
+    for (int32_t il = 0; il < nl; ++il) {
+        const double tl = double(il) / double(nl - 1);
+        C += c[size_t(il)];
+        P += c[size_t(il)] * (1.0 - tl);
+        S += c[size_t(il)] * tl;
+    }
+    const double r = 1.0 / (2.0 * beta - 1.0);  // lo / hi unclipped
+    double hi = C / (P + r * S);
+    // f_l = a_l hi + b_l is linear in hi, and hi = 1 is flat (f = 1, feasible); the largest hi with
+    // every head in [1, n_prompt]: an upper bound from each layer whose f_l rises (ceiling) or
+    // falls (floor) with hi
+    for (int32_t il = 0; il < nl; ++il) {
+        if (c[size_t(il)] <= 0) continue;
+        const double tl = double(il) / double(nl - 1);
+        const double a = (1.0 - tl) - tl * P / S, b = tl * C / S;
+        if (a > 0) hi = std::min(hi, (double(n_prompt) / hi_cap[size_t(il)] - b) / a);
+        if (a < 0) hi = std::min(hi, (b - 1.0 / lo_cap[size_t(il)]) / -a);
+    }
+    hi = std::max(hi, 1.0);
+    const double lo = (C - hi * P) / S;
+    std::vector<double> want;
+    std::vector<size_t> at;
+    int64_t total = 0;
+    for (int32_t il = 0; il < nl; ++il) {
+        const double tl = double(il) / double(nl - 1), f = hi * (1.0 - tl) + lo * tl;
+        for (int32_t ih = 0; ih < nh; ++ih) {
+            if (!comp(il, ih)) continue;
+            at.push_back(t.at(il, ih));
+            total += cap[at.back()];
+            want.push_back(std::clamp(double(cap[at.back()]) * f, 1.0, double(n_prompt)));
+        }
+    }
+    const std::vector<int32_t> k = round_to_total(want, total);
+    std::vector<int64_t> out = cap;
+    for (size_t j = 0; j < at.size(); ++j) out[at[j]] = k[j];
+    return out;
+}
+
 Taxonomy taxonomy_structural(int32_t n_layer, int32_t n_head_kv) {
     Taxonomy t;
     t.n_layer = n_layer;
@@ -194,6 +258,8 @@ struct HcOptions {
     bool uniform = false;
     bool adaptive = false;  // weights=adaptive: the layer's anchor/satellite slots shared by score (AdaKV)
     double alpha = 0.2;     // adaptive: each head's floor share of the uniform cap
+    bool pyramid = false;   // layers=pyramid: the compressed slots spread over layers (hc_pyramid_caps)
+    double beta = 20.0;     // pyramid: PyramidKV's beta (1: flat)
     bool reference_select = false;
     int32_t pool = 5;
     int32_t obs = 32;  // prompt queries scoring anchors / satellites (1: the reference's last query)
@@ -281,6 +347,7 @@ public:
         shape_ = shape;
         HKV_ASSIGN_OR_RETURN(HcBudget b, heterocache_budget(tax_, opt_.ratio, prompt.n_tokens));
         hb_ = std::move(b);
+        if (opt_.pyramid) hb_.cap = hc_pyramid_caps(tax_, hb_.cap, prompt.n_tokens, opt_.beta);
         hot_ = hb_.cap;
         n_prompt_ = prompt.n_tokens;
         budget.init(shape.n_layer, shape.n_head_kv, -1);
@@ -651,6 +718,10 @@ Expected<std::unique_ptr<Policy>> heterocache_create(PolicySpec& spec) {
     o.adaptive = weights == "adaptive";
     HKV_ASSIGN_OR_RETURN(o.alpha, spec.get_float("alpha", 0.2, 0.0, 1.0));
     if (spec.has("alpha") && !o.adaptive) return Status::invalid("heterocache: alpha needs weights=adaptive");
+    HKV_ASSIGN_OR_RETURN(std::string layers, spec.get_choice("layers", "flat", {"flat", "pyramid"}));
+    o.pyramid = layers == "pyramid";
+    HKV_ASSIGN_OR_RETURN(o.beta, spec.get_float("beta", 20.0, 1.0, 1e6));
+    if (spec.has("beta") && !o.pyramid) return Status::invalid("heterocache: beta needs layers=pyramid");
     HKV_ASSIGN_OR_RETURN(std::string sel, spec.get_choice("select", "topk", {"topk", "reference"}));
     o.reference_select = sel == "reference";
     HKV_ASSIGN_OR_RETURN(int64_t pool, spec.get_int("pool", 5, 1, 255));

@@ -51,6 +51,17 @@ double hc_overlap(const int32_t* set, int32_t n_set, const std::vector<uint8_t>&
 // Lower median (torch.median): the ((n - 1) / 2)-th smallest of v. v is reordered. n >= 1.
 double hc_lower_median(std::vector<double>& v);
 
+// layers=pyramid: the compressed heads' (anchors' and satellites') caps `cap` [n_layer * n_head_kv]
+// re-spread over the layers on PyramidKV's linear schedule (policy/pyramidkv.cpp), the same total.
+// Layer l's heads are scaled by f_l = hi - (hi - lo) * l / (n_layer - 1), lo = hi / (2 beta - 1)
+// (PyramidKV's min = V / beta, max = 2V - min), with sum_h cap_h f_l = sum_h cap_h. When a head
+// would then exceed n_prompt (or fall below 1 slot), hi is lowered and lo recomputed from the same
+// total, so the schedule stays linear and only flatter, as PyramidKV clips at the prompt. The
+// products are rounded by largest remainder to the exact total; every compressed head keeps
+// between 1 and n_prompt slots. Full and local heads are returned unchanged; so is everything when
+// fewer than two layers hold compressed heads or beta = 1 (flat). Requires cap_h <= n_prompt.
+std::vector<int64_t> hc_pyramid_caps(const Taxonomy& t, const std::vector<int64_t>& cap, int64_t n_prompt, double beta);
+
 // A taxonomy of the model's shape without calibration: in every layer KV head 0 is a pivot; with
 // n_head_kv >= 5 its satellites are heads 1 .. n_head_kv - 3, head n_head_kv - 2 is an anchor and
 // head n_head_kv - 1 volatile; with fewer heads there is no volatile head (4 heads: pivot 0,

@@ -127,6 +127,8 @@ constexpr PolicyOptionDoc kHeteroOpts[] = {
     {"refresh", "drift", "drift, never (static) or always"},
     {"weights", "adaptive", "per-head caps: adaptive, taxonomy (the reference's) or uniform"},
     {"alpha", "0.2", "weights=adaptive: floor share of each head's cap"},
+    {"layers", "flat", "compressed heads' slots across layers: flat, or pyramid (PyramidKV's linear schedule, same total)"},
+    {"beta", "20", "layers=pyramid: PyramidKV's beta, top / bottom layer = 1 / (2 beta - 1) before clipping (1: flat)"},
     {"select", "topk", "refresh rows: topk or reference"},
     {"pool", "5", "avg-pool kernel (odd)"},
     {"obs", "32", "prompt queries scoring anchors and satellites (1: the reference's last query)"},

@@ -219,6 +219,51 @@ TEST_F(HeteroCacheModel, AdaptiveSharesTheLayersSlots) {
     EXPECT_TRUE(uneven);
 }
 
+// layers=pyramid: after the prompt every compressed head holds its scheduled cap (weights=uniform),
+// or its layer's scheduled total between the layer's heads (weights=adaptive); the schedule gives
+// the lower layers more and keeps the flat total.
+TEST_F(HeteroCacheModel, PyramidLayersKeepTheSchedule) {
+    const ModelConfig& c = model_->config();
+    auto slots = [&](const std::string& spec) {
+        std::vector<int32_t> n;
+        ContextParams cp;
+        cp.n_ctx = kCtx, cp.n_threads = 1, cp.n_batch = 128, cp.policy = spec;
+        auto ctx = Context::create(model_, cp);
+        EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
+        if (!ctx.ok()) return n;
+        EXPECT_TRUE((*ctx)->eval(prompt_tokens(*model_)).ok()) << spec;
+        n = (*ctx)->kv_stats().n_slot;
+        return n;
+    };
+    Taxonomy uni = taxonomy_structural(c.n_layer, c.n_head_kv);
+    for (double& r : uni.ratio) r = r > 0 ? 1.0 : r;
+    auto hb = heterocache_budget(uni, 0.5, kPrompt);
+    ASSERT_TRUE(hb.ok());
+    const std::vector<int64_t> want = hc_pyramid_caps(uni, hb->cap, kPrompt, 20.0);
+    const std::string base = "heterocache:taxonomy=" + tax_ + ",ratio=0.5,obs=16,layers=pyramid";
+    const std::vector<int32_t> u = slots(base + ",weights=uniform"), a = slots(base + ",weights=adaptive");
+    const std::vector<int32_t> f = slots("heterocache:taxonomy=" + tax_ + ",ratio=0.5,obs=16,weights=uniform");
+    ASSERT_EQ(u.size(), want.size());
+    ASSERT_EQ(a.size(), want.size());
+    ASSERT_EQ(f.size(), want.size());
+    int64_t su = 0, sf = 0;
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+        int64_t layer_want = 0, layer_ada = 0;
+        for (int32_t ih = 1; ih < c.n_head_kv; ++ih) {  // head 0: the pivot, full
+            const size_t i = size_t(il * c.n_head_kv + ih);
+            EXPECT_EQ(u[i], want[i]) << "layer " << il << " head " << ih;
+            layer_want += want[i], layer_ada += a[i], su += u[i], sf += f[i];
+        }
+        EXPECT_EQ(layer_ada, layer_want) << "layer " << il;
+        if (il > 0) {
+            EXPECT_LE(want[size_t(il * c.n_head_kv + 1)], want[size_t((il - 1) * c.n_head_kv + 1)]);
+        }
+        EXPECT_EQ(u[size_t(il * c.n_head_kv)], kPrompt);
+    }
+    EXPECT_EQ(su, sf);
+    EXPECT_GT(want[1], want[size_t((c.n_layer - 1) * c.n_head_kv + 1)]);
+}
+
 TEST_F(HeteroCacheModel, ColdDirMatchesRam) {
     const std::string spec = "heterocache:taxonomy=" + tax_ + ",window=2,tau=1.01";
     const HcRun ram = run(model_, spec);

@@ -307,5 +307,129 @@ TEST(HeteroCachePolicy, BudgetsFromTaxonomy) {
     EXPECT_TRUE(policy_create("heterocache:taxonomy=" + path + ",obs=1,recent=8").ok());
 }
 
+bool is_full(HeadRole r) { return r == HeadRole::kVolatile || r == HeadRole::kPivot; }
+
+// layers=pyramid: the compressed heads' caps follow PyramidKV's linear schedule over the layers with
+// the flat total, lower layers more; full heads untouched; clipped at the prompt and at 1 slot.
+TEST(HeteroCachePolicy, PyramidCapsSumToTheFlatTotal) {
+    Taxonomy t = taxonomy_structural(6, 4);  // per layer: pivot 0, satellites 1-2, anchor 3
+    const int64_t n_prompt = 1000;
+    auto total = [&](const std::vector<int64_t>& cap) {
+        int64_t s = 0;
+        for (size_t i = 0; i < cap.size(); ++i) s += is_full(t.role[i]) ? 0 : cap[i];
+        return s;
+    };
+    auto layer_cap = [&](const std::vector<int64_t>& cap, int32_t il) { return cap[t.at(il, 1)]; };
+    // uniform caps (weights=uniform / adaptive): 300 per compressed head, 18 heads
+    std::vector<int64_t> flat(t.role.size(), n_prompt);
+    for (size_t i = 0; i < flat.size(); ++i) flat[i] = is_full(t.role[i]) ? n_prompt : 300;
+    for (double beta : {20.0, 5.0, 2.0, 1.2}) {
+        SCOPED_TRACE(beta);
+        const std::vector<int64_t> p = hc_pyramid_caps(t, flat, n_prompt, beta);
+        ASSERT_EQ(p.size(), flat.size());
+        EXPECT_EQ(total(p), total(flat));
+        for (int32_t il = 0; il < 6; ++il) {
+            EXPECT_EQ(p[t.at(il, 0)], n_prompt);  // the pivot: full, untouched
+            for (int32_t ih = 2; ih < 4; ++ih) EXPECT_LE(std::llabs(p[t.at(il, ih)] - layer_cap(p, il)), 1);
+            for (int32_t ih = 1; ih < 4; ++ih) {
+                EXPECT_GE(p[t.at(il, ih)], 1);
+                EXPECT_LE(p[t.at(il, ih)], n_prompt);
+            }
+            if (il > 0) {
+                EXPECT_LE(layer_cap(p, il), layer_cap(p, il - 1)) << "layer " << il;
+            }
+        }
+        EXPECT_GT(layer_cap(p, 0), 300);
+        EXPECT_LT(layer_cap(p, 5), 300);
+        // linear: equal steps between layers (up to rounding)
+        const int64_t step = layer_cap(p, 0) - layer_cap(p, 1);
+        for (int32_t il = 1; il < 5; ++il) EXPECT_LE(std::llabs(layer_cap(p, il) - layer_cap(p, il + 1) - step), 3);
+    }
+    // unclipped beta = 20: PyramidKV's min = V / 20, max = 2V - min (V = 300: 15 and 585)
+    const std::vector<int64_t> p20 = hc_pyramid_caps(t, flat, n_prompt, 20.0);
+    EXPECT_LE(std::llabs(layer_cap(p20, 0) - 585), 1);
+    EXPECT_LE(std::llabs(layer_cap(p20, 5) - 15), 1);
+    // stronger beta never steeper than it may be: beta = 20 steeper than beta = 2
+    const std::vector<int64_t> p2 = hc_pyramid_caps(t, flat, n_prompt, 2.0);
+    EXPECT_GT(layer_cap(p20, 0), layer_cap(p2, 0));
+    EXPECT_LT(layer_cap(p20, 5), layer_cap(p2, 5));
+    // beta = 1 is flat
+    EXPECT_EQ(hc_pyramid_caps(t, flat, n_prompt, 1.0), flat);
+    // near the prompt's length the bottom layer clips at n_prompt, the schedule flattens (still linear,
+    // the same total) instead of overflowing
+    std::vector<int64_t> big = flat;
+    for (size_t i = 0; i < big.size(); ++i) big[i] = is_full(t.role[i]) ? n_prompt : 800;
+    const std::vector<int64_t> pb = hc_pyramid_caps(t, big, n_prompt, 20.0);
+    EXPECT_EQ(total(pb), total(big));
+    EXPECT_EQ(layer_cap(pb, 0), n_prompt);
+    EXPECT_LE(std::llabs(layer_cap(pb, 5) - (2 * 800 - n_prompt)), 1);  // lo = 2V - max, as PyramidKV
+    // tiny caps: every head keeps at least one slot (the floor flattens the schedule the same way)
+    std::vector<int64_t> tiny = flat;
+    for (size_t i = 0; i < tiny.size(); ++i) tiny[i] = is_full(t.role[i]) ? n_prompt : 3;
+    const std::vector<int64_t> pt = hc_pyramid_caps(t, tiny, n_prompt, 20.0);
+    EXPECT_EQ(total(pt), total(tiny));
+    for (size_t i = 0; i < pt.size(); ++i) EXPECT_GE(pt[i], 1);
+    EXPECT_GT(layer_cap(pt, 0), layer_cap(pt, 5));
+    // weighted caps (weights=taxonomy): each layer's heads scaled by the same factor
+    std::vector<int64_t> w(t.role.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = is_full(t.role[i]) ? n_prompt : int64_t(std::floor(300 * t.ratio[i]));
+    const std::vector<int64_t> pw = hc_pyramid_caps(t, w, n_prompt, 5.0);
+    EXPECT_EQ(total(pw), total(w));
+    for (int32_t il = 0; il < 6; ++il) {
+        const double f = double(pw[t.at(il, 1)]) / double(w[t.at(il, 1)]);
+        for (int32_t ih = 2; ih < 4; ++ih) {
+            EXPECT_NEAR(double(pw[t.at(il, ih)]), f * double(w[t.at(il, ih)]), 1.5) << il << " " << ih;
+        }
+    }
+    // one layer of compressed heads: nothing to schedule
+    Taxonomy one = taxonomy_structural(1, 4);
+    std::vector<int64_t> c1(one.role.size(), 300);
+    c1[one.at(0, 0)] = n_prompt;
+    EXPECT_EQ(hc_pyramid_caps(one, c1, n_prompt, 20.0), c1);
+}
+
+// The policy plans the schedule's caps (weights=uniform: the budget is the cap), adaptive keeps each
+// layer's total; beta without layers=pyramid is an error.
+TEST(HeteroCachePolicy, PyramidBudgetsFollowTheSchedule) {
+    test::TempDir dir;
+    const Taxonomy t = taxonomy_structural(4, 4);
+    const std::string path = dir.file("tax.json");
+    ASSERT_TRUE(taxonomy_save(t, path).ok());
+    const ModelShape shape{4, 16, 4, 64, 4096};
+    const Segment prompt{0, 0, 1000};
+    auto hb = heterocache_budget(t, 0.5, 1000);
+    ASSERT_TRUE(hb.ok());
+    Taxonomy uni = t;
+    for (double& r : uni.ratio) r = r > 0 ? 1.0 : r;
+    auto hbu = heterocache_budget(uni, 0.5, 1000);
+    ASSERT_TRUE(hbu.ok());
+    const std::vector<int64_t> want = hc_pyramid_caps(uni, hbu->cap, 1000, 20.0);
+    KvBudget flat, pyr, ada;
+    auto f = policy_create("heterocache:taxonomy=" + path + ",ratio=0.5,weights=uniform");
+    auto p = policy_create("heterocache:taxonomy=" + path + ",ratio=0.5,weights=uniform,layers=pyramid");
+    auto a = policy_create("heterocache:taxonomy=" + path + ",ratio=0.5,layers=pyramid,beta=20");
+    ASSERT_TRUE(f.ok() && p.ok() && a.ok());
+    ASSERT_TRUE((*f)->begin(shape, prompt, flat).ok());
+    ASSERT_TRUE((*p)->begin(shape, prompt, pyr).ok());
+    ASSERT_TRUE((*a)->begin(shape, prompt, ada).ok());
+    EXPECT_EQ(pyr.total(), flat.total());
+    bool differs = false;
+    for (int32_t il = 0; il < 4; ++il) {
+        int64_t layer = 0;
+        for (int32_t ih = 0; ih < 4; ++ih) {
+            const int64_t c = want[t.at(il, ih)];
+            EXPECT_EQ(pyr.at(il, ih), ih == 0 ? -1 : c) << il << " " << ih;
+            differs |= ih > 0 && pyr.at(il, ih) != flat.at(il, ih);
+            layer += ih == 0 ? 0 : c;
+        }
+        // adaptive: any compressed head may take its layer's (scheduled) total
+        for (int32_t ih = 1; ih < 4; ++ih) EXPECT_EQ(ada.at(il, ih), std::min<int64_t>(layer, 1000)) << il;
+    }
+    EXPECT_TRUE(differs);
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",beta=5").ok());
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",layers=pyramid,beta=0.5").ok());
+    EXPECT_FALSE(policy_create("heterocache:taxonomy=" + path + ",layers=steep").ok());
+}
+
 }  // namespace
 }  // namespace hkv
