@@ -192,7 +192,10 @@ struct StatRequest {
                                   // n_query tokens, so at kStepSegmentEnd the queries are the
                                   // SEGMENT's last n_query (SnapKV's observation window)
     bool from_lse = false;        // kAttention(Sum): from the attention kernel's row log-sum-exp in
-                                  // one pass instead of two; the same values up to rounding
+                                  // one pass instead of two; the same values up to rounding. The
+                                  // score lane's sums (kAttentionSum) are taken inside the kernel
+                                  // from its own probabilities where it can (f32/f16/bf16 keys,
+                                  // backend/cpu/ops.h AttnColSums): no second q·k pass
     int32_t band = 0;             // kBand: band width in positions
     int32_t stride = 1;           // kBand: query sampling stride
     bool full_norm = true;        // kBand: normalise over the whole row (true) or the band; the

@@ -122,8 +122,9 @@ Status forward_chunk(const Model& model, KvStore& kv, ThreadPool& pool, ForwardS
             HKV_TRY(rt->before_attention(il, info.step, pos0 + n, kv, pool, s.q.data(), s.heads.data(),
                                          &lap.page_size));
         }
-        attention(pool, lap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(),
-                  rt ? rt->lse_buffer(info.step, n) : nullptr);
+        float* const lse = rt ? rt->lse_buffer(info.step, n) : nullptr;
+        AttnColSums* const colsums = rt ? rt->colsum_buffer(il, info.step, n, s.heads.data()) : nullptr;
+        attention(pool, lap, s.q.data(), s.pos.data(), n, s.heads.data(), s.attn.data(), lse, colsums);
         if (info.tap && info.step != kStepChunk) {
             HKV_TRY(info.tap->observe(il, info.step == kStepDecode, pos0 + n, kv, pool, ap, s.q.data(), s.pos.data(), n));
         }

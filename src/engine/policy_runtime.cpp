@@ -259,6 +259,29 @@ float* PolicyRuntime::lse_buffer(PolicyStep step, int32_t n_tok) {
     return lse_.data();
 }
 
+AttnColSums* PolicyRuntime::colsum_buffer(int32_t il, PolicyStep step, int32_t n_tok, const AttnKvHead* heads) {
+    colsums_ready_ = false;
+    // the lane's request reads the lse at this step, and the heads are the store's own slots
+    if (!lse_ready_ || lane_ < 0 || layer_local(il) || info_.select_pages) return nullptr;
+    const StatRequest& r = info_.stats[size_t(lane_)];
+    if (!r.from_lse || !(r.steps & step)) return nullptr;
+    const int32_t nh = shape_.n_head_kv;
+    colsum_n_slot_.resize(size_t(nh));
+    int32_t stride = 0;
+    for (int32_t ih = 0; ih < nh; ++ih) {
+        colsum_n_slot_[size_t(ih)] = heads[ih].n_slot;
+        stride = std::max(stride, heads[ih].n_slot);
+    }
+    colsum_values_.resize(size_t(nh) * size_t(stride));
+    colsum_done_.assign(size_t(nh), 0);
+    colsums_.sums = colsum_values_.data();
+    colsums_.stride = stride;
+    colsums_.t_begin = stat_first_query(r, n_tok);
+    colsums_.done = colsum_done_.data();
+    colsums_ready_ = true;
+    return &colsums_;
+}
+
 Status PolicyRuntime::check_plan(int32_t il, const LayerPlan& plan) const {
     const int32_t nh = shape_.n_head_kv;
     for (const RowWrite& w : plan.writes) {
@@ -301,6 +324,8 @@ Status PolicyRuntime::after_layer(int32_t il, PolicyStep step, int32_t n_past, K
     in.n_tok = n_tok;
     in.lse = lse_ready_ ? lse_.data() : nullptr;
     lse_ready_ = false;
+    const bool colsums_ready = colsums_ready_;
+    colsums_ready_ = false;
     // ---- the lane: every step the request names, whether or not the policy runs ----
     if (lane_ >= 0 && (info_.stats[size_t(lane_)].steps & step)) {
         load_heads(il, kv);
@@ -309,7 +334,14 @@ Status PolicyRuntime::after_layer(int32_t il, PolicyStep step, int32_t n_past, K
         lane_add_.assign(size_t(nh) * size_t(n_slot), 0.0f);
         in.heads = heads_.data();
         in.stride = n_slot;
+        // the kernel's column sums, when it took them over these very slots
+        bool same_heads = colsums_ready && in.lse;
+        for (int32_t ih = 0; ih < nh && same_heads; ++ih) {
+            same_heads = heads_[size_t(ih)].n_slot == colsum_n_slot_[size_t(ih)];
+        }
+        in.colsums = same_heads ? &colsums_ : nullptr;
         stat_entry(info_.stats[size_t(lane_)].kind).compute(info_.stats[size_t(lane_)], in, lane_add_.data(), nullptr);
+        in.colsums = nullptr;
         if (size_t(il) < lane_saved_.size() && !lane_saved_[size_t(il)]) {  // the lanes before this eval (rollback)
             lane_save_.resize(size_t(shape_.n_layer) * size_t(nh));
             for (int32_t ih = 0; ih < nh; ++ih) {

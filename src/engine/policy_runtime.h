@@ -84,6 +84,12 @@ public:
     // Where the attention of layer il's step of n_tok queries should write its row log-sum-exp
     // ([n_tok, n_head]), or nullptr when no requested statistic reads it.
     float* lse_buffer(PolicyStep step, int32_t n_tok);
+    // After lse_buffer: where the attention of layer il's step should take the column sums of its
+    // own probabilities (ops.h AttnColSums) for the score lane (kAttentionSum from_lse), or nullptr
+    // when the step updates no lane from the lse (or the heads are narrowed to selected pages).
+    // heads: the views the attention reads ([n_head_kv]); after_layer uses the sums of the heads the
+    // kernel took (the rest by attn_colsums, as without them).
+    AttnColSums* colsum_buffer(int32_t il, PolicyStep step, int32_t n_tok, const AttnKvHead* heads);
     // After layer il's attention for a step of n_tok queries (q post-RoPE, positions qpos).
     Status after_layer(int32_t il, PolicyStep step, int32_t n_past, KvStore& kv, ThreadPool& pool,
                        const AttnParams& ap, const float* q, const int32_t* qpos, int32_t n_tok);
@@ -134,6 +140,11 @@ private:
     std::vector<float> lane_add_;                       // [n_head_kv, n_slot]
     std::vector<float> lse_;                            // [n_tok, n_head]
     bool lse_ready_ = false;                            // lse_ holds this step's rows
+    AttnColSums colsums_;                               // colsum_buffer's request, over the two below
+    std::vector<float> colsum_values_;                  // [n_head_kv, colsums_.stride]
+    std::vector<uint8_t> colsum_done_;                  // [n_head_kv]
+    std::vector<int32_t> colsum_n_slot_;                // [n_head_kv] the slots the kernel saw
+    bool colsums_ready_ = false;                        // colsums_ is this step's (after_layer)
     std::vector<int32_t> sel_pages_, sel_n_;
     std::vector<std::vector<const void*>> sel_k_, sel_v_;
     std::vector<std::vector<int32_t>> sel_pos_;

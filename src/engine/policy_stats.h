@@ -5,6 +5,7 @@
 // new row here, not a new branch in the runtime.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backend/cpu/ops.h"
@@ -22,6 +23,9 @@ struct StatStep {
     int32_t n_tok = 0;
     const float* lse = nullptr;      // [n_tok, n_head] the attention's row log-sum-exp, or null
     const AttnKvHead* heads = nullptr;  // [n_head_kv] the layer's slots
+    // kAttention(Sum) from_lse: the column sums the attention kernel took over the same slots and
+    // rows (ops.h AttnColSums; the heads with done = 1), or null
+    const AttnColSums* colsums = nullptr;
     int64_t stride = 0;              // row stride of the outputs (>= every head's slot count)
 };
 
@@ -38,6 +42,11 @@ struct StatEntry {
 
 // The table's row for a kind.
 const StatEntry& stat_entry(StatKind kind);
+
+// The first of a step's n_tok queries that a kAttention(Sum) request sums over (its last n_query; all when 0).
+inline int64_t stat_first_query(const StatRequest& r, int64_t n_tok) {
+    return r.n_query > 0 ? std::max<int64_t>(0, n_tok - r.n_query) : 0;
+}
 
 // Whether r reads the attention kernel's row log-sum-exp at a step of this kind: when the request
 // asks for it (kAttention(Sum) from_lse), and always for kBand normalised over the whole row (its

@@ -6,8 +6,8 @@
 // slots [sinks, n - window):
 //   global  s_G(j) = colsum(j) / (n_past - pos(j))    attention accumulated over every query that
 //           could see the key (prompt and generated), divided by how many there were (causal-bias
-//           correction); the column sums come from the attention kernel's log-sum-exp in one pass
-//           (StatRequest::from_lse), no n x n matrix
+//           correction); the column sums come from the attention kernel (StatRequest::from_lse:
+//           its own probabilities over float keys, else one pass from its log-sum-exp), no n x n matrix
 //   local   s_L(j) = attention of the last `window` queries of the step (decode: of the step's query)
 //   both divided by their maximum over the candidates, combined by score=max (default) | sum |
 //   global | local, then 1-D pooled (kernel, pool) for ranking.

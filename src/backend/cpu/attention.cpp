@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -52,6 +53,11 @@ struct AttnScratch {               // per thread, grow only
     std::vector<int8_t> qi;        // [n_row, Dp] queries quantized per block (q8_0 / q4_0 keys)
     std::vector<float> qd;         // [n_row, Dp / 32] their scales
     std::vector<int32_t> qc;       // [n_row, Dp / 32] -off * block sums (attn512::qk_i8)
+    std::vector<float> cs_p;       // fused column sums (AttnColSums): [n_tiles, n_row, kTile] each
+                                   // tile's e^(score - cs_m), kept until the rows' final max and sum
+    std::vector<float> cs_m;       // [n_tiles, n_row] the running max each tile was shifted by
+    std::vector<float> cs_w;       // [n_row] a tile's weights e^(cs_m - m) / l
+    std::vector<uint8_t> cs_tile;  // [n_tiles] 1 = the tile was computed (0: no row sees it)
     void reserve(int64_t n_row, int64_t Dp) {
         auto grow = [](auto& v, int64_t n) { if (int64_t(v.size()) < n) v.resize(size_t(n)); };
         grow(qs, n_row * Dp), grow(acc, n_row * Dp), grow(sc, n_row * kTile);
@@ -336,14 +342,67 @@ struct AttnJob {
     float* lse = nullptr;   // [n_tok, n_head] log-sum-exp of each row's scores, or nullptr
     bool avx512 = false;    // Dp % 16 == 0 and AVX-512: QK / PV of f16, q8_0, q4_0 or hq4 rows through attn512::
     bool vnni = false;      // avx512 and AVX512-VNNI: q8_0 / q4_0 / hq4 QK through attn512::qk_i8
+    // fused column sums (ops.h AttnColSums), or cs == nullptr
+    const AttnColSums* cs = nullptr;
+    const uint8_t* cs_on = nullptr;  // [n_head_kv] 1 = the head's sums are taken in its units
+    const int64_t* cs_off = nullptr; // [n_head_kv] the head's first slot in a thread's accumulators
+    int64_t cs_total = 0;            // accumulators per thread
+    int64_t* cs_acc = nullptr;       // [n_threads, cs_total] fixed point, cs_scale per unit
+    double cs_scale = 0.0;           // 2^k: the grid of the fixed-point sums
 };
+
+// A unit's share of the fused column sums: each computed tile's e^(score - m_tile) times its row's
+// weight e^(m_tile - m) / l (m, l: the row's final max and sum, so the product is the row's
+// probability), summed over the unit's rows in order (r ascending, one FMA chain per slot), rounded
+// to the fixed-point grid and added to thread ith's accumulators. Integer sums: the totals do not
+// depend on which thread ran which unit, or in which order.
+void colsum_fold(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int n_row, int32_t s_begin,
+                 int32_t s_end, int ith) {
+    int64_t* acc = jb.cs_acc + int64_t(ith) * jb.cs_total + jb.cs_off[kvh];
+    float* w = ws.cs_w.data();
+    const int n_tiles = (s_end - s_begin + kTile - 1) / kTile;
+    for (int i = 0; i < n_tiles; ++i) {
+        if (!ws.cs_tile[size_t(i)]) continue;
+        const float* pt = ws.cs_p.data() + size_t(i) * size_t(n_row) * kTile;  // [n_row, kTile]
+        const float* mt = ws.cs_m.data() + size_t(i) * size_t(n_row);
+        bool any = false;
+        for (int r = 0; r < n_row; ++r) {
+            const float l = ws.l[size_t(r)];
+            const bool on = t0 + r / jb.group >= jb.cs->t_begin && l > 0.0f && mt[r] != -INFINITY;
+            w[r] = on ? std::exp(mt[r] - ws.m[size_t(r)]) / l : 0.0f;
+            any = any || w[r] != 0.0f;
+        }
+        if (!any) continue;
+        const int32_t s0 = s_begin + i * kTile;
+        const int n = std::min(kTile, s_end - s0), np = (n + 7) & ~7;
+        alignas(32) float u[kTile];
+        if (np == kTile) {  // a whole tile: eight chains, the tile read once
+            __m256 a[kTile / 8];
+            for (int b = 0; b < kTile / 8; ++b) a[b] = _mm256_setzero_ps();
+            for (int r = 0; r < n_row; ++r) {
+                if (w[r] == 0.0f) continue;
+                const __m256 wr = _mm256_set1_ps(w[r]);
+                for (int b = 0; b < kTile / 8; ++b) a[b] = _mm256_fmadd_ps(wr, _mm256_loadu_ps(pt + r * kTile + 8 * b), a[b]);
+            }
+            for (int b = 0; b < kTile / 8; ++b) _mm256_store_ps(u + 8 * b, a[b]);
+        } else {  // the same chains over the first np columns (the rest of the tile was not written)
+            for (int j = 0; j < np; j += 8) {
+                __m256 a = _mm256_setzero_ps();
+                for (int r = 0; r < n_row; ++r)
+                    if (w[r] != 0.0f) a = _mm256_fmadd_ps(_mm256_set1_ps(w[r]), _mm256_loadu_ps(pt + r * kTile + j), a);
+                _mm256_store_ps(u + j, a);
+            }
+        }
+        for (int j = 0; j < n; ++j) acc[s0 + j] += _mm_cvtsd_si64(_mm_set_sd(double(u[j]) * jb.cs_scale));
+    }
+}
 
 // One work unit: KV head kvh, tokens [t0, t1), split index `split` of the slot range. kK / kV are the
 // K / V rows' kinds (kv_load8) read straight from the pages; kSide (head_dim not a multiple of 8,
 // float types only) converts each tile into the zero-padded f32 side buffers first and reads those
 // as kind 0.
 template <int kK, int kV, bool kSide>
-void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int64_t t1, int split) {
+void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int64_t t1, int split, int ith) {
     const AttnParams& p = *jb.p;
     const AttnKvHead& kv = jb.heads[kvh];
     const int64_t D = jb.D, Dp = jb.Dp;
@@ -352,7 +411,6 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     ws.reserve(n_row, Dp);
     float* qs = ws.qs.data();
     float* acc = ws.acc.data();
-    float* sc = ws.sc.data();
     int32_t qmax = INT32_MIN, qmin = INT32_MAX;
     for (int r = 0; r < n_row; ++r) {
         const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
@@ -371,8 +429,20 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
     }
     const int32_t s_begin = std::min(kv.n_slot, jb.split_len[kvh] * split);
     const int32_t s_end = std::min(kv.n_slot, s_begin + jb.split_len[kvh]);
+    const bool fuse = jb.cs_on && jb.cs_on[kvh];  // keep every tile's probabilities (colsum_fold)
+    if (fuse) {
+        const size_t n_tiles = size_t(s_end - s_begin + kTile - 1) / kTile;
+        auto grow = [](auto& v, size_t n) { if (v.size() < n) v.resize(n); };
+        grow(ws.cs_p, n_tiles * size_t(n_row) * kTile), grow(ws.cs_m, n_tiles * size_t(n_row));
+        grow(ws.cs_w, size_t(n_row)), grow(ws.cs_tile, n_tiles);
+        std::fill_n(ws.cs_tile.begin(), n_tiles, uint8_t(0));
+    }
     for (int32_t s0 = s_begin; s0 < s_end; s0 += kTile) {
         const int n = std::min(kTile, s_end - s0);
+        const size_t tile = size_t(s0 - s_begin) / kTile;
+        // scores, then probabilities [n_row, kTile]: the tile's own part of the kept ones when fused
+        float* const sc = fuse ? ws.cs_p.data() + tile * size_t(n_row) * kTile : ws.sc.data();
+        float* const cm = fuse ? ws.cs_m.data() + tile * size_t(n_row) : nullptr;
         const int np = (n + 7) & ~7;
         int32_t pos_buf[kTile];  // a 16-bit lane's tile widened; an int32 lane is read in place
         const int32_t* pos = kv.pos.rows(size_t(s0), size_t(n), pos_buf);
@@ -446,6 +516,7 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
                 for (int j = 0; j < np; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(srow + j));
                 m_new = std::max(m_old, simd::hmax(vm));
             }
+            if (cm) cm[r] = m_new;
             if (m_new == -INFINITY) {  // nothing visible yet
                 for (int j = 0; j < np; ++j) srow[j] = 0.0f;
                 ws.alpha[size_t(r)] = 1.0f;
@@ -484,7 +555,9 @@ void attn_unit(const AttnJob& jb, AttnScratch& ws, int32_t kvh, int64_t t0, int6
             case 1: pv_rows<1, kV>(sc + r * kTile, al + r, vrows, n, Dp, acc + r * Dp); break;
             default: break;
         }
+        if (fuse) ws.cs_tile[tile] = 1;
     }
+    if (fuse) colsum_fold(jb, ws, kvh, t0, n_row, s_begin, s_end, ith);
     const int64_t pb = (t0 / kQTok) * jb.total_splits + jb.split_off[kvh] + split;  // partial block
     for (int r = 0; r < n_row; ++r) {
         const int64_t it = t0 + r / group, ih = int64_t(kvh) * group + r % group;
@@ -549,7 +622,7 @@ int kv_kind(DType t) {
     }
 }
 
-using UnitFn = void (*)(const AttnJob&, AttnScratch&, int32_t, int64_t, int64_t, int);
+using UnitFn = void (*)(const AttnJob&, AttnScratch&, int32_t, int64_t, int64_t, int, int);
 
 template <int kK, int... kV>
 constexpr std::array<UnitFn, sizeof...(kV)> unit_row(std::integer_sequence<int, kV...>) {
@@ -575,6 +648,12 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out, float* lse) {
+    attention(pool, p, q, qpos, n_tok, heads, out, lse, nullptr);
+}
+
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out, float* lse, AttnColSums* cs) {
+    if (cs) std::fill_n(cs->done, p.n_head_kv, uint8_t(0));
     if (n_tok <= 0) return;
     if (cpu_isa() == Isa::kScalar) return ref::attention(p, q, qpos, n_tok, heads, out, lse);
     HKV_ASSERT(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0 && p.head_dim > 0 && p.page_size > 0,
@@ -657,18 +736,47 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
     std::atomic<int32_t>* const done = split_done.get();  // the caller's (thread_local) counters
     const UnitFn* unit = head_unit.data();
     const int32_t* ord = order.data();
-    pool.for_each(n_units, [&](int64_t u, int) {
+    // Fused column sums: the heads with float keys and one range each; fixed-point accumulators per
+    // thread ([n_threads, cs_total]), summed per slot after the run.
+    thread_local std::vector<uint8_t> cs_on;   // [n_head_kv]
+    thread_local std::vector<int64_t> cs_off;  // [n_head_kv]
+    thread_local std::vector<int64_t> cs_acc;  // [n_threads, cs_total]
+    if (cs) {
+        cs_on.assign(size_t(p.n_head_kv), 0), cs_off.assign(size_t(p.n_head_kv), 0);
+        for (int32_t h = 0; h < p.n_head_kv; ++h) {
+            if (kv_kind(heads[h].k_type) > 2 || split_n[size_t(h)] != 1) continue;
+            cs_on[size_t(h)] = 1, cs_off[size_t(h)] = jb.cs_total;
+            jb.cs_total += heads[h].n_slot;
+        }
+        cs_acc.assign(size_t(nth) * size_t(jb.cs_total), 0);
+        jb.cs = cs, jb.cs_on = cs_on.data(), jb.cs_off = cs_off.data(), jb.cs_acc = cs_acc.data();
+        // a slot's total is at most the summed rows (each row's probabilities sum to 1): < 2^61
+        jb.cs_scale = std::ldexp(1.0, 61 - int(std::bit_width(uint64_t(n_tok) * uint64_t(jb.group))));
+    }
+    pool.for_each(n_units, [&](int64_t u, int ith) {
         thread_local AttnScratch ws;
         const int32_t o = ord[u % total_splits];
         const int32_t kvh = o >> 16;
         const int split = o & 0xffff;
         const int64_t qt = n_qt - 1 - u / total_splits;  // later tokens see more: start there
         const int64_t t0 = qt * kQTok, t1 = std::min(n_tok, (qt + 1) * kQTok);
-        unit[kvh](jb, ws, kvh, t0, t1, split);
+        unit[kvh](jb, ws, kvh, t0, t1, split, ith);
         const int32_t ns = jb.split_n[kvh];
         if (ns > 1 && done[qt * p.n_head_kv + kvh].fetch_add(1, std::memory_order_acq_rel) == ns - 1)
             attn_merge(jb, kvh, t0, t1);
     });
+    if (!cs) return;
+    for (int32_t h = 0; h < p.n_head_kv; ++h) {
+        if (!cs_on[size_t(h)]) continue;
+        const int64_t* a = cs_acc.data() + cs_off[size_t(h)];
+        float* o = cs->sums + int64_t(h) * cs->stride;
+        for (int32_t s = 0; s < heads[h].n_slot; ++s) {
+            int64_t v = 0;
+            for (int th = 0; th < nth; ++th) v += a[int64_t(th) * jb.cs_total + s];
+            o[s] = float(double(v) / jb.cs_scale);
+        }
+        cs->done[h] = 1;
+    }
 }
 
 }  // namespace hkv

@@ -109,6 +109,29 @@ void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int3
 void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
                int64_t n_tok, const AttnKvHead* heads, float* out, float* lse);
 
+// Column sums of the softmax probabilities that attention() itself computes (EMS's global scores,
+// the statistic of backend/cpu/scores.h attn_colsums), taken inside the kernel instead of by a
+// second q·k pass:
+//   sums[ih * stride + s] = sum_{t in [t_begin, n_tok), h in group(ih)} P[t, h, s],
+//   P[t, h, s] = exp(l[t, h, s] - lse[t, h]) with l the kernel's own (scaled, soft-capped) logits.
+// Each unit keeps its tiles' e^(l - m_tile) and running maxima until its rows' final max and sum are
+// known (scratch per thread: 16 * group rows x the head's slots, 4 bytes each: 2 MiB for a group of
+// 4 at 8K slots), then adds e^(m_tile - m) / sum times them over its rows in order, rounds the
+// per-slot totals to a fixed-point grid of 2^-(61 - bit_width(n_tok * group)) and adds them to the
+// thread's int64 accumulators, so the sums are the same bits whatever the thread count or order.
+// The kernel takes a head's sums only when its keys are f32 / f16 / bf16 (against q8_0 / q4_0 / hq4
+// it dots a quantized query, a statistic that differs from attn_colsums' by more than rounding) and
+// its slots are not split across units (split-K: short steps over long heads); done[ih] says which.
+struct AttnColSums {
+    float* sums = nullptr;    // [n_head_kv, stride]: written for the heads with done[ih] = 1
+    int64_t stride = 0;       // >= every head's n_slot
+    int64_t t_begin = 0;      // the first query row summed
+    uint8_t* done = nullptr;  // [n_head_kv] out: 1 = sums holds head ih's column sums, 0 = not taken
+};
+// attention() with lse (may be null) and, when cs is not null, the column sums above.
+void attention(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos,
+               int64_t n_tok, const AttnKvHead* heads, float* out, float* lse, AttnColSums* cs);
+
 // x[i] = e^(x[i] - sub) for n values (-inf gives 0), vectorised (max relative error ~2e-7).
 void exp_shifted(float* x, int64_t n, float sub);
 

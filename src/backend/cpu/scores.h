@@ -29,7 +29,9 @@ void attn_scores(ThreadPool& pool, const AttnParams& p, const float* q, const in
 //   out[ih * stride + s] += sum_{t in [t_begin, n_tok), h in group(ih), pos[s] <= qpos[t]}
 //                            exp(scale * q[t,h,:]·K[s,:] - lse[t, h])
 // lse: [n_tok, n_head] (rows with lse = -inf see nothing and add nothing). Other shapes as
-// attn_scores. Half the dot products of attn_scores (which recomputes the max first).
+// attn_scores. Half the dot products of attn_scores (which recomputes the max first). attention()
+// takes the same sums from its own probabilities with no second q·k pass (ops.h AttnColSums, the
+// engine's score lane); this pass serves the heads the kernel leaves (quantized keys, split-K).
 void attn_colsums(ThreadPool& pool, const AttnParams& p, const float* q, const int32_t* qpos, int64_t n_tok,
                   int64_t t_begin, const float* lse, const AttnKvHead* heads, float* out, int64_t stride);
 
