@@ -58,7 +58,13 @@ template <typename K, int NC>
 void group_rows(int64_t nb, const uint8_t* g, const uint8_t* xq, size_t xq_stride, float* y, size_t y_stride) {
     __m512 acc[NC];
     for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+    constexpr size_t kGB = R * sizeof(typename K::WB);  // bytes of one block of the 16 rows
+    const size_t pf = NC == 1 ? kX16DecodePrefetch : 0;
     for (int64_t ib = 0; ib < nb; ++ib) {
+        if (pf) {  // the block pf bytes ahead (in this group or the next: groups are contiguous)
+            const char* p = reinterpret_cast<const char*>(g + size_t(ib) * kGB + pf);
+            for (size_t o = 0; o < kGB; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+        }
         const typename K::YB* yb[NC];
         for (int c = 0; c < NC; ++c) yb[c] = reinterpret_cast<const typename K::YB*>(xq + size_t(c) * xq_stride) + ib;
         K::template block<NC>(g + size_t(ib) * R * sizeof(typename K::WB), yb, acc);
