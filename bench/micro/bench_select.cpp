@@ -1,7 +1,8 @@
 // The selections HeteroCache's drift monitor runs per check and layer (issue 22): top_k_indices of
 // base slots among a pivot's n prompt slots, and pool1d (avg, kernel 5) over each query row.
 // (A radix selection over the scores' uint32 images and a bit-mask output pass were tried against
-// std::nth_element here and lost at n = 4K-64K.) Scores: pooled softmax-like probabilities (exp of
+// std::nth_element here and lost at n = 4K-64K. The sampled threshold that filters the slots before
+// the selection won: 242 -> 52 us at 32768/2184, 448 -> 152 at 65536/4369, 14.4 -> 6.2 at 4096/512.) Scores: pooled softmax-like probabilities (exp of
 // Gaussian logits, normalised).
 // Args: n slots, k.
 #include <benchmark/benchmark.h>

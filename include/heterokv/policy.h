@@ -279,6 +279,9 @@ public:
     // The same rows as probabilities: out[r, :] = softmax(scale * out[r, :]) over the n slots.
     void key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n, float scale, float* out,
                    int64_t stride) const;
+    // key_probs' normalisation of one row of key_dots, in the calling thread (the same bits): row[s] =
+    // softmax(scale * row)[s] over [0, n). For a parallel_for item that normalises its own rows.
+    static void scaled_softmax(float* row, int32_t n, float scale);
     // fn(i, thread) for every i in [0, n), spread over the engine's threads (thread in
     // [0, n_threads())), or in the calling thread when the view has no pool. For a hook's own
     // per-head or per-row work; fn must not call parallel_for, key_dots or key_probs itself.

@@ -48,11 +48,12 @@ void KvLayerView::key_dots(int32_t ih, const float* q, int32_t n_row, int32_t n,
 void KvLayerView::key_probs(int32_t ih, const float* q, int32_t n_row, int32_t n, float scale, float* out,
                             int64_t stride) const {
     key_dots(ih, q, n_row, n, out, stride);
-    parallel_for(n_row, [&](int32_t r, int32_t) {
-        float* p = out + size_t(r) * size_t(stride);  // [n]
-        for (int32_t s = 0; s < n; ++s) p[s] *= scale;
-        softmax(p, n);  // vectorised: max, exp, a sum in double lanes, one multiply
-    });
+    parallel_for(n_row, [&](int32_t r, int32_t) { scaled_softmax(out + size_t(r) * size_t(stride), n, scale); });
+}
+
+void KvLayerView::scaled_softmax(float* row, int32_t n, float scale) {
+    for (int32_t s = 0; s < n; ++s) row[s] *= scale;
+    softmax(row, n);  // vectorised: max, exp, a sum in double lanes, one multiply
 }
 
 int32_t KvLayerView::n_threads() const { return pool_ ? pool_->n_threads() : 1; }

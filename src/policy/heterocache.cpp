@@ -58,6 +58,13 @@
 #include "policy/select.h"
 
 namespace hkv {
+namespace {
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
 
 void hc_pool_max(const float* probs, int32_t group, int32_t n, int32_t pool, float* out, std::vector<float>& tmp) {
     // block by block, so each block of the group's rows is pooled and maxed while in cache
@@ -370,7 +377,7 @@ public:
         qbuf_.assign(nl, {});
         qfill_.assign(nl, 0);
         windows_.assign(nl, 0);
-        monitor_ms_ = 0.0;
+        monitor_ms_ = mon_dots_ms_ = mon_steps_ms_ = 0.0;
         refreshes_.assign(nl, 0);
         peak_hot_ = 0;
         return Status();
@@ -392,14 +399,15 @@ public:
             std::snprintf(b, sizeof b, "%s%zu:%.2f", per.empty() ? "" : " ", il, double(refreshes_[il]) / double(windows_[il]));
             per += b;
         }
-        char line[384];
-        std::snprintf(line, sizeof line,
-                      "heterocache: prompt %d, base %lld; monitor %lld checks in %.1f ms, %lld refreshes (rate %.3f; "
-                      "per layer %s); spill %s, peak anchor/satellite slots %lld",
-                      n_prompt_, (long long)hb_.base, (long long)w, monitor_ms_, (long long)r,
-                      w ? double(r) / double(w) : 0.0, per.empty() ? "-" : per.c_str(),
-                      opt_.spill_chunk ? "chunk" : "end", (long long)peak_hot_);
-        return line;
+        char head[256], tail[160];
+        std::snprintf(head, sizeof head,
+                      "heterocache: prompt %d, base %lld; monitor %lld checks in %.1f ms (key dots %.1f ms, steps %.1f ms), "
+                      "%lld refreshes (rate %.3f; per layer ",
+                      n_prompt_, (long long)hb_.base, (long long)w, monitor_ms_, mon_dots_ms_, mon_steps_ms_,
+                      (long long)r, w ? double(r) / double(w) : 0.0);
+        std::snprintf(tail, sizeof tail, "); spill %s, peak anchor/satellite slots %lld", opt_.spill_chunk ? "chunk" : "end",
+                      (long long)peak_hot_);
+        return std::string(head) + (per.empty() ? "-" : per) + tail;
     }
 
     // Saved contexts: the monitor's state (hot sizes, reference sets, buffered queries, counters).
@@ -591,14 +599,17 @@ private:
             }
             const int32_t base = int32_t(std::min<int64_t>(hb_.base, n));
             // the W buffered queries of the pivot's group, [W * group, head_dim], against its prompt keys
-            // in one pass over the pages: probabilities dots_ [W * group, n]
+            // in one pass over the pages: dots dots_ [W * group, n], each step's rows normalised below
             keys_.resize(size_t(W) * size_t(group) * size_t(hd));
             for (int32_t t = 0; t < W; ++t) {
                 std::copy_n(qbuf_[size_t(il)].data() + size_t(t) * qrow + size_t(p) * size_t(group) * size_t(hd),
                             size_t(group) * size_t(hd), keys_.data() + size_t(t) * size_t(group) * size_t(hd));
             }
             dots_.resize(size_t(W) * size_t(group) * size_t(n));
-            v.kv.key_probs(p, keys_.data(), W * group, n, scale, dots_.data(), n);
+            const auto t_dots = std::chrono::steady_clock::now();
+            v.kv.key_dots(p, keys_.data(), W * group, n, dots_.data(), n);
+            const auto t_steps = std::chrono::steady_clock::now();
+            mon_dots_ms_ += ms_between(t_dots, t_steps);
             aw_.resize(size_t(W) * size_t(n));
             std::vector<double>& o = overlap_;
             o.resize(size_t(W));
@@ -615,7 +626,9 @@ private:
                 n_max = std::max(n_max, n_s);
             }
             const int32_t n_cand = std::max(base, n_max);
-            // the W steps' pooled scores, top sets and overlaps, one step per item over the threads
+            // the W steps' probabilities (key_probs' bits), pooled scores, top sets and overlaps, one step
+            // per item over the threads: a step's group rows ([group, n], 512 KiB at 32K) stay in its
+            // core's cache from the softmax to the pooling
             const size_t nth = size_t(v.kv.n_threads());
             if (tmps_.size() < nth) tmps_.resize(nth);
             tops_.resize(size_t(W));
@@ -624,8 +637,9 @@ private:
                 float* a = aw_.data() + size_t(t) * size_t(n);
                 std::vector<int32_t>& top = tops_[size_t(t)];
                 top.resize(size_t(base));
-                hc_pool_max(dots_.data() + size_t(t) * size_t(group) * size_t(n), group, n, opt_.pool, a,
-                            tmps_[size_t(th)]);
+                float* rows = dots_.data() + size_t(t) * size_t(group) * size_t(n);
+                for (int32_t g = 0; g < group; ++g) KvLayerView::scaled_softmax(rows + size_t(g) * size_t(n), n, scale);
+                hc_pool_max(rows, group, n, opt_.pool, a, tmps_[size_t(th)]);
                 if (t < W - 1) {
                     top_k_indices(a, n, base, top.data());
                 } else {
@@ -635,6 +649,7 @@ private:
                 }
                 o[size_t(t)] = hc_overlap(top.data(), base, mask, base);
             });
+            mon_steps_ms_ += ms_between(t_steps, std::chrono::steady_clock::now());
             const std::vector<int32_t>& last_top = tops_[size_t(W - 1)];  // the last step's set
             ++windows_[size_t(il)];
             const double med = hc_lower_median(o);
@@ -685,6 +700,7 @@ private:
     std::vector<int64_t> windows_, refreshes_;    // [n_layer] pivot checks / refreshes
     int64_t peak_hot_ = 0;                        // most slots an anchor/satellite held at a prefill cut
     double monitor_ms_ = 0.0;                     // wall time in monitor() (scoring and planning refreshes)
+    double mon_dots_ms_ = 0.0, mon_steps_ms_ = 0.0;  // of which: the key dots; the steps' softmax, pooling, top sets
     // scratch
     std::vector<float> keys_, score_, probs_, tmp_, aw_, dots_;
     HcScratch scratch_;

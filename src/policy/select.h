@@ -46,7 +46,8 @@ void pool1d_range(const float* in, int32_t n, int32_t kernel, PoolKind kind, int
 
 // Writes the indices of the k largest of score[0..n) to out[0..k), ascending. Ties go to the lower
 // index; NaN ranks below every number. 0 <= k <= n. O(n): a selection over a thread-local copy of
-// the values, then one scan.
+// the values, then one scan; for n >= 4096 and k <= n / 4, over the slots that pass a threshold
+// taken from every 8th slot (about 1.25 k of them; the same result).
 void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out);
 
 // Scratch for keep_scored (reused across heads and calls to avoid allocation per head).

@@ -254,6 +254,36 @@ TEST(PolicySelect, TopKMatchesTheFullSortOnLongVectors) {
     }
 }
 
+// Long vectors at k <= n / 4 take the sampled path (a threshold from every 8th slot, then a filter):
+// the same indices as the full sort, whether the sample's bound holds (smooth, tied, with NaN and
+// infinities) or not (every 8th slot large: too few pass, the full selection runs).
+TEST(PolicySelect, TopKSampledPathMatchesTheFullSort) {
+    std::mt19937 rng(13);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (int kind = 0; kind < 4; ++kind) {
+        for (int32_t n : {4096, 32768, 40001}) {
+            std::vector<float> s(static_cast<size_t>(n));
+            for (size_t i = 0; i < s.size(); ++i) {
+                const float x = std::exp(g(rng));
+                s[i] = kind == 0   ? x
+                       : kind == 1 ? float(int32_t(rng() % 50)) * 0.5f                                  // many ties
+                       : kind == 2 ? (rng() % 50 == 0 ? (rng() % 2 ? NAN : rng() % 2 ? INFINITY : -INFINITY) : x)
+                                   : (i % 8 == 0 ? 1000.0f + x : x);                                      // periodic
+            }
+            auto key = [&](int32_t i) { return std::isnan(s[size_t(i)]) ? -INFINITY : s[size_t(i)]; };
+            std::vector<int32_t> order(static_cast<size_t>(n));
+            std::iota(order.begin(), order.end(), 0);
+            std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return key(a) > key(b); });
+            for (int32_t k : {1, 9, 100, n / 15, n / 8, n / 4}) {
+                std::vector<int32_t> want(order.begin(), order.begin() + k), got(size_t(k), -1);
+                std::sort(want.begin(), want.end());
+                top_k_indices(s.data(), n, k, got.data());
+                ASSERT_EQ(got, want) << "kind " << kind << " n " << n << " k " << k;
+            }
+        }
+    }
+}
+
 // pool1d against its definition (each output's clipped window, in order), bit for bit, for every
 // kernel from 1 to 9 and lengths below, at and above the kernel.
 TEST(PolicySelect, PoolingMatchesTheDefinition) {
