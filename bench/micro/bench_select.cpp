@@ -2,8 +2,8 @@
 // base slots among a pivot's n prompt slots, and pool1d (avg, kernel 5) over each query row.
 // (A radix selection over the scores' uint32 images and a bit-mask output pass were tried against
 // std::nth_element here and lost at n = 4K-64K. The sampled threshold that filters the slots before
-// the selection won: 242 -> 52 us at 32768/2184, 448 -> 152 at 65536/4369, 14.4 -> 6.2 at 4096/512.) Scores: pooled softmax-like probabilities (exp of
-// Gaussian logits, normalised).
+// the selection won: 242 -> 52 us at 32768/2184, 448 -> 152 at 65536/4369, 14.4 -> 6.2 at 4096/512.)
+// Scores: pooled softmax-like probabilities (exp of Gaussian logits, normalised).
 // Args: n slots, k.
 #include <benchmark/benchmark.h>
 

@@ -560,7 +560,7 @@ private:
         qfill_[size_t(il)] = 0;
         const auto t0 = std::chrono::steady_clock::now();
         const Status st = monitor(v, plan);
-        monitor_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        monitor_ms_ += ms_between(t0, std::chrono::steady_clock::now());
         return st;
     }
 

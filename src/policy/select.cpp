@@ -87,7 +87,7 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
 namespace {
 
 // The k-th largest key v of score[0..n) and the output scan, over the candidates (fv, fi): every
-// slot whose key is >= v, in slot order (a superset of the top k).
+// slot whose key is >= v, in slot order (a superset of the top k). fi == nullptr: candidate i is slot i.
 void top_k_among(const float* fv, const int32_t* fi, int32_t c, int32_t k, int32_t* out, std::vector<float>& sel) {
     sel.assign(fv, fv + c);
     std::nth_element(sel.begin(), sel.begin() + (k - 1), sel.end(), std::greater<float>());
@@ -96,7 +96,7 @@ void top_k_among(const float* fv, const int32_t* fi, int32_t c, int32_t k, int32
     for (int32_t i = 0; i < c; ++i) above += fv[i] > v;
     int32_t ties = k - above, j = 0;
     for (int32_t i = 0; i < c && j < k; ++i) {
-        if (fv[i] > v || (fv[i] == v && ties-- > 0)) out[j++] = fi[i];
+        if (fv[i] > v || (fv[i] == v && ties-- > 0)) out[j++] = fi ? fi[i] : i;
     }
 }
 
@@ -147,12 +147,8 @@ void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out) {
         }
     }
     fv.resize(size_t(n));
-    fi.resize(size_t(n));
-    for (int32_t s = 0; s < n; ++s) {
-        fv[size_t(s)] = std::isnan(score[s]) ? -INFINITY : score[s];
-        fi[size_t(s)] = s;
-    }
-    top_k_among(fv.data(), fi.data(), n, k, out, sel);
+    for (int32_t s = 0; s < n; ++s) fv[size_t(s)] = std::isnan(score[s]) ? -INFINITY : score[s];
+    top_k_among(fv.data(), nullptr, n, k, out, sel);
 }
 
 int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOptions& o, int32_t* out,
