@@ -21,12 +21,16 @@
 #   -ctk T, -ctv T  KV cache types of K and V for both engines (f16, q8_0, q4_0; default f16): heterokv
 #                bench -ctk/-ctv, llama.cpp -ctk/-ctv with flash attention on (-fa on; llama.cpp needs
 #                it for a quantized V cache), also when it resumes heterokv's session
-#   --ref-from-hkv  llama.cpp decodes from heterokv's cache instead of filling each depth itself
-#                (its own prefill of 64K takes hours on 2 cores): heterokv full fills all depths in one
-#                process and writes each as a llama.cpp session (bench --llamacpp-session), then
-#                llama-completion resumes each session -r times for -n tokens and its "eval time" gives
-#                llama.cpp's decode rate at that depth (depth 0 still uses llama-bench). Decode only
-#                (needs -p 0); each policy runs all depths in one process (each depth a fresh prompt).
+#   --ref-from-hkv  llama.cpp resumes heterokv's cache instead of filling each depth itself (its own
+#                prefill of 64K takes hours on 2 cores): heterokv full fills all depths in one process
+#                and writes each as a llama.cpp session (bench --llamacpp-session), then llama-completion
+#                resumes each session -r times for -n tokens and its "eval time" gives llama.cpp's decode
+#                rate at that depth; with -p N > 0 it also resumes it from SESSION.pp.txt (bench writes
+#                it: the session's tokens as text, then N tokens of another word; that fill is one
+#                repeated word, not random tokens) and its "prompt eval time" of those N tokens (and
+#                the session's last one, which it evaluates again) gives llama.cpp's prefill rate at
+#                that depth. Depth 0 still uses llama-bench. Each policy
+#                runs all depths in one process (each depth a fresh prompt).
 #                llama-completion runs with LLAMA_ATTN_ROT_DISABLE=1: with a quantized K cache it would
 #                otherwise expect the keys Hadamard-rotated (its own rotation) and refuse the session;
 #                without the rotation it does slightly less work per token
@@ -81,7 +85,6 @@ while [ $# -gt 0 ]; do
 done
 [ ${#models[@]} -gt 0 ] || { echo "compare_llamacpp: give at least one -m MODEL" >&2; exit 2; }
 [ "$table_only" = 1 ] && [ -z "$raw" ] && { echo "compare_llamacpp: --table-only needs --raw DIR" >&2; exit 2; }
-[ "$ref_from_hkv" = 1 ] && [ "$n_prompt" != 0 ] && { echo "compare_llamacpp: --ref-from-hkv measures decode only; add -p 0" >&2; exit 2; }
 [ "$table_only" = 1 ] || [ -x "$hkv" ] || { echo "compare_llamacpp: $hkv not found (build first)" >&2; exit 2; }
 if [ -z "$raw" ]; then
   raw=$(mktemp -d); trap 'rm -rf "$raw"' EXIT
@@ -121,18 +124,41 @@ run_ref() {  # model depth out.csv
     2> "${3%.csv}.log" > "$3"
 }
 
-run_ref_state() {  # model depth session out.csv: llama-completion resumes the session reps times
+run_ref_state() {  # model depth session out.csv: llama-completion resumes the session reps times,
+                   # for the tg test with -p "" and for the pp test from SESSION.pp.txt (bench wrote it)
   local log="${4%.csv}.log" i
   : > "$log"
+  local ppl="${4%.csv}.pp.log" tgl="${4%.csv}.tg.log"
+  : > "$ppl"; : > "$tgl"
   for i in $(seq "$reps"); do
-    "$ref" env LLAMA_ATTN_ROT_DISABLE=1 llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos -c $(( $2 + n_gen + 8 )) \
-      -fa on "${ref_kv[@]}" -t "$threads" --prompt-cache "$3" --prompt-cache-ro > /dev/null 2>> "$log" || return 1
+    if [ "$n_prompt" -gt 0 ]; then
+      "$ref" env LLAMA_ATTN_ROT_DISABLE=1 llama-completion -m "$1" -f "$3.pp.txt" -n 1 --temp 0 -no-cnv --ignore-eos \
+        -c $(( $2 + n_prompt + 8 )) -fa on "${ref_kv[@]}" -t "$threads" --prompt-cache "$3" --prompt-cache-ro \
+        > /dev/null 2>> "$ppl" || { cat "$ppl" >> "$log"; return 1; }
+    fi
+    if [ "$n_gen" -gt 0 ]; then
+      "$ref" env LLAMA_ATTN_ROT_DISABLE=1 llama-completion -m "$1" -p "" -n "$n_gen" --temp 0 -no-cnv --ignore-eos \
+        -c $(( $2 + n_gen + 8 )) -fa on "${ref_kv[@]}" -t "$threads" --prompt-cache "$3" --prompt-cache-ro \
+        > /dev/null 2>> "$tgl" || { cat "$tgl" >> "$log"; return 1; }
+    fi
   done
-  # "eval time = 1279.89 ms / 16 runs" -> tok/s per repetition, then mean and sd as llama-bench prints them
-  grep -E 'eval time' "$log" | grep -v 'prompt eval' | sed -E 's/.*= *([0-9.]+) ms \/ *([0-9]+) runs.*/\1 \2/' |
-    awk -v n_gen="$n_gen" '{ t[NR] = $2 * 1000.0 / $1; s += t[NR] }
-      END { if (NR == 0) exit 1; m = s / NR; for (i = 1; i <= NR; i++) q += (t[i] - m) ^ 2
-            printf "n_prompt,n_gen,avg_ts,stddev_ts\n0,%d,%.6f,%.6f\n", n_gen, m, (NR > 1 ? sqrt(q / (NR - 1)) : 0) }' > "$4"
+  cat "$ppl" "$tgl" >> "$log"
+  # "prompt eval time = 5120.00 ms / 513 tokens" (pp: the -p new words and the session's last token,
+  # which llama-completion evaluates again; any other count means the session was not reused) and
+  # "eval time = 1279.89 ms / 16 runs" (tg) -> tok/s per repetition (of the tokens it evaluated), then
+  # mean and sd as llama-bench prints them
+  { echo "n_prompt,n_gen,avg_ts,stddev_ts"
+    grep -E 'prompt eval time' "$ppl" | sed -E 's/.*= *([0-9.]+) ms \/ *([0-9]+) tokens.*/\1 \2/' |
+      awk -v n="$n_prompt" '$2 != n && $2 != n + 1 { printf "compare_llamacpp: llama.cpp evaluated %d tokens, not %d: the session was not reused\n", $2, n + 1 > "/dev/stderr"; bad = 1 }
+        { t[NR] = $2 * 1000.0 / $1; s += t[NR] }
+        END { if (NR == 0 || bad) exit; m = s / NR; for (i = 1; i <= NR; i++) q += (t[i] - m) ^ 2
+              printf "%d,0,%.6f,%.6f\n", n, m, (NR > 1 ? sqrt(q / (NR - 1)) : 0) }'
+    grep -E 'eval time' "$tgl" | grep -v 'prompt eval' | sed -E 's/.*= *([0-9.]+) ms \/ *([0-9]+) runs.*/\1 \2/' |
+      awk -v n_gen="$n_gen" '{ t[NR] = $2 * 1000.0 / $1; s += t[NR] }
+        END { if (NR == 0) exit; m = s / NR; for (i = 1; i <= NR; i++) q += (t[i] - m) ^ 2
+              printf "0,%d,%.6f,%.6f\n", n_gen, m, (NR > 1 ? sqrt(q / (NR - 1)) : 0) }'
+  } > "$4"
+  [ "$(wc -l < "$4")" -gt 1 ]
 }
 split_depths() {  # all.csv prefix suffix: one CSV per depth, prefix_d<depth><suffix>
   awk -F, -v pre="$2" -v suf="$3" 'NR == 1 { h = $0; next } { f = pre "_d" $6 suf; if (!(f in seen)) { print h > f; seen[f] = 1 } print >> f }' "$1"
@@ -167,7 +193,7 @@ for md in "${models_to_run[@]}"; do
     else
       step "ref $(basename "$m") depth $d from heterokv's session" \
         run_ref_state "$m" "$d" "${base}_d$d.session" "${base}_d$d.ref.csv"
-      rm -f "${base}_d$d.session"
+      rm -f "${base}_d$d.session" "${base}_d$d.session.pp.txt"
     fi
   done
   for i in "${!policies[@]}"; do
@@ -260,7 +286,8 @@ print("threads %s, repetitions %s; ratio = heterokv / llama.cpp; of roofline = h
       "(measured bandwidth / bytes read per token)" % (threads, reps))
 if os.environ.get("REF_FROM_HKV") == "1":
     print("llama.cpp at depth > 0: llama-completion resuming heterokv full's cache of that depth, written as a "
-          "llama.cpp session (--ref-from-hkv); t/s from its eval time")
+          "llama.cpp session (--ref-from-hkv); t/s from its eval time (tg) and its prompt eval time (pp: the -p "
+          "words after the session's tokens)")
 if policies:
     print()
     print("| model | depth | test | policy | t/s | KV MiB (full) | vs heterokv full | vs llama.cpp |")

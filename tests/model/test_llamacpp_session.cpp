@@ -4,7 +4,8 @@
 //   llamacpp-ref llama-completion -m stories260K.gguf -p "Once upon a time, there was a little"
 //     -n 4 --temp 0 -no-cnv -fa on -t 2 -c 128 --prompt-cache stories260K_session.bin
 // Everything but the K/V rows must be byte-identical; the rows (f16 on both sides) must agree to
-// the rounding of two engines' different f32 summation orders.
+// the rounding of two engines' different f32 summation orders. SessionText (the fill and the prefill
+// prompt of compare_llamacpp.sh --ref-from-hkv -p N) on stories260K's tokenizer and SmolLM2's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +17,8 @@
 #include "eval/llamacpp_session.h"
 #include "heterokv/engine.h"
 #include "kv/kv_store.h"
+#include "heterokv/model.h"
+#include "heterokv/tokenizer.h"
 #include "model/model.h"
 #include "test_util.h"
 
@@ -108,6 +111,43 @@ TEST(LlamacppSession, RefusesACompressedCacheAndBadPaths) {
         EXPECT_NE(st.message().find("not a regular file"), std::string::npos) << st.to_string();
         EXPECT_TRUE(std::filesystem::is_character_file("/dev/full", ec));
     }
+}
+
+// The prompt text continues the session's first d - 1 tokens with n_prompt tokens of another word,
+// so llama-completion evaluates exactly those: checked by tokenizing it again here.
+void check_session_text(const Tokenizer& tok) {
+    eval::SessionText st;
+    ASSERT_TRUE(st.init(tok, 300).ok());
+    ASSERT_EQ(st.fill.size(), 300u);
+    EXPECT_NE(st.word, st.word2);
+    EXPECT_EQ(st.n_bos, tok.add_bos() ? 1u : 0u);
+    const int32_t t = st.fill.back();  // every word after the first is this token
+    for (size_t i = st.n_bos + 1; i < st.fill.size(); ++i) ASSERT_EQ(st.fill[i], t) << i;
+    for (int32_t d : {2, 3, 17, 300}) {
+        auto text = st.pp_text(tok, d, 32);
+        ASSERT_TRUE(text.ok()) << text.status().to_string();
+        const std::vector<int32_t> got = tok.encode(*text, true);
+        ASSERT_EQ(got.size(), size_t(d - 1 + 32)) << d;
+        for (int32_t i = 0; i < d - 1; ++i) EXPECT_EQ(got[size_t(i)], st.fill[size_t(i)]) << d << " " << i;
+        EXPECT_NE(got[size_t(d - 1)], st.fill[size_t(d - 1)]) << "llama.cpp's match must stop at d - 1";
+        EXPECT_EQ(got.back(), got[size_t(d - 1) + 1]);
+    }
+    EXPECT_EQ(st.pp_text(tok, 1, 32).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(st.pp_text(tok, 301, 32).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LlamacppSession, PrefillPromptExtendsTheSessionsTokens) {
+    HKV_REQUIRE_SHARED(kModel);
+    auto model = model_load(kModel);
+    ASSERT_TRUE(model.ok());
+    check_session_text(model_tokenizer(**model));  // SentencePiece-style, BOS
+    const std::string smol = test::shared_path("models/smollm2-135m-tokenizer/tokenizer.json");
+    HKV_REQUIRE_SHARED(smol);
+    auto data = tokenizer_data_from_hf_json(smol);
+    ASSERT_TRUE(data.ok()) << data.status().to_string();
+    auto tok = Tokenizer::create(*data);
+    ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+    check_session_text(**tok);  // byte-level BPE
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 // repetition (user + system, every thread: getrusage), which a shared machine's load disturbs far
 // less than wall-clock tok/s (a policy's prefill overhead at 8K against full's, docs/performance.md).
 // --llamacpp-session writes each filled depth as a llama.cpp session file (eval/llamacpp_session.h),
-// from which llama.cpp can be timed at that depth without its own prefill.
+// from which llama.cpp can be timed at that depth without its own prefill: decode (-p "") and a prompt
+// (FILE.pp.txt, see eval::SessionText: such a run fills with one repeated word instead of random tokens,
+// so that the text of the fill tokenizes back to the same tokens).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,6 +27,7 @@
 #include "progress.h"
 #include "eval/llamacpp_session.h"
 #include "heterokv/engine.h"
+#include "heterokv/file_io.h"
 #include "heterokv/model.h"
 #include "heterokv/policy.h"
 #include "heterokv/system.h"
@@ -148,6 +151,9 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
     std::vector<int32_t> depths = o.depths;
     std::sort(depths.begin(), depths.end());
     std::vector<int32_t> seq;  // the fill tokens so far: [n_past] at each depth
+    eval::SessionText session;  // --llamacpp-session: the fill of every depth and the pp prompt texts
+    if (!o.session.empty()) HKV_TRY(session.init(model_tokenizer(**model), max_d));
+    const std::vector<int32_t>& session_fill = session.fill;
     // Under `full` a deeper depth extends the previous fill (the same cache as one long prompt). A
     // compressing policy treats a sequence's first eval as its prompt, so there each depth is filled
     // from scratch in one eval: the policy compresses a prompt of exactly that depth.
@@ -158,7 +164,10 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
             seq.clear();
         }
         if (d > cx.n_past()) {
-            std::vector<int32_t> fill = random_tokens(d - cx.n_past());
+            std::vector<int32_t> fill = session_fill.empty()
+                                            ? random_tokens(d - cx.n_past())
+                                            : std::vector<int32_t>(session_fill.begin() + cx.n_past(),
+                                                                   session_fill.begin() + d);
             Progress bar("bench " + name + ": filling depth " + std::to_string(d), "tokens");
             HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) { bar.update(done, total); }));
             seq.insert(seq.end(), fill.begin(), fill.end());
@@ -171,6 +180,13 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
             HKV_TRY(eval::write_llamacpp_session(path, cx, seq, d - 1));
             std::fprintf(stderr, "heterokv: bench %s: wrote depth %d as llama.cpp session %s\n", name.c_str(), d,
                          path.c_str());
+            if (d >= 2 && max_p > 0) {  // PATH.pp.txt: the prompt that times llama.cpp's prefill at this depth
+                auto text = session.pp_text(model_tokenizer(**model), d, max_p);
+                if (!text.ok()) return text.status();
+                HKV_TRY(file_write_atomic(path + ".pp.txt", *text, "llama.cpp prompt"));
+                std::fprintf(stderr, "heterokv: bench %s: wrote %s.pp.txt: the session's first %d tokens as text, "
+                             "then %d others\n", name.c_str(), path.c_str(), d - 1, max_p);
+            }
         }
         auto run_test = [&](bool prefill, int32_t n) -> Status {
             std::vector<double> tps, cpu;
@@ -273,7 +289,10 @@ Runner add_bench(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--llamacpp-session", o->session,
                    "after filling each depth D > 0, write the cache as a llama.cpp session file (for "
-                   "llama-completion --prompt-cache FILE -p \"\"); %d in the path becomes D; policy full only");
+                   "llama-completion --prompt-cache FILE -p \"\"), and FILE.pp.txt: the text of its first D - 1 tokens, "
+                   "then another word -p times (llama-completion -f FILE.pp.txt --prompt-cache FILE evaluates the "
+                   "session's last token again and those words: a prefill at depth D - 2); the fill is then one word repeated, not random tokens; %d in the "
+                   "path becomes D; policy full only");
     app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
     return [o, lists, threads]() -> int {

@@ -118,4 +118,60 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
     }, "llama.cpp session:");
 }
 
+namespace {
+
+// k copies of w, then k2 of w2, separated by spaces: "the the a a"
+std::string words_text(const std::string& w, size_t k, const std::string& w2, size_t k2) {
+    std::string s;
+    for (size_t i = 0; i < k + k2; ++i) {
+        if (i) s += ' ';
+        s += i < k ? w : w2;
+    }
+    return s;
+}
+
+}  // namespace
+
+Status SessionText::init(const Tokenizer& tok, int32_t max_d) {
+    if (max_d < 1) return Status::invalid("session text: depth %d < 1", max_d);
+    const size_t nb = tok.encode("", true).size();  // BOS or nothing
+    const char* words[] = {"the", "a", "and", "of", "x"};
+    for (const char* w : words) {
+        for (const char* w2 : words) {
+            if (w == w2) continue;
+            // one token per word: [BOS] first T T T2 T2, T2 unlike T and the first token
+            const std::vector<int32_t> t = tok.encode(words_text(w, 3, w2, 2), true);
+            if (t.size() != nb + 5 || t[nb + 1] != t[nb + 2] || t[nb + 3] != t[nb + 4] || t[nb + 3] == t[nb + 2] ||
+                t[nb + 3] == t[nb]) {
+                continue;
+            }
+            if (size_t(max_d) <= nb) continue;
+            std::vector<int32_t> f = tok.encode(words_text(w, size_t(max_d) - nb, w2, 0), true);
+            if (f.size() != size_t(max_d)) continue;
+            word = w, word2 = w2, n_bos = nb, fill = std::move(f);
+            return Status();
+        }
+    }
+    return Status::invalid("--llamacpp-session: no two of the words 'the', 'a', 'and', 'of', 'x' are one token each "
+                           "of this tokenizer however they repeat (or it appends EOS to every text), so no prompt "
+                           "text extends the session's tokens");
+}
+
+Expected<std::string> SessionText::pp_text(const Tokenizer& tok, int32_t d, int32_t n_prompt) const {
+    if (d < 2 || size_t(d) > fill.size() || n_prompt < 1) {
+        return Status::invalid("session text: depth %d outside 2 .. %zu, or %d new tokens", d, fill.size(), n_prompt);
+    }
+    const size_t keep = size_t(d - 1);  // the session's tokens the text repeats (n_bos <= keep)
+    std::string text = words_text(word, keep - n_bos, word2, size_t(n_prompt));
+    const std::vector<int32_t> got = tok.encode(text, true);
+    const bool same = got.size() == keep + size_t(n_prompt) &&
+                      std::equal(fill.begin(), fill.begin() + std::ptrdiff_t(keep), got.begin()) &&
+                      got[keep] != fill[keep];
+    if (!same) {
+        return Status::internal("--llamacpp-session: the prompt text of depth %d does not tokenize to the session's "
+                                "first %d tokens and %d others (%zu tokens)", d, d - 1, n_prompt, got.size());
+    }
+    return text;
+}
+
 }  // namespace hkv::eval

@@ -24,9 +24,11 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "heterokv/engine.h"
 #include "heterokv/status.h"
+#include "heterokv/tokenizer.h"
 
 namespace hkv::eval {
 
@@ -36,5 +38,28 @@ namespace hkv::eval {
 // removes the partial file (when `path` is a regular file).
 Status write_llamacpp_session(const std::string& path, const Context& ctx, std::span<const int32_t> tokens,
                               int32_t n_cells);
+
+// The fill of a heterokv run that writes sessions, and the prompt text that times llama.cpp's prefill
+// at a session's depth (bench --llamacpp-session, compare_llamacpp.sh --ref-from-hkv -p N). Random
+// tokens would not survive decoding to text and back, so the fill is [BOS when the model adds one] +
+// one word repeated, space-separated (the first pair of a few common words that the tokenizer
+// encodes as one token each, however they repeat and meet; the first word may be a different token
+// than the rest, as "the" and " the" are in a byte-level BPE). For depth d the text is the fill's first d - 1 tokens as words,
+// then the second word n_prompt times: llama-completion matches the session's first d - 1 tokens (the
+// session holds d - 1 cells), stops at the second word and evaluates the n_prompt new tokens at depth
+// d - 1 (after its last matched token again: n_prompt + 1 tokens from depth d - 2, as llama-completion
+// build 11669 does), in llama.cpp as here (the same tokenizer).
+struct SessionText {
+    std::string word, word2;    // e.g. " the", " a"
+    size_t n_bos = 0;           // 1 when the tokenizer adds BOS
+    std::vector<int32_t> fill;  // [max_d]: the fill of every depth up to max_d
+
+    // kInvalidArgument when no two candidate words qualify (or the tokenizer appends EOS).
+    Status init(const Tokenizer& tok, int32_t max_d);
+    // The pp prompt of depth d (2 <= d <= max_d, n_prompt >= 1; kInvalidArgument otherwise): kInternal
+    // unless it tokenizes to fill[0, d - 1) followed by n_prompt tokens of which the first differs
+    // from fill[d - 1] (so that llama.cpp's match with the session stops there).
+    Expected<std::string> pp_text(const Tokenizer& tok, int32_t d, int32_t n_prompt) const;
+};
 
 }  // namespace hkv::eval
