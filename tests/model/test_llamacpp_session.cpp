@@ -133,6 +133,11 @@ void check_session_text(const Tokenizer& tok) {
         EXPECT_EQ(got.back(), got[size_t(d - 1) + 1]);
     }
     EXPECT_EQ(st.pp_text(tok, 1, 32).status().code(), StatusCode::kInvalidArgument);
+    for (int32_t n : {0, 1}) {  // depth 0 (bench -d 0): nothing to fill; depth 1: [BOS] or one word
+        eval::SessionText small;
+        ASSERT_TRUE(small.init(tok, n).ok()) << n;
+        EXPECT_EQ(small.fill.size(), size_t(n));
+    }
     EXPECT_EQ(st.pp_text(tok, 301, 32).status().code(), StatusCode::kInvalidArgument);
 }
 

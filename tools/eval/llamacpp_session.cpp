@@ -133,7 +133,7 @@ std::string words_text(const std::string& w, size_t k, const std::string& w2, si
 }  // namespace
 
 Status SessionText::init(const Tokenizer& tok, int32_t max_d) {
-    if (max_d < 1) return Status::invalid("session text: depth %d < 1", max_d);
+    if (max_d < 0) return Status::invalid("session text: depth %d < 0", max_d);
     const size_t nb = tok.encode("", true).size();  // BOS or nothing
     const char* words[] = {"the", "a", "and", "of", "x"};
     for (const char* w : words) {
@@ -141,12 +141,12 @@ Status SessionText::init(const Tokenizer& tok, int32_t max_d) {
             if (w == w2) continue;
             // one token per word: [BOS] first T T T2 T2, T2 unlike T and the first token
             const std::vector<int32_t> t = tok.encode(words_text(w, 3, w2, 2), true);
-            if (t.size() != nb + 5 || t[nb + 1] != t[nb + 2] || t[nb + 3] != t[nb + 4] || t[nb + 3] == t[nb + 2] ||
-                t[nb + 3] == t[nb]) {
-                continue;
-            }
-            if (size_t(max_d) <= nb) continue;
-            std::vector<int32_t> f = tok.encode(words_text(w, size_t(max_d) - nb, w2, 0), true);
+            const bool one_each = t.size() == nb + 5 && t[nb + 1] == t[nb + 2] && t[nb + 3] == t[nb + 4] &&
+                                  t[nb + 3] != t[nb + 2] && t[nb + 3] != t[nb];
+            if (!one_each) continue;
+            const size_t n_words = size_t(max_d) > nb ? size_t(max_d) - nb : 0;
+            std::vector<int32_t> f = tok.encode(words_text(w, n_words, w2, 0), true);
+            f.resize(std::min(f.size(), size_t(max_d)));  // max_d <= nb: the BOS alone, cut to max_d
             if (f.size() != size_t(max_d)) continue;
             word = w, word2 = w2, n_bos = nb, fill = std::move(f);
             return Status();
