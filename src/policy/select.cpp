@@ -86,17 +86,21 @@ void pool1d(const float* in, int32_t n, int32_t kernel, PoolKind kind, float* ou
 
 namespace {
 
-// The k-th largest key v of score[0..n) and the output scan, over the candidates (fv, fi): every
-// slot whose key is >= v, in slot order (a superset of the top k). fi == nullptr: candidate i is slot i.
-void top_k_among(const float* fv, const int32_t* fi, int32_t c, int32_t k, int32_t* out, std::vector<float>& sel) {
-    sel.assign(fv, fv + c);
+// The k-th largest key v among c candidates and the output scan: every candidate whose key is above v,
+// then those equal to v until k are taken, in candidate order (ascending slots). key(i): candidate i's
+// key (NaN already mapped to -inf); slot(i): its slot. sel: the selection's copy of the keys [c].
+template <class Key, class Slot>
+void top_k_among(int32_t c, int32_t k, Key key, Slot slot, int32_t* out, std::vector<float>& sel) {
+    sel.resize(size_t(c));
+    for (int32_t i = 0; i < c; ++i) sel[size_t(i)] = key(i);
     std::nth_element(sel.begin(), sel.begin() + (k - 1), sel.end(), std::greater<float>());
     const float v = sel[size_t(k - 1)];
     int32_t above = 0;
-    for (int32_t i = 0; i < c; ++i) above += fv[i] > v;
+    for (int32_t i = 0; i < c; ++i) above += key(i) > v;
     int32_t ties = k - above, j = 0;
     for (int32_t i = 0; i < c && j < k; ++i) {
-        if (fv[i] > v || (fv[i] == v && ties-- > 0)) out[j++] = fi ? fi[i] : i;
+        const float x = key(i);
+        if (x > v || (x == v && ties-- > 0)) out[j++] = slot(i);
     }
 }
 
@@ -140,15 +144,16 @@ void top_k_indices(const float* score, int32_t n, int32_t k, int32_t* out) {
                 fi[size_t(c)] = s;
                 c += x >= lb;
             }
-            if (c >= k) {
-                top_k_among(fv.data(), fi.data(), c, k, out, sel);
+            if (c >= k) {  // the candidates passed x >= lb > -inf, so none is NaN
+                top_k_among(
+                    c, k, [&](int32_t i) { return fv[size_t(i)]; }, [&](int32_t i) { return fi[size_t(i)]; }, out, sel);
                 return;
             }
         }
     }
-    fv.resize(size_t(n));
-    for (int32_t s = 0; s < n; ++s) fv[size_t(s)] = std::isnan(score[s]) ? -INFINITY : score[s];
-    top_k_among(fv.data(), nullptr, n, k, out, sel);
+    top_k_among(
+        n, k, [score](int32_t s) { return std::isnan(score[s]) ? -INFINITY : score[s]; }, [](int32_t s) { return s; },
+        out, sel);
 }
 
 int32_t keep_scored(const float* scores, int32_t n, int32_t keep, const SnapOptions& o, int32_t* out,

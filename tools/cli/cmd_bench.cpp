@@ -153,7 +153,6 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
     std::vector<int32_t> seq;  // the fill tokens so far: [n_past] at each depth
     eval::SessionText session;  // --llamacpp-session: the fill of every depth and the pp prompt texts
     if (!o.session.empty()) HKV_TRY(session.init(model_tokenizer(**model), max_d));
-    const std::vector<int32_t>& session_fill = session.fill;
     // Under `full` a deeper depth extends the previous fill (the same cache as one long prompt). A
     // compressing policy treats a sequence's first eval as its prompt, so there each depth is filled
     // from scratch in one eval: the policy compresses a prompt of exactly that depth.
@@ -164,10 +163,10 @@ Status bench_model(const BenchOptions& o, const std::string& path, const std::st
             seq.clear();
         }
         if (d > cx.n_past()) {
-            std::vector<int32_t> fill = session_fill.empty()
+            std::vector<int32_t> fill = o.session.empty()
                                             ? random_tokens(d - cx.n_past())
-                                            : std::vector<int32_t>(session_fill.begin() + cx.n_past(),
-                                                                   session_fill.begin() + d);
+                                            : std::vector<int32_t>(session.fill.begin() + cx.n_past(),
+                                                                   session.fill.begin() + d);
             Progress bar("bench " + name + ": filling depth " + std::to_string(d), "tokens");
             HKV_TRY(cx.eval(fill, nullptr, [&](int64_t done, int64_t total) { bar.update(done, total); }));
             seq.insert(seq.end(), fill.begin(), fill.end());
@@ -289,10 +288,10 @@ Runner add_bench(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--llamacpp-session", o->session,
                    "after filling each depth D > 0, write the cache as a llama.cpp session file (for "
-                   "llama-completion --prompt-cache FILE -p \"\"), and FILE.pp.txt: the text of its first D - 1 tokens, "
-                   "then another word -p times (llama-completion -f FILE.pp.txt --prompt-cache FILE evaluates the "
-                   "session's last token again and those words: a prefill at depth D - 2); the fill is then one word repeated, not random tokens; %d in the "
-                   "path becomes D; policy full only");
+                   "llama-completion --prompt-cache FILE -p \"\"), and FILE.pp.txt: the text of its first "
+                   "D - 1 tokens, then another word -p times (llama-completion -f FILE.pp.txt --prompt-cache FILE "
+                   "evaluates the session's last token again and those words: a prefill at depth D - 2); the "
+                   "fill is then one word repeated, not random tokens; %d in the path becomes D; policy full only");
     app.add_flag("--swa-full", o->swa_full, "keep every slot of sliding-window layers (default: free what leaves the window)");
     app.add_flag("--no-bandwidth", o->no_bandwidth, "skip the memory bandwidth measurement (no roofline)");
     return [o, lists, threads]() -> int {

@@ -44,13 +44,14 @@ Status write_llamacpp_session(const std::string& path, const Context& ctx, std::
 // tokens would not survive decoding to text and back, so the fill is [BOS when the model adds one] +
 // one word repeated, space-separated (the first pair of a few common words that the tokenizer
 // encodes as one token each, however they repeat and meet; the first word may be a different token
-// than the rest, as "the" and " the" are in a byte-level BPE). For depth d the text is the fill's first d - 1 tokens as words,
-// then the second word n_prompt times: llama-completion matches the session's first d - 1 tokens (the
-// session holds d - 1 cells), stops at the second word and evaluates the n_prompt new tokens at depth
-// d - 1 (after its last matched token again: n_prompt + 1 tokens from depth d - 2, as llama-completion
-// build 11669 does), in llama.cpp as here (the same tokenizer).
+// than the rest, as "the" and " the" are in a byte-level BPE). For depth d the text is the fill's
+// first d - 1 tokens as words, then the second word n_prompt times: llama-completion matches the
+// session's first d - 1 tokens (the session holds d - 1 cells), stops at the second word and
+// evaluates the n_prompt new tokens at depth d - 1 (after its last matched token again: n_prompt + 1
+// tokens from depth d - 2, as llama-completion build 11669 does), in llama.cpp as here (the same
+// tokenizer).
 struct SessionText {
-    std::string word, word2;    // e.g. " the", " a"
+    std::string word, word2;    // e.g. "the", "a"
     size_t n_bos = 0;           // 1 when the tokenizer adds BOS
     std::vector<int32_t> fill;  // [max_d]: the fill of every depth up to max_d
 
